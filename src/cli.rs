@@ -1,0 +1,194 @@
+//! Command-line interface: parses arguments, runs a scan, writes the report, returns the exit code
+//! (0 clean, 1 findings, 2 error).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::detect::Detector;
+use crate::findings::{Collector, Outcome};
+use crate::report::{self, Format};
+use crate::rules;
+use crate::source::worktree;
+
+pub const EXIT_CLEAN: i32 = 0;
+pub const EXIT_FINDINGS: i32 = 1;
+pub const EXIT_ERROR: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sgscan",
+    version,
+    about = "Find leaked SendGrid API keys in files and git history"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan files on disk (default: the current directory), respecting .gitignore.
+    Dir(DirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DirArgs {
+    /// Files or directories to scan.
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Also scan files excluded by .gitignore, .ignore and git's exclude files.
+    #[arg(long)]
+    pub no_ignore: bool,
+    /// Follow symbolic links (loops are detected and reported as skipped).
+    #[arg(long, short = 'L')]
+    pub follow: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Options every scanning command shares.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Report format.
+    #[arg(long, short = 'f', value_enum, default_value = "human")]
+    pub format: Format,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print full keys in human, JSON and JSONL reports (never in SARIF). Off by default.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Load detection rules from the *.toml files in DIR instead of the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub patterns: Option<PathBuf>,
+    /// Skip files larger than this (bytes, or with a K/M/G suffix).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    pub max_file_size: u64,
+    /// Worker threads (0: one per core).
+    #[arg(long, short = 'j', default_value_t = 0)]
+    pub threads: usize,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let mult = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(format!("unknown size suffix '{c}' (use K, M or G)")),
+            };
+            (&s[..i], mult)
+        }
+        _ => (s, 1),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size such as 1048576, 512K or 64M"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// Runs the program on the process's arguments; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                EXIT_ERROR
+            } else {
+                EXIT_CLEAN
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sgscan: error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Dir(args) => run_dir(args),
+    }
+}
+
+fn load_detector(common: &CommonArgs) -> Result<Detector> {
+    let rules = match &common.patterns {
+        Some(dir) => rules::load_dir(dir)?,
+        None => rules::embedded()?,
+    };
+    Detector::new(rules).context("cannot build the keyword prefilter")
+}
+
+fn run_dir(args: DirArgs) -> Result<i32> {
+    let started = Instant::now();
+    let detector = load_detector(&args.common)?;
+    let collector = Collector::new(&detector);
+    let opts = worktree::WalkOptions {
+        threads: args.common.threads,
+        no_ignore: args.no_ignore,
+        follow: args.follow,
+        max_file_size: args.common.max_file_size,
+    };
+    worktree::scan(&args.paths, &opts, &collector)?;
+    let outcome = collector.finish();
+    emit(&outcome, &args.common, &detector, started)
+}
+
+fn emit(
+    outcome: &Outcome,
+    common: &CommonArgs,
+    detector: &Detector,
+    started: Instant,
+) -> Result<i32> {
+    let ctx = report::Context {
+        rules: detector.rules(),
+        show_secrets: common.show_secrets,
+        elapsed: started.elapsed(),
+    };
+    match &common.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(anstream::StripStream::new(file));
+            report::write(&mut out, common.format, outcome, &ctx)
+                .and_then(|_| out.flush())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => {
+            let mut out = anstream::stdout().lock();
+            report::write(&mut out, common.format, outcome, &ctx)
+                .and_then(|_| out.flush())
+                .context("cannot write the report to standard output")?;
+        }
+    }
+    Ok(if outcome.findings.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("100"), Ok(100));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("2k"), Ok(2048));
+        assert!(parse_size("5X").is_err());
+        assert!(parse_size("M").is_err());
+    }
+}

@@ -1,0 +1,81 @@
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+
+use super::Context;
+use crate::findings::Outcome;
+
+const KEY: Style = AnsiColor::Red.on_default().bold();
+const DIM: Style = Style::new().dimmed();
+const PATH: Style = AnsiColor::Cyan.on_default();
+
+/// Skipped files listed one per line before "and N more".
+const SKIPS_SHOWN: usize = 10;
+
+pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::Result<()> {
+    for f in &outcome.findings {
+        write!(out, "{KEY}{} {}{KEY:#}", f.rule_name, f.redacted)?;
+        if ctx.show_secrets {
+            write!(out, " {}", f.key)?;
+        }
+        if let Some(id) = &f.key_id {
+            write!(out, "  key id {id}")?;
+        }
+        writeln!(
+            out,
+            "  {DIM}fingerprint {}{DIM:#}",
+            &f.fingerprint[..16.min(f.fingerprint.len())]
+        )?;
+        for loc in &f.locations {
+            write!(
+                out,
+                "  {PATH}{}{PATH:#}:{}:{}",
+                loc.origin.path, loc.line, loc.column
+            )?;
+            if loc.encoding != crate::detect::Encoding::Plain {
+                write!(out, " ({}-encoded)", loc.encoding.as_str())?;
+            }
+            if let Some(c) = &loc.origin.commit {
+                let short = &c.commit[..12.min(c.commit.len())];
+                write!(
+                    out,
+                    "  {DIM}commit {short} {} <{}> {}{DIM:#}",
+                    c.author_name, c.author_email, c.date
+                )?;
+            }
+            writeln!(out)?;
+        }
+        let hidden = f.location_count.saturating_sub(f.locations.len() as u64);
+        if hidden > 0 {
+            writeln!(out, "  … and {hidden} more locations")?;
+        }
+        writeln!(out)?;
+    }
+    for s in outcome.skipped.iter().take(SKIPS_SHOWN) {
+        writeln!(out, "{DIM}skipped {}: {}{DIM:#}", s.path, s.reason)?;
+    }
+    if outcome.skipped.len() > SKIPS_SHOWN {
+        writeln!(
+            out,
+            "{DIM}… and {} more skipped (--format json lists all){DIM:#}",
+            outcome.skipped.len() - SKIPS_SHOWN
+        )?;
+    }
+    let keys = outcome.findings.len();
+    let mb = outcome.stats.bytes_scanned as f64 / 1e6;
+    writeln!(
+        out,
+        "{} {} in {} {}; scanned {} blobs ({mb:.1} MB) in {:.2} s; {} skipped",
+        keys,
+        if keys == 1 { "key" } else { "keys" },
+        outcome.location_count(),
+        if outcome.location_count() == 1 {
+            "location"
+        } else {
+            "locations"
+        },
+        outcome.stats.blobs_scanned,
+        ctx.elapsed.as_secs_f64(),
+        outcome.skipped.len(),
+    )
+}

@@ -1,0 +1,126 @@
+//! SARIF 2.1.0, as GitHub code scanning accepts it: one result per location, rule metadata with a
+//! `security-severity`, relative URIs against `%SRCROOT%`, and `partialFingerprints`.
+
+use std::io::Write;
+
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde_json::{Value, json};
+
+use super::Context;
+use crate::findings::Outcome;
+
+/// Characters that cannot appear raw in a relative URI reference path.
+const URI_PATH: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::Result<()> {
+    let rules: Vec<Value> = ctx
+        .rules
+        .iter()
+        .map(|r| {
+            let s = &r.spec;
+            json!({
+                "id": s.id,
+                "name": pascal(&s.name),
+                "shortDescription": { "text": s.name },
+                "fullDescription": { "text": s.description },
+                "helpUri": s.help_uri,
+                "help": { "text": s.description, "markdown": s.description },
+                "defaultConfiguration": { "level": "error" },
+                "properties": { "tags": ["security", "secret"], "precision": "high", "security-severity": "9.0" },
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for f in &outcome.findings {
+        let rule_index = ctx.rules.iter().position(|r| r.spec.id == f.rule_id);
+        for loc in &f.locations {
+            let encoded = match loc.encoding {
+                crate::detect::Encoding::Plain => String::new(),
+                e => format!(" ({}-encoded)", e.as_str()),
+            };
+            let key_id = f
+                .key_id
+                .as_deref()
+                .map(|k| format!(", key id {k}"))
+                .unwrap_or_default();
+            let mut result = json!({
+                "ruleId": f.rule_id,
+                "level": "error",
+                "message": { "text": format!("{} {}{key_id}{encoded}. Revoke it, then remove it from the code and its history.", f.rule_name, f.redacted) },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": utf8_percent_encode(&loc.origin.path, URI_PATH).to_string(), "uriBaseId": "%SRCROOT%" },
+                        "region": { "startLine": loc.line, "startColumn": loc.column },
+                    }
+                }],
+                "partialFingerprints": { "sgscan/key/v1": f.fingerprint },
+                "properties": { "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding },
+            });
+            if let (Some(i), Some(obj)) = (rule_index, result.as_object_mut()) {
+                obj.insert("ruleIndex".into(), json!(i));
+            }
+            if let (Some(c), Some(obj)) = (&loc.origin.commit, result.as_object_mut()) {
+                obj.insert("properties".into(), json!({ "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding, "commit": c.commit, "author": c.author_email, "date": c.date }));
+            }
+            results.push(result);
+        }
+    }
+    let notifications: Vec<Value> = outcome
+        .skipped
+        .iter()
+        .map(|s| {
+            json!({
+                "level": "warning",
+                "message": { "text": format!("skipped {}: {}", s.path, s.reason) },
+                "descriptor": { "id": "skipped" },
+            })
+        })
+        .collect();
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "sgscan",
+                "version": env!("CARGO_PKG_VERSION"),
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/sgscan/sgscan",
+                "rules": rules,
+            }},
+            "columnKind": "unicodeCodePoints",
+            "invocations": [{ "executionSuccessful": true, "toolExecutionNotifications": notifications }],
+            "results": results,
+        }],
+    });
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+/// "SendGrid API key" → "SendgridApiKey": SARIF `name`s are identifiers.
+fn pascal(s: &str) -> String {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            let mut c = lower.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
