@@ -8,11 +8,12 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::allow::{Allowlist, IGNORE_FILE};
 use crate::detect::Detector;
 use crate::findings::{Collector, Outcome};
 use crate::report::{self, Format};
 use crate::rules;
-use crate::source::worktree;
+use crate::source::{history, staged, worktree};
 
 pub const EXIT_CLEAN: i32 = 0;
 pub const EXIT_FINDINGS: i32 = 1;
@@ -33,6 +34,50 @@ pub struct Cli {
 pub enum Command {
     /// Scan files on disk (default: the current directory), respecting .gitignore.
     Dir(DirArgs),
+    /// Scan a repository's whole history (every blob of every ref), or a commit range for CI.
+    Git(GitArgs),
+    /// Scan what is staged for the next commit (for pre-commit hooks).
+    Staged(StagedArgs),
+    /// Write .git/hooks/pre-commit that runs `sgscan staged`.
+    InstallHook(InstallHookArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GitArgs {
+    /// The repository (a work tree or a bare repository).
+    #[arg(default_value = ".")]
+    pub repo: PathBuf,
+    /// Only the blobs introduced by the commits in BASE..HEAD (a push). A BASE of all zeros (a new
+    /// branch) means the commits no other ref has.
+    #[arg(long, value_name = "BASE..HEAD")]
+    pub range: Option<String>,
+    /// With --range, scan what the clone has if BASE is missing (shallow checkout) instead of failing.
+    #[arg(long)]
+    pub shallow_ok: bool,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StagedArgs {
+    /// The repository.
+    #[arg(default_value = ".")]
+    pub repo: PathBuf,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallHookArgs {
+    /// The repository.
+    #[arg(default_value = ".")]
+    pub repo: PathBuf,
+    /// Replace an existing pre-commit hook.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +116,9 @@ pub struct CommonArgs {
     /// Worker threads (0: one per core).
     #[arg(long, short = 'j', default_value_t = 0)]
     pub threads: usize,
+    /// A previous JSON or JSONL report: its findings are not reported again.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -119,6 +167,9 @@ pub fn main() -> i32 {
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Dir(args) => run_dir(args),
+        Command::Git(args) => run_git(args),
+        Command::Staged(args) => run_staged(args),
+        Command::InstallHook(args) => install_hook(args),
     }
 }
 
@@ -141,8 +192,107 @@ fn run_dir(args: DirArgs) -> Result<i32> {
         max_file_size: args.common.max_file_size,
     };
     worktree::scan(&args.paths, &opts, &collector)?;
-    let outcome = collector.finish();
+    let mut outcome = collector.finish();
+    let mut ignore_files: Vec<PathBuf> = args
+        .paths
+        .iter()
+        .filter(|p| p.is_dir())
+        .map(|p| p.join(IGNORE_FILE))
+        .collect();
+    ignore_files.push(PathBuf::from(IGNORE_FILE));
+    Allowlist::load(&ignore_files, args.common.baseline.as_deref())?.apply(&mut outcome);
     emit(&outcome, &args.common, &detector, started)
+}
+
+/// `.sgscanignore` at the repository's top and in the current directory.
+fn repo_ignore_files(repo: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = vec![PathBuf::from(IGNORE_FILE)];
+    if let Some(top) = history::open_repo(repo)
+        .ok()
+        .and_then(|r| r.workdir().map(|w| w.join(IGNORE_FILE)))
+    {
+        files.insert(0, top);
+    }
+    files
+}
+
+fn run_git(args: GitArgs) -> Result<i32> {
+    let started = Instant::now();
+    let detector = load_detector(&args.common)?;
+    let collector = Collector::new(&detector);
+    let opts = history::HistoryOptions {
+        threads: args.common.threads,
+        max_file_size: args.common.max_file_size,
+        range: args.range.clone(),
+        shallow_ok: args.shallow_ok,
+        progress: !args.quiet,
+    };
+    history::scan(&args.repo, &opts, &collector)?;
+    let mut outcome = collector.finish();
+    Allowlist::load(
+        &repo_ignore_files(&args.repo),
+        args.common.baseline.as_deref(),
+    )?
+    .apply(&mut outcome);
+    emit(&outcome, &args.common, &detector, started)
+}
+
+fn run_staged(args: StagedArgs) -> Result<i32> {
+    let started = Instant::now();
+    let detector = load_detector(&args.common)?;
+    let collector = Collector::new(&detector);
+    staged::scan(&args.repo, args.common.max_file_size, &collector)?;
+    let mut outcome = collector.finish();
+    Allowlist::load(
+        &repo_ignore_files(&args.repo),
+        args.common.baseline.as_deref(),
+    )?
+    .apply(&mut outcome);
+    let code = emit(&outcome, &args.common, &detector, started)?;
+    if code == EXIT_FINDINGS {
+        eprintln!(
+            "sgscan: commit blocked: {} staged key(s). Remove each key from the file and `git add` it again \
+             (or `git restore --staged FILE`), load it from the environment or a secret store instead, and revoke it \
+             if it was ever pushed. A false positive? Put `sgscan:allow` on that line, or its fingerprint in {IGNORE_FILE}.",
+            outcome.findings.len()
+        );
+    }
+    Ok(code)
+}
+
+fn install_hook(args: InstallHookArgs) -> Result<i32> {
+    let repo = history::open_repo(&args.repo)?;
+    if repo.is_bare() {
+        anyhow::bail!(
+            "{} is a bare repository: it has no commits made in it to guard",
+            args.repo.display()
+        );
+    }
+    let hooks = repo.git_dir().join("hooks");
+    let hook = hooks.join("pre-commit");
+    if hook.exists() && !args.force {
+        anyhow::bail!(
+            "{} already exists: add `sgscan staged` to it yourself, or pass --force to replace it",
+            hook.display()
+        );
+    }
+    let exe = std::env::current_exe().context("cannot find the sgscan executable's path")?;
+    let script = format!(
+        "#!/bin/sh\n# Installed by `sgscan install-hook`: blocks commits that stage a SendGrid API key.\n\
+         SGSCAN='{}'\n[ -x \"$SGSCAN\" ] || SGSCAN=sgscan\nexec \"$SGSCAN\" staged\n",
+        exe.display().to_string().replace('\'', "'\\''")
+    );
+    std::fs::create_dir_all(&hooks)
+        .with_context(|| format!("cannot create {}", hooks.display()))?;
+    std::fs::write(&hook, script).with_context(|| format!("cannot write {}", hook.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot make {} executable", hook.display()))?;
+    }
+    eprintln!("sgscan: installed {}", hook.display());
+    Ok(EXIT_CLEAN)
 }
 
 fn emit(

@@ -161,6 +161,7 @@ impl Detector {
         raw.sort_by_key(|m| (m.offset, m.encoding));
         raw.dedup_by(|a, b| a.offset == b.offset && a.key == b.key && a.rule == b.rule);
         locate(data, &mut raw);
+        raw.retain(|m| !allowed_inline(data, m.offset));
         raw
     }
 
@@ -289,6 +290,15 @@ pub fn shannon_entropy(bytes: &[u8]) -> f64 {
             -p * p.log2()
         })
         .sum()
+}
+
+/// The marker that, anywhere on a match's line, says "this is not a leak".
+pub const ALLOW_MARKER: &[u8] = b"sgscan:allow";
+
+fn allowed_inline(data: &[u8], offset: usize) -> bool {
+    let start = memchr::memrchr(b'\n', &data[..offset]).map_or(0, |i| i + 1);
+    let end = memchr::memchr(b'\n', &data[offset..]).map_or(data.len(), |i| offset + i);
+    memchr::memmem::find(&data[start..end], ALLOW_MARKER).is_some()
 }
 
 /// Fills in line and column for matches sorted by offset, in one forward pass.

@@ -94,6 +94,10 @@ pub struct Skip {
 pub struct Stats {
     pub blobs_scanned: u64,
     pub bytes_scanned: u64,
+    /// Commit messages scanned (git history), counted apart from blobs.
+    pub commits_scanned: u64,
+    /// Findings dropped by `.sgscanignore` or `--baseline`.
+    pub allowed: u64,
 }
 
 /// Everything a scan produced.
@@ -102,6 +106,9 @@ pub struct Outcome {
     pub findings: Vec<Finding>,
     pub stats: Stats,
     pub skipped: Vec<Skip>,
+    /// Things the user should know about the scan as a whole (a shallow clone, submodules not
+    /// followed, LFS pointers), one line each.
+    pub notes: Vec<String>,
 }
 
 impl Outcome {
@@ -115,8 +122,10 @@ pub struct Collector<'d> {
     detector: &'d Detector,
     findings: Mutex<HashMap<String, Finding>>,
     skipped: Mutex<Vec<Skip>>,
+    notes: Mutex<Vec<String>>,
     blobs: AtomicU64,
     bytes: AtomicU64,
+    messages: AtomicU64,
 }
 
 impl<'d> Collector<'d> {
@@ -125,8 +134,10 @@ impl<'d> Collector<'d> {
             detector,
             findings: Mutex::new(HashMap::new()),
             skipped: Mutex::new(Vec::new()),
+            notes: Mutex::new(Vec::new()),
             blobs: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            messages: AtomicU64::new(0),
         }
     }
 
@@ -136,13 +147,31 @@ impl<'d> Collector<'d> {
 
     /// Scans one blob and records its matches under `origin`.
     pub fn scan(&self, data: &[u8], origin: &Origin) {
+        self.scan_lazy(data, || origin.clone());
+    }
+
+    /// Like [`Collector::scan`], for sources whose provenance is costly to build (a commit to
+    /// read): `origin` runs only if something is found.
+    pub fn scan_lazy(&self, data: &[u8], origin: impl FnOnce() -> Origin) {
         self.blobs.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.record(data, origin);
+    }
+
+    /// Scans a commit message (counted apart from blobs, so the blob count says what was read
+    /// from the object store).
+    pub fn scan_message(&self, data: &[u8], origin: impl FnOnce() -> Origin) {
+        self.messages.fetch_add(1, Ordering::Relaxed);
+        self.record(data, origin);
+    }
+
+    fn record(&self, data: &[u8], origin: impl FnOnce() -> Origin) {
         let matches = self.detector.scan(data);
         if matches.is_empty() {
             return;
         }
         let rules = self.detector.rules();
+        let origin = origin();
         // A poisoned lock means another thread panicked mid-insert; its data is still sound to keep.
         let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
         for m in matches {
@@ -168,6 +197,13 @@ impl<'d> Collector<'d> {
                 });
             }
         }
+    }
+
+    pub fn note(&self, note: impl Into<String>) {
+        self.notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(note.into());
     }
 
     pub fn skip(&self, path: impl Into<String>, reason: impl Into<String>) {
@@ -211,11 +247,15 @@ impl<'d> Collector<'d> {
         });
         let mut skipped = self.skipped.into_inner().unwrap_or_else(|e| e.into_inner());
         skipped.sort_by(|a, b| (&a.path, &a.reason).cmp(&(&b.path, &b.reason)));
+        let notes = self.notes.into_inner().unwrap_or_else(|e| e.into_inner());
         Outcome {
             findings,
+            notes,
             stats: Stats {
                 blobs_scanned: self.blobs.into_inner(),
                 bytes_scanned: self.bytes.into_inner(),
+                commits_scanned: self.messages.into_inner(),
+                allowed: 0,
             },
             skipped,
         }

@@ -4,6 +4,7 @@
 //! [`rules`], encodings from [`decode`]) → [`findings`] (one entry per key, many locations) →
 //! [`report`] (human, JSON, JSONL, SARIF). [`cli`] wires them for the binary.
 
+pub mod allow;
 pub mod cli;
 pub mod decode;
 pub mod detect;

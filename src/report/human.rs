@@ -61,11 +61,14 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             outcome.skipped.len() - SKIPS_SHOWN
         )?;
     }
+    for n in &outcome.notes {
+        writeln!(out, "note: {n}")?;
+    }
     let keys = outcome.findings.len();
     let mb = outcome.stats.bytes_scanned as f64 / 1e6;
     writeln!(
         out,
-        "{} {} in {} {}; scanned {} blobs ({mb:.1} MB) in {:.2} s; {} skipped",
+        "{} {} in {} {}; scanned {} blobs ({mb:.1} MB) in {:.2} s; {} skipped; {} allowed",
         keys,
         if keys == 1 { "key" } else { "keys" },
         outcome.location_count(),
@@ -77,5 +80,6 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
         outcome.stats.blobs_scanned,
         ctx.elapsed.as_secs_f64(),
         outcome.skipped.len(),
+        outcome.stats.allowed,
     )
 }

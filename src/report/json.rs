@@ -11,7 +11,9 @@ fn summary(outcome: &Outcome, ctx: &Context) -> Value {
         "locations": outcome.location_count(),
         "blobs_scanned": outcome.stats.blobs_scanned,
         "bytes_scanned": outcome.stats.bytes_scanned,
+        "commits_scanned": outcome.stats.commits_scanned,
         "skipped": outcome.skipped.len(),
+        "allowed": outcome.stats.allowed,
         "elapsed_ms": ctx.elapsed.as_millis() as u64,
     })
 }
@@ -27,6 +29,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
         "summary": summary(outcome, ctx),
         "findings": outcome.findings.iter().map(|f| finding_value(f, ctx.show_secrets)).collect::<Vec<_>>(),
         "skipped": outcome.skipped,
+        "notes": outcome.notes,
     });
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
@@ -56,6 +59,10 @@ pub fn write_lines(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std
             &mut *out,
             &json!({"type": "skipped", "path": s.path, "reason": s.reason}),
         )?;
+        writeln!(out)?;
+    }
+    for n in &outcome.notes {
+        serde_json::to_writer(&mut *out, &json!({"type": "note", "message": n}))?;
         writeln!(out)?;
     }
     let mut s = summary(outcome, ctx);

@@ -80,7 +80,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             results.push(result);
         }
     }
-    let notifications: Vec<Value> = outcome
+    let mut notifications: Vec<Value> = outcome
         .skipped
         .iter()
         .map(|s| {
@@ -91,6 +91,9 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             })
         })
         .collect();
+    notifications.extend(outcome.notes.iter().map(
+        |n| json!({ "level": "note", "message": { "text": n }, "descriptor": { "id": "note" } }),
+    ));
     let doc = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",

@@ -1,6 +1,8 @@
 //! Sources of bytes. Each source walks its own kind of storage and hands every blob, with its
 //! provenance, to a [`crate::findings::Collector`]; none of them knows what is being detected.
 
+pub mod history;
+pub mod staged;
 pub mod worktree;
 
 /// Files larger than this are skipped unless `--max-file-size` says otherwise.

@@ -1,0 +1,566 @@
+//! Git history (gitoxide, no `git` process): every blob reachable from every ref, each distinct blob
+//! scanned once, attributed to the first commit (oldest first) that has it and the path it has there;
+//! or, with a range, only the blobs the range's commits introduce.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result, anyhow, bail};
+use gix::ObjectId;
+use gix::bstr::{BString, ByteSlice, ByteVec};
+use gix::prelude::FindExt;
+use gix::revision::walk::Sorting;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::findings::{Collector, CommitInfo, Origin};
+
+#[derive(Debug, Clone, Default)]
+pub struct HistoryOptions {
+    pub threads: usize,
+    pub max_file_size: u64,
+    /// `BASE..HEAD`: only what the commits in the range introduce.
+    pub range: Option<String>,
+    /// With a range whose BASE is missing (shallow CI checkout), scan what is there instead of failing.
+    pub shallow_ok: bool,
+    /// Draw a progress bar on stderr (only if stderr is a terminal).
+    pub progress: bool,
+}
+
+/// A blob to scan and where it was first seen.
+struct BlobJob {
+    id: ObjectId,
+    path: BString,
+    commit: ObjectId,
+}
+
+/// Opens the repository at or above `path`; bare repositories work too.
+pub fn open_repo(path: &Path) -> Result<gix::Repository> {
+    if let Err(e) = std::fs::metadata(path) {
+        bail!("cannot read {}: {e}", path.display());
+    }
+    let mut repo = gix::discover(path)
+        .map_err(|e| anyhow!("{} is not a git repository ({e})", path.display()))?;
+    // Trees are read once each, blobs once each: a small cache serves delta bases.
+    repo.object_cache_size_if_unset(16 << 20);
+    Ok(repo)
+}
+
+pub fn scan(path: &Path, opts: &HistoryOptions, sink: &Collector) -> Result<()> {
+    let repo = open_repo(path)?;
+    if repo.is_shallow().unwrap_or(false) {
+        sink.note("shallow clone: history before the shallow boundary is not in this repository and was not scanned");
+    }
+    let progress = spinner(opts.progress);
+    let (commits, mut jobs) = match &opts.range {
+        None => plan_full(&repo, sink, &progress)?,
+        Some(range) => plan_range(&repo, range, opts.shallow_ok, sink, &progress)?,
+    };
+    progress.finish_and_clear();
+    for &commit in &commits {
+        scan_message(&repo, commit, sink);
+    }
+    // Reading blobs in object-id order spreads them evenly; path order keeps similar blobs (delta
+    // chains) near each other in time, which is kinder to the delta cache.
+    jobs.sort_by(|a, b| a.path.cmp(&b.path));
+    scan_blobs(&repo, &jobs, opts, sink)
+}
+
+fn spinner(enabled: bool) -> ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {pos} commits ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message("reading history:");
+    pb
+}
+
+/// The commit tips of every ref (branches, remote-tracking branches, tags, stash, notes) and HEAD.
+fn ref_tips(repo: &gix::Repository, sink: &Collector) -> Result<Vec<ObjectId>> {
+    let mut tips = BTreeSet::new();
+    let platform = repo
+        .references()
+        .context("cannot read the repository's refs")?;
+    for r in platform
+        .all()
+        .context("cannot read the repository's refs")?
+    {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                sink.skip("(refs)", format!("unreadable ref: {e}"));
+                continue;
+            }
+        };
+        let name = r.name().as_bstr().to_string();
+        match r.into_fully_peeled_id() {
+            Ok(id) => match repo.find_header(id) {
+                Ok(h) if h.kind().is_commit() => {
+                    tips.insert(id.detach());
+                }
+                Ok(h) => sink.note(format!(
+                    "ref {name} points to a {}, not a commit: not scanned",
+                    h.kind()
+                )),
+                Err(e) => sink.skip(name, format!("ref target {id} is missing: {e}")),
+            },
+            Err(e) => sink.skip(name, format!("cannot resolve ref: {e}")),
+        }
+    }
+    if let Ok(id) = repo.head_id() {
+        tips.insert(id.detach());
+    }
+    Ok(tips.into_iter().collect())
+}
+
+/// Commits reachable from `tips` but not from `hidden`, oldest first.
+fn walk(
+    repo: &gix::Repository,
+    tips: Vec<ObjectId>,
+    hidden: Vec<ObjectId>,
+    sink: &Collector,
+    pb: &ProgressBar,
+) -> Result<Vec<ObjectId>> {
+    let mut commits = Vec::new();
+    if tips.is_empty() {
+        return Ok(commits);
+    }
+    let walk = repo
+        .rev_walk(tips)
+        .with_hidden(hidden)
+        .sorting(Sorting::ByCommitTime(Default::default()))
+        .all()
+        .context("cannot walk the commit graph")?;
+    for info in walk {
+        match info {
+            Ok(info) => {
+                commits.push(info.id);
+                pb.inc(1);
+            }
+            Err(e) => {
+                sink.skip(
+                    "(history)",
+                    format!("commit walk stopped early, history beyond was not scanned: {e}"),
+                );
+                break;
+            }
+        }
+    }
+    commits.reverse();
+    Ok(commits)
+}
+
+fn plan_full(
+    repo: &gix::Repository,
+    sink: &Collector,
+    pb: &ProgressBar,
+) -> Result<(Vec<ObjectId>, Vec<BlobJob>)> {
+    let tips = ref_tips(repo, sink)?;
+    if tips.is_empty() {
+        sink.note("the repository has no commits");
+    }
+    let commits = walk(repo, tips, Vec::new(), sink, pb)?;
+    let mut trees = Trees::new(repo);
+    let mut seen_trees = HashSet::new();
+    let mut seen_blobs = HashSet::new();
+    let mut jobs = Vec::new();
+    for &commit in &commits {
+        let Some(tree) = trees.commit_tree(commit, sink) else {
+            continue;
+        };
+        // Depth-first over trees not seen before: each tree (and so each blob) is visited once in all.
+        let mut stack = vec![(tree, BString::default())];
+        while let Some((tree, prefix)) = stack.pop() {
+            if !seen_trees.insert(tree) {
+                continue;
+            }
+            let Some(entries) = trees.entries(tree, &prefix, commit, sink) else {
+                continue;
+            };
+            for e in entries {
+                let path = join(&prefix, &e.name);
+                if e.mode.is_tree() {
+                    stack.push((e.id, path));
+                } else if e.mode.is_commit() {
+                    trees.submodules.insert(path.to_string());
+                } else if seen_blobs.insert(e.id) {
+                    jobs.push(BlobJob {
+                        id: e.id,
+                        path,
+                        commit,
+                    });
+                }
+            }
+        }
+    }
+    trees.report_submodules(sink);
+    Ok((commits, jobs))
+}
+
+fn plan_range(
+    repo: &gix::Repository,
+    range: &str,
+    shallow_ok: bool,
+    sink: &Collector,
+    pb: &ProgressBar,
+) -> Result<(Vec<ObjectId>, Vec<BlobJob>)> {
+    let (base, head) = range
+        .split_once("..")
+        .filter(|(b, h)| !b.is_empty() && !h.is_empty() && !h.starts_with('.'))
+        .ok_or_else(|| anyhow!("--range must be BASE..HEAD (two commits), not '{range}'"))?;
+    let head_id = resolve(repo, head)
+        .with_context(|| format!("--range: cannot resolve HEAD side '{head}'"))?;
+    let hidden = if !base.is_empty() && base.bytes().all(|b| b == b'0') {
+        // A new branch: what no other ref already has.
+        ref_tips(repo, sink)?
+            .into_iter()
+            .filter(|id| *id != head_id)
+            .collect()
+    } else {
+        match resolve(repo, base) {
+            Ok(id) => vec![id],
+            Err(e) if shallow_ok => {
+                sink.note(format!("--range base '{base}' is not in this clone ({e:#}); scanned every commit reachable from '{head}' that is present"));
+                Vec::new()
+            }
+            Err(e) => bail!(
+                "--range base '{base}' is not in this repository ({e:#}). A shallow CI checkout does not have it: fetch the history \
+                 (GitHub Actions: `fetch-depth: 0` on actions/checkout; otherwise `git fetch --deepen=<n>` or `git fetch --unshallow`), \
+                 or pass --shallow-ok to scan what is there"
+            ),
+        }
+    };
+    let commits = walk(repo, vec![head_id], hidden, sink, pb)?;
+    let mut trees = Trees::new(repo);
+    let mut seen_blobs = HashSet::new();
+    let mut jobs = Vec::new();
+    for &commit in &commits {
+        let Some(tree) = trees.commit_tree(commit, sink) else {
+            continue;
+        };
+        // Against the first parent: a merge's other parents are in the range themselves, or were
+        // already known before it. A parent missing from a shallow clone counts as no parent.
+        let parent = trees
+            .first_parent(commit)
+            .and_then(|p| trees.commit_tree_quiet(p));
+        let mut stack = vec![(parent, tree, BString::default())];
+        while let Some((old, new, prefix)) = stack.pop() {
+            if old == Some(new) {
+                continue;
+            }
+            let Some(new_entries) = trees.entries(new, &prefix, commit, sink) else {
+                continue;
+            };
+            let old_entries: HashMap<BString, Entry> = old
+                .and_then(|t| trees.entries(t, &prefix, commit, sink))
+                .map(|v| v.into_iter().map(|e| (e.name.clone(), e)).collect())
+                .unwrap_or_default();
+            for e in new_entries {
+                let before = old_entries.get(&e.name);
+                if before.is_some_and(|b| b.id == e.id) {
+                    continue;
+                }
+                let path = join(&prefix, &e.name);
+                if e.mode.is_tree() {
+                    let old_tree = before.filter(|b| b.mode.is_tree()).map(|b| b.id);
+                    stack.push((old_tree, e.id, path));
+                } else if e.mode.is_commit() {
+                    trees.submodules.insert(path.to_string());
+                } else if seen_blobs.insert(e.id) {
+                    jobs.push(BlobJob {
+                        id: e.id,
+                        path,
+                        commit,
+                    });
+                }
+            }
+        }
+    }
+    trees.report_submodules(sink);
+    Ok((commits, jobs))
+}
+
+fn resolve(repo: &gix::Repository, spec: &str) -> Result<ObjectId> {
+    let id = repo
+        .rev_parse_single(spec)
+        .map_err(|e| anyhow!("{e}"))?
+        .detach();
+    let commit = repo
+        .find_object(id)
+        .map_err(|e| anyhow!("{e}"))?
+        .peel_to_commit()
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok(commit.id)
+}
+
+struct Entry {
+    name: BString,
+    mode: gix::objs::tree::EntryMode,
+    id: ObjectId,
+}
+
+/// Reads commits and trees with reused buffers, recording what cannot be read.
+struct Trees<'r> {
+    repo: &'r gix::Repository,
+    buf: Vec<u8>,
+    submodules: BTreeSet<String>,
+}
+
+impl<'r> Trees<'r> {
+    fn new(repo: &'r gix::Repository) -> Self {
+        Trees {
+            repo,
+            buf: Vec::new(),
+            submodules: BTreeSet::new(),
+        }
+    }
+
+    fn commit_tree(&mut self, commit: ObjectId, sink: &Collector) -> Option<ObjectId> {
+        match self
+            .repo
+            .objects
+            .find_commit_iter(&commit, &mut self.buf)
+            .map(|mut c| c.tree_id())
+        {
+            Ok(Ok(tree)) => Some(tree),
+            Ok(Err(e)) => {
+                sink.skip(format!("(commit {commit})"), format!("corrupt commit: {e}"));
+                None
+            }
+            Err(e) => {
+                sink.skip(
+                    format!("(commit {commit})"),
+                    format!("missing or corrupt commit: {e}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn commit_tree_quiet(&mut self, commit: ObjectId) -> Option<ObjectId> {
+        self.repo
+            .objects
+            .find_commit_iter(&commit, &mut self.buf)
+            .ok()?
+            .tree_id()
+            .ok()
+    }
+
+    fn first_parent(&mut self, commit: ObjectId) -> Option<ObjectId> {
+        self.repo
+            .objects
+            .find_commit_iter(&commit, &mut self.buf)
+            .ok()?
+            .parent_ids()
+            .next()
+    }
+
+    fn entries(
+        &mut self,
+        tree: ObjectId,
+        prefix: &BString,
+        commit: ObjectId,
+        sink: &Collector,
+    ) -> Option<Vec<Entry>> {
+        let where_ = || {
+            format!(
+                "{}@{}",
+                if prefix.is_empty() {
+                    "/".into()
+                } else {
+                    prefix.to_string()
+                },
+                short(&commit)
+            )
+        };
+        let iter = match self.repo.objects.find_tree_iter(&tree, &mut self.buf) {
+            Ok(iter) => iter,
+            Err(e) => {
+                sink.skip(where_(), format!("missing or corrupt tree {tree}: {e}"));
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        for e in iter {
+            match e {
+                Ok(e) => out.push(Entry {
+                    name: e.filename.to_owned(),
+                    mode: e.mode,
+                    id: e.oid.to_owned(),
+                }),
+                Err(err) => {
+                    sink.skip(where_(), format!("corrupt tree {tree}: {err}"));
+                    break;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    fn report_submodules(&self, sink: &Collector) {
+        if self.submodules.is_empty() {
+            return;
+        }
+        let list: Vec<&str> = self
+            .submodules
+            .iter()
+            .map(String::as_str)
+            .take(10)
+            .collect();
+        let more = self.submodules.len().saturating_sub(list.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        sink.note(format!(
+            "submodules are not followed (scan each with `sgscan git PATH`): {}{more}",
+            list.join(", ")
+        ));
+    }
+}
+
+fn join(prefix: &BString, name: &BString) -> BString {
+    let mut p = prefix.clone();
+    if !p.is_empty() {
+        p.push_byte(b'/');
+    }
+    p.push_str(name);
+    p
+}
+
+fn short(id: &ObjectId) -> String {
+    id.to_hex_with_len(12).to_string()
+}
+
+fn scan_message(repo: &gix::Repository, commit: ObjectId, sink: &Collector) {
+    let mut buf = Vec::new();
+    if let Ok(c) = repo.objects.find_commit(&commit, &mut buf) {
+        let msg = c.message;
+        sink.scan_message(msg, || Origin {
+            path: "(commit message)".into(),
+            commit: Some(commit_info(repo, commit)),
+        });
+    }
+}
+
+/// Author and date of a commit, read only when a finding needs them.
+pub fn commit_info(repo: &gix::Repository, commit: ObjectId) -> CommitInfo {
+    let mut buf = Vec::new();
+    let mut info = CommitInfo {
+        commit: commit.to_string(),
+        author_name: String::new(),
+        author_email: String::new(),
+        date: String::new(),
+    };
+    let author = repo
+        .objects
+        .find_commit(&commit, &mut buf)
+        .ok()
+        .and_then(|c| c.author().ok());
+    if let Some(a) = author {
+        info.author_name = a.name.to_str_lossy().trim().to_string();
+        info.author_email = a.email.to_str_lossy().trim().to_string();
+        info.date = a
+            .time()
+            .ok()
+            .and_then(|t| t.format(gix::date::time::format::ISO8601_STRICT).ok())
+            .unwrap_or_default();
+    }
+    info
+}
+
+fn scan_blobs(
+    repo: &gix::Repository,
+    jobs: &[BlobJob],
+    opts: &HistoryOptions,
+    sink: &Collector,
+) -> Result<()> {
+    let pb = if opts.progress && std::io::stderr().is_terminal() {
+        let pb =
+            ProgressBar::with_draw_target(Some(jobs.len() as u64), ProgressDrawTarget::stderr());
+        pb.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} blobs ({per_sec}, ETA {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    let lfs = AtomicU64::new(0);
+    let shared = repo.clone().into_sync();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .context("cannot start worker threads")?;
+    pool.install(|| {
+        jobs.par_iter().for_each_init(
+            || {
+                let mut repo = shared.to_thread_local();
+                repo.object_cache_size_if_unset(16 << 20);
+                (repo, Vec::new())
+            },
+            |(repo, buf), job| {
+                scan_blob(repo, job, opts.max_file_size, buf, sink, &lfs);
+                pb.inc(1);
+            },
+        )
+    });
+    pb.finish_and_clear();
+    let lfs = lfs.into_inner();
+    if lfs > 0 {
+        sink.note(format!(
+            "{lfs} Git LFS pointer files: their content is on the LFS server and was not scanned"
+        ));
+    }
+    Ok(())
+}
+
+fn scan_blob(
+    repo: &gix::Repository,
+    job: &BlobJob,
+    max: u64,
+    buf: &mut Vec<u8>,
+    sink: &Collector,
+    lfs: &AtomicU64,
+) {
+    let where_ = || format!("{}@{}", job.path, short(&job.commit));
+    match repo.find_header(job.id) {
+        Ok(h) if h.size() > max => {
+            sink.skip(
+                where_(),
+                format!(
+                    "blob {} larger than --max-file-size ({} bytes)",
+                    job.id, max
+                ),
+            );
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            sink.skip(where_(), format!("missing or corrupt blob {}: {e}", job.id));
+            return;
+        }
+    }
+    match repo.objects.find_blob(&job.id, buf) {
+        Ok(blob) => {
+            if blob
+                .data
+                .starts_with(b"version https://git-lfs.github.com/spec/v1")
+            {
+                lfs.fetch_add(1, Ordering::Relaxed);
+            }
+            sink.scan_lazy(blob.data, || Origin {
+                path: job.path.to_string(),
+                commit: Some(commit_info(repo, job.commit)),
+            });
+        }
+        Err(e) => sink.skip(where_(), format!("missing or corrupt blob {}: {e}", job.id)),
+    }
+}

@@ -1,0 +1,166 @@
+//! The staged index, for pre-commit hooks: only blobs that are staged and differ from HEAD.
+//!
+//! Cost follows the staged change, not the repository: the index's cache-tree extension names the
+//! directories whose staged tree equals HEAD's, and those are never read.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use gix::ObjectId;
+use gix::bstr::{BStr, BString, ByteSlice};
+use gix::prelude::FindExt;
+
+use super::history::open_repo;
+use crate::findings::{Collector, Origin};
+
+pub fn scan(path: &Path, max_file_size: u64, sink: &Collector) -> Result<()> {
+    let repo = open_repo(path)?;
+    if repo.is_bare() {
+        bail!(
+            "{} is a bare repository: it has no index to scan (use `sgscan git`)",
+            path.display()
+        );
+    }
+    let index = repo
+        .open_index()
+        .with_context(|| format!("cannot read the index of {}", path.display()))?;
+    let head_tree = match repo.head_commit() {
+        Ok(c) => Some(c.tree_id().context("cannot read HEAD's tree")?.detach()),
+        // An unborn branch (first commit): everything staged is new.
+        Err(_) if repo.head().is_ok_and(|h| h.is_unborn()) => None,
+        Err(e) => bail!("cannot read HEAD: {e}"),
+    };
+    let mut head = HeadTree::new(&repo, head_tree);
+    let clean = match (index.tree(), head_tree) {
+        (Some(cache), Some(root)) => head.clean_dirs(cache, root),
+        _ => HashSet::new(),
+    };
+    let mut buf = Vec::new();
+    let mut seen = HashSet::new();
+    let empty_blob = ObjectId::empty_blob(repo.object_hash());
+    for entry in index.entries() {
+        let path = entry.path(&index);
+        if entry.mode.is_submodule() || entry.id == empty_blob || is_under(&clean, path) {
+            continue;
+        }
+        if head.blob_at(path) == Some(entry.id) || !seen.insert(entry.id) {
+            continue;
+        }
+        match repo.objects.find_blob(&entry.id, &mut buf) {
+            Ok(blob) if blob.data.len() as u64 > max_file_size => sink.skip(
+                path.to_string(),
+                format!("larger than --max-file-size ({max_file_size} bytes)"),
+            ),
+            Ok(blob) => sink.scan(blob.data, &Origin::file(path.to_string())),
+            Err(e) => sink.skip(
+                path.to_string(),
+                format!("staged blob {} is missing: {e}", entry.id),
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// `clean` holds directory prefixes ending in `/`; the empty prefix means everything.
+fn is_under(clean: &HashSet<BString>, path: &BStr) -> bool {
+    if clean.is_empty() {
+        return false;
+    }
+    clean.contains(BStr::new("")) || path.find_iter("/").any(|i| clean.contains(&path[..=i]))
+}
+
+/// One directory of HEAD: name → (is a tree, id).
+type Listing = HashMap<BString, (bool, ObjectId)>;
+
+/// HEAD's tree, read one directory at a time and only where needed.
+struct HeadTree<'r> {
+    repo: &'r gix::Repository,
+    root: Option<ObjectId>,
+    dirs: HashMap<BString, Option<Listing>>,
+    buf: Vec<u8>,
+}
+
+impl<'r> HeadTree<'r> {
+    fn new(repo: &'r gix::Repository, root: Option<ObjectId>) -> Self {
+        HeadTree {
+            repo,
+            root,
+            dirs: HashMap::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    fn read(&mut self, tree: ObjectId) -> Option<Listing> {
+        let iter = self
+            .repo
+            .objects
+            .find_tree_iter(&tree, &mut self.buf)
+            .ok()?;
+        Some(
+            iter.filter_map(Result::ok)
+                .map(|e| (e.filename.to_owned(), (e.mode.is_tree(), e.oid.to_owned())))
+                .collect(),
+        )
+    }
+
+    /// The tree id of directory `dir` ("" is the root) in HEAD.
+    fn dir_tree(&mut self, dir: &BStr) -> Option<ObjectId> {
+        if dir.is_empty() {
+            return self.root;
+        }
+        let (parent, name) = match dir.rfind_byte(b'/') {
+            Some(i) => (dir[..i].as_bstr(), dir[i + 1..].as_bstr()),
+            None => (BStr::new(""), dir),
+        };
+        let (is_tree, id) = *self.listing(parent)?.get(name)?;
+        is_tree.then_some(id)
+    }
+
+    fn listing(&mut self, dir: &BStr) -> Option<&Listing> {
+        if !self.dirs.contains_key(dir) {
+            let listing = self.dir_tree(dir).and_then(|t| self.read(t));
+            self.dirs.insert(dir.to_owned(), listing);
+        }
+        self.dirs.get(dir)?.as_ref()
+    }
+
+    fn blob_at(&mut self, path: &BStr) -> Option<ObjectId> {
+        let (dir, name) = match path.rfind_byte(b'/') {
+            Some(i) => (path[..i].as_bstr(), path[i + 1..].as_bstr()),
+            None => (BStr::new(""), path),
+        };
+        let (is_tree, id) = *self.listing(dir)?.get(name)?;
+        (!is_tree).then_some(id)
+    }
+
+    /// Directories whose cache-tree entry is valid and equal to HEAD's tree there.
+    fn clean_dirs(
+        &mut self,
+        cache: &gix::index::extension::Tree,
+        root: ObjectId,
+    ) -> HashSet<BString> {
+        let mut clean = HashSet::new();
+        let mut stack = vec![(cache, BString::default(), Some(root))];
+        while let Some((node, prefix, head_id)) = stack.pop() {
+            if node.num_entries.is_some() && head_id == Some(node.id) {
+                let mut p = prefix.clone();
+                if !p.is_empty() {
+                    p.push(b'/');
+                }
+                clean.insert(p);
+                continue;
+            }
+            for child in &node.children {
+                let mut path = prefix.clone();
+                if !path.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(&child.name);
+                let id = self.dir_tree(path.as_bstr());
+                stack.push((child, path, id));
+            }
+        }
+        clean
+    }
+}
