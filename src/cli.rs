@@ -13,7 +13,10 @@ use crate::detect::Detector;
 use crate::findings::{Collector, Outcome};
 use crate::report::{self, Format};
 use crate::rules;
+use crate::sendgrid::{Api, ApiOptions};
 use crate::source::{history, staged, worktree};
+use crate::verify::{self, Cache, Policy};
+use std::time::Duration;
 
 pub const EXIT_CLEAN: i32 = 0;
 pub const EXIT_FINDINGS: i32 = 1;
@@ -119,6 +122,43 @@ pub struct CommonArgs {
     /// A previous JSON or JSONL report: its findings are not reported again.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+}
+
+/// Checking keys against the SendGrid API.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Check each distinct key against the SendGrid API: live, invalid or unknown; scopes; privilege.
+    #[arg(long)]
+    pub verify: bool,
+    /// Make no network request at all (with --verify: only --cache results are used).
+    #[arg(long)]
+    pub no_network: bool,
+    /// SendGrid API base URL (EU accounts: https://api.eu.sendgrid.com). https only; http only for loopback.
+    #[arg(long, env = "SGSCAN_API_URL", value_name = "URL", default_value = crate::sendgrid::DEFAULT_API_URL)]
+    pub api_url: String,
+    /// TOML file `allowed_scopes = [...]`: flag live keys holding scopes beyond it.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Keep verification results across runs in FILE (fingerprint → status; never the key).
+    #[arg(long, value_name = "FILE")]
+    pub cache: Option<PathBuf>,
+    /// How long a cached result stands, in hours.
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    pub cache_hours: u64,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub verify_concurrency: usize,
+    /// Timeout of one request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub verify_timeout: u64,
+    /// Time allowed per key, retries included, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub verify_deadline: u64,
+    /// Log each API request (key id and fingerprint only) to stderr.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -191,8 +231,9 @@ fn run_dir(args: DirArgs) -> Result<i32> {
         follow: args.follow,
         max_file_size: args.common.max_file_size,
     };
+    let post = Post::prepare(&args.common)?;
     worktree::scan(&args.paths, &opts, &collector)?;
-    let mut outcome = collector.finish();
+    let outcome = collector.finish();
     let mut ignore_files: Vec<PathBuf> = args
         .paths
         .iter()
@@ -200,8 +241,8 @@ fn run_dir(args: DirArgs) -> Result<i32> {
         .map(|p| p.join(IGNORE_FILE))
         .collect();
     ignore_files.push(PathBuf::from(IGNORE_FILE));
-    Allowlist::load(&ignore_files, args.common.baseline.as_deref())?.apply(&mut outcome);
-    emit(&outcome, &args.common, &detector, started)
+    post.conclude(outcome, &ignore_files, &args.common, &detector, started)
+        .map(|(_, code)| code)
 }
 
 /// `.sgscanignore` at the repository's top and in the current directory.
@@ -227,28 +268,33 @@ fn run_git(args: GitArgs) -> Result<i32> {
         shallow_ok: args.shallow_ok,
         progress: !args.quiet,
     };
+    let post = Post::prepare(&args.common)?;
     history::scan(&args.repo, &opts, &collector)?;
-    let mut outcome = collector.finish();
-    Allowlist::load(
+    let outcome = collector.finish();
+    post.conclude(
+        outcome,
         &repo_ignore_files(&args.repo),
-        args.common.baseline.as_deref(),
-    )?
-    .apply(&mut outcome);
-    emit(&outcome, &args.common, &detector, started)
+        &args.common,
+        &detector,
+        started,
+    )
+    .map(|(_, code)| code)
 }
 
 fn run_staged(args: StagedArgs) -> Result<i32> {
     let started = Instant::now();
     let detector = load_detector(&args.common)?;
     let collector = Collector::new(&detector);
+    let post = Post::prepare(&args.common)?;
     staged::scan(&args.repo, args.common.max_file_size, &collector)?;
-    let mut outcome = collector.finish();
-    Allowlist::load(
+    let outcome = collector.finish();
+    let (outcome, code) = post.conclude(
+        outcome,
         &repo_ignore_files(&args.repo),
-        args.common.baseline.as_deref(),
-    )?
-    .apply(&mut outcome);
-    let code = emit(&outcome, &args.common, &detector, started)?;
+        &args.common,
+        &detector,
+        started,
+    )?;
     if code == EXIT_FINDINGS {
         eprintln!(
             "sgscan: commit blocked: {} staged key(s). Remove each key from the file and `git add` it again \
@@ -293,6 +339,75 @@ fn install_hook(args: InstallHookArgs) -> Result<i32> {
     }
     eprintln!("sgscan: installed {}", hook.display());
     Ok(EXIT_CLEAN)
+}
+
+/// What follows a scan (allow lists, verification, the report), set up before the scan so that a bad
+/// flag or file fails fast instead of after minutes of scanning.
+struct Post {
+    api: Option<Api>,
+    policy: Option<Policy>,
+    cache: Option<Cache>,
+}
+
+impl Post {
+    fn prepare(common: &CommonArgs) -> Result<Post> {
+        let v = &common.verify;
+        if !v.verify {
+            return Ok(Post {
+                api: None,
+                policy: None,
+                cache: None,
+            });
+        }
+        let api = if v.no_network {
+            None
+        } else {
+            Some(Api::new(ApiOptions {
+                base_url: v.api_url.clone(),
+                timeout: Duration::from_secs(v.verify_timeout.max(1)),
+                deadline: Duration::from_secs(v.verify_deadline.max(1)),
+                verbose: v.verbose,
+                ..ApiOptions::default()
+            })?)
+        };
+        let policy = v.policy.as_deref().map(Policy::load).transpose()?;
+        let cache = v
+            .cache
+            .as_deref()
+            .map(|p| Cache::load(p, Duration::from_secs(v.cache_hours * 3600)))
+            .transpose()?;
+        Ok(Post { api, policy, cache })
+    }
+
+    fn conclude(
+        mut self,
+        mut outcome: Outcome,
+        ignore_files: &[PathBuf],
+        common: &CommonArgs,
+        detector: &Detector,
+        started: Instant,
+    ) -> Result<(Outcome, i32)> {
+        Allowlist::load(ignore_files, common.baseline.as_deref())?.apply(&mut outcome);
+        if common.verify.verify {
+            verify::verify_all(
+                &mut outcome.findings,
+                verify::VerifyOptions {
+                    api: self.api.as_ref(),
+                    concurrency: common.verify.verify_concurrency,
+                    policy: self.policy.as_ref(),
+                    cache: self.cache.as_mut(),
+                },
+            );
+            if let Some(cache) = &self.cache {
+                // The findings are worth more than the cache: report them even if it cannot be saved.
+                if let Err(e) = cache.save() {
+                    eprintln!("sgscan: warning: {e:#}");
+                }
+            }
+        }
+        let code = emit(&outcome, common, detector, started)?;
+        Ok((outcome, code))
+    }
 }
 
 fn emit(

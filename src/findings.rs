@@ -77,6 +77,9 @@ pub struct Finding {
     /// How many locations were seen in all; `locations` keeps at most [`MAX_LOCATIONS`].
     pub location_count: u64,
     pub locations: Vec<Location>,
+    /// Set by `--verify`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<crate::verify::Verification>,
 }
 
 /// Locations kept per key, so a key committed in 100k places does not grow memory without bound.
@@ -186,6 +189,7 @@ impl<'d> Collector<'d> {
                 key: m.key.clone(),
                 location_count: 0,
                 locations: Vec::new(),
+                verification: None,
             });
             entry.location_count += 1;
             if entry.locations.len() < MAX_LOCATIONS {

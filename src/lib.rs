@@ -11,4 +11,6 @@ pub mod detect;
 pub mod findings;
 pub mod report;
 pub mod rules;
+pub mod sendgrid;
 pub mod source;
+pub mod verify;

@@ -3,7 +3,36 @@ use std::io::Write;
 use anstyle::{AnsiColor, Style};
 
 use super::Context;
-use crate::findings::Outcome;
+use crate::findings::{Finding, Outcome};
+use crate::verify::{Status, Verification};
+
+const LIVE: Style = AnsiColor::Red.on_default().bold();
+const WARN: Style = AnsiColor::Yellow.on_default();
+
+fn write_verification(out: &mut dyn Write, v: &Verification) -> std::io::Result<()> {
+    match v.status {
+        Status::Live => {
+            let level = v.privilege.map_or("privilege unknown", |p| p.as_str());
+            writeln!(out, "  {LIVE}LIVE{LIVE:#} ({level}): {}", v.reason)?;
+            if let Some(scopes) = &v.scopes {
+                writeln!(out, "    scopes: {}", scopes.join(", "))?;
+            }
+            if !v.above_send_only.is_empty() {
+                writeln!(out, "    above send-only: {}", v.above_send_only.join(", "))?;
+            }
+            if !v.policy_violations.is_empty() {
+                writeln!(
+                    out,
+                    "    {WARN}beyond policy: {}{WARN:#}",
+                    v.policy_violations.join(", ")
+                )?;
+            }
+        }
+        Status::Unknown => writeln!(out, "  {WARN}unknown{WARN:#}: {}", v.reason)?,
+        Status::Invalid => writeln!(out, "  invalid: {}", v.reason)?,
+    }
+    Ok(())
+}
 
 const KEY: Style = AnsiColor::Red.on_default().bold();
 const DIM: Style = Style::new().dimmed();
@@ -12,8 +41,22 @@ const PATH: Style = AnsiColor::Cyan.on_default();
 /// Skipped files listed one per line before "and N more".
 const SKIPS_SHOWN: usize = 10;
 
+/// Live keys first, highest privilege first; then unknown, then invalid; unverified keep their order.
+fn rank(f: &Finding) -> (u8, u8) {
+    match &f.verification {
+        Some(v) => match v.status {
+            Status::Live => (0, v.privilege.map_or(3, |p| p as u8)),
+            Status::Unknown => (1, 0),
+            Status::Invalid => (2, 0),
+        },
+        None => (0, 0),
+    }
+}
+
 pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::Result<()> {
-    for f in &outcome.findings {
+    let mut ordered: Vec<&Finding> = outcome.findings.iter().collect();
+    ordered.sort_by_key(|f| rank(f));
+    for f in ordered {
         write!(out, "{KEY}{} {}{KEY:#}", f.rule_name, f.redacted)?;
         if ctx.show_secrets {
             write!(out, " {}", f.key)?;
@@ -26,6 +69,9 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             "  {DIM}fingerprint {}{DIM:#}",
             &f.fingerprint[..16.min(f.fingerprint.len())]
         )?;
+        if let Some(v) = &f.verification {
+            write_verification(out, v)?;
+        }
         for loc in &f.locations {
             write!(
                 out,

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::Context;
 use crate::findings::Outcome;
+use crate::verify::Status;
 
 /// Characters that cannot appear raw in a relative URI reference path.
 const URI_PATH: &AsciiSet = &CONTROLS
@@ -48,6 +49,18 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
     let mut results = Vec::new();
     for f in &outcome.findings {
         let rule_index = ctx.rules.iter().position(|r| r.spec.id == f.rule_id);
+        let (level, status) = match f.verification.as_ref().map(|v| v.status) {
+            Some(Status::Live) => ("error", "live"),
+            Some(Status::Unknown) => ("warning", "unknown"),
+            Some(Status::Invalid) => ("note", "invalid"),
+            None => ("error", "unverified"),
+        };
+        let privilege = f
+            .verification
+            .as_ref()
+            .and_then(|v| v.privilege)
+            .map(|p| p.as_str());
+        let scopes = f.verification.as_ref().and_then(|v| v.scopes.clone());
         for loc in &f.locations {
             let encoded = match loc.encoding {
                 crate::detect::Encoding::Plain => String::new(),
@@ -60,7 +73,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 .unwrap_or_default();
             let mut result = json!({
                 "ruleId": f.rule_id,
-                "level": "error",
+                "level": level,
                 "message": { "text": format!("{} {}{key_id}{encoded}. Revoke it, then remove it from the code and its history.", f.rule_name, f.redacted) },
                 "locations": [{
                     "physicalLocation": {
@@ -69,13 +82,17 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                     }
                 }],
                 "partialFingerprints": { "sgscan/key/v1": f.fingerprint },
-                "properties": { "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding },
+                "properties": { "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding, "status": status, "privilege": privilege, "scopes": scopes },
             });
             if let (Some(i), Some(obj)) = (rule_index, result.as_object_mut()) {
                 obj.insert("ruleIndex".into(), json!(i));
             }
-            if let (Some(c), Some(obj)) = (&loc.origin.commit, result.as_object_mut()) {
-                obj.insert("properties".into(), json!({ "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding, "commit": c.commit, "author": c.author_email, "date": c.date }));
+            if let Some(c) = &loc.origin.commit
+                && let Some(props) = result.get_mut("properties").and_then(|p| p.as_object_mut())
+            {
+                props.insert("commit".into(), json!(c.commit));
+                props.insert("author".into(), json!(c.author_email));
+                props.insert("date".into(), json!(c.date));
             }
             results.push(result);
         }

@@ -1,0 +1,485 @@
+//! Verification: is each distinct key live, which scopes does it hold, is it over-privileged?
+//!
+//! The API's answers are read conservatively: a key is `invalid` only when SendGrid itself says the
+//! grant is invalid, expired or revoked; anything that is not SendGrid speaking (a proxy's HTML, a
+//! timeout, a 5xx, a 429 after retries) is `unknown`, never `invalid` and never `live`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::findings::Finding;
+use crate::sendgrid::{Answer, Api, Credential};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Live,
+    Invalid,
+    Unknown,
+}
+
+/// Least-privilege assessment of a live key, highest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Privilege {
+    /// Can manage API keys, users, teammates, subusers or credentials: could mint a new key and
+    /// survive the revocation of this one.
+    FullAccess,
+    /// Beyond sending: reads or changes data or settings.
+    Elevated,
+    /// Sending only.
+    SendOnly,
+}
+
+impl Privilege {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Privilege::FullAccess => "full-access",
+            Privilege::Elevated => "elevated",
+            Privilege::SendOnly => "send-only",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub status: Status,
+    /// The API's message, or what went wrong.
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// The scopes the key holds, when the API listed them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privilege: Option<Privilege>,
+    /// The scopes that put the key above send-only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub above_send_only: Vec<String>,
+    /// Scopes beyond `--policy`'s allowed list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_violations: Vec<String>,
+    /// RFC 3339, UTC.
+    pub checked_at: String,
+    #[serde(default)]
+    pub attempts: u32,
+    /// Taken from `--cache` rather than asked now.
+    #[serde(default)]
+    pub cached: bool,
+}
+
+/// Scopes a send-only key may hold: sending, and what SendGrid attaches to every key.
+fn is_send_scope(s: &str) -> bool {
+    s == "mail.send"
+        || s.starts_with("mail.batch.")
+        || s.starts_with("sender_verification_")
+        || matches!(s, "2fa_exempt" | "2fa_required")
+}
+
+/// Scopes that administer the account: keys, users, teammates, subusers, credentials, IP access.
+fn is_admin_scope(s: &str) -> bool {
+    if s.starts_with("api_keys.") {
+        return true;
+    }
+    let writes = !s.ends_with(".read");
+    let family = [
+        "teammates.",
+        "subusers.",
+        "credentials.",
+        "access_settings.",
+    ]
+    .iter()
+    .any(|f| s.starts_with(f));
+    let user_admin = s.starts_with("user.")
+        && !s.starts_with("user.settings.")
+        && !s.starts_with("user.webhooks.");
+    writes && (family || user_admin)
+}
+
+/// The privilege level of a scope set, and the scopes that put it above send-only.
+pub fn assess(scopes: &[String]) -> (Privilege, Vec<String>) {
+    let above: Vec<String> = scopes
+        .iter()
+        .filter(|s| !is_send_scope(s))
+        .cloned()
+        .collect();
+    let level = if scopes.iter().any(|s| is_admin_scope(s)) {
+        Privilege::FullAccess
+    } else if !above.is_empty() {
+        Privilege::Elevated
+    } else {
+        Privilege::SendOnly
+    };
+    (level, above)
+}
+
+/// `--policy FILE`: `allowed_scopes = ["mail.send", "mail.batch.*"]` (a trailing `*` matches any rest).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub allowed_scopes: Vec<String>,
+}
+
+impl Policy {
+    pub fn load(path: &Path) -> Result<Policy> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read policy {}", path.display()))?;
+        toml::from_str(&text).with_context(|| {
+            format!(
+                "{}: malformed policy (expected `allowed_scopes = [\"mail.send\", ...]`)",
+                path.display()
+            )
+        })
+    }
+
+    pub fn violations(&self, scopes: &[String]) -> Vec<String> {
+        let allowed = |s: &str| {
+            self.allowed_scopes
+                .iter()
+                .any(|p| match p.strip_suffix('*') {
+                    Some(prefix) => s.starts_with(prefix),
+                    None => s == p,
+                })
+        };
+        scopes.iter().filter(|s| !allowed(s)).cloned().collect()
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    gix::date::Time::now_utc()
+        .format(gix::date::time::format::ISO8601_STRICT)
+        .unwrap_or_default()
+}
+
+/// Phrases of SendGrid's 401 messages that mean the key itself is dead.
+const DEAD_401: &[&str] = &["grant is invalid", "expired", "revoked"];
+/// Phrases of 401 messages that SendGrid returns to keys that are valid (e.g. out of credits).
+const LIVE_401: &[&str] = &["maximum credits exceeded", "not authorized", "credits"];
+
+/// What an answer to `GET /v3/scopes` says about the key that made the call.
+pub fn interpret(answer: &Answer) -> Verification {
+    let mut v = Verification {
+        status: Status::Unknown,
+        reason: String::new(),
+        http_status: None,
+        scopes: None,
+        privilege: None,
+        above_send_only: Vec::new(),
+        policy_violations: Vec::new(),
+        checked_at: now_rfc3339(),
+        attempts: 0,
+        cached: false,
+    };
+    match answer {
+        Answer::Fault { reason, attempts } => {
+            v.reason = reason.clone();
+            v.attempts = *attempts;
+        }
+        Answer::Http {
+            status,
+            body,
+            message,
+            sendgrid_json,
+            attempts,
+        } => {
+            v.http_status = Some(*status);
+            v.attempts = *attempts;
+            let msg = message.clone().unwrap_or_default();
+            let lower = msg.to_ascii_lowercase();
+            match (*status, *sendgrid_json) {
+                (200, _) => {
+                    match parse_scopes(body) {
+                        Some(scopes) => {
+                            let (level, above) = assess(&scopes);
+                            v.status = Status::Live;
+                            v.reason = "the API accepted the key".into();
+                            v.privilege = Some(level);
+                            v.above_send_only = above;
+                            v.scopes = Some(scopes);
+                        }
+                        None => v.reason =
+                            "HTTP 200 without SendGrid's scope list (a proxy or captive portal?)"
+                                .into(),
+                    }
+                }
+                (401, true) if DEAD_401.iter().any(|p| lower.contains(p)) => {
+                    v.status = Status::Invalid;
+                    v.reason = msg;
+                }
+                (401, true) if LIVE_401.iter().any(|p| lower.contains(p)) => {
+                    v.status = Status::Live;
+                    v.reason = format!("live key refused by the API: {msg}");
+                }
+                (403, true) => {
+                    v.status = Status::Live;
+                    v.reason = format!(
+                        "valid key without permission to list its scopes, or blocked by IP access management: {msg}"
+                    );
+                }
+                (code, true) => v.reason = format!("HTTP {code}: {msg}"),
+                (code, false) => {
+                    v.reason =
+                        format!("HTTP {code} that is not SendGrid's JSON (a proxy or firewall?)")
+                }
+            }
+        }
+    }
+    v
+}
+
+fn parse_scopes(body: &str) -> Option<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let arr = v.get("scopes")?.as_array()?;
+    arr.iter().map(|s| s.as_str().map(str::to_string)).collect()
+}
+
+/// Results kept across runs (`--cache FILE`), by fingerprint; never the key itself.
+pub struct Cache {
+    path: PathBuf,
+    entries: HashMap<String, Verification>,
+    max_age: Duration,
+}
+
+impl Cache {
+    pub fn load(path: &Path, max_age: Duration) -> Result<Cache> {
+        let entries = match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text)
+                .with_context(|| format!("{}: not an sgscan verification cache", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
+            Err(e) => bail!("cannot read cache {}: {e}", path.display()),
+        };
+        Ok(Cache {
+            path: path.to_path_buf(),
+            entries,
+            max_age,
+        })
+    }
+
+    /// A cached result still fresh enough to stand in for a request. `unknown` is never reused.
+    fn get(&self, fingerprint: &str) -> Option<Verification> {
+        let v = self.entries.get(fingerprint)?;
+        let checked = gix::date::parse(&v.checked_at, None).ok()?.seconds;
+        let age = gix::date::Time::now_utc().seconds - checked;
+        (v.status != Status::Unknown && age >= 0 && (age as u64) < self.max_age.as_secs()).then(
+            || Verification {
+                cached: true,
+                ..v.clone()
+            },
+        )
+    }
+
+    pub fn save(&self) -> Result<()> {
+        let tmp = self.path.with_extension("tmp");
+        let text = serde_json::to_string_pretty(&self.entries)?;
+        std::fs::write(&tmp, text)
+            .with_context(|| format!("cannot write cache {}", tmp.display()))?;
+        std::fs::rename(&tmp, &self.path)
+            .with_context(|| format!("cannot write cache {}", self.path.display()))
+    }
+}
+
+pub struct VerifyOptions<'a> {
+    /// `None` with `--no-network`: no request is made.
+    pub api: Option<&'a Api>,
+    pub concurrency: usize,
+    pub policy: Option<&'a Policy>,
+    pub cache: Option<&'a mut Cache>,
+}
+
+/// How logs name a key: its id and fingerprint, never the key.
+pub fn label(f: &Finding) -> String {
+    format!(
+        "key id {} (fingerprint {})",
+        f.key_id.as_deref().unwrap_or("?"),
+        &f.fingerprint[..16]
+    )
+}
+
+/// Verifies each finding once (findings are already one per distinct key).
+pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) {
+    let VerifyOptions {
+        api,
+        concurrency,
+        policy,
+        mut cache,
+    } = opts;
+    let mut todo = Vec::new();
+    for (i, f) in findings.iter_mut().enumerate() {
+        match cache.as_deref().and_then(|c| c.get(&f.fingerprint)) {
+            Some(v) => f.verification = Some(v),
+            None => todo.push(i),
+        }
+    }
+    let results: Mutex<Vec<(usize, Verification)>> = Mutex::new(Vec::new());
+    match api {
+        None => {
+            for &i in &todo {
+                let mut v = interpret(&Answer::Fault {
+                    reason: "not checked: --no-network".into(),
+                    attempts: 0,
+                });
+                v.reason = "not checked: --no-network".into();
+                results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, v));
+            }
+        }
+        Some(api) => {
+            let next = AtomicUsize::new(0);
+            let shared: &[Finding] = findings;
+            std::thread::scope(|s| {
+                for _ in 0..concurrency.max(1).min(todo.len().max(1)) {
+                    s.spawn(|| {
+                        loop {
+                            let n = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(&i) = todo.get(n) else { break };
+                            let f = &shared[i];
+                            let cred = Credential {
+                                key: &f.key,
+                                label: label(f),
+                            };
+                            let v = interpret(&api.get(&cred, "/v3/scopes"));
+                            results
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push((i, v));
+                        }
+                    });
+                }
+            });
+        }
+    }
+    for (i, v) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        if let Some(c) = cache.as_deref_mut()
+            && v.status != Status::Unknown
+        {
+            c.entries.insert(findings[i].fingerprint.clone(), v.clone());
+        }
+        findings[i].verification = Some(v);
+    }
+    if let Some(policy) = policy {
+        for f in findings.iter_mut() {
+            if let Some(v) = f.verification.as_mut() {
+                v.policy_violations = v
+                    .scopes
+                    .as_deref()
+                    .map(|s| policy.violations(s))
+                    .unwrap_or_default();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn privilege_levels() {
+        assert_eq!(
+            assess(&s(&[
+                "mail.send",
+                "2fa_required",
+                "sender_verification_eligible"
+            ]))
+            .0,
+            Privilege::SendOnly
+        );
+        let (lvl, above) = assess(&s(&["mail.send", "templates.read", "stats.read"]));
+        assert_eq!(
+            (lvl, above),
+            (Privilege::Elevated, s(&["templates.read", "stats.read"]))
+        );
+        assert_eq!(
+            assess(&s(&["mail.send", "api_keys.create"])).0,
+            Privilege::FullAccess
+        );
+        assert_eq!(assess(&s(&["teammates.create"])).0, Privilege::FullAccess);
+        assert_eq!(assess(&s(&["user.profile.read"])).0, Privilege::Elevated);
+        assert_eq!(
+            assess(&s(&["user.profile.update"])).0,
+            Privilege::FullAccess
+        );
+        assert_eq!(
+            assess(&s(&["user.settings.enforced_tls.update"])).0,
+            Privilege::Elevated
+        );
+    }
+
+    fn http(status: u16, body: &str) -> Answer {
+        let (message, sendgrid_json) = crate::sendgrid::sendgrid_error(body);
+        Answer::Http {
+            status,
+            body: body.into(),
+            message,
+            sendgrid_json,
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn reading_answers() {
+        assert_eq!(
+            interpret(&http(200, r#"{"scopes":["mail.send"]}"#)).status,
+            Status::Live
+        );
+        assert_eq!(
+            interpret(&http(200, "<html>hi</html>")).status,
+            Status::Unknown
+        );
+        let dead = r#"{"errors":[{"field":null,"message":"The provided authorization grant is invalid, expired, or revoked"}]}"#;
+        assert_eq!(interpret(&http(401, dead)).status, Status::Invalid);
+        let credits = r#"{"errors":[{"field":null,"message":"Maximum credits exceeded"}]}"#;
+        assert_eq!(interpret(&http(401, credits)).status, Status::Live);
+        assert_eq!(
+            interpret(&http(401, r#"{"errors":[{"message":"something new"}]}"#)).status,
+            Status::Unknown
+        );
+        assert_eq!(
+            interpret(&http(
+                403,
+                r#"{"errors":[{"field":null,"message":"access forbidden"}]}"#
+            ))
+            .status,
+            Status::Live
+        );
+        assert_eq!(
+            interpret(&http(403, "<html>Forbidden by proxy</html>")).status,
+            Status::Unknown
+        );
+        assert_eq!(
+            interpret(&http(401, "<html>401</html>")).status,
+            Status::Unknown
+        );
+        assert_eq!(
+            interpret(&Answer::Fault {
+                reason: "timed out".into(),
+                attempts: 5
+            })
+            .status,
+            Status::Unknown
+        );
+    }
+
+    #[test]
+    fn policy() {
+        let p = Policy {
+            allowed_scopes: s(&["mail.send", "mail.batch.*"]),
+        };
+        assert_eq!(
+            p.violations(&s(&["mail.send", "mail.batch.read", "stats.read"])),
+            s(&["stats.read"])
+        );
+    }
+}
