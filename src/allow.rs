@@ -26,8 +26,8 @@ impl Allowlist {
             if !path.is_file() || !read.insert(canonical) {
                 continue;
             }
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             list.add_ignore_file(&text, &path.display().to_string())?;
         }
         if let Some(path) = baseline {
@@ -114,8 +114,7 @@ mod tests {
     #[test]
     fn baseline_json_and_jsonl() {
         let mut a = Allowlist::default();
-        a.add_baseline(r#"{"findings":[{"fingerprint":"AA"}]}"#)
-            .unwrap();
+        a.add_baseline(r#"{"findings":[{"fingerprint":"AA"}]}"#).unwrap();
         a.add_baseline("{\"type\":\"finding\",\"fingerprint\":\"bb\"}\n{\"type\":\"summary\"}\n")
             .unwrap();
         assert!(a.fingerprints.contains("aa") && a.fingerprints.contains("bb"));

@@ -12,6 +12,7 @@ use crate::allow::{Allowlist, IGNORE_FILE};
 use crate::detect::Detector;
 use crate::findings::{Collector, Outcome};
 use crate::report::{self, Format};
+use crate::revoke::{self, AdminKey, RevokeOptions};
 use crate::rules;
 use crate::sendgrid::{Api, ApiOptions};
 use crate::source::{history, staged, worktree};
@@ -43,6 +44,19 @@ pub enum Command {
     Staged(StagedArgs),
     /// Write .git/hooks/pre-commit that runs `sgscan staged`.
     InstallHook(InstallHookArgs),
+    /// Revoke a key by its id with an admin key (SGSCAN_ADMIN_KEY or --admin-key-file).
+    Revoke(RevokeIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeIdArgs {
+    /// The key id: the 22-character middle segment, as reports give it.
+    #[arg(long, value_name = "ID")]
+    pub key_id: String,
+    #[command(flatten)]
+    pub revoke: RevokeArgs,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +138,32 @@ pub struct CommonArgs {
     pub baseline: Option<PathBuf>,
     #[command(flatten)]
     pub verify: VerifyArgs,
+    #[command(flatten)]
+    pub revoke: RevokeArgs,
+}
+
+/// Revoking live keys.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Revoke each key verified live in this run (implies --verify). Asks first on a terminal.
+    #[arg(long)]
+    pub revoke: bool,
+    /// Revoke without asking (for CI).
+    #[arg(long)]
+    pub yes: bool,
+    /// Show what would be revoked; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// File holding an admin key (api_keys.read + api_keys.delete) to revoke with. Also read from
+    /// the SGSCAN_ADMIN_KEY environment variable. Never given on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// Append one JSON line per revocation attempt to FILE.
+    #[arg(long, value_name = "FILE", default_value = "sgscan-audit.jsonl")]
+    pub audit_log: PathBuf,
+    /// How long to wait for a revocation to take effect, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub revoke_wait: u64,
 }
 
 /// Checking keys against the SendGrid API.
@@ -178,8 +218,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("'{s}' is not a size such as 1048576, 512K or 64M"))?;
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too large"))
+    n.checked_mul(mult).ok_or_else(|| format!("'{s}' is too large"))
 }
 
 /// Runs the program on the process's arguments; returns the exit code.
@@ -188,11 +227,7 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                EXIT_ERROR
-            } else {
-                EXIT_CLEAN
-            };
+            return if e.use_stderr() { EXIT_ERROR } else { EXIT_CLEAN };
         }
     };
     match run(cli) {
@@ -210,6 +245,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Git(args) => run_git(args),
         Command::Staged(args) => run_staged(args),
         Command::InstallHook(args) => install_hook(args),
+        Command::Revoke(args) => run_revoke_id(args),
     }
 }
 
@@ -328,8 +364,7 @@ fn install_hook(args: InstallHookArgs) -> Result<i32> {
          SGSCAN='{}'\n[ -x \"$SGSCAN\" ] || SGSCAN=sgscan\nexec \"$SGSCAN\" staged\n",
         exe.display().to_string().replace('\'', "'\\''")
     );
-    std::fs::create_dir_all(&hooks)
-        .with_context(|| format!("cannot create {}", hooks.display()))?;
+    std::fs::create_dir_all(&hooks).with_context(|| format!("cannot create {}", hooks.display()))?;
     std::fs::write(&hook, script).with_context(|| format!("cannot write {}", hook.display()))?;
     #[cfg(unix)]
     {
@@ -344,39 +379,58 @@ fn install_hook(args: InstallHookArgs) -> Result<i32> {
 /// What follows a scan (allow lists, verification, the report), set up before the scan so that a bad
 /// flag or file fails fast instead of after minutes of scanning.
 struct Post {
+    verify: bool,
     api: Option<Api>,
     policy: Option<Policy>,
     cache: Option<Cache>,
+    admin: Option<AdminKey>,
+}
+
+fn api_from(v: &VerifyArgs) -> Result<Api> {
+    Api::new(ApiOptions {
+        base_url: v.api_url.clone(),
+        timeout: Duration::from_secs(v.verify_timeout.max(1)),
+        deadline: Duration::from_secs(v.verify_deadline.max(1)),
+        verbose: v.verbose,
+        ..ApiOptions::default()
+    })
 }
 
 impl Post {
     fn prepare(common: &CommonArgs) -> Result<Post> {
-        let v = &common.verify;
-        if !v.verify {
+        let (v, r) = (&common.verify, &common.revoke);
+        let verify = v.verify || r.revoke;
+        if !verify {
             return Ok(Post {
+                verify,
                 api: None,
                 policy: None,
                 cache: None,
+                admin: None,
             });
         }
-        let api = if v.no_network {
-            None
-        } else {
-            Some(Api::new(ApiOptions {
-                base_url: v.api_url.clone(),
-                timeout: Duration::from_secs(v.verify_timeout.max(1)),
-                deadline: Duration::from_secs(v.verify_deadline.max(1)),
-                verbose: v.verbose,
-                ..ApiOptions::default()
-            })?)
-        };
+        if r.revoke && v.no_network {
+            anyhow::bail!("--revoke needs the network: it cannot be combined with --no-network");
+        }
+        let api = if v.no_network { None } else { Some(api_from(v)?) };
         let policy = v.policy.as_deref().map(Policy::load).transpose()?;
         let cache = v
             .cache
             .as_deref()
             .map(|p| Cache::load(p, Duration::from_secs(v.cache_hours * 3600)))
             .transpose()?;
-        Ok(Post { api, policy, cache })
+        let admin = if r.revoke {
+            AdminKey::load(r.admin_key_file.as_deref())?
+        } else {
+            None
+        };
+        Ok(Post {
+            verify,
+            api,
+            policy,
+            cache,
+            admin,
+        })
     }
 
     fn conclude(
@@ -388,7 +442,8 @@ impl Post {
         started: Instant,
     ) -> Result<(Outcome, i32)> {
         Allowlist::load(ignore_files, common.baseline.as_deref())?.apply(&mut outcome);
-        if common.verify.verify {
+        let mut revoke_error = None;
+        if self.verify {
             verify::verify_all(
                 &mut outcome.findings,
                 verify::VerifyOptions {
@@ -396,8 +451,22 @@ impl Post {
                     concurrency: common.verify.verify_concurrency,
                     policy: self.policy.as_ref(),
                     cache: self.cache.as_mut(),
+                    // A revocation acts only on what this run saw live.
+                    fresh: common.revoke.revoke,
                 },
             );
+            if let (true, Some(api)) = (common.revoke.revoke, self.api.as_ref()) {
+                let r = &common.revoke;
+                let opts = RevokeOptions {
+                    api,
+                    admin: self.admin.as_ref(),
+                    yes: r.yes,
+                    dry_run: r.dry_run,
+                    wait: Duration::from_secs(r.revoke_wait),
+                    audit: &r.audit_log,
+                };
+                revoke_error = revoke::revoke_all(&mut outcome.findings, &opts).err();
+            }
             if let Some(cache) = &self.cache {
                 // The findings are worth more than the cache: report them even if it cannot be saved.
                 if let Err(e) = cache.save() {
@@ -406,16 +475,39 @@ impl Post {
             }
         }
         let code = emit(&outcome, common, detector, started)?;
+        if let Some(e) = revoke_error {
+            // The report above is complete; the error is about the revocation only.
+            eprintln!("sgscan: error: {e:#}");
+            return Ok((outcome, EXIT_ERROR));
+        }
         Ok((outcome, code))
     }
 }
 
-fn emit(
-    outcome: &Outcome,
-    common: &CommonArgs,
-    detector: &Detector,
-    started: Instant,
-) -> Result<i32> {
+fn run_revoke_id(args: RevokeIdArgs) -> Result<i32> {
+    let api = api_from(&args.verify)?;
+    let admin = AdminKey::load(args.revoke.admin_key_file.as_deref())?;
+    let r = &args.revoke;
+    let opts = RevokeOptions {
+        api: &api,
+        admin: admin.as_ref(),
+        yes: r.yes,
+        dry_run: r.dry_run,
+        wait: Duration::from_secs(r.revoke_wait),
+        audit: &r.audit_log,
+    };
+    let result = revoke::revoke_by_id(&args.key_id, &opts)?;
+    println!("{}: {} ({})", args.key_id, result.status.as_str(), result.reason);
+    if let Some(step) = &result.manual_step {
+        println!("  {step}");
+    }
+    Ok(match result.status {
+        revoke::RevokeStatus::RevokeFailed => EXIT_ERROR,
+        _ => EXIT_CLEAN,
+    })
+}
+
+fn emit(outcome: &Outcome, common: &CommonArgs, detector: &Detector, started: Instant) -> Result<i32> {
     let ctx = report::Context {
         rules: detector.rules(),
         show_secrets: common.show_secrets,
@@ -423,8 +515,8 @@ fn emit(
     };
     match &common.output {
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
+            let file =
+                std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut out = std::io::BufWriter::new(anstream::StripStream::new(file));
             report::write(&mut out, common.format, outcome, &ctx)
                 .and_then(|_| out.flush())

@@ -75,13 +75,7 @@ const URL: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LEN
 
 /// Decodes the base64 window around a needle hit at `hit`: from one quantum before the keyword's
 /// quantum (for the boundary check) to one byte past the longest possible match.
-pub fn base64_window(
-    data: &[u8],
-    hit: usize,
-    skip: usize,
-    shift: usize,
-    max_len: usize,
-) -> Option<Decoded> {
+pub fn base64_window(data: &[u8], hit: usize, skip: usize, shift: usize, max_len: usize) -> Option<Decoded> {
     let quantum = hit.checked_sub(skip)?;
     if !data[quantum..hit].iter().all(|b| is_b64(*b)) {
         return None;
@@ -101,12 +95,7 @@ pub fn base64_window(
         chunk = &chunk[..chunk.len() - 1];
     }
     let url = chunk.iter().any(|b| matches!(b, b'-' | b'_'));
-    let bytes = if url {
-        URL.decode(chunk)
-    } else {
-        STD.decode(chunk)
-    }
-    .ok()?;
+    let bytes = if url { URL.decode(chunk) } else { STD.decode(chunk) }.ok()?;
     Some(Decoded {
         bytes,
         origin: quantum,
@@ -124,11 +113,7 @@ pub fn percent_window(data: &[u8], hit: usize, max_len: usize) -> Option<Decoded
     let is_hex = |b: u8| b.is_ascii_hexdigit();
     let mut start = hit;
     for _ in 0..2 {
-        if start >= 3
-            && data[start - 3] == b'%'
-            && is_hex(data[start - 2])
-            && is_hex(data[start - 1])
-        {
+        if start >= 3 && data[start - 3] == b'%' && is_hex(data[start - 2]) && is_hex(data[start - 1]) {
             start -= 3;
         } else {
             break;

@@ -145,9 +145,7 @@ impl Detector {
                     self.match_window(needle.rule, rule, data, hit.start(), &mut raw, |m| m);
                 }
                 HitKind::Base64 { skip, shift } => {
-                    if let Some(dec) =
-                        decode::base64_window(data, hit.start(), skip, shift, rule.max_len)
-                    {
+                    if let Some(dec) = decode::base64_window(data, hit.start(), skip, shift, rule.max_len) {
                         self.match_decoded(needle.rule, rule, &dec, &mut raw);
                     }
                 }
@@ -165,13 +163,7 @@ impl Detector {
         raw
     }
 
-    fn match_decoded(
-        &self,
-        rule_idx: usize,
-        rule: &Rule,
-        dec: &decode::Decoded,
-        out: &mut Vec<Match>,
-    ) {
+    fn match_decoded(&self, rule_idx: usize, rule: &Rule, dec: &decode::Decoded, out: &mut Vec<Match>) {
         for kw in &rule.spec.keywords {
             for hit in memchr::memmem::find_iter(&dec.bytes, kw.as_bytes()) {
                 self.match_window(rule_idx, rule, &dec.bytes, hit, out, |mut m| {
@@ -248,8 +240,7 @@ fn bounded(rule: &Rule, data: &[u8], start: usize, end: usize) -> bool {
     if start > 0 && (tok(start - 1) || (data[start - 1] == b'.' && start > 1 && tok(start - 2))) {
         return false;
     }
-    if end < data.len() && (tok(end) || (data[end] == b'.' && end + 1 < data.len() && tok(end + 1)))
-    {
+    if end < data.len() && (tok(end) || (data[end] == b'.' && end + 1 < data.len() && tok(end + 1))) {
         return false;
     }
     true

@@ -80,6 +80,9 @@ pub struct Finding {
     /// Set by `--verify`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<crate::verify::Verification>,
+    /// Set by `--revoke`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<crate::revoke::Revocation>,
 }
 
 /// Locations kept per key, so a key committed in 100k places does not grow memory without bound.
@@ -190,6 +193,7 @@ impl<'d> Collector<'d> {
                 location_count: 0,
                 locations: Vec::new(),
                 verification: None,
+                revocation: None,
             });
             entry.location_count += 1;
             if entry.locations.len() < MAX_LOCATIONS {
@@ -215,18 +219,12 @@ impl<'d> Collector<'d> {
             path: path.into(),
             reason: reason.into(),
         };
-        self.skipped
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(skip);
+        self.skipped.lock().unwrap_or_else(|e| e.into_inner()).push(skip);
     }
 
     /// The findings in a stable order (by first location), each with its locations sorted.
     pub fn finish(self) -> Outcome {
-        let map = self
-            .findings
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
+        let map = self.findings.into_inner().unwrap_or_else(|e| e.into_inner());
         let mut findings: Vec<Finding> = map.into_values().collect();
         for f in &mut findings {
             f.locations.sort_by(|a, b| {
@@ -239,14 +237,8 @@ impl<'d> Collector<'d> {
             });
         }
         findings.sort_by(|a, b| {
-            let ka = a
-                .locations
-                .first()
-                .map(|l| (&l.origin.path, l.line, l.column));
-            let kb = b
-                .locations
-                .first()
-                .map(|l| (&l.origin.path, l.line, l.column));
+            let ka = a.locations.first().map(|l| (&l.origin.path, l.line, l.column));
+            let kb = b.locations.first().map(|l| (&l.origin.path, l.line, l.column));
             ka.cmp(&kb).then_with(|| a.fingerprint.cmp(&b.fingerprint))
         });
         let mut skipped = self.skipped.into_inner().unwrap_or_else(|e| e.into_inner());

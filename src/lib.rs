@@ -10,6 +10,7 @@ pub mod decode;
 pub mod detect;
 pub mod findings;
 pub mod report;
+pub mod revoke;
 pub mod rules;
 pub mod sendgrid;
 pub mod source;

@@ -8,8 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 /// The rule files compiled into the binary.
-pub const EMBEDDED: &[(&str, &str)] =
-    &[("sendgrid.toml", include_str!("../patterns/sendgrid.toml"))];
+pub const EMBEDDED: &[(&str, &str)] = &[("sendgrid.toml", include_str!("../patterns/sendgrid.toml"))];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,26 +82,20 @@ impl Rule {
         if spec.keywords.is_empty() || spec.keywords.iter().any(|k| k.is_empty()) {
             bail!("{}: needs at least one non-empty keyword", ctx());
         }
-        let regex = regex::bytes::Regex::new(&spec.regex)
-            .with_context(|| format!("{}: invalid regex", ctx()))?;
+        let regex =
+            regex::bytes::Regex::new(&spec.regex).with_context(|| format!("{}: invalid regex", ctx()))?;
         let hir = regex_syntax::ParserBuilder::new()
             .build()
             .parse(&spec.regex)
             .with_context(|| format!("{}: invalid regex", ctx()))?;
         let Some(max_len) = hir.properties().maximum_len() else {
-            bail!(
-                "{}: the regex must have a bounded length (no `*` or `+`)",
-                ctx()
-            );
+            bail!("{}: the regex must have a bounded length (no `*` or `+`)", ctx());
         };
         let token = parse_char_class(&spec.token_chars).with_context(ctx)?;
         let group = |name: &str| regex.capture_names().position(|n| n == Some(name));
         let entropy_group = match &spec.entropy_group {
             Some(g) => Some(group(g).with_context(|| {
-                format!(
-                    "{}: entropy_group '{g}' is not a named group of the regex",
-                    ctx()
-                )
+                format!("{}: entropy_group '{g}' is not a named group of the regex", ctx())
             })?),
             None => None,
         };
@@ -157,11 +150,7 @@ fn parse_char_class(s: &str) -> Result<[bool; 256]> {
         if i + 2 < bytes.len() && bytes[i + 1] == b'-' {
             let (lo, hi) = (bytes[i], bytes[i + 2]);
             if lo > hi {
-                bail!(
-                    "token_chars: range '{}-{}' is reversed",
-                    lo as char,
-                    hi as char
-                );
+                bail!("token_chars: range '{}-{}' is reversed", lo as char, hi as char);
             }
             for b in lo..=hi {
                 set[b as usize] = true;
@@ -177,8 +166,7 @@ fn parse_char_class(s: &str) -> Result<[bool; 256]> {
 
 /// Parses one pattern file's text; `origin` names it in errors.
 pub fn parse_rule_file(text: &str, origin: &str) -> Result<Vec<RuleSpec>> {
-    let file: RuleFile =
-        toml::from_str(text).with_context(|| format!("{origin}: malformed pattern file"))?;
+    let file: RuleFile = toml::from_str(text).with_context(|| format!("{origin}: malformed pattern file"))?;
     if file.rule.is_empty() {
         bail!("{origin}: no [[rule]] in pattern file");
     }
@@ -200,8 +188,8 @@ pub fn embedded() -> Result<Vec<Rule>> {
 
 /// Every `*.toml` file in `dir`, in name order, replacing the embedded rules.
 pub fn load_dir(dir: &Path) -> Result<Vec<Rule>> {
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read pattern directory {}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read pattern directory {}", dir.display()))?;
     let mut paths = Vec::new();
     for entry in entries {
         let path = entry
@@ -218,8 +206,8 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Rule>> {
     let mut specs = Vec::new();
     for path in paths {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read pattern file {origin}"))?;
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read pattern file {origin}"))?;
         specs.extend(
             parse_rule_file(&text, &origin)?
                 .into_iter()

@@ -162,16 +162,9 @@ impl Api {
                     let status = resp.status();
                     let wait = retry_wait(&resp);
                     let body = resp.text().unwrap_or_default();
-                    self.log(
-                        &method,
-                        path,
-                        cred,
-                        &format!("{}", status.as_u16()),
-                        attempt,
-                    );
+                    self.log(&method, path, cred, &format!("{}", status.as_u16()), attempt);
                     let (message, sendgrid_json) = sendgrid_error(&body);
-                    let retryable =
-                        status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
                     if !retryable {
                         return Answer::Http {
                             status: status.as_u16(),
@@ -214,8 +207,8 @@ impl Api {
                     attempts: attempt,
                 };
             }
-            let backoff = retry_after
-                .unwrap_or_else(|| jittered(self.opts.backoff * 2u32.saturating_pow(attempt - 1)));
+            let backoff =
+                retry_after.unwrap_or_else(|| jittered(self.opts.backoff * 2u32.saturating_pow(attempt - 1)));
             if started.elapsed() + backoff > self.opts.deadline {
                 return Answer::Fault {
                     reason: format!(

@@ -88,27 +88,17 @@ fn is_admin_scope(s: &str) -> bool {
         return true;
     }
     let writes = !s.ends_with(".read");
-    let family = [
-        "teammates.",
-        "subusers.",
-        "credentials.",
-        "access_settings.",
-    ]
-    .iter()
-    .any(|f| s.starts_with(f));
-    let user_admin = s.starts_with("user.")
-        && !s.starts_with("user.settings.")
-        && !s.starts_with("user.webhooks.");
+    let family = ["teammates.", "subusers.", "credentials.", "access_settings."]
+        .iter()
+        .any(|f| s.starts_with(f));
+    let user_admin =
+        s.starts_with("user.") && !s.starts_with("user.settings.") && !s.starts_with("user.webhooks.");
     writes && (family || user_admin)
 }
 
 /// The privilege level of a scope set, and the scopes that put it above send-only.
 pub fn assess(scopes: &[String]) -> (Privilege, Vec<String>) {
-    let above: Vec<String> = scopes
-        .iter()
-        .filter(|s| !is_send_scope(s))
-        .cloned()
-        .collect();
+    let above: Vec<String> = scopes.iter().filter(|s| !is_send_scope(s)).cloned().collect();
     let level = if scopes.iter().any(|s| is_admin_scope(s)) {
         Privilege::FullAccess
     } else if !above.is_empty() {
@@ -140,12 +130,10 @@ impl Policy {
 
     pub fn violations(&self, scopes: &[String]) -> Vec<String> {
         let allowed = |s: &str| {
-            self.allowed_scopes
-                .iter()
-                .any(|p| match p.strip_suffix('*') {
-                    Some(prefix) => s.starts_with(prefix),
-                    None => s == p,
-                })
+            self.allowed_scopes.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => s.starts_with(prefix),
+                None => s == p,
+            })
         };
         scopes.iter().filter(|s| !allowed(s)).cloned().collect()
     }
@@ -193,21 +181,20 @@ pub fn interpret(answer: &Answer) -> Verification {
             let msg = message.clone().unwrap_or_default();
             let lower = msg.to_ascii_lowercase();
             match (*status, *sendgrid_json) {
-                (200, _) => {
-                    match parse_scopes(body) {
-                        Some(scopes) => {
-                            let (level, above) = assess(&scopes);
-                            v.status = Status::Live;
-                            v.reason = "the API accepted the key".into();
-                            v.privilege = Some(level);
-                            v.above_send_only = above;
-                            v.scopes = Some(scopes);
-                        }
-                        None => v.reason =
-                            "HTTP 200 without SendGrid's scope list (a proxy or captive portal?)"
-                                .into(),
+                (200, _) => match parse_scopes(body) {
+                    Some(scopes) => {
+                        let (level, above) = assess(&scopes);
+                        v.status = Status::Live;
+                        v.reason = "the API accepted the key".into();
+                        v.privilege = Some(level);
+                        v.above_send_only = above;
+                        v.scopes = Some(scopes);
                     }
-                }
+                    None => {
+                        v.reason =
+                            "HTTP 200 without SendGrid's scope list (a proxy or captive portal?)".into()
+                    }
+                },
                 (401, true) if DEAD_401.iter().any(|p| lower.contains(p)) => {
                     v.status = Status::Invalid;
                     v.reason = msg;
@@ -224,8 +211,7 @@ pub fn interpret(answer: &Answer) -> Verification {
                 }
                 (code, true) => v.reason = format!("HTTP {code}: {msg}"),
                 (code, false) => {
-                    v.reason =
-                        format!("HTTP {code} that is not SendGrid's JSON (a proxy or firewall?)")
+                    v.reason = format!("HTTP {code} that is not SendGrid's JSON (a proxy or firewall?)")
                 }
             }
         }
@@ -266,19 +252,18 @@ impl Cache {
         let v = self.entries.get(fingerprint)?;
         let checked = gix::date::parse(&v.checked_at, None).ok()?.seconds;
         let age = gix::date::Time::now_utc().seconds - checked;
-        (v.status != Status::Unknown && age >= 0 && (age as u64) < self.max_age.as_secs()).then(
-            || Verification {
+        (v.status != Status::Unknown && age >= 0 && (age as u64) < self.max_age.as_secs()).then(|| {
+            Verification {
                 cached: true,
                 ..v.clone()
-            },
-        )
+            }
+        })
     }
 
     pub fn save(&self) -> Result<()> {
         let tmp = self.path.with_extension("tmp");
         let text = serde_json::to_string_pretty(&self.entries)?;
-        std::fs::write(&tmp, text)
-            .with_context(|| format!("cannot write cache {}", tmp.display()))?;
+        std::fs::write(&tmp, text).with_context(|| format!("cannot write cache {}", tmp.display()))?;
         std::fs::rename(&tmp, &self.path)
             .with_context(|| format!("cannot write cache {}", self.path.display()))
     }
@@ -290,6 +275,8 @@ pub struct VerifyOptions<'a> {
     pub concurrency: usize,
     pub policy: Option<&'a Policy>,
     pub cache: Option<&'a mut Cache>,
+    /// Ask the API even when the cache has an answer (revocation acts only on this run's answers).
+    pub fresh: bool,
 }
 
 /// How logs name a key: its id and fingerprint, never the key.
@@ -308,10 +295,15 @@ pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) {
         concurrency,
         policy,
         mut cache,
+        fresh,
     } = opts;
     let mut todo = Vec::new();
     for (i, f) in findings.iter_mut().enumerate() {
-        match cache.as_deref().and_then(|c| c.get(&f.fingerprint)) {
+        match cache
+            .as_deref()
+            .filter(|_| !fresh)
+            .and_then(|c| c.get(&f.fingerprint))
+        {
             Some(v) => f.verification = Some(v),
             None => todo.push(i),
         }
@@ -325,10 +317,7 @@ pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) {
                     attempts: 0,
                 });
                 v.reason = "not checked: --no-network".into();
-                results
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((i, v));
+                results.lock().unwrap_or_else(|e| e.into_inner()).push((i, v));
             }
         }
         Some(api) => {
@@ -346,10 +335,7 @@ pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) {
                                 label: label(f),
                             };
                             let v = interpret(&api.get(&cred, "/v3/scopes"));
-                            results
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .push((i, v));
+                            results.lock().unwrap_or_else(|e| e.into_inner()).push((i, v));
                         }
                     });
                 }
@@ -388,12 +374,7 @@ mod tests {
     #[test]
     fn privilege_levels() {
         assert_eq!(
-            assess(&s(&[
-                "mail.send",
-                "2fa_required",
-                "sender_verification_eligible"
-            ]))
-            .0,
+            assess(&s(&["mail.send", "2fa_required", "sender_verification_eligible"])).0,
             Privilege::SendOnly
         );
         let (lvl, above) = assess(&s(&["mail.send", "templates.read", "stats.read"]));
@@ -407,10 +388,7 @@ mod tests {
         );
         assert_eq!(assess(&s(&["teammates.create"])).0, Privilege::FullAccess);
         assert_eq!(assess(&s(&["user.profile.read"])).0, Privilege::Elevated);
-        assert_eq!(
-            assess(&s(&["user.profile.update"])).0,
-            Privilege::FullAccess
-        );
+        assert_eq!(assess(&s(&["user.profile.update"])).0, Privilege::FullAccess);
         assert_eq!(
             assess(&s(&["user.settings.enforced_tls.update"])).0,
             Privilege::Elevated
@@ -434,10 +412,7 @@ mod tests {
             interpret(&http(200, r#"{"scopes":["mail.send"]}"#)).status,
             Status::Live
         );
-        assert_eq!(
-            interpret(&http(200, "<html>hi</html>")).status,
-            Status::Unknown
-        );
+        assert_eq!(interpret(&http(200, "<html>hi</html>")).status, Status::Unknown);
         let dead = r#"{"errors":[{"field":null,"message":"The provided authorization grant is invalid, expired, or revoked"}]}"#;
         assert_eq!(interpret(&http(401, dead)).status, Status::Invalid);
         let credits = r#"{"errors":[{"field":null,"message":"Maximum credits exceeded"}]}"#;
@@ -458,10 +433,7 @@ mod tests {
             interpret(&http(403, "<html>Forbidden by proxy</html>")).status,
             Status::Unknown
         );
-        assert_eq!(
-            interpret(&http(401, "<html>401</html>")).status,
-            Status::Unknown
-        );
+        assert_eq!(interpret(&http(401, "<html>401</html>")).status, Status::Unknown);
         assert_eq!(
             interpret(&Answer::Fault {
                 reason: "timed out".into(),

@@ -72,6 +72,18 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
         if let Some(v) = &f.verification {
             write_verification(out, v)?;
         }
+        if let Some(r) = &f.revocation {
+            writeln!(
+                out,
+                "  {LIVE}{}{LIVE:#} (by {}): {}",
+                r.status.as_str(),
+                r.by,
+                r.reason
+            )?;
+            if let Some(step) = &r.manual_step {
+                writeln!(out, "    {step}")?;
+            }
+        }
         for loc in &f.locations {
             write!(
                 out,

@@ -26,12 +26,7 @@ pub struct Context<'a> {
     pub elapsed: std::time::Duration,
 }
 
-pub fn write(
-    out: &mut dyn Write,
-    format: Format,
-    outcome: &Outcome,
-    ctx: &Context,
-) -> std::io::Result<()> {
+pub fn write(out: &mut dyn Write, format: Format, outcome: &Outcome, ctx: &Context) -> std::io::Result<()> {
     match format {
         Format::Human => human::write(out, outcome, ctx),
         Format::Json => json::write(out, outcome, ctx),

@@ -108,9 +108,12 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             })
         })
         .collect();
-    notifications.extend(outcome.notes.iter().map(
-        |n| json!({ "level": "note", "message": { "text": n }, "descriptor": { "id": "note" } }),
-    ));
+    notifications.extend(
+        outcome
+            .notes
+            .iter()
+            .map(|n| json!({ "level": "note", "message": { "text": n }, "descriptor": { "id": "note" } })),
+    );
     let doc = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",

@@ -41,8 +41,8 @@ pub fn open_repo(path: &Path) -> Result<gix::Repository> {
     if let Err(e) = std::fs::metadata(path) {
         bail!("cannot read {}: {e}", path.display());
     }
-    let mut repo = gix::discover(path)
-        .map_err(|e| anyhow!("{} is not a git repository ({e})", path.display()))?;
+    let mut repo =
+        gix::discover(path).map_err(|e| anyhow!("{} is not a git repository ({e})", path.display()))?;
     // Trees are read once each, blobs once each: a small cache serves delta bases.
     repo.object_cache_size_if_unset(16 << 20);
     Ok(repo)
@@ -84,13 +84,8 @@ fn spinner(enabled: bool) -> ProgressBar {
 /// The commit tips of every ref (branches, remote-tracking branches, tags, stash, notes) and HEAD.
 fn ref_tips(repo: &gix::Repository, sink: &Collector) -> Result<Vec<ObjectId>> {
     let mut tips = BTreeSet::new();
-    let platform = repo
-        .references()
-        .context("cannot read the repository's refs")?;
-    for r in platform
-        .all()
-        .context("cannot read the repository's refs")?
-    {
+    let platform = repo.references().context("cannot read the repository's refs")?;
+    for r in platform.all().context("cannot read the repository's refs")? {
         let r = match r {
             Ok(r) => r,
             Err(e) => {
@@ -214,8 +209,8 @@ fn plan_range(
         .split_once("..")
         .filter(|(b, h)| !b.is_empty() && !h.is_empty() && !h.starts_with('.'))
         .ok_or_else(|| anyhow!("--range must be BASE..HEAD (two commits), not '{range}'"))?;
-    let head_id = resolve(repo, head)
-        .with_context(|| format!("--range: cannot resolve HEAD side '{head}'"))?;
+    let head_id =
+        resolve(repo, head).with_context(|| format!("--range: cannot resolve HEAD side '{head}'"))?;
     let hidden = if !base.is_empty() && base.bytes().all(|b| b == b'0') {
         // A new branch: what no other ref already has.
         ref_tips(repo, sink)?
@@ -287,10 +282,7 @@ fn plan_range(
 }
 
 fn resolve(repo: &gix::Repository, spec: &str) -> Result<ObjectId> {
-    let id = repo
-        .rev_parse_single(spec)
-        .map_err(|e| anyhow!("{e}"))?
-        .detach();
+    let id = repo.rev_parse_single(spec).map_err(|e| anyhow!("{e}"))?.detach();
     let commit = repo
         .find_object(id)
         .map_err(|e| anyhow!("{e}"))?
@@ -407,12 +399,7 @@ impl<'r> Trees<'r> {
         if self.submodules.is_empty() {
             return;
         }
-        let list: Vec<&str> = self
-            .submodules
-            .iter()
-            .map(String::as_str)
-            .take(10)
-            .collect();
+        let list: Vec<&str> = self.submodules.iter().map(String::as_str).take(10).collect();
         let more = self.submodules.len().saturating_sub(list.len());
         let more = if more > 0 {
             format!(" and {more} more")
@@ -483,8 +470,7 @@ fn scan_blobs(
     sink: &Collector,
 ) -> Result<()> {
     let pb = if opts.progress && std::io::stderr().is_terminal() {
-        let pb =
-            ProgressBar::with_draw_target(Some(jobs.len() as u64), ProgressDrawTarget::stderr());
+        let pb = ProgressBar::with_draw_target(Some(jobs.len() as u64), ProgressDrawTarget::stderr());
         pb.set_style(
             ProgressStyle::with_template("{bar:30} {pos}/{len} blobs ({per_sec}, ETA {eta})")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -535,10 +521,7 @@ fn scan_blob(
         Ok(h) if h.size() > max => {
             sink.skip(
                 where_(),
-                format!(
-                    "blob {} larger than --max-file-size ({} bytes)",
-                    job.id, max
-                ),
+                format!("blob {} larger than --max-file-size ({} bytes)", job.id, max),
             );
             return;
         }

@@ -92,11 +92,7 @@ impl<'r> HeadTree<'r> {
     }
 
     fn read(&mut self, tree: ObjectId) -> Option<Listing> {
-        let iter = self
-            .repo
-            .objects
-            .find_tree_iter(&tree, &mut self.buf)
-            .ok()?;
+        let iter = self.repo.objects.find_tree_iter(&tree, &mut self.buf).ok()?;
         Some(
             iter.filter_map(Result::ok)
                 .map(|e| (e.filename.to_owned(), (e.mode.is_tree(), e.oid.to_owned())))
@@ -135,11 +131,7 @@ impl<'r> HeadTree<'r> {
     }
 
     /// Directories whose cache-tree entry is valid and equal to HEAD's tree there.
-    fn clean_dirs(
-        &mut self,
-        cache: &gix::index::extension::Tree,
-        root: ObjectId,
-    ) -> HashSet<BString> {
+    fn clean_dirs(&mut self, cache: &gix::index::extension::Tree, root: ObjectId) -> HashSet<BString> {
         let mut clean = HashSet::new();
         let mut stack = vec![(cache, BString::default(), Some(root))];
         while let Some((node, prefix, head_id)) = stack.pop() {

@@ -137,19 +137,16 @@ fn error_path(err: &ignore::Error) -> String {
     match err {
         ignore::Error::WithPath { path, .. } => display_path(path),
         ignore::Error::Loop { child, .. } => display_path(child),
-        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
-            error_path(err)
-        }
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => error_path(err),
         _ => String::new(),
     }
 }
 
 fn one_line(err: &ignore::Error) -> String {
     let reason = match err {
-        ignore::Error::Loop { ancestor, .. } => format!(
-            "symbolic link loop (points back to {})",
-            display_path(ancestor)
-        ),
+        ignore::Error::Loop { ancestor, .. } => {
+            format!("symbolic link loop (points back to {})", display_path(ancestor))
+        }
         ignore::Error::WithPath { err, .. } => err.to_string(),
         ignore::Error::WithDepth { err, .. } => return one_line(err),
         other => other.to_string(),
