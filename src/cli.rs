@@ -46,6 +46,24 @@ pub enum Command {
     InstallHook(InstallHookArgs),
     /// Revoke a key by its id with an admin key (SGSCAN_ADMIN_KEY or --admin-key-file).
     Revoke(RevokeIdArgs),
+    /// Merge JSON/JSONL reports (e.g. of `git --shard` jobs) into one, by fingerprint.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Reports written with `--format jsonl` (or json).
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Report format.
+    #[arg(long, short = 'f', value_enum, default_value = "human")]
+    pub format: Format,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Load rules from DIR (for SARIF rule metadata) instead of the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub patterns: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +92,10 @@ pub struct GitArgs {
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Scan only shard I of N (0-based; objects split by id), for spreading one repository over N
+    /// jobs. Merge the shards' JSONL reports with `sgscan merge`.
+    #[arg(long, value_name = "I/N", value_parser = history::parse_shard)]
+    pub shard: Option<(u64, u64)>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -246,6 +268,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Staged(args) => run_staged(args),
         Command::InstallHook(args) => install_hook(args),
         Command::Revoke(args) => run_revoke_id(args),
+        Command::Merge(args) => run_merge(args),
     }
 }
 
@@ -303,6 +326,7 @@ fn run_git(args: GitArgs) -> Result<i32> {
         range: args.range.clone(),
         shallow_ok: args.shallow_ok,
         progress: !args.quiet,
+        shard: args.shard,
     };
     let post = Post::prepare(&args.common)?;
     history::scan(&args.repo, &opts, &collector)?;
@@ -484,6 +508,30 @@ impl Post {
     }
 }
 
+fn run_merge(args: MergeArgs) -> Result<i32> {
+    let started = Instant::now();
+    let mut merger = crate::merge::Merger::default();
+    for r in &args.reports {
+        merger.add_file(r)?;
+    }
+    let outcome = merger.finish();
+    let rules = match &args.patterns {
+        Some(dir) => rules::load_dir(dir)?,
+        None => rules::embedded()?,
+    };
+    let ctx = report::Context {
+        rules: &rules,
+        show_secrets: false,
+        elapsed: started.elapsed(),
+    };
+    write_report(&outcome, args.format, args.output.as_deref(), &ctx)?;
+    Ok(if outcome.findings.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
 fn run_revoke_id(args: RevokeIdArgs) -> Result<i32> {
     let api = api_from(&args.verify)?;
     let admin = AdminKey::load(args.revoke.admin_key_file.as_deref())?;
@@ -513,27 +561,36 @@ fn emit(outcome: &Outcome, common: &CommonArgs, detector: &Detector, started: In
         show_secrets: common.show_secrets,
         elapsed: started.elapsed(),
     };
-    match &common.output {
-        Some(path) => {
-            let file =
-                std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-            let mut out = std::io::BufWriter::new(anstream::StripStream::new(file));
-            report::write(&mut out, common.format, outcome, &ctx)
-                .and_then(|_| out.flush())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        None => {
-            let mut out = anstream::stdout().lock();
-            report::write(&mut out, common.format, outcome, &ctx)
-                .and_then(|_| out.flush())
-                .context("cannot write the report to standard output")?;
-        }
-    }
+    write_report(outcome, common.format, common.output.as_deref(), &ctx)?;
     Ok(if outcome.findings.is_empty() {
         EXIT_CLEAN
     } else {
         EXIT_FINDINGS
     })
+}
+
+fn write_report(
+    outcome: &Outcome,
+    format: Format,
+    output: Option<&std::path::Path>,
+    ctx: &report::Context,
+) -> Result<()> {
+    match output {
+        Some(path) => {
+            let file =
+                std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(anstream::StripStream::new(file));
+            report::write(&mut out, format, outcome, ctx)
+                .and_then(|_| out.flush())
+                .with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            let mut out = anstream::stdout().lock();
+            report::write(&mut out, format, outcome, ctx)
+                .and_then(|_| out.flush())
+                .context("cannot write the report to standard output")
+        }
+    }
 }
 
 #[cfg(test)]

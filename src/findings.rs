@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::detect::{Detector, Encoding};
@@ -28,7 +28,7 @@ pub fn redact(key: &str) -> String {
 }
 
 /// Where bytes came from. Sources fill what they know; git history adds the commit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none", flatten)]
@@ -45,7 +45,7 @@ impl Origin {
 }
 
 /// The commit that introduced a blob at a path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitInfo {
     pub commit: String,
     pub author_name: String,
@@ -54,7 +54,7 @@ pub struct CommitInfo {
     pub date: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
     #[serde(flatten)]
     pub origin: Origin,
@@ -63,7 +63,7 @@ pub struct Location {
     pub encoding: Encoding,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
     pub rule_id: String,
     pub rule_name: String,
@@ -76,6 +76,7 @@ pub struct Finding {
     pub key: String,
     /// How many locations were seen in all; `locations` keeps at most [`MAX_LOCATIONS`].
     pub location_count: u64,
+    #[serde(default)]
     pub locations: Vec<Location>,
     /// Set by `--verify`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,14 +90,15 @@ pub struct Finding {
 pub const MAX_LOCATIONS: usize = 1000;
 
 /// Something the scan could not look at, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skip {
     pub path: String,
     pub reason: String,
 }
 
 /// Counters for the summary line and the JSON `summary` object.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Stats {
     pub blobs_scanned: u64,
     pub bytes_scanned: u64,
@@ -107,7 +109,7 @@ pub struct Stats {
 }
 
 /// Everything a scan produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     pub findings: Vec<Finding>,
     pub stats: Stats,
