@@ -374,7 +374,12 @@ fn install_hook(args: InstallHookArgs) -> Result<i32> {
             args.repo.display()
         );
     }
-    let hooks = repo.git_dir().join("hooks");
+    // Where git runs hooks from: core.hooksPath (relative to the work tree), else the common
+    // directory's hooks/ (shared by every linked worktree).
+    let hooks = match repo.config_snapshot().trusted_path("core.hooksPath") {
+        Ok(Some(p)) => repo.workdir().map(|w| w.join(&p)).unwrap_or(p),
+        _ => repo.common_dir().join("hooks"),
+    };
     let hook = hooks.join("pre-commit");
     if hook.exists() && !args.force {
         anyhow::bail!(

@@ -28,11 +28,7 @@ fn pattern_file_examples() {
                     .into_iter()
                     .map(|m| m.key)
                     .collect();
-                assert_eq!(
-                    found,
-                    vec![key],
-                    "positive example {t:?} (expanded {text:?})"
-                );
+                assert_eq!(found, vec![key], "positive example {t:?} (expanded {text:?})");
                 checked += 1;
             }
             for t in &spec.examples.negative {

@@ -81,6 +81,10 @@ pub fn open_repo(path: &Path) -> Result<gix::Repository> {
 
 pub fn scan(path: &Path, opts: &HistoryOptions, sink: &Collector) -> Result<()> {
     let repo = open_repo(path)?;
+    note_partial_clone(&repo, sink);
+    if opts.range.is_none() {
+        scan_tag_messages(&repo, opts.shard, sink);
+    }
     if repo.is_shallow().unwrap_or(false) {
         sink.note("shallow clone: history before the shallow boundary is not in this repository and was not scanned");
     }
@@ -147,7 +151,79 @@ fn ref_tips(repo: &gix::Repository, sink: &Collector) -> Result<Vec<ObjectId>> {
     if let Ok(id) = repo.head_id() {
         tips.insert(id.detach());
     }
+    // Older stash entries live only in the reflog of refs/stash.
+    if let Ok(Some(stash)) = repo.try_find_reference("refs/stash") {
+        let mut log = stash.log_iter();
+        if let Ok(Some(lines)) = log.all() {
+            for line in lines.flatten() {
+                if let Ok(id) = ObjectId::from_hex(line.new_oid) {
+                    tips.insert(id);
+                }
+            }
+        }
+    }
+    // Other worktrees' HEADs (a detached HEAD there has commits no ref has; git keeps them).
+    if let Ok(worktrees) = repo.worktrees() {
+        for wt in worktrees {
+            let id = wt
+                .into_repo_with_possibly_inaccessible_worktree()
+                .ok()
+                .and_then(|r| r.head_id().ok().map(|id| id.detach()));
+            if let Some(id) = id {
+                tips.insert(id);
+            }
+        }
+    }
+    tips.retain(|id| repo.find_header(*id).is_ok_and(|h| h.kind().is_commit()));
     Ok(tips.into_iter().collect())
+}
+
+/// Annotated tags' own messages: `(name, tag object id)`.
+fn tag_objects(repo: &gix::Repository) -> Vec<(String, ObjectId)> {
+    let mut out = Vec::new();
+    let Ok(platform) = repo.references() else {
+        return out;
+    };
+    let Ok(tags) = platform.tags() else { return out };
+    for r in tags.flatten() {
+        if let Some(id) = r.try_id()
+            && repo
+                .find_header(id)
+                .is_ok_and(|h| h.kind() == gix::object::Kind::Tag)
+        {
+            out.push((r.name().as_bstr().to_string(), id.detach()));
+        }
+    }
+    out
+}
+
+fn scan_tag_messages(repo: &gix::Repository, shard: Option<(u64, u64)>, sink: &Collector) {
+    let mut buf = Vec::new();
+    for (name, id) in tag_objects(repo) {
+        if shard.is_some_and(|(i, n)| shard_of(&id, n) != i) {
+            continue;
+        }
+        if let Ok(tag) = repo.objects.find_tag(&id, &mut buf) {
+            sink.scan_message(tag.message, || Origin {
+                path: format!("(tag message {name})"),
+                commit: None,
+            });
+        }
+    }
+}
+
+/// A partial clone (`--filter=blob:none`) lacks blobs by design: say so instead of a skip per blob.
+fn note_partial_clone(repo: &gix::Repository, sink: &Collector) {
+    let config = repo.config_snapshot();
+    let partial = config.string("extensions.partialClone").is_some()
+        || config
+            .sections_by_name("remote")
+            .into_iter()
+            .flatten()
+            .any(|s| s.value("promisor").is_some_and(|v| v.as_slice() == b"true"));
+    if partial {
+        sink.note("partial clone: blobs that were never fetched are not in this repository and were not scanned (fetch them, or scan a full clone)");
+    }
 }
 
 /// Commits reachable from `tips` but not from `hidden`, oldest first.

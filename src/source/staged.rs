@@ -22,6 +22,10 @@ pub fn scan(path: &Path, max_file_size: u64, sink: &Collector) -> Result<()> {
             path.display()
         );
     }
+    if !repo.index_path().exists() {
+        // A fresh repository where nothing was ever added: nothing is staged.
+        return Ok(());
+    }
     let index = repo
         .open_index()
         .with_context(|| format!("cannot read the index of {}", path.display()))?;

@@ -1,0 +1,1412 @@
+//! Integration tests of the git modes (`sgscan git`, `sgscan staged`, `sgscan install-hook`): each
+//! builds real repositories with the `git` CLI in a temporary directory and drives the built binary.
+//! Keys are generated at run time (see `common::KeyGen`); no key literal is written here.
+
+mod common;
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+
+use common::KeyGen;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const AUTHOR_NAME: &str = "Ada Lovelace";
+const AUTHOR_EMAIL: &str = "ada@lovelace.test";
+const COMMITTER_NAME: &str = "Carl Committer";
+const COMMITTER_EMAIL: &str = "carl@committer.test";
+/// 2023-11-14T22:13:20Z; every git call moves the clock on by a minute.
+const T0: i64 = 1_700_000_000;
+const ZEROS: &str = "0000000000000000000000000000000000000000";
+
+/// Environment variables git sets for hooks and scripts; a test run inside one must not inherit them.
+const GIT_LOCAL_ENV: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// A `git` command isolated from the user's and the system's configuration, with a fixed identity.
+fn git_command(dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new("git");
+    c.current_dir(dir)
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "tag.gpgsign=false",
+            "-c",
+            "gc.auto=0",
+            "-c",
+            "core.autocrlf=false",
+            "-c",
+            "advice.detachedHead=false",
+        ])
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", AUTHOR_NAME)
+        .env("GIT_AUTHOR_EMAIL", AUTHOR_EMAIL)
+        .env("GIT_COMMITTER_NAME", COMMITTER_NAME)
+        .env("GIT_COMMITTER_EMAIL", COMMITTER_EMAIL)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C");
+    for v in GIT_LOCAL_ENV {
+        c.env_remove(v);
+    }
+    c
+}
+
+fn check(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "`git {what}` failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A repository (work tree or bare) built with the git CLI.
+struct Repo {
+    path: PathBuf,
+    tick: Cell<i64>,
+}
+
+impl Repo {
+    /// `git init` at `path` (created if needed).
+    fn init(path: &Path) -> Repo {
+        std::fs::create_dir_all(path).unwrap();
+        let repo = Repo::open(path);
+        repo.git(&["init", "-q"]);
+        repo
+    }
+
+    /// A repository that already exists (a clone).
+    fn open(path: &Path) -> Repo {
+        Repo {
+            path: path.to_path_buf(),
+            tick: Cell::new(0),
+        }
+    }
+
+    /// Runs git here with deterministic dates; returns the raw output.
+    fn run(&self, envs: &[(&str, &str)], args: &[&str]) -> Output {
+        let t = self.tick.get();
+        self.tick.set(t + 1);
+        let date = format!("{} +0000", T0 + 60 * t);
+        let mut c = git_command(&self.path);
+        c.env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .args(args)
+            .stdin(Stdio::null());
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    /// Runs git here and asserts it succeeded; returns trimmed stdout.
+    fn git(&self, args: &[&str]) -> String {
+        check(self.run(&[], args), &args.join(" "))
+    }
+
+    fn write(&self, rel: &str, content: &str) {
+        let p = self.path.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    /// `git add -A` and commit; returns the new commit's full id.
+    fn commit(&self, msg: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", msg]);
+        self.head()
+    }
+
+    fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    fn rev(&self, spec: &str) -> String {
+        self.git(&["rev-parse", spec])
+    }
+
+    /// Distinct blobs reachable from every ref and HEAD, as git itself counts them.
+    fn distinct_blobs(&self) -> u64 {
+        let objects = self.git(&["rev-list", "--objects", "--all"]);
+        // "<id> <path>" lines: cat-file wants the ids alone.
+        let ids: String = objects
+            .lines()
+            .map(|l| format!("{}\n", l.split(' ').next().unwrap()))
+            .collect();
+        let mut child = git_command(&self.path)
+            .args(["cat-file", "--batch-check=%(objecttype)"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(ids.as_bytes()).unwrap();
+        let types = check(child.wait_with_output().unwrap(), "cat-file --batch-check");
+        types.lines().filter(|t| *t == "blob").count() as u64
+    }
+}
+
+/// One run of the binary.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not a JSON report ({e}); exit {}\nstdout:\n{}\nstderr:\n{}",
+                self.code, self.stdout, self.stderr
+            )
+        })
+    }
+
+    fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `sgscan ARGS` in `cwd`, outside of any git hook's environment.
+fn sgscan(cwd: &Path, args: &[&str]) -> Run {
+    let mut cmd = assert_cmd::Command::cargo_bin("sgscan").unwrap();
+    cmd.current_dir(cwd)
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("NO_COLOR", "1");
+    for v in GIT_LOCAL_ENV {
+        cmd.env_remove(v);
+    }
+    let out = cmd.output().unwrap();
+    let run = Run {
+        code: out.status.code().expect("sgscan was killed by a signal"),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
+    assert!(
+        !run.stderr.contains("panicked"),
+        "sgscan panicked:\n{}",
+        run.stderr
+    );
+    run
+}
+
+/// `sgscan git -q -f json REPO EXTRA...`, run from `cwd`.
+fn scan_git(cwd: &Path, repo: &Path, extra: &[&str]) -> Run {
+    let repo = repo.to_str().unwrap();
+    let mut args = vec!["git", "-q", "-f", "json", repo];
+    args.extend_from_slice(extra);
+    sgscan(cwd, &args)
+}
+
+/// `sgscan staged -f json REPO`, run from `cwd`.
+fn scan_staged(cwd: &Path, repo: &Path) -> Run {
+    sgscan(cwd, &["staged", "-f", "json", repo.to_str().unwrap()])
+}
+
+fn fp(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn fps(doc: &Value) -> BTreeSet<String> {
+    doc["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .map(|f| f["fingerprint"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn set(keys: &[&str]) -> BTreeSet<String> {
+    keys.iter().map(|k| fp(k)).collect()
+}
+
+/// The finding for `key`; panics with the report if there is none.
+fn finding<'a>(doc: &'a Value, key: &str) -> &'a Value {
+    let want = fp(key);
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["fingerprint"] == want.as_str())
+        .unwrap_or_else(|| panic!("no finding for the key in {doc:#}"))
+}
+
+fn summary(doc: &Value, field: &str) -> u64 {
+    doc["summary"][field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("summary.{field} missing in {doc:#}"))
+}
+
+fn notes(doc: &Value) -> Vec<String> {
+    doc["notes"]
+        .as_array()
+        .expect("notes array")
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn has_note(doc: &Value, needle: &str) -> bool {
+    notes(doc).iter().any(|n| n.contains(needle))
+}
+
+fn env_line(key: &str) -> String {
+    format!("SENDGRID_API_KEY={key}\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+// sgscan git: where keys hide
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn git_key_added_then_deleted_is_found_in_its_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let (key, id, _) = KeyGen::new(1).parts();
+    repo.write("README.md", "# app\n");
+    repo.write("config/app.env", &format!("# mail\n{}", env_line(&key)));
+    repo.git(&["add", "-A"]);
+    // An author date in another time zone, and a committer who is not the author.
+    check(
+        repo.run(
+            &[("GIT_AUTHOR_DATE", "1700000000 +0130")],
+            &["commit", "-q", "-m", "add config"],
+        ),
+        "commit",
+    );
+    let c1 = repo.head();
+    std::fs::remove_file(repo.path.join("config/app.env")).unwrap();
+    let c2 = repo.commit("remove config");
+    assert_ne!(c1, c2);
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(summary(&doc, "keys"), 1);
+    assert_eq!(summary(&doc, "locations"), 1);
+    assert_eq!(summary(&doc, "commits_scanned"), 2);
+    let f = finding(&doc, &key);
+    assert_eq!(f["key_id"], id.as_str());
+    assert_eq!(f["redacted"], format!("{}…", &key[..7]).as_str());
+    assert_eq!(f["location_count"], 1);
+    let loc = &f["locations"][0];
+    assert_eq!(loc["path"], "config/app.env");
+    assert_eq!(loc["line"], 2);
+    assert_eq!(loc["column"], 18);
+    assert_eq!(loc["encoding"], "plain");
+    assert_eq!(loc["commit"], c1.as_str());
+    assert_eq!(loc["author_name"], AUTHOR_NAME);
+    assert_eq!(loc["author_email"], AUTHOR_EMAIL);
+    assert_eq!(loc["date"], "2023-11-14T23:43:20+01:30");
+}
+
+#[test]
+fn git_key_only_on_an_unmerged_side_branch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(2).key();
+    repo.write("README.md", "# app\n");
+    repo.commit("init");
+    repo.git(&["checkout", "-q", "-b", "experiment"]);
+    repo.write("mail.env", &env_line(&key));
+    let side = repo.commit("try mail");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("README.md", "# app v2\n");
+    repo.commit("docs");
+    assert!(!repo.path.join("mail.env").exists());
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    let loc = &finding(&doc, &key)["locations"][0];
+    assert_eq!(loc["path"], "mail.env");
+    assert_eq!(loc["commit"], side.as_str());
+}
+
+/// A commit on no branch (detached HEAD), then back to main: only `tag` keeps it.
+fn dangling_tagged_commit(repo: &Repo, key: &str, tag: &[&str]) -> String {
+    repo.write("README.md", "# app\n");
+    repo.commit("init");
+    repo.git(&["checkout", "-q", "--detach"]);
+    repo.write("secrets/prod.env", &env_line(key));
+    let c = repo.commit("release build");
+    repo.git(tag);
+    repo.git(&["checkout", "-q", "main"]);
+    assert_eq!(
+        repo.git(&["branch", "--contains", &c]),
+        "",
+        "the commit must be on no branch"
+    );
+    c
+}
+
+#[test]
+fn git_key_only_in_a_lightweight_tag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(3).key();
+    let c = dangling_tagged_commit(&repo, &key, &["tag", "v1.0-light"]);
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    let loc = &finding(&doc, &key)["locations"][0];
+    assert_eq!(loc["path"], "secrets/prod.env");
+    assert_eq!(loc["commit"], c.as_str());
+}
+
+#[test]
+fn git_key_only_in_an_annotated_tag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(4).key();
+    let c = dangling_tagged_commit(&repo, &key, &["tag", "-a", "v1.0", "-m", "release 1.0"]);
+    assert_eq!(repo.git(&["cat-file", "-t", "v1.0"]), "tag");
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    let loc = &finding(&doc, &key)["locations"][0];
+    assert_eq!(loc["path"], "secrets/prod.env");
+    assert_eq!(loc["commit"], c.as_str());
+}
+
+#[test]
+fn git_key_only_in_the_stash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(5).key();
+    repo.write("app.env", "SENDGRID_API_KEY=\n");
+    repo.commit("init");
+    repo.write("app.env", &env_line(&key));
+    repo.git(&["stash", "-q"]);
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    let loc = &finding(&doc, &key)["locations"][0];
+    assert_eq!(loc["path"], "app.env");
+    assert_eq!(loc["commit"], repo.rev("refs/stash").as_str());
+}
+
+#[test]
+fn git_key_only_in_a_stashed_untracked_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(6).key();
+    repo.write("README.md", "# app\n");
+    repo.commit("init");
+    repo.write("local.env", &env_line(&key));
+    repo.git(&["stash", "-q", "-u"]);
+    assert!(!repo.path.join("local.env").exists());
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    assert_eq!(finding(&doc, &key)["locations"][0]["path"], "local.env");
+}
+
+#[test]
+fn git_key_only_in_an_older_stash_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(7).key();
+    repo.write("app.env", "SENDGRID_API_KEY=\n");
+    repo.commit("init");
+    repo.write("app.env", &env_line(&key));
+    repo.git(&["stash", "-q"]);
+    // A second stash: the first is now stash@{1}, kept only by the reflog of refs/stash.
+    repo.write("app.env", "SENDGRID_API_KEY=\nDEBUG=1\n");
+    repo.git(&["stash", "-q"]);
+    assert_eq!(repo.git(&["stash", "list"]).lines().count(), 2);
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    assert_eq!(
+        finding(&doc, &key)["locations"][0]["commit"],
+        repo.rev("stash@{1}").as_str()
+    );
+}
+
+#[test]
+fn git_key_only_in_a_git_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(32).key();
+    repo.write("README.md", "# app\n");
+    let c = repo.commit("init");
+    repo.git(&["notes", "add", "-m", &format!("deployed with {key}"), "HEAD"]);
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    let loc = &finding(&doc, &key)["locations"][0];
+    // A note is a blob named after the commit it annotates, in the notes ref's own commit.
+    assert_eq!(loc["path"], c.as_str());
+    assert_eq!(loc["commit"], repo.rev("refs/notes/commits").as_str());
+}
+
+#[test]
+fn git_key_only_on_a_linked_worktrees_detached_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(33).key();
+    repo.write("README.md", "# app\n");
+    repo.commit("init");
+    repo.git(&["worktree", "add", "-q", "--detach", "../wt"]);
+    let wt = Repo::open(&tmp.path().join("wt"));
+    wt.write("wt.env", &env_line(&key));
+    let c = wt.commit("work in progress");
+    // git counts that HEAD as reachable (rev-list --all, gc keep it).
+    assert!(repo.git(&["rev-list", "--all"]).lines().any(|l| l == c));
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    assert_eq!(finding(&doc, &key)["locations"][0]["commit"], c.as_str());
+}
+
+#[test]
+fn git_key_in_a_merge_conflict_resolution() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(8).key();
+    repo.write("conf.txt", "mode=a\n");
+    repo.commit("init");
+    repo.git(&["checkout", "-q", "-b", "side"]);
+    repo.write("conf.txt", "mode=b\n");
+    let side = repo.commit("side: mode b");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("conf.txt", "mode=c\n");
+    let base = repo.commit("main: mode c");
+    let merge = repo.run(&[], &["merge", "-q", "side"]);
+    assert!(!merge.status.success(), "the merge must conflict");
+    repo.write("conf.txt", &format!("mode=b\n{}", env_line(&key)));
+    repo.git(&["add", "conf.txt"]);
+    repo.git(&["commit", "-q", "--no-edit"]);
+    let m = repo.head();
+    assert_eq!(repo.rev("HEAD^2"), side);
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    let loc = &finding(&doc, &key)["locations"][0];
+    assert_eq!(loc["path"], "conf.txt");
+    assert_eq!(loc["line"], 2);
+    assert_eq!(loc["commit"], m.as_str());
+
+    // The range of the push that merged `side`: the side commit and the merge.
+    let range = format!("{base}..{m}");
+    let run = scan_git(tmp.path(), &repo.path, &["--range", &range]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    assert_eq!(summary(&doc, "commits_scanned"), 2);
+    assert_eq!(finding(&doc, &key)["locations"][0]["commit"], m.as_str());
+}
+
+// ---------------------------------------------------------------------------------------------
+// sgscan git: each blob once
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn git_renamed_file_is_one_finding_and_one_blob() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(9).key();
+    repo.write("README.md", "# app\n");
+    repo.write("a.env", &env_line(&key));
+    let c1 = repo.commit("add a.env");
+    repo.git(&["mv", "a.env", "b.env"]);
+    repo.commit("rename to b.env");
+    std::fs::create_dir(repo.path.join("deploy")).unwrap();
+    repo.git(&["mv", "b.env", "deploy/c.env"]);
+    repo.commit("move to deploy/");
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(summary(&doc, "keys"), 1);
+    let f = finding(&doc, &key);
+    assert_eq!(f["location_count"], 1);
+    assert_eq!(f["locations"][0]["path"], "a.env");
+    assert_eq!(f["locations"][0]["commit"], c1.as_str());
+    let blobs = repo.distinct_blobs();
+    assert_eq!(blobs, 2);
+    assert_eq!(summary(&doc, "blobs_scanned"), blobs);
+    assert_eq!(summary(&doc, "commits_scanned"), 3);
+}
+
+#[test]
+fn git_same_blob_in_100_commits_is_scanned_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(10).key();
+    repo.write("mail.env", &env_line(&key));
+    repo.write("counter.txt", "0\n");
+    let c1 = repo.commit("add mail.env");
+    for i in 1..100 {
+        repo.write("counter.txt", &format!("{i}\n"));
+        repo.git(&["commit", "-q", "-a", "-m", &format!("bump {i}")]);
+    }
+    assert_eq!(repo.git(&["rev-list", "--count", "HEAD"]), "100");
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(summary(&doc, "keys"), 1);
+    assert_eq!(summary(&doc, "locations"), 1);
+    assert_eq!(summary(&doc, "commits_scanned"), 100);
+    let blobs = repo.distinct_blobs();
+    assert_eq!(blobs, 101, "mail.env + 100 versions of counter.txt");
+    assert_eq!(summary(&doc, "blobs_scanned"), blobs);
+    let f = finding(&doc, &key);
+    assert_eq!(f["location_count"], 1);
+    assert_eq!(f["locations"][0]["commit"], c1.as_str());
+}
+
+#[test]
+fn git_key_in_a_commit_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(11).key();
+    repo.write("README.md", "# app\n");
+    repo.commit("init");
+    repo.write("README.md", "# app\nmail via sendgrid\n");
+    let c = repo.commit(&format!("Configure mailer\n\nold key was {key}\n"));
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    assert_eq!(summary(&doc, "commits_scanned"), 2);
+    let f = finding(&doc, &key);
+    assert_eq!(f["location_count"], 1);
+    let loc = &f["locations"][0];
+    assert_eq!(loc["path"], "(commit message)");
+    assert_eq!(loc["commit"], c.as_str());
+    assert_eq!(loc["line"], 3);
+    assert_eq!(loc["column"], 13);
+    assert_eq!(loc["author_name"], AUTHOR_NAME);
+    assert_eq!(loc["author_email"], AUTHOR_EMAIL);
+}
+
+// ---------------------------------------------------------------------------------------------
+// sgscan git: kinds of repositories
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn git_bare_clone_finds_the_same_fingerprints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("src"));
+    let mut keys = KeyGen::new(12);
+    let (k1, k2, k3) = (keys.key(), keys.key(), keys.key());
+    repo.write("a.env", &env_line(&k1));
+    repo.commit("add a");
+    std::fs::remove_file(repo.path.join("a.env")).unwrap();
+    repo.commit("remove a");
+    repo.git(&["checkout", "-q", "-b", "side"]);
+    repo.write("b.env", &env_line(&k2));
+    repo.commit("add b");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("c.txt", &format!("token: {k3}\n"));
+    repo.commit("add c");
+    let bare = tmp.path().join("bare.git");
+    check(
+        git_command(tmp.path())
+            .args(["clone", "-q", "--bare", "src", "bare.git"])
+            .output()
+            .unwrap(),
+        "clone --bare",
+    );
+    assert!(bare.join("HEAD").is_file() && !bare.join(".git").exists());
+
+    let work = scan_git(tmp.path(), &repo.path, &[]);
+    work.expect_code(1);
+    let bare_run = scan_git(tmp.path(), &bare, &[]);
+    bare_run.expect_code(1);
+    let (w, b) = (work.json(), bare_run.json());
+    assert_eq!(fps(&w), set(&[&k1, &k2, &k3]));
+    assert_eq!(fps(&b), fps(&w));
+    for k in [&k1, &k2, &k3] {
+        assert_eq!(finding(&b, k)["locations"], finding(&w, k)["locations"]);
+    }
+    // The same from inside the bare repository, with the default path.
+    let inside = sgscan(&bare, &["git", "-q", "-f", "json"]);
+    inside.expect_code(1);
+    assert_eq!(fps(&inside.json()), fps(&w));
+}
+
+/// src: commit 1 adds old.env (key 1); commit 2 removes it and adds new.env (key 2).
+fn shallow_pair(tmp: &Path, k1: &str, k2: &str) -> (Repo, Repo) {
+    let src = Repo::init(&tmp.join("src"));
+    src.write("old.env", &env_line(k1));
+    src.commit("old");
+    std::fs::remove_file(src.path.join("old.env")).unwrap();
+    src.write("new.env", &env_line(k2));
+    src.commit("new");
+    let url = format!("file://{}", src.path.display());
+    check(
+        git_command(tmp)
+            .args(["clone", "-q", "--depth", "1", &url, "shallow"])
+            .output()
+            .unwrap(),
+        "clone --depth 1",
+    );
+    let shallow = Repo::open(&tmp.join("shallow"));
+    assert_eq!(shallow.git(&["rev-parse", "--is-shallow-repository"]), "true");
+    (src, shallow)
+}
+
+#[test]
+fn git_shallow_clone_scans_what_it_has_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut keys = KeyGen::new(13);
+    let (k1, k2) = (keys.key(), keys.key());
+    let (src, shallow) = shallow_pair(tmp.path(), &k1, &k2);
+
+    let run = scan_git(tmp.path(), &shallow.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&k2]));
+    assert_eq!(summary(&doc, "commits_scanned"), 1);
+    assert!(has_note(&doc, "shallow"), "notes: {:?}", notes(&doc));
+    assert_eq!(finding(&doc, &k2)["locations"][0]["commit"], src.head().as_str());
+    // A shallow boundary is a normal state, not an unreadable object.
+    assert_eq!(doc["skipped"], serde_json::json!([]));
+
+    // And a clean shallow clone exits 0, still with the note.
+    let clean = Repo::init(&tmp.path().join("clean-src"));
+    clean.write("README.md", "# a\n");
+    clean.commit("one");
+    clean.write("README.md", "# b\n");
+    clean.commit("two");
+    let url = format!("file://{}", clean.path.display());
+    check(
+        git_command(tmp.path())
+            .args(["clone", "-q", "--depth", "1", &url, "clean-shallow"])
+            .output()
+            .unwrap(),
+        "clone --depth 1",
+    );
+    let run = scan_git(tmp.path(), &tmp.path().join("clean-shallow"), &[]);
+    run.expect_code(0);
+    assert!(has_note(&run.json(), "shallow"));
+}
+
+#[test]
+fn git_not_a_repository_is_a_one_line_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    std::fs::write(plain.join("a.env"), env_line(&KeyGen::new(14).key())).unwrap();
+
+    let run = scan_git(tmp.path(), &plain, &[]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.starts_with("sgscan: error:"), "{}", run.stderr);
+    assert!(run.stderr.contains("not a git repository"), "{}", run.stderr);
+
+    let run = scan_git(tmp.path(), &tmp.path().join("missing"), &[]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.starts_with("sgscan: error:"), "{}", run.stderr);
+}
+
+#[test]
+fn git_repository_without_commits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    // Staged but never committed: not history.
+    repo.write("a.env", &env_line(&KeyGen::new(15).key()));
+    repo.git(&["add", "a.env"]);
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(0);
+    let doc = run.json();
+    assert!(has_note(&doc, "no commits"), "notes: {:?}", notes(&doc));
+    assert_eq!(summary(&doc, "keys"), 0);
+    assert_eq!(summary(&doc, "commits_scanned"), 0);
+    assert_eq!(summary(&doc, "blobs_scanned"), 0);
+}
+
+#[test]
+fn git_missing_blob_is_skipped_and_the_rest_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let mut keys = KeyGen::new(16);
+    let (k1, k2) = (keys.key(), keys.key());
+    repo.write("a.env", &env_line(&k1));
+    repo.write("b.env", &env_line(&k2));
+    repo.commit("add");
+    let blob = repo.rev("HEAD:b.env");
+    let loose = repo.path.join(".git/objects").join(&blob[..2]).join(&blob[2..]);
+    assert!(loose.is_file(), "objects must be loose (no gc)");
+    std::fs::remove_file(&loose).unwrap();
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&k1]));
+    assert_eq!(summary(&doc, "skipped"), 1);
+    let skipped = doc["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    let s = &skipped[0];
+    assert!(s["path"].as_str().unwrap().starts_with("b.env"), "skipped: {s}");
+    assert!(s["reason"].as_str().unwrap().contains(&blob), "skipped: {s}");
+}
+
+#[test]
+fn git_submodules_are_noted_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = Repo::init(&tmp.path().join("lib"));
+    lib.write("lib.env", &env_line(&KeyGen::new(17).key()));
+    lib.commit("lib");
+    let repo = Repo::init(&tmp.path().join("r"));
+    repo.write("README.md", "# app\n");
+    repo.commit("init");
+    let lib_path = lib.path.to_str().unwrap().to_string();
+    repo.git(&[
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        &lib_path,
+        "vendor/lib",
+    ]);
+    repo.commit("add submodule");
+    assert_eq!(
+        repo.git(&["ls-tree", "HEAD", "vendor/lib"]).split(' ').nth(1),
+        Some("commit")
+    );
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(0);
+    let doc = run.json();
+    assert_eq!(summary(&doc, "keys"), 0);
+    let n = notes(&doc);
+    assert!(
+        n.iter()
+            .any(|n| n.contains("submodules are not followed") && n.contains("vendor/lib")),
+        "notes: {n:?}"
+    );
+}
+
+#[test]
+fn git_lfs_pointers_are_noted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let pointer = |oid: char, size: u32| {
+        format!(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {size}\n",
+            oid.to_string().repeat(64)
+        )
+    };
+    repo.write(".gitattributes", "*.bin filter=lfs diff=lfs merge=lfs -text\n");
+    repo.write("assets/model.bin", &pointer('a', 1234));
+    repo.write("assets/data.bin", &pointer('b', 99));
+    repo.commit("lfs");
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(0);
+    let doc = run.json();
+    let n = notes(&doc);
+    assert!(
+        n.iter().any(|n| n.starts_with("2 Git LFS pointer")),
+        "notes: {n:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// sgscan git --range
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn git_range_scans_only_what_the_range_introduces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let mut keys = KeyGen::new(18);
+    let (old, new, old_msg, new_msg) = (keys.key(), keys.key(), keys.key(), keys.key());
+    repo.write("old.env", &env_line(&old));
+    repo.commit(&format!("old\n\nkey {old_msg}\n"));
+    repo.write("README.md", "# app\n");
+    let base = repo.commit("docs");
+    repo.write("new.env", &env_line(&new));
+    let c3 = repo.commit(&format!("new\n\nkey {new_msg}\n"));
+    repo.write("README.md", "# app v2\n");
+    repo.commit("docs v2");
+
+    let range = format!("{base}..HEAD");
+    let run = scan_git(tmp.path(), &repo.path, &["--range", &range]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&new, &new_msg]));
+    assert_eq!(summary(&doc, "commits_scanned"), 2);
+    // new.env and README.md v2: old.env and README.md v1 were there before BASE.
+    assert_eq!(summary(&doc, "blobs_scanned"), 2);
+    let loc = &finding(&doc, &new)["locations"][0];
+    assert_eq!(loc["path"], "new.env");
+    assert_eq!(loc["commit"], c3.as_str());
+
+    // Branch names work as well; an empty range is clean.
+    let run = scan_git(tmp.path(), &repo.path, &["--range", "HEAD..main"]);
+    run.expect_code(0);
+    assert_eq!(summary(&run.json(), "commits_scanned"), 0);
+}
+
+#[test]
+fn git_range_with_zero_base_scans_what_no_other_ref_has() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let mut keys = KeyGen::new(19);
+    let (k_main, k_feature) = (keys.key(), keys.key());
+    repo.write("main.env", &env_line(&k_main));
+    repo.commit("main");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.write("feature.env", &env_line(&k_feature));
+    let f1 = repo.commit("feature 1");
+    repo.write("README.md", "# feature\n");
+    repo.commit("feature 2");
+    repo.git(&["checkout", "-q", "main"]);
+
+    let range = format!("{ZEROS}..feature");
+    let run = scan_git(tmp.path(), &repo.path, &["--range", &range]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&k_feature]));
+    assert_eq!(summary(&doc, "commits_scanned"), 2);
+    assert_eq!(finding(&doc, &k_feature)["locations"][0]["commit"], f1.as_str());
+}
+
+#[test]
+fn git_range_on_a_shallow_clone_needs_history_or_shallow_ok() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut keys = KeyGen::new(20);
+    let (k1, k2) = (keys.key(), keys.key());
+    let (src, shallow) = shallow_pair(tmp.path(), &k1, &k2);
+    let base = src.rev("HEAD~1");
+
+    let range = format!("{base}..HEAD");
+    let run = scan_git(tmp.path(), &shallow.path, &["--range", &range]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert!(run.stderr.contains("fetch-depth: 0"), "{}", run.stderr);
+    assert!(run.stderr.contains("--shallow-ok"), "{}", run.stderr);
+
+    let run = scan_git(tmp.path(), &shallow.path, &["--range", &range, "--shallow-ok"]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&k2]));
+    assert!(has_note(&doc, "shallow"), "notes: {:?}", notes(&doc));
+    assert!(has_note(&doc, "not in this clone"), "notes: {:?}", notes(&doc));
+}
+
+// ---------------------------------------------------------------------------------------------
+// sgscan git: allowing known findings
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn git_sgscanignore_at_the_repository_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(21).key();
+    repo.write("test/fixture.env", &env_line(&key));
+    repo.commit("fixture");
+    let first = scan_git(tmp.path(), &repo.path, &[]);
+    first.expect_code(1);
+    let fingerprint = first.json()["findings"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(fingerprint, fp(&key));
+
+    repo.write(
+        ".sgscanignore",
+        &format!("# test fixture, revoked\n{fingerprint}\n"),
+    );
+    // From outside the repository, naming it...
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(0);
+    let doc = run.json();
+    assert_eq!(summary(&doc, "keys"), 0);
+    assert_eq!(summary(&doc, "allowed"), 1);
+    // ...and from a subdirectory, with the default path.
+    let sub = repo.path.join("test");
+    let run = sgscan(&sub, &["git", "-q", "-f", "json"]);
+    run.expect_code(0);
+    assert_eq!(summary(&run.json(), "allowed"), 1);
+}
+
+#[test]
+fn git_baseline_hides_old_findings_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let mut keys = KeyGen::new(22);
+    let (old, new) = (keys.key(), keys.key());
+    repo.write("old.env", &env_line(&old));
+    repo.commit("old");
+    let first = sgscan(
+        tmp.path(),
+        &[
+            "git",
+            "-q",
+            "-f",
+            "json",
+            "-o",
+            "old.json",
+            repo.path.to_str().unwrap(),
+        ],
+    );
+    first.expect_code(1);
+    assert_eq!(first.stdout, "");
+    let baseline: Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("old.json")).unwrap()).unwrap();
+    assert_eq!(fps(&baseline), set(&[&old]));
+
+    repo.write("new.env", &env_line(&new));
+    repo.commit("new");
+    let run = scan_git(tmp.path(), &repo.path, &["--baseline", "old.json"]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&new]));
+    assert_eq!(summary(&doc, "allowed"), 1);
+}
+
+#[test]
+fn git_inline_allow_marker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let mut keys = KeyGen::new(23);
+    let (allowed, leaked) = (keys.key(), keys.key());
+    repo.write(
+        "docs/setup.md",
+        &format!("export SENDGRID_API_KEY={allowed}  # sgscan:allow revoked demo key\nother={leaked}\n"),
+    );
+    repo.commit("docs");
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&leaked]));
+    assert_eq!(finding(&doc, &leaked)["locations"][0]["line"], 2);
+    // The marker is not a fingerprint allow-list entry.
+    assert_eq!(summary(&doc, "allowed"), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// sgscan staged
+// ---------------------------------------------------------------------------------------------
+
+/// A repository with one commit of harmless files in a few directories.
+fn staged_repo(tmp: &Path) -> Repo {
+    let repo = Repo::init(&tmp.join("r"));
+    repo.write("README.md", "# app\n");
+    repo.write("src/main.rs", "fn main() {}\n");
+    repo.write("src/mail/mod.rs", "// mail\n");
+    repo.write("config/app.toml", "debug = false\n");
+    repo.commit("init");
+    repo
+}
+
+#[test]
+fn staged_key_blocks_with_advice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = staged_repo(tmp.path());
+    let (key, id, _) = KeyGen::new(24).parts();
+    repo.write("config/.env", &format!("DEBUG=1\n{}", env_line(&key)));
+    repo.git(&["add", "config/.env"]);
+
+    let run = scan_staged(tmp.path(), &repo.path);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    let f = finding(&doc, &key);
+    assert_eq!(f["key_id"], id.as_str());
+    let loc = &f["locations"][0];
+    assert_eq!(loc["path"], "config/.env");
+    assert_eq!(loc["line"], 2);
+    assert_eq!(loc["column"], 18);
+    assert!(loc.get("commit").is_none(), "a staged blob has no commit");
+    for needle in ["git restore --staged", "sgscan:allow", ".sgscanignore"] {
+        assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn staged_ignores_unstaged_working_tree_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = staged_repo(tmp.path());
+    repo.write(
+        "config/app.toml",
+        &format!("debug = false\nsendgrid = \"{}\"\n", KeyGen::new(25).key()),
+    );
+    assert_eq!(repo.git(&["diff", "--cached", "--name-only"]), "");
+
+    let run = scan_staged(tmp.path(), &repo.path);
+    run.expect_code(0);
+    let doc = run.json();
+    assert_eq!(summary(&doc, "keys"), 0);
+    assert_eq!(summary(&doc, "blobs_scanned"), 0);
+    assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn staged_ignores_keys_committed_earlier() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = staged_repo(tmp.path());
+    repo.write("config/.env", &env_line(&KeyGen::new(26).key()));
+    repo.commit("oops");
+    let run = scan_staged(tmp.path(), &repo.path);
+    run.expect_code(0);
+    assert_eq!(summary(&run.json(), "blobs_scanned"), 0);
+
+    // Staging an unrelated change does not bring the committed key back.
+    repo.write("README.md", "# app v2\n");
+    repo.git(&["add", "README.md"]);
+    let run = scan_staged(tmp.path(), &repo.path);
+    run.expect_code(0);
+    let doc = run.json();
+    assert_eq!(summary(&doc, "keys"), 0);
+    assert_eq!(summary(&doc, "blobs_scanned"), 1);
+}
+
+#[test]
+fn staged_first_commit_on_an_unborn_branch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(27).key();
+    repo.write("README.md", "# app\n");
+    repo.write("deploy/prod.env", &env_line(&key));
+    repo.git(&["add", "-A"]);
+    assert!(repo.run(&[], &["rev-parse", "--verify", "HEAD"]).status.code() != Some(0));
+
+    let run = scan_staged(tmp.path(), &repo.path);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    assert_eq!(finding(&doc, &key)["locations"][0]["path"], "deploy/prod.env");
+    assert_eq!(summary(&doc, "blobs_scanned"), 2);
+}
+
+#[test]
+fn staged_scans_only_files_that_differ_from_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = staged_repo(tmp.path());
+    let key = KeyGen::new(28).key();
+    // Two staged changes: a modified file deep in src/ and a new file at the top.
+    repo.write(
+        "src/mail/mod.rs",
+        &format!("// mail\nconst K: &str = \"{key}\";\n"),
+    );
+    repo.write("NOTES.txt", "notes\n");
+    repo.git(&["add", "-A"]);
+    // Re-adding unchanged files stages nothing new.
+    repo.git(&["add", "README.md", "src/main.rs", "config/app.toml"]);
+    let changed = repo.git(&["diff", "--cached", "--name-only"]);
+    assert_eq!(changed.lines().count(), 2, "{changed}");
+
+    let run = scan_staged(tmp.path(), &repo.path);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    assert_eq!(summary(&doc, "blobs_scanned"), 2);
+    let loc = &finding(&doc, &key)["locations"][0];
+    assert_eq!(loc["path"], "src/mail/mod.rs");
+    assert_eq!(loc["line"], 2);
+}
+
+#[test]
+fn staged_in_a_fresh_repository_without_an_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    assert!(!repo.path.join(".git/index").exists());
+    let run = scan_staged(tmp.path(), &repo.path);
+    run.expect_code(0);
+    assert_eq!(summary(&run.json(), "blobs_scanned"), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// sgscan install-hook, and the hook in real commits
+// ---------------------------------------------------------------------------------------------
+
+fn hook_path(repo: &Repo) -> PathBuf {
+    repo.path.join(".git/hooks/pre-commit")
+}
+
+fn install_hook(repo: &Repo, extra: &[&str]) -> Run {
+    let mut args = vec!["install-hook", repo.path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    sgscan(repo.path.parent().unwrap(), &args)
+}
+
+#[test]
+fn install_hook_writes_refuses_then_forces() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = staged_repo(tmp.path());
+    let hook = hook_path(&repo);
+    assert!(!hook.exists());
+
+    install_hook(&repo, &[]).expect_code(0);
+    let script = std::fs::read_to_string(&hook).unwrap();
+    assert!(script.starts_with("#!/bin/sh\n"), "{script}");
+    assert!(script.contains(" staged"), "{script}");
+    let exe = env!("CARGO_BIN_EXE_sgscan");
+    assert!(script.contains(exe), "the hook must name {exe}: {script}");
+    let mode = std::fs::metadata(&hook).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0o111, "mode {mode:o}");
+
+    let custom = "#!/bin/sh\necho custom\n";
+    std::fs::write(&hook, custom).unwrap();
+    let again = install_hook(&repo, &[]);
+    again.expect_code(2);
+    assert!(again.stderr.contains("--force"), "{}", again.stderr);
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), custom);
+
+    install_hook(&repo, &["--force"]).expect_code(0);
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), script);
+}
+
+#[test]
+fn installed_hook_blocks_a_real_commit_with_a_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = staged_repo(tmp.path());
+    install_hook(&repo, &[]).expect_code(0);
+    let before = repo.head();
+
+    let key = KeyGen::new(29).key();
+    repo.write("config/.env", &env_line(&key));
+    repo.git(&["add", "config/.env"]);
+    let out = repo.run(&[], &["commit", "-q", "-m", "add env"]);
+    assert!(!out.status.success(), "the commit must be blocked");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("commit blocked"), "{stderr}");
+    assert_eq!(repo.head(), before);
+
+    // Unstage the key, stage something harmless: the commit goes through.
+    repo.git(&["restore", "--staged", "config/.env"]);
+    std::fs::remove_file(repo.path.join("config/.env")).unwrap();
+    repo.write("README.md", "# app v2\n");
+    repo.git(&["add", "README.md"]);
+    let out = repo.run(&[], &["commit", "-q", "-m", "docs"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(repo.head(), before);
+}
+
+#[test]
+fn installed_hook_blocks_commit_all_with_a_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = staged_repo(tmp.path());
+    install_hook(&repo, &[]).expect_code(0);
+    let before = repo.head();
+
+    // `git commit -a` stages tracked changes into a temporary index (GIT_INDEX_FILE) for the hook.
+    let key = KeyGen::new(30).key();
+    repo.write("config/app.toml", &format!("sendgrid = \"{key}\"\n"));
+    let out = repo.run(&[], &["commit", "-q", "-a", "-m", "tune config"]);
+    assert!(
+        !out.status.success(),
+        "`git commit -a` with a key must be blocked"
+    );
+    assert_eq!(repo.head(), before);
+
+    // Same for `git commit PATH` (an "only" commit through a temporary index).
+    let out = repo.run(&[], &["commit", "-q", "-m", "tune config", "config/app.toml"]);
+    assert!(
+        !out.status.success(),
+        "`git commit PATH` with a key must be blocked"
+    );
+    assert_eq!(repo.head(), before);
+}
+
+#[test]
+fn installed_hook_allows_an_empty_first_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    install_hook(&repo, &[]).expect_code(0);
+    let out = repo.run(&[], &["commit", "-q", "--allow-empty", "-m", "init"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(repo.git(&["rev-list", "--count", "HEAD"]), "1");
+}
+
+#[test]
+fn install_hook_from_a_linked_worktree_guards_its_commits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = staged_repo(tmp.path());
+    repo.git(&["worktree", "add", "-q", "-b", "wt-branch", "../wt"]);
+    let wt = Repo::open(&tmp.path().join("wt"));
+    install_hook(&wt, &[]).expect_code(0);
+    let before = wt.head();
+
+    wt.write("config/.env", &env_line(&KeyGen::new(34).key()));
+    wt.git(&["add", "config/.env"]);
+    let out = wt.run(&[], &["commit", "-q", "-m", "add env"]);
+    assert!(
+        !out.status.success(),
+        "a commit with a key in the worktree where the hook was installed must be blocked"
+    );
+    assert_eq!(wt.head(), before);
+}
+
+#[test]
+fn install_hook_with_core_hooks_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = staged_repo(tmp.path());
+    // What husky and similar tools set up.
+    std::fs::create_dir(repo.path.join(".githooks")).unwrap();
+    repo.git(&["config", "core.hooksPath", ".githooks"]);
+    let before = repo.head();
+
+    let run = install_hook(&repo, &[]);
+    if run.code == 2 {
+        // Refusing is fine, if it says why.
+        assert!(run.stderr.contains("hooksPath"), "{}", run.stderr);
+        return;
+    }
+    run.expect_code(0);
+    repo.write("config/.env", &env_line(&KeyGen::new(35).key()));
+    repo.git(&["add", "config/.env"]);
+    let out = repo.run(&[], &["commit", "-q", "-m", "add env"]);
+    assert!(
+        !out.status.success(),
+        "install-hook succeeded, yet git (core.hooksPath=.githooks) committed a key"
+    );
+    assert_eq!(repo.head(), before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets stay out of the output
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn no_full_key_in_output_without_show_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = staged_repo(tmp.path());
+    let mut keys = KeyGen::new(31);
+    let (committed, in_message, staged) = (keys.key(), keys.key(), keys.key());
+    repo.write("old.env", &env_line(&committed));
+    repo.commit(&format!("old\n\nkey {in_message}\n"));
+    repo.write("new.env", &env_line(&staged));
+    repo.git(&["add", "new.env"]);
+    let r = repo.path.to_str().unwrap();
+
+    let secret_of = |k: &str| k.rsplit('.').next().unwrap().to_string();
+    let check_run = |args: &[&str], want: &[&String]| {
+        let run = sgscan(tmp.path(), args);
+        run.expect_code(1);
+        for k in want {
+            for text in [&run.stdout, &run.stderr] {
+                assert!(!text.contains(k.as_str()), "full key in output of {args:?}");
+                assert!(!text.contains(&secret_of(k)), "key secret in output of {args:?}");
+            }
+            assert!(
+                run.stdout.contains(&k[..7]),
+                "the redacted key must be shown by {args:?}"
+            );
+        }
+    };
+    for format in ["human", "json", "jsonl", "sarif"] {
+        check_run(&["git", "-q", "-f", format, r], &[&committed, &in_message]);
+        check_run(&["staged", "-f", format, r], &[&staged]);
+    }
+
+    // The control: with --show-secrets the full key is there, so the checks above can fail.
+    let run = sgscan(tmp.path(), &["git", "-q", "-f", "json", "--show-secrets", r]);
+    run.expect_code(1);
+    assert!(run.stdout.contains(&committed));
+    let run = sgscan(tmp.path(), &["staged", "--show-secrets", r]);
+    run.expect_code(1);
+    assert!(run.stdout.contains(&staged));
+}
+
+#[test]
+fn git_key_in_an_annotated_tag_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(71).key();
+    repo.write("README", "hello\n");
+    repo.commit("init");
+    repo.git(&[
+        "tag",
+        "-a",
+        "v2.0",
+        "-m",
+        &format!("release notes\n\nsmtp key {key}\n"),
+    ]);
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    let loc = &finding(&doc, &key)["locations"][0];
+    assert_eq!(loc["path"], "(tag message refs/tags/v2.0)");
+    assert_eq!(loc["line"], 3);
+}
+
+#[test]
+fn git_partial_clone_is_noted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = Repo::init(&tmp.path().join("origin"));
+    origin.write("a.txt", "a\n");
+    origin.commit("one");
+    origin.git(&["config", "uploadpack.allowFilter", "true"]);
+    let url = format!("file://{}", origin.path.display());
+    let clone = tmp.path().join("clone");
+    check(
+        git_command(tmp.path())
+            .args(["clone", "-q", "--no-checkout", "--filter=blob:none", &url])
+            .arg(&clone)
+            .output()
+            .unwrap(),
+        "partial clone",
+    );
+    let run = scan_git(tmp.path(), &clone, &[]);
+    let doc = run.json();
+    assert!(has_note(&doc, "partial clone"), "notes: {:?}", notes(&doc));
+    // A full clone has no such note.
+    let run = scan_git(tmp.path(), &origin.path, &[]);
+    assert!(!has_note(&run.json(), "partial clone"));
+}
