@@ -3,6 +3,8 @@
 //! own leak scanner).
 #![allow(dead_code)]
 
+pub mod sendgrid_mock;
+
 use base64::Engine;
 
 /// A deterministic generator of well-formed keys: both segments are canonical base64url of random

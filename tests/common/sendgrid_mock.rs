@@ -1,0 +1,600 @@
+//! A fake SendGrid v3 API for the integration tests: a small HTTP/1.1 server of our own on
+//! `127.0.0.1:0` (a thread per connection, one request per connection, every response with
+//! `Content-Length` and `Connection: close`).
+//!
+//! Behaviour is scripted per bearer key ([`MockSendGrid::set`]); every key set is also registered
+//! in the mock's "account" (default account `"default"`, see [`MockSendGrid::set_account`]), which
+//! the key-management endpoints work on:
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /v3/scopes` | 200 `{"scopes":[...]}` (the caller's scopes) |
+//! | `GET /v3/api_keys` | needs `api_keys.read` (else 403): 200 `{"result":[{"name","api_key_id"}]}` |
+//! | `GET /v3/api_keys/{id}` | needs `api_keys.read` (else 403): 200 `{"api_key_id","name","scopes"}`, 404 if the id is not a live key of the caller's account |
+//! | `DELETE /v3/api_keys/{id}` | needs `api_keys.delete` (else 403): 204 and the key is revoked, 404 if unknown (or already revoked) |
+//! | `GET /v3/user/profile` | needs `user.profile.read` (else 403): 200 |
+//! | anything else | 404 SendGrid JSON error |
+//!
+//! Before the endpoint runs, the caller's [`Behavior`] applies to **every** request it makes
+//! (a rate-limited key is rate limited on every endpoint; an `Invalid` key gets 401 everywhere).
+//! No `Authorization` header → 401 `authorization required`; an unknown bearer or a revoked key →
+//! 401 with [`INVALID_MESSAGE`].
+//!
+//! The mock never stores a key in its request log: requests are recorded with the SHA-256
+//! fingerprint of the bearer token (the same fingerprint sgscan reports).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+/// SendGrid's 401 message for a dead key.
+pub const INVALID_MESSAGE: &str = "The provided authorization grant is invalid, expired, or revoked";
+/// A 401 message SendGrid returns to live keys.
+pub const NO_CREDITS_MESSAGE: &str = "Maximum credits exceeded";
+/// The 403 message for a valid key that lacks a scope.
+pub const FORBIDDEN_MESSAGE: &str = "access forbidden";
+/// The HTML a proxy or firewall answers with.
+pub const PROXY_HTML: &str = "<html><head><title>403 Forbidden</title></head><body><h1>Forbidden</h1><p>Request blocked by the corporate proxy.</p></body></html>";
+
+/// What the mock does with the requests authenticated by one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behavior {
+    /// A live key holding these scopes.
+    Live { scopes: Vec<String> },
+    /// 401 [`INVALID_MESSAGE`]: a dead key (also not listed in the account).
+    Invalid,
+    /// 401 [`NO_CREDITS_MESSAGE`]: a live key that is out of credits.
+    LiveNoCredits,
+    /// 403 with SendGrid's JSON error body ([`FORBIDDEN_MESSAGE`]).
+    Forbidden403Json,
+    /// 403 with an HTML body ([`PROXY_HTML`]): not SendGrid speaking.
+    Forbidden403Html,
+    /// 429 with `Retry-After: retry_after_secs` for the first `times` requests, then live.
+    RateLimited { times: u32, retry_after_secs: u64 },
+    /// 500 for the first `times` requests, then live.
+    ServerError { times: u32 },
+    /// Sleeps `secs` before answering as a live key.
+    Hang { secs: u64 },
+    /// 302 to `location` (a path on the mock, or any URL).
+    Redirect { location: String },
+    /// 200 with an HTML page (a captive portal), not SendGrid's JSON.
+    Html200,
+}
+
+impl Behavior {
+    pub fn live(scopes: &[&str]) -> Behavior {
+        Behavior::Live {
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// One request the mock received. Never holds the key.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// The request target as sent (path and query).
+    pub path: String,
+    /// SHA-256 (lower-case hex) of the bearer token, if there was one.
+    pub fingerprint: Option<String>,
+    /// When the request (its head) had been read.
+    pub at: Instant,
+    /// The status answered; 0 while the answer is pending (e.g. during a `Hang`).
+    pub status: u16,
+    pub user_agent: Option<String>,
+}
+
+/// SHA-256 of a key, lower-case hex: what sgscan reports as the fingerprint.
+pub fn fingerprint(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// The key id (the middle segment) of an `SG.<id>.<secret>` key; otherwise a stand-in derived from
+/// the fingerprint.
+pub fn key_id(key: &str) -> String {
+    let parts: Vec<&str> = key.split('.').collect();
+    match parts.as_slice() {
+        ["SG", id, _] => id.to_string(),
+        _ => fingerprint(key)[..22].to_string(),
+    }
+}
+
+struct KeyEntry {
+    id: String,
+    name: String,
+    account: String,
+    scopes: Vec<String>,
+    behavior: Behavior,
+    /// Failures (429/500) served so far under the current behaviour.
+    served: u32,
+    revoked: bool,
+    /// After revocation, requests still accepted (SendGrid's "small propagation delay").
+    grace: u32,
+}
+
+#[derive(Default)]
+struct State {
+    /// By fingerprint of the key.
+    keys: HashMap<String, KeyEntry>,
+    requests: Vec<Request>,
+    revoke_propagation: u32,
+}
+
+struct Response {
+    status: u16,
+    content_type: &'static str,
+    body: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Response {
+    fn json(status: u16, body: serde_json::Value) -> Response {
+        Response {
+            status,
+            content_type: "application/json",
+            body: body.to_string(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn error(status: u16, message: &str) -> Response {
+        Response::json(
+            status,
+            serde_json::json!({"errors": [{"field": null, "message": message}]}),
+        )
+    }
+
+    fn html(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            content_type: "text/html",
+            body: body.to_string(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn empty(status: u16) -> Response {
+        Response {
+            status,
+            content_type: "text/plain",
+            body: String::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn header(mut self, name: &str, value: impl ToString) -> Response {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        204 => "No Content",
+        302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        _ => "Unknown",
+    }
+}
+
+/// What to do with a request, decided under the lock.
+enum Decision {
+    Respond(Response),
+    /// Sleep (lock released), then serve the endpoint as a live key.
+    SleepThen(Duration),
+}
+
+/// The fake SendGrid API. Stops when dropped.
+pub struct MockSendGrid {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl MockSendGrid {
+    /// Starts the server on `127.0.0.1:0`.
+    pub fn start() -> MockSendGrid {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("the mock binds 127.0.0.1:0");
+        let addr = listener.local_addr().expect("the mock has an address");
+        let state = Arc::new(Mutex::new(State::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let acceptor = {
+            let state = Arc::clone(&state);
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = conn else { continue };
+                    let state = Arc::clone(&state);
+                    thread::spawn(move || serve(stream, &state));
+                }
+            })
+        };
+        MockSendGrid {
+            addr,
+            state,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Scripts `key`'s behaviour, registering it in the account if new (name `key-<first 6 of id>`,
+    /// scopes `["mail.send"]`). `Live { scopes }` also sets the key's scopes, which every behaviour
+    /// that ends up answering as a live key (RateLimited, ServerError, Hang) uses. Resets the count
+    /// of failures served; leaves a revocation in place.
+    pub fn set(&self, key: &str, behavior: Behavior) {
+        let mut st = self.lock();
+        let entry = st.keys.entry(fingerprint(key)).or_insert_with(|| {
+            let id = key_id(key);
+            KeyEntry {
+                name: format!("key-{}", &id[..6.min(id.len())]),
+                id,
+                account: "default".into(),
+                scopes: vec!["mail.send".into()],
+                behavior: Behavior::Invalid,
+                served: 0,
+                revoked: false,
+                grace: 0,
+            }
+        });
+        if let Behavior::Live { scopes } = &behavior {
+            entry.scopes = scopes.clone();
+        }
+        entry.behavior = behavior;
+        entry.served = 0;
+    }
+
+    /// Scripts several keys the same way.
+    pub fn set_all<'a>(&self, keys: impl IntoIterator<Item = &'a String>, behavior: Behavior) {
+        for k in keys {
+            self.set(k, behavior.clone());
+        }
+    }
+
+    /// Sets the scopes of a key already `set` (e.g. for `RateLimited`, which then answers live).
+    pub fn set_scopes(&self, key: &str, scopes: &[&str]) {
+        let mut st = self.lock();
+        let e = st
+            .keys
+            .get_mut(&fingerprint(key))
+            .expect("set_scopes: call set(key, …) first");
+        e.scopes = scopes.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Sets the name `GET /v3/api_keys/{id}` reports for a key already `set`.
+    pub fn set_name(&self, key: &str, name: &str) {
+        let mut st = self.lock();
+        st.keys
+            .get_mut(&fingerprint(key))
+            .expect("set_name: call set(key, …) first")
+            .name = name.to_string();
+    }
+
+    /// Moves a key already `set` to another account: the key-management endpoints only see the keys
+    /// of the caller's account (another account's id → 404).
+    pub fn set_account(&self, key: &str, account: &str) {
+        let mut st = self.lock();
+        st.keys
+            .get_mut(&fingerprint(key))
+            .expect("set_account: call set(key, …) first")
+            .account = account.to_string();
+    }
+
+    /// After a `DELETE`, the revoked key keeps authenticating for this many more requests
+    /// (SendGrid's propagation delay) before it gets 401. Default 0.
+    pub fn set_revoke_propagation(&self, requests: u32) {
+        self.lock().revoke_propagation = requests;
+    }
+
+    /// Whether the key was revoked by a `DELETE /v3/api_keys/{id}`.
+    pub fn is_revoked(&self, key: &str) -> bool {
+        self.lock().keys.get(&fingerprint(key)).is_some_and(|e| e.revoked)
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<Request> {
+        self.lock().requests.clone()
+    }
+
+    /// Requests with this method whose path starts with `path_prefix`.
+    pub fn count(&self, method: &str, path_prefix: &str) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.starts_with(path_prefix))
+            .count()
+    }
+
+    /// Requests authenticated (or attempted) with `key`.
+    pub fn requests_for(&self, key: &str) -> Vec<Request> {
+        let fp = fingerprint(key);
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.fingerprint.as_deref() == Some(fp.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Requests with `key`, this method and a path starting with `path_prefix`.
+    pub fn count_for(&self, key: &str, method: &str, path_prefix: &str) -> usize {
+        self.requests_for(key)
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.starts_with(path_prefix))
+            .count()
+    }
+
+    /// Sends one request to the mock (recorded like any other) and returns (status, body): for tests
+    /// of the mock itself, or to set up state through the API.
+    pub fn send(&self, method: &str, path: &str, bearer: Option<&str>) -> (u16, String) {
+        let mut s = TcpStream::connect(self.addr).expect("connect to the mock");
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let auth = bearer
+            .map(|b| format!("Authorization: Bearer {b}\r\n"))
+            .unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Connection: close\r\n\r\n",
+            self.addr
+        )
+        .expect("write to the mock");
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).expect("read the mock's answer");
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("malformed answer from the mock: {text}"));
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+impl Drop for MockSendGrid {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the acceptor blocked in accept().
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(h) = self.acceptor.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Reads one request from the connection, answers it, closes.
+fn serve(stream: TcpStream, state: &Mutex<State>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return; // A connection opened and closed (e.g. the acceptor's wake-up).
+    }
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut headers: Vec<(String, String)> = Vec::new();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+    }
+    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    if let Some(len) = header("content-length").and_then(|v| v.parse::<u64>().ok()) {
+        let mut body = Vec::new();
+        let _ = (&mut reader).take(len).read_to_end(&mut body);
+    }
+    let bearer = header("authorization").and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string())
+    });
+
+    let index;
+    let decision;
+    {
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        index = st.requests.len();
+        st.requests.push(Request {
+            method: method.clone(),
+            path: path.clone(),
+            fingerprint: bearer.as_deref().map(fingerprint),
+            at: Instant::now(),
+            status: 0,
+            user_agent: header("user-agent"),
+        });
+        decision = decide(&mut st, &method, &path, bearer.as_deref());
+    }
+    let response = match decision {
+        Decision::Respond(r) => r,
+        Decision::SleepThen(d) => {
+            thread::sleep(d);
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            match bearer.as_deref().map(fingerprint) {
+                Some(fp) => endpoint(&mut st, &fp, &method, &path),
+                None => Response::error(401, "authorization required"),
+            }
+        }
+    };
+    state.lock().unwrap_or_else(|e| e.into_inner()).requests[index].status = response.status;
+    let _ = write_response(&stream, response);
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+fn write_response(mut stream: &TcpStream, r: Response) -> std::io::Result<()> {
+    let reset = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() + 60)
+        .unwrap_or(0);
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
+         X-RateLimit-Limit: 600\r\nX-RateLimit-Remaining: {}\r\nX-RateLimit-Reset: {reset}\r\n",
+        r.status,
+        reason_phrase(r.status),
+        r.content_type,
+        r.body.len(),
+        if r.status == 429 { 0 } else { 599 },
+    );
+    for (n, v) in &r.headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(r.body.as_bytes())?;
+    stream.flush()
+}
+
+/// Authentication and the caller's scripted behaviour; then the endpoint.
+fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> Decision {
+    let Some(bearer) = bearer else {
+        return Decision::Respond(Response::error(401, "authorization required"));
+    };
+    let fp = fingerprint(bearer);
+    let Some(entry) = st.keys.get_mut(&fp) else {
+        return Decision::Respond(Response::error(401, INVALID_MESSAGE));
+    };
+    if entry.revoked {
+        if entry.grace == 0 {
+            return Decision::Respond(Response::error(401, INVALID_MESSAGE));
+        }
+        entry.grace -= 1;
+    }
+    let r = match entry.behavior.clone() {
+        Behavior::Live { .. } => None,
+        Behavior::Invalid => Some(Response::error(401, INVALID_MESSAGE)),
+        Behavior::LiveNoCredits => Some(Response::error(401, NO_CREDITS_MESSAGE)),
+        Behavior::Forbidden403Json => Some(Response::error(403, FORBIDDEN_MESSAGE)),
+        Behavior::Forbidden403Html => Some(Response::html(403, PROXY_HTML)),
+        Behavior::Html200 => Some(Response::html(
+            200,
+            "<html><body>Please log in to the guest network.</body></html>",
+        )),
+        Behavior::Redirect { location } => Some(Response::empty(302).header("Location", location)),
+        Behavior::RateLimited {
+            times,
+            retry_after_secs,
+        } if entry.served < times => {
+            entry.served += 1;
+            Some(Response::error(429, "too many requests").header("Retry-After", retry_after_secs))
+        }
+        Behavior::ServerError { times } if entry.served < times => {
+            entry.served += 1;
+            Some(Response::error(500, "internal server error"))
+        }
+        Behavior::RateLimited { .. } | Behavior::ServerError { .. } => None,
+        Behavior::Hang { secs } => return Decision::SleepThen(Duration::from_secs(secs)),
+    };
+    Decision::Respond(match r {
+        Some(r) => r,
+        None => endpoint(st, &fp, method, path),
+    })
+}
+
+/// The API proper, for a caller (by fingerprint) already authenticated as a live key.
+fn endpoint(st: &mut State, caller_fp: &str, method: &str, path: &str) -> Response {
+    let Some(caller) = st.keys.get(caller_fp) else {
+        return Response::error(401, INVALID_MESSAGE);
+    };
+    let has = |scope: &str| caller.scopes.iter().any(|s| s == scope);
+    let account = caller.account.clone();
+    let path_only = path.split('?').next().unwrap_or(path);
+    let in_account =
+        |e: &KeyEntry| e.account == account && !e.revoked && !matches!(e.behavior, Behavior::Invalid);
+    match (method, path_only) {
+        ("GET", "/v3/scopes") => Response::json(200, serde_json::json!({ "scopes": caller.scopes })),
+        ("GET", "/v3/user/profile") if has("user.profile.read") => Response::json(
+            200,
+            serde_json::json!({"first_name": "Test", "last_name": "Account", "company": "sgscan tests"}),
+        ),
+        ("GET", "/v3/api_keys") if has("api_keys.read") => {
+            let mut result: Vec<(String, String)> = st
+                .keys
+                .values()
+                .filter(|e| in_account(e))
+                .map(|e| (e.name.clone(), e.id.clone()))
+                .collect();
+            result.sort();
+            let result: Vec<serde_json::Value> = result
+                .into_iter()
+                .map(|(name, id)| serde_json::json!({"name": name, "api_key_id": id}))
+                .collect();
+            Response::json(200, serde_json::json!({ "result": result }))
+        }
+        ("GET", p) if p.starts_with("/v3/api_keys/") => {
+            if !has("api_keys.read") {
+                return Response::error(403, FORBIDDEN_MESSAGE);
+            }
+            let id = &p["/v3/api_keys/".len()..];
+            match st.keys.values().find(|e| e.id == id && in_account(e)) {
+                Some(e) => Response::json(
+                    200,
+                    serde_json::json!({"api_key_id": e.id, "name": e.name, "scopes": e.scopes}),
+                ),
+                None => Response::error(404, "unable to find API Key"),
+            }
+        }
+        ("DELETE", p) if p.starts_with("/v3/api_keys/") => {
+            if !has("api_keys.delete") {
+                return Response::error(403, FORBIDDEN_MESSAGE);
+            }
+            let id = p["/v3/api_keys/".len()..].to_string();
+            let grace = st.revoke_propagation;
+            match st.keys.values_mut().find(|e| e.id == id && in_account(e)) {
+                Some(e) => {
+                    e.revoked = true;
+                    e.grace = grace;
+                    Response::empty(204)
+                }
+                None => Response::error(404, "unable to find API Key"),
+            }
+        }
+        ("GET", "/v3/user/profile") | ("GET", "/v3/api_keys") => Response::error(403, FORBIDDEN_MESSAGE),
+        _ => Response::error(404, "resource not found"),
+    }
+}
