@@ -1,0 +1,204 @@
+//! Throughput of `Detector::scan` on in-memory buffers (no I/O, no walking).
+//!
+//! ```sh
+//! CARGO_TARGET_DIR=/work/target-bench cargo bench --bench detector
+//! CARGO_TARGET_DIR=/work/target-bench cargo bench --bench detector -- near_misses   # one case
+//! ```
+//!
+//! Cases, 16 MiB each, built once from a seeded generator (no key literal is in this file; keys are
+//! random `SG.` + 22 + `.` + 43 token characters made at run time):
+//! - `no_keyword`: source-like text without `SG.` (the prefilter's best case: nothing to verify);
+//! - `near_misses`: the same text with an `SG.` near miss about every 512 bytes (wrong segment lengths,
+//!   a token character glued on, placeholders, low entropy, `SG.Helpers`-style code): every one is a
+//!   prefilter hit that the regex, boundary, placeholder or entropy check must reject;
+//! - `many_keys`: the same text with a real-format key about every 2 KiB (one in eight base64-encoded),
+//!   so matches, line/column computation and result allocation dominate;
+//! - `random_binary`: uniformly random bytes (NULs included), as in media or compressed files.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sgscan::detect::Detector;
+
+const SIZE: usize = 16 << 20;
+const TOKEN: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+const WORDS: &[&str] = &[
+    "request", "response", "client", "server", "config", "value", "error", "result", "message", "mail",
+    "email", "send", "template", "user", "account", "token", "header", "body", "queue", "retry", "timeout",
+    "buffer", "stream", "parse", "render", "cache", "index", "scan", "match", "rule", "path", "file", "line",
+    "column", "offset", "length", "count", "total", "handler", "service", "worker", "batch", "event",
+    "payload", "status", "code", "debug", "info", "warn", "trace", "span", "the", "of", "and", "to", "in",
+    "is", "for", "on", "with", "as", "by",
+];
+
+fn tok(rng: &mut fastrand::Rng, n: usize) -> String {
+    (0..n).map(|_| TOKEN[rng.usize(..TOKEN.len())] as char).collect()
+}
+
+fn ident(rng: &mut fastrand::Rng) -> String {
+    let mut s = String::from(WORDS[rng.usize(..WORDS.len())]);
+    for _ in 0..rng.usize(0..3) {
+        s.push('_');
+        s.push_str(WORDS[rng.usize(..WORDS.len())]);
+    }
+    s
+}
+
+fn b64(data: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// One line of source-like text (Rust/Python/JS/YAML flavoured), ending in '\n'.
+fn line(rng: &mut fastrand::Rng) -> String {
+    let indent = " ".repeat(4 * rng.usize(0..4));
+    let body = match rng.usize(0..10) {
+        0 => format!(
+            "let {} = {}.{}({}, {});",
+            ident(rng),
+            ident(rng),
+            ident(rng),
+            ident(rng),
+            rng.u32(..10_000)
+        ),
+        1 => format!("fn {}(&self, {}: &str) -> Result<()> {{", ident(rng), ident(rng)),
+        2 => format!("// {} {} {} {}", ident(rng), ident(rng), ident(rng), ident(rng)),
+        3 => "}".to_string(),
+        4 => format!("if len({}) > {}:", ident(rng), rng.u32(1..512)),
+        5 => format!("{}: \"{} {}\"", ident(rng), ident(rng), ident(rng)),
+        6 => format!(
+            "import {{ {}, {} }} from './{}';",
+            ident(rng),
+            ident(rng),
+            ident(rng)
+        ),
+        7 => format!(
+            "\"integrity\": \"sha512-{}\",",
+            b64(&(0..48).map(|_| rng.u8(..)).collect::<Vec<u8>>())
+        ),
+        8 => format!("logger.info(\"{} %s\", {})", ident(rng), ident(rng)),
+        _ => format!("{} = {}", ident(rng), rng.u64(..)),
+    };
+    format!("{indent}{body}\n")
+}
+
+/// Source-like text of about `size` bytes, without `SG.`.
+fn text(rng: &mut fastrand::Rng, size: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut n = 0;
+    while n < size {
+        let l = line(rng);
+        n += l.len();
+        lines.push(l);
+    }
+    lines
+}
+
+fn near_miss(rng: &mut fastrand::Rng) -> String {
+    let s = match rng.usize(0..12) {
+        0 => {
+            let n = rng.usize(1..22);
+            format!("SG.{}", tok(rng, n))
+        }
+        1 => format!("SG.{}.{}", tok(rng, 21), tok(rng, 43)),
+        2 => format!("SG.{}.{}", tok(rng, 23), tok(rng, 43)),
+        3 => {
+            let n = rng.usize(30..43);
+            format!("SG.{}.{}", tok(rng, 22), tok(rng, n))
+        }
+        4 => format!("SG.{}.{}", tok(rng, 22), tok(rng, 44)),
+        5 => format!("xSG.{}.{}", tok(rng, 22), tok(rng, 43)),
+        6 => format!("SG.{}.{}.{}", tok(rng, 22), tok(rng, 43), tok(rng, 6)),
+        7 => format!("SG.{}.{}", "x".repeat(22), "x".repeat(43)),
+        8 => format!("SG.{}.{}", tok(rng, 22), &"abc".repeat(15)[..43]),
+        9 => "SG.YOUR_SENDGRID_API_KEY".to_string(),
+        10 => "sg = SG.Helpers.Mail(".to_string(),
+        _ => format!("SG.{}", tok(rng, 22)),
+    };
+    format!("    value = \"{s}\"\n")
+}
+
+fn key(rng: &mut fastrand::Rng, placeholder_words: &[String]) -> String {
+    loop {
+        let k = format!("SG.{}.{}", tok(rng, 22), tok(rng, 43));
+        let lower = k.to_ascii_lowercase();
+        if !placeholder_words.iter().any(|w| lower.contains(w.as_str())) {
+            return k;
+        }
+    }
+}
+
+/// `lines` with `extra(i)` inserted about every `every` bytes.
+fn interleave(lines: &[String], every: usize, mut extra: impl FnMut() -> String) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SIZE + SIZE / 8);
+    let mut next = every;
+    for l in lines {
+        out.extend_from_slice(l.as_bytes());
+        if out.len() >= next {
+            out.extend_from_slice(extra().as_bytes());
+            next = out.len() + every;
+        }
+        if out.len() >= SIZE {
+            break;
+        }
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let detector = Detector::new(sgscan::rules::embedded().unwrap()).unwrap();
+    let placeholders = detector.rules()[0].placeholder_words.clone();
+    let mut rng = fastrand::Rng::with_seed(0x5e5d_9a1d);
+    let lines = text(&mut rng, SIZE + SIZE / 4);
+
+    let plain: Vec<u8> = lines.concat().into_bytes()[..SIZE].to_vec();
+    assert!(!plain.windows(3).any(|w| w == b"SG."));
+    assert!(detector.scan(&plain).is_empty());
+
+    let near = interleave(&lines, 512, || near_miss(&mut rng));
+    assert!(detector.scan(&near).is_empty(), "a near miss was reported");
+
+    let mut planted = 0;
+    let mut nth = 0;
+    let keys = interleave(&lines, 2048, || {
+        planted += 1;
+        nth += 1;
+        let k = key(&mut rng, &placeholders);
+        if nth % 8 == 0 {
+            format!("  SENDGRID_API_KEY: {}\n", b64(k.as_bytes()))
+        } else {
+            format!("    api_key = \"{k}\"\n")
+        }
+    });
+    assert_eq!(detector.scan(&keys).len(), planted, "planted keys");
+
+    let binary: Vec<u8> = (0..SIZE).map(|_| rng.u8(..)).collect();
+
+    let mut group = c.benchmark_group("detector_scan");
+    for (name, data) in [
+        ("no_keyword", &plain),
+        ("near_misses", &near),
+        ("many_keys", &keys),
+        ("random_binary", &binary),
+    ] {
+        group.throughput(Throughput::Bytes(data.len() as u64));
+        group.bench_function(name, |b| b.iter(|| black_box(detector.scan(black_box(data)))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
