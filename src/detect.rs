@@ -188,13 +188,18 @@ impl Detector {
     ) {
         let ws = hit.saturating_sub(rule.max_len);
         let we = data.len().min(hit + rule.max_len);
-        for caps in rule.regex.captures_iter(&data[ws..we]) {
-            let Some(m) = caps.get(0) else { continue };
+        let window = &data[ws..we];
+        // Most hits are near misses: the match-only search (a lazy DFA) rejects them cheaply; the
+        // slower capture search runs only for matches that survive the boundary check.
+        for m in rule.regex.find_iter(window) {
             let (start, end) = (ws + m.start(), ws + m.end());
-            if start > hit || end <= hit {
+            if start > hit || end <= hit || !bounded(rule, data, start, end) {
                 continue;
             }
-            if !bounded(rule, data, start, end) || is_placeholder(rule, &caps) {
+            let Some(caps) = rule.regex.captures_at(window, m.start()) else {
+                continue;
+            };
+            if is_placeholder(rule, &caps) {
                 continue;
             }
             // The regex only matches bytes of the rule's token alphabet, which is ASCII.
