@@ -69,7 +69,7 @@ pub struct MergeArgs {
 #[derive(Debug, Args)]
 pub struct RevokeIdArgs {
     /// The key id: the 22-character middle segment, as reports give it.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub key_id: String,
     #[command(flatten)]
     pub revoke: RevokeArgs,
@@ -495,6 +495,11 @@ impl Post {
                     audit: &r.audit_log,
                 };
                 revoke_error = revoke::revoke_all(&mut outcome.findings, &opts).err();
+                if let Some(cache) = self.cache.as_mut() {
+                    for f in outcome.findings.iter().filter(|f| f.revocation.is_some()) {
+                        cache.forget(&f.fingerprint);
+                    }
+                }
             }
             if let Some(cache) = &self.cache {
                 // The findings are worth more than the cache: report them even if it cannot be saved.

@@ -166,7 +166,7 @@ fn confirm(question: &str, yes: bool) -> Result<bool> {
 /// Revokes every finding verified live in this run. Returns an error only when nothing may be sent
 /// (no confirmation); per-key failures are recorded on the findings.
 pub fn revoke_all(findings: &mut [Finding], opts: &RevokeOptions) -> Result<()> {
-    let live: Vec<usize> = (0..findings.len())
+    let mut live: Vec<usize> = (0..findings.len())
         .filter(|&i| {
             findings[i]
                 .verification
@@ -174,6 +174,11 @@ pub fn revoke_all(findings: &mut [Finding], opts: &RevokeOptions) -> Result<()> 
                 .is_some_and(|v| v.status == Status::Live && !v.cached)
         })
         .collect();
+    // If the admin key leaked too, it goes last: revoking it first would leave it unable to
+    // revoke the others.
+    if let Some(admin) = opts.admin {
+        live.sort_by_key(|&i| findings[i].key == admin.0);
+    }
     if live.is_empty() {
         return Ok(());
     }
@@ -195,11 +200,11 @@ pub fn revoke_all(findings: &mut [Finding], opts: &RevokeOptions) -> Result<()> 
     if opts.dry_run {
         eprintln!("sgscan: --dry-run: nothing was sent");
         for &i in &live {
-            let by = if opts.admin.is_some() { "admin" } else { "self" };
+            let by = opts.admin.map_or_else(|| "self".to_string(), AdminKey::who);
             findings[i].revocation = Some(Revocation {
                 status: RevokeStatus::Planned,
                 reason: "dry run".into(),
-                by: by.into(),
+                by,
                 manual_step: None,
             });
         }
@@ -345,7 +350,12 @@ pub fn revoke_by_id(key_id: &str, opts: &RevokeOptions) -> Result<Revocation> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        bail!("'{key_id}' is not a SendGrid key id (22 characters of A-Z a-z 0-9 - _)");
+        // Never echo the value: a user may have pasted the whole key.
+        bail!(
+            "the --key-id value ({} characters) is not a SendGrid key id: a key id is the 22 characters \
+             (A-Z a-z 0-9 - _) between 'SG.' and the second '.'. Never pass a whole key on the command line",
+            key_id.chars().count()
+        );
     }
     let Some(admin) = opts.admin else {
         bail!(

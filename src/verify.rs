@@ -260,6 +260,11 @@ impl Cache {
         })
     }
 
+    /// Drops what is known of a key (after its revocation, a cached `live` would be a lie).
+    pub fn forget(&mut self, fingerprint: &str) {
+        self.entries.remove(fingerprint);
+    }
+
     pub fn save(&self) -> Result<()> {
         let tmp = self.path.with_extension("tmp");
         let text = serde_json::to_string_pretty(&self.entries)?;

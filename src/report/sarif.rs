@@ -77,7 +77,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 "message": { "text": format!("{} {}{key_id}{encoded}. Revoke it, then remove it from the code and its history.", f.rule_name, f.redacted) },
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": { "uri": utf8_percent_encode(&loc.origin.path, URI_PATH).to_string(), "uriBaseId": "%SRCROOT%" },
+                        "artifactLocation": artifact(&loc.origin.path),
                         "region": { "startLine": loc.line, "startColumn": loc.column },
                     }
                 }],
@@ -134,6 +134,16 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
     writeln!(out)
 }
 
+/// A relative path is relative to `%SRCROOT%`; an absolute one becomes a `file://` URI of its own.
+fn artifact(path: &str) -> Value {
+    let encoded = utf8_percent_encode(path, URI_PATH).to_string();
+    if path.starts_with('/') {
+        json!({ "uri": format!("file://{encoded}") })
+    } else {
+        json!({ "uri": encoded, "uriBaseId": "%SRCROOT%" })
+    }
+}
+
 /// "SendGrid API key" → "SendgridApiKey": SARIF `name`s are identifiers.
 fn pascal(s: &str) -> String {
     s.split(|c: char| !c.is_ascii_alphanumeric())
@@ -146,4 +156,19 @@ fn pascal(s: &str) -> String {
                 .unwrap_or_default()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_uris() {
+        assert_eq!(
+            artifact("src/a b.rs"),
+            json!({"uri": "src/a%20b.rs", "uriBaseId": "%SRCROOT%"})
+        );
+        assert_eq!(artifact("/abs/x#1.env"), json!({"uri": "file:///abs/x%231.env"}));
+        assert_eq!(pascal("SendGrid API key"), "SendgridApiKey");
+    }
 }

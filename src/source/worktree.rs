@@ -33,10 +33,11 @@ impl Default for WalkOptions {
 /// Walks `roots` and scans every file. A root that cannot be read is an error (nothing is scanned);
 /// anything below a root that cannot be read is recorded as skipped.
 pub fn scan(roots: &[PathBuf], opts: &WalkOptions, sink: &Collector) -> Result<()> {
+    let roots = distinct_roots(roots);
     let Some((first, rest)) = roots.split_first() else {
         bail!("no path to scan")
     };
-    for root in roots {
+    for root in &roots {
         if let Err(e) = std::fs::metadata(root) {
             bail!("cannot read {}: {e}", root.display());
         }
@@ -102,6 +103,30 @@ fn visit(
         ),
         Err(e) => sink.skip(shown, io_reason(&e)),
     }
+}
+
+/// The roots to walk: each path once, none inside another (so `sgscan dir . src` does not scan
+/// `src` twice), and `-` as the file named `-` rather than standard input.
+fn distinct_roots(roots: &[PathBuf]) -> Vec<PathBuf> {
+    let canon: Vec<PathBuf> = roots
+        .iter()
+        .map(|r| r.canonicalize().unwrap_or_else(|_| r.clone()))
+        .collect();
+    let mut out = Vec::new();
+    for (i, root) in roots.iter().enumerate() {
+        let covered = canon
+            .iter()
+            .enumerate()
+            .any(|(j, other)| j != i && canon[i].starts_with(other) && (canon[i] != *other || j < i));
+        if !covered {
+            out.push(if root.as_os_str() == "-" {
+                PathBuf::from("./-")
+            } else {
+                root.clone()
+            });
+        }
+    }
+    out
 }
 
 /// Reads the file into `buf`; `Ok(false)` if it is larger than `max` (checked by reading, not by

@@ -19,12 +19,14 @@
 //! (a rate-limited key is rate limited on every endpoint; an `Invalid` key gets 401 everywhere).
 //! No `Authorization` header → 401 `authorization required`; an unknown bearer or a revoked key →
 //! 401 with [`INVALID_MESSAGE`].
+//! [`MockSendGrid::script_deletes`] scripts the next `DELETE`s (a 429, a 404, a hang) before the
+//! endpoint runs.
 //!
 //! The mock never stores a key in its request log: requests are recorded with the SHA-256
 //! fingerprint of the bearer token (the same fingerprint sgscan reports).
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,6 +78,18 @@ impl Behavior {
     }
 }
 
+/// A scripted answer to one `DELETE /v3/api_keys/{id}` (see [`MockSendGrid::script_deletes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteStep {
+    /// The endpoint as usual.
+    Pass,
+    /// This status with SendGrid's JSON error body (429 also with `Retry-After: 1`); nothing is
+    /// revoked.
+    Status(u16),
+    /// Sleeps `secs` (lock released), then the endpoint as usual.
+    Hang { secs: u64 },
+}
+
 /// One request the mock received. Never holds the key.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -125,6 +139,8 @@ struct State {
     keys: HashMap<String, KeyEntry>,
     requests: Vec<Request>,
     revoke_propagation: u32,
+    /// Scripted answers to the next `DELETE /v3/api_keys/{id}` requests, any id, in arrival order.
+    delete_script: VecDeque<DeleteStep>,
 }
 
 struct Response {
@@ -313,6 +329,13 @@ impl MockSendGrid {
     /// (SendGrid's propagation delay) before it gets 401. Default 0.
     pub fn set_revoke_propagation(&self, requests: u32) {
         self.lock().revoke_propagation = requests;
+    }
+
+    /// Scripts the next `DELETE /v3/api_keys/{id}` requests (any id, in arrival order) that pass
+    /// authentication and the caller's behaviour: each consumes one step; once the script is used
+    /// up, DELETEs are served as usual. E.g. `[Status(429)]`: one 429, then the real endpoint.
+    pub fn script_deletes(&self, steps: &[DeleteStep]) {
+        self.lock().delete_script.extend(steps.iter().cloned());
     }
 
     /// Whether the key was revoked by a `DELETE /v3/api_keys/{id}`.
@@ -530,6 +553,26 @@ fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> Dec
         Behavior::RateLimited { .. } | Behavior::ServerError { .. } => None,
         Behavior::Hang { secs } => return Decision::SleepThen(Duration::from_secs(secs)),
     };
+    if r.is_none() && method == "DELETE" && path.starts_with("/v3/api_keys/") {
+        match st.delete_script.pop_front() {
+            None | Some(DeleteStep::Pass) => {}
+            Some(DeleteStep::Hang { secs }) => return Decision::SleepThen(Duration::from_secs(secs)),
+            Some(DeleteStep::Status(status)) => {
+                let message = match status {
+                    429 => "too many requests",
+                    404 => "unable to find API Key",
+                    403 => FORBIDDEN_MESSAGE,
+                    s if s >= 500 => "internal server error",
+                    _ => "scripted error",
+                };
+                let mut resp = Response::error(status, message);
+                if status == 429 {
+                    resp = resp.header("Retry-After", 1);
+                }
+                return Decision::Respond(resp);
+            }
+        }
+    }
     Decision::Respond(match r {
         Some(r) => r,
         None => endpoint(st, &fp, method, path),

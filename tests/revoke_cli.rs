@@ -1,0 +1,1585 @@
+//! `sgscan dir --revoke` and `sgscan revoke --key-id` end to end: the built binary against a fake
+//! SendGrid API (`common::sendgrid_mock`), one mock per test (tests run in parallel threads).
+//!
+//! No key literal appears in this file: every key, the admin key included, is generated at run time
+//! (`common::KeyGen`). The admin key reaches sgscan through `SGSCAN_ADMIN_KEY` or
+//! `--admin-key-file`, never the command line. Diagnostics scrub anything shaped like a key, and
+//! every run is checked for keys in its standard output, standard error and audit log.
+
+mod common;
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use common::KeyGen;
+use common::sendgrid_mock::{self, Behavior, DeleteStep, MockSendGrid};
+use serde_json::Value;
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// One run of the binary.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
+    }
+}
+
+/// Prints a run with every key-shaped string scrubbed, so a failing test does not print keys.
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit code {} after {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            self.elapsed,
+            cut(&scrub(&self.stdout)),
+            cut(&scrub(&self.stderr))
+        )
+    }
+}
+
+fn cut(s: &str) -> String {
+    if s.len() <= 6000 {
+        return s.to_string();
+    }
+    let mut end = 6000;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len())
+}
+
+fn key_shape() -> regex::Regex {
+    regex::Regex::new(r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}").unwrap()
+}
+
+/// Replaces anything shaped like a SendGrid key with a marker.
+fn scrub(s: &str) -> String {
+    key_shape().replace_all(s, "SG.<scrubbed>").into_owned()
+}
+
+/// Asserts that `text` holds none of `keys`, none of their secrets, nothing shaped like a key.
+fn assert_no_key(text: &str, what: &str, keys: &[&String]) {
+    for (i, key) in keys.iter().enumerate() {
+        let secret = key.rsplit('.').next().unwrap();
+        assert!(
+            !text.contains(key.as_str()),
+            "{what} contains key #{i} (id {})",
+            id(key)
+        );
+        assert!(
+            !text.contains(secret),
+            "{what} contains the secret of key #{i} (id {})",
+            id(key)
+        );
+    }
+    assert!(
+        !key_shape().is_match(text),
+        "{what} contains something shaped like a key:\n{}",
+        cut(&scrub(text))
+    );
+}
+
+/// Asserts that neither output stream of `run`, nor the audit log, holds a key.
+fn assert_leaks_nothing(run: &Run, tree: &Tree, keys: &[&String]) {
+    assert_no_key(&run.stdout, "stdout", keys);
+    assert_no_key(&run.stderr, "stderr", keys);
+    assert_no_key(&tree.audit_text(), "the audit log", keys);
+}
+
+fn id(key: &str) -> String {
+    sendgrid_mock::key_id(key)
+}
+
+fn fp(key: &str) -> String {
+    sendgrid_mock::fingerprint(key)
+}
+
+/// What sgscan reports as `by` / `revoked_by` for an admin key.
+fn admin_who(admin: &str) -> String {
+    format!("admin:{}", &fp(admin)[..16])
+}
+
+/// A temporary directory: `scan/` is what sgscan scans; the audit log, the admin key file and
+/// reports live beside it, outside the scan. Commands run with it as the current directory.
+struct Tree {
+    tmp: TempDir,
+}
+
+impl Tree {
+    fn new() -> Tree {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("scan")).unwrap();
+        Tree { tmp }
+    }
+
+    fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn scan_dir(&self) -> PathBuf {
+        self.tmp.path().join("scan")
+    }
+
+    /// A path outside the scanned directory.
+    fn outside(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    fn audit(&self) -> PathBuf {
+        self.outside("audit.jsonl")
+    }
+
+    /// The audit log's text; empty if it does not exist.
+    fn audit_text(&self) -> String {
+        match std::fs::read_to_string(self.audit()) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => panic!("cannot read the audit log: {e}"),
+        }
+    }
+
+    /// The audit log's lines, each parsed (and required to be one JSON object per line).
+    fn audit_lines(&self) -> Vec<Value> {
+        let text = self.audit_text();
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "the audit log ends with a partial line:\n{}",
+            scrub(&text)
+        );
+        text.lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {}", scrub(l)));
+                assert!(v.is_object(), "audit line is not an object: {}", scrub(l));
+                v
+            })
+            .collect()
+    }
+
+    /// Writes `scan/rel` holding `key` as an environment assignment (on line 2).
+    fn put_key(&self, rel: &str, key: &str) {
+        self.put(rel, &format!("# mail settings\nSENDGRID_API_KEY={key}\n"));
+    }
+
+    fn put(&self, rel: &str, contents: &str) {
+        let path = self.scan_dir().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+
+    /// Writes the admin key to a file outside the scan, for `--admin-key-file`.
+    fn admin_file(&self, admin: &str) -> PathBuf {
+        let path = self.outside("admin.key");
+        std::fs::write(&path, format!("{admin}\n")).unwrap();
+        path
+    }
+}
+
+/// How sgscan gets the admin key.
+#[derive(Clone, Copy)]
+enum Admin<'a> {
+    None,
+    /// `SGSCAN_ADMIN_KEY`
+    Env(&'a str),
+    /// `--admin-key-file`
+    File(&'a Path),
+}
+
+/// The binary in `tree`'s directory, with colour, API-URL and admin-key variables removed, and a
+/// timeout. `admin`: `SGSCAN_ADMIN_KEY` is set here; `--admin-key-file` goes after the subcommand's
+/// arguments (see [`admin_args`]).
+fn sgscan(tree: &Tree, admin: Admin) -> Command {
+    let mut cmd = Command::cargo_bin("sgscan").expect("the sgscan binary is built");
+    cmd.current_dir(tree.root())
+        .env_remove("SGSCAN_API_URL")
+        .env_remove("SGSCAN_ADMIN_KEY")
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .timeout(Duration::from_secs(120));
+    if let Admin::Env(key) = admin {
+        cmd.env("SGSCAN_ADMIN_KEY", key);
+    }
+    cmd
+}
+
+/// `--admin-key-file FILE` for [`Admin::File`], nothing otherwise.
+fn admin_args(admin: Admin) -> Vec<String> {
+    match admin {
+        Admin::File(path) => vec!["--admin-key-file".into(), path.to_str().unwrap().into()],
+        _ => Vec::new(),
+    }
+}
+
+fn run(cmd: &mut Command) -> Run {
+    let started = Instant::now();
+    let out = cmd
+        .output()
+        .expect("sgscan runs (and finishes before the timeout)");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// The arguments of `sgscan dir SCAN --revoke --api-url URL --audit-log AUDIT --revoke-wait 5
+/// -f json EXTRA…` (an `--revoke-wait` or `-f` in EXTRA replaces the default).
+fn revoke_args(tree: &Tree, url: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = vec!["dir".into(), tree.scan_dir().to_str().unwrap().into()];
+    args.extend(["--revoke", "--api-url", url].map(String::from));
+    args.push("--audit-log".into());
+    args.push(tree.audit().to_str().unwrap().into());
+    if !extra.contains(&"--revoke-wait") {
+        args.extend(["--revoke-wait", "5"].map(String::from));
+    }
+    if !extra.contains(&"-f") {
+        args.extend(["-f", "json"].map(String::from));
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// `sgscan dir SCAN --revoke … EXTRA…` (no `--yes` unless in EXTRA).
+fn revoke_run(tree: &Tree, mock: &MockSendGrid, admin: Admin, extra: &[&str]) -> Run {
+    run(sgscan(tree, admin)
+        .args(revoke_args(tree, &mock.url(), extra))
+        .args(admin_args(admin)))
+}
+
+/// `sgscan dir SCAN --revoke --yes … EXTRA…`, which must exit 1 (findings) with a JSON report.
+fn revoke_yes(tree: &Tree, mock: &MockSendGrid, admin: Admin, extra: &[&str]) -> (Run, Value) {
+    let mut all = vec!["--yes"];
+    all.extend_from_slice(extra);
+    let r = revoke_run(tree, mock, admin, &all);
+    assert_eq!(r.code, 1, "expected exit 1 (findings):\n{r}");
+    let doc = r.json();
+    (r, doc)
+}
+
+/// `sgscan revoke --key-id ID --api-url URL --audit-log AUDIT EXTRA…`
+fn revoke_id(tree: &Tree, mock: &MockSendGrid, admin: Admin, key_id: &str, extra: &[&str]) -> Run {
+    run(sgscan(tree, admin)
+        .args(["revoke", "--key-id", key_id, "--api-url", &mock.url()])
+        .arg("--audit-log")
+        .arg(tree.audit())
+        .args(extra)
+        .args(admin_args(admin)))
+}
+
+fn findings(doc: &Value) -> &Vec<Value> {
+    doc["findings"].as_array().expect("`findings` is an array")
+}
+
+fn finding<'a>(doc: &'a Value, key: &str) -> &'a Value {
+    let fp = fp(key);
+    findings(doc)
+        .iter()
+        .find(|f| f["fingerprint"] == fp.as_str())
+        .unwrap_or_else(|| {
+            panic!(
+                "no finding for key id {}:\n{}",
+                id(key),
+                cut(&scrub(&doc.to_string()))
+            )
+        })
+}
+
+fn verification<'a>(doc: &'a Value, key: &str) -> &'a Value {
+    let v = &finding(doc, key)["verification"];
+    assert!(
+        v.is_object(),
+        "finding for key id {} has no `verification` object: {v}",
+        id(key)
+    );
+    v
+}
+
+fn revocation<'a>(doc: &'a Value, key: &str) -> &'a Value {
+    let v = &finding(doc, key)["revocation"];
+    assert!(
+        v.is_object(),
+        "finding for key id {} has no `revocation` object: {}",
+        id(key),
+        finding(doc, key)
+    );
+    v
+}
+
+fn text(v: &Value, field: &str) -> String {
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("`{field}` is not a string in {v}"))
+        .to_string()
+}
+
+/// Every request the mock saw, as `METHOD PATH WHO STATUS`, `WHO` naming the bearer among `names`.
+fn trace(mock: &MockSendGrid, names: &[(&str, &String)]) -> Vec<String> {
+    mock.requests()
+        .iter()
+        .map(|r| {
+            let who = r
+                .fingerprint
+                .as_deref()
+                .and_then(|f| names.iter().find(|(_, k)| fp(k) == f).map(|(n, _)| *n))
+                .unwrap_or("?");
+            format!("{} {} {who} {}", r.method, r.path, r.status)
+        })
+        .collect()
+}
+
+/// The paths of the DELETE requests the mock saw, sorted.
+fn delete_paths(mock: &MockSendGrid) -> Vec<String> {
+    let mut paths: Vec<String> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path)
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn key_path(key: &str) -> String {
+    format!("/v3/api_keys/{}", id(key))
+}
+
+/// An admin key holding what revocation by id needs.
+fn admin_scopes() -> Behavior {
+    Behavior::live(&["api_keys.read", "api_keys.delete"])
+}
+
+/// Checks the fields every audit line carries.
+fn assert_audit_line(line: &Value, key: &str, revoked_by: &str, result: &str) {
+    let l = scrub(&line.to_string());
+    assert_eq!(line["fingerprint"], fp(key).as_str(), "{l}");
+    assert_eq!(line["key_id"], id(key).as_str(), "{l}");
+    assert_eq!(line["revoked_by"], revoked_by, "{l}");
+    assert_eq!(line["result"], result, "{l}");
+    let ts = text(line, "timestamp");
+    assert!(
+        regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+            .unwrap()
+            .is_match(&ts),
+        "timestamp {ts:?} is not RFC 3339: {l}"
+    );
+    assert!(line["reason"].is_string(), "{l}");
+    assert!(line["found_at"].as_str().is_some_and(|s| !s.is_empty()), "{l}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Revocation by the leaked key itself
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_key_holding_api_keys_delete_revokes_itself_and_is_polled_until_dead() {
+    let mock = MockSendGrid::start();
+    let leaked = KeyGen::new(0x7e01).key();
+    mock.set(&leaked, Behavior::live(&["mail.send", "api_keys.delete"]));
+    let tree = Tree::new();
+    tree.put_key("app/.env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::None, &[]);
+    assert_leaks_nothing(&r, &tree, &[&leaked]);
+    assert_eq!(
+        trace(&mock, &[("leaked", &leaked)]),
+        [
+            "GET /v3/scopes leaked 200".to_string(),
+            format!("DELETE {} leaked 204", key_path(&leaked)),
+            "GET /v3/scopes leaked 401".to_string(),
+        ],
+        "verify, DELETE its own id with itself, then re-check until it no longer authenticates"
+    );
+    assert!(mock.is_revoked(&leaked));
+    assert_eq!(verification(&doc, &leaked)["status"], "live");
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoked", "{rv}");
+    assert_eq!(rv["by"], "self", "{rv}");
+    assert!(rv["manual_step"].is_null(), "{rv}");
+
+    let lines = tree.audit_lines();
+    assert_eq!(lines.len(), 1, "one audit line per attempt");
+    assert_audit_line(&lines[0], &leaked, "self", "revoked");
+    let found_at = text(&lines[0], "found_at");
+    assert!(
+        found_at.contains("app") && found_at.ends_with(".env:2"),
+        "found_at {found_at:?} should name the file and line"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Revocation with an admin key
+// ---------------------------------------------------------------------------------------------
+
+fn admin_key_revokes_a_send_only_key(seed: u64, use_file: bool) {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(seed);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    tree.put_key("svc/.env", &leaked);
+    let file = tree.admin_file(&admin);
+    let how = if use_file {
+        Admin::File(&file)
+    } else {
+        Admin::Env(&admin)
+    };
+
+    let (r, doc) = revoke_yes(&tree, &mock, how, &[]);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    let path = key_path(&leaked);
+    assert_eq!(
+        trace(&mock, &[("leaked", &leaked), ("admin", &admin)]),
+        [
+            "GET /v3/scopes leaked 200".to_string(),
+            format!("GET {path} admin 200"),
+            format!("DELETE {path} admin 204"),
+            "GET /v3/scopes leaked 401".to_string(),
+        ],
+        "look the id up with the admin key, DELETE it with the admin key, re-check the leaked key"
+    );
+    assert!(mock.is_revoked(&leaked));
+    assert!(!mock.is_revoked(&admin), "the admin key itself is left alone");
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoked", "{rv}");
+    let by = text(rv, "by");
+    assert_eq!(by, admin_who(&admin));
+    assert!(
+        regex::Regex::new("^admin:[0-9a-f]{16}$").unwrap().is_match(&by),
+        "{by}"
+    );
+    let lines = tree.audit_lines();
+    assert_eq!(lines.len(), 1);
+    assert_audit_line(&lines[0], &leaked, &by, "revoked");
+}
+
+#[test]
+fn admin_key_from_the_environment_revokes_a_send_only_key() {
+    admin_key_revokes_a_send_only_key(0x7e02, false);
+}
+
+#[test]
+fn admin_key_from_a_file_revokes_a_send_only_key() {
+    admin_key_revokes_a_send_only_key(0x7e03, true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3–5. Refusals and failures
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn without_admin_key_or_api_keys_delete_nothing_is_deleted() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e04);
+    let (reader, no_scopes) = (g.key(), g.key());
+    // Can read keys but not delete them.
+    mock.set(&reader, Behavior::live(&["mail.send", "api_keys.read"]));
+    // Live, scopes unknown (401 "Maximum credits exceeded").
+    mock.set(&no_scopes, Behavior::LiveNoCredits);
+    let tree = Tree::new();
+    tree.put_key("a/.env", &reader);
+    tree.put_key("b/.env", &no_scopes);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::None, &[]);
+    assert_leaks_nothing(&r, &tree, &[&reader, &no_scopes]);
+    assert_eq!(mock.count("DELETE", "/"), 0, "no DELETE may be sent");
+    assert_eq!(
+        mock.requests().len(),
+        2,
+        "only the two verifications: {:?}",
+        trace(&mock, &[("reader", &reader), ("no_scopes", &no_scopes)])
+    );
+    for k in [&reader, &no_scopes] {
+        assert_eq!(verification(&doc, k)["status"], "live");
+        let rv = revocation(&doc, k);
+        assert_eq!(rv["status"], "revoke-failed", "{rv}");
+        assert!(text(rv, "reason").contains("no permission"), "{rv}");
+        let step = text(rv, "manual_step");
+        assert!(step.contains(&id(k)), "the manual step names the key id: {step}");
+        assert!(!mock.is_revoked(k));
+    }
+    let lines = tree.audit_lines();
+    assert_eq!(lines.len(), 2, "one line per attempt, failed ones too");
+    for k in [&reader, &no_scopes] {
+        let line = lines
+            .iter()
+            .find(|l| l["key_id"] == id(k).as_str())
+            .expect("an audit line per key");
+        assert_audit_line(line, k, "self", "revoke-failed");
+    }
+}
+
+#[test]
+fn admin_key_of_another_account_deletes_nothing() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e05);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set_account(&leaked, "other");
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &[]);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    assert_eq!(
+        trace(&mock, &[("leaked", &leaked), ("admin", &admin)]),
+        [
+            "GET /v3/scopes leaked 200".to_string(),
+            format!("GET {} admin 404", key_path(&leaked)),
+        ]
+    );
+    assert_eq!(mock.count("DELETE", "/"), 0);
+    assert!(!mock.is_revoked(&leaked));
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoke-failed", "{rv}");
+    assert!(text(rv, "reason").contains("not in this account"), "{rv}");
+    assert!(text(rv, "manual_step").contains(&id(&leaked)), "{rv}");
+    let lines = tree.audit_lines();
+    assert_eq!(lines.len(), 1);
+    assert_audit_line(&lines[0], &leaked, &admin_who(&admin), "revoke-failed");
+}
+
+#[test]
+fn a_403_on_delete_is_revoke_failed_with_the_reason() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e06);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    // Can look keys up, cannot delete them.
+    mock.set(&admin, Behavior::live(&["api_keys.read"]));
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &[]);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    let path = key_path(&leaked);
+    assert_eq!(
+        trace(&mock, &[("leaked", &leaked), ("admin", &admin)]),
+        [
+            "GET /v3/scopes leaked 200".to_string(),
+            format!("GET {path} admin 200"),
+            format!("DELETE {path} admin 403"),
+        ],
+        "a 403 is not retried, and a refused DELETE is not followed by polling"
+    );
+    assert!(!mock.is_revoked(&leaked));
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoke-failed", "{rv}");
+    let reason = text(rv, "reason");
+    assert!(
+        reason.contains("403") && reason.contains(sendgrid_mock::FORBIDDEN_MESSAGE),
+        "{rv}"
+    );
+    assert!(text(rv, "manual_step").contains(&id(&leaked)), "{rv}");
+    let lines = tree.audit_lines();
+    assert_eq!(lines.len(), 1);
+    assert_audit_line(&lines[0], &leaked, &admin_who(&admin), "revoke-failed");
+    assert!(text(&lines[0], "reason").contains("403"), "{}", lines[0]);
+}
+
+#[test]
+fn a_404_on_delete_counts_as_revoked_self() {
+    // SendGrid already deleted the key (e.g. its own leak scanner) but, within the propagation
+    // delay, it still authenticates: the verification says live, the DELETE says 404.
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e07);
+    let (leaked, other_admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send", "api_keys.delete"]));
+    mock.set(&other_admin, admin_scopes());
+    mock.set_revoke_propagation(2);
+    assert_eq!(mock.send("DELETE", &key_path(&leaked), Some(&other_admin)).0, 204);
+    let before = mock.requests().len();
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::None, &[]);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &other_admin]);
+    assert_eq!(
+        trace(&mock, &[("leaked", &leaked)])[before..],
+        [
+            "GET /v3/scopes leaked 200".to_string(),
+            format!("DELETE {} leaked 404", key_path(&leaked)),
+        ]
+    );
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoked", "{rv}");
+    assert_eq!(rv["by"], "self", "{rv}");
+    let lines = tree.audit_lines();
+    assert_eq!(lines.len(), 1);
+    assert_audit_line(&lines[0], &leaked, "self", "revoked");
+}
+
+#[test]
+fn a_404_on_delete_counts_as_revoked_admin() {
+    // Deleted by someone else between the lookup and the DELETE.
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e08);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    mock.script_deletes(&[DeleteStep::Status(404)]);
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &[]);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    assert_eq!(
+        mock.count("DELETE", "/"),
+        1,
+        "a 404 is final: {:?}",
+        trace(&mock, &[("leaked", &leaked), ("admin", &admin)])
+    );
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoked", "{rv}");
+    assert_eq!(text(rv, "by"), admin_who(&admin));
+    assert_audit_line(&tree.audit_lines()[0], &leaked, &admin_who(&admin), "revoked");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Retries
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_429_on_delete_is_retried_after_retry_after() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e09);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    mock.script_deletes(&[DeleteStep::Status(429)]);
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &[]);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    let deletes: Vec<_> = mock
+        .requests_for(&admin)
+        .into_iter()
+        .filter(|q| q.method == "DELETE")
+        .collect();
+    assert_eq!(
+        deletes.iter().map(|q| q.status).collect::<Vec<_>>(),
+        [429, 204],
+        "{:?}",
+        trace(&mock, &[("leaked", &leaked), ("admin", &admin)])
+    );
+    assert!(deletes.iter().all(|q| q.path == key_path(&leaked)));
+    let gap = deletes[1].at - deletes[0].at;
+    assert!(
+        gap >= Duration::from_millis(900),
+        "Retry-After: 1 was not honoured ({gap:?} between the attempts)"
+    );
+    assert!(mock.is_revoked(&leaked));
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoked", "{rv}");
+    let lines = tree.audit_lines();
+    assert_eq!(lines.len(), 1, "one attempt, one line, retries included");
+    assert_audit_line(&lines[0], &leaked, &admin_who(&admin), "revoked");
+}
+
+#[test]
+fn a_500_on_delete_is_retried() {
+    let mock = MockSendGrid::start();
+    let leaked = KeyGen::new(0x7e0a).key();
+    mock.set(&leaked, Behavior::live(&["mail.send", "api_keys.delete"]));
+    mock.script_deletes(&[DeleteStep::Status(500)]);
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::None, &[]);
+    assert_leaks_nothing(&r, &tree, &[&leaked]);
+    let path = key_path(&leaked);
+    assert_eq!(
+        trace(&mock, &[("leaked", &leaked)]),
+        [
+            "GET /v3/scopes leaked 200".to_string(),
+            format!("DELETE {path} leaked 500"),
+            format!("DELETE {path} leaked 204"),
+            "GET /v3/scopes leaked 401".to_string(),
+        ]
+    );
+    assert_eq!(revocation(&doc, &leaked)["status"], "revoked");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Propagation delay
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn revocation_is_reported_only_once_the_key_stops_authenticating() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e0b);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    mock.set_revoke_propagation(2);
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &[]);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    let t = trace(&mock, &[("leaked", &leaked), ("admin", &admin)]);
+    let del = t
+        .iter()
+        .position(|l| l.starts_with("DELETE"))
+        .unwrap_or_else(|| panic!("no DELETE: {t:?}"));
+    let after: Vec<&String> = t[del + 1..]
+        .iter()
+        .filter(|l| l.starts_with("GET /v3/scopes leaked"))
+        .collect();
+    assert!(after.len() >= 3, "{t:?}");
+    assert_eq!(
+        after,
+        [
+            "GET /v3/scopes leaked 200",
+            "GET /v3/scopes leaked 200",
+            "GET /v3/scopes leaked 401"
+        ],
+        "polled through the propagation delay, stopped at the first 401: {t:?}"
+    );
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoked", "{rv}");
+    assert_audit_line(&tree.audit_lines()[0], &leaked, &admin_who(&admin), "revoked");
+}
+
+#[test]
+fn a_key_still_live_after_revoke_wait_is_revoke_pending() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e0c);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    mock.set_revoke_propagation(1000);
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &["--revoke-wait", "1"]);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    assert!(
+        r.elapsed < Duration::from_secs(6),
+        "--revoke-wait 1 took {:?}",
+        r.elapsed
+    );
+    assert!(mock.is_revoked(&leaked), "the DELETE was accepted");
+    assert_eq!(mock.count("DELETE", "/"), 1);
+    let polls = mock.count_for(&leaked, "GET", "/v3/scopes") - 1;
+    assert!(polls >= 1, "the key was re-checked after the DELETE");
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoke-pending", "{rv}");
+    assert!(rv["manual_step"].is_null() || rv["manual_step"].is_string());
+    let lines = tree.audit_lines();
+    assert_eq!(lines.len(), 1);
+    assert_audit_line(&lines[0], &leaked, &admin_who(&admin), "revoke-pending");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Dry run and confirmation
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn dry_run_sends_no_delete_and_writes_no_audit_line() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e0d);
+    let (leaked, self_revocable, admin) = (g.key(), g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&self_revocable, Behavior::live(&["mail.send", "api_keys.delete"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    tree.put_key("a/.env", &leaked);
+    tree.put_key("b/.env", &self_revocable);
+
+    for admin_how in [Admin::Env(&admin), Admin::None] {
+        let before = mock.requests().len();
+        // No --yes and no terminal: a dry run needs no confirmation.
+        let r = revoke_run(&tree, &mock, admin_how, &["--dry-run"]);
+        assert_eq!(r.code, 1, "{r}");
+        assert_leaks_nothing(&r, &tree, &[&leaked, &self_revocable, &admin]);
+        let doc = r.json();
+        let new = &mock.requests()[before..];
+        assert_eq!(
+            new.len(),
+            2,
+            "only the verifications: {:?}",
+            &trace(
+                &mock,
+                &[("leaked", &leaked), ("self", &self_revocable), ("admin", &admin)]
+            )[before..]
+        );
+        assert!(new.iter().all(|q| q.method == "GET" && q.path == "/v3/scopes"));
+        for k in [&leaked, &self_revocable] {
+            let rv = revocation(&doc, k);
+            assert_eq!(rv["status"], "planned", "{rv}");
+            assert!(r.stderr.contains(&id(k)), "the plan names key id {}:\n{r}", id(k));
+            assert!(!mock.is_revoked(k));
+        }
+        assert!(tree.audit_lines().is_empty(), "a dry run writes no audit line");
+    }
+}
+
+#[test]
+fn without_a_terminal_or_yes_nothing_is_sent_and_the_report_is_still_written() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e0e);
+    let (a, b, admin) = (g.key(), g.key(), g.key());
+    mock.set(&a, Behavior::live(&["mail.send"]));
+    mock.set(&b, Behavior::live(&["mail.send", "api_keys.delete"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    tree.put_key("a/.env", &a);
+    tree.put_key("b/.env", &b);
+
+    // Report on stdout.
+    let r = revoke_run(&tree, &mock, Admin::Env(&admin), &[]);
+    assert_eq!(r.code, 2, "{r}");
+    assert_leaks_nothing(&r, &tree, &[&a, &b, &admin]);
+    assert!(r.stderr.contains("--yes"), "stderr says to pass --yes:\n{r}");
+    assert_eq!(mock.count("DELETE", "/"), 0);
+    assert_eq!(
+        mock.count("GET", "/v3/api_keys"),
+        0,
+        "nothing beyond the verification"
+    );
+    let doc = r.json();
+    assert_eq!(findings(&doc).len(), 2, "{r}");
+    for k in [&a, &b] {
+        assert_eq!(verification(&doc, k)["status"], "live");
+        assert!(!mock.is_revoked(k));
+    }
+
+    // Report to a file (-o), without an admin key (b could revoke itself).
+    let out = tree.outside("report.json");
+    let r = revoke_run(&tree, &mock, Admin::None, &["-o", out.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{r}");
+    assert_leaks_nothing(&r, &tree, &[&a, &b, &admin]);
+    assert!(r.stderr.contains("--yes"), "{r}");
+    assert_eq!(mock.count("DELETE", "/"), 0);
+    let report = std::fs::read_to_string(&out).expect("the report file was written");
+    assert_no_key(&report, "the report file", &[&a, &b, &admin]);
+    let doc: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(findings(&doc).len(), 2);
+    for k in [&a, &b] {
+        assert_eq!(verification(&doc, k)["status"], "live");
+    }
+    assert!(tree.audit_lines().is_empty(), "nothing was attempted");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Only keys verified live in this run
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn unknown_and_invalid_keys_are_never_deleted() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e0f);
+    let (proxy, portal, hang, invalid, admin) = (g.key(), g.key(), g.key(), g.key(), g.key());
+    mock.set(&proxy, Behavior::Forbidden403Html);
+    mock.set_scopes(&proxy, &["mail.send", "api_keys.delete"]);
+    mock.set(&portal, Behavior::Html200);
+    mock.set(&hang, Behavior::Hang { secs: 4 });
+    mock.set_scopes(&hang, &["mail.send", "api_keys.delete"]);
+    mock.set(&invalid, Behavior::Invalid);
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    tree.put_key("a/.env", &proxy);
+    tree.put_key("b/.env", &portal);
+    tree.put_key("c/.env", &hang);
+    tree.put_key("d/.env", &invalid);
+    let all = [&proxy, &portal, &hang, &invalid, &admin];
+
+    for admin_how in [Admin::Env(&admin), Admin::None] {
+        let (r, doc) = revoke_yes(
+            &tree,
+            &mock,
+            admin_how,
+            &["--verify-timeout", "1", "--verify-deadline", "2"],
+        );
+        assert_leaks_nothing(&r, &tree, &all);
+        for (k, st) in [
+            (&proxy, "unknown"),
+            (&portal, "unknown"),
+            (&hang, "unknown"),
+            (&invalid, "invalid"),
+        ] {
+            assert_eq!(verification(&doc, k)["status"], st, "key id {}", id(k));
+            assert!(
+                finding(&doc, k)["revocation"].is_null(),
+                "key id {} was considered for revocation: {}",
+                id(k),
+                finding(&doc, k)
+            );
+        }
+        assert_eq!(
+            mock.count("DELETE", "/"),
+            0,
+            "no DELETE for unknown or invalid keys"
+        );
+        assert_eq!(mock.count("GET", "/v3/api_keys"), 0, "no lookup either");
+        assert!(tree.audit_lines().is_empty());
+    }
+    for k in all {
+        assert!(!mock.is_revoked(k));
+    }
+}
+
+#[test]
+fn a_cached_live_result_does_not_make_a_key_revocable() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e10);
+    let (turned_unknown, still_live, admin) = (g.key(), g.key(), g.key());
+    mock.set(&turned_unknown, Behavior::live(&["mail.send"]));
+    mock.set(&still_live, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    tree.put_key("a/.env", &turned_unknown);
+    tree.put_key("b/.env", &still_live);
+    let cache = tree.outside("cache.json");
+    let cache_arg = cache.to_str().unwrap();
+
+    // An earlier run records both keys as live.
+    let r = run(sgscan(&tree, Admin::None).args([
+        "dir",
+        tree.scan_dir().to_str().unwrap(),
+        "--verify",
+        "--api-url",
+        &mock.url(),
+        "--cache",
+        cache_arg,
+        "-f",
+        "json",
+    ]));
+    assert_eq!(r.code, 1, "{r}");
+    for k in [&turned_unknown, &still_live] {
+        assert_eq!(verification(&r.json(), k)["status"], "live");
+    }
+    let cached = std::fs::read_to_string(&cache).unwrap();
+    assert!(
+        cached.contains(&fp(&turned_unknown)),
+        "the first run cached the key"
+    );
+
+    // Now a proxy answers for one key: the cache still says live, the API says nothing.
+    mock.set(&turned_unknown, Behavior::Forbidden403Html);
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &["--cache", cache_arg]);
+    assert_leaks_nothing(&r, &tree, &[&turned_unknown, &still_live, &admin]);
+    assert_eq!(
+        mock.count_for(&turned_unknown, "GET", "/v3/scopes"),
+        2,
+        "with --revoke, verification is fresh"
+    );
+    let v = verification(&doc, &turned_unknown);
+    assert_eq!(v["status"], "unknown", "{v}");
+    assert_eq!(v["cached"], false, "{v}");
+    assert!(finding(&doc, &turned_unknown)["revocation"].is_null());
+    assert!(!mock.is_revoked(&turned_unknown));
+
+    assert_eq!(
+        mock.count_for(&still_live, "GET", "/v3/scopes"),
+        3,
+        "verified again (not from the cache), then re-checked after the DELETE"
+    );
+    assert_eq!(verification(&doc, &still_live)["cached"], false);
+    assert_eq!(revocation(&doc, &still_live)["status"], "revoked");
+    assert_eq!(delete_paths(&mock), [key_path(&still_live)]);
+    assert_eq!(tree.audit_lines().len(), 1);
+}
+
+#[test]
+fn the_cache_does_not_report_a_revoked_key_as_live_afterwards() {
+    let mock = MockSendGrid::start();
+    let leaked = KeyGen::new(0x7e11).key();
+    mock.set(&leaked, Behavior::live(&["mail.send", "api_keys.delete"]));
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+    let cache = tree.outside("cache.json");
+    let cache_arg = cache.to_str().unwrap();
+
+    let (_, doc) = revoke_yes(&tree, &mock, Admin::None, &["--cache", cache_arg]);
+    assert_eq!(revocation(&doc, &leaked)["status"], "revoked");
+
+    let r = run(sgscan(&tree, Admin::None).args([
+        "dir",
+        tree.scan_dir().to_str().unwrap(),
+        "--verify",
+        "--api-url",
+        &mock.url(),
+        "--cache",
+        cache_arg,
+        "-f",
+        "json",
+    ]));
+    assert_eq!(r.code, 1, "{r}");
+    let doc = r.json();
+    let v = verification(&doc, &leaked);
+    assert_ne!(
+        v["status"], "live",
+        "sgscan revoked this key (and saw it answer 401) in the previous run, yet reports it live: {v}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Exactly the leaked keys' own ids
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn exactly_one_delete_per_leaked_key_and_only_their_own_ids() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e12);
+    let (a, b, bystander, admin) = (g.key(), g.key(), g.key(), g.key());
+    mock.set(&a, Behavior::live(&["mail.send"]));
+    mock.set(&b, Behavior::live(&["mail.send", "stats.read"]));
+    // In the same account, not leaked.
+    mock.set(&bystander, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    tree.put_key("one/.env", &a);
+    tree.put("two/config.json", &format!("{{\"sendgrid\": \"{a}\"}}\n"));
+    tree.put_key("three/.env", &b);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &[]);
+    assert_leaks_nothing(&r, &tree, &[&a, &b, &bystander, &admin]);
+    assert_eq!(finding(&doc, &a)["location_count"], 2);
+    let mut expected = vec![key_path(&a), key_path(&b)];
+    expected.sort();
+    assert_eq!(
+        delete_paths(&mock),
+        expected,
+        "one DELETE per distinct key, of its own id"
+    );
+    assert_eq!(mock.count_for(&admin, "DELETE", "/"), 2, "all with the admin key");
+    let mut lookups: Vec<String> = mock
+        .requests_for(&admin)
+        .into_iter()
+        .filter(|q| q.method == "GET")
+        .map(|q| q.path)
+        .collect();
+    lookups.sort();
+    assert_eq!(lookups, expected, "one lookup per key, of its own id");
+    for k in [&a, &b] {
+        assert!(mock.is_revoked(k));
+        assert_eq!(revocation(&doc, k)["status"], "revoked");
+    }
+    assert!(!mock.is_revoked(&bystander), "an unrelated key was revoked");
+    assert!(!mock.is_revoked(&admin), "the admin key was revoked");
+    assert_eq!(mock.requests_for(&bystander).len(), 0);
+    assert_eq!(tree.audit_lines().len(), 2);
+}
+
+#[test]
+fn a_leaked_admin_key_is_revoked_after_the_keys_it_revokes() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e13);
+    let (admin, leaked) = (g.key(), g.key());
+    mock.set(&admin, admin_scopes());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    let tree = Tree::new();
+    // The admin key leaked too, in a file that sorts first.
+    tree.put_key("a_admin/.env", &admin);
+    tree.put_key("b_app/.env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &[]);
+    assert_leaks_nothing(&r, &tree, &[&admin, &leaked]);
+    assert_eq!(
+        revocation(&doc, &leaked)["status"],
+        "revoked",
+        "{}\n{:?}",
+        scrub(&doc.to_string()),
+        trace(&mock, &[("admin", &admin), ("leaked", &leaked)])
+    );
+    assert_eq!(revocation(&doc, &admin)["status"], "revoked");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. The audit log
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_audit_log_has_a_line_per_attempt_and_is_appended_across_runs() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e14);
+    let (revocable, stuck1, stuck2) = (g.key(), g.key(), g.key());
+    mock.set(&revocable, Behavior::live(&["mail.send", "api_keys.delete"]));
+    mock.set(&stuck1, Behavior::live(&["mail.send"]));
+    mock.set(&stuck2, Behavior::live(&["mail.send", "templates.read"]));
+    let tree = Tree::new();
+    tree.put_key("a/.env", &revocable);
+    tree.put_key("b/.env", &stuck1);
+    tree.put_key("c/.env", &stuck2);
+    let all = [&revocable, &stuck1, &stuck2];
+
+    let (r, _) = revoke_yes(&tree, &mock, Admin::None, &[]);
+    assert_leaks_nothing(&r, &tree, &all);
+    let first_text = tree.audit_text();
+    let first = tree.audit_lines();
+    assert_eq!(first.len(), 3, "3 keys, 3 attempts, 3 lines");
+    assert_audit_line(&first[0], &revocable, "self", "revoked");
+    assert_audit_line(&first[1], &stuck1, "self", "revoke-failed");
+    assert_audit_line(&first[2], &stuck2, "self", "revoke-failed");
+
+    // The revoked key is now invalid; the other two are attempted (and fail) again.
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::None, &[]);
+    assert_leaks_nothing(&r, &tree, &all);
+    assert_eq!(verification(&doc, &revocable)["status"], "invalid");
+    let text = tree.audit_text();
+    assert!(
+        text.starts_with(&first_text),
+        "the second run rewrote the first run's lines"
+    );
+    let lines = tree.audit_lines();
+    assert_eq!(lines.len(), 5, "3 lines, then 2 more");
+    assert_audit_line(&lines[3], &stuck1, "self", "revoke-failed");
+    assert_audit_line(&lines[4], &stuck2, "self", "revoke-failed");
+    assert_eq!(mock.count("DELETE", "/"), 1);
+}
+
+#[test]
+fn the_audit_log_survives_the_process_being_killed_mid_run() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e15);
+    let (a, b, c, admin) = (g.key(), g.key(), g.key(), g.key());
+    for k in [&a, &b, &c] {
+        mock.set(k, Behavior::live(&["mail.send"]));
+    }
+    mock.set(&admin, admin_scopes());
+    // The first DELETE goes through; the second hangs.
+    mock.script_deletes(&[DeleteStep::Pass, DeleteStep::Hang { secs: 60 }]);
+    let tree = Tree::new();
+    tree.put_key("a/.env", &a);
+    tree.put_key("b/.env", &b);
+    tree.put_key("c/.env", &c);
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sgscan"))
+        .current_dir(tree.root())
+        .env_remove("SGSCAN_API_URL")
+        .env("SGSCAN_ADMIN_KEY", &admin)
+        .args(revoke_args(
+            &tree,
+            &mock.url(),
+            &["--yes", "--verify-timeout", "30", "--verify-deadline", "60"],
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sgscan starts");
+
+    // Wait for the first audit line and for the second DELETE to be in flight.
+    let started = Instant::now();
+    loop {
+        let hanging = mock
+            .requests()
+            .iter()
+            .any(|q| q.method == "DELETE" && q.status == 0);
+        if tree.audit_text().contains('\n') && hanging {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            panic!("sgscan ended ({status}) before the hang:\n{}", scrub(&err));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no audit line / no hanging DELETE after 30 s: {:?}",
+            trace(&mock, &[("a", &a), ("b", &b), ("c", &c), ("admin", &admin)])
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("kill sgscan");
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "{status}");
+    let (mut out, mut err) = (String::new(), String::new());
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_no_key(&out, "stdout", &[&a, &b, &c, &admin]);
+    assert_no_key(&err, "stderr", &[&a, &b, &c, &admin]);
+
+    let lines = tree.audit_lines();
+    assert_eq!(lines.len(), 1, "{}", scrub(&tree.audit_text()));
+    assert_audit_line(&lines[0], &a, &admin_who(&admin), "revoked");
+    assert_no_key(&tree.audit_text(), "the audit log", &[&a, &b, &c, &admin]);
+    assert!(mock.is_revoked(&a));
+    assert_eq!(
+        mock.count_for(&admin, "DELETE", &key_path(&c)),
+        0,
+        "the third key was not reached"
+    );
+}
+
+#[test]
+fn an_unwritable_audit_log_means_nothing_is_deleted() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e16);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+    let audit = tree.outside("no-such-dir/audit.jsonl");
+
+    let r = run(sgscan(&tree, Admin::Env(&admin)).args([
+        "dir",
+        tree.scan_dir().to_str().unwrap(),
+        "--revoke",
+        "--yes",
+        "--api-url",
+        &mock.url(),
+        "--audit-log",
+        audit.to_str().unwrap(),
+        "--revoke-wait",
+        "5",
+        "-f",
+        "json",
+    ]));
+    assert_eq!(r.code, 2, "{r}");
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    assert!(r.stderr.contains("audit log"), "{r}");
+    assert_eq!(mock.count("DELETE", "/"), 0, "a DELETE without an audit trail");
+    assert!(!mock.is_revoked(&leaked));
+    assert_eq!(findings(&r.json()).len(), 1, "the report is still written");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. sgscan revoke --key-id
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn revoke_by_id_deletes_exactly_that_id() {
+    for use_file in [false, true] {
+        let mock = MockSendGrid::start();
+        let mut g = KeyGen::new(0x7e17);
+        let (target, neighbour, admin) = (g.key(), g.key(), g.key());
+        mock.set(&target, Behavior::live(&["mail.send"]));
+        mock.set(&neighbour, Behavior::live(&["mail.send"]));
+        mock.set(&admin, admin_scopes());
+        let tree = Tree::new();
+        let file = tree.admin_file(&admin);
+        let how = if use_file {
+            Admin::File(&file)
+        } else {
+            Admin::Env(&admin)
+        };
+
+        let r = revoke_id(&tree, &mock, how, &id(&target), &["--yes"]);
+        assert_eq!(r.code, 0, "{r}");
+        assert_leaks_nothing(&r, &tree, &[&target, &neighbour, &admin]);
+        let path = key_path(&target);
+        assert_eq!(
+            trace(&mock, &[("admin", &admin)]),
+            [
+                format!("GET {path} admin 200"),
+                format!("DELETE {path} admin 204")
+            ]
+        );
+        assert!(mock.is_revoked(&target));
+        assert!(!mock.is_revoked(&neighbour) && !mock.is_revoked(&admin));
+        assert!(
+            r.stdout.contains(&id(&target)) && r.stdout.contains("revoked"),
+            "{r}"
+        );
+        let lines = tree.audit_lines();
+        assert_eq!(lines.len(), 1);
+        let l = &lines[0];
+        assert_eq!(l["key_id"], id(&target).as_str(), "{l}");
+        assert_eq!(l["revoked_by"], admin_who(&admin).as_str(), "{l}");
+        assert_eq!(l["result"], "revoked", "{l}");
+        assert!(l["timestamp"].as_str().is_some_and(|t| !t.is_empty()), "{l}");
+    }
+}
+
+#[test]
+fn revoke_by_id_without_an_admin_key_is_refused() {
+    let mock = MockSendGrid::start();
+    let target = KeyGen::new(0x7e18).key();
+    mock.set(&target, Behavior::live(&["mail.send", "api_keys.delete"]));
+    let tree = Tree::new();
+
+    let r = revoke_id(&tree, &mock, Admin::None, &id(&target), &["--yes"]);
+    assert_eq!(r.code, 2, "{r}");
+    assert_leaks_nothing(&r, &tree, &[&target]);
+    assert!(r.stderr.contains("SGSCAN_ADMIN_KEY"), "{r}");
+    assert!(mock.requests().is_empty(), "{:?}", trace(&mock, &[]));
+    assert!(tree.audit_lines().is_empty());
+}
+
+#[test]
+fn revoke_by_id_of_another_account_deletes_nothing() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e19);
+    let (stranger, admin) = (g.key(), g.key());
+    mock.set(&stranger, Behavior::live(&["mail.send"]));
+    mock.set_account(&stranger, "other");
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+
+    let r = revoke_id(&tree, &mock, Admin::Env(&admin), &id(&stranger), &["--yes"]);
+    assert_eq!(r.code, 2, "{r}");
+    assert_leaks_nothing(&r, &tree, &[&stranger, &admin]);
+    assert!(r.stderr.contains("not in"), "{r}");
+    assert_eq!(
+        trace(&mock, &[("admin", &admin)]),
+        [format!("GET {} admin 404", key_path(&stranger))]
+    );
+    assert!(!mock.is_revoked(&stranger));
+}
+
+#[test]
+fn revoke_by_id_refuses_a_malformed_id_without_any_request() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e1a);
+    let (target, admin) = (g.key(), g.key());
+    mock.set(&target, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    let good = id(&target);
+    let bad = [
+        String::new(),
+        good[..21].to_string(),
+        format!("{good}A"),
+        format!("{}/.", &good[..20]),
+        format!("../{}", &good[..19]),
+        format!("{}%2F", &good[..19]),
+        format!("{} ", &good[..21]),
+    ];
+    for b in &bad {
+        // `--key-id=ID`, so that clap passes every one of them on to sgscan's own check.
+        let r = run(sgscan(&tree, Admin::Env(&admin))
+            .args([
+                "revoke",
+                &format!("--key-id={b}"),
+                "--yes",
+                "--api-url",
+                &mock.url(),
+            ])
+            .arg("--audit-log")
+            .arg(tree.audit()));
+        assert_eq!(r.code, 2, "id {b:?}: {r}");
+        assert!(r.stderr.contains("is not a SendGrid key id"), "id {b:?}: {r}");
+        assert_leaks_nothing(&r, &tree, &[&target, &admin]);
+        assert!(
+            mock.requests().is_empty(),
+            "id {b:?}: {:?}",
+            trace(&mock, &[("admin", &admin)])
+        );
+    }
+    assert!(!mock.is_revoked(&target));
+    assert!(tree.audit_lines().is_empty());
+}
+
+#[test]
+fn revoke_by_id_given_a_whole_key_does_not_echo_it() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e1b);
+    let (target, admin) = (g.key(), g.key());
+    mock.set(&target, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+
+    // A user pastes the key instead of its id.
+    let r = revoke_id(&tree, &mock, Admin::Env(&admin), &target, &["--yes"]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(mock.requests().is_empty());
+    assert_leaks_nothing(&r, &tree, &[&target, &admin]);
+}
+
+#[test]
+fn revoke_by_id_dry_run_and_no_confirmation_send_no_delete() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e1c);
+    let (target, admin) = (g.key(), g.key());
+    mock.set(&target, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+
+    let r = revoke_id(&tree, &mock, Admin::Env(&admin), &id(&target), &["--dry-run"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_leaks_nothing(&r, &tree, &[&target, &admin]);
+    assert!(r.stdout.contains("planned"), "{r}");
+    assert_eq!(mock.count("DELETE", "/"), 0);
+
+    // No --yes, no terminal.
+    let r = revoke_id(&tree, &mock, Admin::Env(&admin), &id(&target), &[]);
+    assert_eq!(r.code, 2, "{r}");
+    assert_leaks_nothing(&r, &tree, &[&target, &admin]);
+    assert!(r.stderr.contains("--yes"), "{r}");
+    assert_eq!(mock.count("DELETE", "/"), 0);
+    assert!(!mock.is_revoked(&target));
+    assert!(tree.audit_lines().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. No key in any output
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn no_key_in_stdout_stderr_report_or_audit_log_verbose_and_human() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e1d);
+    let (by_self, by_admin, stranger, refused, admin) = (g.key(), g.key(), g.key(), g.key(), g.key());
+    mock.set(&by_self, Behavior::live(&["mail.send", "api_keys.delete"]));
+    mock.set(&by_admin, Behavior::live(&["mail.send"]));
+    mock.set(&stranger, Behavior::live(&["mail.send"]));
+    mock.set_account(&stranger, "other");
+    mock.set(&refused, Behavior::Forbidden403Json);
+    mock.set(&admin, admin_scopes());
+    mock.set_revoke_propagation(1);
+    let tree = Tree::new();
+    tree.put_key("a/.env", &by_self);
+    tree.put_key("b/.env", &by_admin);
+    tree.put_key("c/.env", &stranger);
+    tree.put_key("d/.env", &refused);
+    let all = [&by_self, &by_admin, &stranger, &refused, &admin];
+    let file = tree.admin_file(&admin);
+    let report = tree.outside("report.json");
+
+    // JSON to a file, verbose, admin key from a file; the first DELETE gets a 429.
+    mock.script_deletes(&[DeleteStep::Status(429)]);
+    let r = revoke_run(
+        &tree,
+        &mock,
+        Admin::File(&file),
+        &["--yes", "-v", "-o", report.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 1, "{r}");
+    assert_leaks_nothing(&r, &tree, &all);
+    assert!(
+        r.stderr.contains("DELETE"),
+        "-v logs the requests (without keys):\n{r}"
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert_no_key(&text, "the report file", &all);
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(revocation(&doc, &by_self)["status"], "revoked");
+    assert_eq!(revocation(&doc, &by_admin)["status"], "revoked");
+    assert_eq!(revocation(&doc, &stranger)["status"], "revoke-failed");
+    // 403 JSON is live: with an admin key it is looked up and deleted.
+    assert_eq!(revocation(&doc, &refused)["status"], "revoked");
+
+    // Human output, verbose, admin key from the environment, a second run (stranger fails again).
+    let r = revoke_run(&tree, &mock, Admin::Env(&admin), &["--yes", "-v", "-f", "human"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert_leaks_nothing(&r, &tree, &all);
+    assert!(r.stdout.contains("revoke-failed"), "{r}");
+
+    // Revocation by id, verbose.
+    let r = revoke_id(&tree, &mock, Admin::Env(&admin), &id(&stranger), &["--yes", "-v"]);
+    assert_eq!(r.code, 2, "{r}");
+    assert_leaks_nothing(&r, &tree, &all);
+
+    // --show-secrets prints the leaked keys by request, never the admin key.
+    let r = revoke_run(
+        &tree,
+        &mock,
+        Admin::Env(&admin),
+        &["--yes", "-v", "--show-secrets", "-f", "human"],
+    );
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        r.stdout.contains(stranger.as_str()),
+        "--show-secrets shows the key"
+    );
+    for (what, out) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        let secret = admin.rsplit('.').next().unwrap();
+        assert!(!out.contains(secret), "{what} holds the admin key");
+    }
+    assert_no_key(&r.stderr, "stderr", &all);
+    assert_no_key(&tree.audit_text(), "the audit log", &all);
+    assert_eq!(tree.audit_lines().len(), 4 + 1 + 1);
+    assert!(!mock.is_revoked(&admin));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 14. No network
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn revoke_with_no_network_is_refused_before_any_request() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e1e);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send", "api_keys.delete"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    for admin_how in [Admin::None, Admin::Env(&admin)] {
+        let r = revoke_run(&tree, &mock, admin_how, &["--yes", "--no-network"]);
+        assert_eq!(r.code, 2, "{r}");
+        assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+        assert!(r.stderr.contains("--no-network"), "{r}");
+        assert!(
+            r.elapsed < Duration::from_secs(5),
+            "not immediate: {:?}",
+            r.elapsed
+        );
+    }
+    assert!(mock.requests().is_empty(), "{:?}", trace(&mock, &[]));
+    assert!(!tree.audit().exists());
+}
+
+/// A key whose id starts with '-' (one in 64 does: ids are base64url).
+fn hyphen_key(g: &mut KeyGen) -> String {
+    loop {
+        let k = g.key();
+        if id(&k).starts_with('-') {
+            return k;
+        }
+    }
+}
+
+#[test]
+fn revoke_by_id_accepts_a_hyphen_id_given_with_equals() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e20);
+    let admin = g.key();
+    let target = hyphen_key(&mut g);
+    mock.set(&target, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+
+    let r = run(sgscan(&tree, Admin::Env(&admin))
+        .args(["revoke", &format!("--key-id={}", id(&target)), "--yes"])
+        .args(["--api-url", &mock.url()])
+        .arg("--audit-log")
+        .arg(tree.audit()));
+    assert_eq!(r.code, 0, "{r}");
+    assert_leaks_nothing(&r, &tree, &[&target, &admin]);
+    assert_eq!(delete_paths(&mock), [key_path(&target)]);
+    assert!(mock.is_revoked(&target));
+}
+
+#[test]
+fn revoke_by_id_accepts_an_id_that_starts_with_a_hyphen() {
+    // Key ids are base64url: one in 64 starts with '-', and reports print it as is.
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e1f);
+    let admin = g.key();
+    let target = hyphen_key(&mut g);
+    mock.set(&target, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+
+    let r = revoke_id(&tree, &mock, Admin::Env(&admin), &id(&target), &["--yes"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_leaks_nothing(&r, &tree, &[&target, &admin]);
+    assert_eq!(delete_paths(&mock), [key_path(&target)]);
+    assert!(mock.is_revoked(&target));
+}
