@@ -1410,3 +1410,88 @@ fn git_partial_clone_is_noted() {
     let run = scan_git(tmp.path(), &origin.path, &[]);
     assert!(!has_note(&run.json(), "partial clone"));
 }
+
+/// Every location of a JSON report, as comparable tuples.
+fn all_locations(doc: &Value) -> BTreeSet<(String, String, String, u64)> {
+    let mut out = BTreeSet::new();
+    for f in doc["findings"].as_array().unwrap() {
+        for l in f["locations"].as_array().unwrap() {
+            out.insert((
+                f["fingerprint"].as_str().unwrap().to_string(),
+                l["path"].as_str().unwrap().to_string(),
+                l["commit"].as_str().unwrap_or("").to_string(),
+                l["line"].as_u64().unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn git_shards_together_equal_the_whole_and_scan_each_blob_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let mut keys = KeyGen::new(90);
+    for i in 0..30 {
+        let content = if i % 3 == 0 {
+            env_line(&keys.key())
+        } else {
+            format!("value {i}\n")
+        };
+        repo.write(&format!("dir{}/f{i}.env", i % 4), &content);
+        let msg = if i == 7 {
+            format!("fix\n\nold key {}\n", keys.key())
+        } else {
+            format!("commit {i}")
+        };
+        repo.commit(&msg);
+    }
+    repo.git(&["tag", "-a", "v1", "-m", &format!("tag with {}", keys.key())]);
+    let whole = scan_git(tmp.path(), &repo.path, &[]).json();
+    let total_blobs = summary(&whole, "blobs_scanned");
+    let total_commits = summary(&whole, "commits_scanned");
+    assert_eq!(total_blobs, repo.distinct_blobs());
+    assert_eq!(whole["findings"].as_array().unwrap().len(), 12);
+
+    let n = 3;
+    let (mut blobs, mut commits) = (0, 0);
+    let mut shard_files = Vec::new();
+    for i in 0..n {
+        let shard = format!("{i}/{n}");
+        let out = tmp.path().join(format!("shard-{i}.jsonl"));
+        let run = sgscan(
+            tmp.path(),
+            &[
+                "git",
+                "-q",
+                repo.path.to_str().unwrap(),
+                "--shard",
+                &shard,
+                "-f",
+                "jsonl",
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(run.code == 0 || run.code == 1, "shard {shard}: {}", run.stderr);
+        let text = std::fs::read_to_string(&out).unwrap();
+        let summary_line: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(summary_line["type"], "summary");
+        blobs += summary_line["blobs_scanned"].as_u64().unwrap();
+        commits += summary_line["commits_scanned"].as_u64().unwrap();
+        shard_files.push(out);
+    }
+    // Disjoint and complete: the shards' counts add up to the whole's exactly.
+    assert_eq!(blobs, total_blobs);
+    assert_eq!(commits, total_commits);
+
+    let mut args = vec!["merge".to_string(), "-f".into(), "json".into()];
+    args.extend(shard_files.iter().map(|p| p.to_str().unwrap().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let merged = sgscan(tmp.path(), &args);
+    assert_eq!(merged.code, 1, "{}", merged.stderr);
+    let merged = merged.json();
+    assert_eq!(fps(&merged), fps(&whole));
+    assert_eq!(all_locations(&merged), all_locations(&whole));
+    assert_eq!(summary(&merged, "blobs_scanned"), total_blobs);
+}
