@@ -52,14 +52,18 @@ fn sextet(bytes: &[u8], i: usize) -> u8 {
     (((hi << 8 | lo) >> (10 - off)) & 0x3F) as u8
 }
 
-/// `%XX` forms of the keyword, upper- and lower-case hex.
+/// `%XX` forms of the keyword. Upper- and lower-case hex differ only in letters, so one needle, their
+/// common prefix, finds both (`%53%47%2` for `SG.`); the window decoder reads the rest.
 pub fn percent_needles(kw: &[u8]) -> Vec<Vec<u8>> {
-    let upper: String = kw.iter().map(|b| format!("%{b:02X}")).collect();
-    let lower: String = kw.iter().map(|b| format!("%{b:02x}")).collect();
-    if upper == lower {
-        vec![upper.into_bytes()]
+    let upper: Vec<u8> = kw.iter().flat_map(|b| format!("%{b:02X}").into_bytes()).collect();
+    let lower: Vec<u8> = kw.iter().flat_map(|b| format!("%{b:02x}").into_bytes()).collect();
+    let common = upper.iter().zip(&lower).take_while(|(a, b)| a == b).count();
+    if common == upper.len() {
+        vec![upper]
+    } else if common >= 6 {
+        vec![upper[..common].to_vec()]
     } else {
-        vec![upper.into_bytes(), lower.into_bytes()]
+        vec![upper, lower]
     }
 }
 
@@ -156,9 +160,8 @@ mod tests {
 
     #[test]
     fn percent() {
-        assert_eq!(
-            percent_needles(b"SG."),
-            vec![b"%53%47%2E".to_vec(), b"%53%47%2e".to_vec()]
-        );
+        assert_eq!(percent_needles(b"SG."), vec![b"%53%47%2".to_vec()]);
+        assert_eq!(percent_needles(b"ab"), vec![b"%61%62".to_vec()]);
+        assert_eq!(percent_needles(b"Z"), vec![b"%5A".to_vec(), b"%5a".to_vec()]);
     }
 }
