@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use common::KeyGen;
+use common::run::{Run, assert_no_key, cut, scrub};
 use common::sendgrid_mock::{self, Behavior, DeleteStep, MockSendGrid};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -23,77 +23,6 @@ use tempfile::TempDir;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// One run of the binary.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
-    }
-}
-
-/// Prints a run with every key-shaped string scrubbed, so a failing test does not print keys.
-impl fmt::Display for Run {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "exit code {} after {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code,
-            self.elapsed,
-            cut(&scrub(&self.stdout)),
-            cut(&scrub(&self.stderr))
-        )
-    }
-}
-
-fn cut(s: &str) -> String {
-    if s.len() <= 6000 {
-        return s.to_string();
-    }
-    let mut end = 6000;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes)", &s[..end], s.len())
-}
-
-fn key_shape() -> regex::Regex {
-    regex::Regex::new(r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}").unwrap()
-}
-
-/// Replaces anything shaped like a SendGrid key with a marker.
-fn scrub(s: &str) -> String {
-    key_shape().replace_all(s, "SG.<scrubbed>").into_owned()
-}
-
-/// Asserts that `text` holds none of `keys`, none of their secrets, nothing shaped like a key.
-fn assert_no_key(text: &str, what: &str, keys: &[&String]) {
-    for (i, key) in keys.iter().enumerate() {
-        let secret = key.rsplit('.').next().unwrap();
-        assert!(
-            !text.contains(key.as_str()),
-            "{what} contains key #{i} (id {})",
-            id(key)
-        );
-        assert!(
-            !text.contains(secret),
-            "{what} contains the secret of key #{i} (id {})",
-            id(key)
-        );
-    }
-    assert!(
-        !key_shape().is_match(text),
-        "{what} contains something shaped like a key:\n{}",
-        cut(&scrub(text))
-    );
-}
 
 /// Asserts that neither output stream of `run`, nor the audit log, holds a key.
 fn assert_leaks_nothing(run: &Run, tree: &Tree, keys: &[&String]) {

@@ -275,8 +275,7 @@ fn plan_full(
     let commits = walk(repo, tips, Vec::new(), sink, pb)?;
     let mut trees = Trees::new(repo);
     let mut seen_trees = HashSet::new();
-    let mut seen_blobs = HashSet::new();
-    let mut jobs = Vec::new();
+    let mut plan = Plan::default();
     for &commit in &commits {
         let Some(tree) = trees.commit_tree(commit, sink) else {
             continue;
@@ -294,20 +293,14 @@ fn plan_full(
                 let path = join(&prefix, &e.name);
                 if e.mode.is_tree() {
                     stack.push((e.id, path));
-                } else if e.mode.is_commit() {
-                    trees.submodules.insert(path.to_string());
-                } else if seen_blobs.insert(e.id) {
-                    jobs.push(BlobJob {
-                        id: e.id,
-                        path,
-                        commit,
-                    });
+                } else {
+                    plan.leaf(&e, path, commit);
                 }
             }
         }
     }
-    trees.report_submodules(sink);
-    Ok((commits, jobs))
+    plan.report_submodules(sink);
+    Ok((commits, plan.jobs))
 }
 
 fn plan_range(
@@ -345,8 +338,7 @@ fn plan_range(
     };
     let commits = walk(repo, vec![head_id], hidden, sink, pb)?;
     let mut trees = Trees::new(repo);
-    let mut seen_blobs = HashSet::new();
-    let mut jobs = Vec::new();
+    let mut plan = Plan::default();
     for &commit in &commits {
         let Some(tree) = trees.commit_tree(commit, sink) else {
             continue;
@@ -377,20 +369,14 @@ fn plan_range(
                 if e.mode.is_tree() {
                     let old_tree = before.filter(|b| b.mode.is_tree()).map(|b| b.id);
                     stack.push((old_tree, e.id, path));
-                } else if e.mode.is_commit() {
-                    trees.submodules.insert(path.to_string());
-                } else if seen_blobs.insert(e.id) {
-                    jobs.push(BlobJob {
-                        id: e.id,
-                        path,
-                        commit,
-                    });
+                } else {
+                    plan.leaf(&e, path, commit);
                 }
             }
         }
     }
-    trees.report_submodules(sink);
-    Ok((commits, jobs))
+    plan.report_submodules(sink);
+    Ok((commits, plan.jobs))
 }
 
 fn resolve(repo: &gix::Repository, spec: &str) -> Result<ObjectId> {
@@ -409,11 +395,51 @@ struct Entry {
     id: ObjectId,
 }
 
+/// What a sweep will scan: each distinct blob once, with where it was first seen.
+#[derive(Default)]
+struct Plan {
+    seen_blobs: HashSet<ObjectId>,
+    jobs: Vec<BlobJob>,
+    submodules: BTreeSet<String>,
+}
+
+impl Plan {
+    /// A tree entry that is not a tree: a submodule is noted (not followed), a blob not seen
+    /// before becomes a job.
+    fn leaf(&mut self, e: &Entry, path: BString, commit: ObjectId) {
+        if e.mode.is_commit() {
+            self.submodules.insert(path.to_string());
+        } else if self.seen_blobs.insert(e.id) {
+            self.jobs.push(BlobJob {
+                id: e.id,
+                path,
+                commit,
+            });
+        }
+    }
+
+    fn report_submodules(&self, sink: &Collector) {
+        if self.submodules.is_empty() {
+            return;
+        }
+        let list: Vec<&str> = self.submodules.iter().map(String::as_str).take(10).collect();
+        let more = self.submodules.len().saturating_sub(list.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        sink.note(format!(
+            "submodules are not followed (scan each with `sgscan git PATH`): {}{more}",
+            list.join(", ")
+        ));
+    }
+}
+
 /// Reads commits and trees with reused buffers, recording what cannot be read.
 struct Trees<'r> {
     repo: &'r gix::Repository,
     buf: Vec<u8>,
-    submodules: BTreeSet<String>,
 }
 
 impl<'r> Trees<'r> {
@@ -421,7 +447,6 @@ impl<'r> Trees<'r> {
         Trees {
             repo,
             buf: Vec::new(),
-            submodules: BTreeSet::new(),
         }
     }
 
@@ -505,23 +530,6 @@ impl<'r> Trees<'r> {
             }
         }
         Some(out)
-    }
-
-    fn report_submodules(&self, sink: &Collector) {
-        if self.submodules.is_empty() {
-            return;
-        }
-        let list: Vec<&str> = self.submodules.iter().map(String::as_str).take(10).collect();
-        let more = self.submodules.len().saturating_sub(list.len());
-        let more = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
-        sink.note(format!(
-            "submodules are not followed (scan each with `sgscan git PATH`): {}{more}",
-            list.join(", ")
-        ));
     }
 }
 

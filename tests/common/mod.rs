@@ -3,6 +3,7 @@
 //! own leak scanner).
 #![allow(dead_code)]
 
+pub mod run;
 pub mod sendgrid_mock;
 
 use base64::Engine;
