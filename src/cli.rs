@@ -96,6 +96,10 @@ pub struct GitArgs {
     /// jobs. Merge the shards' JSONL reports with `sgscan merge`.
     #[arg(long, value_name = "I/N", value_parser = history::parse_shard)]
     pub shard: Option<(u64, u64)>,
+    /// Also sweep the history of each submodule that has a local clone (paths are reported under
+    /// the submodule's path).
+    #[arg(long)]
+    pub submodules: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -327,6 +331,8 @@ fn run_git(args: GitArgs) -> Result<i32> {
         shallow_ok: args.shallow_ok,
         progress: !args.quiet,
         shard: args.shard,
+        submodules: args.submodules,
+        prefix: String::new(),
     };
     let post = Post::prepare(&args.common)?;
     history::scan(&args.repo, &opts, &collector)?;

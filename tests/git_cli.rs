@@ -836,6 +836,42 @@ fn git_submodules_are_noted_not_followed() {
 }
 
 #[test]
+fn git_submodules_flag_follows_cloned_submodules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = KeyGen::new(18).key();
+    let lib = Repo::init(&tmp.path().join("lib"));
+    lib.write("conf/lib.env", &env_line(&key));
+    let lib_commit = lib.commit("lib");
+    let repo = Repo::init(&tmp.path().join("r"));
+    repo.write("README.md", "# app\n");
+    repo.commit("init");
+    let lib_path = lib.path.to_str().unwrap().to_string();
+    repo.git(&[
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        &lib_path,
+        "vendor/lib",
+    ]);
+    repo.commit("add submodule");
+
+    let run = scan_git(tmp.path(), &repo.path, &["--submodules"]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    let loc = &finding(&doc, &key)["locations"][0];
+    assert_eq!(loc["path"], "vendor/lib/conf/lib.env");
+    assert_eq!(loc["commit"], lib_commit.as_str());
+    assert!(
+        !has_note(&doc, "submodules are not followed"),
+        "notes: {:?}",
+        notes(&doc)
+    );
+}
+
+#[test]
 fn git_lfs_pointers_are_noted() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = Repo::init(&tmp.path().join("r"));

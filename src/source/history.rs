@@ -29,7 +29,14 @@ pub struct HistoryOptions {
     pub progress: bool,
     /// `(i, n)`: scan only the objects in shard `i` of `n` (0-based).
     pub shard: Option<(u64, u64)>,
+    /// Also sweep the repositories of submodules that have a local clone.
+    pub submodules: bool,
+    /// Prepended to every reported path (a submodule's path in its superproject).
+    pub prefix: String,
 }
+
+/// How deep `--submodules` follows submodules of submodules.
+const MAX_SUBMODULE_DEPTH: usize = 8;
 
 /// Which of `n` shards an object belongs to: its id's first 8 bytes, modulo `n`. Object ids are
 /// uniformly distributed, so shards are even; the split depends on the id alone, so `n` jobs together
@@ -83,29 +90,84 @@ pub fn scan(path: &Path, opts: &HistoryOptions, sink: &Collector) -> Result<()> 
     let repo = open_repo(path)?;
     note_partial_clone(&repo, sink);
     if opts.range.is_none() {
-        scan_tag_messages(&repo, opts.shard, sink);
+        scan_tag_messages(&repo, opts, sink);
     }
     if repo.is_shallow().unwrap_or(false) {
         sink.note("shallow clone: history before the shallow boundary is not in this repository and was not scanned");
     }
     let progress = spinner(opts.progress);
-    let (commits, mut jobs) = match &opts.range {
+    let (mut commits, plan) = match &opts.range {
         None => plan_full(&repo, sink, &progress)?,
         Some(range) => plan_range(&repo, range, opts.shallow_ok, sink, &progress)?,
     };
     progress.finish_and_clear();
-    let mut commits = commits;
+    let Plan {
+        mut jobs, submodules, ..
+    } = plan;
     if let Some((i, n)) = opts.shard {
         jobs.retain(|j| shard_of(&j.id, n) == i);
         commits.retain(|c| shard_of(c, n) == i);
     }
     for &commit in &commits {
-        scan_message(&repo, commit, sink);
+        scan_message(&repo, commit, &opts.prefix, sink);
     }
     // Reading blobs in object-id order spreads them evenly; path order keeps similar blobs (delta
     // chains) near each other in time, which is kinder to the delta cache.
     jobs.sort_by(|a, b| a.path.cmp(&b.path));
-    scan_blobs(&repo, &jobs, opts, sink)
+    scan_blobs(&repo, &jobs, opts, sink)?;
+    follow_submodules(&repo, &submodules, opts, sink)
+}
+
+/// Submodules are separate repositories: noted, or with `--submodules` swept in turn when a local
+/// clone exists (under the superproject's `.git/modules/`, or checked out in the work tree).
+fn follow_submodules(
+    repo: &gix::Repository,
+    paths: &BTreeSet<String>,
+    opts: &HistoryOptions,
+    sink: &Collector,
+) -> Result<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let depth = opts.prefix.matches('/').count();
+    if !opts.submodules || depth >= MAX_SUBMODULE_DEPTH {
+        let list: Vec<&str> = paths.iter().map(String::as_str).take(10).collect();
+        let more = paths.len().saturating_sub(list.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        sink.note(format!(
+            "submodules are not followed (--submodules follows those cloned locally): {}{}{more}",
+            opts.prefix,
+            list.join(&format!(", {}", opts.prefix))
+        ));
+        return Ok(());
+    }
+    for path in paths {
+        let shown = format!("{}{path}", opts.prefix);
+        let candidates = [
+            Some(repo.common_dir().join("modules").join(path)),
+            repo.workdir().map(|w| w.join(path)),
+        ];
+        let found = candidates.into_iter().flatten().find(|c| gix::open(c).is_ok());
+        let Some(dir) = found else {
+            sink.note(format!(
+                "submodule {shown} has no local clone (git submodule update --init): not scanned"
+            ));
+            continue;
+        };
+        let sub = HistoryOptions {
+            prefix: format!("{shown}/"),
+            range: None,
+            ..opts.clone()
+        };
+        if let Err(e) = scan(&dir, &sub, sink) {
+            sink.skip(shown, format!("submodule not scanned: {e:#}"));
+        }
+    }
+    Ok(())
 }
 
 fn spinner(enabled: bool) -> ProgressBar {
@@ -197,7 +259,8 @@ fn tag_objects(repo: &gix::Repository) -> Vec<(String, ObjectId)> {
     out
 }
 
-fn scan_tag_messages(repo: &gix::Repository, shard: Option<(u64, u64)>, sink: &Collector) {
+fn scan_tag_messages(repo: &gix::Repository, opts: &HistoryOptions, sink: &Collector) {
+    let shard = opts.shard;
     let mut buf = Vec::new();
     for (name, id) in tag_objects(repo) {
         if shard.is_some_and(|(i, n)| shard_of(&id, n) != i) {
@@ -205,7 +268,7 @@ fn scan_tag_messages(repo: &gix::Repository, shard: Option<(u64, u64)>, sink: &C
         }
         if let Ok(tag) = repo.objects.find_tag(&id, &mut buf) {
             sink.scan_message(tag.message, || Origin {
-                path: format!("(tag message {name})"),
+                path: format!("{}(tag message {name})", opts.prefix),
                 commit: None,
             });
         }
@@ -263,11 +326,7 @@ fn walk(
     Ok(commits)
 }
 
-fn plan_full(
-    repo: &gix::Repository,
-    sink: &Collector,
-    pb: &ProgressBar,
-) -> Result<(Vec<ObjectId>, Vec<BlobJob>)> {
+fn plan_full(repo: &gix::Repository, sink: &Collector, pb: &ProgressBar) -> Result<(Vec<ObjectId>, Plan)> {
     let tips = ref_tips(repo, sink)?;
     if tips.is_empty() {
         sink.note("the repository has no commits");
@@ -299,8 +358,7 @@ fn plan_full(
             }
         }
     }
-    plan.report_submodules(sink);
-    Ok((commits, plan.jobs))
+    Ok((commits, plan))
 }
 
 fn plan_range(
@@ -309,7 +367,7 @@ fn plan_range(
     shallow_ok: bool,
     sink: &Collector,
     pb: &ProgressBar,
-) -> Result<(Vec<ObjectId>, Vec<BlobJob>)> {
+) -> Result<(Vec<ObjectId>, Plan)> {
     let (base, head) = range
         .split_once("..")
         .filter(|(b, h)| !b.is_empty() && !h.is_empty() && !h.starts_with('.'))
@@ -375,8 +433,7 @@ fn plan_range(
             }
         }
     }
-    plan.report_submodules(sink);
-    Ok((commits, plan.jobs))
+    Ok((commits, plan))
 }
 
 fn resolve(repo: &gix::Repository, spec: &str) -> Result<ObjectId> {
@@ -416,23 +473,6 @@ impl Plan {
                 commit,
             });
         }
-    }
-
-    fn report_submodules(&self, sink: &Collector) {
-        if self.submodules.is_empty() {
-            return;
-        }
-        let list: Vec<&str> = self.submodules.iter().map(String::as_str).take(10).collect();
-        let more = self.submodules.len().saturating_sub(list.len());
-        let more = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
-        sink.note(format!(
-            "submodules are not followed (scan each with `sgscan git PATH`): {}{more}",
-            list.join(", ")
-        ));
     }
 }
 
@@ -546,12 +586,12 @@ fn short(id: &ObjectId) -> String {
     id.to_hex_with_len(12).to_string()
 }
 
-fn scan_message(repo: &gix::Repository, commit: ObjectId, sink: &Collector) {
+fn scan_message(repo: &gix::Repository, commit: ObjectId, prefix: &str, sink: &Collector) {
     let mut buf = Vec::new();
     if let Ok(c) = repo.objects.find_commit(&commit, &mut buf) {
         let msg = c.message;
         sink.scan_message(msg, || Origin {
-            path: "(commit message)".into(),
+            path: format!("{prefix}(commit message)"),
             commit: Some(commit_info(repo, commit)),
         });
     }
@@ -613,7 +653,7 @@ fn scan_blobs(
                 (repo, Vec::new())
             },
             |(repo, buf), job| {
-                scan_blob(repo, job, opts.max_file_size, buf, sink, &lfs);
+                scan_blob(repo, job, opts.max_file_size, buf, sink, &lfs, &opts.prefix);
                 pb.inc(1);
             },
         )
@@ -635,8 +675,9 @@ fn scan_blob(
     buf: &mut Vec<u8>,
     sink: &Collector,
     lfs: &AtomicU64,
+    prefix: &str,
 ) {
-    let where_ = || format!("{}@{}", job.path, short(&job.commit));
+    let where_ = || format!("{prefix}{}@{}", job.path, short(&job.commit));
     match repo.find_header(job.id) {
         Ok(h) if h.size() > max => {
             sink.skip(
@@ -660,7 +701,7 @@ fn scan_blob(
                 lfs.fetch_add(1, Ordering::Relaxed);
             }
             sink.scan_lazy(blob.data, || Origin {
-                path: job.path.to_string(),
+                path: format!("{prefix}{}", job.path),
                 commit: Some(commit_info(repo, job.commit)),
             });
         }
