@@ -373,40 +373,7 @@ fn run_staged(args: StagedArgs) -> Result<i32> {
 }
 
 fn install_hook(args: InstallHookArgs) -> Result<i32> {
-    let repo = history::open_repo(&args.repo)?;
-    if repo.is_bare() {
-        anyhow::bail!(
-            "{} is a bare repository: it has no commits made in it to guard",
-            args.repo.display()
-        );
-    }
-    // Where git runs hooks from: core.hooksPath (relative to the work tree), else the common
-    // directory's hooks/ (shared by every linked worktree).
-    let hooks = match repo.config_snapshot().trusted_path("core.hooksPath") {
-        Ok(Some(p)) => repo.workdir().map(|w| w.join(&p)).unwrap_or(p),
-        _ => repo.common_dir().join("hooks"),
-    };
-    let hook = hooks.join("pre-commit");
-    if hook.exists() && !args.force {
-        anyhow::bail!(
-            "{} already exists: add `sgscan staged` to it yourself, or pass --force to replace it",
-            hook.display()
-        );
-    }
-    let exe = std::env::current_exe().context("cannot find the sgscan executable's path")?;
-    let script = format!(
-        "#!/bin/sh\n# Installed by `sgscan install-hook`: blocks commits that stage a SendGrid API key.\n\
-         SGSCAN='{}'\n[ -x \"$SGSCAN\" ] || SGSCAN=sgscan\nexec \"$SGSCAN\" staged\n",
-        exe.display().to_string().replace('\'', "'\\''")
-    );
-    std::fs::create_dir_all(&hooks).with_context(|| format!("cannot create {}", hooks.display()))?;
-    std::fs::write(&hook, script).with_context(|| format!("cannot write {}", hook.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("cannot make {} executable", hook.display()))?;
-    }
+    let hook = crate::hook::install(&args.repo, args.force)?;
     eprintln!("sgscan: installed {}", hook.display());
     Ok(EXIT_CLEAN)
 }

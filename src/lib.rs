@@ -9,6 +9,7 @@ pub mod cli;
 pub mod decode;
 pub mod detect;
 pub mod findings;
+pub mod hook;
 pub mod merge;
 pub mod report;
 pub mod revoke;

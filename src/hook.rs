@@ -1,0 +1,48 @@
+//! `sgscan install-hook`: a plain git pre-commit hook that runs `sgscan staged`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::source::history;
+
+/// Writes the pre-commit hook where git will run it; returns its path. Refuses to replace an
+/// existing hook unless `force`.
+pub fn install(repo_path: &Path, force: bool) -> Result<PathBuf> {
+    let repo = history::open_repo(repo_path)?;
+    if repo.is_bare() {
+        bail!(
+            "{} is a bare repository: it has no commits made in it to guard",
+            repo_path.display()
+        );
+    }
+    // Where git runs hooks from: core.hooksPath (relative to the work tree), else the common
+    // directory's hooks/ (shared by every linked worktree).
+    let hooks = match repo.config_snapshot().trusted_path("core.hooksPath") {
+        Ok(Some(p)) => repo.workdir().map(|w| w.join(&p)).unwrap_or(p),
+        _ => repo.common_dir().join("hooks"),
+    };
+    let hook = hooks.join("pre-commit");
+    if hook.exists() && !force {
+        bail!(
+            "{} already exists: add `sgscan staged` to it yourself, or pass --force to replace it",
+            hook.display()
+        );
+    }
+    // The binary that installed the hook runs it (same version); `sgscan` on PATH if it moved.
+    let exe = std::env::current_exe().context("cannot find the sgscan executable's path")?;
+    let script = format!(
+        "#!/bin/sh\n# Installed by `sgscan install-hook`: blocks commits that stage a SendGrid API key.\n\
+         SGSCAN='{}'\n[ -x \"$SGSCAN\" ] || SGSCAN=sgscan\nexec \"$SGSCAN\" staged\n",
+        exe.display().to_string().replace('\'', "'\\''")
+    );
+    std::fs::create_dir_all(&hooks).with_context(|| format!("cannot create {}", hooks.display()))?;
+    std::fs::write(&hook, script).with_context(|| format!("cannot write {}", hook.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot make {} executable", hook.display()))?;
+    }
+    Ok(hook)
+}
