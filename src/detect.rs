@@ -242,13 +242,25 @@ impl Detector {
 /// after it, and no `.`+token run glued to either side (`x.SG.…`, `SG.….x`).
 fn bounded(rule: &Rule, data: &[u8], start: usize, end: usize) -> bool {
     let tok = |i: usize| rule.token[data[i] as usize];
-    if start > 0 && (tok(start - 1) || (data[start - 1] == b'.' && start > 1 && tok(start - 2))) {
+    let glued_before = start > 0
+        && ((tok(start - 1) && !after_escaped_delimiter(rule, data, start))
+            || (data[start - 1] == b'.' && start > 1 && tok(start - 2)));
+    let glued_after =
+        end < data.len() && (tok(end) || (data[end] == b'.' && end + 1 < data.len() && tok(end + 1)));
+    !glued_before && !glued_after
+}
+
+/// `…key%3DSG.…`: the token character before the match ends a `%XX` escape of a delimiter (here
+/// `=`), so in the decoded text the match stands alone.
+fn after_escaped_delimiter(rule: &Rule, data: &[u8], start: usize) -> bool {
+    if start < 3 || data[start - 3] != b'%' {
         return false;
     }
-    if end < data.len() && (tok(end) || (data[end] == b'.' && end + 1 < data.len() && tok(end + 1))) {
-        return false;
+    let hex = |b: u8| (b as char).to_digit(16);
+    match (hex(data[start - 2]), hex(data[start - 1])) {
+        (Some(hi), Some(lo)) => !rule.token[(hi * 16 + lo) as usize],
+        _ => false,
     }
-    true
 }
 
 fn is_placeholder(rule: &Rule, caps: &regex::bytes::Captures<'_>) -> bool {
