@@ -569,9 +569,11 @@ fn write_report(
         }
         None => {
             let mut out = anstream::stdout().lock();
-            report::write(&mut out, format, outcome, ctx)
-                .and_then(|_| out.flush())
-                .context("cannot write the report to standard output")
+            match report::write(&mut out, format, outcome, ctx).and_then(|_| out.flush()) {
+                // The reader went away (`| head`): nothing left to tell it; the exit code still speaks.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                r => r.context("cannot write the report to standard output"),
+            }
         }
     }
 }

@@ -84,30 +84,52 @@ pub fn base64_window(data: &[u8], hit: usize, skip: usize, shift: usize, max_len
     if !data[quantum..hit].iter().all(|b| is_b64(*b)) {
         return None;
     }
-    let start = if quantum >= 4 && data[quantum - 4..quantum].iter().all(|b| is_b64(*b)) {
-        quantum - 4
-    } else {
-        quantum
-    };
-    let want = (shift + max_len + 2).div_ceil(3) * 4 + (quantum - start);
-    let mut end = start;
-    while end < data.len() && end - start < want && is_b64(data[end]) {
-        end += 1;
+    // The quantum before, for the boundary check; line breaks inside the base64 text (MIME and the
+    // `base64` command wrap at 76 columns, a multiple of 4) are skipped, not treated as its end.
+    let mut chunk: Vec<u8> = Vec::with_capacity(128);
+    let mut back = quantum;
+    let mut before = Vec::with_capacity(4);
+    while before.len() < 4 && back > 0 {
+        back -= 1;
+        match data[back] {
+            b'\n' | b'\r' => continue,
+            b if is_b64(b) => before.push(b),
+            _ => break,
+        }
     }
-    let mut chunk = &data[start..end];
+    if before.len() == 4 {
+        chunk.extend(before.iter().rev());
+    }
+    let want = (shift + max_len + 2).div_ceil(3) * 4 + chunk.len();
+    for &b in &data[quantum..] {
+        if chunk.len() >= want {
+            break;
+        }
+        match b {
+            b'\n' | b'\r' => continue,
+            b if is_b64(b) => chunk.push(b),
+            _ => break,
+        }
+    }
     if chunk.len() % 4 == 1 {
-        chunk = &chunk[..chunk.len() - 1];
+        chunk.pop();
     }
     let url = chunk.iter().any(|b| matches!(b, b'-' | b'_'));
-    let bytes = if url { URL.decode(chunk) } else { STD.decode(chunk) }.ok()?;
+    let bytes = if url {
+        URL.decode(&chunk)
+    } else {
+        STD.decode(&chunk)
+    }
+    .ok()?;
+    let encoding = if url {
+        Encoding::Base64url
+    } else {
+        Encoding::Base64
+    };
     Some(Decoded {
         bytes,
         origin: quantum,
-        encoding: if url {
-            Encoding::Base64url
-        } else {
-            Encoding::Base64
-        },
+        encoding,
     })
 }
 

@@ -82,6 +82,16 @@ pub fn expand(template: &str, keys: &mut KeyGen) -> (String, String) {
             "key_base64" => base64::engine::general_purpose::STANDARD.encode(&key),
             "key_base64url" => base64::engine::general_purpose::URL_SAFE.encode(&key),
             "key_percent" => key.bytes().map(|b| format!("%{b:02X}")).collect(),
+            "key_base64_wrapped" => {
+                let env = format!("APP=mailer\nREGION=eu-west-1\nSENDGRID_API_KEY={key}\n");
+                let flat = base64::engine::general_purpose::STANDARD.encode(env);
+                let lines: Vec<&str> = flat
+                    .as_bytes()
+                    .chunks(76)
+                    .map(|c| std::str::from_utf8(c).unwrap())
+                    .collect();
+                lines.join("\n")
+            }
             other => {
                 let parts: Vec<&str> = other.split(':').collect();
                 match parts.as_slice() {
