@@ -2,18 +2,18 @@
 //! scanned once, attributed to the first commit (oldest first) that has it and the path it has there;
 //! or, with a range, only the blobs the range's commits introduce.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
 use gix::ObjectId;
-use gix::bstr::{BString, ByteSlice, ByteVec};
+use gix::bstr::{BStr, BString, ByteSlice, ByteVec};
+use gix::objs::tree::EntryMode;
 use gix::prelude::FindExt;
 use gix::revision::walk::Sorting;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 
 use crate::findings::{Collector, CommitInfo, Origin};
 
@@ -95,26 +95,73 @@ pub fn scan(path: &Path, opts: &HistoryOptions, sink: &Collector) -> Result<()> 
     if repo.is_shallow().unwrap_or(false) {
         sink.note("shallow clone: history before the shallow boundary is not in this repository and was not scanned");
     }
-    let progress = spinner(opts.progress);
-    let (mut commits, plan) = match &opts.range {
-        None => plan_full(&repo, sink, &progress)?,
-        Some(range) => plan_range(&repo, range, opts.shallow_ok, sink, &progress)?,
-    };
+    let progress = progress_bar(opts.progress);
+    let lfs = AtomicU64::new(0);
+    let shared = repo.clone().into_sync();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .context("cannot start worker threads")?;
+    // Enumeration (reading commits and trees, one thread) and scanning (blob inflation and
+    // detection, the pool) overlap: each batch of new blobs is scanned while the walk goes on.
+    // Repository handles are reused across batches: each carries a delta-base cache that later
+    // blobs of the same files hit.
+    let handles: std::sync::Mutex<Vec<(gix::Repository, Vec<u8>)>> = Default::default();
+    let workers = pool.current_num_threads();
+    let (mut commits, submodules) = pool.in_place_scope(|scope| -> Result<_> {
+        let handles = &handles;
+        let mut send = |batch: Vec<BlobJob>, last: bool| {
+            // While the walk goes on it keeps one core busy, so a batch is one task; the last batch
+            // is split across all workers. Contiguous runs of the path-sorted batch keep a file's
+            // versions together.
+            let chunk = if last {
+                batch.len().div_ceil(workers).max(1)
+            } else {
+                batch.len().max(1)
+            };
+            let batch = std::sync::Arc::new(batch);
+            for start in (0..batch.len()).step_by(chunk) {
+                let (batch, shared, lfs, progress) = (batch.clone(), &shared, &lfs, &progress);
+                scope.spawn(move |_| {
+                    let taken = handles.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                    let (repo, mut buf) = taken.unwrap_or_else(|| (shared.to_thread_local(), Vec::new()));
+                    for job in &batch[start..batch.len().min(start + chunk)] {
+                        scan_blob(&repo, job, opts.max_file_size, &mut buf, sink, lfs, &opts.prefix);
+                        progress.inc(1);
+                    }
+                    handles
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((repo, buf));
+                });
+            }
+        };
+        let mut plan = Plan::new(opts.shard, &mut send);
+        let commits = match &opts.range {
+            None => plan_full(&repo, sink, &mut plan)?,
+            Some(range) => plan_range(&repo, range, opts.shallow_ok, sink, &mut plan)?,
+        };
+        plan.flush(true);
+        progress.set_length(plan.planned);
+        progress.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} blobs ({per_sec}, ETA {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Ok((commits, std::mem::take(&mut plan.submodules)))
+    })?;
     progress.finish_and_clear();
-    let Plan {
-        mut jobs, submodules, ..
-    } = plan;
     if let Some((i, n)) = opts.shard {
-        jobs.retain(|j| shard_of(&j.id, n) == i);
         commits.retain(|c| shard_of(c, n) == i);
     }
     for &commit in &commits {
         scan_message(&repo, commit, &opts.prefix, sink);
     }
-    // Reading blobs in object-id order spreads them evenly; path order keeps similar blobs (delta
-    // chains) near each other in time, which is kinder to the delta cache.
-    jobs.sort_by(|a, b| a.path.cmp(&b.path));
-    scan_blobs(&repo, &jobs, opts, sink)?;
+    let lfs = lfs.into_inner();
+    if lfs > 0 {
+        sink.note(format!(
+            "{lfs} Git LFS pointer files: their content is on the LFS server and was not scanned"
+        ));
+    }
     follow_submodules(&repo, &submodules, opts, sink)
 }
 
@@ -170,16 +217,16 @@ fn follow_submodules(
     Ok(())
 }
 
-fn spinner(enabled: bool) -> ProgressBar {
+fn progress_bar(enabled: bool) -> ProgressBar {
     if !enabled || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     pb.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {pos} commits ({per_sec})")
+        ProgressStyle::with_template("{spinner} {pos} blobs scanned ({per_sec}), reading history…")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    pb.set_message("reading history:");
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
     pb
 }
 
@@ -295,7 +342,6 @@ fn walk(
     tips: Vec<ObjectId>,
     hidden: Vec<ObjectId>,
     sink: &Collector,
-    pb: &ProgressBar,
 ) -> Result<Vec<ObjectId>> {
     let mut commits = Vec::new();
     if tips.is_empty() {
@@ -311,7 +357,6 @@ fn walk(
         match info {
             Ok(info) => {
                 commits.push(info.id);
-                pb.inc(1);
             }
             Err(e) => {
                 sink.skip(
@@ -326,39 +371,37 @@ fn walk(
     Ok(commits)
 }
 
-fn plan_full(repo: &gix::Repository, sink: &Collector, pb: &ProgressBar) -> Result<(Vec<ObjectId>, Plan)> {
+fn plan_full(repo: &gix::Repository, sink: &Collector, plan: &mut Plan) -> Result<Vec<ObjectId>> {
     let tips = ref_tips(repo, sink)?;
     if tips.is_empty() {
         sink.note("the repository has no commits");
     }
-    let commits = walk(repo, tips, Vec::new(), sink, pb)?;
+    let commits = walk(repo, tips, Vec::new(), sink)?;
     let mut trees = Trees::new(repo);
-    let mut seen_trees = HashSet::new();
-    let mut plan = Plan::default();
+    let mut seen_trees = gix::hashtable::HashSet::default();
+    let mut stack = Vec::new();
     for &commit in &commits {
         let Some(tree) = trees.commit_tree(commit, sink) else {
             continue;
         };
-        // Depth-first over trees not seen before: each tree (and so each blob) is visited once in all.
-        let mut stack = vec![(tree, BString::default())];
+        // Depth-first over trees not seen before: each tree (and so each blob) is visited once in
+        // all. Paths are built only for what is new: most entries of most trees were seen before.
+        if seen_trees.insert(tree) {
+            stack.push((tree, BString::default()));
+        }
         while let Some((tree, prefix)) = stack.pop() {
-            if !seen_trees.insert(tree) {
-                continue;
-            }
-            let Some(entries) = trees.entries(tree, &prefix, commit, sink) else {
-                continue;
-            };
-            for e in entries {
-                let path = join(&prefix, &e.name);
+            trees.visit(tree, &prefix, commit, sink, |e| {
                 if e.mode.is_tree() {
-                    stack.push((e.id, path));
+                    if seen_trees.insert(e.oid.to_owned()) {
+                        stack.push((e.oid.to_owned(), join(&prefix, e.filename)));
+                    }
                 } else {
-                    plan.leaf(&e, path, commit);
+                    plan.leaf(e.mode, e.oid, &prefix, e.filename, commit);
                 }
-            }
+            });
         }
     }
-    Ok((commits, plan))
+    Ok(commits)
 }
 
 fn plan_range(
@@ -366,8 +409,8 @@ fn plan_range(
     range: &str,
     shallow_ok: bool,
     sink: &Collector,
-    pb: &ProgressBar,
-) -> Result<(Vec<ObjectId>, Plan)> {
+    plan: &mut Plan,
+) -> Result<Vec<ObjectId>> {
     let (base, head) = range
         .split_once("..")
         .filter(|(b, h)| !b.is_empty() && !h.is_empty() && !h.starts_with('.'))
@@ -394,9 +437,8 @@ fn plan_range(
             ),
         }
     };
-    let commits = walk(repo, vec![head_id], hidden, sink, pb)?;
+    let commits = walk(repo, vec![head_id], hidden, sink)?;
     let mut trees = Trees::new(repo);
-    let mut plan = Plan::default();
     for &commit in &commits {
         let Some(tree) = trees.commit_tree(commit, sink) else {
             continue;
@@ -423,17 +465,16 @@ fn plan_range(
                 if before.is_some_and(|b| b.id == e.id) {
                     continue;
                 }
-                let path = join(&prefix, &e.name);
                 if e.mode.is_tree() {
                     let old_tree = before.filter(|b| b.mode.is_tree()).map(|b| b.id);
-                    stack.push((old_tree, e.id, path));
+                    stack.push((old_tree, e.id, join(&prefix, e.name.as_ref())));
                 } else {
-                    plan.leaf(&e, path, commit);
+                    plan.leaf(e.mode, &e.id, &prefix, e.name.as_ref(), commit);
                 }
             }
         }
     }
-    Ok((commits, plan))
+    Ok(commits)
 }
 
 fn resolve(repo: &gix::Repository, spec: &str) -> Result<ObjectId> {
@@ -452,26 +493,62 @@ struct Entry {
     id: ObjectId,
 }
 
-/// What a sweep will scan: each distinct blob once, with where it was first seen.
-#[derive(Default)]
-struct Plan {
-    seen_blobs: HashSet<ObjectId>,
-    jobs: Vec<BlobJob>,
+/// What a sweep scans: each distinct blob once, with where it was first seen. Blobs are handed on
+/// in batches as they are found, so scanning overlaps the walk.
+struct Plan<'a> {
+    seen_blobs: gix::hashtable::HashSet,
+    batch: Vec<BlobJob>,
+    /// Takes a batch, and whether it is the last.
+    send: &'a mut dyn FnMut(Vec<BlobJob>, bool),
+    shard: Option<(u64, u64)>,
+    /// Blobs handed on so far (after the shard filter).
+    planned: u64,
     submodules: BTreeSet<String>,
 }
 
-impl Plan {
+/// Blobs per batch. Each batch is scanned in path order, which puts the versions of a file next to
+/// each other so their delta chains hit the cache; bigger batches cluster better, smaller ones
+/// start the workers sooner.
+const BATCH: usize = 32768;
+
+impl<'a> Plan<'a> {
+    fn new(shard: Option<(u64, u64)>, send: &'a mut dyn FnMut(Vec<BlobJob>, bool)) -> Plan<'a> {
+        Plan {
+            seen_blobs: Default::default(),
+            batch: Vec::with_capacity(BATCH),
+            send,
+            shard,
+            planned: 0,
+            submodules: BTreeSet::new(),
+        }
+    }
+
     /// A tree entry that is not a tree: a submodule is noted (not followed), a blob not seen
-    /// before becomes a job.
-    fn leaf(&mut self, e: &Entry, path: BString, commit: ObjectId) {
-        if e.mode.is_commit() {
-            self.submodules.insert(path.to_string());
-        } else if self.seen_blobs.insert(e.id) {
-            self.jobs.push(BlobJob {
-                id: e.id,
-                path,
-                commit,
-            });
+    /// before (and in this shard) is scanned.
+    fn leaf(&mut self, mode: EntryMode, id: &gix::oid, prefix: &BString, name: &BStr, commit: ObjectId) {
+        if mode.is_commit() {
+            self.submodules.insert(join(prefix, name).to_string());
+            return;
+        }
+        if !self.seen_blobs.insert(id.to_owned()) || self.shard.is_some_and(|(i, n)| shard_of(id, n) != i) {
+            return;
+        }
+        self.batch.push(BlobJob {
+            id: id.to_owned(),
+            path: join(prefix, name),
+            commit,
+        });
+        self.planned += 1;
+        if self.batch.len() >= BATCH {
+            self.flush(false);
+        }
+    }
+
+    fn flush(&mut self, last: bool) {
+        if !self.batch.is_empty() {
+            let mut batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+            batch.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+            (self.send)(batch, last);
         }
     }
 }
@@ -530,6 +607,38 @@ impl<'r> Trees<'r> {
             .next()
     }
 
+    /// Calls `f` for each entry of `tree`, without copying the entries out of the read buffer.
+    fn visit(
+        &mut self,
+        tree: ObjectId,
+        prefix: &BString,
+        commit: ObjectId,
+        sink: &Collector,
+        mut f: impl FnMut(gix::objs::tree::EntryRef<'_>),
+    ) {
+        let where_ = || {
+            format!(
+                "{}@{}",
+                if prefix.is_empty() {
+                    "/".into()
+                } else {
+                    prefix.to_string()
+                },
+                short(&commit)
+            )
+        };
+        let iter = match self.repo.objects.find_tree_iter(&tree, &mut self.buf) {
+            Ok(iter) => iter,
+            Err(e) => return sink.skip(where_(), format!("missing or corrupt tree {tree}: {e}")),
+        };
+        for e in iter {
+            match e {
+                Ok(e) => f(e),
+                Err(err) => return sink.skip(where_(), format!("corrupt tree {tree}: {err}")),
+            }
+        }
+    }
+
     fn entries(
         &mut self,
         tree: ObjectId,
@@ -573,7 +682,7 @@ impl<'r> Trees<'r> {
     }
 }
 
-fn join(prefix: &BString, name: &BString) -> BString {
+fn join(prefix: &BString, name: &BStr) -> BString {
     let mut p = prefix.clone();
     if !p.is_empty() {
         p.push_byte(b'/');
@@ -621,51 +730,6 @@ pub fn commit_info(repo: &gix::Repository, commit: ObjectId) -> CommitInfo {
             .unwrap_or_default();
     }
     info
-}
-
-fn scan_blobs(
-    repo: &gix::Repository,
-    jobs: &[BlobJob],
-    opts: &HistoryOptions,
-    sink: &Collector,
-) -> Result<()> {
-    let pb = if opts.progress && std::io::stderr().is_terminal() {
-        let pb = ProgressBar::with_draw_target(Some(jobs.len() as u64), ProgressDrawTarget::stderr());
-        pb.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} blobs ({per_sec}, ETA {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
-    let lfs = AtomicU64::new(0);
-    let shared = repo.clone().into_sync();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads)
-        .build()
-        .context("cannot start worker threads")?;
-    pool.install(|| {
-        jobs.par_iter().for_each_init(
-            || {
-                let mut repo = shared.to_thread_local();
-                repo.object_cache_size_if_unset(16 << 20);
-                (repo, Vec::new())
-            },
-            |(repo, buf), job| {
-                scan_blob(repo, job, opts.max_file_size, buf, sink, &lfs, &opts.prefix);
-                pb.inc(1);
-            },
-        )
-    });
-    pb.finish_and_clear();
-    let lfs = lfs.into_inner();
-    if lfs > 0 {
-        sink.note(format!(
-            "{lfs} Git LFS pointer files: their content is on the LFS server and was not scanned"
-        ));
-    }
-    Ok(())
 }
 
 fn scan_blob(
