@@ -390,7 +390,7 @@ fn plan_full(repo: &gix::Repository, sink: &Collector, plan: &mut Plan) -> Resul
             stack.push((tree, BString::default()));
         }
         while let Some((tree, prefix)) = stack.pop() {
-            trees.visit(tree, &prefix, commit, sink, |e| {
+            let _ = trees.visit(tree, &prefix, commit, sink, |e| {
                 if e.mode.is_tree() {
                     if seen_trees.insert(e.oid.to_owned()) {
                         stack.push((e.oid.to_owned(), join(&prefix, e.filename)));
@@ -608,6 +608,8 @@ impl<'r> Trees<'r> {
     }
 
     /// Calls `f` for each entry of `tree`, without copying the entries out of the read buffer.
+    /// Returns false if the tree could not be read at all (recorded as skipped); a tree corrupt
+    /// part-way is recorded too, and its readable entries are still visited.
     fn visit(
         &mut self,
         tree: ObjectId,
@@ -615,30 +617,35 @@ impl<'r> Trees<'r> {
         commit: ObjectId,
         sink: &Collector,
         mut f: impl FnMut(gix::objs::tree::EntryRef<'_>),
-    ) {
+    ) -> bool {
         let where_ = || {
-            format!(
-                "{}@{}",
-                if prefix.is_empty() {
-                    "/".into()
-                } else {
-                    prefix.to_string()
-                },
-                short(&commit)
-            )
+            let dir = if prefix.is_empty() {
+                "/".into()
+            } else {
+                prefix.to_string()
+            };
+            format!("{dir}@{}", short(&commit))
         };
         let iter = match self.repo.objects.find_tree_iter(&tree, &mut self.buf) {
             Ok(iter) => iter,
-            Err(e) => return sink.skip(where_(), format!("missing or corrupt tree {tree}: {e}")),
+            Err(e) => {
+                sink.skip(where_(), format!("missing or corrupt tree {tree}: {e}"));
+                return false;
+            }
         };
         for e in iter {
             match e {
                 Ok(e) => f(e),
-                Err(err) => return sink.skip(where_(), format!("corrupt tree {tree}: {err}")),
+                Err(err) => {
+                    sink.skip(where_(), format!("corrupt tree {tree}: {err}"));
+                    break;
+                }
             }
         }
+        true
     }
 
+    /// The entries of `tree`, copied out (for comparing two trees).
     fn entries(
         &mut self,
         tree: ObjectId,
@@ -646,39 +653,15 @@ impl<'r> Trees<'r> {
         commit: ObjectId,
         sink: &Collector,
     ) -> Option<Vec<Entry>> {
-        let where_ = || {
-            format!(
-                "{}@{}",
-                if prefix.is_empty() {
-                    "/".into()
-                } else {
-                    prefix.to_string()
-                },
-                short(&commit)
-            )
-        };
-        let iter = match self.repo.objects.find_tree_iter(&tree, &mut self.buf) {
-            Ok(iter) => iter,
-            Err(e) => {
-                sink.skip(where_(), format!("missing or corrupt tree {tree}: {e}"));
-                return None;
-            }
-        };
         let mut out = Vec::new();
-        for e in iter {
-            match e {
-                Ok(e) => out.push(Entry {
-                    name: e.filename.to_owned(),
-                    mode: e.mode,
-                    id: e.oid.to_owned(),
-                }),
-                Err(err) => {
-                    sink.skip(where_(), format!("corrupt tree {tree}: {err}"));
-                    break;
-                }
-            }
-        }
-        Some(out)
+        let read = self.visit(tree, prefix, commit, sink, |e| {
+            out.push(Entry {
+                name: e.filename.to_owned(),
+                mode: e.mode,
+                id: e.oid.to_owned(),
+            })
+        });
+        read.then_some(out)
     }
 }
 
