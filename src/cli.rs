@@ -16,6 +16,7 @@ use crate::revoke::{self, AdminKey, RevokeOptions};
 use crate::rules;
 use crate::sendgrid::{Api, ApiOptions};
 use crate::source::{history, staged, worktree};
+use crate::text::Safe;
 use crate::verify::{self, Cache, Policy};
 use std::time::Duration;
 
@@ -259,7 +260,7 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("sgscan: error: {e:#}");
+            eprintln!("sgscan: error: {}", Safe(&format!("{e:#}")));
             EXIT_ERROR
         }
     }
@@ -374,7 +375,7 @@ fn run_staged(args: StagedArgs) -> Result<i32> {
 
 fn install_hook(args: InstallHookArgs) -> Result<i32> {
     let hook = crate::hook::install(&args.repo, args.force)?;
-    eprintln!("sgscan: installed {}", hook.display());
+    eprintln!("sgscan: installed {}", Safe(&hook.display().to_string()));
     Ok(EXIT_CLEAN)
 }
 
@@ -477,14 +478,14 @@ impl Post {
             if let Some(cache) = &self.cache {
                 // The findings are worth more than the cache: report them even if it cannot be saved.
                 if let Err(e) = cache.save() {
-                    eprintln!("sgscan: warning: {e:#}");
+                    eprintln!("sgscan: warning: {}", Safe(&format!("{e:#}")));
                 }
             }
         }
         let code = emit(&outcome, common, detector, started)?;
         if let Some(e) = revoke_error {
             // The report above is complete; the error is about the revocation only.
-            eprintln!("sgscan: error: {e:#}");
+            eprintln!("sgscan: error: {}", Safe(&format!("{e:#}")));
             return Ok((outcome, EXIT_ERROR));
         }
         Ok((outcome, code))

@@ -30,7 +30,12 @@ pub fn redact(key: &str) -> String {
 /// Where bytes came from. Sources fill what they know; git history adds the commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
+    /// The path as UTF-8; invalid sequences become U+FFFD, and then `path_bytes` has the original.
     pub path: String,
+    /// Hex of the path's bytes, present only when they are not valid UTF-8 (a name git or the file
+    /// system allows), so a report still leads back to the exact file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", flatten)]
     pub commit: Option<CommitInfo>,
 }
@@ -39,7 +44,28 @@ impl Origin {
     pub fn file(path: impl Into<String>) -> Origin {
         Origin {
             path: path.into(),
+            path_bytes: None,
             commit: None,
+        }
+    }
+
+    /// A path given as raw bytes (git paths, Unix file names), kept losslessly.
+    pub fn from_bytes(path: &[u8]) -> Origin {
+        match std::str::from_utf8(path) {
+            Ok(s) => Origin::file(s),
+            Err(_) => Origin {
+                path: String::from_utf8_lossy(path).into_owned(),
+                path_bytes: Some(hex::encode(path)),
+                commit: None,
+            },
+        }
+    }
+
+    /// The path for a terminal: control characters escaped, invalid bytes as `\xNN`.
+    pub fn shown_path(&self) -> String {
+        match self.path_bytes.as_deref().and_then(|h| hex::decode(h).ok()) {
+            Some(raw) => crate::text::escape_bytes(&raw),
+            None => crate::text::escape(&self.path).into_owned(),
         }
     }
 }

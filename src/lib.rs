@@ -18,4 +18,5 @@ pub mod revoke;
 pub mod rules;
 pub mod sendgrid;
 pub mod source;
+pub mod text;
 pub mod verify;

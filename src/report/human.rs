@@ -4,6 +4,7 @@ use anstyle::{AnsiColor, Style};
 
 use super::Context;
 use crate::findings::{Finding, Outcome};
+use crate::text::Safe;
 use crate::verify::{Status, Verification};
 
 const LIVE: Style = AnsiColor::Red.on_default().bold();
@@ -13,23 +14,27 @@ fn write_verification(out: &mut dyn Write, v: &Verification) -> std::io::Result<
     match v.status {
         Status::Live => {
             let level = v.privilege.map_or("privilege unknown", |p| p.as_str());
-            writeln!(out, "  {LIVE}LIVE{LIVE:#} ({level}): {}", v.reason)?;
+            writeln!(out, "  {LIVE}LIVE{LIVE:#} ({level}): {}", Safe(&v.reason))?;
             if let Some(scopes) = &v.scopes {
-                writeln!(out, "    scopes: {}", scopes.join(", "))?;
+                writeln!(out, "    scopes: {}", Safe(&scopes.join(", ")))?;
             }
             if !v.above_send_only.is_empty() {
-                writeln!(out, "    above send-only: {}", v.above_send_only.join(", "))?;
+                writeln!(
+                    out,
+                    "    above send-only: {}",
+                    Safe(&v.above_send_only.join(", "))
+                )?;
             }
             if !v.policy_violations.is_empty() {
                 writeln!(
                     out,
                     "    {WARN}beyond policy: {}{WARN:#}",
-                    v.policy_violations.join(", ")
+                    Safe(&v.policy_violations.join(", "))
                 )?;
             }
         }
-        Status::Unknown => writeln!(out, "  {WARN}unknown{WARN:#}: {}", v.reason)?,
-        Status::Invalid => writeln!(out, "  invalid: {}", v.reason)?,
+        Status::Unknown => writeln!(out, "  {WARN}unknown{WARN:#}: {}", Safe(&v.reason))?,
+        Status::Invalid => writeln!(out, "  invalid: {}", Safe(&v.reason))?,
     }
     Ok(())
 }
@@ -57,12 +62,12 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
     let mut ordered: Vec<&Finding> = outcome.findings.iter().collect();
     ordered.sort_by_key(|f| rank(f));
     for f in ordered {
-        write!(out, "{KEY}{} {}{KEY:#}", f.rule_name, f.redacted)?;
+        write!(out, "{KEY}{} {}{KEY:#}", Safe(&f.rule_name), Safe(&f.redacted))?;
         if ctx.show_secrets {
             write!(out, " {}", f.key)?;
         }
         if let Some(id) = &f.key_id {
-            write!(out, "  key id {id}")?;
+            write!(out, "  key id {}", Safe(id))?;
         }
         writeln!(
             out,
@@ -77,28 +82,32 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 out,
                 "  {LIVE}{}{LIVE:#} (by {}): {}",
                 r.status.as_str(),
-                r.by,
-                r.reason
+                Safe(&r.by),
+                Safe(&r.reason)
             )?;
             if let Some(step) = &r.manual_step {
-                writeln!(out, "    {step}")?;
+                writeln!(out, "    {}", Safe(step))?;
             }
         }
         for loc in &f.locations {
             write!(
                 out,
                 "  {PATH}{}{PATH:#}:{}:{}",
-                loc.origin.path, loc.line, loc.column
+                loc.origin.shown_path(),
+                loc.line,
+                loc.column
             )?;
             if loc.encoding != crate::detect::Encoding::Plain {
                 write!(out, " ({}-encoded)", loc.encoding.as_str())?;
             }
             if let Some(c) = &loc.origin.commit {
-                let short = &c.commit[..12.min(c.commit.len())];
+                let short = Safe(c.commit.get(..12).unwrap_or(&c.commit));
                 write!(
                     out,
                     "  {DIM}commit {short} {} <{}> {}{DIM:#}",
-                    c.author_name, c.author_email, c.date
+                    Safe(&c.author_name),
+                    Safe(&c.author_email),
+                    Safe(&c.date)
                 )?;
             }
             writeln!(out)?;
@@ -110,7 +119,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
         writeln!(out)?;
     }
     for s in outcome.skipped.iter().take(SKIPS_SHOWN) {
-        writeln!(out, "{DIM}skipped {}: {}{DIM:#}", s.path, s.reason)?;
+        writeln!(out, "{DIM}skipped {}: {}{DIM:#}", Safe(&s.path), Safe(&s.reason))?;
     }
     if outcome.skipped.len() > SKIPS_SHOWN {
         writeln!(
@@ -120,7 +129,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
         )?;
     }
     for n in &outcome.notes {
-        writeln!(out, "note: {n}")?;
+        writeln!(out, "note: {}", Safe(n))?;
     }
     let keys = outcome.findings.len();
     let mb = outcome.stats.bytes_scanned as f64 / 1e6;

@@ -316,6 +316,7 @@ fn scan_tag_messages(repo: &gix::Repository, opts: &HistoryOptions, sink: &Colle
         if let Ok(tag) = repo.objects.find_tag(&id, &mut buf) {
             sink.scan_message(tag.message, || Origin {
                 path: format!("{}(tag message {name})", opts.prefix),
+                path_bytes: None,
                 commit: None,
             });
         }
@@ -684,6 +685,7 @@ fn scan_message(repo: &gix::Repository, commit: ObjectId, prefix: &str, sink: &C
         let msg = c.message;
         sink.scan_message(msg, || Origin {
             path: format!("{prefix}(commit message)"),
+            path_bytes: None,
             commit: Some(commit_info(repo, commit)),
         });
     }
@@ -749,6 +751,7 @@ fn scan_blob(
             }
             sink.scan_lazy(blob.data, || Origin {
                 path: format!("{prefix}{}", job.path),
+                path_bytes: None,
                 commit: Some(commit_info(repo, job.commit)),
             });
         }

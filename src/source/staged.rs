@@ -56,7 +56,7 @@ pub fn scan(path: &Path, max_file_size: u64, sink: &Collector) -> Result<()> {
                 path.to_string(),
                 format!("larger than --max-file-size ({max_file_size} bytes)"),
             ),
-            Ok(blob) => sink.scan(blob.data, &Origin::file(path.to_string())),
+            Ok(blob) => sink.scan(blob.data, &Origin::from_bytes(path)),
             Err(e) => sink.skip(
                 path.to_string(),
                 format!("staged blob {} is missing: {e}", entry.id),

@@ -38,7 +38,16 @@ pub fn scan(roots: &[PathBuf], opts: &WalkOptions, sink: &Collector) -> Result<(
         bail!("no path to scan")
     };
     for root in &roots {
-        if let Err(e) = std::fs::metadata(root) {
+        // The walker would record an unreadable root as one skip and exit 0; but a root is what the
+        // user asked for, so not reading it is an error (a CI job must not pass on a tree it never saw).
+        let readable = std::fs::metadata(root).and_then(|m| {
+            if m.is_dir() {
+                std::fs::read_dir(root).map(drop)
+            } else {
+                File::open(root).map(drop)
+            }
+        });
+        if let Err(e) = readable {
             bail!("cannot read {}: {e}", root.display());
         }
     }
@@ -96,7 +105,7 @@ fn visit(
         return;
     }
     match read_bounded(path, opts.max_file_size, buf) {
-        Ok(true) => sink.scan(buf, &Origin::file(shown)),
+        Ok(true) => sink.scan(buf, &origin(path)),
         Ok(false) => sink.skip(
             shown,
             format!("larger than --max-file-size ({} bytes)", opts.max_file_size),
@@ -156,6 +165,12 @@ pub fn display_path(path: &Path) -> String {
         Some(rest) if !rest.is_empty() => rest.to_string(),
         _ => s.into_owned(),
     }
+}
+
+/// The [`Origin`] of a file, with its exact bytes when its name is not UTF-8.
+fn origin(path: &Path) -> Origin {
+    let raw = path.as_os_str().as_encoded_bytes();
+    Origin::from_bytes(raw.strip_prefix(b"./").filter(|r| !r.is_empty()).unwrap_or(raw))
 }
 
 fn error_path(err: &ignore::Error) -> String {
