@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::findings::Outcome;
+use crate::model::Outcome;
+use crate::report::schema::Report;
 
 pub const IGNORE_FILE: &str = ".sgscanignore";
 
@@ -63,24 +64,9 @@ impl Allowlist {
 
     /// A previous `--format json` (or `jsonl`) report: its findings' fingerprints.
     pub fn add_baseline(&mut self, text: &str) -> Result<()> {
-        let docs: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(doc) => doc
-                .get("findings")
-                .and_then(|f| f.as_array())
-                .cloned()
-                .context("no `findings` array")?,
-            Err(_) => text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(serde_json::from_str)
-                .collect::<Result<_, _>>()
-                .context("neither a JSON report nor JSON lines")?,
-        };
-        for d in docs {
-            if let Some(fp) = d.get("fingerprint").and_then(|f| f.as_str()) {
-                self.fingerprints.insert(fp.to_ascii_lowercase());
-            }
-        }
+        let report = Report::parse(text)?;
+        self.fingerprints
+            .extend(report.fingerprints().into_iter().map(str::to_ascii_lowercase));
         Ok(())
     }
 
@@ -113,11 +99,42 @@ mod tests {
 
     #[test]
     fn baseline_json_and_jsonl() {
+        use crate::model::{Encoding, Finding, Location, Origin, Stats};
+        use crate::report::schema;
+        let finding = |fp: &str| Finding {
+            rule_id: "r".into(),
+            rule_name: "r".into(),
+            fingerprint: fp.into(),
+            key_id: None,
+            redacted: "SG.x…".into(),
+            key: String::new(),
+            location_count: 1,
+            locations: vec![Location {
+                origin: Origin::file("a"),
+                line: 1,
+                column: 1,
+                encoding: Encoding::Plain,
+            }],
+            verification: None,
+            revocation: None,
+        };
+        let outcome = |fp: &str| Outcome {
+            findings: vec![finding(fp)],
+            stats: Stats::default(),
+            skipped: vec![],
+            notes: vec![],
+        };
+        let zero = std::time::Duration::ZERO;
+        let doc = serde_json::to_string(&schema::document(&outcome("AA"), false, zero)).unwrap();
+        let lines: Vec<String> = schema::lines(&outcome("bb"), false, zero)
+            .iter()
+            .map(|l| serde_json::to_string(l).unwrap())
+            .collect();
         let mut a = Allowlist::default();
-        a.add_baseline(r#"{"findings":[{"fingerprint":"AA"}]}"#).unwrap();
-        a.add_baseline("{\"type\":\"finding\",\"fingerprint\":\"bb\"}\n{\"type\":\"summary\"}\n")
-            .unwrap();
+        a.add_baseline(&doc).unwrap();
+        a.add_baseline(&lines.join("\n")).unwrap();
         assert!(a.fingerprints.contains("aa") && a.fingerprints.contains("bb"));
         assert!(a.add_baseline("garbage").is_err());
+        assert!(a.add_baseline(r#"{"type":"finding"}"#).is_err());
     }
 }

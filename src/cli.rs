@@ -494,7 +494,7 @@ impl Post {
 
 fn run_merge(args: MergeArgs) -> Result<i32> {
     let started = Instant::now();
-    let mut merger = crate::merge::Merger::default();
+    let mut merger = crate::report::merge::Merger::default();
     for r in &args.reports {
         merger.add_file(r)?;
     }

@@ -5,31 +5,10 @@
 //! bytes, so invalid UTF-8, binary data and very long lines cost nothing special.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use serde::Serialize;
 
 use crate::decode;
+pub use crate::model::Encoding;
 use crate::rules::Rule;
-
-/// How the matched key was written in the scanned bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Encoding {
-    Plain,
-    Base64,
-    Base64url,
-    Percent,
-}
-
-impl Encoding {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Encoding::Plain => "plain",
-            Encoding::Base64 => "base64",
-            Encoding::Base64url => "base64url",
-            Encoding::Percent => "percent",
-        }
-    }
-}
 
 /// One match in one blob.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,8 @@ use anstyle::{AnsiColor, Style};
 
 use super::Context;
 use crate::findings::{Finding, Outcome};
-use crate::text::Safe;
+use crate::model::Origin;
+use crate::text::{Safe, escape, escape_bytes};
 use crate::verify::{Status, Verification};
 
 const LIVE: Style = AnsiColor::Red.on_default().bold();
@@ -37,6 +38,15 @@ fn write_verification(out: &mut dyn Write, v: &Verification) -> std::io::Result<
         Status::Invalid => writeln!(out, "  invalid: {}", Safe(&v.reason))?,
     }
     Ok(())
+}
+
+/// The path for a terminal: control characters escaped, and the exact bytes (as `\xNN`) of a name
+/// that is not UTF-8.
+fn shown_path(o: &Origin) -> String {
+    match o.path_bytes.as_deref().and_then(|h| hex::decode(h).ok()) {
+        Some(raw) => escape_bytes(&raw),
+        None => escape(&o.path).into_owned(),
+    }
 }
 
 const KEY: Style = AnsiColor::Red.on_default().bold();
@@ -93,7 +103,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             write!(
                 out,
                 "  {PATH}{}{PATH:#}:{}:{}",
-                loc.origin.shown_path(),
+                shown_path(&loc.origin),
                 loc.line,
                 loc.column
             )?;

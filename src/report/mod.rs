@@ -3,11 +3,13 @@
 
 mod human;
 mod json;
+pub mod merge;
 mod sarif;
+pub mod schema;
 
 use std::io::Write;
 
-use crate::findings::{Finding, Outcome};
+use crate::model::Outcome;
 use crate::rules::Rule;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,13 +35,4 @@ pub fn write(out: &mut dyn Write, format: Format, outcome: &Outcome, ctx: &Conte
         Format::Jsonl => json::write_lines(out, outcome, ctx),
         Format::Sarif => sarif::write(out, outcome, ctx),
     }
-}
-
-/// A finding as a JSON object, with the key added only when asked for.
-fn finding_value(f: &Finding, show_secrets: bool) -> serde_json::Value {
-    let mut v = serde_json::to_value(f).unwrap_or(serde_json::Value::Null);
-    if let (true, Some(obj)) = (show_secrets, v.as_object_mut()) {
-        obj.insert("secret".into(), serde_json::Value::String(f.key.clone()));
-    }
-    v
 }

@@ -1,0 +1,159 @@
+//! The data model: what a scan produces, as plain data. Every later stage fills or reads these
+//! types; this module imports nothing of ours, so any stage can use it without pulling in another.
+
+use serde::{Deserialize, Serialize};
+
+/// How the matched key was written in the scanned bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    Plain,
+    Base64,
+    Base64url,
+    Percent,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Plain => "plain",
+            Encoding::Base64 => "base64",
+            Encoding::Base64url => "base64url",
+            Encoding::Percent => "percent",
+        }
+    }
+}
+
+/// Where bytes came from. Sources fill what they know; git history adds the commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The path as UTF-8; invalid sequences become U+FFFD, and then `path_bytes` has the original.
+    pub path: String,
+    /// Hex of the path's bytes, present only when they are not valid UTF-8 (a name git or the file
+    /// system allows), so a report still leads back to the exact file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub commit: Option<CommitInfo>,
+}
+
+impl Origin {
+    pub fn file(path: impl Into<String>) -> Origin {
+        Origin {
+            path: path.into(),
+            path_bytes: None,
+            commit: None,
+        }
+    }
+
+    /// A path given as raw bytes (git paths, Unix file names), kept losslessly.
+    pub fn from_bytes(path: &[u8]) -> Origin {
+        match std::str::from_utf8(path) {
+            Ok(s) => Origin::file(s),
+            Err(_) => Origin {
+                path: String::from_utf8_lossy(path).into_owned(),
+                path_bytes: Some(hex::encode(path)),
+                commit: None,
+            },
+        }
+    }
+}
+
+/// The commit that introduced a blob at a path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitInfo {
+    pub commit: String,
+    pub author_name: String,
+    pub author_email: String,
+    /// RFC 3339.
+    pub date: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    #[serde(flatten)]
+    pub origin: Origin,
+    pub line: u64,
+    pub column: u64,
+    pub encoding: Encoding,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub fingerprint: String,
+    pub key_id: Option<String>,
+    pub redacted: String,
+    /// The full key. Serialized only when the user asked for it (`--show-secrets`): reports copy it
+    /// explicitly, so a plain `serde_json::to_string(&finding)` never leaks it.
+    #[serde(skip)]
+    pub key: String,
+    /// How many locations were seen in all; `locations` keeps at most [`MAX_LOCATIONS`].
+    pub location_count: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<Location>,
+    /// Set by `--verify`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<crate::verify::Verification>,
+    /// Set by `--revoke`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<crate::revoke::Revocation>,
+}
+
+/// Locations kept per key, so a key committed in 100k places does not grow memory without bound.
+pub const MAX_LOCATIONS: usize = 1000;
+
+/// Something the scan could not look at, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skip {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Counters for the summary line and the JSON `summary` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Stats {
+    pub blobs_scanned: u64,
+    pub bytes_scanned: u64,
+    /// Commit messages scanned (git history), counted apart from blobs.
+    pub commits_scanned: u64,
+    /// Findings dropped by `.sgscanignore` or `--baseline`.
+    pub allowed: u64,
+}
+
+/// Everything a scan produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    pub findings: Vec<Finding>,
+    pub stats: Stats,
+    pub skipped: Vec<Skip>,
+    /// Things the user should know about the scan as a whole (a shallow clone, submodules not
+    /// followed, LFS pointers), one line each.
+    pub notes: Vec<String>,
+}
+
+impl Outcome {
+    pub fn location_count(&self) -> u64 {
+        self.findings.iter().map(|f| f.location_count).sum()
+    }
+
+    /// The one report order, for a single run and for merged reports alike: each finding's
+    /// locations by place, findings by their first location, then by fingerprint; skips by path.
+    pub fn sort(&mut self) {
+        fn place(l: &Location) -> (&str, u64, u64, Encoding) {
+            (&l.origin.path, l.line, l.column, l.encoding)
+        }
+        for f in &mut self.findings {
+            f.locations.sort_by(|a, b| place(a).cmp(&place(b)));
+        }
+        self.findings.sort_by(|a, b| {
+            let ka = a.locations.first().map(place);
+            let kb = b.locations.first().map(place);
+            ka.cmp(&kb).then_with(|| a.fingerprint.cmp(&b.fingerprint))
+        });
+        self.skipped
+            .sort_by(|a, b| (&a.path, &a.reason).cmp(&(&b.path, &b.reason)));
+    }
+}

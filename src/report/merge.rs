@@ -1,0 +1,116 @@
+//! `sgscan merge`: combines the JSONL (or JSON) reports of several runs — typically the shards of
+//! `sgscan git --shard I/N` — into one outcome, one finding per fingerprint.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::schema::{FindingRecord, Line, Report, Summary};
+use crate::model::{Finding, Location, MAX_LOCATIONS, Outcome, Skip, Stats};
+
+#[derive(Default)]
+pub struct Merger {
+    findings: HashMap<String, Finding>,
+    stats: Stats,
+    skipped: Vec<Skip>,
+    notes: Vec<String>,
+}
+
+impl Merger {
+    pub fn add_file(&mut self, path: &Path) -> Result<()> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read report {}", path.display()))?;
+        self.add_report(&text)
+            .with_context(|| format!("{}: not an sgscan JSON or JSONL report", path.display()))
+    }
+
+    pub fn add_report(&mut self, text: &str) -> Result<()> {
+        match Report::parse(text)? {
+            Report::Document(doc) => {
+                for record in doc.findings {
+                    let incoming = record.finding.location_count;
+                    let locations = record.finding.locations.clone();
+                    let entry = self.finding(record);
+                    entry.location_count += incoming;
+                    for l in locations {
+                        push_location(entry, l);
+                    }
+                }
+                self.add_stats(&doc.summary);
+                self.skipped.extend(doc.skipped);
+                for n in doc.notes {
+                    self.note(n);
+                }
+            }
+            Report::Lines(lines) => {
+                // Each finding's own count is on each of its lines: count it once per report.
+                let mut counted = HashSet::new();
+                for line in lines {
+                    match line {
+                        Line::Finding(l) => {
+                            let count = l.finding.finding.location_count.max(1);
+                            let first = counted.insert(l.finding.finding.fingerprint.clone());
+                            let l = *l;
+                            let entry = self.finding(l.finding);
+                            if first {
+                                entry.location_count += count;
+                            }
+                            push_location(entry, l.location);
+                        }
+                        Line::Skipped(s) => self.skipped.push(s),
+                        Line::Note(n) => self.note(n.message),
+                        Line::Summary(s) => self.add_stats(&s.summary),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, n: String) {
+        if !self.notes.contains(&n) {
+            self.notes.push(n);
+        }
+    }
+
+    /// The merged finding for this record's fingerprint, created empty on first sight.
+    fn finding(&mut self, record: FindingRecord) -> &mut Finding {
+        let fp = record.finding.fingerprint.clone();
+        self.findings.entry(fp).or_insert_with(|| {
+            let mut f = record.into_finding();
+            f.location_count = 0;
+            f.locations.clear();
+            f
+        })
+    }
+
+    fn add_stats(&mut self, s: &Summary) {
+        let s = s.stats();
+        self.stats.blobs_scanned += s.blobs_scanned;
+        self.stats.bytes_scanned += s.bytes_scanned;
+        self.stats.commits_scanned += s.commits_scanned;
+        self.stats.allowed += s.allowed;
+    }
+
+    pub fn finish(self) -> Outcome {
+        let mut findings: Vec<Finding> = self.findings.into_values().collect();
+        for f in &mut findings {
+            f.location_count = f.location_count.max(f.locations.len() as u64);
+        }
+        let mut outcome = Outcome {
+            findings,
+            stats: self.stats,
+            skipped: self.skipped,
+            notes: self.notes,
+        };
+        outcome.sort();
+        outcome
+    }
+}
+
+fn push_location(f: &mut Finding, l: Location) {
+    if f.locations.len() < MAX_LOCATIONS && !f.locations.contains(&l) {
+        f.locations.push(l);
+    }
+}

@@ -1,0 +1,215 @@
+//! The machine report formats as types: what `--format json` and `jsonl` write, and what
+//! `sgscan merge` and `--baseline` read back. One definition, so the writer and the readers cannot
+//! drift apart. Field names are documented in README.md and kept stable.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Finding, Location, Outcome, Skip, Stats};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Tool {
+    pub fn this() -> Tool {
+        Tool {
+            name: "sgscan".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// The `summary` object (and the JSONL `summary` line).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Summary {
+    pub keys: u64,
+    pub locations: u64,
+    pub blobs_scanned: u64,
+    pub bytes_scanned: u64,
+    pub commits_scanned: u64,
+    pub skipped: u64,
+    pub allowed: u64,
+    pub elapsed_ms: u64,
+}
+
+impl Summary {
+    pub fn of(outcome: &Outcome, elapsed: std::time::Duration) -> Summary {
+        Summary {
+            keys: outcome.findings.len() as u64,
+            locations: outcome.location_count(),
+            blobs_scanned: outcome.stats.blobs_scanned,
+            bytes_scanned: outcome.stats.bytes_scanned,
+            commits_scanned: outcome.stats.commits_scanned,
+            skipped: outcome.skipped.len() as u64,
+            allowed: outcome.stats.allowed,
+            elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            blobs_scanned: self.blobs_scanned,
+            bytes_scanned: self.bytes_scanned,
+            commits_scanned: self.commits_scanned,
+            allowed: self.allowed,
+        }
+    }
+}
+
+/// A finding as reports carry it: the key itself only with `--show-secrets`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FindingRecord {
+    #[serde(flatten)]
+    pub finding: Finding,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl FindingRecord {
+    pub fn of(f: &Finding, show_secrets: bool) -> FindingRecord {
+        FindingRecord {
+            finding: f.clone(),
+            secret: show_secrets.then(|| f.key.clone()),
+        }
+    }
+
+    /// The finding, with the key restored if the report carried it.
+    pub fn into_finding(self) -> Finding {
+        let mut f = self.finding;
+        f.key = self.secret.unwrap_or_default();
+        f
+    }
+}
+
+/// `--format json`: one document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Document {
+    pub tool: Tool,
+    pub summary: Summary,
+    pub findings: Vec<FindingRecord>,
+    #[serde(default)]
+    pub skipped: Vec<Skip>,
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// A JSONL `finding` line: one location, with its finding's fields (without `locations`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LocationLine {
+    #[serde(flatten)]
+    pub finding: FindingRecord,
+    #[serde(flatten)]
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SummaryLine {
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub tool: Tool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoteLine {
+    pub message: String,
+}
+
+/// `--format jsonl`: one of these per line, tagged by `type`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Line {
+    Finding(Box<LocationLine>),
+    Skipped(Skip),
+    Note(NoteLine),
+    Summary(SummaryLine),
+}
+
+/// A report read back: a JSON document or the lines of a JSONL report.
+pub enum Report {
+    Document(Document),
+    Lines(Vec<Line>),
+}
+
+impl Report {
+    /// Parses a `--format json` or `jsonl` report; the error says which line is wrong.
+    pub fn parse(text: &str) -> anyhow::Result<Report> {
+        use anyhow::Context as _;
+        if text.trim_start().starts_with('{')
+            && let Ok(doc) = serde_json::from_str::<Document>(text)
+        {
+            return Ok(Report::Document(doc));
+        }
+        let mut lines = Vec::new();
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let parsed: Line = serde_json::from_str(line)
+                .with_context(|| format!("line {}: not an sgscan report record", i + 1))?;
+            lines.push(parsed);
+        }
+        if lines.is_empty() {
+            anyhow::bail!("empty report");
+        }
+        Ok(Report::Lines(lines))
+    }
+
+    /// The fingerprints of every finding in the report.
+    pub fn fingerprints(&self) -> Vec<&str> {
+        match self {
+            Report::Document(d) => d
+                .findings
+                .iter()
+                .map(|f| f.finding.fingerprint.as_str())
+                .collect(),
+            Report::Lines(lines) => lines
+                .iter()
+                .filter_map(|l| match l {
+                    Line::Finding(f) => Some(f.finding.finding.fingerprint.as_str()),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The records of a JSONL report for `outcome`, in order: locations, skips, notes, summary.
+pub fn lines(outcome: &Outcome, show_secrets: bool, elapsed: std::time::Duration) -> Vec<Line> {
+    let mut out = Vec::new();
+    for f in &outcome.findings {
+        let mut head = FindingRecord::of(f, show_secrets);
+        head.finding.locations = Vec::new();
+        for loc in &f.locations {
+            out.push(Line::Finding(Box::new(LocationLine {
+                finding: head.clone(),
+                location: loc.clone(),
+            })));
+        }
+    }
+    out.extend(outcome.skipped.iter().cloned().map(Line::Skipped));
+    out.extend(
+        outcome
+            .notes
+            .iter()
+            .map(|n| Line::Note(NoteLine { message: n.clone() })),
+    );
+    out.push(Line::Summary(SummaryLine {
+        summary: Summary::of(outcome, elapsed),
+        tool: Tool::this(),
+    }));
+    out
+}
+
+pub fn document(outcome: &Outcome, show_secrets: bool, elapsed: std::time::Duration) -> Document {
+    Document {
+        tool: Tool::this(),
+        summary: Summary::of(outcome, elapsed),
+        findings: outcome
+            .findings
+            .iter()
+            .map(|f| FindingRecord::of(f, show_secrets))
+            .collect(),
+        skipped: outcome.skipped.clone(),
+        notes: outcome.notes.clone(),
+    }
+}
