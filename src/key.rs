@@ -20,6 +20,41 @@ pub fn redact(key: &str) -> String {
     format!("{}…", &key[..cut])
 }
 
+/// A key's id: the 22-character middle segment of `SG.<id>.<secret>`. It names the key in the API
+/// (`/v3/api_keys/{id}`) and cannot authenticate, so it is safe to print, log and put in a URL —
+/// once it is known to be exactly 22 characters of the key alphabet, which this type guarantees.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(String);
+
+/// Length of a key id.
+pub const KEY_ID_LEN: usize = 22;
+
+impl KeyId {
+    /// `None` unless `s` is 22 characters of `[A-Za-z0-9_-]` (so it cannot carry a path, a query
+    /// or a pasted secret into a request).
+    pub fn parse(s: &str) -> Option<KeyId> {
+        let ok = s.len() == KEY_ID_LEN
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        ok.then(|| KeyId(s.to_string()))
+    }
+
+    /// The id of a full key `SG.<id>.<secret>`, if it has that shape.
+    pub fn of_key(key: &str) -> Option<KeyId> {
+        let mut parts = key.strip_prefix("SG.")?.split('.');
+        KeyId::parse(parts.next()?)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for KeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +68,18 @@ mod tests {
             fingerprint("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn key_ids_are_exactly_22_key_characters() {
+        let id = "aB3_-".repeat(4) + "xy";
+        assert_eq!(KeyId::parse(&id).map(|k| k.to_string()), Some(id.clone()));
+        assert!(KeyId::parse(&id[..21]).is_none());
+        assert!(KeyId::parse(&format!("{id}x")).is_none());
+        assert!(KeyId::parse(&("../".repeat(7) + "a")).is_none());
+        assert!(KeyId::parse(&"é".repeat(11)).is_none());
+        let key = format!("SG.{id}.{}", "s".repeat(43));
+        assert_eq!(KeyId::of_key(&key), KeyId::parse(&id));
+        assert!(KeyId::of_key("SG.short.x").is_none());
     }
 }
