@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::detect::Detector;
 pub use crate::key::{fingerprint, redact};
 pub use crate::model::{CommitInfo, Finding, Location, MAX_LOCATIONS, Origin, Outcome, Skip, Stats};
+use crate::source::Sink;
 
 /// Shared sink for every source: runs the detector on a blob and records what it finds.
 pub struct Collector<'d> {
@@ -127,5 +128,23 @@ impl<'d> Collector<'d> {
         };
         outcome.sort();
         outcome
+    }
+}
+
+impl Sink for Collector<'_> {
+    fn blob(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
+        self.scan_lazy(data, origin);
+    }
+
+    fn message(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
+        self.scan_message(data, origin);
+    }
+
+    fn skipped(&self, skip: Skip) {
+        self.skipped.lock().unwrap_or_else(|e| e.into_inner()).push(skip);
+    }
+
+    fn noted(&self, note: String) {
+        self.note(note);
     }
 }

@@ -34,7 +34,8 @@ impl KeyId {
     /// or a pasted secret into a request).
     pub fn parse(s: &str) -> Option<KeyId> {
         let ok = s.len() == KEY_ID_LEN
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         ok.then(|| KeyId(s.to_string()))
     }
 

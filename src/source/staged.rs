@@ -11,10 +11,11 @@ use gix::ObjectId;
 use gix::bstr::{BStr, BString, ByteSlice};
 use gix::prelude::FindExt;
 
+use super::Sink;
 use super::history::open_repo;
-use crate::findings::{Collector, Origin};
+use crate::model::Origin;
 
-pub fn scan(path: &Path, max_file_size: u64, sink: &Collector) -> Result<()> {
+pub fn scan(path: &Path, max_file_size: u64, sink: &dyn Sink) -> Result<()> {
     let repo = open_repo(path)?;
     if repo.is_bare() {
         bail!(

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use ignore::{WalkBuilder, WalkState};
 
-use crate::findings::{Collector, Origin};
+use super::Sink;
+use crate::model::Origin;
 
 #[derive(Debug, Clone)]
 pub struct WalkOptions {
@@ -32,7 +33,7 @@ impl Default for WalkOptions {
 
 /// Walks `roots` and scans every file. A root that cannot be read is an error (nothing is scanned);
 /// anything below a root that cannot be read is recorded as skipped.
-pub fn scan(roots: &[PathBuf], opts: &WalkOptions, sink: &Collector) -> Result<()> {
+pub fn scan(roots: &[PathBuf], opts: &WalkOptions, sink: &dyn Sink) -> Result<()> {
     let roots = distinct_roots(roots);
     let Some((first, rest)) = roots.split_first() else {
         bail!("no path to scan")
@@ -85,7 +86,7 @@ fn visit(
     path: &Path,
     file_type: Option<std::fs::FileType>,
     opts: &WalkOptions,
-    sink: &Collector,
+    sink: &dyn Sink,
     buf: &mut Vec<u8>,
 ) {
     let shown = display_path(path);
