@@ -15,7 +15,7 @@ use std::process::Command;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sgscan::detect::Detector;
 use sgscan::findings::Collector;
-use sgscan::source::{history, worktree};
+use sgscan::source::{Source as _, history, worktree};
 
 fn generated(env: &str, script: &str, args: &[&str], dir: &Path, name: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
@@ -70,12 +70,11 @@ fn sources(c: &mut Criterion) {
     g.bench_function("dir_walk", |b| {
         b.iter(|| {
             let sink = Collector::new(&detector);
-            worktree::scan(
-                std::slice::from_ref(&tree),
-                &worktree::WalkOptions::default(),
-                &sink,
-            )
-            .expect("walk");
+            let source = worktree::Worktree {
+                roots: vec![tree.clone()],
+                opts: worktree::WalkOptions::default(),
+            };
+            source.scan(&sink).expect("walk");
             sink.finish()
         })
     });

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use crate::model::Outcome;
 use crate::report::schema::Report;
 
-pub const IGNORE_FILE: &str = ".sgscanignore";
+pub use crate::source::IGNORE_FILE;
 
 #[derive(Debug, Default)]
 pub struct Allowlist {

@@ -15,7 +15,7 @@ use crate::report::{self, Format};
 use crate::revoke::{self, AdminKey, RevokeOptions};
 use crate::rules;
 use crate::sendgrid::{Api, ApiOptions};
-use crate::source::{history, staged, worktree};
+use crate::source::{Source as _, history, staged, worktree};
 use crate::text::Safe;
 use crate::verify::{self, Cache, Policy};
 use std::time::Duration;
@@ -296,15 +296,13 @@ fn run_dir(args: DirArgs) -> Result<i32> {
         max_file_size: args.common.max_file_size,
     };
     let post = Post::prepare(&args.common)?;
-    worktree::scan(&args.paths, &opts, &collector)?;
+    let source = worktree::Worktree {
+        roots: args.paths.clone(),
+        opts,
+    };
+    source.scan(&collector)?;
     let outcome = collector.finish();
-    let mut ignore_files: Vec<PathBuf> = args
-        .paths
-        .iter()
-        .filter(|p| p.is_dir())
-        .map(|p| p.join(IGNORE_FILE))
-        .collect();
-    ignore_files.push(PathBuf::from(IGNORE_FILE));
+    let ignore_files = source.ignore_files();
     post.conclude(outcome, &ignore_files, &args.common, &detector, started)
         .map(|(_, code)| code)
 }

@@ -9,6 +9,9 @@ use std::path::PathBuf;
 
 use crate::model::{Origin, Skip};
 
+/// The allow-list file read at the top of what is scanned: one fingerprint per line.
+pub const IGNORE_FILE: &str = ".sgscanignore";
+
 /// Files larger than this are skipped unless `--max-file-size` says otherwise.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 

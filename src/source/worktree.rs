@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use ignore::{WalkBuilder, WalkState};
 
-use super::Sink;
+use super::{IGNORE_FILE, Sink, Source};
 use crate::model::Origin;
 
 #[derive(Debug, Clone)]
@@ -31,9 +31,33 @@ impl Default for WalkOptions {
     }
 }
 
+/// Files on disk under some roots.
+pub struct Worktree {
+    pub roots: Vec<PathBuf>,
+    pub opts: WalkOptions,
+}
+
+impl Source for Worktree {
+    fn scan(&self, sink: &dyn Sink) -> Result<()> {
+        walk(&self.roots, &self.opts, sink)
+    }
+
+    /// `.sgscanignore` in each root directory and in the current directory.
+    fn ignore_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self
+            .roots
+            .iter()
+            .filter(|p| p.is_dir())
+            .map(|p| p.join(IGNORE_FILE))
+            .collect();
+        files.push(PathBuf::from(IGNORE_FILE));
+        files
+    }
+}
+
 /// Walks `roots` and scans every file. A root that cannot be read is an error (nothing is scanned);
 /// anything below a root that cannot be read is recorded as skipped.
-pub fn scan(roots: &[PathBuf], opts: &WalkOptions, sink: &dyn Sink) -> Result<()> {
+fn walk(roots: &[PathBuf], opts: &WalkOptions, sink: &dyn Sink) -> Result<()> {
     let roots = distinct_roots(roots);
     let Some((first, rest)) = roots.split_first() else {
         bail!("no path to scan")
