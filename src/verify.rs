@@ -320,7 +320,7 @@ impl Cache {
     fn get(&self, fingerprint: &str) -> Option<Verification> {
         let v = self.entries.get(fingerprint)?;
         let checked = gix::date::parse(&v.checked_at, None).ok()?.seconds;
-        let age = gix::date::Time::now_utc().seconds - checked;
+        let age = gix::date::Time::now_utc().seconds.saturating_sub(checked);
         (v.status != Status::Unknown && age >= 0 && (age as u64) < self.max_age.as_secs()).then(|| {
             Verification {
                 cached: true,
