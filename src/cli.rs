@@ -67,15 +67,41 @@ pub struct MergeArgs {
     pub patterns: Option<PathBuf>,
 }
 
+/// `sgscan revoke` takes only what revoking by id uses: no scan, verification or cache flags that
+/// it would accept and ignore.
 #[derive(Debug, Args)]
 pub struct RevokeIdArgs {
     /// The key id: the 22-character middle segment, as reports give it.
     #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub key_id: String,
-    #[command(flatten)]
-    pub revoke: RevokeArgs,
-    #[command(flatten)]
-    pub verify: VerifyArgs,
+    /// Revoke without asking (for CI).
+    #[arg(long)]
+    pub yes: bool,
+    /// Look the id up and show what would be revoked; send no DELETE.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// File holding an admin key (api_keys.read + api_keys.delete) to revoke with. Also read from
+    /// the SGSCAN_ADMIN_KEY environment variable. Never given on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// Append the attempt and its result to FILE (JSON lines).
+    #[arg(long, value_name = "FILE", default_value = "sgscan-audit.jsonl")]
+    pub audit_log: PathBuf,
+    /// How long to wait for the id to disappear from the account, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub revoke_wait: u64,
+    /// SendGrid API base URL (EU accounts: https://api.eu.sendgrid.com). https only; http only for loopback.
+    #[arg(long, env = "SGSCAN_API_URL", value_name = "URL", default_value = crate::sendgrid::DEFAULT_API_URL)]
+    pub api_url: String,
+    /// Timeout of one request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub verify_timeout: u64,
+    /// Time allowed per request, retries included, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub verify_deadline: u64,
+    /// Log each API request (key id and fingerprint only) to stderr.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -173,23 +199,28 @@ pub struct CommonArgs {
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
     /// Revoke each key verified live in this run (implies --verify). Asks first on a terminal.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_network")]
     pub revoke: bool,
     /// Revoke without asking (for CI).
-    #[arg(long)]
+    #[arg(long, requires = "revoke")]
     pub yes: bool,
     /// Show what would be revoked; send nothing.
-    #[arg(long)]
+    #[arg(long, requires = "revoke")]
     pub dry_run: bool,
     /// File holding an admin key (api_keys.read + api_keys.delete) to revoke with. Also read from
     /// the SGSCAN_ADMIN_KEY environment variable. Never given on the command line.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "revoke")]
     pub admin_key_file: Option<PathBuf>,
-    /// Append one JSON line per revocation attempt to FILE.
-    #[arg(long, value_name = "FILE", default_value = "sgscan-audit.jsonl")]
+    /// Append an `attempt` line before each DELETE and a `result` line after it to FILE (JSON lines).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "sgscan-audit.jsonl",
+        requires = "revoke"
+    )]
     pub audit_log: PathBuf,
     /// How long to wait for a revocation to take effect, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "revoke")]
     pub revoke_wait: u64,
 }
 
@@ -388,11 +419,15 @@ struct Post {
 }
 
 fn api_from(v: &VerifyArgs) -> Result<Api> {
+    api_with(&v.api_url, v.verify_timeout, v.verify_deadline, v.verbose)
+}
+
+fn api_with(url: &str, timeout_secs: u64, deadline_secs: u64, verbose: bool) -> Result<Api> {
     Api::new(ApiOptions {
-        base_url: v.api_url.clone(),
-        timeout: Duration::from_secs(v.verify_timeout.max(1)),
-        deadline: Duration::from_secs(v.verify_deadline.max(1)),
-        verbose: v.verbose,
+        base_url: url.to_string(),
+        timeout: Duration::from_secs(timeout_secs.max(1)),
+        deadline: Duration::from_secs(deadline_secs.max(1)),
+        verbose,
         ..ApiOptions::default()
     })
 }
@@ -418,7 +453,7 @@ impl Post {
         let cache = v
             .cache
             .as_deref()
-            .map(|p| Cache::load(p, Duration::from_secs(v.cache_hours * 3600)))
+            .map(|p| Cache::load(p, Duration::from_secs(v.cache_hours.saturating_mul(3600))))
             .transpose()?;
         let admin = if r.revoke {
             AdminKey::load(r.admin_key_file.as_deref())?
@@ -445,6 +480,12 @@ impl Post {
         Allowlist::load(ignore_files, common.baseline.as_deref())?.apply(&mut outcome);
         let mut revoke_error = None;
         if self.verify {
+            let sendgrid_rules: Vec<String> = detector
+                .rules()
+                .iter()
+                .filter(|r| r.spec.sendgrid_key)
+                .map(|r| r.id().to_string())
+                .collect();
             verify::verify_all(
                 &mut outcome.findings,
                 verify::VerifyOptions {
@@ -454,6 +495,7 @@ impl Post {
                     cache: self.cache.as_mut(),
                     // A revocation acts only on what this run saw live.
                     fresh: common.revoke.revoke,
+                    sendgrid_rules: &sendgrid_rules,
                 },
             );
             if let (true, Some(api)) = (common.revoke.revoke, self.api.as_ref()) {
@@ -515,9 +557,9 @@ fn run_merge(args: MergeArgs) -> Result<i32> {
 }
 
 fn run_revoke_id(args: RevokeIdArgs) -> Result<i32> {
-    let api = api_from(&args.verify)?;
-    let admin = AdminKey::load(args.revoke.admin_key_file.as_deref())?;
-    let r = &args.revoke;
+    let r = &args;
+    let api = api_with(&r.api_url, r.verify_timeout, r.verify_deadline, r.verbose)?;
+    let admin = AdminKey::load(r.admin_key_file.as_deref())?;
     let opts = RevokeOptions {
         api: &api,
         admin: admin.as_ref(),
@@ -526,10 +568,14 @@ fn run_revoke_id(args: RevokeIdArgs) -> Result<i32> {
         wait: Duration::from_secs(r.revoke_wait),
         audit: &r.audit_log,
     };
-    let result = revoke::revoke_by_id(&args.key_id, &opts)?;
+    let (result, audit_error) = revoke::revoke_by_id(&args.key_id, &opts)?;
     println!("{}: {} ({})", args.key_id, result.status.as_str(), result.reason);
     if let Some(step) = &result.manual_step {
         println!("  {step}");
+    }
+    if let Some(why) = audit_error {
+        eprintln!("sgscan: error: audit log unwritable: {why}");
+        return Ok(EXIT_ERROR);
     }
     Ok(match result.status {
         revoke::RevokeStatus::RevokeFailed => EXIT_ERROR,

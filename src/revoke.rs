@@ -163,8 +163,86 @@ fn confirm(question: &str, yes: bool) -> Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
 }
 
-/// Revokes every finding verified live in this run. Returns an error only when nothing may be sent
-/// (no confirmation); per-key failures are recorded on the findings.
+/// The audit trail of a run. Once a line cannot be written, nothing more is sent: a DELETE must
+/// never go out without its `attempt` line on disk.
+struct Audit<'a> {
+    path: &'a Path,
+    log: Option<AuditLog>,
+    /// Why the log cannot be written, once it could not.
+    broken: Option<String>,
+}
+
+impl<'a> Audit<'a> {
+    fn open(path: &'a Path) -> Audit<'a> {
+        match AuditLog::open(path) {
+            Ok(log) => Audit {
+                path,
+                log: Some(log),
+                broken: None,
+            },
+            Err(e) => Audit {
+                path,
+                log: None,
+                broken: Some(format!("{e:#}")),
+            },
+        }
+    }
+
+    fn record(&mut self, entry: serde_json::Value) -> Result<(), String> {
+        if let Some(why) = &self.broken {
+            return Err(why.clone());
+        }
+        let Some(log) = self.log.as_mut() else {
+            return Err(format!("audit log {} is not open", self.path.display()));
+        };
+        log.record(entry).map_err(|e| {
+            let why = format!("{e:#}");
+            self.broken = Some(why.clone());
+            why
+        })
+    }
+}
+
+fn nothing_sent(why: &str) -> String {
+    format!("audit log unwritable: {why}, nothing sent")
+}
+
+/// Who is doing what to which key: the fields both audit lines carry.
+struct Subject<'a> {
+    fingerprint: Option<&'a str>,
+    key_id: &'a str,
+    found_at: String,
+    by: &'a str,
+}
+
+fn attempt_line(s: &Subject) -> serde_json::Value {
+    json!({
+        "event": "attempt",
+        "timestamp": verify::now_rfc3339(),
+        "fingerprint": s.fingerprint,
+        "key_id": s.key_id,
+        "found_at": s.found_at,
+        "revoked_by": s.by,
+        "action": format!("DELETE /v3/api_keys/{}", s.key_id),
+    })
+}
+
+fn result_line(s: &Subject, r: &Revocation) -> serde_json::Value {
+    json!({
+        "event": "result",
+        "timestamp": verify::now_rfc3339(),
+        "fingerprint": s.fingerprint,
+        "key_id": s.key_id,
+        "found_at": s.found_at,
+        "revoked_by": s.by,
+        "result": r.status,
+        "reason": r.reason,
+    })
+}
+
+/// Revokes every finding verified live in this run. Returns an error when nothing may be sent (no
+/// confirmation) or the audit log could not be written; per-key outcomes, that one included, are
+/// recorded on the findings.
 pub fn revoke_all(findings: &mut [Finding], opts: &RevokeOptions) -> Result<()> {
     let mut live: Vec<usize> = (0..findings.len())
         .filter(|&i| {
@@ -213,67 +291,69 @@ pub fn revoke_all(findings: &mut [Finding], opts: &RevokeOptions) -> Result<()> 
     if !confirm(&format!("Revoke these {} key(s) now?", live.len()), opts.yes)? {
         bail!("revocation not confirmed: nothing was sent");
     }
-    let mut audit = AuditLog::open(opts.audit)?;
+    let mut audit = Audit::open(opts.audit);
     for &i in &live {
-        let r = revoke_one(&findings[i], opts);
-        let f = &findings[i];
-        audit.record(json!({
-            "timestamp": verify::now_rfc3339(),
-            "fingerprint": f.fingerprint,
-            "key_id": f.key_id,
-            "found_at": where_found(f),
-            "revoked_by": r.by,
-            "result": r.status,
-            "reason": r.reason,
-        }))?;
+        let r = match &audit.broken {
+            Some(why) => Revocation {
+                status: RevokeStatus::RevokeFailed,
+                reason: nothing_sent(why),
+                by: opts.admin.map_or_else(|| "self".to_string(), AdminKey::who),
+                manual_step: Some(manual_step(findings[i].key_id.as_deref().unwrap_or("?"))),
+            },
+            None => revoke_one(&findings[i], opts, &mut audit),
+        };
         findings[i].revocation = Some(r);
     }
-    Ok(())
+    match audit.broken {
+        Some(why) => bail!("audit log unwritable: {why}; no DELETE was sent after that"),
+        None => Ok(()),
+    }
 }
 
-fn revoke_one(f: &Finding, opts: &RevokeOptions) -> Revocation {
-    let failed = |by: &str, reason: String, id: &str| Revocation {
+/// Revokes one key, writing its audit lines; the returned status says what was done.
+fn revoke_one(f: &Finding, opts: &RevokeOptions, audit: &mut Audit) -> Revocation {
+    let by = opts.admin.map_or_else(|| "self".to_string(), AdminKey::who);
+    let subject = Subject {
+        fingerprint: Some(&f.fingerprint),
+        key_id: f.key_id.as_deref().unwrap_or("?"),
+        found_at: where_found(f),
+        by: &by,
+    };
+    let mut r = attempt_revocation(f, opts, &subject, audit);
+    if audit.broken.is_none()
+        && let Err(why) = audit.record(result_line(&subject, &r))
+    {
+        r.reason = format!(
+            "{}; audit log unwritable: {why} (result line not written)",
+            r.reason
+        );
+    }
+    r
+}
+
+fn attempt_revocation(f: &Finding, opts: &RevokeOptions, subject: &Subject, audit: &mut Audit) -> Revocation {
+    let by = subject.by;
+    let failed = |reason: String, id: &str| Revocation {
         status: RevokeStatus::RevokeFailed,
         reason,
         by: by.into(),
         manual_step: Some(manual_step(id)),
     };
     let Some(key_id) = f.key_id.as_deref() else {
-        return failed("-", "the key has no id segment".into(), "?");
+        return failed("the key has no id segment".into(), "?");
     };
     let leaked = Credential {
         key: &f.key,
         label: verify::label(f),
     };
     let path = format!("/v3/api_keys/{key_id}");
-    let (cred, by) = match opts.admin {
+    let cred = match opts.admin {
         Some(admin) => {
-            let by = admin.who();
             // The id must belong to the admin's account: never delete in an account the key is not from.
-            match opts.api.get(&admin.credential(), &path) {
-                Answer::Http { status: 200, .. } => {}
-                Answer::Http { status: 404, .. } => {
-                    return failed(
-                        &by,
-                        "not in this account: the admin key's account has no key with this id".into(),
-                        key_id,
-                    );
-                }
-                Answer::Http { status, message, .. } => {
-                    return failed(
-                        &by,
-                        format!(
-                            "cannot look the key up with the admin key: HTTP {status} {}",
-                            message.unwrap_or_default()
-                        ),
-                        key_id,
-                    );
-                }
-                Answer::Fault { reason, .. } => {
-                    return failed(&by, format!("cannot look the key up: {reason}"), key_id);
-                }
+            if let Err(why) = confirm_id(opts.api, admin, key_id) {
+                return failed(why, key_id);
             }
-            (admin.credential(), by)
+            admin.credential()
         }
         None => {
             let can_delete = f
@@ -282,69 +362,128 @@ fn revoke_one(f: &Finding, opts: &RevokeOptions) -> Revocation {
                 .and_then(|v| v.scopes.as_ref())
                 .is_some_and(|s| s.iter().any(|s| s == "api_keys.delete"));
             if !can_delete {
-                return failed("self", "no permission: no admin key (SGSCAN_ADMIN_KEY or --admin-key-file) and the leaked key does not hold api_keys.delete".into(), key_id);
+                return failed("no permission: no admin key (SGSCAN_ADMIN_KEY or --admin-key-file) and the leaked key does not hold api_keys.delete".into(), key_id);
             }
-            (leaked, "self".to_string())
+            leaked
         }
     };
-    match opts.api.delete(&cred, &path) {
+    if let Err(why) = audit.record(attempt_line(subject)) {
+        return failed(nothing_sent(&why), key_id);
+    }
+    let deleted = match opts.api.delete(&cred, &path) {
         Answer::Http {
             status: 200 | 202 | 204,
             ..
-        } => {}
-        Answer::Http { status: 404, .. } => {
-            return Revocation {
-                status: RevokeStatus::Revoked,
-                reason: "already deleted (404)".into(),
-                by,
-                manual_step: None,
-            };
-        }
+        } => true,
+        Answer::Http { status: 404, .. } => false,
         Answer::Http { status, message, .. } => {
             return failed(
-                &by,
                 format!("DELETE refused: HTTP {status} {}", message.unwrap_or_default()),
                 key_id,
             );
         }
-        Answer::Fault { reason, .. } => return failed(&by, format!("DELETE failed: {reason}"), key_id),
-    }
-    // Revocation propagates with a delay: report success only once the key stops working.
+        Answer::Fault { reason, .. } => return failed(format!("DELETE failed: {reason}"), key_id),
+    };
+    // A 204 is not the end (revocation propagates with a delay) and a 404 is not proof (the id may
+    // be wrong while the key still works): only the key's own "grant is invalid" answer is.
     let leaked = Credential {
         key: &f.key,
         label: verify::label(f),
     };
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(250);
-    loop {
-        let check = verify::interpret(&opts.api.get(&leaked, "/v3/scopes"));
-        if check.status == Status::Invalid {
-            return Revocation {
-                status: RevokeStatus::Revoked,
-                reason: "deleted; the key no longer authenticates".into(),
-                by,
-                manual_step: None,
-            };
-        }
-        if started.elapsed() + pause > opts.wait {
-            return Revocation {
-                status: RevokeStatus::RevokePending,
-                reason: format!(
-                    "deleted, but the key still answered '{}' after {}s: check again shortly",
-                    check.reason,
-                    opts.wait.as_secs()
-                ),
-                by,
-                manual_step: None,
-            };
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_secs(8));
+    let (dead, last) = poll(opts.wait, || {
+        let answer = opts.api.get(&leaked, "/v3/scopes");
+        (
+            verify::is_grant_invalid(&answer),
+            verify::interpret(&answer).reason,
+        )
+    });
+    match (dead, deleted) {
+        (true, true) => Revocation {
+            status: RevokeStatus::Revoked,
+            reason: "deleted; the key no longer authenticates".into(),
+            by: by.into(),
+            manual_step: None,
+        },
+        (true, false) => Revocation {
+            status: RevokeStatus::Revoked,
+            reason: "already deleted (404); the key no longer authenticates".into(),
+            by: by.into(),
+            manual_step: None,
+        },
+        (false, true) => Revocation {
+            status: RevokeStatus::RevokePending,
+            reason: format!(
+                "deleted, but the key still answered '{last}' after {}s: check again shortly",
+                opts.wait.as_secs()
+            ),
+            by: by.into(),
+            manual_step: None,
+        },
+        (false, false) => failed(
+            format!(
+                "DELETE answered 404 (no such id), but the key still answered '{last}' after {}s",
+                opts.wait.as_secs()
+            ),
+            key_id,
+        ),
     }
 }
 
-/// `sgscan revoke --key-id ID`: for security teams working from a report.
-pub fn revoke_by_id(key_id: &str, opts: &RevokeOptions) -> Result<Revocation> {
+/// Asks `check` until it says done or `wait` is over, backing off; returns (done, its last note).
+fn poll(wait: Duration, mut check: impl FnMut() -> (bool, String)) -> (bool, String) {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let (done, note) = check();
+        if done || started.elapsed().saturating_add(pause) > wait {
+            return (done, note);
+        }
+        std::thread::sleep(pause);
+        pause = pause.saturating_mul(2).min(Duration::from_secs(8));
+    }
+}
+
+/// The strict admin lookup: `GET /v3/api_keys/{id}` must answer 200 with a JSON object whose
+/// `api_key_id` is this id. Anything else is a reason not to DELETE.
+fn confirm_id(api: &Api, admin: &AdminKey, key_id: &str) -> Result<(), String> {
+    let answer = api.get(&admin.credential(), &format!("/v3/api_keys/{key_id}"));
+    lookup_verdict(&answer, key_id)
+}
+
+pub fn lookup_verdict(answer: &Answer, key_id: &str) -> Result<(), String> {
+    match answer {
+        Answer::Http {
+            status: 200, body, ..
+        } => {
+            let found = serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.as_object()?.get("api_key_id")?.as_str().map(|s| s == key_id));
+            match found {
+                Some(true) => Ok(()),
+                Some(false) => Err(format!(
+                    "the admin lookup of key id {key_id} answered another key's id: nothing deleted"
+                )),
+                None => Err(format!(
+                    "the admin lookup of key id {key_id} answered 200 without SendGrid's key object (a proxy?): nothing deleted"
+                )),
+            }
+        }
+        a if verify::is_sendgrid_404(a) => {
+            Err("not in this account: the admin key's account has no key with this id".into())
+        }
+        Answer::Http { status, message, .. } => Err(match message {
+            Some(m) => format!("cannot look the key up with the admin key: HTTP {status} {m}"),
+            None => format!(
+                "cannot look the key up with the admin key: HTTP {status} that is not SendGrid's error JSON"
+            ),
+        }),
+        Answer::Fault { reason, .. } => Err(format!("cannot look the key up: {reason}")),
+    }
+}
+
+/// `sgscan revoke --key-id ID`: for security teams working from a report. The audit log's failure
+/// after a DELETE was sent is returned beside the outcome, which stands.
+pub fn revoke_by_id(key_id: &str, opts: &RevokeOptions) -> Result<(Revocation, Option<String>)> {
     if key_id.len() != 22
         || !key_id
             .bytes()
@@ -362,67 +501,108 @@ pub fn revoke_by_id(key_id: &str, opts: &RevokeOptions) -> Result<Revocation> {
             "revoking by id needs an admin key holding api_keys.read and api_keys.delete: set SGSCAN_ADMIN_KEY or pass --admin-key-file"
         );
     };
-    let path = format!("/v3/api_keys/{key_id}");
-    match opts.api.get(&admin.credential(), &path) {
-        Answer::Http { status: 200, .. } => {}
-        Answer::Http { status: 404, .. } => {
-            bail!("key id {key_id} is not in the admin key's account: nothing deleted")
-        }
-        Answer::Http { status, message, .. } => bail!(
-            "cannot look key id {key_id} up: HTTP {status} {}",
-            message.unwrap_or_default()
-        ),
-        Answer::Fault { reason, .. } => bail!("cannot look key id {key_id} up: {reason}"),
+    if let Err(why) = confirm_id(opts.api, admin, key_id) {
+        bail!("key id {key_id}: {why}");
     }
     eprintln!(
         "sgscan: key id {key_id} will be revoked with {}",
         admin.credential().label
     );
+    let by = admin.who();
     if opts.dry_run {
         eprintln!("sgscan: --dry-run: nothing was sent");
-        return Ok(Revocation {
-            status: RevokeStatus::Planned,
-            reason: "dry run".into(),
-            by: admin.who(),
-            manual_step: None,
-        });
+        return Ok((
+            Revocation {
+                status: RevokeStatus::Planned,
+                reason: "dry run".into(),
+                by,
+                manual_step: None,
+            },
+            None,
+        ));
     }
     if !confirm(&format!("Revoke key id {key_id} now?"), opts.yes)? {
         bail!("revocation not confirmed: nothing was sent");
     }
-    let by = admin.who();
-    let result = match opts.api.delete(&admin.credential(), &path) {
-        Answer::Http {
-            status: 200 | 202 | 204,
-            ..
-        }
-        | Answer::Http { status: 404, .. } => Revocation {
-            status: RevokeStatus::Revoked,
-            reason: "deleted".into(),
-            by,
-            manual_step: None,
-        },
-        Answer::Http { status, message, .. } => Revocation {
-            status: RevokeStatus::RevokeFailed,
-            reason: format!("DELETE refused: HTTP {status} {}", message.unwrap_or_default()),
-            by,
-            manual_step: Some(manual_step(key_id)),
-        },
-        Answer::Fault { reason, .. } => Revocation {
-            status: RevokeStatus::RevokeFailed,
-            reason: format!("DELETE failed: {reason}"),
-            by,
-            manual_step: Some(manual_step(key_id)),
-        },
+    let subject = Subject {
+        fingerprint: None,
+        key_id,
+        found_at: "(revoke --key-id)".into(),
+        by: &by,
     };
-    AuditLog::open(opts.audit)?.record(json!({
-        "timestamp": verify::now_rfc3339(),
-        "fingerprint": null,
-        "key_id": key_id,
-        "found_at": "(revoke --key-id)",
-        "revoked_by": result.by,
-        "result": result.status,
-        "reason": result.reason,
-    }))?;
-    Ok(result)
+    let mut audit = Audit::open(opts.audit);
+    if let Err(why) = audit.record(attempt_line(&subject)) {
+        return Ok((
+            Revocation {
+                status: RevokeStatus::RevokeFailed,
+                reason: nothing_sent(&why),
+                by: by.clone(),
+                manual_step: Some(manual_step(key_id)),
+            },
+            Some(why),
+        ));
+    }
+    let path = format!("/v3/api_keys/{key_id}");
+    let failed = |reason: String| Revocation {
+        status: RevokeStatus::RevokeFailed,
+        reason,
+        by: by.clone(),
+        manual_step: Some(manual_step(key_id)),
+    };
+    let mut result = match opts.api.delete(&admin.credential(), &path) {
+        Answer::Http {
+            status: status @ (200 | 202 | 204 | 404),
+            ..
+        } => {
+            // The key itself is unknown here, so the account is asked instead: the id must be gone.
+            let (gone, last) = poll(opts.wait, || {
+                let answer = opts.api.get(&admin.credential(), &path);
+                let note = match &answer {
+                    Answer::Http { status, .. } => format!("HTTP {status}"),
+                    Answer::Fault { reason, .. } => reason.clone(),
+                };
+                (verify::is_sendgrid_404(&answer), note)
+            });
+            match (gone, status) {
+                (true, 404) => Revocation {
+                    status: RevokeStatus::Revoked,
+                    reason: "already deleted (404); the id is no longer in the account".into(),
+                    by: by.clone(),
+                    manual_step: None,
+                },
+                (true, _) => Revocation {
+                    status: RevokeStatus::Revoked,
+                    reason: "deleted; the id is no longer in the account".into(),
+                    by: by.clone(),
+                    manual_step: None,
+                },
+                (false, 404) => failed(format!(
+                    "DELETE answered 404 (no such id), but the lookup still answered {last} after {}s",
+                    opts.wait.as_secs()
+                )),
+                (false, _) => Revocation {
+                    status: RevokeStatus::RevokePending,
+                    reason: format!(
+                        "deleted, but the lookup still answered {last} after {}s: check again shortly",
+                        opts.wait.as_secs()
+                    ),
+                    by: by.clone(),
+                    manual_step: None,
+                },
+            }
+        }
+        Answer::Http { status, message, .. } => failed(format!(
+            "DELETE refused: HTTP {status} {}",
+            message.unwrap_or_default()
+        )),
+        Answer::Fault { reason, .. } => failed(format!("DELETE failed: {reason}")),
+    };
+    let audit_error = audit.record(result_line(&subject, &result)).err();
+    if let Some(why) = &audit_error {
+        result.reason = format!(
+            "{}; audit log unwritable: {why} (result line not written)",
+            result.reason
+        );
+    }
+    Ok((result, audit_error))
 }

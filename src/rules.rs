@@ -40,6 +40,10 @@ pub struct RuleSpec {
     pub ignore_fingerprints: Vec<String>,
     #[serde(default)]
     pub examples: Examples,
+    /// Matches are SendGrid API keys: `--verify` may send them to SendGrid. Off for custom rules,
+    /// whose secrets must not go to a third party.
+    #[serde(default)]
+    pub sendgrid_key: bool,
 }
 
 fn default_token_chars() -> String {
@@ -271,8 +275,16 @@ mod tests {
             placeholder_words: vec![],
             ignore_fingerprints: vec![],
             examples: Examples::default(),
+            sendgrid_key: false,
         };
         let err = Rule::compile(spec, "x.toml").unwrap_err();
         assert!(format!("{err:#}").contains("bounded length"));
+    }
+
+    #[test]
+    fn only_rules_that_say_so_are_sendgrid_keys() {
+        assert!(embedded().unwrap().iter().all(|r| r.spec.sendgrid_key));
+        let custom = "[[rule]]\nid = \"c\"\nname = \"n\"\ndescription = \"d\"\nkeywords = [\"k\"]\nregex = 'k[0-9]{4}'\n";
+        assert!(!parse_rule_file(custom, "c.toml").unwrap()[0].sendgrid_key);
     }
 }

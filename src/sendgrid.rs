@@ -4,6 +4,7 @@
 //! It returns what the API said; [`crate::verify`] and [`crate::revoke`] decide what it means.
 //! Keys are never logged: request logs show the key id and fingerprint only.
 
+use std::io::Read;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -99,9 +100,114 @@ pub fn check_base_url(url: &str) -> Result<Url> {
     Ok(parsed)
 }
 
+/// Bodies longer than this are not read: no SendGrid answer sgscan asks for comes near it, and a
+/// hostile server must not be able to fill memory (or the report) with one.
+pub const MAX_BODY: u64 = 1 << 20;
+/// The longest wait a 429 may impose before a retry; a longer ask is capped here, and a wait that
+/// would end past the per-key deadline gives up instead.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
+/// Timeouts and deadlines from the command line (u64 seconds) are clamped so that no Instant
+/// arithmetic, ours or the HTTP stack's, can overflow.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Why a response body was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    Oversized,
+    Timeout,
+    Io(String),
+}
+
+impl BodyError {
+    pub fn reason(&self) -> String {
+        match self {
+            BodyError::Oversized => format!("oversized answer (more than {MAX_BODY} bytes)"),
+            BodyError::Timeout => "timeout: the answer did not arrive in time".to_string(),
+            BodyError::Io(e) => format!("cannot read the answer: {e}"),
+        }
+    }
+}
+
+/// Reads at most [`MAX_BODY`] bytes (one more tells an oversized body apart), giving up at
+/// `deadline` so that a server trickling bytes cannot hold a request open past it.
+pub fn read_capped(reader: impl Read, deadline: Instant) -> Result<String, BodyError> {
+    let mut limited = reader.take(MAX_BODY + 1);
+    let mut body = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if Instant::now() > deadline {
+            return Err(BodyError::Timeout);
+        }
+        match limited.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => body.extend_from_slice(chunk.get(..n).unwrap_or(&[])),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let text = error_chain(&e);
+                let timed_out = matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                ) || text.to_ascii_lowercase().contains("timed out");
+                return Err(if timed_out {
+                    BodyError::Timeout
+                } else {
+                    BodyError::Io(text)
+                });
+            }
+        }
+        if body.len() as u64 > MAX_BODY {
+            return Err(BodyError::Oversized);
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg = format!("{msg}: {s}");
+        source = s.source();
+    }
+    msg
+}
+
+/// What a 429 asks for, read from its headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryWait {
+    /// What the server asked for, in seconds from now (may be absurd).
+    pub asked_secs: u64,
+    /// What sgscan would wait: the ask, capped at [`MAX_RETRY_WAIT`].
+    pub wait: Duration,
+    pub header: &'static str,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// How long a 429 asks us to wait: `Retry-After` (seconds), else `X-RateLimit-Reset` (epoch
+/// seconds). Values that do not parse are ignored; values that do are capped.
+pub fn retry_wait(retry_after: Option<&str>, reset: Option<&str>, now: u64) -> Option<RetryWait> {
+    let parse = |v: Option<&str>| v.and_then(|v| v.trim().parse::<u64>().ok());
+    let (asked_secs, header) = match parse(retry_after) {
+        Some(secs) => (secs, "Retry-After"),
+        None => (parse(reset)?.saturating_sub(now).max(1), "X-RateLimit-Reset"),
+    };
+    Some(RetryWait {
+        asked_secs,
+        wait: Duration::from_secs(asked_secs).min(MAX_RETRY_WAIT),
+        header,
+    })
+}
+
 impl Api {
-    pub fn new(opts: ApiOptions) -> Result<Api> {
+    pub fn new(mut opts: ApiOptions) -> Result<Api> {
         let base = check_base_url(&opts.base_url)?;
+        opts.timeout = opts.timeout.clamp(Duration::from_millis(1), MAX_TIMEOUT);
+        opts.deadline = opts.deadline.min(MAX_TIMEOUT);
         let client = Client::builder()
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout)
@@ -131,10 +237,52 @@ impl Api {
             let mut next = self.next_slot.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
             let slot = (*next).max(now);
-            *next = slot + self.opts.min_interval;
-            slot - now
+            *next = slot.checked_add(self.opts.min_interval).unwrap_or(slot);
+            slot.saturating_duration_since(now)
         };
         std::thread::sleep(wait);
+    }
+
+    /// One request, its body read under the cap and before `deadline`.
+    fn attempt(&self, method: &Method, url: &Url, cred: &Credential, deadline: Instant) -> Attempt {
+        let timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        let resp = match self
+            .client
+            .request(method.clone(), url.clone())
+            .bearer_auth(cred.key)
+            .timeout(timeout)
+            .send()
+        {
+            Ok(resp) => resp,
+            Err(e) => {
+                return Attempt::Failed {
+                    reason: describe(&e),
+                    retry: !is_tls_error(&e),
+                };
+            }
+        };
+        let status = resp.status();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let wait = retry_wait(
+            header("retry-after").as_deref(),
+            header("x-ratelimit-reset").as_deref(),
+            unix_now(),
+        );
+        match read_capped(resp, deadline) {
+            Ok(body) => Attempt::Answered { status, body, wait },
+            Err(e) => Attempt::Failed {
+                reason: format!("HTTP {}, then {}", status.as_u16(), e.reason()),
+                // A body too big now is too big on a retry; a slow one may come faster.
+                retry: e == BodyError::Timeout,
+            },
+        }
     }
 
     fn call(&self, method: Method, cred: &Credential, path: &str) -> Answer {
@@ -148,57 +296,45 @@ impl Api {
                 };
             }
         };
+        let call_deadline = started.checked_add(self.opts.deadline).unwrap_or(started);
         let mut attempt = 0u32;
         loop {
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             self.pace();
-            let result = self
-                .client
-                .request(method.clone(), url.clone())
-                .bearer_auth(cred.key)
-                .send();
-            let (retry_after, fault) = match result {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let wait = retry_wait(&resp);
-                    let body = resp.text().unwrap_or_default();
+            let sent = Instant::now();
+            let request_deadline = sent
+                .checked_add(self.opts.timeout)
+                .unwrap_or(sent)
+                .min(call_deadline);
+            let (retry_after, fault) = match self.attempt(&method, &url, cred, request_deadline) {
+                Attempt::Answered { status, body, wait } => {
                     self.log(&method, path, cred, &format!("{}", status.as_u16()), attempt);
-                    let (message, sendgrid_json) = sendgrid_error(&body);
                     let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
                     if !retryable {
+                        let message = sendgrid_error(&body).map(|m| m.join("; "));
                         return Answer::Http {
                             status: status.as_u16(),
-                            body,
+                            sendgrid_json: message.is_some(),
                             message,
-                            sendgrid_json,
+                            body,
                             attempts: attempt,
                         };
                     }
-                    let what = if status == StatusCode::TOO_MANY_REQUESTS {
-                        "rate limited (429)".to_string()
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        (wait, "rate limited (429)".to_string())
                     } else {
-                        format!("server error ({})", status.as_u16())
-                    };
-                    (
-                        if status == StatusCode::TOO_MANY_REQUESTS {
-                            wait
-                        } else {
-                            None
-                        },
-                        what,
-                    )
+                        (None, format!("server error ({})", status.as_u16()))
+                    }
                 }
-                Err(e) => {
-                    let what = describe(&e);
-                    self.log(&method, path, cred, &what, attempt);
-                    if is_tls_error(&e) {
-                        // A certificate that does not validate will not validate on a retry.
+                Attempt::Failed { reason, retry } => {
+                    self.log(&method, path, cred, &reason, attempt);
+                    if !retry {
                         return Answer::Fault {
-                            reason: what,
+                            reason,
                             attempts: attempt,
                         };
                     }
-                    (None, what)
+                    (None, reason)
                 }
             };
             if attempt > self.opts.max_retries {
@@ -207,14 +343,30 @@ impl Api {
                     attempts: attempt,
                 };
             }
-            let backoff =
-                retry_after.unwrap_or_else(|| jittered(self.opts.backoff * 2u32.saturating_pow(attempt - 1)));
-            if started.elapsed() + backoff > self.opts.deadline {
-                return Answer::Fault {
-                    reason: format!(
+            let backoff = match retry_after {
+                Some(w) => w.wait,
+                None => jittered(
+                    self.opts
+                        .backoff
+                        .saturating_mul(2u32.saturating_pow(attempt - 1))
+                        .min(MAX_RETRY_WAIT),
+                ),
+            };
+            if started.elapsed().saturating_add(backoff) > self.opts.deadline {
+                let reason = match retry_after {
+                    Some(w) => format!(
+                        "{fault}: the API asked to wait {}s ({}), past the per-key deadline of {}s; gave up after {attempt} attempts",
+                        w.asked_secs,
+                        w.header,
+                        self.opts.deadline.as_secs()
+                    ),
+                    None => format!(
                         "{fault}; gave up after {attempt} attempts (deadline {}s)",
                         self.opts.deadline.as_secs()
                     ),
+                };
+                return Answer::Fault {
+                    reason,
                     attempts: attempt,
                 };
             }
@@ -232,60 +384,56 @@ impl Api {
     }
 }
 
-/// How long a 429 asks us to wait: `Retry-After` (seconds), else `X-RateLimit-Reset` (epoch seconds).
-fn retry_wait(resp: &reqwest::blocking::Response) -> Option<Duration> {
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .map(str::to_string)
-    };
-    if let Some(secs) = header("retry-after").and_then(|v| v.parse::<u64>().ok()) {
-        return Some(Duration::from_secs(secs));
-    }
-    let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok())?;
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
+enum Attempt {
+    Answered {
+        status: StatusCode,
+        body: String,
+        wait: Option<RetryWait>,
+    },
+    Failed {
+        reason: String,
+        retry: bool,
+    },
 }
 
 /// Up to +50% random jitter, so parallel retries do not march in step.
 fn jittered(d: Duration) -> Duration {
-    d + d.mul_f64(fastrand::f64() * 0.5)
+    let half = u64::try_from(d.as_millis() / 2).unwrap_or(u64::MAX);
+    d.saturating_add(Duration::from_millis(fastrand::u64(0..=half)))
 }
 
-/// SendGrid's error body is `{"errors":[{"field":…,"message":"…"}]}`; anything else (an HTML page
-/// from a proxy) is not SendGrid speaking.
-pub fn sendgrid_error(body: &str) -> (Option<String>, bool) {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
-        return (None, false);
-    };
-    let Some(errors) = v.get("errors").and_then(|e| e.as_array()) else {
-        return (None, v.is_object());
-    };
-    let messages: Vec<&str> = errors
-        .iter()
-        .filter_map(|e| e.get("message").and_then(|m| m.as_str()))
-        .collect();
-    if messages.is_empty() {
-        return (None, false);
+/// The messages of SendGrid's error body, which has exactly one shape:
+/// `{"errors":[{"message": <string>, "field": <string|null>, ...}, ...]}`, a non-empty array.
+/// Anything else — `{"message":"Forbidden"}` from an API gateway, `{}` or HTML from a proxy, a
+/// message that is not a string — is not SendGrid speaking, and gives `None`.
+pub fn sendgrid_error(body: &str) -> Option<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let top = v.as_object()?;
+    if top.len() != 1 {
+        return None;
     }
-    (Some(messages.join("; ")), true)
+    let errors = top.get("errors")?.as_array()?;
+    if errors.is_empty() {
+        return None;
+    }
+    errors
+        .iter()
+        .map(|e| {
+            let e = e.as_object()?;
+            match e.get("field") {
+                None | Some(serde_json::Value::Null) | Some(serde_json::Value::String(_)) => {}
+                Some(_) => return None,
+            }
+            e.get("message")?.as_str().map(str::to_string)
+        })
+        .collect()
 }
 
 fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".to_string();
     }
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg = format!("{msg}: {s}");
-        source = s.source();
-    }
+    let msg = error_chain(e);
     if e.is_connect() {
         format!("connection failed: {msg}")
     } else {
@@ -325,8 +473,117 @@ mod tests {
 
     #[test]
     fn error_bodies() {
-        let (m, sg) = sendgrid_error(r#"{"errors":[{"field":null,"message":"access forbidden"}]}"#);
-        assert_eq!((m.as_deref(), sg), (Some("access forbidden"), true));
-        assert_eq!(sendgrid_error("<html>Forbidden</html>"), (None, false));
+        let ok = |b: &str| sendgrid_error(b);
+        assert_eq!(
+            ok(r#"{"errors":[{"field":null,"message":"access forbidden"}]}"#),
+            Some(vec!["access forbidden".to_string()])
+        );
+        assert_eq!(
+            ok(r#"{"errors":[{"message":"a","field":"x","help":1},{"message":"b"}]}"#),
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        for not_sendgrid in [
+            "<html>Forbidden</html>",
+            "",
+            "{}",
+            r#"{"message":"Forbidden"}"#,
+            r#"{"errors":[]}"#,
+            r#"{"errors":{}}"#,
+            r#"{"errors":[{}]}"#,
+            r#"{"errors":[{"message":7}]}"#,
+            r#"{"errors":[{"message":"a"},"b"]}"#,
+            r#"{"errors":[{"message":"a","field":5}]}"#,
+            r#"{"errors":[{"message":"a"}],"message":"Forbidden"}"#,
+            r#"[{"message":"a"}]"#,
+        ] {
+            assert_eq!(ok(not_sendgrid), None, "{not_sendgrid}");
+        }
+    }
+
+    #[test]
+    fn retry_waits_are_capped_and_never_overflow() {
+        let w = retry_wait(Some("18446744073709551615"), None, 1_700_000_000).unwrap();
+        assert_eq!((w.asked_secs, w.wait), (u64::MAX, MAX_RETRY_WAIT));
+        let w = retry_wait(None, Some("18446744073709551615"), 1_700_000_000).unwrap();
+        assert_eq!(w.wait, MAX_RETRY_WAIT);
+        assert_eq!(w.header, "X-RateLimit-Reset");
+        assert_eq!(
+            retry_wait(Some("2"), Some("1"), 0).map(|w| w.wait),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_wait(None, Some("10"), 100).map(|w| w.wait),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(retry_wait(Some("-1"), Some("soon"), 5), None);
+        assert_eq!(jittered(Duration::MAX), Duration::MAX);
+    }
+
+    #[test]
+    fn bodies_are_read_up_to_the_cap() {
+        let far = Instant::now() + Duration::from_secs(60);
+        let cap = usize::try_from(MAX_BODY).unwrap();
+        assert_eq!(read_capped(&b"{}"[..], far).as_deref(), Ok("{}"));
+        assert_eq!(read_capped(&vec![b'a'; cap][..], far).map(|b| b.len()), Ok(cap));
+        assert_eq!(
+            read_capped(&vec![b'a'; cap + 1][..], far),
+            Err(BodyError::Oversized)
+        );
+        // An endless body stops at the cap, it is not read to the end.
+        assert_eq!(read_capped(std::io::repeat(b'x'), far), Err(BodyError::Oversized));
+        let past = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(read_capped(std::io::repeat(b'x'), past), Err(BodyError::Timeout));
+    }
+
+    /// Random header values and bodies: nothing panics, and only SendGrid's exact error shape is
+    /// read as SendGrid's.
+    #[test]
+    fn fuzz_headers_and_bodies() {
+        let mut rng = fastrand::Rng::with_seed(0x5e9d);
+        let pieces = [
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            "\"errors\"",
+            "\"message\"",
+            "\"field\"",
+            "null",
+            "7",
+            "\"Forbidden\"",
+            "\"x\"",
+            "{\"errors\":[",
+            "{\"message\":\"a\"}",
+            "]}",
+            "-",
+            "1e999",
+            "18446744073709551615",
+            "99999999999999999999",
+            " ",
+            "\u{0}",
+            "\u{1F600}",
+        ];
+        for _ in 0..20_000 {
+            let n = rng.usize(0..12);
+            let body: String = (0..n).map(|_| pieces[rng.usize(..pieces.len())]).collect();
+            let strict = sendgrid_error(&body);
+            if let Some(messages) = &strict {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let errors = v["errors"].as_array().unwrap();
+                assert!(!errors.is_empty() && v.as_object().unwrap().len() == 1, "{body}");
+                assert_eq!(errors.len(), messages.len(), "{body}");
+            }
+            let header: String = (0..rng.usize(0..4))
+                .map(|_| pieces[rng.usize(..pieces.len())])
+                .collect();
+            let now = rng.u64(..);
+            if let Some(w) = retry_wait(Some(&header), Some(&body), now) {
+                assert!(w.wait <= MAX_RETRY_WAIT);
+            }
+            let _ = read_capped(body.as_bytes(), Instant::now() + Duration::from_secs(5));
+        }
     }
 }

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::findings::Finding;
-use crate::sendgrid::{Answer, Api, Credential};
+use crate::sendgrid::{Answer, Api, Credential, sendgrid_error};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -145,12 +145,67 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-/// Phrases of SendGrid's 401 messages that mean the key itself is dead.
-const DEAD_401: &[&str] = &["grant is invalid", "expired", "revoked"];
-/// Phrases of 401 messages that SendGrid returns to keys that are valid (e.g. out of credits).
-const LIVE_401: &[&str] = &["maximum credits exceeded", "not authorized", "credits"];
+/// SendGrid's 401 message for a key that no longer authenticates (dead: revoked, expired or never
+/// valid). Source: shared/sendgrid-api.md, "Status codes".
+pub const GRANT_INVALID_MESSAGE: &str = "The provided authorization grant is invalid, expired, or revoked";
 
-/// What an answer to `GET /v3/scopes` says about the key that made the call.
+/// 401 messages SendGrid returns to keys that are valid, each with where it is documented. Only
+/// these, compared whole (trimmed, case-insensitive), make a 401 `live`: a message that merely
+/// resembles one may come from anything that sits in front of the API.
+pub const LIVE_401_MESSAGES: &[(&str, &str)] = &[
+    (
+        "Maximum credits exceeded",
+        "shared/sendgrid-api.md, \"Status codes\": 401 returned to live keys",
+    ),
+    (
+        "Authenticated user is not authorized to send mail",
+        "shared/sendgrid-api.md, \"Status codes\": 401 returned to live keys",
+    ),
+];
+
+fn same_message(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+/// What SendGrid's 401 error messages say about the key, when they all say the same thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Says401 {
+    Dead,
+    Live,
+}
+
+fn classify_401(messages: &[String]) -> Option<Says401> {
+    let one = |m: &String| {
+        if same_message(m, GRANT_INVALID_MESSAGE) {
+            Some(Says401::Dead)
+        } else if LIVE_401_MESSAGES.iter().any(|(l, _)| same_message(m, l)) {
+            Some(Says401::Live)
+        } else {
+            None
+        }
+    };
+    let first = one(messages.first()?)?;
+    messages.iter().all(|m| one(m) == Some(first)).then_some(first)
+}
+
+/// Whether this is SendGrid saying, in its own shape and words, that the calling key is dead.
+pub fn is_grant_invalid(answer: &Answer) -> bool {
+    match answer {
+        Answer::Http {
+            status: 401, body, ..
+        } => sendgrid_error(body).is_some_and(|m| classify_401(&m) == Some(Says401::Dead)),
+        _ => false,
+    }
+}
+
+/// Whether this is SendGrid's own 404 (its error shape), e.g. for an id that is not in the account.
+pub fn is_sendgrid_404(answer: &Answer) -> bool {
+    matches!(answer, Answer::Http { status: 404, body, .. } if sendgrid_error(body).is_some())
+}
+
+/// What an answer to `GET /v3/scopes` says about the key that made the call. Only SendGrid's exact
+/// shapes give `live` or `invalid`: 200 `{"scopes":[strings]}`; 401 with SendGrid's error body and a
+/// message of [`GRANT_INVALID_MESSAGE`] or [`LIVE_401_MESSAGES`]; 403 with SendGrid's error body.
 pub fn interpret(answer: &Answer) -> Verification {
     let mut v = Verification {
         status: Status::Unknown,
@@ -172,15 +227,14 @@ pub fn interpret(answer: &Answer) -> Verification {
         Answer::Http {
             status,
             body,
-            message,
-            sendgrid_json,
             attempts,
+            ..
         } => {
             v.http_status = Some(*status);
             v.attempts = *attempts;
-            let msg = message.clone().unwrap_or_default();
-            let lower = msg.to_ascii_lowercase();
-            match (*status, *sendgrid_json) {
+            let messages = sendgrid_error(body);
+            let msg = messages.as_deref().map(|m| m.join("; ")).unwrap_or_default();
+            match (*status, &messages) {
                 (200, _) => match parse_scopes(body) {
                     Some(scopes) => {
                         let (level, above) = assess(&scopes);
@@ -192,26 +246,36 @@ pub fn interpret(answer: &Answer) -> Verification {
                     }
                     None => {
                         v.reason =
-                            "HTTP 200 without SendGrid's scope list (a proxy or captive portal?)".into()
+                            "HTTP 200 without SendGrid's {\"scopes\":[...]} body (a proxy or captive portal?)"
+                                .into()
                     }
                 },
-                (401, true) if DEAD_401.iter().any(|p| lower.contains(p)) => {
-                    v.status = Status::Invalid;
-                    v.reason = msg;
-                }
-                (401, true) if LIVE_401.iter().any(|p| lower.contains(p)) => {
-                    v.status = Status::Live;
-                    v.reason = format!("live key refused by the API: {msg}");
-                }
-                (403, true) => {
+                (401, Some(m)) => match classify_401(m) {
+                    Some(Says401::Dead) => {
+                        v.status = Status::Invalid;
+                        v.reason = msg;
+                    }
+                    Some(Says401::Live) => {
+                        v.status = Status::Live;
+                        v.reason = format!("live key refused by the API: {msg}");
+                    }
+                    None => {
+                        v.reason = format!(
+                            "HTTP 401 with a message that is not one SendGrid documents for live or dead keys: {msg}"
+                        )
+                    }
+                },
+                (403, Some(_)) => {
                     v.status = Status::Live;
                     v.reason = format!(
                         "valid key without permission to list its scopes, or blocked by IP access management: {msg}"
                     );
                 }
-                (code, true) => v.reason = format!("HTTP {code}: {msg}"),
-                (code, false) => {
-                    v.reason = format!("HTTP {code} that is not SendGrid's JSON (a proxy or firewall?)")
+                (code, Some(_)) => v.reason = format!("HTTP {code}: {msg}"),
+                (code, None) => {
+                    v.reason = format!(
+                        "HTTP {code} that is not SendGrid's error JSON (a proxy, gateway or firewall?)"
+                    )
                 }
             }
         }
@@ -219,9 +283,14 @@ pub fn interpret(answer: &Answer) -> Verification {
     v
 }
 
+/// `{"scopes":[strings]}` and nothing else.
 fn parse_scopes(body: &str) -> Option<Vec<String>> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let arr = v.get("scopes")?.as_array()?;
+    let top = v.as_object()?;
+    if top.len() != 1 {
+        return None;
+    }
+    let arr = top.get("scopes")?.as_array()?;
     arr.iter().map(|s| s.as_str().map(str::to_string)).collect()
 }
 
@@ -251,7 +320,7 @@ impl Cache {
     fn get(&self, fingerprint: &str) -> Option<Verification> {
         let v = self.entries.get(fingerprint)?;
         let checked = gix::date::parse(&v.checked_at, None).ok()?.seconds;
-        let age = gix::date::Time::now_utc().seconds - checked;
+        let age = gix::date::Time::now_utc().seconds.saturating_sub(checked);
         (v.status != Status::Unknown && age >= 0 && (age as u64) < self.max_age.as_secs()).then(|| {
             Verification {
                 cached: true,
@@ -282,6 +351,9 @@ pub struct VerifyOptions<'a> {
     pub cache: Option<&'a mut Cache>,
     /// Ask the API even when the cache has an answer (revocation acts only on this run's answers).
     pub fresh: bool,
+    /// The rules whose matches are SendGrid keys (`sendgrid_key = true`): only their findings are
+    /// sent to SendGrid, so a custom rule's secrets never reach a third party.
+    pub sendgrid_rules: &'a [String],
 }
 
 /// How logs name a key: its id and fingerprint, never the key.
@@ -301,9 +373,24 @@ pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) {
         policy,
         mut cache,
         fresh,
+        sendgrid_rules,
     } = opts;
     let mut todo = Vec::new();
+    let mut skipped = 0usize;
     for (i, f) in findings.iter_mut().enumerate() {
+        if !sendgrid_rules.contains(&f.rule_id) {
+            skipped += 1;
+            let mut v = interpret(&Answer::Fault {
+                reason: String::new(),
+                attempts: 0,
+            });
+            v.reason = format!(
+                "not checked: rule '{}' does not declare sendgrid_key = true",
+                f.rule_id
+            );
+            f.verification = Some(v);
+            continue;
+        }
         match cache
             .as_deref()
             .filter(|_| !fresh)
@@ -312,6 +399,11 @@ pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) {
             Some(v) => f.verification = Some(v),
             None => todo.push(i),
         }
+    }
+    if skipped > 0 {
+        eprintln!(
+            "sgscan: note: {skipped} finding(s) not verified: their rule does not declare sendgrid_key = true"
+        );
     }
     let results: Mutex<Vec<(usize, Verification)>> = Mutex::new(Vec::new());
     match api {
@@ -401,14 +493,172 @@ mod tests {
     }
 
     fn http(status: u16, body: &str) -> Answer {
-        let (message, sendgrid_json) = crate::sendgrid::sendgrid_error(body);
+        let message = sendgrid_error(body).map(|m| m.join("; "));
         Answer::Http {
             status,
             body: body.into(),
+            sendgrid_json: message.is_some(),
             message,
-            sendgrid_json,
             attempts: 1,
         }
+    }
+
+    fn err(message: &str) -> String {
+        serde_json::json!({"errors": [{"field": null, "message": message}]}).to_string()
+    }
+
+    #[test]
+    fn only_exact_shapes_and_messages_are_live_or_invalid() {
+        let unknown = [
+            (403, r#"{"message":"Forbidden"}"#.to_string()),
+            (403, "{}".to_string()),
+            (403, "<html>Forbidden</html>".to_string()),
+            (401, err("Maximum credits exceeded for this proxy")),
+            (401, err("not authorized")),
+            (401, err("credits")),
+            (401, err("expired")),
+            (401, err("The provided authorization grant is invalid")),
+            (401, r#"{"message":"Maximum credits exceeded"}"#.to_string()),
+            (
+                401,
+                r#"{"errors":[{"message":"Maximum credits exceeded"},"x"]}"#.to_string(),
+            ),
+            (
+                401,
+                r#"{"errors":[{"message":"Maximum credits exceeded","field":1}]}"#.to_string(),
+            ),
+            (200, "{}".to_string()),
+            (200, r#"{"scopes":["mail.send"],"proxy":true}"#.to_string()),
+            (200, r#"{"scopes":["mail.send",1]}"#.to_string()),
+        ];
+        for (status, body) in &unknown {
+            let v = interpret(&http(*status, body));
+            assert_eq!(v.status, Status::Unknown, "{status} {body}");
+            assert!(!v.reason.is_empty(), "{status} {body}");
+        }
+        for (message, _) in LIVE_401_MESSAGES {
+            let padded = format!("  {}  ", message.to_ascii_uppercase());
+            assert_eq!(interpret(&http(401, &err(&padded))).status, Status::Live);
+        }
+        assert_eq!(
+            interpret(&http(401, &err(&GRANT_INVALID_MESSAGE.to_ascii_lowercase()))).status,
+            Status::Invalid
+        );
+        assert!(is_grant_invalid(&http(401, &err(GRANT_INVALID_MESSAGE))));
+        assert!(!is_grant_invalid(&http(403, &err(GRANT_INVALID_MESSAGE))));
+        assert!(!is_grant_invalid(&http(
+            401,
+            &format!("{{\"message\":\"{GRANT_INVALID_MESSAGE}\"}}")
+        )));
+    }
+
+    /// An independent reading of the exact shapes, to hold `interpret` to in the fuzz test.
+    fn oracle(status: u16, body: &str) -> Option<Status> {
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        let top = v.as_object()?;
+        if top.len() != 1 {
+            return None;
+        }
+        if status == 200 {
+            let all_strings = top.get("scopes")?.as_array()?.iter().all(|s| s.is_string());
+            return all_strings.then_some(Status::Live);
+        }
+        let errors = top.get("errors")?.as_array()?;
+        let mut messages = Vec::new();
+        for e in errors {
+            let e = e.as_object()?;
+            if !matches!(
+                e.get("field"),
+                None | Some(serde_json::Value::Null | serde_json::Value::String(_))
+            ) {
+                return None;
+            }
+            messages.push(e.get("message")?.as_str()?.trim().to_ascii_lowercase());
+        }
+        if messages.is_empty() {
+            return None;
+        }
+        match status {
+            403 => Some(Status::Live),
+            401 => {
+                let dead = GRANT_INVALID_MESSAGE.to_ascii_lowercase();
+                let live: Vec<String> = LIVE_401_MESSAGES
+                    .iter()
+                    .map(|(m, _)| m.to_ascii_lowercase())
+                    .collect();
+                if messages.iter().all(|m| *m == dead) {
+                    Some(Status::Invalid)
+                } else if messages.iter().all(|m| live.contains(m)) {
+                    Some(Status::Live)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Random statuses and bodies assembled from the pieces of the real shapes: nothing panics,
+    /// and only the exact shapes come out `live` or `invalid`.
+    #[test]
+    fn fuzz_interpretation() {
+        let mut rng = fastrand::Rng::with_seed(0x1e7c);
+        let mut pieces: Vec<String> = [
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            "\"errors\"",
+            "\"message\"",
+            "\"field\"",
+            "\"scopes\"",
+            "null",
+            "1",
+            "\"mail.send\"",
+            "\"Forbidden\"",
+            "{\"errors\":[",
+            "{\"message\":",
+            "]}",
+            "\"api_keys.delete\"",
+            " ",
+            "<html>",
+            "\u{0}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for m in LIVE_401_MESSAGES.iter().map(|(m, _)| *m).chain([
+            GRANT_INVALID_MESSAGE,
+            "credits",
+            "not authorized",
+        ]) {
+            pieces.push(format!("{m:?}"));
+            pieces.push(format!("{:?}", m.to_ascii_uppercase()));
+            pieces.push(format!("{{\"errors\":[{{\"field\":null,\"message\":{m:?}}}]}}"));
+        }
+        let statuses = [200u16, 401, 403, 404, 429, 500, 302, 0, 999];
+        let (mut live, mut invalid) = (0, 0);
+        for _ in 0..20_000 {
+            let status = statuses[rng.usize(..statuses.len())];
+            let n = rng.usize(0..10);
+            let body: String = (0..n)
+                .map(|_| pieces[rng.usize(..pieces.len())].as_str())
+                .collect();
+            let got = interpret(&http(status, &body)).status;
+            let want = oracle(status, &body).unwrap_or(Status::Unknown);
+            assert_eq!(got, want, "HTTP {status} {body}");
+            assert_eq!(
+                is_grant_invalid(&http(status, &body)),
+                want == Status::Invalid,
+                "HTTP {status} {body}"
+            );
+            live += usize::from(got == Status::Live);
+            invalid += usize::from(got == Status::Invalid);
+        }
+        // The pieces do assemble into the exact shapes now and then: the loop is not vacuous.
+        assert!(live > 0 && invalid > 0, "live {live}, invalid {invalid}");
     }
 
     #[test]

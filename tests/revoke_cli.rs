@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use common::KeyGen;
 use common::run::{Run, assert_no_key, cut, scrub};
-use common::sendgrid_mock::{self, Behavior, DeleteStep, MockSendGrid};
+use common::sendgrid_mock::{self, Behavior, DeleteStep, Hostile, MockSendGrid};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -99,6 +99,24 @@ impl Tree {
                 v
             })
             .collect()
+    }
+
+    /// The audit log's lines of one `event` (`attempt` before a DELETE, `result` after).
+    fn audit_events(&self, event: &str) -> Vec<Value> {
+        self.audit_lines()
+            .into_iter()
+            .filter(|l| l["event"] == event)
+            .collect()
+    }
+
+    /// The `result` lines: one per key sgscan tried to revoke.
+    fn audit_results(&self) -> Vec<Value> {
+        self.audit_events("result")
+    }
+
+    /// The `attempt` lines: one before each DELETE.
+    fn audit_attempts(&self) -> Vec<Value> {
+        self.audit_events("attempt")
     }
 
     /// Writes `scan/rel` holding `key` as an environment assignment (on line 2).
@@ -343,7 +361,7 @@ fn a_key_holding_api_keys_delete_revokes_itself_and_is_polled_until_dead() {
     assert_eq!(rv["by"], "self", "{rv}");
     assert!(rv["manual_step"].is_null(), "{rv}");
 
-    let lines = tree.audit_lines();
+    let lines = tree.audit_results();
     assert_eq!(lines.len(), 1, "one audit line per attempt");
     assert_audit_line(&lines[0], &leaked, "self", "revoked");
     let found_at = text(&lines[0], "found_at");
@@ -395,7 +413,7 @@ fn admin_key_revokes_a_send_only_key(seed: u64, use_file: bool) {
         regex::Regex::new("^admin:[0-9a-f]{16}$").unwrap().is_match(&by),
         "{by}"
     );
-    let lines = tree.audit_lines();
+    let lines = tree.audit_results();
     assert_eq!(lines.len(), 1);
     assert_audit_line(&lines[0], &leaked, &by, "revoked");
 }
@@ -445,7 +463,7 @@ fn without_admin_key_or_api_keys_delete_nothing_is_deleted() {
         assert!(step.contains(&id(k)), "the manual step names the key id: {step}");
         assert!(!mock.is_revoked(k));
     }
-    let lines = tree.audit_lines();
+    let lines = tree.audit_results();
     assert_eq!(lines.len(), 2, "one line per attempt, failed ones too");
     for k in [&reader, &no_scopes] {
         let line = lines
@@ -482,7 +500,7 @@ fn admin_key_of_another_account_deletes_nothing() {
     assert_eq!(rv["status"], "revoke-failed", "{rv}");
     assert!(text(rv, "reason").contains("not in this account"), "{rv}");
     assert!(text(rv, "manual_step").contains(&id(&leaked)), "{rv}");
-    let lines = tree.audit_lines();
+    let lines = tree.audit_results();
     assert_eq!(lines.len(), 1);
     assert_audit_line(&lines[0], &leaked, &admin_who(&admin), "revoke-failed");
 }
@@ -519,7 +537,7 @@ fn a_403_on_delete_is_revoke_failed_with_the_reason() {
         "{rv}"
     );
     assert!(text(rv, "manual_step").contains(&id(&leaked)), "{rv}");
-    let lines = tree.audit_lines();
+    let lines = tree.audit_results();
     assert_eq!(lines.len(), 1);
     assert_audit_line(&lines[0], &leaked, &admin_who(&admin), "revoke-failed");
     assert!(text(&lines[0], "reason").contains("403"), "{}", lines[0]);
@@ -547,19 +565,21 @@ fn a_404_on_delete_counts_as_revoked_self() {
         [
             "GET /v3/scopes leaked 200".to_string(),
             format!("DELETE {} leaked 404", key_path(&leaked)),
-        ]
+            "GET /v3/scopes leaked 401".to_string(),
+        ],
+        "a 404 is believed only once the key itself no longer authenticates"
     );
     let rv = revocation(&doc, &leaked);
     assert_eq!(rv["status"], "revoked", "{rv}");
     assert_eq!(rv["by"], "self", "{rv}");
-    let lines = tree.audit_lines();
+    let lines = tree.audit_results();
     assert_eq!(lines.len(), 1);
     assert_audit_line(&lines[0], &leaked, "self", "revoked");
 }
 
 #[test]
-fn a_404_on_delete_counts_as_revoked_admin() {
-    // Deleted by someone else between the lookup and the DELETE.
+fn a_404_on_delete_while_the_key_still_authenticates_is_not_revoked() {
+    // The DELETE says "no such id" but the key keeps working: a 404 proves nothing by itself.
     let mock = MockSendGrid::start();
     let mut g = KeyGen::new(0x7e08);
     let (leaked, admin) = (g.key(), g.key());
@@ -569,18 +589,28 @@ fn a_404_on_delete_counts_as_revoked_admin() {
     let tree = Tree::new();
     tree.put_key(".env", &leaked);
 
-    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &[]);
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &["--revoke-wait", "1"]);
     assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
-    assert_eq!(
-        mock.count("DELETE", "/"),
-        1,
-        "a 404 is final: {:?}",
-        trace(&mock, &[("leaked", &leaked), ("admin", &admin)])
+    let t = trace(&mock, &[("leaked", &leaked), ("admin", &admin)]);
+    assert_eq!(mock.count("DELETE", "/"), 1, "a 404 is not retried: {t:?}");
+    assert!(
+        t.iter()
+            .skip_while(|l| !l.starts_with("DELETE"))
+            .any(|l| l == "GET /v3/scopes leaked 200"),
+        "the key is re-checked after the 404: {t:?}"
     );
+    assert!(!mock.is_revoked(&leaked));
     let rv = revocation(&doc, &leaked);
-    assert_eq!(rv["status"], "revoked", "{rv}");
+    assert_eq!(rv["status"], "revoke-failed", "{rv}");
+    assert!(text(rv, "reason").contains("404"), "{rv}");
+    assert!(text(rv, "manual_step").contains(&id(&leaked)), "{rv}");
     assert_eq!(text(rv, "by"), admin_who(&admin));
-    assert_audit_line(&tree.audit_lines()[0], &leaked, &admin_who(&admin), "revoked");
+    assert_audit_line(
+        &tree.audit_results()[0],
+        &leaked,
+        &admin_who(&admin),
+        "revoke-failed",
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -620,7 +650,7 @@ fn a_429_on_delete_is_retried_after_retry_after() {
     assert!(mock.is_revoked(&leaked));
     let rv = revocation(&doc, &leaked);
     assert_eq!(rv["status"], "revoked", "{rv}");
-    let lines = tree.audit_lines();
+    let lines = tree.audit_results();
     assert_eq!(lines.len(), 1, "one attempt, one line, retries included");
     assert_audit_line(&lines[0], &leaked, &admin_who(&admin), "revoked");
 }
@@ -687,7 +717,7 @@ fn revocation_is_reported_only_once_the_key_stops_authenticating() {
     );
     let rv = revocation(&doc, &leaked);
     assert_eq!(rv["status"], "revoked", "{rv}");
-    assert_audit_line(&tree.audit_lines()[0], &leaked, &admin_who(&admin), "revoked");
+    assert_audit_line(&tree.audit_results()[0], &leaked, &admin_who(&admin), "revoked");
 }
 
 #[test]
@@ -715,7 +745,7 @@ fn a_key_still_live_after_revoke_wait_is_revoke_pending() {
     let rv = revocation(&doc, &leaked);
     assert_eq!(rv["status"], "revoke-pending", "{rv}");
     assert!(rv["manual_step"].is_null() || rv["manual_step"].is_string());
-    let lines = tree.audit_lines();
+    let lines = tree.audit_results();
     assert_eq!(lines.len(), 1);
     assert_audit_line(&lines[0], &leaked, &admin_who(&admin), "revoke-pending");
 }
@@ -760,7 +790,7 @@ fn dry_run_sends_no_delete_and_writes_no_audit_line() {
             assert!(r.stderr.contains(&id(k)), "the plan names key id {}:\n{r}", id(k));
             assert!(!mock.is_revoked(k));
         }
-        assert!(tree.audit_lines().is_empty(), "a dry run writes no audit line");
+        assert!(tree.audit_results().is_empty(), "a dry run writes no audit line");
     }
 }
 
@@ -808,7 +838,7 @@ fn without_a_terminal_or_yes_nothing_is_sent_and_the_report_is_still_written() {
     for k in [&a, &b] {
         assert_eq!(verification(&doc, k)["status"], "live");
     }
-    assert!(tree.audit_lines().is_empty(), "nothing was attempted");
+    assert!(tree.audit_results().is_empty(), "nothing was attempted");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -862,7 +892,7 @@ fn unknown_and_invalid_keys_are_never_deleted() {
             "no DELETE for unknown or invalid keys"
         );
         assert_eq!(mock.count("GET", "/v3/api_keys"), 0, "no lookup either");
-        assert!(tree.audit_lines().is_empty());
+        assert!(tree.audit_results().is_empty());
     }
     for k in all {
         assert!(!mock.is_revoked(k));
@@ -928,7 +958,7 @@ fn a_cached_live_result_does_not_make_a_key_revocable() {
     assert_eq!(verification(&doc, &still_live)["cached"], false);
     assert_eq!(revocation(&doc, &still_live)["status"], "revoked");
     assert_eq!(delete_paths(&mock), [key_path(&still_live)]);
-    assert_eq!(tree.audit_lines().len(), 1);
+    assert_eq!(tree.audit_results().len(), 1);
 }
 
 #[test]
@@ -1009,7 +1039,7 @@ fn exactly_one_delete_per_leaked_key_and_only_their_own_ids() {
     assert!(!mock.is_revoked(&bystander), "an unrelated key was revoked");
     assert!(!mock.is_revoked(&admin), "the admin key was revoked");
     assert_eq!(mock.requests_for(&bystander).len(), 0);
-    assert_eq!(tree.audit_lines().len(), 2);
+    assert_eq!(tree.audit_results().len(), 2);
 }
 
 #[test]
@@ -1057,7 +1087,7 @@ fn the_audit_log_has_a_line_per_attempt_and_is_appended_across_runs() {
     let (r, _) = revoke_yes(&tree, &mock, Admin::None, &[]);
     assert_leaks_nothing(&r, &tree, &all);
     let first_text = tree.audit_text();
-    let first = tree.audit_lines();
+    let first = tree.audit_results();
     assert_eq!(first.len(), 3, "3 keys, 3 attempts, 3 lines");
     assert_audit_line(&first[0], &revocable, "self", "revoked");
     assert_audit_line(&first[1], &stuck1, "self", "revoke-failed");
@@ -1072,7 +1102,7 @@ fn the_audit_log_has_a_line_per_attempt_and_is_appended_across_runs() {
         text.starts_with(&first_text),
         "the second run rewrote the first run's lines"
     );
-    let lines = tree.audit_lines();
+    let lines = tree.audit_results();
     assert_eq!(lines.len(), 5, "3 lines, then 2 more");
     assert_audit_line(&lines[3], &stuck1, "self", "revoke-failed");
     assert_audit_line(&lines[4], &stuck2, "self", "revoke-failed");
@@ -1141,9 +1171,16 @@ fn the_audit_log_survives_the_process_being_killed_mid_run() {
     assert_no_key(&out, "stdout", &[&a, &b, &c, &admin]);
     assert_no_key(&err, "stderr", &[&a, &b, &c, &admin]);
 
-    let lines = tree.audit_lines();
+    let lines = tree.audit_results();
     assert_eq!(lines.len(), 1, "{}", scrub(&tree.audit_text()));
     assert_audit_line(&lines[0], &a, &admin_who(&admin), "revoked");
+    let attempts = tree.audit_attempts();
+    let attempted: Vec<&Value> = attempts.iter().map(|l| &l["fingerprint"]).collect();
+    assert_eq!(
+        attempted,
+        [&Value::from(fp(&a)), &Value::from(fp(&b))],
+        "an attempt line for each DELETE sent, the hanging one included"
+    );
     assert_no_key(&tree.audit_text(), "the audit log", &[&a, &b, &c, &admin]);
     assert!(mock.is_revoked(&a));
     assert_eq!(
@@ -1215,8 +1252,10 @@ fn revoke_by_id_deletes_exactly_that_id() {
             trace(&mock, &[("admin", &admin)]),
             [
                 format!("GET {path} admin 200"),
-                format!("DELETE {path} admin 204")
-            ]
+                format!("DELETE {path} admin 204"),
+                format!("GET {path} admin 404"),
+            ],
+            "look the id up, DELETE it, then check that it is gone"
         );
         assert!(mock.is_revoked(&target));
         assert!(!mock.is_revoked(&neighbour) && !mock.is_revoked(&admin));
@@ -1224,7 +1263,15 @@ fn revoke_by_id_deletes_exactly_that_id() {
             r.stdout.contains(&id(&target)) && r.stdout.contains("revoked"),
             "{r}"
         );
-        let lines = tree.audit_lines();
+        let attempts = tree.audit_attempts();
+        assert_eq!(attempts.len(), 1, "an attempt line before the DELETE");
+        assert_eq!(attempts[0]["key_id"], id(&target).as_str());
+        assert_eq!(
+            tree.audit_lines()[0]["event"],
+            "attempt",
+            "the attempt line comes first"
+        );
+        let lines = tree.audit_results();
         assert_eq!(lines.len(), 1);
         let l = &lines[0];
         assert_eq!(l["key_id"], id(&target).as_str(), "{l}");
@@ -1246,7 +1293,7 @@ fn revoke_by_id_without_an_admin_key_is_refused() {
     assert_leaks_nothing(&r, &tree, &[&target]);
     assert!(r.stderr.contains("SGSCAN_ADMIN_KEY"), "{r}");
     assert!(mock.requests().is_empty(), "{:?}", trace(&mock, &[]));
-    assert!(tree.audit_lines().is_empty());
+    assert!(tree.audit_results().is_empty());
 }
 
 #[test]
@@ -1310,7 +1357,7 @@ fn revoke_by_id_refuses_a_malformed_id_without_any_request() {
         );
     }
     assert!(!mock.is_revoked(&target));
-    assert!(tree.audit_lines().is_empty());
+    assert!(tree.audit_results().is_empty());
 }
 
 #[test]
@@ -1351,7 +1398,7 @@ fn revoke_by_id_dry_run_and_no_confirmation_send_no_delete() {
     assert!(r.stderr.contains("--yes"), "{r}");
     assert_eq!(mock.count("DELETE", "/"), 0);
     assert!(!mock.is_revoked(&target));
-    assert!(tree.audit_lines().is_empty());
+    assert!(tree.audit_results().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1431,7 +1478,7 @@ fn no_key_in_stdout_stderr_report_or_audit_log_verbose_and_human() {
     }
     assert_no_key(&r.stderr, "stderr", &all);
     assert_no_key(&tree.audit_text(), "the audit log", &all);
-    assert_eq!(tree.audit_lines().len(), 4 + 1 + 1);
+    assert_eq!(tree.audit_results().len(), 4 + 1 + 1);
     assert!(!mock.is_revoked(&admin));
 }
 
@@ -1511,4 +1558,476 @@ fn revoke_by_id_accepts_an_id_that_starts_with_a_hyphen() {
     assert_leaks_nothing(&r, &tree, &[&target, &admin]);
     assert_eq!(delete_paths(&mock), [key_path(&target)]);
     assert!(mock.is_revoked(&target));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. A hostile or broken server: nothing but SendGrid's exact answers lets a DELETE out
+// ---------------------------------------------------------------------------------------------
+
+/// An admin-key revocation run where `GET /v3/scopes` with the leaked key gets `answer`: the key
+/// must come out `unknown` (reason holding `reason_has`), with no DELETE and no audit line.
+fn hostile_scopes_answer_sends_no_delete(seed: u64, answer: Hostile, extra: &[&str], reason_has: &str) {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(seed);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send", "api_keys.delete"]));
+    mock.set(&admin, admin_scopes());
+    mock.hostile(&leaked, "GET", "/v3/scopes", answer.clone());
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), extra);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    let t = trace(&mock, &[("leaked", &leaked), ("admin", &admin)]);
+    assert_eq!(
+        mock.count("DELETE", "/"),
+        0,
+        "no DELETE sent on {answer:?}: {t:?}"
+    );
+    assert_eq!(
+        mock.requests_for(&admin).len(),
+        0,
+        "the admin key is not even used: {t:?}"
+    );
+    let v = verification(&doc, &leaked);
+    assert_eq!(v["status"], "unknown", "{answer:?}: {v}");
+    assert!(text(v, "reason").contains(reason_has), "{answer:?}: {v}");
+    assert!(finding(&doc, &leaked)["revocation"].is_null());
+    assert!(tree.audit_text().is_empty(), "{}", scrub(&tree.audit_text()));
+    assert!(!mock.is_revoked(&leaked));
+}
+
+#[test]
+fn hostile_403_from_an_api_gateway_sends_no_delete() {
+    hostile_scopes_answer_sends_no_delete(0x7f01, Hostile::gateway_403(), &[], "not SendGrid's error JSON");
+}
+
+#[test]
+fn hostile_403_empty_json_or_html_sends_no_delete() {
+    hostile_scopes_answer_sends_no_delete(0x7f02, Hostile::empty_403(), &[], "not SendGrid's error JSON");
+    hostile_scopes_answer_sends_no_delete(0x7f03, Hostile::html_403(), &[], "not SendGrid's error JSON");
+}
+
+#[test]
+fn hostile_401_with_a_message_similar_to_a_live_one_sends_no_delete() {
+    hostile_scopes_answer_sends_no_delete(
+        0x7f04,
+        Hostile::similar_live_401(),
+        &[],
+        "not one SendGrid documents",
+    );
+}
+
+#[test]
+fn hostile_401_in_a_shape_that_is_not_sendgrids_sends_no_delete() {
+    hostile_scopes_answer_sends_no_delete(0x7f05, Hostile::odd_shape_401(), &[], "not SendGrid's error JSON");
+}
+
+#[test]
+fn hostile_oversized_answer_is_not_read_and_sends_no_delete() {
+    // A valid scope list, 1 MiB and more: read up to the cap, then given up on.
+    hostile_scopes_answer_sends_no_delete(
+        0x7f06,
+        Hostile::huge_scopes_200(&["mail.send", "api_keys.delete"], (1 << 20) + 4096),
+        &[],
+        "oversized answer",
+    );
+}
+
+#[test]
+fn hostile_slow_trickle_answer_times_out_and_sends_no_delete() {
+    hostile_scopes_answer_sends_no_delete(
+        0x7f07,
+        Hostile::Trickle {
+            scopes: vec!["mail.send".into(), "api_keys.delete".into()],
+            every: Duration::from_millis(200),
+        },
+        &["--verify-timeout", "1", "--verify-deadline", "2"],
+        "timeout",
+    );
+}
+
+#[test]
+fn hostile_retry_after_of_u64_max_is_unknown_not_a_crash() {
+    hostile_scopes_answer_sends_no_delete(
+        0x7f08,
+        Hostile::retry_after_max(),
+        &[],
+        "asked to wait 18446744073709551615s (Retry-After), past the per-key deadline",
+    );
+}
+
+#[test]
+fn hostile_far_x_ratelimit_reset_is_unknown_with_the_reason() {
+    hostile_scopes_answer_sends_no_delete(
+        0x7f09,
+        Hostile::reset_max(),
+        &[],
+        "(X-RateLimit-Reset), past the per-key deadline",
+    );
+}
+
+#[test]
+fn hostile_admin_lookup_without_the_keys_id_sends_no_delete() {
+    // 200 to the lookup proves nothing unless it is the key object of this very id.
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7f0a);
+    let (leaked, other, admin) = (g.key(), g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+    for body in [
+        "{}".to_string(),
+        r#"{"scopes":["mail.send"]}"#.to_string(),
+        serde_json::json!({"api_key_id": id(&other), "name": "x"}).to_string(),
+    ] {
+        mock.hostile(&admin, "GET", "/v3/api_keys/", Hostile::json_200(&body));
+        let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &[]);
+        assert_leaks_nothing(&r, &tree, &[&leaked, &admin, &other]);
+        assert_eq!(
+            mock.count("DELETE", "/"),
+            0,
+            "no DELETE after a lookup answered {body}: {:?}",
+            trace(&mock, &[("leaked", &leaked), ("admin", &admin)])
+        );
+        let rv = revocation(&doc, &leaked);
+        assert_eq!(rv["status"], "revoke-failed", "{rv}");
+        assert!(text(rv, "reason").contains("nothing deleted"), "{rv}");
+    }
+    assert!(tree.audit_attempts().is_empty());
+    assert_eq!(tree.audit_results().len(), 3);
+}
+
+#[test]
+fn after_delete_only_the_keys_own_grant_invalid_answer_counts_as_revoked() {
+    // The DELETE went out, then a gateway answers the re-checks with a dead-sounding 401: the key
+    // is not known to be dead.
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7f0b);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    mock.hostile_after_deletes(1, &leaked, "GET", "/v3/scopes", Hostile::similar_dead_401());
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &["--revoke-wait", "1"]);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    assert_eq!(mock.count("DELETE", "/"), 1);
+    assert!(
+        mock.count_for(&leaked, "GET", "/v3/scopes") >= 2,
+        "re-checked after the DELETE"
+    );
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoke-pending", "{rv}");
+    assert!(text(rv, "reason").contains("not one SendGrid documents"), "{rv}");
+    assert_audit_line(
+        &tree.audit_results()[0],
+        &leaked,
+        &admin_who(&admin),
+        "revoke-pending",
+    );
+}
+
+#[test]
+fn a_retry_after_of_u64_max_on_delete_is_a_failure_with_both_audit_lines() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7f0c);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    mock.hostile(&admin, "DELETE", "/v3/api_keys/", Hostile::retry_after_max());
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &[]);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    assert_eq!(mock.count("DELETE", "/"), 1, "not retried past the deadline");
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoke-failed", "{rv}");
+    assert!(text(rv, "reason").contains("Retry-After"), "{rv}");
+    let events: Vec<Value> = tree.audit_lines().iter().map(|l| l["event"].clone()).collect();
+    assert_eq!(events, ["attempt", "result"]);
+    assert_audit_line(
+        &tree.audit_results()[0],
+        &leaked,
+        &admin_who(&admin),
+        "revoke-failed",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 14. Audit before acting
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn kill_9_after_the_delete_was_sent_leaves_its_attempt_line() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7f0d);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    mock.script_deletes(&[DeleteStep::Hang { secs: 60 }]);
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sgscan"))
+        .current_dir(tree.root())
+        .env_remove("SGSCAN_API_URL")
+        .env("SGSCAN_ADMIN_KEY", &admin)
+        .args(revoke_args(
+            &tree,
+            &mock.url(),
+            &["--yes", "--verify-timeout", "30", "--verify-deadline", "60"],
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sgscan starts");
+    let started = Instant::now();
+    while mock.count("DELETE", "/") == 0 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            panic!("sgscan ended ({status}) before its DELETE:\n{}", scrub(&err));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no DELETE after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SIGKILL: no destructor, no flush, nothing after this point runs in sgscan.
+    child.kill().expect("kill -9 sgscan");
+    child.wait().unwrap();
+
+    let attempts = tree.audit_attempts();
+    assert_eq!(attempts.len(), 1, "{}", scrub(&tree.audit_text()));
+    let a = &attempts[0];
+    assert_eq!(a["fingerprint"], fp(&leaked).as_str(), "{a}");
+    assert_eq!(a["key_id"], id(&leaked).as_str(), "{a}");
+    assert_eq!(a["revoked_by"], admin_who(&admin).as_str(), "{a}");
+    assert!(a["timestamp"].as_str().is_some_and(|t| t.len() >= 19), "{a}");
+    assert!(tree.audit_results().is_empty());
+    assert_no_key(&tree.audit_text(), "the audit log", &[&leaked, &admin]);
+}
+
+#[test]
+fn an_audit_log_that_cannot_be_written_sends_nothing_and_the_report_says_so() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7f0e);
+    let (a, b, admin) = (g.key(), g.key(), g.key());
+    mock.set(&a, Behavior::live(&["mail.send"]));
+    mock.set(&b, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    tree.put_key("a/.env", &a);
+    tree.put_key("b/.env", &b);
+
+    let r = run(sgscan(&tree, Admin::Env(&admin)).args([
+        "dir",
+        tree.scan_dir().to_str().unwrap(),
+        "--revoke",
+        "--yes",
+        "--api-url",
+        &mock.url(),
+        "--audit-log",
+        "/dev/full",
+        "-f",
+        "json",
+    ]));
+    assert_eq!(r.code, 2, "{r}");
+    assert_leaks_nothing(&r, &tree, &[&a, &b, &admin]);
+    assert_eq!(
+        mock.count("DELETE", "/"),
+        0,
+        "a DELETE without its attempt line on disk"
+    );
+    assert!(r.stderr.contains("audit log unwritable"), "{r}");
+    let doc = r.json();
+    for k in [&a, &b] {
+        let rv = revocation(&doc, k);
+        assert_eq!(rv["status"], "revoke-failed", "{rv}");
+        let reason = text(rv, "reason");
+        assert!(
+            reason.starts_with("audit log unwritable: ") && reason.ends_with(", nothing sent"),
+            "{rv}"
+        );
+    }
+}
+
+#[test]
+fn revoke_by_id_with_an_audit_log_that_cannot_be_written_sends_nothing() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7f0f);
+    let (target, admin) = (g.key(), g.key());
+    mock.set(&target, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+
+    let r = run(sgscan(&tree, Admin::Env(&admin)).args([
+        "revoke",
+        "--key-id",
+        &id(&target),
+        "--api-url",
+        &mock.url(),
+        "--audit-log",
+        "/dev/full",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 2, "{r}");
+    assert_leaks_nothing(&r, &tree, &[&target, &admin]);
+    assert_eq!(mock.count("DELETE", "/"), 0);
+    assert!(!mock.is_revoked(&target));
+    assert!(
+        r.stdout.contains("revoke-failed") && r.stdout.contains("nothing sent"),
+        "{r}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 15. sgscan revoke --key-id: the strict lookup before, the re-check after
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn revoke_by_id_needs_the_lookup_to_answer_that_id() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7f10);
+    let (target, other, admin) = (g.key(), g.key(), g.key());
+    mock.set(&target, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    for answer in [
+        Hostile::json_200("{}"),
+        Hostile::json_200(&serde_json::json!({"api_key_id": id(&other)}).to_string()),
+        Hostile::gateway_403(),
+    ] {
+        mock.hostile(&admin, "GET", "/v3/api_keys/", answer.clone());
+        let r = revoke_id(&tree, &mock, Admin::Env(&admin), &id(&target), &["--yes"]);
+        assert_eq!(r.code, 2, "{answer:?}: {r}");
+        assert_leaks_nothing(&r, &tree, &[&target, &admin, &other]);
+        assert_eq!(mock.count("DELETE", "/"), 0, "{answer:?}");
+    }
+    assert!(!mock.is_revoked(&target));
+    assert!(tree.audit_text().is_empty());
+}
+
+#[test]
+fn revoke_by_id_a_404_while_the_id_is_still_in_the_account_is_not_revoked() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7f11);
+    let (target, admin) = (g.key(), g.key());
+    mock.set(&target, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    mock.script_deletes(&[DeleteStep::Status(404)]);
+    let tree = Tree::new();
+
+    let r = revoke_id(
+        &tree,
+        &mock,
+        Admin::Env(&admin),
+        &id(&target),
+        &["--yes", "--revoke-wait", "1"],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    assert_leaks_nothing(&r, &tree, &[&target, &admin]);
+    let path = key_path(&target);
+    let t = trace(&mock, &[("admin", &admin)]);
+    assert_eq!(
+        t[..3],
+        [
+            format!("GET {path} admin 200"),
+            format!("DELETE {path} admin 404"),
+            format!("GET {path} admin 200"),
+        ]
+    );
+    assert!(r.stdout.contains("revoke-failed"), "{r}");
+    let events: Vec<Value> = tree.audit_lines().iter().map(|l| l["event"].clone()).collect();
+    assert_eq!(events, ["attempt", "result"]);
+    assert_eq!(tree.audit_results()[0]["result"], "revoke-failed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 16. Flags: sgscan revoke takes only its own; revoke flags need --revoke
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn flags_that_would_be_ignored_are_errors_and_nothing_is_sent() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7f12);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send", "api_keys.delete"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+    let scan = tree.scan_dir().to_str().unwrap().to_string();
+    let audit = tree.audit().to_str().unwrap().to_string();
+    let url = mock.url();
+    let policy = tree.outside("policy.toml");
+    std::fs::write(&policy, "allowed_scopes = [\"mail.send\"]\n").unwrap();
+    let policy = policy.to_str().unwrap().to_string();
+    let key_id = id(&leaked);
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["dir", &scan, "--verify", "--api-url", &url, "--yes"],
+        vec!["dir", &scan, "--verify", "--api-url", &url, "--dry-run"],
+        vec!["dir", &scan, "--verify", "--api-url", &url, "--audit-log", &audit],
+        vec!["dir", &scan, "--verify", "--api-url", &url, "--revoke-wait", "1"],
+        vec![
+            "dir",
+            &scan,
+            "--revoke",
+            "--yes",
+            "--no-network",
+            "--api-url",
+            &url,
+        ],
+        vec![
+            "revoke",
+            "--key-id",
+            &key_id,
+            "--api-url",
+            &url,
+            "--yes",
+            "--no-network",
+        ],
+        vec![
+            "revoke",
+            "--key-id",
+            &key_id,
+            "--api-url",
+            &url,
+            "--yes",
+            "--verify",
+        ],
+        vec![
+            "revoke",
+            "--key-id",
+            &key_id,
+            "--api-url",
+            &url,
+            "--yes",
+            "--cache",
+            &audit,
+        ],
+        vec![
+            "revoke",
+            "--key-id",
+            &key_id,
+            "--api-url",
+            &url,
+            "--yes",
+            "--policy",
+            &policy,
+        ],
+    ];
+    for args in cases {
+        let r = run(sgscan(&tree, Admin::Env(&admin)).args(&args));
+        assert_eq!(r.code, 2, "{args:?}: {r}");
+        assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+        assert!(r.stderr.contains("error"), "{args:?}: {r}");
+        assert_eq!(mock.requests().len(), 0, "{args:?} sent requests");
+    }
+    assert!(!mock.is_revoked(&leaked));
 }

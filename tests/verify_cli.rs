@@ -1097,3 +1097,52 @@ fn mock_key_management_api_and_revocation() {
     assert_eq!(status(&doc, &victim), "invalid");
     assert_eq!(verification(&doc, &admin)["privilege"], "full-access");
 }
+
+#[test]
+fn a_custom_rules_findings_are_not_sent_with_verify() {
+    // Only rules that declare `sendgrid_key = true` (the built-in one does) have their findings
+    // sent to SendGrid: a custom rule's token must never reach a third party.
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7f20);
+    let sg_key = g.key();
+    let token = format!("acme_{}", g.token(32));
+    mock.set(&sg_key, Behavior::live(&["mail.send"]));
+    let tree = Tree::new();
+    tree.put_key("app/.env", &sg_key);
+    tree.put("app/acme.env", &format!("ACME_TOKEN={token}\n"));
+    let patterns = tree.outside("patterns");
+    std::fs::create_dir(&patterns).unwrap();
+    std::fs::write(
+        patterns.join("sendgrid.toml"),
+        include_str!("../patterns/sendgrid.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        patterns.join("acme.toml"),
+        "[[rule]]\nid = \"acme-token\"\nname = \"Acme token\"\ndescription = \"An Acme API token.\"\n\
+         keywords = [\"acme_\"]\nregex = 'acme_[A-Za-z0-9_-]{32}'\n",
+    )
+    .unwrap();
+
+    let (r, doc) = verify_json(&tree, &mock.url(), &["--patterns", patterns.to_str().unwrap()]);
+    assert_run_leaks_nothing(&r, &[&sg_key]);
+    assert!(!r.stdout.contains(&token) && !r.stderr.contains(&token), "{r}");
+    assert_eq!(
+        mock.requests_for(&token).len(),
+        0,
+        "the custom rule's finding was sent to SendGrid"
+    );
+    assert_eq!(mock.count_for(&sg_key, "GET", "/v3/scopes"), 1);
+    assert_eq!(mock.requests().len(), 1);
+    assert_eq!(status(&doc, &sg_key), "live");
+    let custom = finding(&doc, &token);
+    assert_eq!(custom["rule_id"], "acme-token");
+    assert_eq!(custom["verification"]["status"], "unknown", "{custom}");
+    assert!(
+        custom["verification"]["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("sendgrid_key")),
+        "{custom}"
+    );
+    assert!(r.stderr.contains("not verified"), "{r}");
+}

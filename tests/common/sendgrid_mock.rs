@@ -22,6 +22,10 @@
 //! [`MockSendGrid::script_deletes`] scripts the next `DELETE`s (a 429, a 404, a hang) before the
 //! endpoint runs.
 //!
+//! Hostile-server mode ([`MockSendGrid::hostile`]): for one key, one method and a path prefix, the
+//! mock answers like something that is not SendGrid, or like a broken or malicious server — see
+//! [`Hostile`]. It applies before authentication and behaviour, as a gateway in front of the API would.
+//!
 //! The mock never stores a key in its request log: requests are recorded with the SHA-256
 //! fingerprint of the bearer token (the same fingerprint sgscan reports).
 #![allow(dead_code)]
@@ -76,6 +80,140 @@ impl Behavior {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
         }
     }
+}
+
+/// A hostile or broken answer ([`MockSendGrid::hostile`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hostile {
+    /// This status, content type, body and extra headers. A custom `X-RateLimit-Reset` replaces the
+    /// mock's own rate-limit headers.
+    Raw {
+        status: u16,
+        content_type: &'static str,
+        body: String,
+        headers: Vec<(String, String)>,
+    },
+    /// 200 with a valid scope list (`scopes`), sent one byte every `every`.
+    Trickle { scopes: Vec<String>, every: Duration },
+}
+
+impl Hostile {
+    fn json(status: u16, body: &str) -> Hostile {
+        Hostile::Raw {
+            status,
+            content_type: "application/json",
+            body: body.to_string(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 403 `{"message":"Forbidden"}`: an API gateway.
+    pub fn gateway_403() -> Hostile {
+        Hostile::json(403, r#"{"message":"Forbidden"}"#)
+    }
+
+    /// 403 `{}`: a proxy.
+    pub fn empty_403() -> Hostile {
+        Hostile::json(403, "{}")
+    }
+
+    /// 403 with [`PROXY_HTML`].
+    pub fn html_403() -> Hostile {
+        Hostile::Raw {
+            status: 403,
+            content_type: "text/html",
+            body: PROXY_HTML.to_string(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 401 in SendGrid's shape with a message that contains a live-key message but is not one.
+    pub fn similar_live_401() -> Hostile {
+        Hostile::json(
+            401,
+            &serde_json::json!({"errors": [{"field": null, "message": format!("{NO_CREDITS_MESSAGE} on the gateway: not authorized")}]})
+                .to_string(),
+        )
+    }
+
+    /// 401 with the live-key message exactly, in a shape that is not SendGrid's (an `errors` entry
+    /// that is not an object).
+    pub fn odd_shape_401() -> Hostile {
+        Hostile::json(
+            401,
+            &serde_json::json!({"errors": [{"message": NO_CREDITS_MESSAGE}, "gateway"]}).to_string(),
+        )
+    }
+
+    /// 401 in SendGrid's shape with a message that resembles the dead-key message but is not it.
+    pub fn similar_dead_401() -> Hostile {
+        Hostile::json(
+            401,
+            r#"{"errors":[{"field":null,"message":"The gateway session is invalid, expired, or revoked"}]}"#,
+        )
+    }
+
+    /// 200 with this JSON body (e.g. without `scopes`, or without the key's `api_key_id`).
+    pub fn json_200(body: &str) -> Hostile {
+        Hostile::json(200, body)
+    }
+
+    /// 200 with a valid scope list padded past `bytes` bytes.
+    pub fn huge_scopes_200(scopes: &[&str], bytes: usize) -> Hostile {
+        let mut all: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        all.push("x".repeat(bytes));
+        Hostile::json(200, &serde_json::json!({ "scopes": all }).to_string())
+    }
+
+    /// 429 with `Retry-After: 18446744073709551615` (u64::MAX seconds).
+    pub fn retry_after_max() -> Hostile {
+        Hostile::Raw {
+            status: 429,
+            content_type: "application/json",
+            body: r#"{"errors":[{"field":null,"message":"too many requests"}]}"#.to_string(),
+            headers: vec![("Retry-After".into(), u64::MAX.to_string())],
+        }
+    }
+
+    /// 429 without `Retry-After` and with `X-RateLimit-Reset: 18446744073709551615`.
+    pub fn reset_max() -> Hostile {
+        Hostile::Raw {
+            status: 429,
+            content_type: "application/json",
+            body: r#"{"errors":[{"field":null,"message":"too many requests"}]}"#.to_string(),
+            headers: vec![("X-RateLimit-Reset".into(), u64::MAX.to_string())],
+        }
+    }
+
+    fn response(&self) -> Response {
+        match self {
+            Hostile::Raw {
+                status,
+                content_type,
+                body,
+                headers,
+            } => Response {
+                status: *status,
+                content_type,
+                body: body.clone(),
+                headers: headers.clone(),
+                trickle: None,
+            },
+            Hostile::Trickle { scopes, every } => Response {
+                trickle: Some(*every),
+                ..Response::json(200, serde_json::json!({ "scopes": scopes }))
+            },
+        }
+    }
+}
+
+struct HostileRule {
+    fingerprint: String,
+    method: String,
+    path_prefix: String,
+    answer: Hostile,
+    /// The rule applies once this many DELETE requests have arrived.
+    after_deletes: usize,
 }
 
 /// A scripted answer to one `DELETE /v3/api_keys/{id}` (see [`MockSendGrid::script_deletes`]).
@@ -141,6 +279,7 @@ struct State {
     revoke_propagation: u32,
     /// Scripted answers to the next `DELETE /v3/api_keys/{id}` requests, any id, in arrival order.
     delete_script: VecDeque<DeleteStep>,
+    hostile: Vec<HostileRule>,
 }
 
 struct Response {
@@ -148,6 +287,8 @@ struct Response {
     content_type: &'static str,
     body: String,
     headers: Vec<(String, String)>,
+    /// Send the body one byte per this interval (a slow-trickle server).
+    trickle: Option<Duration>,
 }
 
 impl Response {
@@ -157,6 +298,7 @@ impl Response {
             content_type: "application/json",
             body: body.to_string(),
             headers: Vec::new(),
+            trickle: None,
         }
     }
 
@@ -173,6 +315,7 @@ impl Response {
             content_type: "text/html",
             body: body.to_string(),
             headers: Vec::new(),
+            trickle: None,
         }
     }
 
@@ -182,6 +325,7 @@ impl Response {
             content_type: "text/plain",
             body: String::new(),
             headers: Vec::new(),
+            trickle: None,
         }
     }
 
@@ -336,6 +480,32 @@ impl MockSendGrid {
     /// up, DELETEs are served as usual. E.g. `[Status(429)]`: one 429, then the real endpoint.
     pub fn script_deletes(&self, steps: &[DeleteStep]) {
         self.lock().delete_script.extend(steps.iter().cloned());
+    }
+
+    /// Hostile-server mode: `method` requests authenticated by `key` whose path starts with
+    /// `path_prefix` get `answer` (before authentication, behaviour or the DELETE script). The
+    /// latest matching rule wins.
+    pub fn hostile(&self, key: &str, method: &str, path_prefix: &str, answer: Hostile) {
+        self.hostile_after_deletes(0, key, method, path_prefix, answer);
+    }
+
+    /// [`MockSendGrid::hostile`], armed only once `deletes` DELETE requests have arrived (e.g. 1: a
+    /// gateway that answers the re-checks after a revocation).
+    pub fn hostile_after_deletes(
+        &self,
+        deletes: usize,
+        key: &str,
+        method: &str,
+        path_prefix: &str,
+        answer: Hostile,
+    ) {
+        self.lock().hostile.push(HostileRule {
+            fingerprint: fingerprint(key),
+            method: method.to_string(),
+            path_prefix: path_prefix.to_string(),
+            answer,
+            after_deletes: deletes,
+        });
     }
 
     /// Whether the key was revoked by a `DELETE /v3/api_keys/{id}`.
@@ -496,20 +666,37 @@ fn write_response(mut stream: &TcpStream, r: Response) -> std::io::Result<()> {
         .map(|d| d.as_secs() + 60)
         .unwrap_or(0);
     let mut head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
-         X-RateLimit-Limit: 600\r\nX-RateLimit-Remaining: {}\r\nX-RateLimit-Reset: {reset}\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
         r.status,
         reason_phrase(r.status),
         r.content_type,
         r.body.len(),
-        if r.status == 429 { 0 } else { 599 },
     );
+    let own_reset = r
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("x-ratelimit-reset"));
+    if !own_reset {
+        head.push_str(&format!(
+            "X-RateLimit-Limit: 600\r\nX-RateLimit-Remaining: {}\r\nX-RateLimit-Reset: {reset}\r\n",
+            if r.status == 429 { 0 } else { 599 },
+        ));
+    }
     for (n, v) in &r.headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
-    stream.write_all(r.body.as_bytes())?;
+    match r.trickle {
+        None => stream.write_all(r.body.as_bytes())?,
+        Some(every) => {
+            for b in r.body.as_bytes() {
+                stream.write_all(std::slice::from_ref(b))?;
+                stream.flush()?;
+                thread::sleep(every);
+            }
+        }
+    }
     stream.flush()
 }
 
@@ -519,6 +706,19 @@ fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> Dec
         return Decision::Respond(Response::error(401, "authorization required"));
     };
     let fp = fingerprint(bearer);
+    let deletes = st
+        .requests
+        .iter()
+        .filter(|r| r.method.eq_ignore_ascii_case("DELETE"))
+        .count();
+    if let Some(rule) = st.hostile.iter().rev().find(|r| {
+        r.fingerprint == fp
+            && r.method.eq_ignore_ascii_case(method)
+            && path.starts_with(&r.path_prefix)
+            && deletes >= r.after_deletes
+    }) {
+        return Decision::Respond(rule.answer.response());
+    }
     let Some(entry) = st.keys.get_mut(&fp) else {
         return Decision::Respond(Response::error(401, INVALID_MESSAGE));
     };
