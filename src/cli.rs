@@ -569,12 +569,17 @@ fn run_revoke_id(args: RevokeIdArgs) -> Result<i32> {
         audit: &r.audit_log,
     };
     let (result, audit_error) = revoke::revoke_by_id(&args.key_id, &opts)?;
-    println!("{}: {} ({})", args.key_id, result.status.as_str(), result.reason);
+    println!(
+        "{}: {} ({})",
+        Safe(&args.key_id),
+        result.status.as_str(),
+        Safe(&result.reason)
+    );
     if let Some(step) = &result.manual_step {
-        println!("  {step}");
+        println!("  {}", Safe(step));
     }
     if let Some(why) = audit_error {
-        eprintln!("sgscan: error: audit log unwritable: {why}");
+        eprintln!("sgscan: error: audit log unwritable: {}", Safe(&why));
         return Ok(EXIT_ERROR);
     }
     Ok(match result.status {

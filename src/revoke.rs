@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::findings::{Finding, fingerprint};
 use crate::sendgrid::{Answer, Api, Credential};
+use crate::text::Safe;
 use crate::verify::{self, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,10 +270,11 @@ pub fn revoke_all(findings: &mut [Finding], opts: &RevokeOptions) -> Result<()> 
             .and_then(|v| v.scopes.as_ref())
             .map_or("unknown".to_string(), |s| s.join(", "));
         eprintln!(
-            "  {}  key id {}  found at {}  scopes: {scopes}",
+            "  {}  key id {}  found at {}  scopes: {}",
             f.redacted,
-            f.key_id.as_deref().unwrap_or("?"),
-            where_found(f)
+            Safe(f.key_id.as_deref().unwrap_or("?")),
+            Safe(&where_found(f)),
+            Safe(&scopes)
         );
     }
     if opts.dry_run {
