@@ -95,10 +95,104 @@ pub struct Finding {
     pub locations: Vec<Location>,
     /// Set by `--verify`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verification: Option<crate::verify::Verification>,
+    pub verification: Option<Verification>,
     /// Set by `--revoke`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub revocation: Option<crate::revoke::Revocation>,
+    pub revocation: Option<Revocation>,
+}
+
+/// What `--verify` learnt of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Live,
+    Invalid,
+    Unknown,
+}
+
+/// Least-privilege assessment of a live key, highest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Privilege {
+    /// Can manage API keys, users, teammates, subusers or credentials: could mint a new key and
+    /// survive the revocation of this one.
+    FullAccess,
+    /// Beyond sending: reads or changes data or settings.
+    Elevated,
+    /// Sending only.
+    SendOnly,
+}
+
+impl Privilege {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Privilege::FullAccess => "full-access",
+            Privilege::Elevated => "elevated",
+            Privilege::SendOnly => "send-only",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub status: Status,
+    /// The API's message, or what went wrong.
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// The scopes the key holds, when the API listed them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privilege: Option<Privilege>,
+    /// The scopes that put the key above send-only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub above_send_only: Vec<String>,
+    /// Scopes beyond `--policy`'s allowed list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_violations: Vec<String>,
+    /// RFC 3339, UTC.
+    pub checked_at: String,
+    #[serde(default)]
+    pub attempts: u32,
+    /// Taken from `--cache` rather than asked now.
+    #[serde(default)]
+    pub cached: bool,
+}
+
+/// What `--revoke` did to a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevokeStatus {
+    /// The key no longer authenticates.
+    Revoked,
+    /// The DELETE was accepted but the key still authenticated when we stopped polling.
+    RevokePending,
+    RevokeFailed,
+    /// `--dry-run`: what would be sent.
+    Planned,
+}
+
+impl RevokeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokeStatus::Revoked => "revoked",
+            RevokeStatus::RevokePending => "revoke-pending",
+            RevokeStatus::RevokeFailed => "revoke-failed",
+            RevokeStatus::Planned => "planned",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Revocation {
+    pub status: RevokeStatus,
+    pub reason: String,
+    /// `self` or `admin:<fingerprint prefix>`.
+    pub by: String,
+    /// What a person must do when sgscan could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual_step: Option<String>,
 }
 
 /// Locations kept per key, so a key committed in 100k places does not grow memory without bound.

@@ -8,47 +8,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::findings::{Finding, fingerprint};
+use crate::key::fingerprint;
+use crate::model::Finding;
+pub use crate::model::{Revocation, RevokeStatus};
 use crate::sendgrid::{Answer, Api, Credential};
 use crate::text::Safe;
 use crate::verify::{self, Status};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RevokeStatus {
-    /// The key no longer authenticates.
-    Revoked,
-    /// The DELETE was accepted but the key still authenticated when we stopped polling.
-    RevokePending,
-    RevokeFailed,
-    /// `--dry-run`: what would be sent.
-    Planned,
-}
-
-impl RevokeStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RevokeStatus::Revoked => "revoked",
-            RevokeStatus::RevokePending => "revoke-pending",
-            RevokeStatus::RevokeFailed => "revoke-failed",
-            RevokeStatus::Planned => "planned",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Revocation {
-    pub status: RevokeStatus,
-    pub reason: String,
-    /// `self` or `admin:<fingerprint prefix>`.
-    pub by: String,
-    /// What a person must do when sgscan could not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub manual_step: Option<String>,
-}
 
 /// The admin key: from `SGSCAN_ADMIN_KEY` or a file, never from the command line.
 pub struct AdminKey(String);

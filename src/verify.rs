@@ -11,68 +11,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::findings::Finding;
+use crate::model::Finding;
+pub use crate::model::{Privilege, Status, Verification};
 use crate::sendgrid::{Answer, Api, Credential, sendgrid_error};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Live,
-    Invalid,
-    Unknown,
-}
-
-/// Least-privilege assessment of a live key, highest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Privilege {
-    /// Can manage API keys, users, teammates, subusers or credentials: could mint a new key and
-    /// survive the revocation of this one.
-    FullAccess,
-    /// Beyond sending: reads or changes data or settings.
-    Elevated,
-    /// Sending only.
-    SendOnly,
-}
-
-impl Privilege {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Privilege::FullAccess => "full-access",
-            Privilege::Elevated => "elevated",
-            Privilege::SendOnly => "send-only",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verification {
-    pub status: Status,
-    /// The API's message, or what went wrong.
-    pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_status: Option<u16>,
-    /// The scopes the key holds, when the API listed them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scopes: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub privilege: Option<Privilege>,
-    /// The scopes that put the key above send-only.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub above_send_only: Vec<String>,
-    /// Scopes beyond `--policy`'s allowed list.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub policy_violations: Vec<String>,
-    /// RFC 3339, UTC.
-    pub checked_at: String,
-    #[serde(default)]
-    pub attempts: u32,
-    /// Taken from `--cache` rather than asked now.
-    #[serde(default)]
-    pub cached: bool,
-}
 
 /// Scopes a send-only key may hold: sending, and what SendGrid attaches to every key.
 fn is_send_scope(s: &str) -> bool {
