@@ -591,6 +591,13 @@ fn walk(
     let mut interesting = 0usize;
     let mut order = Vec::new();
     let mut buf = Vec::new();
+    // A shallow clone's boundary commits name parents it does not have, by design.
+    let shallow: gix::hashtable::HashSet = repo
+        .shallow_commits()
+        .ok()
+        .flatten()
+        .map(|s| s.iter().copied().collect())
+        .unwrap_or_default();
     // (commit, hidden, how it was reached, the time of the child that reached it)
     let mut pending: Vec<(ObjectId, bool, Via, i64)> = tips
         .iter()
@@ -625,7 +632,12 @@ fn walk(
                 Via::Hidden => "--range base".to_string(),
             };
             let head = match read_commit(repo, &id, &mut buf) {
-                Ok(h) => h,
+                Ok(mut h) => {
+                    if shallow.contains(&id) {
+                        h.parents.clear();
+                    }
+                    h
+                }
                 Err(e) => {
                     if !hide {
                         sink.skip(
