@@ -1676,6 +1676,37 @@ fn git_refs_to_blobs_and_trees_are_scanned() {
     assert_eq!(doc["skipped"], serde_json::json!([]));
 }
 
+#[test]
+fn git_malformed_annotated_tag_is_followed_and_its_message_scanned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let mut keys = KeyGen::new(45);
+    let (in_commit, in_message) = (keys.key(), keys.key());
+    let c = dangling_tagged_commit(&repo, &in_commit, &["tag", "v1.0"]);
+    // A tagger line without an email: git would not write it, gitoxide does not decode it.
+    let text = format!(
+        "object {c}\ntype commit\ntag v1.0\ntagger nobody\n\n{}",
+        env_line(&in_message)
+    );
+    let tag = repo.literal("tag", text.as_bytes());
+    repo.git(&["update-ref", "refs/tags/v1.0", &tag]);
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&in_commit, &in_message]));
+    assert_eq!(finding(&doc, &in_commit)["locations"][0]["commit"], c.as_str());
+    assert_eq!(
+        finding(&doc, &in_message)["locations"][0]["path"],
+        "(tag message refs/tags/v1.0)"
+    );
+    let reason = skip_of(&doc, &tag)["reason"].as_str().unwrap().to_string();
+    assert!(
+        reason.contains("malformed tag object") && reason.contains(&c),
+        "{reason}"
+    );
+}
+
 /// A repository whose objects are all in one pack, the key among them.
 fn packed_repo(path: &Path, key: &str) -> (Repo, PathBuf) {
     let repo = Repo::init(path);

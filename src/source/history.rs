@@ -96,6 +96,7 @@ pub fn scan(path: &Path, opts: &HistoryOptions, sink: &Collector) -> Result<()> 
     if repo.is_shallow().unwrap_or(false) {
         sink.note("shallow clone: history before the shallow boundary is not in this repository and was not scanned");
     }
+    let bad_packs = check_packs(&repo, sink);
     let progress = progress_bar(opts.progress);
     let lfs = AtomicU64::new(0);
     let shared = repo.clone().into_sync();
@@ -139,7 +140,7 @@ pub fn scan(path: &Path, opts: &HistoryOptions, sink: &Collector) -> Result<()> 
         };
         let mut plan = Plan::new(opts.shard, &mut send);
         let commits = match &opts.range {
-            None => plan_full(&repo, sink, &mut plan)?,
+            None => plan_full(&repo, &bad_packs, sink, &mut plan)?,
             Some(range) => plan_range(&repo, range, opts.shallow_ok, sink, &mut plan)?,
         };
         plan.flush(true);
@@ -541,7 +542,8 @@ fn check_packs(repo: &gix::Repository, sink: &Collector) -> Vec<String> {
             },
         };
         if let Some(problem) = problem {
-            let path = format!("({})", pack.display());
+            let name = pack.file_name().unwrap_or_default().to_string_lossy();
+            let path = format!("(objects/pack/{name})");
             bad.push(format!("{path}: {problem}"));
             sink.skip(path, format!("{problem}; the objects in it were not read"));
         }
@@ -709,12 +711,14 @@ fn walk(
             interesting -= 1;
             order.push(id);
         }
-        pending.extend(
-            node.parents
-                .iter()
-                .rev()
-                .map(|p| (*p, hide, Via::Child(id), time)),
-        );
+        // Without hidden commits nothing needs a commit's parents again: let them go (memory on
+        // histories of millions of commits).
+        let parents = if hidden.is_empty() {
+            std::mem::take(&mut node.parents)
+        } else {
+            node.parents.clone()
+        };
+        pending.extend(parents.into_iter().rev().map(|p| (p, hide, Via::Child(id), time)));
     }
     order
         .into_iter()
@@ -749,8 +753,13 @@ fn scan_tag_messages(repo: &gix::Repository, opts: &HistoryOptions, sink: &Colle
         if shard.is_some_and(|(i, n)| shard_of(&id, n) != i) {
             continue;
         }
-        if let Ok(tag) = repo.objects.find_tag(&id, &mut buf) {
-            sink.scan_message(tag.message, || Origin {
+        // A tag that does not decode still has its message after the header's empty line.
+        if let Ok(data) = repo.objects.find(&id, &mut buf) {
+            let message = match gix::objs::TagRef::from_bytes(data.data, repo.object_hash()) {
+                Ok(tag) => tag.message,
+                Err(_) => raw_message(data.data).as_bstr(),
+            };
+            sink.scan_message(message, || Origin {
                 path: format!("{}(tag message {name})", opts.prefix),
                 commit: None,
             });
@@ -772,8 +781,12 @@ fn note_partial_clone(repo: &gix::Repository, sink: &Collector) {
     }
 }
 
-fn plan_full(repo: &gix::Repository, sink: &Collector, plan: &mut Plan) -> Result<Vec<ObjectId>> {
-    let bad_packs = check_packs(repo, sink);
+fn plan_full(
+    repo: &gix::Repository,
+    bad_packs: &[String],
+    sink: &Collector,
+    plan: &mut Plan,
+) -> Result<Vec<ObjectId>> {
     let tips = ref_tips(repo, sink)?;
     if tips.named == 0 {
         sink.note("the repository has no commits");
