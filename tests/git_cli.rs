@@ -1626,6 +1626,51 @@ fn git_malformed_commit_in_the_middle_hides_nothing_older() {
     let reason = skip_of(&doc, &middle)["reason"].as_str().unwrap().to_string();
     assert!(reason.contains(&format!("parent of {}", &top[..12])), "{reason}");
     assert_eq!(summary(&doc, "commits_scanned"), 3);
+
+    // A range through it: each commit against its first parent, the malformed one included.
+    let range = format!("{first}..{top}");
+    let run = scan_git(tmp.path(), &repo.path, &["--range", &range]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&new]));
+    assert!(
+        skip_of(&doc, &middle)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("malformed commit")
+    );
+    assert_eq!(summary(&doc, "commits_scanned"), 2);
+}
+
+#[test]
+fn git_commit_with_an_unreadable_header_costs_only_its_ref() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let mut keys = KeyGen::new(46);
+    let (on_main, behind_garbage) = (keys.key(), keys.key());
+    repo.write("a.env", &env_line(&on_main));
+    repo.commit("main");
+    repo.git(&["checkout", "-q", "-b", "side"]);
+    repo.write("b.env", &env_line(&behind_garbage));
+    let hidden = repo.commit("only behind the garbage");
+    repo.git(&["checkout", "-q", "main"]);
+    // Not a header at all: neither its tree nor its parents can be known.
+    let garbage = repo.literal(
+        "commit",
+        format!("this is not a commit\nparent of {hidden}\n").as_bytes(),
+    );
+    // git will not point a ref at it (`bogus commit object`): write the ref file itself.
+    std::fs::write(repo.path.join(".git/refs/heads/side"), format!("{garbage}\n")).unwrap();
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&on_main]));
+    let reason = skip_of(&doc, &garbage)["reason"].as_str().unwrap().to_string();
+    assert!(
+        reason.contains("refs/heads/side") && reason.contains("header is unreadable"),
+        "{reason}"
+    );
 }
 
 #[test]
