@@ -147,6 +147,15 @@ impl Repo {
         self.git(&["rev-parse", spec])
     }
 
+    /// Writes `content` as an object of `kind` without git's checks (`hash-object --literally`),
+    /// for objects git would refuse to make; returns its id.
+    fn literal(&self, kind: &str, content: &[u8]) -> String {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), content).unwrap();
+        let path = file.path().to_str().unwrap();
+        self.git(&["hash-object", "-t", kind, "--literally", "-w", path])
+    }
+
     /// Distinct blobs reachable from every ref and HEAD, as git itself counts them.
     fn distinct_blobs(&self) -> u64 {
         let objects = self.git(&["rev-list", "--objects", "--all"]);
@@ -1530,4 +1539,333 @@ fn git_shards_together_equal_the_whole_and_scan_each_blob_once() {
     assert_eq!(fps(&merged), fps(&whole));
     assert_eq!(all_locations(&merged), all_locations(&whole));
     assert_eq!(summary(&merged, "blobs_scanned"), total_blobs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// sgscan git: damaged repositories
+// ---------------------------------------------------------------------------------------------
+
+/// The `skipped` entry whose path names `id`; panics with the report if there is none.
+fn skip_of<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["path"].as_str().unwrap().contains(id))
+        .unwrap_or_else(|| panic!("no skip for {id} in {doc:#}"))
+}
+
+/// A commit git would refuse to write: `header` goes between the tree/parent lines and the message.
+fn malformed_commit(repo: &Repo, tree: &str, parent: &str, header: &str) -> String {
+    let text = format!("tree {tree}\nparent {parent}\n{header}\nmalformed\n");
+    repo.literal("commit", text.as_bytes())
+}
+
+#[test]
+fn git_malformed_commits_at_branch_tips_cost_only_themselves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let key = KeyGen::new(40).key();
+    repo.write("a.env", &env_line(&key));
+    let base = repo.commit("add key");
+    let empty = repo.git(&["mktree"]);
+    let bad_date = malformed_commit(
+        &repo,
+        &empty,
+        &base,
+        "author A <a@a.test> notadate +0000\ncommitter C <c@c.test> notadate +0000\n",
+    );
+    let no_author = malformed_commit(&repo, &empty, &base, "committer C <c@c.test> 1700000000 +0000\n");
+    // The key's commit is now reachable only through the malformed ones.
+    repo.git(&["update-ref", "refs/heads/main", &bad_date]);
+    repo.git(&["update-ref", "refs/heads/side", &no_author]);
+    assert!(repo.git(&["log", "--oneline", "--all"]).contains("add key"));
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    assert_eq!(finding(&doc, &key)["locations"][0]["commit"], base.as_str());
+    for (id, branch) in [(&bad_date, "refs/heads/main"), (&no_author, "refs/heads/side")] {
+        let reason = skip_of(&doc, id)["reason"].as_str().unwrap().to_string();
+        assert!(reason.contains("malformed commit"), "{reason}");
+        assert!(reason.contains(branch), "{reason}");
+    }
+    assert!(
+        skip_of(&doc, &no_author)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no author line")
+    );
+    assert_eq!(summary(&doc, "skipped"), 2);
+}
+
+#[test]
+fn git_malformed_commit_in_the_middle_hides_nothing_older() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let mut keys = KeyGen::new(41);
+    let (old, new) = (keys.key(), keys.key());
+    repo.write("old.env", &env_line(&old));
+    let first = repo.commit("old key");
+    let tree = repo.rev("HEAD^{tree}");
+    let middle = malformed_commit(&repo, &tree, &first, "committer C <c@c.test> 1700000100 +0000\n");
+    std::fs::remove_file(repo.path.join("old.env")).unwrap();
+    repo.write("new.env", &env_line(&new));
+    repo.git(&["add", "-A"]);
+    let new_tree = repo.git(&["write-tree"]);
+    let top = repo.git(&["commit-tree", &new_tree, "-p", &middle, "-m", "new key"]);
+    repo.git(&["update-ref", "refs/heads/main", &top]);
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&old, &new]));
+    assert_eq!(finding(&doc, &old)["locations"][0]["commit"], first.as_str());
+    assert_eq!(finding(&doc, &new)["locations"][0]["commit"], top.as_str());
+    let reason = skip_of(&doc, &middle)["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains(&format!("parent of {}", &top[..12])), "{reason}");
+    assert_eq!(summary(&doc, "commits_scanned"), 3);
+
+    // A range through it: each commit against its first parent, the malformed one included.
+    let range = format!("{first}..{top}");
+    let run = scan_git(tmp.path(), &repo.path, &["--range", &range]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&new]));
+    assert!(
+        skip_of(&doc, &middle)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("malformed commit")
+    );
+    assert_eq!(summary(&doc, "commits_scanned"), 2);
+}
+
+#[test]
+fn git_commit_with_an_unreadable_header_costs_only_its_ref() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let mut keys = KeyGen::new(46);
+    let (on_main, behind_garbage) = (keys.key(), keys.key());
+    repo.write("a.env", &env_line(&on_main));
+    repo.commit("main");
+    repo.git(&["checkout", "-q", "-b", "side"]);
+    repo.write("b.env", &env_line(&behind_garbage));
+    let hidden = repo.commit("only behind the garbage");
+    repo.git(&["checkout", "-q", "main"]);
+    // Not a header at all: neither its tree nor its parents can be known.
+    let garbage = repo.literal(
+        "commit",
+        format!("this is not a commit\nparent of {hidden}\n").as_bytes(),
+    );
+    // git will not point a ref at it (`bogus commit object`): write the ref file itself.
+    std::fs::write(repo.path.join(".git/refs/heads/side"), format!("{garbage}\n")).unwrap();
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&on_main]));
+    let reason = skip_of(&doc, &garbage)["reason"].as_str().unwrap().to_string();
+    assert!(
+        reason.contains("refs/heads/side") && reason.contains("header is unreadable"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn git_refs_to_blobs_and_trees_are_scanned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let mut keys = KeyGen::new(42);
+    let (k_light, k_annotated, k_tree) = (keys.key(), keys.key(), keys.key());
+    repo.write("README.md", "# app\n");
+    repo.commit("init");
+    let blob = |name: &str, key: &str| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, env_line(key)).unwrap();
+        repo.git(&["hash-object", "-w", path.to_str().unwrap()])
+    };
+    let light = blob("light.env", &k_light);
+    repo.git(&["tag", "light", &light]);
+    let annotated = blob("annotated.env", &k_annotated);
+    repo.git(&["tag", "-a", "-m", "a blob", "annotated", &annotated]);
+    let in_tree = blob("tree.env", &k_tree);
+    let tree = repo.git(&["mktree"]);
+    let sub = {
+        let mut c = git_command(&repo.path)
+            .arg("mktree")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(c.stdin.take().unwrap(), "100644 blob {in_tree}\tconf.env").unwrap();
+        check(c.wait_with_output().unwrap(), "mktree")
+    };
+    assert_ne!(sub, tree);
+    repo.git(&["tag", "-a", "-m", "a tree", "snapshot", &sub]);
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&k_light, &k_annotated, &k_tree]));
+    for (key, path) in [
+        (&k_light, "refs/tags/light"),
+        (&k_annotated, "refs/tags/annotated"),
+        (&k_tree, "refs/tags/snapshot:conf.env"),
+    ] {
+        let loc = &finding(&doc, key)["locations"][0];
+        assert_eq!(loc["path"], path, "{loc}");
+        assert!(loc.get("commit").is_none(), "{loc}");
+    }
+    assert_eq!(doc["skipped"], serde_json::json!([]));
+}
+
+#[test]
+fn git_malformed_annotated_tag_is_followed_and_its_message_scanned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&tmp.path().join("r"));
+    let mut keys = KeyGen::new(45);
+    let (in_commit, in_message) = (keys.key(), keys.key());
+    let c = dangling_tagged_commit(&repo, &in_commit, &["tag", "v1.0"]);
+    // A tagger line without an email: git would not write it, gitoxide does not decode it.
+    let text = format!(
+        "object {c}\ntype commit\ntag v1.0\ntagger nobody\n\n{}",
+        env_line(&in_message)
+    );
+    let tag = repo.literal("tag", text.as_bytes());
+    repo.git(&["update-ref", "refs/tags/v1.0", &tag]);
+
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&in_commit, &in_message]));
+    assert_eq!(finding(&doc, &in_commit)["locations"][0]["commit"], c.as_str());
+    assert_eq!(
+        finding(&doc, &in_message)["locations"][0]["path"],
+        "(tag message refs/tags/v1.0)"
+    );
+    let reason = skip_of(&doc, &tag)["reason"].as_str().unwrap().to_string();
+    assert!(
+        reason.contains("malformed tag object") && reason.contains(&c),
+        "{reason}"
+    );
+}
+
+/// A repository whose objects are all in one pack, the key among them.
+fn packed_repo(path: &Path, key: &str) -> (Repo, PathBuf) {
+    let repo = Repo::init(path);
+    repo.write("a.env", &env_line(key));
+    repo.commit("add key");
+    repo.git(&["gc", "-q"]);
+    let dir = repo.path.join(".git/objects/pack");
+    let pack = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pack"))
+        .expect("a pack after gc");
+    (repo, pack)
+}
+
+fn make_writable(path: &Path) {
+    let mut perm = std::fs::metadata(path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(path, perm).unwrap();
+}
+
+#[test]
+fn git_unreadable_pack_is_an_error_not_an_empty_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut keys = KeyGen::new(43);
+
+    // Entries overwritten after the pack header: every object in it is garbage.
+    let (repo, pack) = packed_repo(&tmp.path().join("garbled"), &keys.key());
+    make_writable(&pack);
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let end = bytes.len() - 20;
+    bytes[12..end].fill(b'X');
+    std::fs::write(&pack, bytes).unwrap();
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert!(run.stderr.contains("could be read"), "{}", run.stderr);
+    assert!(!run.stderr.contains("no commits"), "{}", run.stderr);
+
+    // A truncated index: gitoxide drops the pack, so its objects seem missing; the error says why.
+    let (repo, pack) = packed_repo(&tmp.path().join("truncated"), &keys.key());
+    let idx = pack.with_extension("idx");
+    make_writable(&idx);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&idx)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("unreadable pack index"), "{}", run.stderr);
+
+    // Only part of the history in the broken pack: the rest is reported, the pack named as skipped.
+    let old = keys.key();
+    let (repo, pack) = packed_repo(&tmp.path().join("partial"), &old);
+    let new = keys.key();
+    repo.write("b.env", &env_line(&new));
+    let top = repo.commit("loose commit on top");
+    let idx = pack.with_extension("idx");
+    make_writable(&idx);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&idx)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    let run = scan_git(tmp.path(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&new]));
+    let pack_name = pack.file_name().unwrap().to_str().unwrap();
+    assert!(
+        skip_of(&doc, pack_name)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unreadable pack index")
+    );
+    let parent = repo.rev("HEAD^");
+    let reason = skip_of(&doc, &parent)["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains(&format!("parent of {}", &top[..12])), "{reason}");
+    assert!(!has_note(&doc, "no commits"), "notes: {:?}", notes(&doc));
+}
+
+#[test]
+fn git_gitlink_outside_the_repository_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The directory above the scanned repository is a repository with a key of its own.
+    let outer = Repo::init(&tmp.path().join("outer"));
+    let outer_key = KeyGen::new(44).key();
+    outer.write("outer.env", &env_line(&outer_key));
+    let outer_head = outer.commit("outer key");
+    let repo = Repo::init(&outer.path.join("r"));
+    repo.write("README.md", "# app\n");
+    repo.git(&["add", "-A"]);
+    let readme = repo.rev(":README.md");
+    // git refuses to make a tree entry named `..`; write the tree's bytes directly.
+    let mut tree = Vec::new();
+    for (mode, name, id) in [("100644", "README.md", &readme), ("160000", "..", &outer_head)] {
+        tree.extend_from_slice(format!("{mode} {name}\0").as_bytes());
+        tree.extend_from_slice(&hex::decode(id).unwrap());
+    }
+    let tree = repo.literal("tree", &tree);
+    let commit = repo.git(&["commit-tree", &tree, "-m", "gitlink to the parent directory"]);
+    repo.git(&["update-ref", "refs/heads/main", &commit]);
+
+    let run = scan_git(tmp.path(), &repo.path, &["--submodules"]);
+    run.expect_code(0);
+    let doc = run.json();
+    assert_eq!(fps(&doc), BTreeSet::new());
+    let n = notes(&doc);
+    assert!(
+        n.iter().any(|n| n.contains("'..'") && n.contains("refused")),
+        "notes: {n:?}"
+    );
 }

@@ -2,7 +2,8 @@
 //! scanned once, attributed to the first commit (oldest first) that has it and the path it has there;
 //! or, with a range, only the blobs the range's commits introduce.
 
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,10 +13,10 @@ use gix::ObjectId;
 use gix::bstr::{BStr, BString, ByteSlice, ByteVec};
 use gix::objs::tree::EntryMode;
 use gix::prelude::FindExt;
-use gix::revision::walk::Sorting;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::findings::{Collector, CommitInfo, Origin};
+use super::Sink;
+use crate::model::{CommitInfo, Origin};
 
 #[derive(Debug, Clone, Default)]
 pub struct HistoryOptions {
@@ -71,7 +72,8 @@ pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
 struct BlobJob {
     id: ObjectId,
     path: BString,
-    commit: ObjectId,
+    /// The commit it was first seen in; none for a blob a ref names (directly or through a tree).
+    commit: Option<ObjectId>,
 }
 
 /// Opens the repository at or above `path`; bare repositories work too.
@@ -86,7 +88,7 @@ pub fn open_repo(path: &Path) -> Result<gix::Repository> {
     Ok(repo)
 }
 
-pub fn scan(path: &Path, opts: &HistoryOptions, sink: &Collector) -> Result<()> {
+pub fn scan(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> {
     let repo = open_repo(path)?;
     note_partial_clone(&repo, sink);
     if opts.range.is_none() {
@@ -95,6 +97,7 @@ pub fn scan(path: &Path, opts: &HistoryOptions, sink: &Collector) -> Result<()> 
     if repo.is_shallow().unwrap_or(false) {
         sink.note("shallow clone: history before the shallow boundary is not in this repository and was not scanned");
     }
+    let bad_packs = check_packs(&repo, sink);
     let progress = progress_bar(opts.progress);
     let lfs = AtomicU64::new(0);
     let shared = repo.clone().into_sync();
@@ -138,7 +141,7 @@ pub fn scan(path: &Path, opts: &HistoryOptions, sink: &Collector) -> Result<()> 
         };
         let mut plan = Plan::new(opts.shard, &mut send);
         let commits = match &opts.range {
-            None => plan_full(&repo, sink, &mut plan)?,
+            None => plan_full(&repo, &bad_packs, sink, &mut plan)?,
             Some(range) => plan_range(&repo, range, opts.shallow_ok, sink, &mut plan)?,
         };
         plan.flush(true);
@@ -171,7 +174,7 @@ fn follow_submodules(
     repo: &gix::Repository,
     paths: &BTreeSet<String>,
     opts: &HistoryOptions,
-    sink: &Collector,
+    sink: &dyn Sink,
 ) -> Result<()> {
     if paths.is_empty() {
         return Ok(());
@@ -194,6 +197,14 @@ fn follow_submodules(
     }
     for path in paths {
         let shown = format!("{}{path}", opts.prefix);
+        // Paths come from tree entries, which anyone can craft: `..` or an absolute path would
+        // make the joins below point outside the repository (at the directory's own repository).
+        if !is_plain_relative(path) {
+            sink.note(format!(
+                "submodule path '{shown}' is not a plain relative path inside the repository: refused, not followed"
+            ));
+            continue;
+        }
         let candidates = [
             Some(repo.common_dir().join("modules").join(path)),
             repo.workdir().map(|w| w.join(path)),
@@ -217,6 +228,14 @@ fn follow_submodules(
     Ok(())
 }
 
+/// `a/b/c`: no empty, `.`, `..` or `.git` component, not absolute.
+fn is_plain_relative(path: &str) -> bool {
+    !path.is_empty()
+        && path.split('/').all(|c| {
+            !c.is_empty() && c != "." && c != ".." && !c.eq_ignore_ascii_case(".git") && !c.contains('\\')
+        })
+}
+
 fn progress_bar(enabled: bool) -> ProgressBar {
     if !enabled || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -230,12 +249,26 @@ fn progress_bar(enabled: bool) -> ProgressBar {
     pb
 }
 
-/// The commit tips of every ref (branches, remote-tracking branches, tags, stash, notes) and HEAD.
-fn ref_tips(repo: &gix::Repository, sink: &Collector) -> Result<Vec<ObjectId>> {
-    let mut tips = BTreeSet::new();
+/// What the refs point at, peeled through tags: commits to walk, and trees and blobs that a ref
+/// names directly (`git tag x <blob>`), each with the first ref name that reached it.
+#[derive(Default)]
+struct Tips {
+    commits: Vec<(ObjectId, String)>,
+    trees: Vec<(ObjectId, String)>,
+    blobs: Vec<(ObjectId, String)>,
+    /// Refs (and HEADs) that name an object at all.
+    named: usize,
+    /// Why the first unreadable ref target could not be read, for the error if nothing could.
+    first_error: Option<String>,
+}
+
+/// Every ref (branches, remote-tracking branches, tags, stash, notes), HEAD, older stash entries and
+/// other worktrees' HEADs, peeled. Unreadable refs and targets are recorded and skipped.
+fn ref_tips(repo: &gix::Repository, sink: &dyn Sink) -> Result<Tips> {
+    let mut named: Vec<(ObjectId, String)> = Vec::new();
     let platform = repo.references().context("cannot read the repository's refs")?;
     for r in platform.all().context("cannot read the repository's refs")? {
-        let r = match r {
+        let mut r = match r {
             Ok(r) => r,
             Err(e) => {
                 sink.skip("(refs)", format!("unreadable ref: {e}"));
@@ -243,48 +276,456 @@ fn ref_tips(repo: &gix::Repository, sink: &Collector) -> Result<Vec<ObjectId>> {
             }
         };
         let name = r.name().as_bstr().to_string();
-        match r.into_fully_peeled_id() {
-            Ok(id) => match repo.find_header(id) {
-                Ok(h) if h.kind().is_commit() => {
-                    tips.insert(id.detach());
-                }
-                Ok(h) => sink.note(format!(
-                    "ref {name} points to a {}, not a commit: not scanned",
-                    h.kind()
-                )),
-                Err(e) => sink.skip(name, format!("ref target {id} is missing: {e}")),
-            },
+        match r.follow_to_object() {
+            Ok(id) => named.push((id.detach(), name)),
+            // A symbolic ref to a ref that does not exist names nothing (git ignores it too).
+            Err(_) if r.try_id().is_none() => {}
             Err(e) => sink.skip(name, format!("cannot resolve ref: {e}")),
         }
     }
     if let Ok(id) = repo.head_id() {
-        tips.insert(id.detach());
+        named.push((id.detach(), "HEAD".into()));
     }
     // Older stash entries live only in the reflog of refs/stash.
     if let Ok(Some(stash)) = repo.try_find_reference("refs/stash") {
         let mut log = stash.log_iter();
         if let Ok(Some(lines)) = log.all() {
-            for line in lines.flatten() {
-                if let Ok(id) = ObjectId::from_hex(line.new_oid) {
-                    tips.insert(id);
-                }
+            // The reflog is oldest first; git numbers entries newest first.
+            let ids: Vec<ObjectId> = lines
+                .flatten()
+                .filter_map(|l| ObjectId::from_hex(l.new_oid).ok())
+                .collect();
+            let n = ids.len();
+            for (i, id) in ids.into_iter().enumerate() {
+                named.push((id, format!("stash@{{{}}}", n - 1 - i)));
             }
         }
     }
     // Other worktrees' HEADs (a detached HEAD there has commits no ref has; git keeps them).
     if let Ok(worktrees) = repo.worktrees() {
         for wt in worktrees {
+            let name = match wt.id() {
+                Ok(id) => format!("worktree {id} HEAD"),
+                Err(_) => "a linked worktree's HEAD".into(),
+            };
             let id = wt
                 .into_repo_with_possibly_inaccessible_worktree()
                 .ok()
                 .and_then(|r| r.head_id().ok().map(|id| id.detach()));
             if let Some(id) = id {
-                tips.insert(id);
+                named.push((id, name));
             }
         }
     }
-    tips.retain(|id| repo.find_header(*id).is_ok_and(|h| h.kind().is_commit()));
-    Ok(tips.into_iter().collect())
+    let mut tips = Tips {
+        named: named.len(),
+        ..Tips::default()
+    };
+    let mut seen = gix::hashtable::HashSet::default();
+    let mut buf = Vec::new();
+    for (id, name) in named {
+        let Some((id, kind)) = peel(repo, id, &name, sink, &mut buf, &mut tips.first_error) else {
+            continue;
+        };
+        if !seen.insert(id) {
+            continue;
+        }
+        match kind {
+            gix::object::Kind::Commit => tips.commits.push((id, name)),
+            gix::object::Kind::Tree => tips.trees.push((id, name)),
+            gix::object::Kind::Blob => tips.blobs.push((id, name)),
+            gix::object::Kind::Tag => {}
+        }
+    }
+    Ok(tips)
+}
+
+/// Follows `id` through annotated tags to what they finally name. A tag object that does not
+/// decode is followed by its `object` line if that can still be read; what cannot be followed is
+/// recorded.
+fn peel(
+    repo: &gix::Repository,
+    mut id: ObjectId,
+    name: &str,
+    sink: &dyn Sink,
+    buf: &mut Vec<u8>,
+    first_error: &mut Option<String>,
+) -> Option<(ObjectId, gix::object::Kind)> {
+    let mut fail = |path: String, reason: String| {
+        first_error.get_or_insert_with(|| format!("{path}: {reason}"));
+        sink.skip(path, reason);
+    };
+    // Tags of tags exist; a cycle cannot (ids are hashes), but a long chain is not worth following.
+    for _ in 0..32 {
+        let kind = match repo.find_header(id) {
+            Ok(h) => h.kind(),
+            Err(e) => {
+                fail(
+                    name.to_string(),
+                    format!("ref target {id} is missing or unreadable: {e}"),
+                );
+                return None;
+            }
+        };
+        if kind != gix::object::Kind::Tag {
+            return Some((id, kind));
+        }
+        let data = match repo.objects.find(&id, buf) {
+            Ok(d) => d.data,
+            Err(e) => {
+                fail(
+                    format!("(tag {id})"),
+                    format!("unreadable tag object (reached from {name}): {e}"),
+                );
+                return None;
+            }
+        };
+        id = match gix::objs::TagRef::from_bytes(data, repo.object_hash()) {
+            Ok(tag) => tag.target(),
+            Err(e) => match header_id(data, b"object ") {
+                Some(target) => {
+                    sink.skip(
+                        format!("(tag {id})"),
+                        format!("malformed tag object (reached from {name}): {e}; followed its object line to {target}"),
+                    );
+                    target
+                }
+                None => {
+                    fail(
+                        format!("(tag {id})"),
+                        format!(
+                            "malformed tag object (reached from {name}): {e}; what it tags is unknown, not scanned"
+                        ),
+                    );
+                    return None;
+                }
+            },
+        };
+    }
+    sink.skip(name.to_string(), "tag chain longer than 32 tags: not followed");
+    None
+}
+
+/// The id on the first header line starting with `field` (`b"tree "`, `b"object "`), read without
+/// decoding the rest of the object.
+fn header_id(data: &[u8], field: &[u8]) -> Option<ObjectId> {
+    header_lines(data)
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|hex| ObjectId::from_hex(hex.trim_ascii_end()).ok())
+}
+
+/// Header lines of a commit or tag: up to the first empty line.
+fn header_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    data.split(|&b| b == b'\n').take_while(|l| !l.is_empty())
+}
+
+/// The message of a commit or tag: what follows the header's empty line.
+fn raw_message(data: &[u8]) -> &[u8] {
+    data.find(b"\n\n").map_or(&[][..], |i| &data[i + 2..])
+}
+
+/// What the walk needs of a commit.
+struct CommitHeader {
+    tree: Option<ObjectId>,
+    parents: Vec<ObjectId>,
+    /// Committer time, seconds; `None` if unreadable.
+    time: Option<i64>,
+    /// Why the commit does not decode cleanly, if it does not.
+    problem: Option<String>,
+    /// Its parent ids could not all be read: history behind it is unknown from here.
+    parents_lost: bool,
+}
+
+/// Reads a commit's tree, parents and time. A commit that does not decode (a bad date, a missing
+/// author, garbage in its header) is read leniently, line by line, as far as it goes.
+fn read_commit(repo: &gix::Repository, id: &gix::oid, buf: &mut Vec<u8>) -> Result<CommitHeader, String> {
+    let data = repo.objects.find(id, buf).map_err(|e| e.to_string())?;
+    if data.kind != gix::object::Kind::Commit {
+        return Err(format!("is a {}, not a commit", data.kind));
+    }
+    let data = data.data;
+    match gix::objs::CommitRef::from_bytes(data, repo.object_hash()) {
+        Ok(c) => {
+            let author = c.author().map_err(|e| format!("bad author line: {e}"));
+            let committer = c.committer().map_err(|e| format!("bad committer line: {e}"));
+            let time = committer
+                .as_ref()
+                .ok()
+                .and_then(|s| s.time().ok())
+                .map(|t| t.seconds);
+            let problem = match (&author, &committer) {
+                (Err(e), _) | (_, Err(e)) => Some(e.clone()),
+                (Ok(a), Ok(c)) => a
+                    .time()
+                    .err()
+                    .map(|e| format!("bad author date: {e}"))
+                    .or_else(|| c.time().err().map(|e| format!("bad committer date: {e}"))),
+            };
+            Ok(CommitHeader {
+                tree: Some(c.tree()),
+                parents: c.parents().collect(),
+                time,
+                problem,
+                parents_lost: false,
+            })
+        }
+        Err(e) => {
+            let mut head = CommitHeader {
+                tree: None,
+                parents: Vec::new(),
+                time: None,
+                problem: None,
+                parents_lost: false,
+            };
+            let (mut author, mut committer) = (false, false);
+            for line in header_lines(data) {
+                if let Some(hex) = line.strip_prefix(b"tree ") {
+                    head.tree = head
+                        .tree
+                        .or_else(|| ObjectId::from_hex(hex.trim_ascii_end()).ok());
+                } else if let Some(hex) = line.strip_prefix(b"parent ") {
+                    match ObjectId::from_hex(hex.trim_ascii_end()) {
+                        Ok(p) => head.parents.push(p),
+                        Err(_) => head.parents_lost = true,
+                    }
+                } else if line.starts_with(b"author ") {
+                    author = true;
+                } else if let Some(sig) = line.strip_prefix(b"committer ") {
+                    committer = true;
+                    // `Name <email> SECONDS ZONE`
+                    head.time = sig
+                        .rsplit(|&b| b == b' ')
+                        .nth(1)
+                        .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok());
+                }
+            }
+            // gitoxide's own error says only that parsing failed: say what is wrong where it is clear.
+            head.problem = Some(match (head.tree.is_some(), author, committer) {
+                (false, _, _) => format!("{e} (no readable tree line)"),
+                (_, false, _) => format!("{e} (no author line)"),
+                (_, _, false) => format!("{e} (no committer line)"),
+                _ => format!("{e} (a bad author or committer line)"),
+            });
+            // Without even a tree line the header is unreadable: a parent list found in it, or
+            // none, cannot be trusted to be complete.
+            if head.tree.is_none() && head.parents.is_empty() {
+                head.parents_lost = true;
+            }
+            Ok(head)
+        }
+    }
+}
+
+/// Packs whose index or data file gitoxide cannot open: it leaves them out of the object store
+/// without a word, and their objects would just seem missing. Each is recorded; returns them.
+fn check_packs(repo: &gix::Repository, sink: &dyn Sink) -> Vec<String> {
+    let dir = repo.objects.store_ref().path().join("pack");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut bad = Vec::new();
+    for entry in entries.flatten() {
+        let idx = entry.path();
+        if idx.extension().is_none_or(|e| e != "idx") {
+            continue;
+        }
+        let pack = idx.with_extension("pack");
+        let problem = match gix::odb::pack::index::File::at(&idx, repo.object_hash()) {
+            Err(e) => Some(format!("unreadable pack index: {e}")),
+            Ok(index) => match gix::odb::pack::data::File::at(&pack, repo.object_hash()) {
+                Err(e) => Some(format!("unreadable pack: {e}")),
+                Ok(data) if data.num_objects() != index.num_objects() => Some(format!(
+                    "pack holds {} objects, its index {}: they do not belong together",
+                    data.num_objects(),
+                    index.num_objects()
+                )),
+                Ok(_) => None,
+            },
+        };
+        if let Some(problem) = problem {
+            let name = pack.file_name().unwrap_or_default().to_string_lossy();
+            let path = format!("(objects/pack/{name})");
+            bad.push(format!("{path}: {problem}"));
+            sink.skip(path, format!("{problem}; the objects in it were not read"));
+        }
+    }
+    bad.sort();
+    bad
+}
+
+/// A commit the walk reached and could read.
+struct Walked {
+    id: ObjectId,
+    tree: Option<ObjectId>,
+    first_parent: Option<ObjectId>,
+}
+
+/// How the walk reached a commit, for the reasons it records.
+#[derive(Clone, Copy)]
+enum Via {
+    Ref(usize),
+    Child(ObjectId),
+    Hidden,
+}
+
+struct Node {
+    hidden: bool,
+    queued: bool,
+    parents: Vec<ObjectId>,
+    walked: Option<Walked>,
+}
+
+/// Commits reachable from `tips` but not from `hidden`, oldest first (newest first by committer
+/// time, reversed: a commit always comes after its parents). The walk is written here, not taken
+/// from gitoxide, so that a commit that cannot be read or decoded costs that commit (recorded, with
+/// the ref or child it was reached from) and not the rest of history: its parents, as far as they
+/// can be read, are walked on.
+fn walk(
+    repo: &gix::Repository,
+    tips: &[(ObjectId, String)],
+    hidden: &[ObjectId],
+    sink: &dyn Sink,
+) -> Vec<Walked> {
+    let mut nodes: gix::hashtable::HashMap<ObjectId, Node> = Default::default();
+    // Max-heap on (time, -seq): newest first, ties in the order they were found.
+    let mut queue: BinaryHeap<(i64, Reverse<u64>, ObjectId)> = BinaryHeap::new();
+    let mut seq = 0u64;
+    // Queued commits not known to be hidden: once there are none, nothing more is in the range.
+    let mut interesting = 0usize;
+    let mut order = Vec::new();
+    let mut buf = Vec::new();
+    // A shallow clone's boundary commits name parents it does not have, by design.
+    let shallow: gix::hashtable::HashSet = repo
+        .shallow_commits()
+        .ok()
+        .flatten()
+        .map(|s| s.iter().copied().collect())
+        .unwrap_or_default();
+    // (commit, hidden, how it was reached, the time of the child that reached it)
+    let mut pending: Vec<(ObjectId, bool, Via, i64)> = tips
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, (id, _))| (*id, false, Via::Ref(i), 0))
+        .chain(hidden.iter().map(|id| (*id, true, Via::Hidden, 0)))
+        .collect();
+    loop {
+        while let Some((id, hide, via, child_time)) = pending.pop() {
+            if let Some(node) = nodes.get(&id) {
+                if hide && !node.hidden {
+                    // Reached from hidden history after all: so is everything behind it.
+                    let mut stack = vec![id];
+                    while let Some(id) = stack.pop() {
+                        let Some(node) = nodes.get_mut(&id) else { continue };
+                        if node.hidden {
+                            continue;
+                        }
+                        node.hidden = true;
+                        if node.queued {
+                            interesting -= 1;
+                        }
+                        stack.extend(node.parents.iter().copied());
+                    }
+                }
+                continue;
+            }
+            let describe = || match via {
+                Via::Ref(i) => format!("tip of {}", tips[i].1),
+                Via::Child(c) => format!("parent of {}", short(&c)),
+                Via::Hidden => "--range base".to_string(),
+            };
+            let head = match read_commit(repo, &id, &mut buf) {
+                Ok(mut h) => {
+                    if shallow.contains(&id) {
+                        h.parents.clear();
+                    }
+                    h
+                }
+                Err(e) => {
+                    if !hide {
+                        sink.skip(
+                            format!("(commit {id})"),
+                            format!(
+                                "missing or unreadable commit ({}): {e}; history behind it was not reached from there",
+                                describe()
+                            ),
+                        );
+                    }
+                    let node = Node {
+                        hidden: hide,
+                        queued: false,
+                        parents: Vec::new(),
+                        walked: None,
+                    };
+                    nodes.insert(id, node);
+                    continue;
+                }
+            };
+            if let Some(problem) = head.problem.as_ref().filter(|_| !hide) {
+                let what = match (head.tree.is_some(), head.parents_lost) {
+                    (true, false) => {
+                        "read leniently: its tree and parents were followed; its author or date may be missing from the report"
+                    }
+                    (true, true) => {
+                        "read leniently: its tree was scanned, but a parent id is unreadable and history behind it was not reached from there"
+                    }
+                    (false, false) => "its tree id is unreadable (not scanned); its parents were followed",
+                    (false, true) => {
+                        "its header is unreadable: neither its tree nor its parents are known, history behind it was not reached from there"
+                    }
+                };
+                sink.skip(
+                    format!("(commit {id})"),
+                    format!("malformed commit ({}): {problem}; {what}", describe()),
+                );
+            }
+            seq += 1;
+            queue.push((head.time.unwrap_or(child_time), Reverse(seq), id));
+            if !hide {
+                interesting += 1;
+            }
+            let walked = Walked {
+                id,
+                tree: head.tree,
+                first_parent: head.parents.first().copied(),
+            };
+            let node = Node {
+                hidden: hide,
+                queued: true,
+                parents: head.parents,
+                walked: Some(walked),
+            };
+            nodes.insert(id, node);
+        }
+        if interesting == 0 {
+            break;
+        }
+        let Some((time, _, id)) = queue.pop() else {
+            break;
+        };
+        let Some(node) = nodes.get_mut(&id) else {
+            continue;
+        };
+        node.queued = false;
+        let hide = node.hidden;
+        if !hide {
+            interesting -= 1;
+            order.push(id);
+        }
+        // Without hidden commits nothing needs a commit's parents again: let them go (memory on
+        // histories of millions of commits).
+        let parents = if hidden.is_empty() {
+            std::mem::take(&mut node.parents)
+        } else {
+            node.parents.clone()
+        };
+        pending.extend(parents.into_iter().rev().map(|p| (p, hide, Via::Child(id), time)));
+    }
+    order
+        .into_iter()
+        .rev()
+        .filter_map(|id| nodes.get_mut(&id).filter(|n| !n.hidden)?.walked.take())
+        .collect()
 }
 
 /// Annotated tags' own messages: `(name, tag object id)`.
@@ -306,15 +747,20 @@ fn tag_objects(repo: &gix::Repository) -> Vec<(String, ObjectId)> {
     out
 }
 
-fn scan_tag_messages(repo: &gix::Repository, opts: &HistoryOptions, sink: &Collector) {
+fn scan_tag_messages(repo: &gix::Repository, opts: &HistoryOptions, sink: &dyn Sink) {
     let shard = opts.shard;
     let mut buf = Vec::new();
     for (name, id) in tag_objects(repo) {
         if shard.is_some_and(|(i, n)| shard_of(&id, n) != i) {
             continue;
         }
-        if let Ok(tag) = repo.objects.find_tag(&id, &mut buf) {
-            sink.scan_message(tag.message, || Origin {
+        // A tag that does not decode still has its message after the header's empty line.
+        if let Ok(data) = repo.objects.find(&id, &mut buf) {
+            let message = match gix::objs::TagRef::from_bytes(data.data, repo.object_hash()) {
+                Ok(tag) => tag.message,
+                Err(_) => raw_message(data.data).as_bstr(),
+            };
+            sink.scan_message(message, || Origin {
                 path: format!("{}(tag message {name})", opts.prefix),
                 path_bytes: None,
                 commit: None,
@@ -324,7 +770,7 @@ fn scan_tag_messages(repo: &gix::Repository, opts: &HistoryOptions, sink: &Colle
 }
 
 /// A partial clone (`--filter=blob:none`) lacks blobs by design: say so instead of a skip per blob.
-fn note_partial_clone(repo: &gix::Repository, sink: &Collector) {
+fn note_partial_clone(repo: &gix::Repository, sink: &dyn Sink) {
     let config = repo.config_snapshot();
     let partial = config.string("extensions.partialClone").is_some()
         || config
@@ -337,52 +783,38 @@ fn note_partial_clone(repo: &gix::Repository, sink: &Collector) {
     }
 }
 
-/// Commits reachable from `tips` but not from `hidden`, oldest first.
-fn walk(
+fn plan_full(
     repo: &gix::Repository,
-    tips: Vec<ObjectId>,
-    hidden: Vec<ObjectId>,
-    sink: &Collector,
+    bad_packs: &[String],
+    sink: &dyn Sink,
+    plan: &mut Plan,
 ) -> Result<Vec<ObjectId>> {
-    let mut commits = Vec::new();
-    if tips.is_empty() {
-        return Ok(commits);
-    }
-    let walk = repo
-        .rev_walk(tips)
-        .with_hidden(hidden)
-        .sorting(Sorting::ByCommitTime(Default::default()))
-        .all()
-        .context("cannot walk the commit graph")?;
-    for info in walk {
-        match info {
-            Ok(info) => {
-                commits.push(info.id);
-            }
-            Err(e) => {
-                sink.skip(
-                    "(history)",
-                    format!("commit walk stopped early, history beyond was not scanned: {e}"),
-                );
-                break;
-            }
-        }
-    }
-    commits.reverse();
-    Ok(commits)
-}
-
-fn plan_full(repo: &gix::Repository, sink: &Collector, plan: &mut Plan) -> Result<Vec<ObjectId>> {
     let tips = ref_tips(repo, sink)?;
-    if tips.is_empty() {
+    if tips.named == 0 {
         sink.note("the repository has no commits");
     }
-    let commits = walk(repo, tips, Vec::new(), sink)?;
+    let commits = walk(repo, &tips.commits, &[], sink);
+    if tips.named > 0 && commits.is_empty() && tips.trees.is_empty() && tips.blobs.is_empty() {
+        // Refs that name objects none of which can be read: a damaged object store, not an empty
+        // history. Saying "no keys" here would be a lie.
+        let packs = match bad_packs.first() {
+            Some(p) => format!("; {} pack file(s) cannot be opened, first: {p}", bad_packs.len()),
+            None => String::new(),
+        };
+        bail!(
+            "nothing in this repository could be read: {} ref(s) name objects that are missing or unreadable ({}){packs}; \
+             its object store is damaged (`git fsck` says more)",
+            tips.named,
+            tips.first_error
+                .as_deref()
+                .unwrap_or("every commit reached is unreadable"),
+        );
+    }
     let mut trees = Trees::new(repo);
     let mut seen_trees = gix::hashtable::HashSet::default();
     let mut stack = Vec::new();
-    for &commit in &commits {
-        let Some(tree) = trees.commit_tree(commit, sink) else {
+    for c in &commits {
+        let Some(tree) = c.tree else {
             continue;
         };
         // Depth-first over trees not seen before: each tree (and so each blob) is visited once in
@@ -390,26 +822,64 @@ fn plan_full(repo: &gix::Repository, sink: &Collector, plan: &mut Plan) -> Resul
         if seen_trees.insert(tree) {
             stack.push((tree, BString::default()));
         }
+        let at = At::Commit(c.id);
         while let Some((tree, prefix)) = stack.pop() {
-            let _ = trees.visit(tree, &prefix, commit, sink, |e| {
+            let _ = trees.visit(tree, &prefix, at, sink, |e| {
                 if e.mode.is_tree() {
                     if seen_trees.insert(e.oid.to_owned()) {
                         stack.push((e.oid.to_owned(), join(&prefix, e.filename)));
                     }
                 } else {
-                    plan.leaf(e.mode, e.oid, &prefix, e.filename, commit);
+                    plan.leaf(e.mode, e.oid, || join(&prefix, e.filename), Some(c.id));
                 }
             });
         }
     }
-    Ok(commits)
+    // Trees and blobs that refs name directly, after every commit: a blob that some commit has is
+    // reported there. Their paths start with the ref's name (`refs/tags/x:dir/file`).
+    for (tree, name) in &tips.trees {
+        if !seen_trees.insert(*tree) {
+            continue;
+        }
+        stack.push((*tree, BString::default()));
+        let at = At::Ref(name);
+        while let Some((tree, prefix)) = stack.pop() {
+            let _ = trees.visit(tree, &prefix, at, sink, |e| {
+                if e.mode.is_tree() {
+                    if seen_trees.insert(e.oid.to_owned()) {
+                        stack.push((e.oid.to_owned(), join(&prefix, e.filename)));
+                    }
+                } else {
+                    plan.leaf(
+                        e.mode,
+                        e.oid,
+                        || {
+                            let mut path = BString::from(format!("{name}:"));
+                            path.push_str(join(&prefix, e.filename));
+                            path
+                        },
+                        None,
+                    );
+                }
+            });
+        }
+    }
+    for (blob, name) in &tips.blobs {
+        plan.leaf(
+            gix::objs::tree::EntryKind::Blob.into(),
+            blob,
+            || name.as_str().into(),
+            None,
+        );
+    }
+    Ok(commits.into_iter().map(|c| c.id).collect())
 }
 
 fn plan_range(
     repo: &gix::Repository,
     range: &str,
     shallow_ok: bool,
-    sink: &Collector,
+    sink: &dyn Sink,
     plan: &mut Plan,
 ) -> Result<Vec<ObjectId>> {
     let (base, head) = range
@@ -421,7 +891,9 @@ fn plan_range(
     let hidden = if !base.is_empty() && base.bytes().all(|b| b == b'0') {
         // A new branch: what no other ref already has.
         ref_tips(repo, sink)?
+            .commits
             .into_iter()
+            .map(|(id, _)| id)
             .filter(|id| *id != head_id)
             .collect()
     } else {
@@ -438,27 +910,28 @@ fn plan_range(
             ),
         }
     };
-    let commits = walk(repo, vec![head_id], hidden, sink)?;
+    let commits = walk(repo, &[(head_id, head.to_string())], &hidden, sink);
     let mut trees = Trees::new(repo);
-    for &commit in &commits {
-        let Some(tree) = trees.commit_tree(commit, sink) else {
+    for c in &commits {
+        let Some(tree) = c.tree else {
             continue;
         };
         // Against the first parent: a merge's other parents are in the range themselves, or were
         // already known before it. A parent missing from a shallow clone counts as no parent.
-        let parent = trees
-            .first_parent(commit)
-            .and_then(|p| trees.commit_tree_quiet(p));
+        let parent = c
+            .first_parent
+            .and_then(|p| read_commit(repo, &p, &mut trees.buf).ok()?.tree);
+        let at = At::Commit(c.id);
         let mut stack = vec![(parent, tree, BString::default())];
         while let Some((old, new, prefix)) = stack.pop() {
             if old == Some(new) {
                 continue;
             }
-            let Some(new_entries) = trees.entries(new, &prefix, commit, sink) else {
+            let Some(new_entries) = trees.entries(new, &prefix, at, sink) else {
                 continue;
             };
             let old_entries: HashMap<BString, Entry> = old
-                .and_then(|t| trees.entries(t, &prefix, commit, sink))
+                .and_then(|t| trees.entries(t, &prefix, at, sink))
                 .map(|v| v.into_iter().map(|e| (e.name.clone(), e)).collect())
                 .unwrap_or_default();
             for e in new_entries {
@@ -470,12 +943,12 @@ fn plan_range(
                     let old_tree = before.filter(|b| b.mode.is_tree()).map(|b| b.id);
                     stack.push((old_tree, e.id, join(&prefix, e.name.as_ref())));
                 } else {
-                    plan.leaf(e.mode, &e.id, &prefix, e.name.as_ref(), commit);
+                    plan.leaf(e.mode, &e.id, || join(&prefix, e.name.as_ref()), Some(c.id));
                 }
             }
         }
     }
-    Ok(commits)
+    Ok(commits.into_iter().map(|c| c.id).collect())
 }
 
 fn resolve(repo: &gix::Repository, spec: &str) -> Result<ObjectId> {
@@ -526,9 +999,15 @@ impl<'a> Plan<'a> {
 
     /// A tree entry that is not a tree: a submodule is noted (not followed), a blob not seen
     /// before (and in this shard) is scanned.
-    fn leaf(&mut self, mode: EntryMode, id: &gix::oid, prefix: &BString, name: &BStr, commit: ObjectId) {
+    fn leaf(
+        &mut self,
+        mode: EntryMode,
+        id: &gix::oid,
+        path: impl FnOnce() -> BString,
+        commit: Option<ObjectId>,
+    ) {
         if mode.is_commit() {
-            self.submodules.insert(join(prefix, name).to_string());
+            self.submodules.insert(path().to_string());
             return;
         }
         if !self.seen_blobs.insert(id.to_owned()) || self.shard.is_some_and(|(i, n)| shard_of(id, n) != i) {
@@ -536,7 +1015,7 @@ impl<'a> Plan<'a> {
         }
         self.batch.push(BlobJob {
             id: id.to_owned(),
-            path: join(prefix, name),
+            path: path(),
             commit,
         });
         self.planned += 1;
@@ -554,7 +1033,14 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// Reads commits and trees with reused buffers, recording what cannot be read.
+/// Where a tree was reached, for the skips it records.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Commit(ObjectId),
+    Ref(&'a str),
+}
+
+/// Reads trees with a reused buffer, recording what cannot be read.
 struct Trees<'r> {
     repo: &'r gix::Repository,
     buf: Vec<u8>,
@@ -568,46 +1054,6 @@ impl<'r> Trees<'r> {
         }
     }
 
-    fn commit_tree(&mut self, commit: ObjectId, sink: &Collector) -> Option<ObjectId> {
-        match self
-            .repo
-            .objects
-            .find_commit_iter(&commit, &mut self.buf)
-            .map(|mut c| c.tree_id())
-        {
-            Ok(Ok(tree)) => Some(tree),
-            Ok(Err(e)) => {
-                sink.skip(format!("(commit {commit})"), format!("corrupt commit: {e}"));
-                None
-            }
-            Err(e) => {
-                sink.skip(
-                    format!("(commit {commit})"),
-                    format!("missing or corrupt commit: {e}"),
-                );
-                None
-            }
-        }
-    }
-
-    fn commit_tree_quiet(&mut self, commit: ObjectId) -> Option<ObjectId> {
-        self.repo
-            .objects
-            .find_commit_iter(&commit, &mut self.buf)
-            .ok()?
-            .tree_id()
-            .ok()
-    }
-
-    fn first_parent(&mut self, commit: ObjectId) -> Option<ObjectId> {
-        self.repo
-            .objects
-            .find_commit_iter(&commit, &mut self.buf)
-            .ok()?
-            .parent_ids()
-            .next()
-    }
-
     /// Calls `f` for each entry of `tree`, without copying the entries out of the read buffer.
     /// Returns false if the tree could not be read at all (recorded as skipped); a tree corrupt
     /// part-way is recorded too, and its readable entries are still visited.
@@ -615,17 +1061,14 @@ impl<'r> Trees<'r> {
         &mut self,
         tree: ObjectId,
         prefix: &BString,
-        commit: ObjectId,
-        sink: &Collector,
+        at: At<'_>,
+        sink: &dyn Sink,
         mut f: impl FnMut(gix::objs::tree::EntryRef<'_>),
     ) -> bool {
-        let where_ = || {
-            let dir = if prefix.is_empty() {
-                "/".into()
-            } else {
-                prefix.to_string()
-            };
-            format!("{dir}@{}", short(&commit))
+        let where_ = || match at {
+            At::Commit(commit) if prefix.is_empty() => format!("/@{}", short(&commit)),
+            At::Commit(commit) => format!("{prefix}@{}", short(&commit)),
+            At::Ref(name) => format!("{name}:{prefix}"),
         };
         let iter = match self.repo.objects.find_tree_iter(&tree, &mut self.buf) {
             Ok(iter) => iter,
@@ -651,11 +1094,11 @@ impl<'r> Trees<'r> {
         &mut self,
         tree: ObjectId,
         prefix: &BString,
-        commit: ObjectId,
-        sink: &Collector,
+        at: At<'_>,
+        sink: &dyn Sink,
     ) -> Option<Vec<Entry>> {
         let mut out = Vec::new();
-        let read = self.visit(tree, prefix, commit, sink, |e| {
+        let read = self.visit(tree, prefix, at, sink, |e| {
             out.push(Entry {
                 name: e.filename.to_owned(),
                 mode: e.mode,
@@ -679,10 +1122,14 @@ fn short(id: &ObjectId) -> String {
     id.to_hex_with_len(12).to_string()
 }
 
-fn scan_message(repo: &gix::Repository, commit: ObjectId, prefix: &str, sink: &Collector) {
+fn scan_message(repo: &gix::Repository, commit: ObjectId, prefix: &str, sink: &dyn Sink) {
     let mut buf = Vec::new();
-    if let Ok(c) = repo.objects.find_commit(&commit, &mut buf) {
-        let msg = c.message;
+    // A commit that does not decode still has its message after the header's empty line.
+    if let Ok(data) = repo.objects.find(&commit, &mut buf) {
+        let msg = match gix::objs::CommitRef::from_bytes(data.data, repo.object_hash()) {
+            Ok(c) => c.message,
+            Err(_) => raw_message(data.data).as_bstr(),
+        };
         sink.scan_message(msg, || Origin {
             path: format!("{prefix}(commit message)"),
             path_bytes: None,
@@ -722,11 +1169,14 @@ fn scan_blob(
     job: &BlobJob,
     max: u64,
     buf: &mut Vec<u8>,
-    sink: &Collector,
+    sink: &dyn Sink,
     lfs: &AtomicU64,
     prefix: &str,
 ) {
-    let where_ = || format!("{prefix}{}@{}", job.path, short(&job.commit));
+    let where_ = || match job.commit {
+        Some(commit) => format!("{prefix}{}@{}", job.path, short(&commit)),
+        None => format!("{prefix}{}", job.path),
+    };
     match repo.find_header(job.id) {
         Ok(h) if h.size() > max => {
             sink.skip(
@@ -749,10 +1199,13 @@ fn scan_blob(
             {
                 lfs.fetch_add(1, Ordering::Relaxed);
             }
-            sink.scan_lazy(blob.data, || Origin {
-                path: format!("{prefix}{}", job.path),
-                path_bytes: None,
-                commit: Some(commit_info(repo, job.commit)),
+            sink.scan_lazy(blob.data, || {
+                let mut path = prefix.as_bytes().to_vec();
+                path.extend_from_slice(&job.path);
+                Origin {
+                    commit: job.commit.map(|c| commit_info(repo, c)),
+                    ..Origin::from_bytes(&path)
+                }
             });
         }
         Err(e) => sink.skip(where_(), format!("missing or corrupt blob {}: {e}", job.id)),
