@@ -3,7 +3,7 @@
 //! appended to an fsynced audit log; success is reported only once the key stops authenticating.
 
 use std::fs::{File, OpenOptions};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,6 @@ use crate::key::fingerprint;
 use crate::model::Finding;
 pub use crate::model::{Revocation, RevokeStatus};
 use crate::sendgrid::{Answer, Api, Credential};
-use crate::text::Safe;
 use crate::verify::{self, Status};
 
 /// The admin key: from `SGSCAN_ADMIN_KEY` or a file, never from the command line.
@@ -79,10 +78,33 @@ impl AuditLog {
     }
 }
 
+/// One key about to be revoked, as the person confirming sees it. Every field may come from
+/// outside (paths, the API's scopes): escape before printing.
+pub struct Planned {
+    /// The redacted key; empty when revoking by id.
+    pub redacted: String,
+    pub key_id: String,
+    /// Where the key was found; empty when revoking by id.
+    pub found_at: String,
+    /// The key's scopes, as verified; empty when unknown.
+    pub scopes: String,
+    /// The credential that will send the DELETE.
+    pub by: String,
+}
+
+/// The person in the loop. The library never reads a terminal: the caller shows the plan and
+/// asks (or answers for a `--yes`).
+pub trait Confirm {
+    /// Shown before anything is sent; a dry run shows it and stops.
+    fn show(&self, plan: &[Planned], dry_run: bool);
+    /// `Ok(true)` to go ahead; an error when there is nobody to ask.
+    fn confirm(&self, question: &str) -> Result<bool>;
+}
+
 pub struct RevokeOptions<'a> {
     pub api: &'a Api,
     pub admin: Option<&'a AdminKey>,
-    pub yes: bool,
+    pub confirm: &'a dyn Confirm,
     pub dry_run: bool,
     /// How long to poll for the revocation to take effect.
     pub wait: Duration,
@@ -111,24 +133,6 @@ fn manual_step(key_id: &str) -> String {
     format!(
         "revoke it by hand: SendGrid > Settings > API Keys, the key with id {key_id} (or DELETE /v3/api_keys/{key_id} with a key holding api_keys.delete)"
     )
-}
-
-/// Asks on the terminal; without one, refuses unless `--yes`.
-fn confirm(question: &str, yes: bool) -> Result<bool> {
-    if yes {
-        return Ok(true);
-    }
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        bail!(
-            "refusing to revoke without confirmation: no terminal to ask on (pass --yes to revoke, or --dry-run to see the plan)"
-        );
-    }
-    eprint!("{question} [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin()
-        .read_line(&mut answer)
-        .context("cannot read the confirmation")?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
 }
 
 /// The audit trail of a run. Once a line cannot be written, nothing more is sent: a DELETE must
@@ -228,36 +232,41 @@ pub fn revoke_all(findings: &mut [Finding], opts: &RevokeOptions) -> Result<()> 
     if live.is_empty() {
         return Ok(());
     }
-    eprintln!("sgscan: {} live key(s) to revoke:", live.len());
-    for &i in &live {
-        let f = &findings[i];
-        let scopes = f
-            .verification
-            .as_ref()
-            .and_then(|v| v.scopes.as_ref())
-            .map_or("unknown".to_string(), |s| s.join(", "));
-        eprintln!(
-            "  {}  key id {}  found at {}  scopes: {}",
-            f.redacted,
-            Safe(f.key_id.as_deref().unwrap_or("?")),
-            Safe(&where_found(f)),
-            Safe(&scopes)
-        );
-    }
+    let by = opts.admin.map_or_else(|| "self".to_string(), AdminKey::who);
+    let plan: Vec<Planned> = live
+        .iter()
+        .map(|&i| {
+            let f = &findings[i];
+            Planned {
+                redacted: f.redacted.clone(),
+                key_id: f.key_id.clone().unwrap_or_default(),
+                found_at: where_found(f),
+                scopes: f
+                    .verification
+                    .as_ref()
+                    .and_then(|v| v.scopes.as_ref())
+                    .map(|s| s.join(", "))
+                    .unwrap_or_default(),
+                by: by.clone(),
+            }
+        })
+        .collect();
+    opts.confirm.show(&plan, opts.dry_run);
     if opts.dry_run {
-        eprintln!("sgscan: --dry-run: nothing was sent");
         for &i in &live {
-            let by = opts.admin.map_or_else(|| "self".to_string(), AdminKey::who);
             findings[i].revocation = Some(Revocation {
                 status: RevokeStatus::Planned,
                 reason: "dry run".into(),
-                by,
+                by: by.clone(),
                 manual_step: None,
             });
         }
         return Ok(());
     }
-    if !confirm(&format!("Revoke these {} key(s) now?", live.len()), opts.yes)? {
+    if !opts
+        .confirm
+        .confirm(&format!("Revoke these {} key(s) now?", live.len()))?
+    {
         bail!("revocation not confirmed: nothing was sent");
     }
     let mut audit = Audit::open(opts.audit);
@@ -473,13 +482,18 @@ pub fn revoke_by_id(key_id: &str, opts: &RevokeOptions) -> Result<(Revocation, O
     if let Err(why) = confirm_id(opts.api, admin, key_id) {
         bail!("key id {key_id}: {why}");
     }
-    eprintln!(
-        "sgscan: key id {key_id} will be revoked with {}",
-        admin.credential().label
-    );
     let by = admin.who();
+    opts.confirm.show(
+        &[Planned {
+            redacted: String::new(),
+            key_id: key_id.to_string(),
+            found_at: String::new(),
+            scopes: String::new(),
+            by: admin.credential().label,
+        }],
+        opts.dry_run,
+    );
     if opts.dry_run {
-        eprintln!("sgscan: --dry-run: nothing was sent");
         return Ok((
             Revocation {
                 status: RevokeStatus::Planned,
@@ -490,7 +504,7 @@ pub fn revoke_by_id(key_id: &str, opts: &RevokeOptions) -> Result<(Revocation, O
             None,
         ));
     }
-    if !confirm(&format!("Revoke key id {key_id} now?"), opts.yes)? {
+    if !opts.confirm.confirm(&format!("Revoke key id {key_id} now?"))? {
         bail!("revocation not confirmed: nothing was sent");
     }
     let subject = Subject {

@@ -309,7 +309,9 @@ pub fn label(f: &Finding) -> String {
 }
 
 /// Verifies each finding once (findings are already one per distinct key).
-pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) {
+/// Verifies every finding of a SendGrid rule; returns how many findings were left unverified because
+/// their rule does not declare `sendgrid_key`.
+pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) -> usize {
     let VerifyOptions {
         api,
         concurrency,
@@ -342,11 +344,6 @@ pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) {
             Some(v) => f.verification = Some(v),
             None => todo.push(i),
         }
-    }
-    if skipped > 0 {
-        eprintln!(
-            "sgscan: note: {skipped} finding(s) not verified: their rule does not declare sendgrid_key = true"
-        );
     }
     let results: Mutex<Vec<(usize, Verification)>> = Mutex::new(Vec::new());
     match api {
@@ -401,6 +398,7 @@ pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) {
             }
         }
     }
+    skipped
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::io::Write;
 use crate::model::Outcome;
 use crate::rules::Rule;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Human,
     Json,

@@ -4,11 +4,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use super::EXIT_CLEAN;
+use super::args::InstallHookArgs;
 use crate::source::history;
+use crate::text::Safe;
 
 /// Writes the pre-commit hook where git will run it; returns its path. Refuses to replace an
 /// existing hook unless `force`.
-pub fn install(repo_path: &Path, force: bool) -> Result<PathBuf> {
+fn install(repo_path: &Path, force: bool) -> Result<PathBuf> {
     let repo = history::open_repo(repo_path)?;
     if repo.is_bare() {
         bail!(
@@ -45,4 +48,10 @@ pub fn install(repo_path: &Path, force: bool) -> Result<PathBuf> {
             .with_context(|| format!("cannot make {} executable", hook.display()))?;
     }
     Ok(hook)
+}
+
+pub fn run(args: InstallHookArgs) -> Result<i32> {
+    let hook = install(&args.repo, args.force)?;
+    eprintln!("sgscan: installed {}", Safe(&hook.display().to_string()));
+    Ok(EXIT_CLEAN)
 }

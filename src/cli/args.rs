@@ -1,0 +1,350 @@
+//! Every flag, declared once with its help. Clap types stay in `cli/`: each command turns its
+//! arguments into the library's option structs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::pipeline::{RevokeSettings, ScanOptions, VerifySettings};
+use crate::report;
+use crate::sendgrid::{ApiOptions, DEFAULT_API_URL};
+use crate::source::history;
+
+const OUTPUT: &str = "Output";
+const SCAN: &str = "Scanning";
+const VERIFY: &str = "Verification (--verify)";
+const REVOKE: &str = "Revocation (--revoke)";
+const API: &str = "SendGrid API";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sgscan",
+    version,
+    about = "Find leaked SendGrid API keys in files and git history"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan files on disk (default: the current directory), respecting .gitignore.
+    Dir(DirArgs),
+    /// Scan a repository's whole history (every blob of every ref), or a commit range for CI.
+    Git(GitArgs),
+    /// Scan what is staged for the next commit (for pre-commit hooks).
+    Staged(StagedArgs),
+    /// Write .git/hooks/pre-commit that runs `sgscan staged`.
+    InstallHook(InstallHookArgs),
+    /// Revoke a key by its id with an admin key (SGSCAN_ADMIN_KEY or --admin-key-file).
+    Revoke(RevokeIdArgs),
+    /// Merge JSON/JSONL reports (e.g. of `git --shard` jobs) into one, by fingerprint.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Human,
+    Json,
+    Jsonl,
+    Sarif,
+}
+
+impl From<FormatArg> for report::Format {
+    fn from(f: FormatArg) -> report::Format {
+        match f {
+            FormatArg::Human => report::Format::Human,
+            FormatArg::Json => report::Format::Json,
+            FormatArg::Jsonl => report::Format::Jsonl,
+            FormatArg::Sarif => report::Format::Sarif,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DirArgs {
+    /// Files or directories to scan.
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Also scan files excluded by .gitignore, .ignore and git's exclude files.
+    #[arg(long, help_heading = SCAN)]
+    pub no_ignore: bool,
+    /// Follow symbolic links (loops are detected and reported as skipped).
+    #[arg(long, short = 'L', help_heading = SCAN)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GitArgs {
+    /// The repository (a work tree or a bare repository).
+    #[arg(default_value = ".")]
+    pub repo: PathBuf,
+    /// Only the blobs introduced by the commits in BASE..HEAD (a push). A BASE of all zeros (a new
+    /// branch) means the commits no other ref has.
+    #[arg(long, value_name = "BASE..HEAD", help_heading = SCAN)]
+    pub range: Option<String>,
+    /// With --range, scan what the clone has if BASE is missing (shallow checkout) instead of failing.
+    #[arg(long, requires = "range", help_heading = SCAN)]
+    pub shallow_ok: bool,
+    /// No progress bar.
+    #[arg(long, short = 'q', help_heading = OUTPUT)]
+    pub quiet: bool,
+    /// Scan only shard I of N (0-based; objects split by id), for spreading one repository over N
+    /// jobs. Merge the shards' JSONL reports with `sgscan merge`.
+    #[arg(long, value_name = "I/N", value_parser = history::parse_shard, help_heading = SCAN)]
+    pub shard: Option<(u64, u64)>,
+    /// Also sweep the history of each submodule that has a local clone (paths are reported under
+    /// the submodule's path).
+    #[arg(long, help_heading = SCAN)]
+    pub submodules: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StagedArgs {
+    /// The repository.
+    #[arg(default_value = ".")]
+    pub repo: PathBuf,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallHookArgs {
+    /// The repository.
+    #[arg(default_value = ".")]
+    pub repo: PathBuf,
+    /// Replace an existing pre-commit hook.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Reports written with `--format jsonl` (or json).
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Load rules from DIR (for SARIF rule metadata) instead of the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub patterns: Option<PathBuf>,
+}
+
+/// Where and how the report is written.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Report format.
+    #[arg(long, short = 'f', value_enum, default_value = "human", help_heading = OUTPUT)]
+    pub format: FormatArg,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE", help_heading = OUTPUT)]
+    pub output: Option<PathBuf>,
+}
+
+/// `sgscan revoke` takes only what revoking by id uses: no scan, verification or cache flags that
+/// it would accept and ignore.
+#[derive(Debug, Args)]
+pub struct RevokeIdArgs {
+    /// The key id: the 22-character middle segment, as reports give it.
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
+    pub key_id: String,
+    /// Revoke without asking (for CI).
+    #[arg(long)]
+    pub yes: bool,
+    /// Look the id up and show what would be revoked; send no DELETE.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// File holding an admin key (api_keys.read + api_keys.delete) to revoke with. Also read from
+    /// the SGSCAN_ADMIN_KEY environment variable. Never given on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// Append the attempt and its result to FILE (JSON lines).
+    #[arg(long, value_name = "FILE", default_value = "sgscan-audit.jsonl")]
+    pub audit_log: PathBuf,
+    /// How long to wait for the id to disappear from the account, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub revoke_wait: u64,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Options every scanning command shares.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Print full keys in human, JSON and JSONL reports (never in SARIF). Off by default.
+    #[arg(long, help_heading = OUTPUT)]
+    pub show_secrets: bool,
+    /// Load detection rules from the *.toml files in DIR instead of the built-in ones.
+    #[arg(long, value_name = "DIR", help_heading = SCAN)]
+    pub patterns: Option<PathBuf>,
+    /// Skip files larger than this (bytes, or with a K/M/G suffix).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size, help_heading = SCAN)]
+    pub max_file_size: u64,
+    /// Worker threads (0: one per core).
+    #[arg(long, short = 'j', default_value_t = 0, help_heading = SCAN)]
+    pub threads: usize,
+    /// A previous JSON or JSONL report: its findings are not reported again.
+    #[arg(long, value_name = "FILE", help_heading = SCAN)]
+    pub baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+    #[command(flatten)]
+    pub revoke: RevokeArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Revoking live keys.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Revoke each key verified live in this run (implies --verify). Asks first on a terminal.
+    #[arg(long, conflicts_with = "no_network", help_heading = REVOKE)]
+    pub revoke: bool,
+    /// Revoke without asking (for CI).
+    #[arg(long, requires = "revoke", help_heading = REVOKE)]
+    pub yes: bool,
+    /// Show what would be revoked; send nothing.
+    #[arg(long, requires = "revoke", help_heading = REVOKE)]
+    pub dry_run: bool,
+    /// File holding an admin key (api_keys.read + api_keys.delete) to revoke with. Also read from
+    /// the SGSCAN_ADMIN_KEY environment variable. Never given on the command line.
+    #[arg(long, value_name = "FILE", requires = "revoke", help_heading = REVOKE)]
+    pub admin_key_file: Option<PathBuf>,
+    /// Append an `attempt` line before each DELETE and a `result` line after it to FILE (JSON lines).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "sgscan-audit.jsonl",
+        requires = "revoke",
+        help_heading = REVOKE
+    )]
+    pub audit_log: PathBuf,
+    /// How long to wait for a revocation to take effect, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "revoke", help_heading = REVOKE)]
+    pub revoke_wait: u64,
+}
+
+/// Checking keys against the SendGrid API.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Check each distinct key against the SendGrid API: live, invalid or unknown; scopes; privilege.
+    #[arg(long, help_heading = VERIFY)]
+    pub verify: bool,
+    /// Make no network request at all (with --verify: only --cache results are used).
+    #[arg(long, help_heading = VERIFY)]
+    pub no_network: bool,
+    /// TOML file `allowed_scopes = [...]`: flag live keys holding scopes beyond it.
+    #[arg(long, value_name = "FILE", help_heading = VERIFY)]
+    pub policy: Option<PathBuf>,
+    /// Keep verification results across runs in FILE (fingerprint → status; never the key).
+    #[arg(long, value_name = "FILE", help_heading = VERIFY)]
+    pub cache: Option<PathBuf>,
+    /// How long a cached result stands, in hours.
+    #[arg(long, value_name = "HOURS", default_value_t = 24, help_heading = VERIFY)]
+    pub cache_hours: u64,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4, help_heading = VERIFY)]
+    pub verify_concurrency: usize,
+}
+
+/// How sgscan talks to SendGrid (verification and revocation alike).
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// SendGrid API base URL (EU accounts: https://api.eu.sendgrid.com). https only; http only for loopback.
+    #[arg(long, env = "SGSCAN_API_URL", value_name = "URL", default_value = DEFAULT_API_URL, help_heading = API)]
+    pub api_url: String,
+    /// Timeout of one request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10, help_heading = API)]
+    pub verify_timeout: u64,
+    /// Time allowed per key, retries included, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60, help_heading = API)]
+    pub verify_deadline: u64,
+    /// Log each API request (key id and fingerprint only) to stderr.
+    #[arg(long, short = 'v', help_heading = API)]
+    pub verbose: bool,
+}
+
+impl ApiArgs {
+    pub fn options(&self) -> ApiOptions {
+        ApiOptions {
+            base_url: self.api_url.clone(),
+            timeout: Duration::from_secs(self.verify_timeout.max(1)),
+            deadline: Duration::from_secs(self.verify_deadline.max(1)),
+            verbose: self.verbose,
+            ..ApiOptions::default()
+        }
+    }
+}
+
+impl CommonArgs {
+    /// The library's options for what follows a scan.
+    pub fn scan_options(&self) -> ScanOptions {
+        let (v, r) = (&self.verify, &self.revoke);
+        ScanOptions {
+            patterns: self.patterns.clone(),
+            baseline: self.baseline.clone(),
+            verify: (v.verify || r.revoke).then(|| VerifySettings {
+                api: self.api.options(),
+                no_network: v.no_network,
+                policy: v.policy.clone(),
+                cache: v.cache.clone(),
+                cache_max_age: Duration::from_secs(v.cache_hours.saturating_mul(3600)),
+                concurrency: v.verify_concurrency,
+            }),
+            revoke: r.revoke.then(|| RevokeSettings {
+                admin_key_file: r.admin_key_file.clone(),
+                dry_run: r.dry_run,
+                wait: Duration::from_secs(r.revoke_wait),
+                audit_log: r.audit_log.clone(),
+            }),
+        }
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let mult = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(format!("unknown size suffix '{c}' (use K, M or G)")),
+            };
+            (&s[..i], mult)
+        }
+        _ => (s, 1),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size such as 1048576, 512K or 64M"))?;
+    n.checked_mul(mult).ok_or_else(|| format!("'{s}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("100"), Ok(100));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("2k"), Ok(2048));
+        assert!(parse_size("5X").is_err());
+        assert!(parse_size("M").is_err());
+    }
+
+    #[test]
+    fn flags_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

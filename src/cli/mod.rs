@@ -1,0 +1,89 @@
+//! The command line: parses arguments, hands each subcommand to its file, writes the report and
+//! returns the exit code (0 clean, 1 findings, 2 error). Everything else lives in the library.
+
+mod args;
+mod hook;
+mod merge;
+mod revoke;
+mod scan;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+
+use crate::model::Outcome;
+use crate::report::{self, Format};
+use crate::text::Safe;
+use args::{Cli, Command};
+
+pub const EXIT_CLEAN: i32 = 0;
+pub const EXIT_FINDINGS: i32 = 1;
+pub const EXIT_ERROR: i32 = 2;
+
+/// Runs the program on the process's arguments; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_ERROR } else { EXIT_CLEAN };
+        }
+    };
+    let result = match cli.command {
+        Command::Dir(args) => scan::dir(args),
+        Command::Git(args) => scan::git(args),
+        Command::Staged(args) => scan::staged(args),
+        Command::InstallHook(args) => hook::run(args),
+        Command::Revoke(args) => revoke::run(args),
+        Command::Merge(args) => merge::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            error(&e);
+            EXIT_ERROR
+        }
+    }
+}
+
+/// One line on stderr, escaped: errors quote paths and API text.
+fn error(e: &anyhow::Error) {
+    eprintln!("sgscan: error: {}", Safe(&format!("{e:#}")));
+}
+
+fn exit_code(outcome: &Outcome) -> i32 {
+    if outcome.findings.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_FINDINGS
+    }
+}
+
+/// Writes the report to `output` or standard output.
+fn write_report(
+    outcome: &Outcome,
+    format: Format,
+    output: Option<&Path>,
+    ctx: &report::Context,
+) -> Result<()> {
+    match output {
+        Some(path) => {
+            let file =
+                std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(anstream::StripStream::new(file));
+            report::write(&mut out, format, outcome, ctx)
+                .and_then(|_| out.flush())
+                .with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            let mut out = anstream::stdout().lock();
+            match report::write(&mut out, format, outcome, ctx).and_then(|_| out.flush()) {
+                // The reader went away (`| head`): nothing left to tell it; the exit code still speaks.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                r => r.context("cannot write the report to standard output"),
+            }
+        }
+    }
+}
