@@ -15,7 +15,7 @@ use crate::report::{self, Format};
 use crate::revoke::{self, AdminKey, RevokeOptions};
 use crate::rules;
 use crate::sendgrid::{Api, ApiOptions};
-use crate::source::{Source as _, history, staged, worktree};
+use crate::source::{Source as _, git, staged, worktree};
 use crate::text::Safe;
 use crate::verify::{self, Cache, Policy};
 use std::time::Duration;
@@ -121,7 +121,7 @@ pub struct GitArgs {
     pub quiet: bool,
     /// Scan only shard I of N (0-based; objects split by id), for spreading one repository over N
     /// jobs. Merge the shards' JSONL reports with `sgscan merge`.
-    #[arg(long, value_name = "I/N", value_parser = history::parse_shard)]
+    #[arg(long, value_name = "I/N", value_parser = git::parse_shard)]
     pub shard: Option<(u64, u64)>,
     /// Also sweep the history of each submodule that has a local clone (paths are reported under
     /// the submodule's path).
@@ -341,7 +341,7 @@ fn run_dir(args: DirArgs) -> Result<i32> {
 /// `.sgscanignore` at the repository's top and in the current directory.
 fn repo_ignore_files(repo: &std::path::Path) -> Vec<PathBuf> {
     let mut files = vec![PathBuf::from(IGNORE_FILE)];
-    if let Some(top) = history::open_repo(repo)
+    if let Some(top) = git::open_repo(repo)
         .ok()
         .and_then(|r| r.workdir().map(|w| w.join(IGNORE_FILE)))
     {
@@ -354,7 +354,7 @@ fn run_git(args: GitArgs) -> Result<i32> {
     let started = Instant::now();
     let detector = load_detector(&args.common)?;
     let collector = Collector::new(&detector);
-    let opts = history::HistoryOptions {
+    let opts = git::HistoryOptions {
         threads: args.common.threads,
         max_file_size: args.common.max_file_size,
         range: args.range.clone(),
@@ -365,7 +365,7 @@ fn run_git(args: GitArgs) -> Result<i32> {
         prefix: String::new(),
     };
     let post = Post::prepare(&args.common)?;
-    history::scan(&args.repo, &opts, &collector)?;
+    git::scan(&args.repo, &opts, &collector)?;
     let outcome = collector.finish();
     post.conclude(
         outcome,

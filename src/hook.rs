@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::source::history;
+use crate::source::git;
 
 /// Writes the pre-commit hook where git will run it; returns its path. Refuses to replace an
 /// existing hook unless `force`.
 pub fn install(repo_path: &Path, force: bool) -> Result<PathBuf> {
-    let repo = history::open_repo(repo_path)?;
+    let repo = git::open_repo(repo_path)?;
     if repo.is_bare() {
         bail!(
             "{} is a bare repository: it has no commits made in it to guard",

@@ -12,7 +12,7 @@ use gix::bstr::{BStr, BString, ByteSlice};
 use gix::prelude::FindExt;
 
 use super::Sink;
-use super::history::open_repo;
+use super::git::open_repo;
 use crate::model::Origin;
 
 pub fn scan(path: &Path, max_file_size: u64, sink: &dyn Sink) -> Result<()> {
