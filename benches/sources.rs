@@ -80,16 +80,19 @@ fn sources(c: &mut Criterion) {
     });
     // Bytes for the history: what one sweep reads (every distinct blob).
     let probe = Collector::new(&detector);
-    let opts = git::HistoryOptions {
-        max_file_size: u64::MAX,
-        ..Default::default()
+    let history = git::History {
+        repo: repo.clone(),
+        opts: git::HistoryOptions {
+            max_file_size: u64::MAX,
+            ..Default::default()
+        },
     };
-    git::scan(&repo, &opts, &probe).expect("history");
+    history.scan(&probe).expect("history");
     g.throughput(Throughput::Bytes(probe.finish().stats.bytes_scanned));
     g.bench_function("git_history", |b| {
         b.iter(|| {
             let sink = Collector::new(&detector);
-            git::scan(&repo, &opts, &sink).expect("history");
+            history.scan(&sink).expect("history");
             sink.finish()
         })
     });

@@ -354,27 +354,25 @@ fn run_git(args: GitArgs) -> Result<i32> {
     let started = Instant::now();
     let detector = load_detector(&args.common)?;
     let collector = Collector::new(&detector);
-    let opts = git::HistoryOptions {
-        threads: args.common.threads,
-        max_file_size: args.common.max_file_size,
-        range: args.range.clone(),
-        shallow_ok: args.shallow_ok,
-        progress: !args.quiet,
-        shard: args.shard,
-        submodules: args.submodules,
-        prefix: String::new(),
+    let source = git::History {
+        repo: args.repo.clone(),
+        opts: git::HistoryOptions {
+            threads: args.common.threads,
+            max_file_size: args.common.max_file_size,
+            range: args.range.clone(),
+            shallow_ok: args.shallow_ok,
+            progress: !args.quiet,
+            shard: args.shard,
+            submodules: args.submodules,
+            prefix: String::new(),
+        },
     };
     let post = Post::prepare(&args.common)?;
-    git::scan(&args.repo, &opts, &collector)?;
+    source.scan(&collector)?;
     let outcome = collector.finish();
-    post.conclude(
-        outcome,
-        &repo_ignore_files(&args.repo),
-        &args.common,
-        &detector,
-        started,
-    )
-    .map(|(_, code)| code)
+    let ignore_files = source.ignore_files();
+    post.conclude(outcome, &ignore_files, &args.common, &detector, started)
+        .map(|(_, code)| code)
 }
 
 fn run_staged(args: StagedArgs) -> Result<i32> {
