@@ -338,18 +338,6 @@ fn run_dir(args: DirArgs) -> Result<i32> {
         .map(|(_, code)| code)
 }
 
-/// `.sgscanignore` at the repository's top and in the current directory.
-fn repo_ignore_files(repo: &std::path::Path) -> Vec<PathBuf> {
-    let mut files = vec![PathBuf::from(IGNORE_FILE)];
-    if let Some(top) = git::open_repo(repo)
-        .ok()
-        .and_then(|r| r.workdir().map(|w| w.join(IGNORE_FILE)))
-    {
-        files.insert(0, top);
-    }
-    files
-}
-
 fn run_git(args: GitArgs) -> Result<i32> {
     let started = Instant::now();
     let detector = load_detector(&args.common)?;
@@ -379,16 +367,16 @@ fn run_staged(args: StagedArgs) -> Result<i32> {
     let started = Instant::now();
     let detector = load_detector(&args.common)?;
     let collector = Collector::new(&detector);
+    let source = staged::Staged {
+        repo: args.repo.clone(),
+        max_file_size: args.common.max_file_size,
+        threads: args.common.threads,
+    };
     let post = Post::prepare(&args.common)?;
-    staged::scan(&args.repo, args.common.max_file_size, &collector)?;
+    source.scan(&collector)?;
     let outcome = collector.finish();
-    let (outcome, code) = post.conclude(
-        outcome,
-        &repo_ignore_files(&args.repo),
-        &args.common,
-        &detector,
-        started,
-    )?;
+    let ignore_files = source.ignore_files();
+    let (outcome, code) = post.conclude(outcome, &ignore_files, &args.common, &detector, started)?;
     if code == EXIT_FINDINGS {
         eprintln!(
             "sgscan: commit blocked: {} staged key(s). Remove each key from the file and `git add` it again \
