@@ -15,7 +15,7 @@ use std::process::Command;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sgscan::detect::Detector;
 use sgscan::findings::Collector;
-use sgscan::source::{Source as _, history, worktree};
+use sgscan::source::{Source as _, git, worktree};
 
 fn generated(env: &str, script: &str, args: &[&str], dir: &Path, name: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
@@ -80,16 +80,19 @@ fn sources(c: &mut Criterion) {
     });
     // Bytes for the history: what one sweep reads (every distinct blob).
     let probe = Collector::new(&detector);
-    let opts = history::HistoryOptions {
-        max_file_size: u64::MAX,
-        ..Default::default()
+    let history = git::History {
+        repo: repo.clone(),
+        opts: git::HistoryOptions {
+            max_file_size: u64::MAX,
+            ..Default::default()
+        },
     };
-    history::scan(&repo, &opts, &probe).expect("history");
+    history.scan(&probe).expect("history");
     g.throughput(Throughput::Bytes(probe.finish().stats.bytes_scanned));
     g.bench_function("git_history", |b| {
         b.iter(|| {
             let sink = Collector::new(&detector);
-            history::scan(&repo, &opts, &sink).expect("history");
+            history.scan(&sink).expect("history");
             sink.finish()
         })
     });

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::pipeline::{RevokeSettings, ScanOptions, VerifySettings};
 use crate::report;
 use crate::sendgrid::{ApiOptions, DEFAULT_API_URL};
-use crate::source::history;
+use crate::source::git;
 
 const OUTPUT: &str = "Output";
 const SCAN: &str = "Scanning";
@@ -95,7 +95,7 @@ pub struct GitArgs {
     pub quiet: bool,
     /// Scan only shard I of N (0-based; objects split by id), for spreading one repository over N
     /// jobs. Merge the shards' JSONL reports with `sgscan merge`.
-    #[arg(long, value_name = "I/N", value_parser = history::parse_shard, help_heading = SCAN)]
+    #[arg(long, value_name = "I/N", value_parser = git::parse_shard, help_heading = SCAN)]
     pub shard: Option<(u64, u64)>,
     /// Also sweep the history of each submodule that has a local clone (paths are reported under
     /// the submodule's path).

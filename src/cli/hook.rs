@@ -6,13 +6,13 @@ use anyhow::{Context, Result, bail};
 
 use super::EXIT_CLEAN;
 use super::args::InstallHookArgs;
-use crate::source::history;
+use crate::source::git;
 use crate::text::Safe;
 
 /// Writes the pre-commit hook where git will run it; returns its path. Refuses to replace an
 /// existing hook unless `force`.
 fn install(repo_path: &Path, force: bool) -> Result<PathBuf> {
-    let repo = history::open_repo(repo_path)?;
+    let repo = git::open_repo(repo_path)?;
     if repo.is_bare() {
         bail!(
             "{} is a bare repository: it has no commits made in it to guard",

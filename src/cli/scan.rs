@@ -10,7 +10,7 @@ use super::{EXIT_ERROR, EXIT_FINDINGS, error, exit_code, write_report};
 use crate::model::Outcome;
 use crate::pipeline::Scan;
 use crate::report;
-use crate::source::{IGNORE_FILE, Source, history, worktree};
+use crate::source::{IGNORE_FILE, Source, git, staged, worktree};
 use crate::text::Safe;
 
 pub fn dir(args: DirArgs) -> Result<i32> {
@@ -27,9 +27,9 @@ pub fn dir(args: DirArgs) -> Result<i32> {
 }
 
 pub fn git(args: GitArgs) -> Result<i32> {
-    let source = shim::History {
+    let source = git::History {
         repo: args.repo.clone(),
-        opts: history::HistoryOptions {
+        opts: git::HistoryOptions {
             threads: args.common.threads,
             max_file_size: args.common.max_file_size,
             range: args.range.clone(),
@@ -44,7 +44,7 @@ pub fn git(args: GitArgs) -> Result<i32> {
 }
 
 pub fn staged(args: StagedArgs) -> Result<i32> {
-    let source = shim::Staged {
+    let source = staged::Staged {
         repo: args.repo.clone(),
         max_file_size: args.common.max_file_size,
         threads: args.common.threads,
@@ -92,49 +92,4 @@ fn run(source: &dyn Source, common: &CommonArgs) -> Result<(Outcome, i32)> {
         None => exit_code(&ran.outcome),
     };
     Ok((ran.outcome, code))
-}
-
-// TEMPORARY until the git source split lands.
-mod shim {
-    use std::path::PathBuf;
-
-    use crate::source::{IGNORE_FILE, Sink, Source, history, staged};
-
-    fn repo_ignore_files(repo: &std::path::Path) -> Vec<PathBuf> {
-        let mut files = vec![PathBuf::from(IGNORE_FILE)];
-        if let Some(top) = history::open_repo(repo)
-            .ok()
-            .and_then(|r| r.workdir().map(|w| w.join(IGNORE_FILE)))
-        {
-            files.insert(0, top);
-        }
-        files
-    }
-
-    pub struct History {
-        pub repo: PathBuf,
-        pub opts: history::HistoryOptions,
-    }
-    impl Source for History {
-        fn scan(&self, sink: &dyn Sink) -> anyhow::Result<()> {
-            history::scan(&self.repo, &self.opts, sink)
-        }
-        fn ignore_files(&self) -> Vec<PathBuf> {
-            repo_ignore_files(&self.repo)
-        }
-    }
-    pub struct Staged {
-        pub repo: PathBuf,
-        pub max_file_size: u64,
-        pub threads: usize,
-    }
-    impl Source for Staged {
-        fn scan(&self, sink: &dyn Sink) -> anyhow::Result<()> {
-            let _ = self.threads;
-            staged::scan(&self.repo, self.max_file_size, sink)
-        }
-        fn ignore_files(&self) -> Vec<PathBuf> {
-            repo_ignore_files(&self.repo)
-        }
-    }
 }

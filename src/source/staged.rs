@@ -4,19 +4,42 @@
 //! directories whose staged tree equals HEAD's, and those are never read.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use gix::ObjectId;
 use gix::bstr::{BStr, BString, ByteSlice};
 use gix::prelude::FindExt;
 
-use super::Sink;
-use super::history::open_repo;
+use super::git::{open_repo, repo_ignore_files};
+use super::{Sink, Source};
 use crate::model::Origin;
 
-pub fn scan(path: &Path, max_file_size: u64, sink: &dyn Sink) -> Result<()> {
-    let repo = open_repo(path)?;
+/// What is staged in the repository at or above `repo`.
+pub struct Staged {
+    pub repo: PathBuf,
+    pub max_file_size: u64,
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+}
+
+impl Source for Staged {
+    fn scan(&self, sink: &dyn Sink) -> Result<()> {
+        let repo = open_repo(&self.repo)?;
+        let blobs = staged_blobs(&repo, &self.repo)?;
+        scan_blobs(repo, &blobs, self.max_file_size, self.threads, sink)
+    }
+
+    /// `.sgscanignore` at the top of the work tree, then in the current directory.
+    fn ignore_files(&self) -> Vec<PathBuf> {
+        repo_ignore_files(&self.repo)
+    }
+}
+
+/// The staged blobs that differ from HEAD, each once, with a path it is staged at. Only ids are
+/// read here (the index, and HEAD's trees where the index does not vouch for them).
+fn staged_blobs(repo: &gix::Repository, path: &Path) -> Result<Vec<(ObjectId, BString)>> {
     if repo.is_bare() {
         bail!(
             "{} is a bare repository: it has no index to scan (use `sgscan git`)",
@@ -25,7 +48,7 @@ pub fn scan(path: &Path, max_file_size: u64, sink: &dyn Sink) -> Result<()> {
     }
     if !repo.index_path().exists() {
         // A fresh repository where nothing was ever added: nothing is staged.
-        return Ok(());
+        return Ok(Vec::new());
     }
     let index = repo
         .open_index()
@@ -36,12 +59,12 @@ pub fn scan(path: &Path, max_file_size: u64, sink: &dyn Sink) -> Result<()> {
         Err(_) if repo.head().is_ok_and(|h| h.is_unborn()) => None,
         Err(e) => bail!("cannot read HEAD: {e}"),
     };
-    let mut head = HeadTree::new(&repo, head_tree);
+    let mut head = HeadTree::new(repo, head_tree);
     let clean = match (index.tree(), head_tree) {
         (Some(cache), Some(root)) => head.clean_dirs(cache, root),
         _ => HashSet::new(),
     };
-    let mut buf = Vec::new();
+    let mut blobs = Vec::new();
     let mut seen = HashSet::new();
     let empty_blob = ObjectId::empty_blob(repo.object_hash());
     for entry in index.entries() {
@@ -52,18 +75,42 @@ pub fn scan(path: &Path, max_file_size: u64, sink: &dyn Sink) -> Result<()> {
         if head.blob_at(path) == Some(entry.id) || !seen.insert(entry.id) {
             continue;
         }
-        match repo.objects.find_blob(&entry.id, &mut buf) {
-            Ok(blob) if blob.data.len() as u64 > max_file_size => sink.skip(
-                path.to_string(),
-                format!("larger than --max-file-size ({max_file_size} bytes)"),
-            ),
-            Ok(blob) => sink.scan(blob.data, &Origin::from_bytes(path)),
-            Err(e) => sink.skip(
-                path.to_string(),
-                format!("staged blob {} is missing: {e}", entry.id),
-            ),
-        }
+        blobs.push((entry.id, path.to_owned()));
     }
+    Ok(blobs)
+}
+
+/// Reads and scans `blobs` on `threads` workers, each with its own repository handle.
+fn scan_blobs(
+    repo: gix::Repository,
+    blobs: &[(ObjectId, BString)],
+    max_file_size: u64,
+    threads: usize,
+    sink: &dyn Sink,
+) -> Result<()> {
+    if blobs.is_empty() {
+        return Ok(());
+    }
+    let shared = repo.into_sync();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("cannot start worker threads")?;
+    let next = AtomicUsize::new(0);
+    pool.broadcast(|_| {
+        let repo = shared.to_thread_local();
+        let mut buf = Vec::new();
+        while let Some((id, path)) = blobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+            match repo.objects.find_blob(id, &mut buf) {
+                Ok(blob) if blob.data.len() as u64 > max_file_size => sink.skip(
+                    path.to_string(),
+                    format!("larger than --max-file-size ({max_file_size} bytes)"),
+                ),
+                Ok(blob) => sink.scan(blob.data, &Origin::from_bytes(path)),
+                Err(e) => sink.skip(path.to_string(), format!("staged blob {id} is missing: {e}")),
+            }
+        }
+    });
     Ok(())
 }
 

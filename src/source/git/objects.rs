@@ -1,0 +1,125 @@
+//! Reading commit and tag objects leniently: an object that does not decode still gives what its
+//! header lines and message say.
+
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+use gix::prelude::FindExt;
+
+/// The id on the first header line starting with `field` (`b"tree "`, `b"object "`), read without
+/// decoding the rest of the object.
+pub(super) fn header_id(data: &[u8], field: &[u8]) -> Option<ObjectId> {
+    header_lines(data)
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|hex| ObjectId::from_hex(hex.trim_ascii_end()).ok())
+}
+
+/// Header lines of a commit or tag: up to the first empty line.
+fn header_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    data.split(|&b| b == b'\n').take_while(|l| !l.is_empty())
+}
+
+/// The message of a commit or tag: what follows the header's empty line.
+pub(super) fn raw_message(data: &[u8]) -> &[u8] {
+    data.find(b"\n\n").map_or(&[][..], |i| &data[i + 2..])
+}
+
+/// What the walk needs of a commit.
+pub(super) struct CommitHeader {
+    pub(super) tree: Option<ObjectId>,
+    pub(super) parents: Vec<ObjectId>,
+    /// Committer time, seconds; `None` if unreadable.
+    pub(super) time: Option<i64>,
+    /// Why the commit does not decode cleanly, if it does not.
+    pub(super) problem: Option<String>,
+    /// Its parent ids could not all be read: history behind it is unknown from here.
+    pub(super) parents_lost: bool,
+}
+
+/// Reads a commit's tree, parents and time. A commit that does not decode (a bad date, a missing
+/// author, garbage in its header) is read leniently, line by line, as far as it goes.
+pub(super) fn read_commit(
+    repo: &gix::Repository,
+    id: &gix::oid,
+    buf: &mut Vec<u8>,
+) -> Result<CommitHeader, String> {
+    let data = repo.objects.find(id, buf).map_err(|e| e.to_string())?;
+    if data.kind != gix::object::Kind::Commit {
+        return Err(format!("is a {}, not a commit", data.kind));
+    }
+    let data = data.data;
+    match gix::objs::CommitRef::from_bytes(data, repo.object_hash()) {
+        Ok(c) => {
+            let author = c.author().map_err(|e| format!("bad author line: {e}"));
+            let committer = c.committer().map_err(|e| format!("bad committer line: {e}"));
+            let time = committer
+                .as_ref()
+                .ok()
+                .and_then(|s| s.time().ok())
+                .map(|t| t.seconds);
+            let problem = match (&author, &committer) {
+                (Err(e), _) | (_, Err(e)) => Some(e.clone()),
+                (Ok(a), Ok(c)) => a
+                    .time()
+                    .err()
+                    .map(|e| format!("bad author date: {e}"))
+                    .or_else(|| c.time().err().map(|e| format!("bad committer date: {e}"))),
+            };
+            Ok(CommitHeader {
+                tree: Some(c.tree()),
+                parents: c.parents().collect(),
+                time,
+                problem,
+                parents_lost: false,
+            })
+        }
+        Err(e) => {
+            let mut head = CommitHeader {
+                tree: None,
+                parents: Vec::new(),
+                time: None,
+                problem: None,
+                parents_lost: false,
+            };
+            let (mut author, mut committer) = (false, false);
+            for line in header_lines(data) {
+                if let Some(hex) = line.strip_prefix(b"tree ") {
+                    head.tree = head
+                        .tree
+                        .or_else(|| ObjectId::from_hex(hex.trim_ascii_end()).ok());
+                } else if let Some(hex) = line.strip_prefix(b"parent ") {
+                    match ObjectId::from_hex(hex.trim_ascii_end()) {
+                        Ok(p) => head.parents.push(p),
+                        Err(_) => head.parents_lost = true,
+                    }
+                } else if line.starts_with(b"author ") {
+                    author = true;
+                } else if let Some(sig) = line.strip_prefix(b"committer ") {
+                    committer = true;
+                    // `Name <email> SECONDS ZONE`
+                    head.time = sig
+                        .rsplit(|&b| b == b' ')
+                        .nth(1)
+                        .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok());
+                }
+            }
+            // gitoxide's own error says only that parsing failed: say what is wrong where it is clear.
+            head.problem = Some(match (head.tree.is_some(), author, committer) {
+                (false, _, _) => format!("{e} (no readable tree line)"),
+                (_, false, _) => format!("{e} (no author line)"),
+                (_, _, false) => format!("{e} (no committer line)"),
+                _ => format!("{e} (a bad author or committer line)"),
+            });
+            // Without even a tree line the header is unreadable: a parent list found in it, or
+            // none, cannot be trusted to be complete.
+            if head.tree.is_none() && head.parents.is_empty() {
+                head.parents_lost = true;
+            }
+            Ok(head)
+        }
+    }
+}
+
+/// An abbreviated id, for the places that skips name.
+pub(super) fn short(id: &ObjectId) -> String {
+    id.to_hex_with_len(12).to_string()
+}

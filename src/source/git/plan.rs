@@ -1,0 +1,359 @@
+//! Planning a sweep: which blobs to scan, and where each was first seen. The full sweep visits
+//! every tree once; a range compares each commit's tree with its first parent's.
+
+use std::collections::{BTreeSet, HashMap};
+
+use anyhow::{Context, Result, anyhow, bail};
+use gix::ObjectId;
+use gix::bstr::{BStr, BString, ByteVec};
+use gix::objs::tree::EntryMode;
+use gix::prelude::FindExt;
+
+use super::objects::{read_commit, short};
+use super::refs::ref_tips;
+use super::shard::shard_of;
+use super::walk::walk;
+use crate::source::Sink;
+
+/// A blob to scan and where it was first seen.
+pub(super) struct BlobJob {
+    pub(super) id: ObjectId,
+    pub(super) path: BString,
+    /// The commit it was first seen in; none for a blob a ref names (directly or through a tree).
+    pub(super) commit: Option<ObjectId>,
+}
+
+/// What a sweep scans: each distinct blob once, with where it was first seen. Blobs are handed on
+/// in batches as they are found, so scanning overlaps the walk.
+pub(super) struct Plan<'a> {
+    seen_blobs: gix::hashtable::HashSet,
+    batch: Vec<BlobJob>,
+    /// Takes a batch, and whether it is the last.
+    send: &'a mut dyn FnMut(Vec<BlobJob>, bool),
+    shard: Option<(u64, u64)>,
+    /// Blobs handed on so far (after the shard filter).
+    pub(super) planned: u64,
+    pub(super) submodules: BTreeSet<String>,
+}
+
+/// Blobs per batch. Each batch is scanned in path order, which puts the versions of a file next to
+/// each other so their delta chains hit the cache; bigger batches cluster better, smaller ones
+/// start the workers sooner.
+const BATCH: usize = 32768;
+
+impl<'a> Plan<'a> {
+    pub(super) fn new(shard: Option<(u64, u64)>, send: &'a mut dyn FnMut(Vec<BlobJob>, bool)) -> Plan<'a> {
+        Plan {
+            seen_blobs: Default::default(),
+            batch: Vec::with_capacity(BATCH),
+            send,
+            shard,
+            planned: 0,
+            submodules: BTreeSet::new(),
+        }
+    }
+
+    /// A tree entry that is not a tree: a submodule is noted (not followed), a blob not seen
+    /// before (and in this shard) is scanned.
+    fn leaf(
+        &mut self,
+        mode: EntryMode,
+        id: &gix::oid,
+        path: impl FnOnce() -> BString,
+        commit: Option<ObjectId>,
+    ) {
+        if mode.is_commit() {
+            self.submodules.insert(path().to_string());
+            return;
+        }
+        if !self.seen_blobs.insert(id.to_owned()) || self.shard.is_some_and(|(i, n)| shard_of(id, n) != i) {
+            return;
+        }
+        self.batch.push(BlobJob {
+            id: id.to_owned(),
+            path: path(),
+            commit,
+        });
+        self.planned += 1;
+        if self.batch.len() >= BATCH {
+            self.flush(false);
+        }
+    }
+
+    pub(super) fn flush(&mut self, last: bool) {
+        if !self.batch.is_empty() {
+            let mut batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+            batch.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+            (self.send)(batch, last);
+        }
+    }
+}
+
+pub(super) fn plan_full(
+    repo: &gix::Repository,
+    bad_packs: &[String],
+    sink: &dyn Sink,
+    plan: &mut Plan,
+) -> Result<Vec<ObjectId>> {
+    let tips = ref_tips(repo, sink)?;
+    if tips.named == 0 {
+        sink.note("the repository has no commits");
+    }
+    let commits = walk(repo, &tips.commits, &[], sink);
+    if tips.named > 0 && commits.is_empty() && tips.trees.is_empty() && tips.blobs.is_empty() {
+        // Refs that name objects none of which can be read: a damaged object store, not an empty
+        // history. Saying "no keys" here would be a lie.
+        let packs = match bad_packs.first() {
+            Some(p) => format!("; {} pack file(s) cannot be opened, first: {p}", bad_packs.len()),
+            None => String::new(),
+        };
+        bail!(
+            "nothing in this repository could be read: {} ref(s) name objects that are missing or unreadable ({}){packs}; \
+             its object store is damaged (`git fsck` says more)",
+            tips.named,
+            tips.first_error
+                .as_deref()
+                .unwrap_or("every commit reached is unreadable"),
+        );
+    }
+    let mut trees = Trees::new(repo);
+    let mut seen_trees = gix::hashtable::HashSet::default();
+    let mut stack = Vec::new();
+    for c in &commits {
+        let Some(tree) = c.tree else {
+            continue;
+        };
+        // Depth-first over trees not seen before: each tree (and so each blob) is visited once in
+        // all. Paths are built only for what is new: most entries of most trees were seen before.
+        if seen_trees.insert(tree) {
+            stack.push((tree, BString::default()));
+        }
+        let at = At::Commit(c.id);
+        while let Some((tree, prefix)) = stack.pop() {
+            let _ = trees.visit(tree, &prefix, at, sink, |e| {
+                if e.mode.is_tree() {
+                    if seen_trees.insert(e.oid.to_owned()) {
+                        stack.push((e.oid.to_owned(), join(&prefix, e.filename)));
+                    }
+                } else {
+                    plan.leaf(e.mode, e.oid, || join(&prefix, e.filename), Some(c.id));
+                }
+            });
+        }
+    }
+    // Trees and blobs that refs name directly, after every commit: a blob that some commit has is
+    // reported there. Their paths start with the ref's name (`refs/tags/x:dir/file`).
+    for (tree, name) in &tips.trees {
+        if !seen_trees.insert(*tree) {
+            continue;
+        }
+        stack.push((*tree, BString::default()));
+        let at = At::Ref(name);
+        while let Some((tree, prefix)) = stack.pop() {
+            let _ = trees.visit(tree, &prefix, at, sink, |e| {
+                if e.mode.is_tree() {
+                    if seen_trees.insert(e.oid.to_owned()) {
+                        stack.push((e.oid.to_owned(), join(&prefix, e.filename)));
+                    }
+                } else {
+                    plan.leaf(
+                        e.mode,
+                        e.oid,
+                        || {
+                            let mut path = BString::from(format!("{name}:"));
+                            path.push_str(join(&prefix, e.filename));
+                            path
+                        },
+                        None,
+                    );
+                }
+            });
+        }
+    }
+    for (blob, name) in &tips.blobs {
+        plan.leaf(
+            gix::objs::tree::EntryKind::Blob.into(),
+            blob,
+            || name.as_str().into(),
+            None,
+        );
+    }
+    Ok(commits.into_iter().map(|c| c.id).collect())
+}
+
+pub(super) fn plan_range(
+    repo: &gix::Repository,
+    range: &str,
+    shallow_ok: bool,
+    sink: &dyn Sink,
+    plan: &mut Plan,
+) -> Result<Vec<ObjectId>> {
+    let (base, head) = range
+        .split_once("..")
+        .filter(|(b, h)| !b.is_empty() && !h.is_empty() && !h.starts_with('.'))
+        .ok_or_else(|| anyhow!("--range must be BASE..HEAD (two commits), not '{range}'"))?;
+    let head_id =
+        resolve(repo, head).with_context(|| format!("--range: cannot resolve HEAD side '{head}'"))?;
+    let hidden = if !base.is_empty() && base.bytes().all(|b| b == b'0') {
+        // A new branch: what no other ref already has.
+        ref_tips(repo, sink)?
+            .commits
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| *id != head_id)
+            .collect()
+    } else {
+        match resolve(repo, base) {
+            Ok(id) => vec![id],
+            Err(e) if shallow_ok => {
+                sink.note(format!("--range base '{base}' is not in this clone ({e:#}); scanned every commit reachable from '{head}' that is present"));
+                Vec::new()
+            }
+            Err(e) => bail!(
+                "--range base '{base}' is not in this repository ({e:#}). A shallow CI checkout does not have it: fetch the history \
+                 (GitHub Actions: `fetch-depth: 0` on actions/checkout; otherwise `git fetch --deepen=<n>` or `git fetch --unshallow`), \
+                 or pass --shallow-ok to scan what is there"
+            ),
+        }
+    };
+    let commits = walk(repo, &[(head_id, head.to_string())], &hidden, sink);
+    let mut trees = Trees::new(repo);
+    for c in &commits {
+        let Some(tree) = c.tree else {
+            continue;
+        };
+        // Against the first parent: a merge's other parents are in the range themselves, or were
+        // already known before it. A parent missing from a shallow clone counts as no parent.
+        let parent = c
+            .first_parent
+            .and_then(|p| read_commit(repo, &p, &mut trees.buf).ok()?.tree);
+        let at = At::Commit(c.id);
+        let mut stack = vec![(parent, tree, BString::default())];
+        while let Some((old, new, prefix)) = stack.pop() {
+            if old == Some(new) {
+                continue;
+            }
+            let Some(new_entries) = trees.entries(new, &prefix, at, sink) else {
+                continue;
+            };
+            let old_entries: HashMap<BString, Entry> = old
+                .and_then(|t| trees.entries(t, &prefix, at, sink))
+                .map(|v| v.into_iter().map(|e| (e.name.clone(), e)).collect())
+                .unwrap_or_default();
+            for e in new_entries {
+                let before = old_entries.get(&e.name);
+                if before.is_some_and(|b| b.id == e.id) {
+                    continue;
+                }
+                if e.mode.is_tree() {
+                    let old_tree = before.filter(|b| b.mode.is_tree()).map(|b| b.id);
+                    stack.push((old_tree, e.id, join(&prefix, e.name.as_ref())));
+                } else {
+                    plan.leaf(e.mode, &e.id, || join(&prefix, e.name.as_ref()), Some(c.id));
+                }
+            }
+        }
+    }
+    Ok(commits.into_iter().map(|c| c.id).collect())
+}
+
+fn resolve(repo: &gix::Repository, spec: &str) -> Result<ObjectId> {
+    let id = repo.rev_parse_single(spec).map_err(|e| anyhow!("{e}"))?.detach();
+    let commit = repo
+        .find_object(id)
+        .map_err(|e| anyhow!("{e}"))?
+        .peel_to_commit()
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok(commit.id)
+}
+
+struct Entry {
+    name: BString,
+    mode: gix::objs::tree::EntryMode,
+    id: ObjectId,
+}
+
+/// Where a tree was reached, for the skips it records.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Commit(ObjectId),
+    Ref(&'a str),
+}
+
+/// Reads trees with a reused buffer, recording what cannot be read.
+struct Trees<'r> {
+    repo: &'r gix::Repository,
+    buf: Vec<u8>,
+}
+
+impl<'r> Trees<'r> {
+    fn new(repo: &'r gix::Repository) -> Self {
+        Trees {
+            repo,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Calls `f` for each entry of `tree`, without copying the entries out of the read buffer.
+    /// Returns false if the tree could not be read at all (recorded as skipped); a tree corrupt
+    /// part-way is recorded too, and its readable entries are still visited.
+    fn visit(
+        &mut self,
+        tree: ObjectId,
+        prefix: &BString,
+        at: At<'_>,
+        sink: &dyn Sink,
+        mut f: impl FnMut(gix::objs::tree::EntryRef<'_>),
+    ) -> bool {
+        let where_ = || match at {
+            At::Commit(commit) if prefix.is_empty() => format!("/@{}", short(&commit)),
+            At::Commit(commit) => format!("{prefix}@{}", short(&commit)),
+            At::Ref(name) => format!("{name}:{prefix}"),
+        };
+        let iter = match self.repo.objects.find_tree_iter(&tree, &mut self.buf) {
+            Ok(iter) => iter,
+            Err(e) => {
+                sink.skip(where_(), format!("missing or corrupt tree {tree}: {e}"));
+                return false;
+            }
+        };
+        for e in iter {
+            match e {
+                Ok(e) => f(e),
+                Err(err) => {
+                    sink.skip(where_(), format!("corrupt tree {tree}: {err}"));
+                    break;
+                }
+            }
+        }
+        true
+    }
+
+    /// The entries of `tree`, copied out (for comparing two trees).
+    fn entries(
+        &mut self,
+        tree: ObjectId,
+        prefix: &BString,
+        at: At<'_>,
+        sink: &dyn Sink,
+    ) -> Option<Vec<Entry>> {
+        let mut out = Vec::new();
+        let read = self.visit(tree, prefix, at, sink, |e| {
+            out.push(Entry {
+                name: e.filename.to_owned(),
+                mode: e.mode,
+                id: e.oid.to_owned(),
+            })
+        });
+        read.then_some(out)
+    }
+}
+
+fn join(prefix: &BString, name: &BStr) -> BString {
+    let mut p = prefix.clone();
+    if !p.is_empty() {
+        p.push_byte(b'/');
+    }
+    p.push_str(name);
+    p
+}

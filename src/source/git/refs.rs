@@ -1,0 +1,185 @@
+//! What the refs name: branches, tags, stash entries, other worktrees' HEADs, peeled through
+//! annotated tags to the commits, trees and blobs a sweep starts from.
+
+use anyhow::{Context, Result};
+use gix::ObjectId;
+use gix::prelude::FindExt;
+
+use super::objects::header_id;
+use crate::source::Sink;
+
+/// What the refs point at, peeled through tags: commits to walk, and trees and blobs that a ref
+/// names directly (`git tag x <blob>`), each with the first ref name that reached it.
+#[derive(Default)]
+pub(super) struct Tips {
+    pub(super) commits: Vec<(ObjectId, String)>,
+    pub(super) trees: Vec<(ObjectId, String)>,
+    pub(super) blobs: Vec<(ObjectId, String)>,
+    /// Refs (and HEADs) that name an object at all.
+    pub(super) named: usize,
+    /// Why the first unreadable ref target could not be read, for the error if nothing could.
+    pub(super) first_error: Option<String>,
+}
+
+/// Every ref (branches, remote-tracking branches, tags, stash, notes), HEAD, older stash entries and
+/// other worktrees' HEADs, peeled. Unreadable refs and targets are recorded and skipped.
+pub(super) fn ref_tips(repo: &gix::Repository, sink: &dyn Sink) -> Result<Tips> {
+    let mut named: Vec<(ObjectId, String)> = Vec::new();
+    let platform = repo.references().context("cannot read the repository's refs")?;
+    for r in platform.all().context("cannot read the repository's refs")? {
+        let mut r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                sink.skip("(refs)", format!("unreadable ref: {e}"));
+                continue;
+            }
+        };
+        let name = r.name().as_bstr().to_string();
+        match r.follow_to_object() {
+            Ok(id) => named.push((id.detach(), name)),
+            // A symbolic ref to a ref that does not exist names nothing (git ignores it too).
+            Err(_) if r.try_id().is_none() => {}
+            Err(e) => sink.skip(name, format!("cannot resolve ref: {e}")),
+        }
+    }
+    if let Ok(id) = repo.head_id() {
+        named.push((id.detach(), "HEAD".into()));
+    }
+    // Older stash entries live only in the reflog of refs/stash.
+    if let Ok(Some(stash)) = repo.try_find_reference("refs/stash") {
+        let mut log = stash.log_iter();
+        if let Ok(Some(lines)) = log.all() {
+            // The reflog is oldest first; git numbers entries newest first.
+            let ids: Vec<ObjectId> = lines
+                .flatten()
+                .filter_map(|l| ObjectId::from_hex(l.new_oid).ok())
+                .collect();
+            let n = ids.len();
+            for (i, id) in ids.into_iter().enumerate() {
+                named.push((id, format!("stash@{{{}}}", n - 1 - i)));
+            }
+        }
+    }
+    // Other worktrees' HEADs (a detached HEAD there has commits no ref has; git keeps them).
+    if let Ok(worktrees) = repo.worktrees() {
+        for wt in worktrees {
+            let name = match wt.id() {
+                Ok(id) => format!("worktree {id} HEAD"),
+                Err(_) => "a linked worktree's HEAD".into(),
+            };
+            let id = wt
+                .into_repo_with_possibly_inaccessible_worktree()
+                .ok()
+                .and_then(|r| r.head_id().ok().map(|id| id.detach()));
+            if let Some(id) = id {
+                named.push((id, name));
+            }
+        }
+    }
+    let mut tips = Tips {
+        named: named.len(),
+        ..Tips::default()
+    };
+    let mut seen = gix::hashtable::HashSet::default();
+    let mut buf = Vec::new();
+    for (id, name) in named {
+        let Some((id, kind)) = peel(repo, id, &name, sink, &mut buf, &mut tips.first_error) else {
+            continue;
+        };
+        if !seen.insert(id) {
+            continue;
+        }
+        match kind {
+            gix::object::Kind::Commit => tips.commits.push((id, name)),
+            gix::object::Kind::Tree => tips.trees.push((id, name)),
+            gix::object::Kind::Blob => tips.blobs.push((id, name)),
+            gix::object::Kind::Tag => {}
+        }
+    }
+    Ok(tips)
+}
+
+/// Follows `id` through annotated tags to what they finally name. A tag object that does not
+/// decode is followed by its `object` line if that can still be read; what cannot be followed is
+/// recorded.
+fn peel(
+    repo: &gix::Repository,
+    mut id: ObjectId,
+    name: &str,
+    sink: &dyn Sink,
+    buf: &mut Vec<u8>,
+    first_error: &mut Option<String>,
+) -> Option<(ObjectId, gix::object::Kind)> {
+    let mut fail = |path: String, reason: String| {
+        first_error.get_or_insert_with(|| format!("{path}: {reason}"));
+        sink.skip(path, reason);
+    };
+    // Tags of tags exist; a cycle cannot (ids are hashes), but a long chain is not worth following.
+    for _ in 0..32 {
+        let kind = match repo.find_header(id) {
+            Ok(h) => h.kind(),
+            Err(e) => {
+                fail(
+                    name.to_string(),
+                    format!("ref target {id} is missing or unreadable: {e}"),
+                );
+                return None;
+            }
+        };
+        if kind != gix::object::Kind::Tag {
+            return Some((id, kind));
+        }
+        let data = match repo.objects.find(&id, buf) {
+            Ok(d) => d.data,
+            Err(e) => {
+                fail(
+                    format!("(tag {id})"),
+                    format!("unreadable tag object (reached from {name}): {e}"),
+                );
+                return None;
+            }
+        };
+        id = match gix::objs::TagRef::from_bytes(data, repo.object_hash()) {
+            Ok(tag) => tag.target(),
+            Err(e) => match header_id(data, b"object ") {
+                Some(target) => {
+                    sink.skip(
+                        format!("(tag {id})"),
+                        format!("malformed tag object (reached from {name}): {e}; followed its object line to {target}"),
+                    );
+                    target
+                }
+                None => {
+                    fail(
+                        format!("(tag {id})"),
+                        format!(
+                            "malformed tag object (reached from {name}): {e}; what it tags is unknown, not scanned"
+                        ),
+                    );
+                    return None;
+                }
+            },
+        };
+    }
+    sink.skip(name.to_string(), "tag chain longer than 32 tags: not followed");
+    None
+}
+
+/// Annotated tags' own messages: `(name, tag object id)`.
+pub(super) fn tag_objects(repo: &gix::Repository) -> Vec<(String, ObjectId)> {
+    let mut out = Vec::new();
+    let Ok(platform) = repo.references() else {
+        return out;
+    };
+    let Ok(tags) = platform.tags() else { return out };
+    for r in tags.flatten() {
+        if let Some(id) = r.try_id()
+            && repo
+                .find_header(id)
+                .is_ok_and(|h| h.kind() == gix::object::Kind::Tag)
+        {
+            out.push((r.name().as_bstr().to_string(), id.detach()));
+        }
+    }
+    out
+}

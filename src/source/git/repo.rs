@@ -1,0 +1,91 @@
+//! Opening a repository, and what is said about it before anything is read: a shallow or partial
+//! clone, pack files that cannot be opened.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow, bail};
+
+use crate::source::{IGNORE_FILE, Sink};
+
+/// Opens the repository at or above `path`; bare repositories work too.
+pub fn open_repo(path: &Path) -> Result<gix::Repository> {
+    if let Err(e) = std::fs::metadata(path) {
+        bail!("cannot read {}: {e}", path.display());
+    }
+    let mut repo =
+        gix::discover(path).map_err(|e| anyhow!("{} is not a git repository ({e})", path.display()))?;
+    // Trees are read once each, blobs once each: a small cache serves delta bases.
+    repo.object_cache_size_if_unset(16 << 20);
+    Ok(repo)
+}
+
+/// `.sgscanignore` at the top of the repository's work tree (if it has one), then in the current
+/// directory.
+pub(crate) fn repo_ignore_files(path: &Path) -> Vec<PathBuf> {
+    let mut files = vec![PathBuf::from(IGNORE_FILE)];
+    if let Some(top) = open_repo(path)
+        .ok()
+        .and_then(|r| r.workdir().map(|w| w.join(IGNORE_FILE)))
+    {
+        files.insert(0, top);
+    }
+    files
+}
+
+/// A shallow clone lacks history by design: said once, not as a skip per missing parent.
+pub(super) fn note_shallow(repo: &gix::Repository, sink: &dyn Sink) {
+    if repo.is_shallow().unwrap_or(false) {
+        sink.note("shallow clone: history before the shallow boundary is not in this repository and was not scanned");
+    }
+}
+
+/// A partial clone (`--filter=blob:none`) lacks blobs by design: say so instead of a skip per blob.
+pub(super) fn note_partial_clone(repo: &gix::Repository, sink: &dyn Sink) {
+    let config = repo.config_snapshot();
+    let partial = config.string("extensions.partialClone").is_some()
+        || config
+            .sections_by_name("remote")
+            .into_iter()
+            .flatten()
+            .any(|s| s.value("promisor").is_some_and(|v| v.as_slice() == b"true"));
+    if partial {
+        sink.note("partial clone: blobs that were never fetched are not in this repository and were not scanned (fetch them, or scan a full clone)");
+    }
+}
+
+/// Packs whose index or data file gitoxide cannot open: it leaves them out of the object store
+/// without a word, and their objects would just seem missing. Each is recorded; returns them.
+pub(super) fn check_packs(repo: &gix::Repository, sink: &dyn Sink) -> Vec<String> {
+    let dir = repo.objects.store_ref().path().join("pack");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut bad = Vec::new();
+    for entry in entries.flatten() {
+        let idx = entry.path();
+        if idx.extension().is_none_or(|e| e != "idx") {
+            continue;
+        }
+        let pack = idx.with_extension("pack");
+        let problem = match gix::odb::pack::index::File::at(&idx, repo.object_hash()) {
+            Err(e) => Some(format!("unreadable pack index: {e}")),
+            Ok(index) => match gix::odb::pack::data::File::at(&pack, repo.object_hash()) {
+                Err(e) => Some(format!("unreadable pack: {e}")),
+                Ok(data) if data.num_objects() != index.num_objects() => Some(format!(
+                    "pack holds {} objects, its index {}: they do not belong together",
+                    data.num_objects(),
+                    index.num_objects()
+                )),
+                Ok(_) => None,
+            },
+        };
+        if let Some(problem) = problem {
+            let name = pack.file_name().unwrap_or_default().to_string_lossy();
+            let path = format!("(objects/pack/{name})");
+            bad.push(format!("{path}: {problem}"));
+            sink.skip(path, format!("{problem}; the objects in it were not read"));
+        }
+    }
+    bad.sort();
+    bad
+}

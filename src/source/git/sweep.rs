@@ -1,0 +1,220 @@
+//! Scanning what the plan hands on: a pool of workers reads each blob and gives it to the sink,
+//! while the walk goes on; then the commit and tag messages.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+use gix::prelude::FindExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::HistoryOptions;
+use super::objects::{raw_message, short};
+use super::plan::{BlobJob, Plan};
+use super::refs::tag_objects;
+use super::shard::shard_of;
+use crate::model::{CommitInfo, Origin};
+use crate::source::Sink;
+
+/// What is left once every planned blob is scanned.
+pub(super) struct Swept {
+    /// The commits planned from, oldest first.
+    pub(super) commits: Vec<ObjectId>,
+    /// Paths of the submodules (gitlinks) seen.
+    pub(super) submodules: BTreeSet<String>,
+    /// Git LFS pointer files among the blobs scanned.
+    pub(super) lfs: u64,
+}
+
+/// Runs `enumerate` (reading commits and trees, on this thread) and scans each batch of blobs it
+/// plans on a pool of `opts.threads` workers, so that the two overlap.
+pub(super) fn scan_planned(
+    repo: &gix::Repository,
+    opts: &HistoryOptions,
+    sink: &dyn Sink,
+    enumerate: impl FnOnce(&mut Plan) -> Result<Vec<ObjectId>>,
+) -> Result<Swept> {
+    let progress = progress_bar(opts.progress);
+    let lfs = AtomicU64::new(0);
+    let shared = repo.clone().into_sync();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .context("cannot start worker threads")?;
+    // Repository handles are reused across batches: each carries a delta-base cache that later
+    // blobs of the same files hit.
+    let handles: std::sync::Mutex<Vec<(gix::Repository, Vec<u8>)>> = Default::default();
+    let workers = pool.current_num_threads();
+    let (commits, submodules) = pool.in_place_scope(|scope| -> Result<_> {
+        let handles = &handles;
+        let mut send = |batch: Vec<BlobJob>, last: bool| {
+            // While the walk goes on it keeps one core busy, so a batch is one task; the last batch
+            // is split across all workers. Contiguous runs of the path-sorted batch keep a file's
+            // versions together.
+            let chunk = if last {
+                batch.len().div_ceil(workers).max(1)
+            } else {
+                batch.len().max(1)
+            };
+            let batch = std::sync::Arc::new(batch);
+            for start in (0..batch.len()).step_by(chunk) {
+                let (batch, shared, lfs, progress) = (batch.clone(), &shared, &lfs, &progress);
+                scope.spawn(move |_| {
+                    let taken = handles.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                    let (repo, mut buf) = taken.unwrap_or_else(|| (shared.to_thread_local(), Vec::new()));
+                    for job in &batch[start..batch.len().min(start + chunk)] {
+                        scan_blob(&repo, job, opts.max_file_size, &mut buf, sink, lfs, &opts.prefix);
+                        progress.inc(1);
+                    }
+                    handles
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((repo, buf));
+                });
+            }
+        };
+        let mut plan = Plan::new(opts.shard, &mut send);
+        let commits = enumerate(&mut plan)?;
+        plan.flush(true);
+        progress.set_length(plan.planned);
+        progress.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} blobs ({per_sec}, ETA {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Ok((commits, std::mem::take(&mut plan.submodules)))
+    })?;
+    progress.finish_and_clear();
+    Ok(Swept {
+        commits,
+        submodules,
+        lfs: lfs.into_inner(),
+    })
+}
+
+fn progress_bar(enabled: bool) -> ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {pos} blobs scanned ({per_sec}), reading history…")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    pb
+}
+
+fn scan_blob(
+    repo: &gix::Repository,
+    job: &BlobJob,
+    max: u64,
+    buf: &mut Vec<u8>,
+    sink: &dyn Sink,
+    lfs: &AtomicU64,
+    prefix: &str,
+) {
+    let where_ = || match job.commit {
+        Some(commit) => format!("{prefix}{}@{}", job.path, short(&commit)),
+        None => format!("{prefix}{}", job.path),
+    };
+    match repo.find_header(job.id) {
+        Ok(h) if h.size() > max => {
+            sink.skip(
+                where_(),
+                format!("blob {} larger than --max-file-size ({} bytes)", job.id, max),
+            );
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            sink.skip(where_(), format!("missing or corrupt blob {}: {e}", job.id));
+            return;
+        }
+    }
+    match repo.objects.find_blob(&job.id, buf) {
+        Ok(blob) => {
+            if blob
+                .data
+                .starts_with(b"version https://git-lfs.github.com/spec/v1")
+            {
+                lfs.fetch_add(1, Ordering::Relaxed);
+            }
+            sink.scan_lazy(blob.data, || {
+                let mut path = prefix.as_bytes().to_vec();
+                path.extend_from_slice(&job.path);
+                Origin {
+                    commit: job.commit.map(|c| commit_info(repo, c)),
+                    ..Origin::from_bytes(&path)
+                }
+            });
+        }
+        Err(e) => sink.skip(where_(), format!("missing or corrupt blob {}: {e}", job.id)),
+    }
+}
+
+pub(super) fn scan_message(repo: &gix::Repository, commit: ObjectId, prefix: &str, sink: &dyn Sink) {
+    let mut buf = Vec::new();
+    // A commit that does not decode still has its message after the header's empty line.
+    if let Ok(data) = repo.objects.find(&commit, &mut buf) {
+        let msg = match gix::objs::CommitRef::from_bytes(data.data, repo.object_hash()) {
+            Ok(c) => c.message,
+            Err(_) => raw_message(data.data).as_bstr(),
+        };
+        sink.scan_message(msg, || Origin {
+            path: format!("{prefix}(commit message)"),
+            path_bytes: None,
+            commit: Some(commit_info(repo, commit)),
+        });
+    }
+}
+
+pub(super) fn scan_tag_messages(repo: &gix::Repository, opts: &HistoryOptions, sink: &dyn Sink) {
+    let shard = opts.shard;
+    let mut buf = Vec::new();
+    for (name, id) in tag_objects(repo) {
+        if shard.is_some_and(|(i, n)| shard_of(&id, n) != i) {
+            continue;
+        }
+        // A tag that does not decode still has its message after the header's empty line.
+        if let Ok(data) = repo.objects.find(&id, &mut buf) {
+            let message = match gix::objs::TagRef::from_bytes(data.data, repo.object_hash()) {
+                Ok(tag) => tag.message,
+                Err(_) => raw_message(data.data).as_bstr(),
+            };
+            sink.scan_message(message, || Origin {
+                path: format!("{}(tag message {name})", opts.prefix),
+                path_bytes: None,
+                commit: None,
+            });
+        }
+    }
+}
+
+/// Author and date of a commit, read only when a finding needs them.
+pub(super) fn commit_info(repo: &gix::Repository, commit: ObjectId) -> CommitInfo {
+    let mut buf = Vec::new();
+    let mut info = CommitInfo {
+        commit: commit.to_string(),
+        author_name: String::new(),
+        author_email: String::new(),
+        date: String::new(),
+    };
+    let author = repo
+        .objects
+        .find_commit(&commit, &mut buf)
+        .ok()
+        .and_then(|c| c.author().ok());
+    if let Some(a) = author {
+        info.author_name = a.name.to_str_lossy().trim().to_string();
+        info.author_email = a.email.to_str_lossy().trim().to_string();
+        info.date = a
+            .time()
+            .ok()
+            .and_then(|t| t.format(gix::date::time::format::ISO8601_STRICT).ok())
+            .unwrap_or_default();
+    }
+    info
+}

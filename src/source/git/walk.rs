@@ -1,0 +1,185 @@
+//! The commit walk: every commit reachable from some tips and not from others, oldest first,
+//! going on past commits that cannot be read.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use gix::ObjectId;
+
+use super::objects::{read_commit, short};
+use crate::source::Sink;
+
+/// A commit the walk reached and could read.
+pub(super) struct Walked {
+    pub(super) id: ObjectId,
+    pub(super) tree: Option<ObjectId>,
+    pub(super) first_parent: Option<ObjectId>,
+}
+
+/// How the walk reached a commit, for the reasons it records.
+#[derive(Clone, Copy)]
+enum Via {
+    Ref(usize),
+    Child(ObjectId),
+    Hidden,
+}
+
+struct Node {
+    hidden: bool,
+    queued: bool,
+    parents: Vec<ObjectId>,
+    walked: Option<Walked>,
+}
+
+/// Commits reachable from `tips` but not from `hidden`, oldest first (newest first by committer
+/// time, reversed: a commit always comes after its parents). The walk is written here, not taken
+/// from gitoxide, so that a commit that cannot be read or decoded costs that commit (recorded, with
+/// the ref or child it was reached from) and not the rest of history: its parents, as far as they
+/// can be read, are walked on.
+pub(super) fn walk(
+    repo: &gix::Repository,
+    tips: &[(ObjectId, String)],
+    hidden: &[ObjectId],
+    sink: &dyn Sink,
+) -> Vec<Walked> {
+    let mut nodes: gix::hashtable::HashMap<ObjectId, Node> = Default::default();
+    // Max-heap on (time, -seq): newest first, ties in the order they were found.
+    let mut queue: BinaryHeap<(i64, Reverse<u64>, ObjectId)> = BinaryHeap::new();
+    let mut seq = 0u64;
+    // Queued commits not known to be hidden: once there are none, nothing more is in the range.
+    let mut interesting = 0usize;
+    let mut order = Vec::new();
+    let mut buf = Vec::new();
+    // A shallow clone's boundary commits name parents it does not have, by design.
+    let shallow: gix::hashtable::HashSet = repo
+        .shallow_commits()
+        .ok()
+        .flatten()
+        .map(|s| s.iter().copied().collect())
+        .unwrap_or_default();
+    // (commit, hidden, how it was reached, the time of the child that reached it)
+    let mut pending: Vec<(ObjectId, bool, Via, i64)> = tips
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, (id, _))| (*id, false, Via::Ref(i), 0))
+        .chain(hidden.iter().map(|id| (*id, true, Via::Hidden, 0)))
+        .collect();
+    loop {
+        while let Some((id, hide, via, child_time)) = pending.pop() {
+            if let Some(node) = nodes.get(&id) {
+                if hide && !node.hidden {
+                    // Reached from hidden history after all: so is everything behind it.
+                    let mut stack = vec![id];
+                    while let Some(id) = stack.pop() {
+                        let Some(node) = nodes.get_mut(&id) else { continue };
+                        if node.hidden {
+                            continue;
+                        }
+                        node.hidden = true;
+                        if node.queued {
+                            interesting -= 1;
+                        }
+                        stack.extend(node.parents.iter().copied());
+                    }
+                }
+                continue;
+            }
+            let describe = || match via {
+                Via::Ref(i) => format!("tip of {}", tips[i].1),
+                Via::Child(c) => format!("parent of {}", short(&c)),
+                Via::Hidden => "--range base".to_string(),
+            };
+            let head = match read_commit(repo, &id, &mut buf) {
+                Ok(mut h) => {
+                    if shallow.contains(&id) {
+                        h.parents.clear();
+                    }
+                    h
+                }
+                Err(e) => {
+                    if !hide {
+                        sink.skip(
+                            format!("(commit {id})"),
+                            format!(
+                                "missing or unreadable commit ({}): {e}; history behind it was not reached from there",
+                                describe()
+                            ),
+                        );
+                    }
+                    let node = Node {
+                        hidden: hide,
+                        queued: false,
+                        parents: Vec::new(),
+                        walked: None,
+                    };
+                    nodes.insert(id, node);
+                    continue;
+                }
+            };
+            if let Some(problem) = head.problem.as_ref().filter(|_| !hide) {
+                let what = match (head.tree.is_some(), head.parents_lost) {
+                    (true, false) => {
+                        "read leniently: its tree and parents were followed; its author or date may be missing from the report"
+                    }
+                    (true, true) => {
+                        "read leniently: its tree was scanned, but a parent id is unreadable and history behind it was not reached from there"
+                    }
+                    (false, false) => "its tree id is unreadable (not scanned); its parents were followed",
+                    (false, true) => {
+                        "its header is unreadable: neither its tree nor its parents are known, history behind it was not reached from there"
+                    }
+                };
+                sink.skip(
+                    format!("(commit {id})"),
+                    format!("malformed commit ({}): {problem}; {what}", describe()),
+                );
+            }
+            seq += 1;
+            queue.push((head.time.unwrap_or(child_time), Reverse(seq), id));
+            if !hide {
+                interesting += 1;
+            }
+            let walked = Walked {
+                id,
+                tree: head.tree,
+                first_parent: head.parents.first().copied(),
+            };
+            let node = Node {
+                hidden: hide,
+                queued: true,
+                parents: head.parents,
+                walked: Some(walked),
+            };
+            nodes.insert(id, node);
+        }
+        if interesting == 0 {
+            break;
+        }
+        let Some((time, _, id)) = queue.pop() else {
+            break;
+        };
+        let Some(node) = nodes.get_mut(&id) else {
+            continue;
+        };
+        node.queued = false;
+        let hide = node.hidden;
+        if !hide {
+            interesting -= 1;
+            order.push(id);
+        }
+        // Without hidden commits nothing needs a commit's parents again: let them go (memory on
+        // histories of millions of commits).
+        let parents = if hidden.is_empty() {
+            std::mem::take(&mut node.parents)
+        } else {
+            node.parents.clone()
+        };
+        pending.extend(parents.into_iter().rev().map(|p| (p, hide, Via::Child(id), time)));
+    }
+    order
+        .into_iter()
+        .rev()
+        .filter_map(|id| nodes.get_mut(&id).filter(|n| !n.hidden)?.walked.take())
+        .collect()
+}
