@@ -18,7 +18,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sgscan::detect::Detector;
+use sgscan::Detector;
 
 const SIZE: usize = 16 << 20;
 const TOKEN: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
@@ -147,7 +147,7 @@ fn interleave(lines: &[String], every: usize, mut extra: impl FnMut() -> String)
 }
 
 fn bench(c: &mut Criterion) {
-    let detector = Detector::new(sgscan::rules::embedded().unwrap()).unwrap();
+    let detector = Detector::new(sgscan::embedded_rules().unwrap()).unwrap();
     let placeholders = detector.rules()[0].placeholder_words.clone();
     let mut rng = fastrand::Rng::with_seed(0x5e5d_9a1d);
     let lines = text(&mut rng, SIZE + SIZE / 4);

@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sgscan::detect::Detector;
-use sgscan::findings::Collector;
-use sgscan::source::{Source as _, git, worktree};
+use sgscan::{History, HistoryOptions, Scan, ScanOptions, Source, Unattended, WalkOptions, Worktree};
 
 fn generated(env: &str, script: &str, args: &[&str], dir: &Path, name: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
@@ -62,40 +60,28 @@ fn sources(c: &mut Criterion) {
         tmp.path(),
         "history.git",
     );
-    let detector = Detector::new(sgscan::rules::embedded().expect("built-in rules")).expect("detector");
+    // The whole pipeline with no verification: what `sgscan dir` / `sgscan git` do before the report.
+    let mut scan = Scan::new(ScanOptions::default()).expect("built-in rules");
+    let mut run = |source: &dyn Source| scan.run(source, &Unattended).expect("scan").outcome;
 
     let mut g = c.benchmark_group("sources");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(tree_bytes(&tree)));
-    g.bench_function("dir_walk", |b| {
-        b.iter(|| {
-            let sink = Collector::new(&detector);
-            let source = worktree::Worktree {
-                roots: vec![tree.clone()],
-                opts: worktree::WalkOptions::default(),
-            };
-            source.scan(&sink).expect("walk");
-            sink.finish()
-        })
-    });
-    // Bytes for the history: what one sweep reads (every distinct blob).
-    let probe = Collector::new(&detector);
-    let history = git::History {
+    let tree = Worktree {
+        roots: vec![tree.clone()],
+        opts: WalkOptions::default(),
+    };
+    g.bench_function("dir_walk", |b| b.iter(|| run(&tree)));
+    let history = History {
         repo: repo.clone(),
-        opts: git::HistoryOptions {
+        opts: HistoryOptions {
             max_file_size: u64::MAX,
             ..Default::default()
         },
     };
-    history.scan(&probe).expect("history");
-    g.throughput(Throughput::Bytes(probe.finish().stats.bytes_scanned));
-    g.bench_function("git_history", |b| {
-        b.iter(|| {
-            let sink = Collector::new(&detector);
-            history.scan(&sink).expect("history");
-            sink.finish()
-        })
-    });
+    // Bytes for the history: what one sweep reads (every distinct blob).
+    g.throughput(Throughput::Bytes(run(&history).stats.bytes_scanned));
+    g.bench_function("git_history", |b| b.iter(|| run(&history)));
     g.finish();
 }
 

@@ -10,7 +10,6 @@ use anyhow::{Context, Result, bail};
 use crate::model::Outcome;
 use crate::report::schema::Report;
 
-pub use crate::source::IGNORE_FILE;
 
 #[derive(Debug, Default)]
 pub struct Allowlist {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::detect::Detector;
 pub use crate::key::{fingerprint, redact};
-pub use crate::model::{CommitInfo, Finding, Location, MAX_LOCATIONS, Origin, Outcome, Skip, Stats};
+use crate::model::{Finding, Location, MAX_LOCATIONS, Origin, Outcome, Skip, Stats};
 use crate::source::Sink;
 
 /// Shared sink for every source: runs the detector on a blob and records what it finds.
@@ -32,30 +32,6 @@ impl<'d> Collector<'d> {
             bytes: AtomicU64::new(0),
             messages: AtomicU64::new(0),
         }
-    }
-
-    pub fn detector(&self) -> &Detector {
-        self.detector
-    }
-
-    /// Scans one blob and records its matches under `origin`.
-    pub fn scan(&self, data: &[u8], origin: &Origin) {
-        self.scan_lazy(data, || origin.clone());
-    }
-
-    /// Like [`Collector::scan`], for sources whose provenance is costly to build (a commit to
-    /// read): `origin` runs only if something is found.
-    pub fn scan_lazy(&self, data: &[u8], origin: impl FnOnce() -> Origin) {
-        self.blobs.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.record(data, origin);
-    }
-
-    /// Scans a commit message (counted apart from blobs, so the blob count says what was read
-    /// from the object store).
-    pub fn scan_message(&self, data: &[u8], origin: impl FnOnce() -> Origin) {
-        self.messages.fetch_add(1, Ordering::Relaxed);
-        self.record(data, origin);
     }
 
     fn record(&self, data: &[u8], origin: impl FnOnce() -> Origin) {
@@ -94,21 +70,6 @@ impl<'d> Collector<'d> {
         }
     }
 
-    pub fn note(&self, note: impl Into<String>) {
-        self.notes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(note.into());
-    }
-
-    pub fn skip(&self, path: impl Into<String>, reason: impl Into<String>) {
-        let skip = Skip {
-            path: path.into(),
-            reason: reason.into(),
-        };
-        self.skipped.lock().unwrap_or_else(|e| e.into_inner()).push(skip);
-    }
-
     /// The findings in a stable order (by first location), each with its locations sorted.
     pub fn finish(self) -> Outcome {
         let map = self.findings.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -133,18 +94,23 @@ impl<'d> Collector<'d> {
 
 impl Sink for Collector<'_> {
     fn blob(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
-        self.scan_lazy(data, origin);
+        self.blobs.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.record(data, origin);
     }
 
+    /// Counted apart from blobs, so the blob count says what was read from the object store.
     fn message(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
-        self.scan_message(data, origin);
+        self.messages.fetch_add(1, Ordering::Relaxed);
+        self.record(data, origin);
     }
 
     fn skipped(&self, skip: Skip) {
+        // A poisoned lock means another thread panicked mid-push; the list is still sound.
         self.skipped.lock().unwrap_or_else(|e| e.into_inner()).push(skip);
     }
 
     fn noted(&self, note: String) {
-        self.note(note);
+        self.notes.lock().unwrap_or_else(|e| e.into_inner()).push(note);
     }
 }

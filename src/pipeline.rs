@@ -81,6 +81,17 @@ pub struct Ran {
     pub warnings: Vec<String>,
 }
 
+/// For runs with nobody to ask: any revocation is refused before anything is sent.
+pub struct Unattended;
+
+impl Confirm for Unattended {
+    fn show(&self, _plan: &[revoke::Planned], _dry_run: bool) {}
+
+    fn confirm(&self, _question: &str) -> Result<bool> {
+        bail!("refusing to revoke: nobody to confirm it")
+    }
+}
+
 /// Loads the built-in rules, or those of `patterns`, into a detector.
 pub fn detector(patterns: Option<&std::path::Path>) -> Result<Detector> {
     let rules = match patterns {

@@ -4,12 +4,11 @@
 mod common;
 
 use common::{KeyGen, expand};
-use sgscan::detect::Detector;
-use sgscan::rules;
+use sgscan::{Detector, embedded_rules};
 
 #[test]
 fn pattern_file_examples() {
-    let rules = rules::embedded().unwrap();
+    let rules = embedded_rules().unwrap();
     let specs: Vec<_> = rules.iter().map(|r| r.spec.clone()).collect();
     let detector = Detector::new(rules).unwrap();
     let mut keys = KeyGen::new(7);

@@ -3,7 +3,7 @@ use std::io::Write;
 use anstyle::{AnsiColor, Style};
 
 use super::Context;
-use crate::findings::{Finding, Outcome};
+use crate::model::{Finding, Outcome};
 use crate::model::Origin;
 use crate::text::{Safe, escape, escape_bytes};
 use crate::verify::{Status, Verification};

@@ -7,7 +7,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Value, json};
 
 use super::Context;
-use crate::findings::Outcome;
+use crate::model::Outcome;
 use crate::verify::Status;
 
 /// Characters that cannot appear raw in a relative URI reference path.
