@@ -203,16 +203,62 @@ pub fn retry_wait(retry_after: Option<&str>, reset: Option<&str>, now: u64) -> O
     })
 }
 
+/// A SendGrid key anywhere in a text (the detection rule's shape, without its context checks).
+fn key_shape() -> &'static regex::Regex {
+    static SHAPE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    SHAPE.get_or_init(|| {
+        regex::Regex::new(r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}")
+            .unwrap_or_else(|e| unreachable!("the key-shape regex is valid: {e}"))
+    })
+}
+
+/// What the server says, with the credential sent and anything shaped like a key replaced by its
+/// redacted form: a hostile or buggy server echoing the bearer token must not get it into the
+/// report, the cache, the audit log or the terminal. A JSON body is first re-serialised, so that
+/// a key spelled with `\u` escapes is caught too (re-serialising changes no value any reader
+/// sees; duplicate members collapse exactly as they would when read).
+pub fn redact_answer(text: &str, credential: &str) -> String {
+    let canonical = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => serde_json::to_string(&v).unwrap_or_else(|_| text.to_string()),
+        Err(_) => text.to_string(),
+    };
+    redact_text(&canonical, credential)
+}
+
+/// [`redact_answer`] for text that is not a body (error messages, reasons).
+pub fn redact_text(text: &str, credential: &str) -> String {
+    let mut out = text.to_string();
+    if !credential.is_empty() && out.contains(credential) {
+        out = out.replace(credential, &crate::key::redact(credential));
+    }
+    // The secret alone is as good as the key.
+    if let Some(secret) = credential.strip_prefix("SG.").and_then(|r| r.split('.').nth(1))
+        && secret.len() >= 16
+        && out.contains(secret)
+    {
+        out = out.replace(secret, "…");
+    }
+    key_shape()
+        .replace_all(&out, |c: &regex::Captures| crate::key::redact(&c[0]))
+        .into_owned()
+}
+
 impl Api {
     pub fn new(mut opts: ApiOptions) -> Result<Api> {
         let base = check_base_url(&opts.base_url)?;
         opts.timeout = opts.timeout.clamp(Duration::from_millis(1), MAX_TIMEOUT);
         opts.deadline = opts.deadline.min(MAX_TIMEOUT);
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("sgscan/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("sgscan/", env!("CARGO_PKG_VERSION")));
+        if base.scheme() == "http" {
+            // Plain http is for loopback only; an HTTP(S)_PROXY/ALL_PROXY from the environment
+            // would receive the bearer key in clear text. Over https a proxy only relays TLS.
+            builder = builder.no_proxy();
+        }
+        let client = builder
             .build()
             .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
         Ok(Api {
@@ -258,7 +304,7 @@ impl Api {
             Ok(resp) => resp,
             Err(e) => {
                 return Attempt::Failed {
-                    reason: describe(&e),
+                    reason: redact_text(&describe(&e), cred.key),
                     retry: !is_tls_error(&e),
                 };
             }
@@ -276,9 +322,16 @@ impl Api {
             unix_now(),
         );
         match read_capped(resp, deadline) {
-            Ok(body) => Attempt::Answered { status, body, wait },
+            Ok(body) => Attempt::Answered {
+                status,
+                body: redact_answer(&body, cred.key),
+                wait,
+            },
             Err(e) => Attempt::Failed {
-                reason: format!("HTTP {}, then {}", status.as_u16(), e.reason()),
+                reason: redact_text(
+                    &format!("HTTP {}, then {}", status.as_u16(), e.reason()),
+                    cred.key,
+                ),
                 // A body too big now is too big on a retry; a slow one may come faster.
                 retry: e == BodyError::Timeout,
             },
@@ -498,6 +551,34 @@ mod tests {
         ] {
             assert_eq!(ok(not_sendgrid), None, "{not_sendgrid}");
         }
+    }
+
+    #[test]
+    fn answers_lose_every_key_they_carry() {
+        let id = "aB3_-".repeat(4) + "xy";
+        let cred = format!("SG.{id}.{}", "s3Cr-_".repeat(7) + "t");
+        let stranger = format!("SG.{}.{}", "Zz".repeat(11), "q".repeat(43));
+        let secret = cred.rsplit('.').next().unwrap();
+        for body in [
+            format!(r#"{{"scopes":["mail.send","{cred}"]}}"#),
+            format!(r#"{{"errors":[{{"message":"\u0053{}"}}]}}"#, &cred[1..]),
+            format!(r#"{{"errors":[{{"message":"\u0053{}"}}]}}"#, &stranger[1..]),
+            format!("<html>{stranger} and {secret}</html>"),
+        ] {
+            let out = redact_answer(&body, &cred);
+            for leak in [cred.as_str(), stranger.as_str(), secret] {
+                assert!(!out.contains(leak), "{out}");
+                assert!(!out.contains(&leak[1..]), "{out}");
+            }
+        }
+        assert_eq!(
+            redact_answer(&format!("x {cred} y"), &cred),
+            format!("x {} y", crate::key::redact(&cred))
+        );
+        assert_eq!(
+            redact_answer(r#"{"scopes": ["mail.send"]}"#, &cred),
+            r#"{"scopes":["mail.send"]}"#
+        );
     }
 
     #[test]

@@ -2031,3 +2031,40 @@ fn flags_that_would_be_ignored_are_errors_and_nothing_is_sent() {
     }
     assert!(!mock.is_revoked(&leaked));
 }
+
+// ---------------------------------------------------------------------------------------------
+// 17. What a hostile server says is not trusted with keys or paths
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_delete_error_echoing_the_admin_key_is_redacted_in_the_report_and_audit_log() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e40);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    mock.hostile(
+        &admin,
+        "DELETE",
+        "/v3/api_keys/",
+        Hostile::Echo {
+            status: 403,
+            body: r#"{"errors":[{"field":null,"message":"forbidden for {bearer}"}]}"#.into(),
+        },
+    );
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    for format in ["json", "human"] {
+        let r = revoke_run(&tree, &mock, Admin::Env(&admin), &["--yes", "-f", format]);
+        assert_eq!(r.code, 1, "{r}");
+        assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    }
+    let redacted = format!("forbidden for {}…", &admin[..7]);
+    let results = tree.audit_results();
+    assert_eq!(results.len(), 2);
+    for l in &results {
+        assert_audit_line(l, &leaked, &admin_who(&admin), "revoke-failed");
+        assert!(text(l, "reason").contains(&redacted), "{}", scrub(&l.to_string()));
+    }
+}

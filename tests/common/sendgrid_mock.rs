@@ -95,6 +95,9 @@ pub enum Hostile {
     },
     /// 200 with a valid scope list (`scopes`), sent one byte every `every`.
     Trickle { scopes: Vec<String>, every: Duration },
+    /// This status and JSON body, with every `{bearer}` in it replaced by the bearer token the
+    /// request carried: a server echoing the key it was sent.
+    Echo { status: u16, body: String },
 }
 
 impl Hostile {
@@ -185,8 +188,11 @@ impl Hostile {
         }
     }
 
-    fn response(&self) -> Response {
+    fn response(&self, bearer: &str) -> Response {
         match self {
+            Hostile::Echo { status, body } => {
+                Hostile::json(*status, &body.replace("{bearer}", bearer)).response(bearer)
+            }
             Hostile::Raw {
                 status,
                 content_type,
@@ -717,7 +723,7 @@ fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> Dec
             && path.starts_with(&r.path_prefix)
             && deletes >= r.after_deletes
     }) {
-        return Decision::Respond(rule.answer.response());
+        return Decision::Respond(rule.answer.response(bearer));
     }
     let Some(entry) = st.keys.get_mut(&fp) else {
         return Decision::Respond(Response::error(401, INVALID_MESSAGE));
