@@ -300,6 +300,48 @@ fn revoke_one(f: &Finding, opts: &RevokeOptions, audit: &mut Audit) -> Revocatio
     r
 }
 
+/// What the answer to a DELETE says was done.
+enum Deleted {
+    /// 200/202/204: SendGrid deleted the key.
+    Yes,
+    /// SendGrid's own 404: no key with this id (perhaps deleted already).
+    NotFound,
+    /// No telling (a timeout, a 5xx, an answer that is not SendGrid's): it may have taken effect.
+    Unknown(String),
+    /// Not done: SendGrid refused it, or it never left.
+    Refused(String),
+}
+
+fn read_delete(answer: Answer) -> Deleted {
+    match answer {
+        Answer::Http {
+            status: 200 | 202 | 204,
+            ..
+        } => Deleted::Yes,
+        a if verify::is_sendgrid_404(&a) => Deleted::NotFound,
+        Answer::Http {
+            status,
+            message: Some(m),
+            ..
+        } if status < 500 => Deleted::Refused(format!("DELETE refused: HTTP {status} {m}")),
+        Answer::Http { status, message, .. } => Deleted::Unknown(match message {
+            Some(m) => format!("HTTP {status} {m}"),
+            None => format!("HTTP {status} that is not SendGrid's error JSON"),
+        }),
+        Answer::Fault {
+            reason,
+            unprocessed: true,
+            ..
+        } => Deleted::Refused(format!("DELETE not processed: {reason}")),
+        Answer::Fault { reason, .. } => Deleted::Unknown(reason),
+    }
+}
+
+/// For a reason: a DELETE whose answer says nothing about its effect.
+fn uncertain(what: &str) -> String {
+    format!("the DELETE answered {what} (it may or may not have taken effect)")
+}
+
 fn attempt_revocation(f: &Finding, opts: &RevokeOptions, subject: &Subject, audit: &mut Audit) -> Revocation {
     let by = subject.by;
     let failed = |reason: String, id: &str| Revocation {
@@ -339,22 +381,17 @@ fn attempt_revocation(f: &Finding, opts: &RevokeOptions, subject: &Subject, audi
     if let Err(why) = audit.record(attempt_line(subject)) {
         return failed(nothing_sent(&why), key_id);
     }
-    let deleted = match opts.api.delete(&cred, &path) {
-        Answer::Http {
-            status: 200 | 202 | 204,
-            ..
-        } => true,
-        Answer::Http { status: 404, .. } => false,
-        Answer::Http { status, message, .. } => {
-            return failed(
-                format!("DELETE refused: HTTP {status} {}", message.unwrap_or_default()),
-                key_id,
-            );
-        }
-        Answer::Fault { reason, .. } => return failed(format!("DELETE failed: {reason}"), key_id),
-    };
-    // A 204 is not the end (revocation propagates with a delay) and a 404 is not proof (the id may
-    // be wrong while the key still works): only the key's own "grant is invalid" answer is.
+    let outcome = read_delete(opts.api.delete(&cred, &path, &mut || {
+        audit
+            .record(attempt_line(subject))
+            .map_err(|why| nothing_sent(&why))
+    }));
+    if let Deleted::Refused(why) = outcome {
+        return failed(why, key_id);
+    }
+    // A 204 is not the end (revocation propagates with a delay), and neither a 404 (the id may be
+    // wrong while the key still works) nor a timeout is an answer: only the key's own "grant is
+    // invalid" is.
     let leaked = Credential {
         key: &f.key,
         label: verify::label(f),
@@ -366,35 +403,40 @@ fn attempt_revocation(f: &Finding, opts: &RevokeOptions, subject: &Subject, audi
             verify::interpret(&answer).reason,
         )
     });
-    match (dead, deleted) {
-        (true, true) => Revocation {
-            status: RevokeStatus::Revoked,
-            reason: "deleted; the key no longer authenticates".into(),
-            by: by.into(),
-            manual_step: None,
-        },
-        (true, false) => Revocation {
-            status: RevokeStatus::Revoked,
-            reason: "already deleted (404); the key no longer authenticates".into(),
-            by: by.into(),
-            manual_step: None,
-        },
-        (false, true) => Revocation {
+    let revoked = |reason: String| Revocation {
+        status: RevokeStatus::Revoked,
+        reason,
+        by: by.into(),
+        manual_step: None,
+    };
+    let wait = opts.wait.as_secs();
+    match (dead, outcome) {
+        (true, Deleted::Yes) => revoked("deleted; the key no longer authenticates".into()),
+        (true, Deleted::NotFound) => revoked("already deleted (404); the key no longer authenticates".into()),
+        (true, Deleted::Unknown(what)) => revoked(format!(
+            "{}, and the key no longer authenticates",
+            uncertain(&what)
+        )),
+        (false, Deleted::Yes) => Revocation {
             status: RevokeStatus::RevokePending,
             reason: format!(
-                "deleted, but the key still answered '{last}' after {}s: check again shortly",
-                opts.wait.as_secs()
+                "deleted, but the key still answered '{last}' after {wait}s: check again shortly"
             ),
             by: by.into(),
             manual_step: None,
         },
-        (false, false) => failed(
+        (false, Deleted::NotFound) => failed(
+            format!("DELETE answered 404 (no such id), but the key still answered '{last}' after {wait}s"),
+            key_id,
+        ),
+        (false, Deleted::Unknown(what)) => failed(
             format!(
-                "DELETE answered 404 (no such id), but the key still answered '{last}' after {}s",
-                opts.wait.as_secs()
+                "{}, and the key still answered '{last}' after {wait}s",
+                uncertain(&what)
             ),
             key_id,
         ),
+        (_, Deleted::Refused(why)) => failed(why, key_id),
     }
 }
 
@@ -518,12 +560,16 @@ pub fn revoke_by_id(key_id: &str, opts: &RevokeOptions) -> Result<(Revocation, O
         by: by.clone(),
         manual_step: Some(manual_step(key_id)),
     };
-    let mut result = match opts.api.delete(&admin.credential(), &path) {
-        Answer::Http {
-            status: status @ (200 | 202 | 204 | 404),
-            ..
-        } => {
-            // The key itself is unknown here, so the account is asked instead: the id must be gone.
+    let outcome = read_delete(opts.api.delete(&admin.credential(), &path, &mut || {
+        audit
+            .record(attempt_line(&subject))
+            .map_err(|why| nothing_sent(&why))
+    }));
+    // The key itself is unknown here, so the account is asked instead: the id must be gone.
+    const CHECKED: &str = "the id is no longer in the account";
+    let mut result = match outcome {
+        Deleted::Refused(why) => failed(why),
+        outcome => {
             let (gone, last) = poll(opts.wait, || {
                 let answer = opts.api.get(&admin.credential(), &path);
                 let note = match &answer {
@@ -532,39 +578,35 @@ pub fn revoke_by_id(key_id: &str, opts: &RevokeOptions) -> Result<(Revocation, O
                 };
                 (verify::is_sendgrid_404(&answer), note)
             });
-            match (gone, status) {
-                (true, 404) => Revocation {
-                    status: RevokeStatus::Revoked,
-                    reason: "already deleted (404); the id is no longer in the account".into(),
-                    by: by.clone(),
-                    manual_step: None,
-                },
-                (true, _) => Revocation {
-                    status: RevokeStatus::Revoked,
-                    reason: "deleted; the id is no longer in the account".into(),
-                    by: by.clone(),
-                    manual_step: None,
-                },
-                (false, 404) => failed(format!(
-                    "DELETE answered 404 (no such id), but the lookup still answered {last} after {}s",
-                    opts.wait.as_secs()
-                )),
-                (false, _) => Revocation {
+            let revoked = |reason: String| Revocation {
+                status: RevokeStatus::Revoked,
+                reason,
+                by: by.clone(),
+                manual_step: None,
+            };
+            let wait = opts.wait.as_secs();
+            match (gone, outcome) {
+                (true, Deleted::Yes) => revoked(format!("deleted; {CHECKED}")),
+                (true, Deleted::NotFound) => revoked(format!("already deleted (404); {CHECKED}")),
+                (true, Deleted::Unknown(what)) => revoked(format!("{}; {CHECKED}", uncertain(&what))),
+                (false, Deleted::Yes) => Revocation {
                     status: RevokeStatus::RevokePending,
                     reason: format!(
-                        "deleted, but the lookup still answered {last} after {}s: check again shortly",
-                        opts.wait.as_secs()
+                        "deleted, but the lookup still answered {last} after {wait}s: check again shortly"
                     ),
                     by: by.clone(),
                     manual_step: None,
                 },
+                (false, Deleted::NotFound) => failed(format!(
+                    "DELETE answered 404 (no such id), but the lookup still answered {last} after {wait}s"
+                )),
+                (false, Deleted::Unknown(what)) => failed(format!(
+                    "{}, and the lookup still answered {last} after {wait}s",
+                    uncertain(&what)
+                )),
+                (_, Deleted::Refused(why)) => failed(why),
             }
         }
-        Answer::Http { status, message, .. } => failed(format!(
-            "DELETE refused: HTTP {status} {}",
-            message.unwrap_or_default()
-        )),
-        Answer::Fault { reason, .. } => failed(format!("DELETE failed: {reason}")),
     };
     let audit_error = audit.record(result_line(&subject, &result)).err();
     if let Some(why) = &audit_error {

@@ -64,7 +64,13 @@ pub enum Answer {
         attempts: u32,
     },
     /// No usable answer: connection failure, timeout, TLS failure, or retries exhausted on 429/5xx.
-    Fault { reason: String, attempts: u32 },
+    /// `unprocessed`: the last request is known not to have been acted on (it never left, or
+    /// SendGrid answered its own 429); otherwise it may have been, e.g. after a timeout.
+    Fault {
+        reason: String,
+        attempts: u32,
+        unprocessed: bool,
+    },
 }
 
 pub struct Api {
@@ -243,6 +249,17 @@ pub fn redact_text(text: &str, credential: &str) -> String {
         .into_owned()
 }
 
+/// Which failures a call may resend after.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// A read: any 429, 5xx, timeout or connection failure (a read has no effect to repeat).
+    Reads,
+    /// A DELETE: only what is known not to have been acted on, SendGrid's own 429 and a
+    /// connection that never opened. After a timeout or a 5xx the first DELETE may have taken
+    /// effect, and a second would answer 404 and be misread.
+    Unprocessed,
+}
+
 impl Api {
     pub fn new(mut opts: ApiOptions) -> Result<Api> {
         let base = check_base_url(&opts.base_url)?;
@@ -270,11 +287,19 @@ impl Api {
     }
 
     pub fn get(&self, cred: &Credential, path: &str) -> Answer {
-        self.call(Method::GET, cred, path)
+        self.call(Method::GET, cred, path, Resend::Reads, &mut || Ok(()))
     }
 
-    pub fn delete(&self, cred: &Credential, path: &str) -> Answer {
-        self.call(Method::DELETE, cred, path)
+    /// A DELETE, resent only when the previous one is known not to have been acted on.
+    /// `before_resend` runs before each resend (not before the first send); if it fails, nothing
+    /// more is sent and its reason is returned as an unprocessed fault.
+    pub fn delete(
+        &self,
+        cred: &Credential,
+        path: &str,
+        before_resend: &mut dyn FnMut() -> Result<(), String>,
+    ) -> Answer {
+        self.call(Method::DELETE, cred, path, Resend::Unprocessed, before_resend)
     }
 
     /// Waits for this thread's turn under the client-side rate limit.
@@ -306,6 +331,7 @@ impl Api {
                 return Attempt::Failed {
                     reason: redact_text(&describe(&e), cred.key),
                     retry: !is_tls_error(&e),
+                    unsent: e.is_connect(),
                 };
             }
         };
@@ -334,11 +360,19 @@ impl Api {
                 ),
                 // A body too big now is too big on a retry; a slow one may come faster.
                 retry: e == BodyError::Timeout,
+                unsent: false,
             },
         }
     }
 
-    fn call(&self, method: Method, cred: &Credential, path: &str) -> Answer {
+    fn call(
+        &self,
+        method: Method,
+        cred: &Credential,
+        path: &str,
+        resend: Resend,
+        before_resend: &mut dyn FnMut() -> Result<(), String>,
+    ) -> Answer {
         let started = Instant::now();
         let url = match self.base.join(path) {
             Ok(u) => u,
@@ -346,6 +380,7 @@ impl Api {
                 return Answer::Fault {
                     reason: format!("bad request path {path}: {e}"),
                     attempts: 0,
+                    unprocessed: true,
                 };
             }
         };
@@ -353,6 +388,15 @@ impl Api {
         let mut attempt = 0u32;
         loop {
             attempt = attempt.saturating_add(1);
+            if attempt > 1
+                && let Err(why) = before_resend()
+            {
+                return Answer::Fault {
+                    reason: format!("not resent: {why}"),
+                    attempts: attempt - 1,
+                    unprocessed: true,
+                };
+            }
             self.pace();
             let sent = Instant::now();
             let request_deadline = sent
@@ -362,7 +406,13 @@ impl Api {
             let (retry_after, fault) = match self.attempt(&method, &url, cred, request_deadline) {
                 Attempt::Answered { status, body, wait } => {
                     self.log(&method, path, cred, &format!("{}", status.as_u16()), attempt);
-                    let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    let retryable = match resend {
+                        Resend::Reads => status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
+                        // Only SendGrid's own 429 says the request was not processed.
+                        Resend::Unprocessed => {
+                            status == StatusCode::TOO_MANY_REQUESTS && sendgrid_error(&body).is_some()
+                        }
+                    };
                     if !retryable {
                         let message = sendgrid_error(&body).map(|m| m.join("; "));
                         return Answer::Http {
@@ -379,21 +429,29 @@ impl Api {
                         (None, format!("server error ({})", status.as_u16()))
                     }
                 }
-                Attempt::Failed { reason, retry } => {
+                Attempt::Failed {
+                    reason,
+                    retry,
+                    unsent,
+                } => {
                     self.log(&method, path, cred, &reason, attempt);
-                    if !retry {
+                    if !retry || (resend == Resend::Unprocessed && !unsent) {
                         return Answer::Fault {
                             reason,
                             attempts: attempt,
+                            unprocessed: unsent,
                         };
                     }
                     (None, reason)
                 }
             };
+            // Whatever is retried here was not acted on (see `Resend`), for a DELETE at least.
+            let unprocessed = resend == Resend::Unprocessed;
             if attempt > self.opts.max_retries {
                 return Answer::Fault {
                     reason: format!("{fault}, after {attempt} attempts"),
                     attempts: attempt,
+                    unprocessed,
                 };
             }
             let backoff = match retry_after {
@@ -421,6 +479,7 @@ impl Api {
                 return Answer::Fault {
                     reason,
                     attempts: attempt,
+                    unprocessed,
                 };
             }
             std::thread::sleep(backoff);
@@ -446,6 +505,8 @@ enum Attempt {
     Failed {
         reason: String,
         retry: bool,
+        /// The connection never opened: nothing of the request left.
+        unsent: bool,
     },
 }
 

@@ -163,7 +163,7 @@ pub fn interpret(answer: &Answer) -> Verification {
         cached: false,
     };
     match answer {
-        Answer::Fault { reason, attempts } => {
+        Answer::Fault { reason, attempts, .. } => {
             v.reason = reason.clone();
             v.attempts = *attempts;
         }
@@ -346,6 +346,7 @@ pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) {
             let mut v = interpret(&Answer::Fault {
                 reason: String::new(),
                 attempts: 0,
+                unprocessed: true,
             });
             v.reason = format!(
                 "not checked: rule '{}' does not declare sendgrid_key = true",
@@ -375,6 +376,7 @@ pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) {
                 let mut v = interpret(&Answer::Fault {
                     reason: "not checked: --no-network".into(),
                     attempts: 0,
+                    unprocessed: true,
                 });
                 v.reason = "not checked: --no-network".into();
                 results.lock().unwrap_or_else(|e| e.into_inner()).push((i, v));
@@ -662,7 +664,8 @@ mod tests {
         assert_eq!(
             interpret(&Answer::Fault {
                 reason: "timed out".into(),
-                attempts: 5
+                attempts: 5,
+                unprocessed: false,
             })
             .status,
             Status::Unknown
