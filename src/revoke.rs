@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::key::fingerprint;
+use crate::key::{KeyId, fingerprint};
 use crate::model::Finding;
 pub use crate::model::{Revocation, RevokeStatus};
 use crate::sendgrid::{Answer, Api, Credential};
@@ -284,7 +284,12 @@ fn revoke_one(f: &Finding, opts: &RevokeOptions, audit: &mut Audit) -> Revocatio
     let by = opts.admin.map_or_else(|| "self".to_string(), AdminKey::who);
     let subject = Subject {
         fingerprint: Some(&f.fingerprint),
-        key_id: f.key_id.as_deref().unwrap_or("?"),
+        // An id that is not a key id (a custom rule's id group) is not worth writing down.
+        key_id: f
+            .key_id
+            .as_deref()
+            .filter(|k| KeyId::parse(k).is_some())
+            .unwrap_or("?"),
         found_at: where_found(f),
         by: &by,
     };
@@ -350,9 +355,15 @@ fn attempt_revocation(f: &Finding, opts: &RevokeOptions, subject: &Subject, audi
         by: by.into(),
         manual_step: Some(manual_step(id)),
     };
-    let Some(key_id) = f.key_id.as_deref() else {
-        return failed("the key has no id segment".into(), "?");
+    let Some(key_id) = f.key_id.as_deref().and_then(KeyId::parse) else {
+        // A custom rule's id group may capture anything, `../` included: only a real key id may
+        // go into the DELETE's path.
+        return failed(
+            "the finding has no valid key id (22 characters of A-Z a-z 0-9 - _): nothing sent".into(),
+            "?",
+        );
     };
+    let key_id = key_id.as_str();
     let leaked = Credential {
         key: &f.key,
         label: verify::label(f),
@@ -495,18 +506,15 @@ pub fn lookup_verdict(answer: &Answer, key_id: &str) -> Result<(), String> {
 /// `sgscan revoke --key-id ID`: for security teams working from a report. The audit log's failure
 /// after a DELETE was sent is returned beside the outcome, which stands.
 pub fn revoke_by_id(key_id: &str, opts: &RevokeOptions) -> Result<(Revocation, Option<String>)> {
-    if key_id.len() != 22
-        || !key_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    let Some(valid_id) = KeyId::parse(key_id) else {
         // Never echo the value: a user may have pasted the whole key.
         bail!(
             "the --key-id value ({} characters) is not a SendGrid key id: a key id is the 22 characters \
              (A-Z a-z 0-9 - _) between 'SG.' and the second '.'. Never pass a whole key on the command line",
             key_id.chars().count()
         );
-    }
+    };
+    let key_id = valid_id.as_str();
     let Some(admin) = opts.admin else {
         bail!(
             "revoking by id needs an admin key holding api_keys.read and api_keys.delete: set SGSCAN_ADMIN_KEY or pass --admin-key-file"
@@ -565,8 +573,9 @@ pub fn revoke_by_id(key_id: &str, opts: &RevokeOptions) -> Result<(Revocation, O
             .record(attempt_line(&subject))
             .map_err(|why| nothing_sent(&why))
     }));
-    // The key itself is unknown here, so the account is asked instead: the id must be gone.
-    const CHECKED: &str = "the id is no longer in the account";
+    // The key itself is unknown here, so the account is asked instead: the id must be gone. That
+    // is all that can be checked, and the reasons say so.
+    const CHECKED: &str = "the id is no longer in the account; the key itself could not be re-checked";
     let mut result = match outcome {
         Deleted::Refused(why) => failed(why),
         outcome => {

@@ -1418,6 +1418,12 @@ fn revoke_by_id_deletes_exactly_that_id() {
         assert_eq!(l["revoked_by"], admin_who(&admin).as_str(), "{l}");
         assert_eq!(l["result"], "revoked", "{l}");
         assert!(l["timestamp"].as_str().is_some_and(|t| !t.is_empty()), "{l}");
+        // Only the account was asked (the key itself is not at hand): the reason says just that.
+        assert_eq!(
+            l["reason"],
+            "deleted; the id is no longer in the account; the key itself could not be re-checked",
+            "{l}"
+        );
     }
 }
 
@@ -2207,4 +2213,53 @@ fn a_delete_error_echoing_the_admin_key_is_redacted_in_the_report_and_audit_log(
         assert_audit_line(l, &leaked, &admin_who(&admin), "revoke-failed");
         assert!(text(l, "reason").contains(&redacted), "{}", scrub(&l.to_string()));
     }
+}
+
+#[test]
+fn a_custom_rule_whose_id_is_not_a_key_id_sends_no_delete() {
+    // A custom `sendgrid_key = true` rule whose `id` group captures `../` or `%2e` must not turn
+    // into `DELETE /v3/api_keys/../x`: only a 22-character key id goes into the path.
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e41);
+    let tokens: Vec<String> = ["../../v3/user/profile", "%2e%2e/x"]
+        .iter()
+        .map(|id| format!("acme:{id}:{}", g.token(32).replace(['-', '_'], "a")))
+        .collect();
+    for t in &tokens {
+        mock.set(t, Behavior::live(&["mail.send", "api_keys.delete"]));
+    }
+    let tree = Tree::new();
+    tree.put(
+        "app/acme.env",
+        &tokens
+            .iter()
+            .map(|t| format!("ACME_TOKEN=\"{t}\"\n"))
+            .collect::<String>(),
+    );
+    let patterns = tree.outside("patterns");
+    std::fs::create_dir(&patterns).unwrap();
+    std::fs::write(
+        patterns.join("acme.toml"),
+        "[[rule]]\nid = \"acme-token\"\nname = \"Acme token\"\ndescription = \"An Acme token.\"\n\
+         sendgrid_key = true\nkeywords = [\"acme:\"]\n\
+         regex = 'acme:(?P<id>[a-z0-9./%]{2,40}):[A-Za-z0-9]{32}'\n",
+    )
+    .unwrap();
+
+    let (r, doc) = revoke_yes(
+        &tree,
+        &mock,
+        Admin::None,
+        &["--patterns", patterns.to_str().unwrap()],
+    );
+    let t = trace(&mock, &[("a", &tokens[0]), ("b", &tokens[1])]);
+    assert_eq!(mock.count("DELETE", "/"), 0, "a DELETE went out: {t:?}");
+    assert_eq!(findings(&doc).len(), 2, "{}", cut(&r.stdout));
+    for tok in &tokens {
+        assert_eq!(verification(&doc, tok)["status"], "live");
+        let rv = revocation(&doc, tok);
+        assert_eq!(rv["status"], "revoke-failed", "{rv}");
+        assert!(text(rv, "reason").contains("no valid key id"), "{rv}");
+    }
+    assert!(tree.audit_attempts().is_empty());
 }
