@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::key::fingerprint;
+use crate::key::{KeyId, fingerprint};
 use crate::model::Finding;
 pub use crate::model::{Revocation, RevokeStatus};
 use crate::sendgrid::{Answer, Api, Credential};
@@ -293,7 +293,12 @@ fn revoke_one(f: &Finding, opts: &RevokeOptions, audit: &mut Audit) -> Revocatio
     let by = opts.admin.map_or_else(|| "self".to_string(), AdminKey::who);
     let subject = Subject {
         fingerprint: Some(&f.fingerprint),
-        key_id: f.key_id.as_deref().unwrap_or("?"),
+        // An id that is not a key id (a custom rule's id group) is not worth writing down.
+        key_id: f
+            .key_id
+            .as_deref()
+            .filter(|k| KeyId::parse(k).is_some())
+            .unwrap_or("?"),
         found_at: where_found(f),
         by: &by,
     };
@@ -309,6 +314,48 @@ fn revoke_one(f: &Finding, opts: &RevokeOptions, audit: &mut Audit) -> Revocatio
     r
 }
 
+/// What the answer to a DELETE says was done.
+enum Deleted {
+    /// 200/202/204: SendGrid deleted the key.
+    Yes,
+    /// SendGrid's own 404: no key with this id (perhaps deleted already).
+    NotFound,
+    /// No telling (a timeout, a 5xx, an answer that is not SendGrid's): it may have taken effect.
+    Unknown(String),
+    /// Not done: SendGrid refused it, or it never left.
+    Refused(String),
+}
+
+fn read_delete(answer: Answer) -> Deleted {
+    match answer {
+        Answer::Http {
+            status: 200 | 202 | 204,
+            ..
+        } => Deleted::Yes,
+        a if verify::is_sendgrid_404(&a) => Deleted::NotFound,
+        Answer::Http {
+            status,
+            message: Some(m),
+            ..
+        } if status < 500 => Deleted::Refused(format!("DELETE refused: HTTP {status} {m}")),
+        Answer::Http { status, message, .. } => Deleted::Unknown(match message {
+            Some(m) => format!("HTTP {status} {m}"),
+            None => format!("HTTP {status} that is not SendGrid's error JSON"),
+        }),
+        Answer::Fault {
+            reason,
+            unprocessed: true,
+            ..
+        } => Deleted::Refused(format!("DELETE not processed: {reason}")),
+        Answer::Fault { reason, .. } => Deleted::Unknown(reason),
+    }
+}
+
+/// For a reason: a DELETE whose answer says nothing about its effect.
+fn uncertain(what: &str) -> String {
+    format!("the DELETE answered {what} (it may or may not have taken effect)")
+}
+
 fn attempt_revocation(f: &Finding, opts: &RevokeOptions, subject: &Subject, audit: &mut Audit) -> Revocation {
     let by = subject.by;
     let failed = |reason: String, id: &str| Revocation {
@@ -317,9 +364,15 @@ fn attempt_revocation(f: &Finding, opts: &RevokeOptions, subject: &Subject, audi
         by: by.into(),
         manual_step: Some(manual_step(id)),
     };
-    let Some(key_id) = f.key_id.as_deref() else {
-        return failed("the key has no id segment".into(), "?");
+    let Some(key_id) = f.key_id.as_deref().and_then(KeyId::parse) else {
+        // A custom rule's id group may capture anything, `../` included: only a real key id may
+        // go into the DELETE's path.
+        return failed(
+            "the finding has no valid key id (22 characters of A-Z a-z 0-9 - _): nothing sent".into(),
+            "?",
+        );
     };
+    let key_id = key_id.as_str();
     let leaked = Credential {
         key: &f.key,
         label: verify::label(f),
@@ -348,22 +401,17 @@ fn attempt_revocation(f: &Finding, opts: &RevokeOptions, subject: &Subject, audi
     if let Err(why) = audit.record(attempt_line(subject)) {
         return failed(nothing_sent(&why), key_id);
     }
-    let deleted = match opts.api.delete(&cred, &path) {
-        Answer::Http {
-            status: 200 | 202 | 204,
-            ..
-        } => true,
-        Answer::Http { status: 404, .. } => false,
-        Answer::Http { status, message, .. } => {
-            return failed(
-                format!("DELETE refused: HTTP {status} {}", message.unwrap_or_default()),
-                key_id,
-            );
-        }
-        Answer::Fault { reason, .. } => return failed(format!("DELETE failed: {reason}"), key_id),
-    };
-    // A 204 is not the end (revocation propagates with a delay) and a 404 is not proof (the id may
-    // be wrong while the key still works): only the key's own "grant is invalid" answer is.
+    let outcome = read_delete(opts.api.delete(&cred, &path, &mut || {
+        audit
+            .record(attempt_line(subject))
+            .map_err(|why| nothing_sent(&why))
+    }));
+    if let Deleted::Refused(why) = outcome {
+        return failed(why, key_id);
+    }
+    // A 204 is not the end (revocation propagates with a delay), and neither a 404 (the id may be
+    // wrong while the key still works) nor a timeout is an answer: only the key's own "grant is
+    // invalid" is.
     let leaked = Credential {
         key: &f.key,
         label: verify::label(f),
@@ -375,35 +423,40 @@ fn attempt_revocation(f: &Finding, opts: &RevokeOptions, subject: &Subject, audi
             verify::interpret(&answer).reason,
         )
     });
-    match (dead, deleted) {
-        (true, true) => Revocation {
-            status: RevokeStatus::Revoked,
-            reason: "deleted; the key no longer authenticates".into(),
-            by: by.into(),
-            manual_step: None,
-        },
-        (true, false) => Revocation {
-            status: RevokeStatus::Revoked,
-            reason: "already deleted (404); the key no longer authenticates".into(),
-            by: by.into(),
-            manual_step: None,
-        },
-        (false, true) => Revocation {
+    let revoked = |reason: String| Revocation {
+        status: RevokeStatus::Revoked,
+        reason,
+        by: by.into(),
+        manual_step: None,
+    };
+    let wait = opts.wait.as_secs();
+    match (dead, outcome) {
+        (true, Deleted::Yes) => revoked("deleted; the key no longer authenticates".into()),
+        (true, Deleted::NotFound) => revoked("already deleted (404); the key no longer authenticates".into()),
+        (true, Deleted::Unknown(what)) => revoked(format!(
+            "{}, and the key no longer authenticates",
+            uncertain(&what)
+        )),
+        (false, Deleted::Yes) => Revocation {
             status: RevokeStatus::RevokePending,
             reason: format!(
-                "deleted, but the key still answered '{last}' after {}s: check again shortly",
-                opts.wait.as_secs()
+                "deleted, but the key still answered '{last}' after {wait}s: check again shortly"
             ),
             by: by.into(),
             manual_step: None,
         },
-        (false, false) => failed(
+        (false, Deleted::NotFound) => failed(
+            format!("DELETE answered 404 (no such id), but the key still answered '{last}' after {wait}s"),
+            key_id,
+        ),
+        (false, Deleted::Unknown(what)) => failed(
             format!(
-                "DELETE answered 404 (no such id), but the key still answered '{last}' after {}s",
-                opts.wait.as_secs()
+                "{}, and the key still answered '{last}' after {wait}s",
+                uncertain(&what)
             ),
             key_id,
         ),
+        (_, Deleted::Refused(why)) => failed(why, key_id),
     }
 }
 
@@ -462,18 +515,15 @@ pub fn lookup_verdict(answer: &Answer, key_id: &str) -> Result<(), String> {
 /// `sgscan revoke --key-id ID`: for security teams working from a report. The audit log's failure
 /// after a DELETE was sent is returned beside the outcome, which stands.
 pub fn revoke_by_id(key_id: &str, opts: &RevokeOptions) -> Result<(Revocation, Option<String>)> {
-    if key_id.len() != 22
-        || !key_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    let Some(valid_id) = KeyId::parse(key_id) else {
         // Never echo the value: a user may have pasted the whole key.
         bail!(
             "the --key-id value ({} characters) is not a SendGrid key id: a key id is the 22 characters \
              (A-Z a-z 0-9 - _) between 'SG.' and the second '.'. Never pass a whole key on the command line",
             key_id.chars().count()
         );
-    }
+    };
+    let key_id = valid_id.as_str();
     let Some(admin) = opts.admin else {
         bail!(
             "revoking by id needs an admin key holding api_keys.read and api_keys.delete: set SGSCAN_ADMIN_KEY or pass --admin-key-file"
@@ -532,12 +582,17 @@ pub fn revoke_by_id(key_id: &str, opts: &RevokeOptions) -> Result<(Revocation, O
         by: by.clone(),
         manual_step: Some(manual_step(key_id)),
     };
-    let mut result = match opts.api.delete(&admin.credential(), &path) {
-        Answer::Http {
-            status: status @ (200 | 202 | 204 | 404),
-            ..
-        } => {
-            // The key itself is unknown here, so the account is asked instead: the id must be gone.
+    let outcome = read_delete(opts.api.delete(&admin.credential(), &path, &mut || {
+        audit
+            .record(attempt_line(&subject))
+            .map_err(|why| nothing_sent(&why))
+    }));
+    // The key itself is unknown here, so the account is asked instead: the id must be gone. That
+    // is all that can be checked, and the reasons say so.
+    const CHECKED: &str = "the id is no longer in the account; the key itself could not be re-checked";
+    let mut result = match outcome {
+        Deleted::Refused(why) => failed(why),
+        outcome => {
             let (gone, last) = poll(opts.wait, || {
                 let answer = opts.api.get(&admin.credential(), &path);
                 let note = match &answer {
@@ -546,39 +601,35 @@ pub fn revoke_by_id(key_id: &str, opts: &RevokeOptions) -> Result<(Revocation, O
                 };
                 (verify::is_sendgrid_404(&answer), note)
             });
-            match (gone, status) {
-                (true, 404) => Revocation {
-                    status: RevokeStatus::Revoked,
-                    reason: "already deleted (404); the id is no longer in the account".into(),
-                    by: by.clone(),
-                    manual_step: None,
-                },
-                (true, _) => Revocation {
-                    status: RevokeStatus::Revoked,
-                    reason: "deleted; the id is no longer in the account".into(),
-                    by: by.clone(),
-                    manual_step: None,
-                },
-                (false, 404) => failed(format!(
-                    "DELETE answered 404 (no such id), but the lookup still answered {last} after {}s",
-                    opts.wait.as_secs()
-                )),
-                (false, _) => Revocation {
+            let revoked = |reason: String| Revocation {
+                status: RevokeStatus::Revoked,
+                reason,
+                by: by.clone(),
+                manual_step: None,
+            };
+            let wait = opts.wait.as_secs();
+            match (gone, outcome) {
+                (true, Deleted::Yes) => revoked(format!("deleted; {CHECKED}")),
+                (true, Deleted::NotFound) => revoked(format!("already deleted (404); {CHECKED}")),
+                (true, Deleted::Unknown(what)) => revoked(format!("{}; {CHECKED}", uncertain(&what))),
+                (false, Deleted::Yes) => Revocation {
                     status: RevokeStatus::RevokePending,
                     reason: format!(
-                        "deleted, but the lookup still answered {last} after {}s: check again shortly",
-                        opts.wait.as_secs()
+                        "deleted, but the lookup still answered {last} after {wait}s: check again shortly"
                     ),
                     by: by.clone(),
                     manual_step: None,
                 },
+                (false, Deleted::NotFound) => failed(format!(
+                    "DELETE answered 404 (no such id), but the lookup still answered {last} after {wait}s"
+                )),
+                (false, Deleted::Unknown(what)) => failed(format!(
+                    "{}, and the lookup still answered {last} after {wait}s",
+                    uncertain(&what)
+                )),
+                (_, Deleted::Refused(why)) => failed(why),
             }
         }
-        Answer::Http { status, message, .. } => failed(format!(
-            "DELETE refused: HTTP {status} {}",
-            message.unwrap_or_default()
-        )),
-        Answer::Fault { reason, .. } => failed(format!("DELETE failed: {reason}")),
     };
     let audit_error = audit.record(result_line(&subject, &result)).err();
     if let Some(why) = &audit_error {

@@ -1,6 +1,8 @@
 //! The SendGrid v3 API client: the one place that talks HTTP. HTTPS with certificate validation
 //! (plain http only for loopback, for tests), no redirects (a bearer token must never follow one),
-//! bounded concurrency and a client-side rate limit, retries with backoff on 429/5xx/timeouts.
+//! bounded concurrency and a client-side rate limit, retries with backoff on 429/5xx/timeouts
+//! (a DELETE only on SendGrid's own 429 or a connection that never opened). Every answer has the
+//! credential and anything key-shaped redacted before anyone reads it.
 //! It returns what the API said; [`crate::verify`] and [`crate::revoke`] decide what it means.
 //! Keys are never logged: request logs show the key id and fingerprint only.
 
@@ -64,7 +66,13 @@ pub enum Answer {
         attempts: u32,
     },
     /// No usable answer: connection failure, timeout, TLS failure, or retries exhausted on 429/5xx.
-    Fault { reason: String, attempts: u32 },
+    /// `unprocessed`: the last request is known not to have been acted on (it never left, or
+    /// SendGrid answered its own 429); otherwise it may have been, e.g. after a timeout.
+    Fault {
+        reason: String,
+        attempts: u32,
+        unprocessed: bool,
+    },
 }
 
 pub struct Api {
@@ -203,16 +211,73 @@ pub fn retry_wait(retry_after: Option<&str>, reset: Option<&str>, now: u64) -> O
     })
 }
 
+/// A SendGrid key anywhere in a text (the detection rule's shape, without its context checks).
+fn key_shape() -> &'static regex::Regex {
+    static SHAPE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    SHAPE.get_or_init(|| {
+        regex::Regex::new(r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}")
+            .unwrap_or_else(|e| unreachable!("the key-shape regex is valid: {e}"))
+    })
+}
+
+/// What the server says, with the credential sent and anything shaped like a key replaced by its
+/// redacted form: a hostile or buggy server echoing the bearer token must not get it into the
+/// report, the cache, the audit log or the terminal. A JSON body is first re-serialised, so that
+/// a key spelled with `\u` escapes is caught too (re-serialising changes no value any reader
+/// sees; duplicate members collapse exactly as they would when read).
+pub fn redact_answer(text: &str, credential: &str) -> String {
+    let canonical = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => serde_json::to_string(&v).unwrap_or_else(|_| text.to_string()),
+        Err(_) => text.to_string(),
+    };
+    redact_text(&canonical, credential)
+}
+
+/// [`redact_answer`] for text that is not a body (error messages, reasons).
+pub fn redact_text(text: &str, credential: &str) -> String {
+    let mut out = text.to_string();
+    if !credential.is_empty() && out.contains(credential) {
+        out = out.replace(credential, &crate::key::redact(credential));
+    }
+    // The secret alone is as good as the key.
+    if let Some(secret) = credential.strip_prefix("SG.").and_then(|r| r.split('.').nth(1))
+        && secret.len() >= 16
+        && out.contains(secret)
+    {
+        out = out.replace(secret, "…");
+    }
+    key_shape()
+        .replace_all(&out, |c: &regex::Captures| crate::key::redact(&c[0]))
+        .into_owned()
+}
+
+/// Which failures a call may resend after.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// A read: any 429, 5xx, timeout or connection failure (a read has no effect to repeat).
+    Reads,
+    /// A DELETE: only what is known not to have been acted on, SendGrid's own 429 and a
+    /// connection that never opened. After a timeout or a 5xx the first DELETE may have taken
+    /// effect, and a second would answer 404 and be misread.
+    Unprocessed,
+}
+
 impl Api {
     pub fn new(mut opts: ApiOptions) -> Result<Api> {
         let base = check_base_url(&opts.base_url)?;
         opts.timeout = opts.timeout.clamp(Duration::from_millis(1), MAX_TIMEOUT);
         opts.deadline = opts.deadline.min(MAX_TIMEOUT);
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("sgscan/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("sgscan/", env!("CARGO_PKG_VERSION")));
+        if base.scheme() == "http" {
+            // Plain http is for loopback only; an HTTP(S)_PROXY/ALL_PROXY from the environment
+            // would receive the bearer key in clear text. Over https a proxy only relays TLS.
+            builder = builder.no_proxy();
+        }
+        let client = builder
             .build()
             .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
         Ok(Api {
@@ -224,11 +289,19 @@ impl Api {
     }
 
     pub fn get(&self, cred: &Credential, path: &str) -> Answer {
-        self.call(Method::GET, cred, path)
+        self.call(Method::GET, cred, path, Resend::Reads, &mut || Ok(()))
     }
 
-    pub fn delete(&self, cred: &Credential, path: &str) -> Answer {
-        self.call(Method::DELETE, cred, path)
+    /// A DELETE, resent only when the previous one is known not to have been acted on.
+    /// `before_resend` runs before each resend (not before the first send); if it fails, nothing
+    /// more is sent and its reason is returned as an unprocessed fault.
+    pub fn delete(
+        &self,
+        cred: &Credential,
+        path: &str,
+        before_resend: &mut dyn FnMut() -> Result<(), String>,
+    ) -> Answer {
+        self.call(Method::DELETE, cred, path, Resend::Unprocessed, before_resend)
     }
 
     /// Waits for this thread's turn under the client-side rate limit.
@@ -258,8 +331,9 @@ impl Api {
             Ok(resp) => resp,
             Err(e) => {
                 return Attempt::Failed {
-                    reason: describe(&e),
+                    reason: redact_text(&describe(&e), cred.key),
                     retry: !is_tls_error(&e),
+                    unsent: e.is_connect(),
                 };
             }
         };
@@ -276,16 +350,31 @@ impl Api {
             unix_now(),
         );
         match read_capped(resp, deadline) {
-            Ok(body) => Attempt::Answered { status, body, wait },
+            Ok(body) => Attempt::Answered {
+                status,
+                body: redact_answer(&body, cred.key),
+                wait,
+            },
             Err(e) => Attempt::Failed {
-                reason: format!("HTTP {}, then {}", status.as_u16(), e.reason()),
+                reason: redact_text(
+                    &format!("HTTP {}, then {}", status.as_u16(), e.reason()),
+                    cred.key,
+                ),
                 // A body too big now is too big on a retry; a slow one may come faster.
                 retry: e == BodyError::Timeout,
+                unsent: false,
             },
         }
     }
 
-    fn call(&self, method: Method, cred: &Credential, path: &str) -> Answer {
+    fn call(
+        &self,
+        method: Method,
+        cred: &Credential,
+        path: &str,
+        resend: Resend,
+        before_resend: &mut dyn FnMut() -> Result<(), String>,
+    ) -> Answer {
         let started = Instant::now();
         let url = match self.base.join(path) {
             Ok(u) => u,
@@ -293,6 +382,7 @@ impl Api {
                 return Answer::Fault {
                     reason: format!("bad request path {path}: {e}"),
                     attempts: 0,
+                    unprocessed: true,
                 };
             }
         };
@@ -300,6 +390,15 @@ impl Api {
         let mut attempt = 0u32;
         loop {
             attempt = attempt.saturating_add(1);
+            if attempt > 1
+                && let Err(why) = before_resend()
+            {
+                return Answer::Fault {
+                    reason: format!("not resent: {why}"),
+                    attempts: attempt - 1,
+                    unprocessed: true,
+                };
+            }
             self.pace();
             let sent = Instant::now();
             let request_deadline = sent
@@ -309,7 +408,13 @@ impl Api {
             let (retry_after, fault) = match self.attempt(&method, &url, cred, request_deadline) {
                 Attempt::Answered { status, body, wait } => {
                     self.log(&method, path, cred, &format!("{}", status.as_u16()), attempt);
-                    let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    let retryable = match resend {
+                        Resend::Reads => status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
+                        // Only SendGrid's own 429 says the request was not processed.
+                        Resend::Unprocessed => {
+                            status == StatusCode::TOO_MANY_REQUESTS && sendgrid_error(&body).is_some()
+                        }
+                    };
                     if !retryable {
                         let message = sendgrid_error(&body).map(|m| m.join("; "));
                         return Answer::Http {
@@ -326,21 +431,29 @@ impl Api {
                         (None, format!("server error ({})", status.as_u16()))
                     }
                 }
-                Attempt::Failed { reason, retry } => {
+                Attempt::Failed {
+                    reason,
+                    retry,
+                    unsent,
+                } => {
                     self.log(&method, path, cred, &reason, attempt);
-                    if !retry {
+                    if !retry || (resend == Resend::Unprocessed && !unsent) {
                         return Answer::Fault {
                             reason,
                             attempts: attempt,
+                            unprocessed: unsent,
                         };
                     }
                     (None, reason)
                 }
             };
+            // Whatever is retried here was not acted on (see `Resend`), for a DELETE at least.
+            let unprocessed = resend == Resend::Unprocessed;
             if attempt > self.opts.max_retries {
                 return Answer::Fault {
                     reason: format!("{fault}, after {attempt} attempts"),
                     attempts: attempt,
+                    unprocessed,
                 };
             }
             let backoff = match retry_after {
@@ -368,6 +481,7 @@ impl Api {
                 return Answer::Fault {
                     reason,
                     attempts: attempt,
+                    unprocessed,
                 };
             }
             std::thread::sleep(backoff);
@@ -393,6 +507,8 @@ enum Attempt {
     Failed {
         reason: String,
         retry: bool,
+        /// The connection never opened: nothing of the request left.
+        unsent: bool,
     },
 }
 
@@ -498,6 +614,34 @@ mod tests {
         ] {
             assert_eq!(ok(not_sendgrid), None, "{not_sendgrid}");
         }
+    }
+
+    #[test]
+    fn answers_lose_every_key_they_carry() {
+        let id = "aB3_-".repeat(4) + "xy";
+        let cred = format!("SG.{id}.{}", "s3Cr-_".repeat(7) + "t");
+        let stranger = format!("SG.{}.{}", "Zz".repeat(11), "q".repeat(43));
+        let secret = cred.rsplit('.').next().unwrap();
+        for body in [
+            format!(r#"{{"scopes":["mail.send","{cred}"]}}"#),
+            format!(r#"{{"errors":[{{"message":"\u0053{}"}}]}}"#, &cred[1..]),
+            format!(r#"{{"errors":[{{"message":"\u0053{}"}}]}}"#, &stranger[1..]),
+            format!("<html>{stranger} and {secret}</html>"),
+        ] {
+            let out = redact_answer(&body, &cred);
+            for leak in [cred.as_str(), stranger.as_str(), secret] {
+                assert!(!out.contains(leak), "{out}");
+                assert!(!out.contains(&leak[1..]), "{out}");
+            }
+        }
+        assert_eq!(
+            redact_answer(&format!("x {cred} y"), &cred),
+            format!("x {} y", crate::key::redact(&cred))
+        );
+        assert_eq!(
+            redact_answer(r#"{"scopes": ["mail.send"]}"#, &cred),
+            r#"{"scopes":["mail.send"]}"#
+        );
     }
 
     #[test]

@@ -163,7 +163,7 @@ pub fn interpret(answer: &Answer) -> Verification {
         cached: false,
     };
     match answer {
-        Answer::Fault { reason, attempts } => {
+        Answer::Fault { reason, attempts, .. } => {
             v.reason = reason.clone();
             v.attempts = *attempts;
         }
@@ -179,7 +179,7 @@ pub fn interpret(answer: &Answer) -> Verification {
             let msg = messages.as_deref().map(|m| m.join("; ")).unwrap_or_default();
             match (*status, &messages) {
                 (200, _) => match parse_scopes(body) {
-                    Some(scopes) => {
+                    Ok(scopes) => {
                         let (level, above) = assess(&scopes);
                         v.status = Status::Live;
                         v.reason = "the API accepted the key".into();
@@ -187,11 +187,7 @@ pub fn interpret(answer: &Answer) -> Verification {
                         v.above_send_only = above;
                         v.scopes = Some(scopes);
                     }
-                    None => {
-                        v.reason =
-                            "HTTP 200 without SendGrid's {\"scopes\":[...]} body (a proxy or captive portal?)"
-                                .into()
-                    }
+                    Err(why) => v.reason = why,
                 },
                 (401, Some(m)) => match classify_401(m) {
                     Some(Says401::Dead) => {
@@ -226,15 +222,39 @@ pub fn interpret(answer: &Answer) -> Verification {
     v
 }
 
-/// `{"scopes":[strings]}` and nothing else.
-fn parse_scopes(body: &str) -> Option<Vec<String>> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let top = v.as_object()?;
+/// Whether `s` can be a SendGrid scope name (`^[a-z0-9_.-]{1,128}$`). Every scope SendGrid
+/// documents fits; anything else (escape sequences, spaces, a pasted key) is not SendGrid's and
+/// must not reach the report, the cache or a terminal.
+pub fn is_scope_name(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// `{"scopes":[scope names]}` and nothing else; the error says why an answer is not that.
+fn parse_scopes(body: &str) -> Result<Vec<String>, String> {
+    let not_shape =
+        || "HTTP 200 without SendGrid's {\"scopes\":[...]} body (a proxy or captive portal?)".to_string();
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|_| not_shape())?;
+    let top = v.as_object().ok_or_else(not_shape)?;
     if top.len() != 1 {
-        return None;
+        return Err(not_shape());
     }
-    let arr = top.get("scopes")?.as_array()?;
-    arr.iter().map(|s| s.as_str().map(str::to_string)).collect()
+    let arr = top
+        .get("scopes")
+        .and_then(|s| s.as_array())
+        .ok_or_else(not_shape)?;
+    let scopes: Vec<String> = arr
+        .iter()
+        .map(|s| s.as_str().map(str::to_string))
+        .collect::<Option<_>>()
+        .ok_or_else(not_shape)?;
+    match scopes.iter().filter(|s| !is_scope_name(s)).count() {
+        0 => Ok(scopes),
+        bad => Err(format!(
+            "HTTP 200 with {bad} scope(s) that are not SendGrid scope names (lower-case a-z, 0-9, '_', '.', '-', at most 128): not SendGrid's answer"
+        )),
+    }
 }
 
 /// Results kept across runs (`--cache FILE`), by fingerprint; never the key itself.
@@ -328,6 +348,7 @@ pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) -> usize {
             let mut v = interpret(&Answer::Fault {
                 reason: String::new(),
                 attempts: 0,
+                unprocessed: true,
             });
             v.reason = format!(
                 "not checked: rule '{}' does not declare sendgrid_key = true",
@@ -352,6 +373,7 @@ pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) -> usize {
                 let mut v = interpret(&Answer::Fault {
                     reason: "not checked: --no-network".into(),
                     attempts: 0,
+                    unprocessed: true,
                 });
                 v.reason = "not checked: --no-network".into();
                 results.lock().unwrap_or_else(|e| e.into_inner()).push((i, v));
@@ -471,6 +493,10 @@ mod tests {
             (200, "{}".to_string()),
             (200, r#"{"scopes":["mail.send"],"proxy":true}"#.to_string()),
             (200, r#"{"scopes":["mail.send",1]}"#.to_string()),
+            (200, r#"{"scopes":["mail.send","Mail.Send"]}"#.to_string()),
+            (200, r#"{"scopes":["mail.send","\u001b]0;x\u0007"]}"#.to_string()),
+            (200, r#"{"scopes":["mail.send",""]}"#.to_string()),
+            (200, format!(r#"{{"scopes":["{}"]}}"#, "a".repeat(129))),
         ];
         for (status, body) in &unknown {
             let v = interpret(&http(*status, body));
@@ -501,8 +527,11 @@ mod tests {
             return None;
         }
         if status == 200 {
-            let all_strings = top.get("scopes")?.as_array()?.iter().all(|s| s.is_string());
-            return all_strings.then_some(Status::Live);
+            let names = top.get("scopes")?.as_array()?.iter().all(|s| {
+                s.as_str()
+                    .is_some_and(|s| regex::Regex::new("^[a-z0-9_.-]{1,128}$").unwrap().is_match(s))
+            });
+            return names.then_some(Status::Live);
         }
         let errors = top.get("errors")?.as_array()?;
         let mut messages = Vec::new();
@@ -633,7 +662,8 @@ mod tests {
         assert_eq!(
             interpret(&Answer::Fault {
                 reason: "timed out".into(),
-                attempts: 5
+                attempts: 5,
+                unprocessed: false,
             })
             .status,
             Status::Unknown

@@ -11,7 +11,7 @@ use std::process::Command as Std;
 
 use assert_cmd::Command;
 use common::KeyGen;
-use common::sendgrid_mock::{Behavior, MockSendGrid};
+use common::sendgrid_mock::{Behavior, Hostile, MockSendGrid};
 
 /// A name that would set the window title, clear the screen and forge a report line.
 const HOSTILE: &str = "evil\x1b]0;pwned\x07\x1b[2J\nsgscan: 0 keys\r\u{9b}31m.env";
@@ -158,10 +158,19 @@ fn api_text_is_escaped() {
     let key = KeyGen::new(4).key();
     std::fs::write(dir.path().join(".env"), format!("k={key}\n")).unwrap();
     let mock = MockSendGrid::start();
-    mock.set(
+    mock.set(&key, Behavior::live(&["mail.send"]));
+    // A scope that is not a scope name makes the answer not SendGrid's (it is never shown): the
+    // API text that does reach the output is SendGrid's error message.
+    let message = "forbidden\x1b]0;pwned\x07\n[forged]";
+    mock.hostile(
         &key,
-        Behavior::Live {
-            scopes: vec!["mail.send".into(), "stats.read\x1b]0;pwned\x07\n[forged]".into()],
+        "GET",
+        "/v3/scopes",
+        Hostile::Raw {
+            status: 403,
+            content_type: "application/json",
+            body: serde_json::json!({"errors": [{"field": null, "message": message}]}).to_string(),
+            headers: Vec::new(),
         },
     );
     let human = sgscan(dir.path(), &["dir", ".", "--verify", "--api-url", &mock.url()]);
@@ -169,7 +178,7 @@ fn api_text_is_escaped() {
     human.assert_no_controls();
     let text = human.text();
     assert!(
-        text.contains("stats.read\\x1b]0;pwned\\x07\\n[forged]"),
+        text.contains("forbidden\\x1b]0;pwned\\x07\\n[forged]"),
         "{}",
         common::run::scrub(&text)
     );

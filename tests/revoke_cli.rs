@@ -651,12 +651,17 @@ fn a_429_on_delete_is_retried_after_retry_after() {
     let rv = revocation(&doc, &leaked);
     assert_eq!(rv["status"], "revoked", "{rv}");
     let lines = tree.audit_results();
-    assert_eq!(lines.len(), 1, "one attempt, one line, retries included");
+    assert_eq!(lines.len(), 1, "one result line, retries included");
     assert_audit_line(&lines[0], &leaked, &admin_who(&admin), "revoked");
+    let attempts = tree.audit_attempts();
+    assert_eq!(attempts.len(), 2, "an attempt line before each DELETE sent");
+    let events: Vec<Value> = tree.audit_lines().iter().map(|l| l["event"].clone()).collect();
+    assert_eq!(events, ["attempt", "attempt", "result"]);
 }
 
 #[test]
-fn a_500_on_delete_is_retried() {
+fn a_500_on_delete_is_not_resent_and_the_key_is_re_checked() {
+    // A 5xx says nothing of whether the DELETE took effect: it is not sent again, the key is.
     let mock = MockSendGrid::start();
     let leaked = KeyGen::new(0x7e0a).key();
     mock.set(&leaked, Behavior::live(&["mail.send", "api_keys.delete"]));
@@ -664,19 +669,154 @@ fn a_500_on_delete_is_retried() {
     let tree = Tree::new();
     tree.put_key(".env", &leaked);
 
-    let (r, doc) = revoke_yes(&tree, &mock, Admin::None, &[]);
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::None, &["--revoke-wait", "1"]);
     assert_leaks_nothing(&r, &tree, &[&leaked]);
-    let path = key_path(&leaked);
+    let t = trace(&mock, &[("leaked", &leaked)]);
+    assert_eq!(mock.count("DELETE", "/"), 1, "the DELETE was resent: {t:?}");
     assert_eq!(
-        trace(&mock, &[("leaked", &leaked)]),
+        t[..3],
         [
             "GET /v3/scopes leaked 200".to_string(),
-            format!("DELETE {path} leaked 500"),
-            format!("DELETE {path} leaked 204"),
-            "GET /v3/scopes leaked 401".to_string(),
+            format!("DELETE {} leaked 500", key_path(&leaked)),
+            "GET /v3/scopes leaked 200".to_string(),
         ]
     );
-    assert_eq!(revocation(&doc, &leaked)["status"], "revoked");
+    assert!(!mock.is_revoked(&leaked));
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoke-failed", "{rv}");
+    let reason = text(rv, "reason");
+    assert!(
+        reason.contains("500") && reason.contains("may or may not"),
+        "{rv}"
+    );
+    assert!(text(rv, "manual_step").contains(&id(&leaked)), "{rv}");
+    assert_eq!(tree.audit_attempts().len(), 1);
+    assert_audit_line(&tree.audit_results()[0], &leaked, "self", "revoke-failed");
+}
+
+/// A DELETE that revoked the key but whose answer was lost (`step`): never resent (a second one
+/// would get 404 and be misread as "already deleted"), and the key's own 401 proves the revocation.
+fn a_delete_that_took_effect_is_not_resent(seed: u64, step: DeleteStep, extra: &[&str], reason_has: &str) {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(seed);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    mock.script_deletes(std::slice::from_ref(&step));
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), extra);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    let t = trace(&mock, &[("leaked", &leaked), ("admin", &admin)]);
+    assert_eq!(
+        mock.count("DELETE", "/"),
+        1,
+        "{step:?}: the DELETE was resent: {t:?}"
+    );
+    assert_eq!(
+        t.last().map(String::as_str),
+        Some("GET /v3/scopes leaked 401"),
+        "{step:?}: the key was re-checked: {t:?}"
+    );
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoked", "{step:?}: {rv}");
+    let reason = text(rv, "reason");
+    assert!(!reason.contains("already deleted"), "{step:?}: {rv}");
+    assert!(reason.contains(reason_has), "{step:?}: {rv}");
+    assert!(reason.contains("no longer authenticates"), "{step:?}: {rv}");
+    let events: Vec<Value> = tree.audit_lines().iter().map(|l| l["event"].clone()).collect();
+    assert_eq!(events, ["attempt", "result"]);
+    assert_audit_line(&tree.audit_results()[0], &leaked, &admin_who(&admin), "revoked");
+}
+
+#[test]
+fn a_delete_that_took_effect_but_answered_500_is_not_resent() {
+    a_delete_that_took_effect_is_not_resent(0x7e30, DeleteStep::DeletedThen(500), &[], "HTTP 500");
+}
+
+#[test]
+fn a_delete_that_took_effect_but_timed_out_is_not_resent() {
+    a_delete_that_took_effect_is_not_resent(
+        0x7e31,
+        DeleteStep::DeletedThenHang { secs: 4 },
+        &["--verify-timeout", "1"],
+        "timed out",
+    );
+}
+
+#[test]
+fn a_429_on_delete_that_is_not_sendgrids_is_not_resent() {
+    // Only SendGrid's own 429 says "not processed"; a gateway's may have let the DELETE through.
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e32);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    mock.hostile(
+        &admin,
+        "DELETE",
+        "/v3/api_keys/",
+        Hostile::Raw {
+            status: 429,
+            content_type: "text/html",
+            body: "<html>Slow down</html>".into(),
+            // Asks for an immediate retry: nothing but the rule keeps the DELETE from going again.
+            headers: vec![("Retry-After".into(), "0".into())],
+        },
+    );
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &["--revoke-wait", "1"]);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    let t = trace(&mock, &[("leaked", &leaked), ("admin", &admin)]);
+    assert_eq!(mock.count("DELETE", "/"), 1, "the DELETE was resent: {t:?}");
+    assert!(
+        t.iter()
+            .skip_while(|l| !l.starts_with("DELETE"))
+            .any(|l| l == "GET /v3/scopes leaked 200"),
+        "the key is re-checked after the DELETE: {t:?}"
+    );
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoke-failed", "{rv}");
+    assert!(
+        text(rv, "reason").contains("HTTP 429 that is not SendGrid's"),
+        "{rv}"
+    );
+    assert_eq!(tree.audit_attempts().len(), 1);
+}
+
+#[test]
+fn a_404_on_delete_that_is_not_sendgrids_is_not_not_found() {
+    // A proxy's 404 page says nothing about the id: the key is re-checked, and the reason does not
+    // claim "no such id".
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e33);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    mock.hostile(
+        &admin,
+        "DELETE",
+        "/v3/api_keys/",
+        Hostile::Raw {
+            status: 404,
+            content_type: "text/html",
+            body: "<html>Not Found</html>".into(),
+            headers: Vec::new(),
+        },
+    );
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &["--revoke-wait", "1"]);
+    assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    let rv = revocation(&doc, &leaked);
+    assert_eq!(rv["status"], "revoke-failed", "{rv}");
+    let reason = text(rv, "reason");
+    assert!(!reason.contains("no such id"), "{rv}");
+    assert!(reason.contains("HTTP 404 that is not SendGrid's"), "{rv}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1278,6 +1418,12 @@ fn revoke_by_id_deletes_exactly_that_id() {
         assert_eq!(l["revoked_by"], admin_who(&admin).as_str(), "{l}");
         assert_eq!(l["result"], "revoked", "{l}");
         assert!(l["timestamp"].as_str().is_some_and(|t| !t.is_empty()), "{l}");
+        // Only the account was asked (the key itself is not at hand): the reason says just that.
+        assert_eq!(
+            l["reason"],
+            "deleted; the id is no longer in the account; the key itself could not be re-checked",
+            "{l}"
+        );
     }
 }
 
@@ -2030,4 +2176,90 @@ fn flags_that_would_be_ignored_are_errors_and_nothing_is_sent() {
         assert_eq!(mock.requests().len(), 0, "{args:?} sent requests");
     }
     assert!(!mock.is_revoked(&leaked));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 17. What a hostile server says is not trusted with keys or paths
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_delete_error_echoing_the_admin_key_is_redacted_in_the_report_and_audit_log() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e40);
+    let (leaked, admin) = (g.key(), g.key());
+    mock.set(&leaked, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    mock.hostile(
+        &admin,
+        "DELETE",
+        "/v3/api_keys/",
+        Hostile::Echo {
+            status: 403,
+            body: r#"{"errors":[{"field":null,"message":"forbidden for {bearer}"}]}"#.into(),
+        },
+    );
+    let tree = Tree::new();
+    tree.put_key(".env", &leaked);
+
+    for format in ["json", "human"] {
+        let r = revoke_run(&tree, &mock, Admin::Env(&admin), &["--yes", "-f", format]);
+        assert_eq!(r.code, 1, "{r}");
+        assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
+    }
+    let redacted = format!("forbidden for {}…", &admin[..7]);
+    let results = tree.audit_results();
+    assert_eq!(results.len(), 2);
+    for l in &results {
+        assert_audit_line(l, &leaked, &admin_who(&admin), "revoke-failed");
+        assert!(text(l, "reason").contains(&redacted), "{}", scrub(&l.to_string()));
+    }
+}
+
+#[test]
+fn a_custom_rule_whose_id_is_not_a_key_id_sends_no_delete() {
+    // A custom `sendgrid_key = true` rule whose `id` group captures `../` or `%2e` must not turn
+    // into `DELETE /v3/api_keys/../x`: only a 22-character key id goes into the path.
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e41);
+    let tokens: Vec<String> = ["../../v3/user/profile", "%2e%2e/x"]
+        .iter()
+        .map(|id| format!("acme:{id}:{}", g.token(32).replace(['-', '_'], "a")))
+        .collect();
+    for t in &tokens {
+        mock.set(t, Behavior::live(&["mail.send", "api_keys.delete"]));
+    }
+    let tree = Tree::new();
+    tree.put(
+        "app/acme.env",
+        &tokens
+            .iter()
+            .map(|t| format!("ACME_TOKEN=\"{t}\"\n"))
+            .collect::<String>(),
+    );
+    let patterns = tree.outside("patterns");
+    std::fs::create_dir(&patterns).unwrap();
+    std::fs::write(
+        patterns.join("acme.toml"),
+        "[[rule]]\nid = \"acme-token\"\nname = \"Acme token\"\ndescription = \"An Acme token.\"\n\
+         sendgrid_key = true\nkeywords = [\"acme:\"]\n\
+         regex = 'acme:(?P<id>[a-z0-9./%]{2,40}):[A-Za-z0-9]{32}'\n",
+    )
+    .unwrap();
+
+    let (r, doc) = revoke_yes(
+        &tree,
+        &mock,
+        Admin::None,
+        &["--patterns", patterns.to_str().unwrap()],
+    );
+    let t = trace(&mock, &[("a", &tokens[0]), ("b", &tokens[1])]);
+    assert_eq!(mock.count("DELETE", "/"), 0, "a DELETE went out: {t:?}");
+    assert_eq!(findings(&doc).len(), 2, "{}", cut(&r.stdout));
+    for tok in &tokens {
+        assert_eq!(verification(&doc, tok)["status"], "live");
+        let rv = revocation(&doc, tok);
+        assert_eq!(rv["status"], "revoke-failed", "{rv}");
+        assert!(text(rv, "reason").contains("no valid key id"), "{rv}");
+    }
+    assert!(tree.audit_attempts().is_empty());
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use common::KeyGen;
 use common::run::{Run, assert_no_key, cut, scrub};
-use common::sendgrid_mock::{self, Behavior, MockSendGrid};
+use common::sendgrid_mock::{self, Behavior, Hostile, MockSendGrid};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -1145,4 +1145,142 @@ fn a_custom_rules_findings_are_not_sent_with_verify() {
         "{custom}"
     );
     assert!(r.stderr.contains("not verified"), "{r}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A hostile server: what it says never carries a key out, and plain http bypasses proxies
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_server_echoing_keys_gets_none_into_the_report_cache_or_terminal() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x5e_40);
+    let (in_scopes, in_message, escaped, secret_only, other_shape) =
+        (g.key(), g.key(), g.key(), g.key(), g.key());
+    // Someone else's key, never sent by sgscan: echoed all the same.
+    let stranger = g.key();
+    let all = [&in_scopes, &in_message, &escaped, &secret_only, &other_shape];
+    for k in all {
+        mock.set(k, Behavior::live(&["mail.send"]));
+    }
+    let error =
+        |message: &str| serde_json::json!({"errors": [{"field": null, "message": message}]}).to_string();
+    let echo = |key: &str, status: u16, body: String| {
+        mock.hostile(key, "GET", "/v3/scopes", Hostile::Echo { status, body });
+    };
+    echo(
+        &in_scopes,
+        200,
+        r#"{"scopes":["mail.send","\u001b]0;PWNED\u0007{bearer}"]}"#.into(),
+    );
+    echo(&in_message, 403, error("access forbidden for {bearer}"));
+    // The key with its first letter as a JSON escape: only a reader of the JSON sees the key.
+    let spelled = format!("\\u0053{}", &escaped[1..]);
+    echo(
+        &escaped,
+        403,
+        format!(r#"{{"errors":[{{"field":null,"message":"access forbidden for {spelled}"}}]}}"#),
+    );
+    let secret = secret_only.rsplit('.').next().unwrap().to_string();
+    echo(&secret_only, 403, error(&format!("bad secret {secret}")));
+    echo(
+        &other_shape,
+        401,
+        error(&format!("grant {stranger} is not yours")),
+    );
+    let tree = Tree::new();
+    for (i, k) in all.iter().enumerate() {
+        tree.put_key(&format!("k{i}/.env"), k);
+    }
+    let mut keys: Vec<&String> = all.to_vec();
+    keys.push(&stranger);
+    let cache = tree.outside("cache.json");
+    let cache_arg = cache.to_str().unwrap();
+
+    for format in ["human", "jsonl", "sarif"] {
+        let r = verify_fmt(&tree, &mock.url(), format, &["-v", "--cache", cache_arg]);
+        assert_eq!(r.code, 1, "{r}");
+        assert_run_leaks_nothing(&r, &keys);
+    }
+    let (r, doc) = verify_json(&tree, &mock.url(), &["--cache", cache_arg]);
+    assert_run_leaks_nothing(&r, &keys);
+    assert_no_key(&doc.to_string(), "the JSON report", &keys);
+    let text = std::fs::read_to_string(&cache).expect("the cache file was written");
+    assert_no_key(&text, "the cache file", &keys);
+
+    // A scope list holding something that is not a scope name is not SendGrid's answer.
+    let v = verification(&doc, &in_scopes);
+    assert_eq!(v["status"], "unknown", "{}", scrub(&v.to_string()));
+    assert!(reason(v).contains("not SendGrid scope names"), "{v}");
+    assert!(
+        v["scopes"].is_null() && strs(&v["above_send_only"]).is_empty(),
+        "{v}"
+    );
+    // Messages keep their sense, with the key in its redacted form.
+    for k in [&in_message, &escaped] {
+        let v = verification(&doc, k);
+        assert_eq!(v["status"], "live", "{}", scrub(&v.to_string()));
+        assert!(
+            reason(v).ends_with(&format!("access forbidden for {}…", &k[..7])),
+            "{v}"
+        );
+    }
+    assert_eq!(
+        reason(verification(&doc, &secret_only)),
+        "valid key without permission to list its scopes, or blocked by IP access management: bad secret …"
+    );
+    let v = verification(&doc, &other_shape);
+    assert!(
+        reason(v).contains(&format!("grant {}… is not yours", &stranger[..7])),
+        "{v}"
+    );
+}
+
+/// A listener standing for a proxy from the environment: it accepts nothing itself, so any
+/// connection sgscan makes to it waits in its backlog, to be counted afterwards.
+fn proxy_listener() -> (TcpListener, String) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    (l, url)
+}
+
+#[test]
+fn proxy_variables_never_see_a_plain_http_api_url() {
+    // Over plain http a proxy would read the bearer key in clear text.
+    let mock = MockSendGrid::start();
+    let key = KeyGen::new(0x5e_41).key();
+    mock.set(&key, Behavior::live(&["mail.send"]));
+    let tree = Tree::new();
+    tree.put_key(".env", &key);
+    let (proxy, proxy_url) = proxy_listener();
+
+    let mut cmd = sgscan();
+    for var in ["NO_PROXY", "no_proxy"] {
+        cmd.env_remove(var);
+    }
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+    ] {
+        cmd.env(var, &proxy_url);
+    }
+    let r = run(cmd
+        .arg("dir")
+        .arg(tree.scan_dir())
+        .args(["--verify", "--api-url", &mock.url(), "-f", "json"])
+        .args(["--verify-timeout", "2", "--verify-deadline", "3"]));
+    assert_eq!(r.code, 1, "{r}");
+    assert_run_leaks_nothing(&r, &[&key]);
+    let mut reached = 0;
+    while proxy.accept().is_ok() {
+        reached += 1;
+    }
+    assert_eq!(reached, 0, "the proxy got {reached} connection(s)");
+    assert_eq!(scope_requests(&mock, &key).len(), 1);
+    assert_eq!(status(&r.json(), &key), "live");
 }

@@ -19,8 +19,8 @@
 //! (a rate-limited key is rate limited on every endpoint; an `Invalid` key gets 401 everywhere).
 //! No `Authorization` header → 401 `authorization required`; an unknown bearer or a revoked key →
 //! 401 with [`INVALID_MESSAGE`].
-//! [`MockSendGrid::script_deletes`] scripts the next `DELETE`s (a 429, a 404, a hang) before the
-//! endpoint runs.
+//! [`MockSendGrid::script_deletes`] scripts the next `DELETE`s (a 429, a 404, a hang, a deletion
+//! that answers 500 or nothing) before the endpoint runs.
 //!
 //! Hostile-server mode ([`MockSendGrid::hostile`]): for one key, one method and a path prefix, the
 //! mock answers like something that is not SendGrid, or like a broken or malicious server — see
@@ -95,6 +95,9 @@ pub enum Hostile {
     },
     /// 200 with a valid scope list (`scopes`), sent one byte every `every`.
     Trickle { scopes: Vec<String>, every: Duration },
+    /// This status and JSON body, with every `{bearer}` in it replaced by the bearer token the
+    /// request carried: a server echoing the key it was sent.
+    Echo { status: u16, body: String },
 }
 
 impl Hostile {
@@ -185,8 +188,11 @@ impl Hostile {
         }
     }
 
-    fn response(&self) -> Response {
+    fn response(&self, bearer: &str) -> Response {
         match self {
+            Hostile::Echo { status, body } => {
+                Hostile::json(*status, &body.replace("{bearer}", bearer)).response(bearer)
+            }
             Hostile::Raw {
                 status,
                 content_type,
@@ -226,6 +232,11 @@ pub enum DeleteStep {
     Status(u16),
     /// Sleeps `secs` (lock released), then the endpoint as usual.
     Hang { secs: u64 },
+    /// The endpoint as usual (the key is revoked), but the answer is this status with SendGrid's
+    /// JSON error body: a DELETE that took effect and failed to say so.
+    DeletedThen(u16),
+    /// The endpoint as usual (the key is revoked), then `secs` of silence before its answer.
+    DeletedThenHang { secs: u64 },
 }
 
 /// One request the mock received. Never holds the key.
@@ -355,6 +366,8 @@ enum Decision {
     Respond(Response),
     /// Sleep (lock released), then serve the endpoint as a live key.
     SleepThen(Duration),
+    /// Sleep (lock released), then send this.
+    SleepThenRespond(Duration, Response),
 }
 
 /// The fake SendGrid API. Stops when dropped.
@@ -646,6 +659,10 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
     }
     let response = match decision {
         Decision::Respond(r) => r,
+        Decision::SleepThenRespond(d, r) => {
+            thread::sleep(d);
+            r
+        }
         Decision::SleepThen(d) => {
             thread::sleep(d);
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -717,7 +734,7 @@ fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> Dec
             && path.starts_with(&r.path_prefix)
             && deletes >= r.after_deletes
     }) {
-        return Decision::Respond(rule.answer.response());
+        return Decision::Respond(rule.answer.response(bearer));
     }
     let Some(entry) = st.keys.get_mut(&fp) else {
         return Decision::Respond(Response::error(401, INVALID_MESSAGE));
@@ -757,6 +774,14 @@ fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> Dec
         match st.delete_script.pop_front() {
             None | Some(DeleteStep::Pass) => {}
             Some(DeleteStep::Hang { secs }) => return Decision::SleepThen(Duration::from_secs(secs)),
+            Some(DeleteStep::DeletedThen(status)) => {
+                endpoint(st, &fp, method, path);
+                return Decision::Respond(Response::error(status, "internal server error"));
+            }
+            Some(DeleteStep::DeletedThenHang { secs }) => {
+                let r = endpoint(st, &fp, method, path);
+                return Decision::SleepThenRespond(Duration::from_secs(secs), r);
+            }
             Some(DeleteStep::Status(status)) => {
                 let message = match status {
                     429 => "too many requests",
