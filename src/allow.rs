@@ -10,7 +10,6 @@ use anyhow::{Context, Result, bail};
 use crate::model::Outcome;
 use crate::report::schema::Report;
 
-
 #[derive(Debug, Default)]
 pub struct Allowlist {
     fingerprints: HashSet<String>,

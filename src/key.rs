@@ -39,12 +39,6 @@ impl KeyId {
         ok.then(|| KeyId(s.to_string()))
     }
 
-    /// The id of a full key `SG.<id>.<secret>`, if it has that shape.
-    pub fn of_key(key: &str) -> Option<KeyId> {
-        let mut parts = key.strip_prefix("SG.")?.split('.');
-        KeyId::parse(parts.next()?)
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -79,8 +73,5 @@ mod tests {
         assert!(KeyId::parse(&format!("{id}x")).is_none());
         assert!(KeyId::parse(&("../".repeat(7) + "a")).is_none());
         assert!(KeyId::parse(&"é".repeat(11)).is_none());
-        let key = format!("SG.{id}.{}", "s".repeat(43));
-        assert_eq!(KeyId::of_key(&key), KeyId::parse(&id));
-        assert!(KeyId::of_key("SG.short.x").is_none());
     }
 }

@@ -57,12 +57,12 @@ pub struct Credential<'a> {
 /// The API's answer to one call, after retries.
 #[derive(Debug, Clone)]
 pub enum Answer {
-    /// An HTTP response: status, body, and whether the body is SendGrid's JSON.
+    /// An HTTP response: status, body, and SendGrid's error message if the body is its exact error
+    /// shape (`None` for any other body).
     Http {
         status: u16,
         body: String,
         message: Option<String>,
-        sendgrid_json: bool,
         attempts: u32,
     },
     /// No usable answer: connection failure, timeout, TLS failure, or retries exhausted on 429/5xx.
@@ -419,7 +419,6 @@ impl Api {
                         let message = sendgrid_error(&body).map(|m| m.join("; "));
                         return Answer::Http {
                             status: status.as_u16(),
-                            sendgrid_json: message.is_some(),
                             message,
                             body,
                             attempts: attempt,

@@ -460,7 +460,6 @@ mod tests {
         Answer::Http {
             status,
             body: body.into(),
-            sendgrid_json: message.is_some(),
             message,
             attempts: 1,
         }

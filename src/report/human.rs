@@ -3,8 +3,8 @@ use std::io::Write;
 use anstyle::{AnsiColor, Style};
 
 use super::Context;
-use crate::model::{Finding, Outcome};
 use crate::model::Origin;
+use crate::model::{Finding, Outcome};
 use crate::text::{Safe, escape, escape_bytes};
 use crate::verify::{Status, Verification};
 
