@@ -1,18 +1,9 @@
 //! Encoded forms of keys: base64 (standard and URL-safe, e.g. a Kubernetes Secret's `data:`) and
-//! percent-encoding. The detector searches for the encodings of each rule keyword and decodes only a
-//! small window around a hit, so the cost stays proportional to the hits, not to the data.
-
-use base64::Engine;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+//! percent-encoding. The detector searches for the encodings of each rule keyword and decodes only the
+//! text around hits, each byte once however many hits share it, so the cost stays proportional to
+//! the data around hits, not to hits times window size.
 
 use crate::detect::Encoding;
-
-/// Bytes decoded from a window of the blob, and where that window starts.
-pub struct Decoded {
-    pub bytes: Vec<u8>,
-    pub origin: usize,
-    pub encoding: Encoding,
-}
 
 const B64_STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const B64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -67,75 +58,183 @@ pub fn percent_needles(kw: &[u8]) -> Vec<Vec<u8>> {
     }
 }
 
-fn is_b64(b: u8) -> bool {
+pub fn is_b64(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
 }
 
-const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
-    .with_decode_allow_trailing_bits(true)
-    .with_decode_padding_mode(DecodePaddingMode::Indifferent);
-const STD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
-const URL: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
-
-/// Decodes the base64 window around a needle hit at `hit`: from one quantum before the keyword's
-/// quantum (for the boundary check) to one byte past the longest possible match.
-pub fn base64_window(data: &[u8], hit: usize, skip: usize, shift: usize, max_len: usize) -> Option<Decoded> {
-    let quantum = hit.checked_sub(skip)?;
-    if !data[quantum..hit].iter().all(|b| is_b64(*b)) {
-        return None;
+/// Both alphabets in one table: which of the two a window used is decided apart
+/// ([`base64_alphabet`]), so one decoded run serves either.
+fn sextet_value(b: u8) -> u8 {
+    match b {
+        b'A'..=b'Z' => b - b'A',
+        b'a'..=b'z' => b - b'a' + 26,
+        b'0'..=b'9' => b - b'0' + 52,
+        b'+' | b'-' => 62,
+        _ => 63,
     }
-    // The quantum before, for the boundary check; line breaks inside the base64 text (MIME and the
-    // `base64` command wrap at 76 columns, a multiple of 4) are skipped, not treated as its end.
-    let mut chunk: Vec<u8> = Vec::with_capacity(128);
+}
+
+/// Characters of the base64 window the detector examines for a keyword in the quantum at `quantum`
+/// (with the keyword `shift` bytes into it): the quantum before (for the boundary check), then
+/// enough quanta for one byte past the longest possible match. Line breaks inside base64 text (MIME
+/// and the `base64` command wrap at 76 columns, a multiple of 4) are skipped, not treated as its end.
+fn window_chars(data: &[u8], quantum: usize, shift: usize, max_len: usize, mut f: impl FnMut(u8)) {
+    let mut before = [0u8; 4];
+    let mut n = 0;
     let mut back = quantum;
-    let mut before = Vec::with_capacity(4);
-    while before.len() < 4 && back > 0 {
+    while n < 4 && back > 0 {
         back -= 1;
         match data[back] {
             b'\n' | b'\r' => continue,
-            b if is_b64(b) => before.push(b),
+            b if is_b64(b) => {
+                before[n] = b;
+                n += 1;
+            }
             _ => break,
         }
     }
-    if before.len() == 4 {
-        chunk.extend(before.iter().rev());
+    if n == 4 {
+        before.iter().for_each(|b| f(*b));
     }
-    let want = (shift + max_len + 2).div_ceil(3) * 4 + chunk.len();
-    for &b in &data[quantum..] {
-        if chunk.len() >= want {
-            break;
-        }
-        match b {
-            b'\n' | b'\r' => continue,
-            b if is_b64(b) => chunk.push(b),
-            _ => break,
-        }
-    }
-    if chunk.len() % 4 == 1 {
-        chunk.pop();
-    }
-    let url = chunk.iter().any(|b| matches!(b, b'-' | b'_'));
-    let bytes = if url {
-        URL.decode(&chunk)
-    } else {
-        STD.decode(&chunk)
-    }
-    .ok()?;
-    let encoding = if url {
-        Encoding::Base64url
-    } else {
-        Encoding::Base64
-    };
-    Some(Decoded {
-        bytes,
-        origin: quantum,
-        encoding,
-    })
+    let want = (shift + max_len + 2).div_ceil(3) * 4;
+    data[quantum.min(data.len())..]
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, b'\n' | b'\r'))
+        .take_while(|b| is_b64(*b))
+        .take(want)
+        .for_each(f);
 }
 
-/// Decodes the percent-encoded window starting at a needle hit, with up to two encoded bytes (or
-/// two plain ones) before it for the boundary check.
-pub fn percent_window(data: &[u8], hit: usize, max_len: usize) -> Option<Decoded> {
+/// How the window of a keyword at `quantum`/`shift` is encoded: `base64url` if it holds `-` or `_`,
+/// `base64` otherwise, and `None` if it mixes both alphabets (no decoder accepts that text).
+pub fn base64_alphabet(data: &[u8], quantum: usize, shift: usize, max_len: usize) -> Option<Encoding> {
+    let (mut url, mut std) = (false, false);
+    window_chars(data, quantum, shift, max_len, |b| {
+        url |= matches!(b, b'-' | b'_');
+        std |= matches!(b, b'+' | b'/');
+    });
+    match (url, std) {
+        (true, true) => None,
+        (true, false) => Some(Encoding::Base64url),
+        _ => Some(Encoding::Base64),
+    }
+}
+
+/// One run of base64 text in one phase, decoded once from the first keyword hit in it (and the
+/// quantum before that) and extended only as far as later hits of the same phase need, so a blob
+/// of repeated encoded keywords is decoded once, not once per hit.
+pub struct Base64Run {
+    pub bytes: Vec<u8>,
+    /// Blob offset of the first character of each decoded quantum (`bytes[3 * i..3 * i + 3]`).
+    pub quanta: Vec<usize>,
+    /// Blob offset where decoding stopped.
+    end: usize,
+    /// A byte outside the alphabet (or the end of the blob) ended the run.
+    done: bool,
+}
+
+impl Base64Run {
+    /// A run whose next quantum starts at `quantum`, holding the quantum before it when four base64
+    /// characters precede it.
+    pub fn start(data: &[u8], quantum: usize) -> Base64Run {
+        let mut run = Base64Run {
+            bytes: Vec::with_capacity(128),
+            quanta: Vec::with_capacity(32),
+            end: quantum,
+            done: false,
+        };
+        let mut at = [0usize; 4];
+        let mut n = 0;
+        let mut back = quantum;
+        while n < 4 && back > 0 {
+            back -= 1;
+            match data[back] {
+                b'\n' | b'\r' => continue,
+                b if is_b64(b) => {
+                    at[n] = back;
+                    n += 1;
+                }
+                _ => break,
+            }
+        }
+        if n == 4 {
+            run.push([data[at[3]], data[at[2]], data[at[1]], data[at[0]]], 4, at[3]);
+        }
+        run
+    }
+
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    pub fn done(&self) -> bool {
+        self.done
+    }
+
+    fn push(&mut self, chars: [u8; 4], n: usize, at: usize) {
+        let v = chars.map(sextet_value);
+        let word = (v[0] as u32) << 18 | (v[1] as u32) << 12 | (v[2] as u32) << 6 | v[3] as u32;
+        let bytes = [(word >> 16) as u8, (word >> 8) as u8, word as u8];
+        // A final partial quantum of 2 or 3 characters carries 1 or 2 bytes; its spare bits are
+        // ignored, as lenient decoders do.
+        self.bytes.extend_from_slice(&bytes[..n - 1]);
+        self.quanta.push(at);
+    }
+
+    /// Decodes until `n` quanta are held or the run ends.
+    pub fn extend_to(&mut self, data: &[u8], n: usize) {
+        let mut i = self.end;
+        while self.quanta.len() < n && !self.done {
+            let mut chars = [b'A'; 4];
+            let mut k = 0;
+            let mut first = i;
+            let mut j = i;
+            while k < 4 && j < data.len() {
+                match data[j] {
+                    b'\n' | b'\r' => {}
+                    b if is_b64(b) => {
+                        if k == 0 {
+                            first = j;
+                        }
+                        chars[k] = b;
+                        k += 1;
+                    }
+                    _ => break,
+                }
+                j += 1;
+            }
+            if k == 4 {
+                self.push(chars, 4, first);
+                i = j;
+            } else {
+                if k >= 2 {
+                    self.push(chars, k, first);
+                }
+                self.done = true;
+            }
+        }
+        self.end = i;
+    }
+
+    /// Decodes until the quantum that starts at `pos` or later is held, or the run ends.
+    pub fn extend_past(&mut self, data: &[u8], pos: usize) {
+        while !self.done && self.end <= pos {
+            self.extend_to(data, self.quanta.len() + 1);
+        }
+    }
+
+    /// Forgets the first `k` quanta (memory stays bounded on a long run).
+    pub fn drain(&mut self, k: usize) {
+        let k = k.min(self.quanta.len().saturating_sub(1));
+        self.quanta.drain(..k);
+        self.bytes.drain(..3 * k);
+    }
+}
+
+/// Where the detector starts decoding for a percent needle hit: up to two encoded bytes (or two
+/// plain ones) before it, for the boundary check.
+pub fn percent_window_start(data: &[u8], hit: usize) -> usize {
     let is_hex = |b: u8| b.is_ascii_hexdigit();
     let mut start = hit;
     for _ in 0..2 {
@@ -148,18 +247,76 @@ pub fn percent_window(data: &[u8], hit: usize, max_len: usize) -> Option<Decoded
     if start == hit {
         start = hit.saturating_sub(2);
     }
-    let end = data.len().min(hit + 3 * (max_len + 2));
-    let bytes: Vec<u8> = percent_encoding::percent_decode(&data[start..end]).collect();
-    Some(Decoded {
-        bytes,
-        origin: hit,
-        encoding: Encoding::Percent,
-    })
+    start
+}
+
+/// Percent-decoded text from some offset on, extended as later hits need, so every byte of a blob
+/// of repeated `%XX` keywords is decoded once. Decoding from any earlier offset reaches a hit's `%`
+/// in step, since a `%` cannot be the hex digit of an escape before it.
+pub struct PercentRun {
+    pub bytes: Vec<u8>,
+    /// Blob offset of each decoded byte (of its `%` when escaped).
+    pub pos: Vec<usize>,
+    end: usize,
+}
+
+impl PercentRun {
+    pub fn start(at: usize) -> PercentRun {
+        PercentRun {
+            bytes: Vec::with_capacity(256),
+            pos: Vec::with_capacity(256),
+            end: at,
+        }
+    }
+
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    /// Decodes up to blob offset `target` (or just past it, so as not to split an escape).
+    pub fn extend_to(&mut self, data: &[u8], target: usize) {
+        let target = target.min(data.len());
+        let hex = |b: u8| (b as char).to_digit(16);
+        let mut i = self.end;
+        while i < target {
+            let escaped = if data[i] == b'%' && i + 2 < data.len() {
+                hex(data[i + 1]).zip(hex(data[i + 2]))
+            } else {
+                None
+            };
+            self.pos.push(i);
+            match escaped {
+                Some((hi, lo)) => {
+                    self.bytes.push((hi * 16 + lo) as u8);
+                    i += 3;
+                }
+                None => {
+                    self.bytes.push(data[i]);
+                    i += 1;
+                }
+            }
+        }
+        self.end = self.end.max(i);
+    }
+
+    /// Index of the decoded byte that starts at blob offset `at`.
+    pub fn index_of(&self, at: usize) -> Option<usize> {
+        self.pos.binary_search(&at).ok()
+    }
+
+    /// Forgets the first `k` decoded bytes.
+    pub fn drain(&mut self, k: usize) {
+        let k = k.min(self.bytes.len());
+        self.bytes.drain(..k);
+        self.pos.drain(..k);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as STD;
 
     #[test]
     fn needles_for_sg() {
