@@ -62,6 +62,56 @@ pub fn is_b64(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
 }
 
+fn is_line_break(b: u8) -> bool {
+    matches!(b, b'\n' | b'\r')
+}
+
+/// Line breaks inside base64 text (MIME and the `base64` command wrap at 76 columns, a multiple of
+/// 4) are skipped, not taken as its end, but only when the text goes on in a line that is base64
+/// throughout: the next line of a YAML file or of source code is not the value's continuation, and
+/// decoding into it would glue garbage to a key. For the line break at `i`: where decoding goes on.
+fn wrapped_forward(data: &[u8], i: usize) -> Option<usize> {
+    let start = i + data[i..].iter().take_while(|b| is_line_break(**b)).count();
+    let line = &data[start..];
+    let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = line.iter().take_while(|b| is_b64(**b)).count();
+    let padding = &line[text..];
+    (text > 0 && padding.len() <= 2 && padding.iter().all(|b| *b == b'=')).then_some(start)
+}
+
+/// The same going backwards from the line break at `i`: the index just past the last character
+/// of the line before, when that line is base64 throughout.
+fn wrapped_backward(data: &[u8], i: usize) -> Option<usize> {
+    let end = i - data[..=i].iter().rev().take_while(|b| is_line_break(**b)).count() + 1;
+    let line = &data[..end];
+    let text = line.iter().rev().take_while(|b| is_b64(**b)).count();
+    (text > 0 && (text == line.len() || is_line_break(line[line.len() - text - 1]))).then_some(end)
+}
+
+/// The `n` base64 characters before `at` (fewer if the text starts sooner), nearest first, with
+/// their offsets.
+fn chars_before(data: &[u8], at: usize, out: &mut [(usize, u8); 4]) -> usize {
+    let mut n = 0;
+    let mut back = at;
+    while n < 4 && back > 0 {
+        let b = data[back - 1];
+        if is_line_break(b) {
+            match wrapped_backward(data, back - 1) {
+                Some(end) => back = end,
+                None => break,
+            }
+        } else if is_b64(b) {
+            back -= 1;
+            out[n] = (back, b);
+            n += 1;
+        } else {
+            break;
+        }
+    }
+    n
+}
+
 /// Both alphabets in one table: which of the two a window used is decided apart
 /// ([`base64_alphabet`]), so one decoded run serves either.
 fn sextet_value(b: u8) -> u8 {
@@ -76,34 +126,30 @@ fn sextet_value(b: u8) -> u8 {
 
 /// Characters of the base64 window the detector examines for a keyword in the quantum at `quantum`
 /// (with the keyword `shift` bytes into it): the quantum before (for the boundary check), then
-/// enough quanta for one byte past the longest possible match. Line breaks inside base64 text (MIME
-/// and the `base64` command wrap at 76 columns, a multiple of 4) are skipped, not treated as its end.
+/// enough quanta for one byte past the longest possible match.
 fn window_chars(data: &[u8], quantum: usize, shift: usize, max_len: usize, mut f: impl FnMut(u8)) {
-    let mut before = [0u8; 4];
-    let mut n = 0;
-    let mut back = quantum;
-    while n < 4 && back > 0 {
-        back -= 1;
-        match data[back] {
-            b'\n' | b'\r' => continue,
-            b if is_b64(b) => {
-                before[n] = b;
-                n += 1;
-            }
-            _ => break,
-        }
-    }
-    if n == 4 {
-        before.iter().for_each(|b| f(*b));
+    let mut before = [(0, 0); 4];
+    if chars_before(data, quantum, &mut before) == 4 {
+        before.iter().for_each(|(_, b)| f(*b));
     }
     let want = (shift + max_len + 2).div_ceil(3) * 4;
-    data[quantum.min(data.len())..]
-        .iter()
-        .copied()
-        .filter(|b| !matches!(b, b'\n' | b'\r'))
-        .take_while(|b| is_b64(*b))
-        .take(want)
-        .for_each(f);
+    let mut j = quantum;
+    let mut n = 0;
+    while n < want && j < data.len() {
+        let b = data[j];
+        if is_line_break(b) {
+            match wrapped_forward(data, j) {
+                Some(next) => j = next,
+                None => break,
+            }
+        } else if is_b64(b) {
+            f(b);
+            n += 1;
+            j += 1;
+        } else {
+            break;
+        }
+    }
 }
 
 /// How the window of a keyword at `quantum`/`shift` is encoded: `base64url` if it holds `-` or `_`,
@@ -144,22 +190,10 @@ impl Base64Run {
             end: quantum,
             done: false,
         };
-        let mut at = [0usize; 4];
-        let mut n = 0;
-        let mut back = quantum;
-        while n < 4 && back > 0 {
-            back -= 1;
-            match data[back] {
-                b'\n' | b'\r' => continue,
-                b if is_b64(b) => {
-                    at[n] = back;
-                    n += 1;
-                }
-                _ => break,
-            }
-        }
-        if n == 4 {
-            run.push([data[at[3]], data[at[2]], data[at[1]], data[at[0]]], 4, at[3]);
+        let mut before = [(0, 0); 4];
+        if chars_before(data, quantum, &mut before) == 4 {
+            let chars = [before[3].1, before[2].1, before[1].1, before[0].1];
+            run.push(chars, 4, before[3].0);
         }
         run
     }
@@ -191,18 +225,22 @@ impl Base64Run {
             let mut first = i;
             let mut j = i;
             while k < 4 && j < data.len() {
-                match data[j] {
-                    b'\n' | b'\r' => {}
-                    b if is_b64(b) => {
-                        if k == 0 {
-                            first = j;
-                        }
-                        chars[k] = b;
-                        k += 1;
+                let b = data[j];
+                if is_line_break(b) {
+                    match wrapped_forward(data, j) {
+                        Some(next) => j = next,
+                        None => break,
                     }
-                    _ => break,
+                } else if is_b64(b) {
+                    if k == 0 {
+                        first = j;
+                    }
+                    chars[k] = b;
+                    k += 1;
+                    j += 1;
+                } else {
+                    break;
                 }
-                j += 1;
             }
             if k == 4 {
                 self.push(chars, 4, first);
@@ -342,5 +380,64 @@ mod tests {
         assert_eq!(percent_needles(b"SG."), vec![b"%53%47%2".to_vec()]);
         assert_eq!(percent_needles(b"ab"), vec![b"%61%62".to_vec()]);
         assert_eq!(percent_needles(b"Z"), vec![b"%5A".to_vec(), b"%5a".to_vec()]);
+    }
+
+    #[test]
+    fn base64_run_decodes_like_a_base64_decoder() {
+        let lenient = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_allow_trailing_bits(true)
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        );
+        let mut rng = fastrand::Rng::with_seed(3);
+        for _ in 0..500 {
+            let raw: Vec<u8> = (0..rng.usize(0..200)).map(|_| rng.u8(..)).collect();
+            let mut text = Vec::new();
+            for (i, c) in STD.encode(&raw).trim_end_matches('=').bytes().enumerate() {
+                if i > 0 && i % 76 == 0 {
+                    text.extend_from_slice(if rng.bool() { b"\n" } else { b"\r\n" });
+                }
+                text.push(c);
+            }
+            // The next line is not base64 throughout: not the value's continuation.
+            text.extend_from_slice(b"\nend: tail");
+            let mut run = Base64Run::start(&text, 0);
+            // Extended in random steps, as hits would.
+            while !run.done() {
+                let n = run.quanta.len() + rng.usize(1..9);
+                run.extend_to(&text, n);
+            }
+            let chars: Vec<u8> = text.iter().copied().filter(|b| is_b64(*b)).collect();
+            let chars = &chars[..chars.len() - 7];
+            let mut chars = chars.to_vec();
+            if chars.len() % 4 == 1 {
+                chars.pop();
+            }
+            assert_eq!(run.bytes, lenient.decode(&chars).unwrap(), "{raw:?}");
+            assert_eq!(run.quanta.len(), chars.len().div_ceil(4));
+        }
+    }
+
+    #[test]
+    fn percent_run_decodes_like_percent_decode() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        const PIECES: &[&[u8]] = &[b"%53", b"%2e", b"%4", b"%", b"%%41", b"a", b"%zz", b"%3D", b"."];
+        for _ in 0..500 {
+            let mut text = Vec::new();
+            for _ in 0..rng.usize(0..60) {
+                text.extend_from_slice(PIECES[rng.usize(..PIECES.len())]);
+            }
+            let mut run = PercentRun::start(0);
+            while run.end() < text.len() {
+                let target = run.end() + rng.usize(1..7);
+                run.extend_to(&text, target);
+            }
+            let expected: Vec<u8> = percent_encoding::percent_decode(&text).collect();
+            assert_eq!(run.bytes, expected, "{:?}", String::from_utf8_lossy(&text));
+            for (i, &p) in run.pos.iter().enumerate() {
+                assert_eq!(run.index_of(p), Some(i));
+            }
+        }
     }
 }

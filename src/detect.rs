@@ -699,6 +699,129 @@ mod tests {
         assert_eq!((m[0].line, m[0].column), (2, 4));
     }
 
+    /// Random bytes rich in what line and column counting cares about.
+    fn tricky_bytes(rng: &mut fastrand::Rng, n: usize) -> Vec<u8> {
+        const PIECES: &[&[u8]] = &[
+            b"\n",
+            b"\r\n",
+            b"a",
+            b"SG.",
+            "é".as_bytes(),
+            "€".as_bytes(),
+            "😀".as_bytes(),
+            b"\xEF\xBB\xBF",
+            b"\xFF",
+            b"\x80",
+            b"\xE2\x82",
+            b"\xF0\x9F",
+            b"\x00",
+            ALLOW_MARKER,
+        ];
+        let mut out = Vec::new();
+        if rng.bool() {
+            out.extend_from_slice(BOM);
+        }
+        while out.len() < n {
+            out.extend_from_slice(PIECES[rng.usize(..PIECES.len())]);
+        }
+        out
+    }
+
+    #[test]
+    fn line_cursor_agrees_with_counting_from_the_start() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..2000 {
+            let len = rng.usize(0..300);
+            let data = tricky_bytes(&mut rng, len);
+            let mut offsets: Vec<usize> = (0..rng.usize(0..20)).map(|_| rng.usize(..=data.len())).collect();
+            offsets.sort_unstable();
+            let mut cursor = LineCursor::new(&data);
+            for &off in &offsets {
+                let expected = locate_naive(&data, off);
+                let got = match cursor.locate(off) {
+                    Some((line, column, line_start)) => {
+                        let naive_start = memchr::memrchr(b'\n', &data[..off]).map_or(0, |i| i + 1);
+                        assert_eq!(line_start, naive_start, "line start of {off} in {data:?}");
+                        (line, column)
+                    }
+                    None => {
+                        // Only an offset inside a leading BOM is behind the cursor.
+                        assert!(data.starts_with(BOM) && off < BOM.len(), "{off} in {data:?}");
+                        expected
+                    }
+                };
+                assert_eq!(got, expected, "offset {off} in {data:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn inline_allow_in_one_pass_agrees_with_per_match_lookup() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..2000 {
+            let len = rng.usize(0..400);
+            let data = tricky_bytes(&mut rng, len);
+            let mut offsets: Vec<usize> = (0..rng.usize(0..30)).map(|_| rng.usize(..=data.len())).collect();
+            offsets.sort_unstable();
+            let mut matches: Vec<Match> = offsets
+                .iter()
+                .map(|&offset| Match {
+                    rule: 0,
+                    key: String::new(),
+                    key_id: None,
+                    offset,
+                    line: 0,
+                    column: 0,
+                    encoding: Encoding::Plain,
+                })
+                .collect();
+            locate_and_allow(&data, &mut matches);
+            let got: Vec<(usize, u64, u64)> = matches.iter().map(|m| (m.offset, m.line, m.column)).collect();
+            let expected: Vec<(usize, u64, u64)> = offsets
+                .iter()
+                .filter(|&&off| !allowed_naive(&data, off))
+                .map(|&off| {
+                    let (line, column) = locate_naive(&data, off);
+                    (off, line, column)
+                })
+                .collect();
+            assert_eq!(got, expected, "in {data:?}");
+        }
+    }
+
+    #[test]
+    fn keys_among_runs_of_hits_are_found_once_across_cluster_cuts() {
+        use base64::Engine;
+        let d = detector();
+        let k = key();
+        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s).into_bytes();
+        let pct = |s: &[u8]| -> Vec<u8> { s.iter().flat_map(|b| format!("%{b:02X}").into_bytes()).collect() };
+        // Long enough that clusters are cut and decoded runs drained several times.
+        let n = 3 * CLUSTER_SPAN / 4 + 7;
+        let cases: Vec<(Vec<u8>, Encoding)> = vec![
+            (
+                [b"SG.".repeat(n), b" ".to_vec(), k.clone().into_bytes()].concat(),
+                Encoding::Plain,
+            ),
+            (
+                b64(&[b"SG.".repeat(n), b"=".to_vec(), k.clone().into_bytes()].concat()),
+                Encoding::Base64,
+            ),
+            (
+                pct(&[b"SG.".repeat(n), b"=".to_vec(), k.clone().into_bytes()].concat()),
+                Encoding::Percent,
+            ),
+        ];
+        for (unit, encoding) in cases {
+            let data = [unit.clone(), b"\n".to_vec(), unit.clone(), b"\n".to_vec(), unit].concat();
+            let m = d.scan(&data);
+            let got: Vec<(u64, &str, Encoding)> =
+                m.iter().map(|m| (m.line, m.key.as_str(), m.encoding)).collect();
+            let expected: Vec<(u64, &str, Encoding)> = (1..=3).map(|l| (l, k.as_str(), encoding)).collect();
+            assert_eq!(got, expected, "{encoding:?}");
+        }
+    }
+
     #[test]
     fn entropy() {
         assert!(shannon_entropy(b"aaaa") < 0.01);
