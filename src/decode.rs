@@ -178,6 +178,8 @@ pub struct Base64Run {
     end: usize,
     /// A byte outside the alphabet (or the end of the blob) ended the run.
     done: bool,
+    /// The quantum of the last hit looked up.
+    last: usize,
 }
 
 impl Base64Run {
@@ -189,6 +191,7 @@ impl Base64Run {
             quanta: Vec::with_capacity(32),
             end: quantum,
             done: false,
+            last: 0,
         };
         let mut before = [(0, 0); 4];
         if chars_before(data, quantum, &mut before) == 4 {
@@ -262,9 +265,24 @@ impl Base64Run {
         }
     }
 
+    /// Index of the quantum that starts at blob offset `at`.
+    pub fn quantum_index(&mut self, at: usize) -> Option<usize> {
+        // Hits mostly come one quantum after another.
+        let near = self.last..self.quanta.len().min(self.last + 3);
+        let found = match self.quanta[near.clone()].iter().position(|q| *q == at) {
+            Some(i) => Some(near.start + i),
+            None => self.quanta.binary_search(&at).ok(),
+        };
+        if let Some(i) = found {
+            self.last = i;
+        }
+        found
+    }
+
     /// Forgets the first `k` quanta (memory stays bounded on a long run).
     pub fn drain(&mut self, k: usize) {
         let k = k.min(self.quanta.len().saturating_sub(1));
+        self.last = self.last.saturating_sub(k);
         self.quanta.drain(..k);
         self.bytes.drain(..3 * k);
     }

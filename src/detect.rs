@@ -204,7 +204,7 @@ impl Detector {
             if quantum >= st.run.end() && quantum - st.run.end() <= B64_GAP {
                 st.run.extend_past(data, quantum);
             }
-            if let Ok(qi) = st.run.quanta.binary_search(&quantum) {
+            if let Some(qi) = st.run.quantum_index(quantum) {
                 found = Some((i, qi));
                 break;
             }
