@@ -66,10 +66,11 @@ fn is_line_break(b: u8) -> bool {
     matches!(b, b'\n' | b'\r')
 }
 
-/// Line breaks inside base64 text (MIME and the `base64` command wrap at 76 columns, a multiple of
-/// 4) are skipped, not taken as its end, but only when the text goes on in a line that is base64
-/// throughout: the next line of a YAML file or of source code is not the value's continuation, and
-/// decoding into it would glue garbage to a key. For the line break at `i`: where decoding goes on.
+/// Line breaks inside base64 text (MIME and the `base64` command wrap at 76 columns, PEM at 64) are
+/// skipped, not taken as its end, but only where the value plausibly goes on: the line being left
+/// is a line of wrapped base64 ([`full_line_before`]), or the next line is base64 throughout. The next line of a YAML file or of source code is not the value's
+/// continuation, and decoding into it would glue garbage to a key. For the line break at `i`, the
+/// first of its characters: where decoding goes on.
 fn wrapped_forward(data: &[u8], i: usize) -> Option<usize> {
     let start = i + data[i..].iter().take_while(|b| is_line_break(**b)).count();
     let line = &data[start..];
@@ -77,16 +78,39 @@ fn wrapped_forward(data: &[u8], i: usize) -> Option<usize> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let text = line.iter().take_while(|b| is_b64(**b)).count();
     let padding = &line[text..];
-    (text > 0 && padding.len() <= 2 && padding.iter().all(|b| *b == b'=')).then_some(start)
+    let next_is_base64 = text > 0 && padding.len() <= 2 && padding.iter().all(|b| *b == b'=');
+    (next_is_base64 || full_line_before(data, i)).then_some(start)
 }
 
-/// The same going backwards from the line break at `i`: the index just past the last character
-/// of the line before, when that line is base64 throughout.
+/// The same going backwards from the line break whose last character is at `i`: the index just
+/// past the last character of the line before, when that line is a full line of base64.
 fn wrapped_backward(data: &[u8], i: usize) -> Option<usize> {
-    let end = i - data[..=i].iter().rev().take_while(|b| is_line_break(**b)).count() + 1;
-    let line = &data[..end];
-    let text = line.iter().rev().take_while(|b| is_b64(**b)).count();
-    (text > 0 && (text == line.len() || is_line_break(line[line.len() - text - 1]))).then_some(end)
+    let end = i + 1 - data[..=i].iter().rev().take_while(|b| is_line_break(**b)).count();
+    full_line_before(data, end).then_some(end)
+}
+
+/// Shortest line taken for a line of wrapped base64 (PEM wraps at 64, MIME at 76).
+const WRAP_MIN: usize = 60;
+/// Longest stretch looked at to decide that (bounds the work per line break).
+const WRAP_SCAN: usize = 4096;
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// PEM and `openssl base64` wrap at 64 characters, MIME and the `base64` command at 76.
+const WRAP_WIDTHS: [usize; 2] = [64, 76];
+
+/// Whether the line that ends at `end` is a line of wrapped base64: base64 throughout and at least
+/// [`WRAP_MIN`] long, or ending in base64 text of a usual wrapping width.
+fn full_line_before(data: &[u8], end: usize) -> bool {
+    let seg = &data[end.saturating_sub(WRAP_SCAN)..end];
+    let text = seg.iter().rev().take_while(|b| is_b64(**b)).count();
+    let rest = &seg[..seg.len() - text];
+    let whole = rest.is_empty()
+        || rest.ends_with(b"\n")
+        || rest.ends_with(b"\r")
+        || (rest == BOM && end == seg.len());
+    // A value can also start mid-line (`<data>AAAA…`, `KEY: AAAA…`): then its first line is as
+    // long as the wrapping width. A one-line value of exactly that length is too short to hold a
+    // key, so taking the next line for its continuation hides none.
+    (whole && text >= WRAP_MIN) || WRAP_WIDTHS.contains(&text)
 }
 
 /// The `n` base64 characters before `at` (fewer if the text starts sooner), nearest first, with
@@ -418,8 +442,7 @@ mod tests {
                 }
                 text.push(c);
             }
-            // The next line is not base64 throughout: not the value's continuation.
-            text.extend_from_slice(b"\nend: tail");
+            text.extend_from_slice(b"\n# end");
             let mut run = Base64Run::start(&text, 0);
             // Extended in random steps, as hits would.
             while !run.done() {
@@ -427,7 +450,7 @@ mod tests {
                 run.extend_to(&text, n);
             }
             let chars: Vec<u8> = text.iter().copied().filter(|b| is_b64(*b)).collect();
-            let chars = &chars[..chars.len() - 7];
+            let chars = &chars[..chars.len() - 3];
             let mut chars = chars.to_vec();
             if chars.len() % 4 == 1 {
                 chars.pop();

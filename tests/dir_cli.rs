@@ -1649,6 +1649,23 @@ fn base64_value_does_not_run_into_neighbouring_lines() {
     );
     expected.push(loc(&k, "previous-line.yaml", 2, 1, "base64"));
 
+    // A wrapped value still runs across its line breaks, even into a last line that other text
+    // follows.
+    let k = g.key();
+    let lines: Vec<String> = STANDARD
+        .encode(format!("K={k}\n"))
+        .as_bytes()
+        .chunks(76)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "the key must span the line break");
+    write(
+        root,
+        "wrapped.xml",
+        format!("<data>\n{}\n{}</data>\n", lines[0], lines[1]),
+    );
+    expected.push(loc(&k, "wrapped.xml", 2, 1, "base64"));
+
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, expected);
