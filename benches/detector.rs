@@ -14,6 +14,15 @@
 //! - `many_keys`: the same text with a real-format key about every 2 KiB (one in eight base64-encoded),
 //!   so matches, line/column computation and result allocation dominate;
 //! - `random_binary`: uniformly random bytes (NULs included), as in media or compressed files.
+//!
+//! Adversarial cases (`cargo bench --bench detector -- adversarial`), inputs built to make a
+//! detector do work per keyword hit; such blobs compress to kilobytes in git:
+//! - `b64_sg_shift0/1/2`: 16 MiB of base64 of `SG.` repeated, at each of the three byte alignments
+//!   (`U0cu…` for alignment 0): a base64 needle hit every 4 characters;
+//! - `percent_sg`: 16 MiB of `%53%47%2E` repeated;
+//! - `sg_repeated`: 16 MiB of `SG.` repeated: a plain keyword hit every 3 bytes;
+//! - `keys_one_line`: one 2 MiB line holding 20,000 real-format keys (line, column and
+//!   `sgscan:allow` look-ups on one long line).
 
 use std::hint::black_box;
 
@@ -188,5 +197,50 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn adversarial(c: &mut Criterion) {
+    let detector = Detector::new(sgscan::rules::embedded().unwrap()).unwrap();
+    let placeholders = detector.rules()[0].placeholder_words.clone();
+    let repeat = |unit: &[u8]| -> Vec<u8> { unit.iter().copied().cycle().take(SIZE).collect() };
+    let b64_sg = |shift: usize| -> Vec<u8> {
+        let mut raw = vec![b'x'; shift];
+        raw.extend(repeat(b"SG.").into_iter().take(SIZE / 4 * 3));
+        b64(&raw).into_bytes()[..SIZE].to_vec()
+    };
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("b64_sg_shift0", b64_sg(0)),
+        ("b64_sg_shift1", b64_sg(1)),
+        ("b64_sg_shift2", b64_sg(2)),
+        ("percent_sg", repeat(b"%53%47%2E")),
+        ("sg_repeated", repeat(b"SG.")),
+    ];
+    assert!(cases[0].1.starts_with(b"U0cuU0cu"));
+    for (name, data) in &cases {
+        assert!(detector.scan(data).is_empty(), "{name}: a key was reported");
+    }
+
+    const KEYS: usize = 20_000;
+    const LINE: usize = 2 << 20;
+    let mut rng = fastrand::Rng::with_seed(0xad7e_25a1);
+    let mut line = Vec::with_capacity(LINE);
+    for i in 0..KEYS {
+        let k = key(&mut rng, &placeholders);
+        line.extend_from_slice(format!("k{i}=\"{k}\"; ").as_bytes());
+        // Spread the keys over the whole line.
+        line.resize(LINE * (i + 1) / KEYS - 1, b' ');
+    }
+    line.push(b'\n');
+    assert_eq!(line.len(), LINE);
+    assert_eq!(detector.scan(&line).len(), KEYS, "keys on one line");
+    cases.push(("keys_one_line", line));
+
+    let mut group = c.benchmark_group("adversarial");
+    group.sample_size(10);
+    for (name, data) in &cases {
+        group.throughput(Throughput::Bytes(data.len() as u64));
+        group.bench_function(*name, |b| b.iter(|| black_box(detector.scan(black_box(data)))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, adversarial);
 criterion_main!(benches);

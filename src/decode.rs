@@ -1,18 +1,9 @@
 //! Encoded forms of keys: base64 (standard and URL-safe, e.g. a Kubernetes Secret's `data:`) and
-//! percent-encoding. The detector searches for the encodings of each rule keyword and decodes only a
-//! small window around a hit, so the cost stays proportional to the hits, not to the data.
-
-use base64::Engine;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+//! percent-encoding. The detector searches for the encodings of each rule keyword and decodes only the
+//! text around hits, each byte once however many hits share it, so the cost stays proportional to
+//! the data around hits, not to hits times window size.
 
 use crate::detect::Encoding;
-
-/// Bytes decoded from a window of the blob, and where that window starts.
-pub struct Decoded {
-    pub bytes: Vec<u8>,
-    pub origin: usize,
-    pub encoding: Encoding,
-}
 
 const B64_STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const B64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -67,75 +58,263 @@ pub fn percent_needles(kw: &[u8]) -> Vec<Vec<u8>> {
     }
 }
 
-fn is_b64(b: u8) -> bool {
+pub fn is_b64(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
 }
 
-const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
-    .with_decode_allow_trailing_bits(true)
-    .with_decode_padding_mode(DecodePaddingMode::Indifferent);
-const STD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
-const URL: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
-
-/// Decodes the base64 window around a needle hit at `hit`: from one quantum before the keyword's
-/// quantum (for the boundary check) to one byte past the longest possible match.
-pub fn base64_window(data: &[u8], hit: usize, skip: usize, shift: usize, max_len: usize) -> Option<Decoded> {
-    let quantum = hit.checked_sub(skip)?;
-    if !data[quantum..hit].iter().all(|b| is_b64(*b)) {
-        return None;
-    }
-    // The quantum before, for the boundary check; line breaks inside the base64 text (MIME and the
-    // `base64` command wrap at 76 columns, a multiple of 4) are skipped, not treated as its end.
-    let mut chunk: Vec<u8> = Vec::with_capacity(128);
-    let mut back = quantum;
-    let mut before = Vec::with_capacity(4);
-    while before.len() < 4 && back > 0 {
-        back -= 1;
-        match data[back] {
-            b'\n' | b'\r' => continue,
-            b if is_b64(b) => before.push(b),
-            _ => break,
-        }
-    }
-    if before.len() == 4 {
-        chunk.extend(before.iter().rev());
-    }
-    let want = (shift + max_len + 2).div_ceil(3) * 4 + chunk.len();
-    for &b in &data[quantum..] {
-        if chunk.len() >= want {
-            break;
-        }
-        match b {
-            b'\n' | b'\r' => continue,
-            b if is_b64(b) => chunk.push(b),
-            _ => break,
-        }
-    }
-    if chunk.len() % 4 == 1 {
-        chunk.pop();
-    }
-    let url = chunk.iter().any(|b| matches!(b, b'-' | b'_'));
-    let bytes = if url {
-        URL.decode(&chunk)
-    } else {
-        STD.decode(&chunk)
-    }
-    .ok()?;
-    let encoding = if url {
-        Encoding::Base64url
-    } else {
-        Encoding::Base64
-    };
-    Some(Decoded {
-        bytes,
-        origin: quantum,
-        encoding,
-    })
+fn is_line_break(b: u8) -> bool {
+    matches!(b, b'\n' | b'\r')
 }
 
-/// Decodes the percent-encoded window starting at a needle hit, with up to two encoded bytes (or
-/// two plain ones) before it for the boundary check.
-pub fn percent_window(data: &[u8], hit: usize, max_len: usize) -> Option<Decoded> {
+/// Line breaks inside base64 text (MIME and the `base64` command wrap at 76 columns, PEM at 64) are
+/// skipped, not taken as its end, but only where the value plausibly goes on: the line being left
+/// is a line of wrapped base64 ([`full_line_before`]), or the next line is base64 throughout. The next line of a YAML file or of source code is not the value's
+/// continuation, and decoding into it would glue garbage to a key. For the line break at `i`, the
+/// first of its characters: where decoding goes on.
+fn wrapped_forward(data: &[u8], i: usize) -> Option<usize> {
+    let start = i + data[i..].iter().take_while(|b| is_line_break(**b)).count();
+    let line = &data[start..];
+    let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = line.iter().take_while(|b| is_b64(**b)).count();
+    let padding = &line[text..];
+    let next_is_base64 = text > 0 && padding.len() <= 2 && padding.iter().all(|b| *b == b'=');
+    (next_is_base64 || full_line_before(data, i)).then_some(start)
+}
+
+/// The same going backwards from the line break whose last character is at `i`: the index just
+/// past the last character of the line before, when that line is a full line of base64.
+fn wrapped_backward(data: &[u8], i: usize) -> Option<usize> {
+    let end = i + 1 - data[..=i].iter().rev().take_while(|b| is_line_break(**b)).count();
+    full_line_before(data, end).then_some(end)
+}
+
+/// Shortest line taken for a line of wrapped base64 (PEM wraps at 64, MIME at 76).
+const WRAP_MIN: usize = 60;
+/// Longest stretch looked at to decide that (bounds the work per line break).
+const WRAP_SCAN: usize = 4096;
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// PEM and `openssl base64` wrap at 64 characters, MIME and the `base64` command at 76.
+const WRAP_WIDTHS: [usize; 2] = [64, 76];
+
+/// Whether the line that ends at `end` is a line of wrapped base64: base64 throughout and at least
+/// [`WRAP_MIN`] long, or ending in base64 text of a usual wrapping width.
+fn full_line_before(data: &[u8], end: usize) -> bool {
+    let seg = &data[end.saturating_sub(WRAP_SCAN)..end];
+    let text = seg.iter().rev().take_while(|b| is_b64(**b)).count();
+    let rest = &seg[..seg.len() - text];
+    let whole = rest.is_empty()
+        || rest.ends_with(b"\n")
+        || rest.ends_with(b"\r")
+        || (rest == BOM && end == seg.len());
+    // A value can also start mid-line (`<data>AAAA…`, `KEY: AAAA…`): then its first line is as
+    // long as the wrapping width. A one-line value of exactly that length is too short to hold a
+    // key, so taking the next line for its continuation hides none.
+    (whole && text >= WRAP_MIN) || WRAP_WIDTHS.contains(&text)
+}
+
+/// The `n` base64 characters before `at` (fewer if the text starts sooner), nearest first, with
+/// their offsets.
+fn chars_before(data: &[u8], at: usize, out: &mut [(usize, u8); 4]) -> usize {
+    let mut n = 0;
+    let mut back = at;
+    while n < 4 && back > 0 {
+        let b = data[back - 1];
+        if is_line_break(b) {
+            match wrapped_backward(data, back - 1) {
+                Some(end) => back = end,
+                None => break,
+            }
+        } else if is_b64(b) {
+            back -= 1;
+            out[n] = (back, b);
+            n += 1;
+        } else {
+            break;
+        }
+    }
+    n
+}
+
+/// Both alphabets in one table: which of the two a window used is decided apart
+/// ([`base64_alphabet`]), so one decoded run serves either.
+fn sextet_value(b: u8) -> u8 {
+    match b {
+        b'A'..=b'Z' => b - b'A',
+        b'a'..=b'z' => b - b'a' + 26,
+        b'0'..=b'9' => b - b'0' + 52,
+        b'+' | b'-' => 62,
+        _ => 63,
+    }
+}
+
+/// Characters of the base64 window the detector examines for a keyword in the quantum at `quantum`
+/// (with the keyword `shift` bytes into it): the quantum before (for the boundary check), then
+/// enough quanta for one byte past the longest possible match.
+fn window_chars(data: &[u8], quantum: usize, shift: usize, max_len: usize, mut f: impl FnMut(u8)) {
+    let mut before = [(0, 0); 4];
+    if chars_before(data, quantum, &mut before) == 4 {
+        before.iter().for_each(|(_, b)| f(*b));
+    }
+    let want = (shift + max_len + 2).div_ceil(3) * 4;
+    let mut j = quantum;
+    let mut n = 0;
+    while n < want && j < data.len() {
+        let b = data[j];
+        if is_line_break(b) {
+            match wrapped_forward(data, j) {
+                Some(next) => j = next,
+                None => break,
+            }
+        } else if is_b64(b) {
+            f(b);
+            n += 1;
+            j += 1;
+        } else {
+            break;
+        }
+    }
+}
+
+/// How the window of a keyword at `quantum`/`shift` is encoded: `base64url` if it holds `-` or `_`,
+/// `base64` otherwise, and `None` if it mixes both alphabets (no decoder accepts that text).
+pub fn base64_alphabet(data: &[u8], quantum: usize, shift: usize, max_len: usize) -> Option<Encoding> {
+    let (mut url, mut std) = (false, false);
+    window_chars(data, quantum, shift, max_len, |b| {
+        url |= matches!(b, b'-' | b'_');
+        std |= matches!(b, b'+' | b'/');
+    });
+    match (url, std) {
+        (true, true) => None,
+        (true, false) => Some(Encoding::Base64url),
+        _ => Some(Encoding::Base64),
+    }
+}
+
+/// One run of base64 text in one phase, decoded once from the first keyword hit in it (and the
+/// quantum before that) and extended only as far as later hits of the same phase need, so a blob
+/// of repeated encoded keywords is decoded once, not once per hit.
+pub struct Base64Run {
+    pub bytes: Vec<u8>,
+    /// Blob offset of the first character of each decoded quantum (`bytes[3 * i..3 * i + 3]`).
+    pub quanta: Vec<usize>,
+    /// Blob offset where decoding stopped.
+    end: usize,
+    /// A byte outside the alphabet (or the end of the blob) ended the run.
+    done: bool,
+    /// The quantum of the last hit looked up.
+    last: usize,
+}
+
+impl Base64Run {
+    /// A run whose next quantum starts at `quantum`, holding the quantum before it when four base64
+    /// characters precede it.
+    pub fn start(data: &[u8], quantum: usize) -> Base64Run {
+        let mut run = Base64Run {
+            bytes: Vec::with_capacity(128),
+            quanta: Vec::with_capacity(32),
+            end: quantum,
+            done: false,
+            last: 0,
+        };
+        let mut before = [(0, 0); 4];
+        if chars_before(data, quantum, &mut before) == 4 {
+            let chars = [before[3].1, before[2].1, before[1].1, before[0].1];
+            run.push(chars, 4, before[3].0);
+        }
+        run
+    }
+
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    pub fn done(&self) -> bool {
+        self.done
+    }
+
+    fn push(&mut self, chars: [u8; 4], n: usize, at: usize) {
+        let v = chars.map(sextet_value);
+        let word = (v[0] as u32) << 18 | (v[1] as u32) << 12 | (v[2] as u32) << 6 | v[3] as u32;
+        let bytes = [(word >> 16) as u8, (word >> 8) as u8, word as u8];
+        // A final partial quantum of 2 or 3 characters carries 1 or 2 bytes; its spare bits are
+        // ignored, as lenient decoders do.
+        self.bytes.extend_from_slice(&bytes[..n - 1]);
+        self.quanta.push(at);
+    }
+
+    /// Decodes until `n` quanta are held or the run ends.
+    pub fn extend_to(&mut self, data: &[u8], n: usize) {
+        let mut i = self.end;
+        while self.quanta.len() < n && !self.done {
+            let mut chars = [b'A'; 4];
+            let mut k = 0;
+            let mut first = i;
+            let mut j = i;
+            while k < 4 && j < data.len() {
+                let b = data[j];
+                if is_line_break(b) {
+                    match wrapped_forward(data, j) {
+                        Some(next) => j = next,
+                        None => break,
+                    }
+                } else if is_b64(b) {
+                    if k == 0 {
+                        first = j;
+                    }
+                    chars[k] = b;
+                    k += 1;
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            if k == 4 {
+                self.push(chars, 4, first);
+                i = j;
+            } else {
+                if k >= 2 {
+                    self.push(chars, k, first);
+                }
+                self.done = true;
+            }
+        }
+        self.end = i;
+    }
+
+    /// Decodes until the quantum that starts at `pos` or later is held, or the run ends.
+    pub fn extend_past(&mut self, data: &[u8], pos: usize) {
+        while !self.done && self.end <= pos {
+            self.extend_to(data, self.quanta.len() + 1);
+        }
+    }
+
+    /// Index of the quantum that starts at blob offset `at`.
+    pub fn quantum_index(&mut self, at: usize) -> Option<usize> {
+        // Hits mostly come one quantum after another.
+        let near = self.last..self.quanta.len().min(self.last + 3);
+        let found = match self.quanta[near.clone()].iter().position(|q| *q == at) {
+            Some(i) => Some(near.start + i),
+            None => self.quanta.binary_search(&at).ok(),
+        };
+        if let Some(i) = found {
+            self.last = i;
+        }
+        found
+    }
+
+    /// Forgets the first `k` quanta (memory stays bounded on a long run).
+    pub fn drain(&mut self, k: usize) {
+        let k = k.min(self.quanta.len().saturating_sub(1));
+        self.last = self.last.saturating_sub(k);
+        self.quanta.drain(..k);
+        self.bytes.drain(..3 * k);
+    }
+}
+
+/// Where the detector starts decoding for a percent needle hit: up to two encoded bytes (or two
+/// plain ones) before it, for the boundary check.
+pub fn percent_window_start(data: &[u8], hit: usize) -> usize {
     let is_hex = |b: u8| b.is_ascii_hexdigit();
     let mut start = hit;
     for _ in 0..2 {
@@ -148,18 +327,76 @@ pub fn percent_window(data: &[u8], hit: usize, max_len: usize) -> Option<Decoded
     if start == hit {
         start = hit.saturating_sub(2);
     }
-    let end = data.len().min(hit + 3 * (max_len + 2));
-    let bytes: Vec<u8> = percent_encoding::percent_decode(&data[start..end]).collect();
-    Some(Decoded {
-        bytes,
-        origin: hit,
-        encoding: Encoding::Percent,
-    })
+    start
+}
+
+/// Percent-decoded text from some offset on, extended as later hits need, so every byte of a blob
+/// of repeated `%XX` keywords is decoded once. Decoding from any earlier offset reaches a hit's `%`
+/// in step, since a `%` cannot be the hex digit of an escape before it.
+pub struct PercentRun {
+    pub bytes: Vec<u8>,
+    /// Blob offset of each decoded byte (of its `%` when escaped).
+    pub pos: Vec<usize>,
+    end: usize,
+}
+
+impl PercentRun {
+    pub fn start(at: usize) -> PercentRun {
+        PercentRun {
+            bytes: Vec::with_capacity(256),
+            pos: Vec::with_capacity(256),
+            end: at,
+        }
+    }
+
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    /// Decodes up to blob offset `target` (or just past it, so as not to split an escape).
+    pub fn extend_to(&mut self, data: &[u8], target: usize) {
+        let target = target.min(data.len());
+        let hex = |b: u8| (b as char).to_digit(16);
+        let mut i = self.end;
+        while i < target {
+            let escaped = if data[i] == b'%' && i + 2 < data.len() {
+                hex(data[i + 1]).zip(hex(data[i + 2]))
+            } else {
+                None
+            };
+            self.pos.push(i);
+            match escaped {
+                Some((hi, lo)) => {
+                    self.bytes.push((hi * 16 + lo) as u8);
+                    i += 3;
+                }
+                None => {
+                    self.bytes.push(data[i]);
+                    i += 1;
+                }
+            }
+        }
+        self.end = self.end.max(i);
+    }
+
+    /// Index of the decoded byte that starts at blob offset `at`.
+    pub fn index_of(&self, at: usize) -> Option<usize> {
+        self.pos.binary_search(&at).ok()
+    }
+
+    /// Forgets the first `k` decoded bytes.
+    pub fn drain(&mut self, k: usize) {
+        let k = k.min(self.bytes.len());
+        self.bytes.drain(..k);
+        self.pos.drain(..k);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as STD;
 
     #[test]
     fn needles_for_sg() {
@@ -185,5 +422,63 @@ mod tests {
         assert_eq!(percent_needles(b"SG."), vec![b"%53%47%2".to_vec()]);
         assert_eq!(percent_needles(b"ab"), vec![b"%61%62".to_vec()]);
         assert_eq!(percent_needles(b"Z"), vec![b"%5A".to_vec(), b"%5a".to_vec()]);
+    }
+
+    #[test]
+    fn base64_run_decodes_like_a_base64_decoder() {
+        let lenient = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_allow_trailing_bits(true)
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        );
+        let mut rng = fastrand::Rng::with_seed(3);
+        for _ in 0..500 {
+            let raw: Vec<u8> = (0..rng.usize(0..200)).map(|_| rng.u8(..)).collect();
+            let mut text = Vec::new();
+            for (i, c) in STD.encode(&raw).trim_end_matches('=').bytes().enumerate() {
+                if i > 0 && i % 76 == 0 {
+                    text.extend_from_slice(if rng.bool() { b"\n" } else { b"\r\n" });
+                }
+                text.push(c);
+            }
+            text.extend_from_slice(b"\n# end");
+            let mut run = Base64Run::start(&text, 0);
+            // Extended in random steps, as hits would.
+            while !run.done() {
+                let n = run.quanta.len() + rng.usize(1..9);
+                run.extend_to(&text, n);
+            }
+            let chars: Vec<u8> = text.iter().copied().filter(|b| is_b64(*b)).collect();
+            let chars = &chars[..chars.len() - 3];
+            let mut chars = chars.to_vec();
+            if chars.len() % 4 == 1 {
+                chars.pop();
+            }
+            assert_eq!(run.bytes, lenient.decode(&chars).unwrap(), "{raw:?}");
+            assert_eq!(run.quanta.len(), chars.len().div_ceil(4));
+        }
+    }
+
+    #[test]
+    fn percent_run_decodes_like_percent_decode() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        const PIECES: &[&[u8]] = &[b"%53", b"%2e", b"%4", b"%", b"%%41", b"a", b"%zz", b"%3D", b"."];
+        for _ in 0..500 {
+            let mut text = Vec::new();
+            for _ in 0..rng.usize(0..60) {
+                text.extend_from_slice(PIECES[rng.usize(..PIECES.len())]);
+            }
+            let mut run = PercentRun::start(0);
+            while run.end() < text.len() {
+                let target = run.end() + rng.usize(1..7);
+                run.extend_to(&text, target);
+            }
+            let expected: Vec<u8> = percent_encoding::percent_decode(&text).collect();
+            assert_eq!(run.bytes, expected, "{:?}", String::from_utf8_lossy(&text));
+            for (i, &p) in run.pos.iter().enumerate() {
+                assert_eq!(run.index_of(p), Some(i));
+            }
+        }
     }
 }

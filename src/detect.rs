@@ -37,8 +37,11 @@ enum HitKind {
     Base64 {
         skip: usize,
         shift: usize,
+        kw: usize,
     },
-    Percent,
+    Percent {
+        kw: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +67,7 @@ impl Detector {
             }
         };
         for (i, rule) in rules.iter().enumerate() {
-            for kw in &rule.spec.keywords {
+            for (k, kw) in rule.spec.keywords.iter().enumerate() {
                 let kw = kw.as_bytes();
                 push(
                     kw.to_vec(),
@@ -78,7 +81,7 @@ impl Detector {
                         pat,
                         Needle {
                             rule: i,
-                            kind: HitKind::Base64 { skip, shift },
+                            kind: HitKind::Base64 { skip, shift, kw: k },
                         },
                     );
                 }
@@ -87,7 +90,7 @@ impl Detector {
                         pat,
                         Needle {
                             rule: i,
-                            kind: HitKind::Percent,
+                            kind: HitKind::Percent { kw: k },
                         },
                     );
                 }
@@ -108,71 +111,241 @@ impl Detector {
     }
 
     /// Every match in `data`, in offset order, with line and column.
+    ///
+    /// Linear in `data` whatever it holds: keyword hits whose windows overlap are matched by one
+    /// regex pass over the union of their windows, encoded text is decoded once per run however
+    /// many hits it holds, and lines and columns come from one forward pass.
     pub fn scan(&self, data: &[u8]) -> Vec<Match> {
         let mut raw: Vec<Match> = Vec::new();
+        let mut state = ScanState::new(self.rules.len());
         for hit in self.prefilter.find_iter(data) {
             let needle = self.needles[hit.pattern().as_usize()];
-            let rule = &self.rules[needle.rule];
             match needle.kind {
-                HitKind::Plain => {
-                    // A hit inside a match already found adds nothing.
-                    if raw.last().is_some_and(|m| {
-                        m.encoding == Encoding::Plain && hit.start() < m.offset + m.key.len()
-                    }) {
-                        continue;
-                    }
-                    self.match_window(needle.rule, rule, data, hit.start(), &mut raw, |m| m);
-                }
-                HitKind::Base64 { skip, shift } => {
-                    if let Some(dec) = decode::base64_window(data, hit.start(), skip, shift, rule.max_len) {
-                        self.match_decoded(needle.rule, rule, &dec, &mut raw);
-                    }
-                }
-                HitKind::Percent => {
-                    if let Some(dec) = decode::percent_window(data, hit.start(), rule.max_len) {
-                        self.match_decoded(needle.rule, rule, &dec, &mut raw);
-                    }
+                HitKind::Plain => self.plain_hit(needle.rule, data, hit.start(), &mut state, &mut raw),
+                HitKind::Base64 { skip, shift, kw } => self.base64_hit(
+                    needle.rule,
+                    kw,
+                    data,
+                    hit.start(),
+                    skip,
+                    shift,
+                    &mut state,
+                    &mut raw,
+                ),
+                HitKind::Percent { kw } => {
+                    self.percent_hit(needle.rule, kw, data, hit.start(), &mut state, &mut raw)
                 }
             }
         }
+        self.finish(data, state, &mut raw);
         raw.sort_by_key(|m| (m.offset, m.encoding));
         raw.dedup_by(|a, b| a.offset == b.offset && a.key == b.key && a.rule == b.rule);
-        locate(data, &mut raw);
-        raw.retain(|m| !allowed_inline(data, m.offset));
+        locate_and_allow(data, &mut raw);
         raw
     }
 
-    fn match_decoded(&self, rule_idx: usize, rule: &Rule, dec: &decode::Decoded, out: &mut Vec<Match>) {
-        for kw in &rule.spec.keywords {
-            for hit in memchr::memmem::find_iter(&dec.bytes, kw.as_bytes()) {
-                self.match_window(rule_idx, rule, &dec.bytes, hit, out, |mut m| {
-                    m.offset = dec.origin;
-                    m.encoding = dec.encoding;
-                    m
+    fn plain_hit(&self, r: usize, data: &[u8], hit: usize, state: &mut ScanState, out: &mut Vec<Match>) {
+        let rule = &self.rules[r];
+        let cluster = &mut state.plain[r];
+        let (lo, hi) = (hit.saturating_sub(rule.max_len), hit + rule.max_len);
+        if !cluster.fits(lo) {
+            self.match_cluster(r, data, cluster, out, |m, _| Some(m));
+        }
+        cluster.push(hit, lo, hi);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn base64_hit(
+        &self,
+        r: usize,
+        kw: usize,
+        data: &[u8],
+        hit: usize,
+        skip: usize,
+        shift: usize,
+        state: &mut ScanState,
+        out: &mut Vec<Match>,
+    ) {
+        let rule = &self.rules[r];
+        let max_len = rule.max_len;
+        let Some(quantum) = hit.checked_sub(skip) else {
+            return;
+        };
+        if !data[quantum..hit].iter().all(|b| decode::is_b64(*b)) {
+            return;
+        }
+        let runs = &mut state.base64[r];
+        let mut found = None;
+        for (i, st) in runs.iter_mut().enumerate() {
+            if st.run.quanta.first().is_none_or(|q| quantum < *q) {
+                continue;
+            }
+            if quantum >= st.run.end() && quantum - st.run.end() <= B64_GAP {
+                st.run.extend_past(data, quantum);
+            }
+            if let Some(qi) = st.run.quantum_index(quantum) {
+                found = Some((i, qi));
+                break;
+            }
+        }
+        let (i, qi) = match found {
+            Some(f) => f,
+            None => {
+                // Runs that no later hit can fall in (hits come in offset order, their quanta at
+                // most 3 characters before them) are matched and dropped; the others are phases of
+                // the same text, of which there are four.
+                let mut j = 0;
+                while j < runs.len() {
+                    let st = &runs[j];
+                    let dead = if st.run.done() {
+                        st.run.end() <= quantum
+                    } else {
+                        st.run.end() + B64_GAP < quantum
+                    };
+                    if dead || runs.len() >= MAX_B64_RUNS {
+                        let mut st = runs.swap_remove(j);
+                        self.flush_base64(r, data, &mut st, out);
+                    } else {
+                        j += 1;
+                    }
+                }
+                let run = decode::Base64Run::start(data, quantum);
+                let qi = run.quanta.len();
+                runs.push(Base64State {
+                    run,
+                    cluster: Cluster::default(),
                 });
+                (runs.len() - 1, qi)
+            }
+        };
+        let st = &mut runs[i];
+        st.run.extend_to(data, qi + (shift + max_len + 2).div_ceil(3));
+        let kw = rule.spec.keywords[kw].as_bytes();
+        let mut p = 3 * qi + shift;
+        if st.run.bytes.get(p..p + kw.len()) != Some(kw) {
+            return;
+        }
+        if !st.cluster.fits(p.saturating_sub(max_len)) {
+            self.flush_base64(r, data, st, out);
+            if st.run.quanta.len() > DRAIN_AT {
+                let k = p.saturating_sub(max_len + 8) / 3;
+                st.run.drain(k);
+                st.cluster.shift(3 * k);
+                p -= 3 * k;
+            }
+        }
+        st.cluster.push(p, p.saturating_sub(max_len), p + max_len);
+    }
+
+    fn flush_base64(&self, r: usize, data: &[u8], st: &mut Base64State, out: &mut Vec<Match>) {
+        let max_len = self.rules[r].max_len;
+        let quanta = &st.run.quanta;
+        self.match_cluster(r, &st.run.bytes, &mut st.cluster, out, |mut m, hit| {
+            let quantum = quanta[hit / 3];
+            m.encoding = decode::base64_alphabet(data, quantum, hit % 3, max_len)?;
+            m.offset = quantum;
+            Some(m)
+        });
+    }
+
+    fn percent_hit(
+        &self,
+        r: usize,
+        kw: usize,
+        data: &[u8],
+        hit: usize,
+        state: &mut ScanState,
+        out: &mut Vec<Match>,
+    ) {
+        let rule = &self.rules[r];
+        let max_len = rule.max_len;
+        let start = decode::percent_window_start(data, hit);
+        let slot = &mut state.percent[r];
+        // A hit that does not touch the decoded text starts a new run.
+        if let Some(mut st) = slot.take_if(|st| start > st.run.end()) {
+            self.flush_percent(r, &mut st, out);
+        }
+        let st = slot.get_or_insert_with(|| PercentState {
+            run: decode::PercentRun::start(start),
+            cluster: Cluster::default(),
+        });
+        st.run.extend_to(data, hit + 3 * (max_len + 2));
+        let Some(mut p) = st.run.index_of(hit) else {
+            return;
+        };
+        let kw = rule.spec.keywords[kw].as_bytes();
+        if st.run.bytes.get(p..p + kw.len()) != Some(kw) {
+            return;
+        }
+        if !st.cluster.fits(p.saturating_sub(max_len)) {
+            self.flush_percent(r, st, out);
+            if st.run.bytes.len() > DRAIN_AT {
+                let k = p.saturating_sub(max_len + 8);
+                st.run.drain(k);
+                st.cluster.shift(k);
+                p -= k;
+            }
+        }
+        st.cluster.push(p, p.saturating_sub(max_len), p + max_len);
+    }
+
+    fn flush_percent(&self, r: usize, st: &mut PercentState, out: &mut Vec<Match>) {
+        let pos = &st.run.pos;
+        self.match_cluster(r, &st.run.bytes, &mut st.cluster, out, |mut m, hit| {
+            m.offset = pos[hit];
+            m.encoding = Encoding::Percent;
+            Some(m)
+        });
+    }
+
+    fn finish(&self, data: &[u8], mut state: ScanState, out: &mut Vec<Match>) {
+        for r in 0..self.rules.len() {
+            self.match_cluster(r, data, &mut state.plain[r], out, |m, _| Some(m));
+            for st in &mut state.base64[r] {
+                self.flush_base64(r, data, st, out);
+            }
+            if let Some(st) = &mut state.percent[r] {
+                self.flush_percent(r, st, out);
             }
         }
     }
 
-    /// Runs the rule's regex in the window around a keyword hit at `hit` and keeps the matches that
-    /// cover the hit and pass the rule's filters.
-    fn match_window(
+    /// Runs the rule's regex once over the union of the cluster's hit windows in `buf` and keeps the
+    /// matches that cover a hit and pass the rule's filters; `adjust` gets each with the first hit it
+    /// covers and may place it in the blob or drop it. Empties the cluster.
+    fn match_cluster(
         &self,
         rule_idx: usize,
-        rule: &Rule,
-        data: &[u8],
-        hit: usize,
+        buf: &[u8],
+        cluster: &mut Cluster,
         out: &mut Vec<Match>,
-        adjust: impl Fn(Match) -> Match,
+        mut adjust: impl FnMut(Match, usize) -> Option<Match>,
     ) {
-        let ws = hit.saturating_sub(rule.max_len);
-        let we = data.len().min(hit + rule.max_len);
-        let window = &data[ws..we];
+        let Some(&last) = cluster.hits.last() else {
+            return;
+        };
+        let rule = &self.rules[rule_idx];
+        // Base64 hits of different alignments can arrive a quantum out of order; a sorted vector
+        // sorts in one pass.
+        cluster.hits.sort_unstable();
+        let ws = cluster.lo.min(buf.len());
+        let we = cluster.hi.min(buf.len());
+        let window = &buf[ws..we];
+        let hits = &cluster.hits;
+        let mut h = 0;
         // Most hits are near misses: the match-only search (a lazy DFA) rejects them cheaply; the
         // slower capture search runs only for matches that survive the boundary check.
         for m in rule.regex.find_iter(window) {
             let (start, end) = (ws + m.start(), ws + m.end());
-            if start > hit || end <= hit || !bounded(rule, data, start, end) {
+            while h < hits.len() && hits[h] < start {
+                h += 1;
+            }
+            if h == hits.len() || hits[h] >= end || !bounded(rule, buf, start, end) {
+                continue;
+            }
+            // The previous cluster, cut only for its length, already matched what covers its
+            // last hit.
+            if cluster.prev_last.is_some_and(|p| start <= p) {
                 continue;
             }
             let Some(caps) = rule.regex.captures_at(window, m.start()) else {
@@ -182,7 +355,7 @@ impl Detector {
                 continue;
             }
             // The regex only matches bytes of the rule's token alphabet, which is ASCII.
-            let Ok(key) = std::str::from_utf8(&data[start..end]) else {
+            let Ok(key) = std::str::from_utf8(&buf[start..end]) else {
                 continue;
             };
             let low_entropy = rule
@@ -204,7 +377,7 @@ impl Detector {
                 .and_then(|g| caps.get(g))
                 .and_then(|s| std::str::from_utf8(s.as_bytes()).ok())
                 .map(str::to_string);
-            out.push(adjust(Match {
+            let m = Match {
                 rule: rule_idx,
                 key: key.to_string(),
                 key_id,
@@ -212,7 +385,80 @@ impl Detector {
                 line: 0,
                 column: 0,
                 encoding: Encoding::Plain,
-            }));
+            };
+            if let Some(m) = adjust(m, hits[h]) {
+                out.push(m);
+            }
+        }
+        cluster.prev_last = Some(last);
+        cluster.hits.clear();
+    }
+}
+
+/// Longest stretch of merged windows matched in one regex pass: bounds the hits kept in memory.
+const CLUSTER_SPAN: usize = 1 << 16;
+/// Decoded bytes (or quanta) a run keeps before forgetting what no later hit can reach.
+const DRAIN_AT: usize = 1 << 16;
+/// How far past its end a base64 run is decoded to see whether a later hit is in its phase.
+const B64_GAP: usize = 256;
+/// A run of base64 text has four phases; a hit in none of the live runs starts another.
+const MAX_B64_RUNS: usize = 4;
+
+/// Keyword hits whose match windows overlap, in the coordinates of the buffer they are in.
+#[derive(Default)]
+struct Cluster {
+    lo: usize,
+    hi: usize,
+    hits: Vec<usize>,
+    /// The last hit of the previous cluster of the same buffer.
+    prev_last: Option<usize>,
+}
+
+impl Cluster {
+    /// Whether a hit whose window starts at `lo` joins this cluster (else the cluster is matched
+    /// first).
+    fn fits(&self, lo: usize) -> bool {
+        self.hits.is_empty() || (lo < self.hi && self.hi - self.lo < CLUSTER_SPAN)
+    }
+
+    fn push(&mut self, hit: usize, lo: usize, hi: usize) {
+        if self.hits.is_empty() {
+            (self.lo, self.hi) = (lo, hi);
+        } else {
+            (self.lo, self.hi) = (self.lo.min(lo), self.hi.max(hi));
+        }
+        self.hits.push(hit);
+    }
+
+    /// The buffer lost its first `k` bytes.
+    fn shift(&mut self, k: usize) {
+        self.prev_last = self.prev_last.and_then(|p| p.checked_sub(k));
+    }
+}
+
+struct Base64State {
+    run: decode::Base64Run,
+    cluster: Cluster,
+}
+
+struct PercentState {
+    run: decode::PercentRun,
+    cluster: Cluster,
+}
+
+/// Per rule: the pending plain cluster, the live base64 runs and the percent run.
+struct ScanState {
+    plain: Vec<Cluster>,
+    base64: Vec<Vec<Base64State>>,
+    percent: Vec<Option<PercentState>>,
+}
+
+impl ScanState {
+    fn new(rules: usize) -> ScanState {
+        ScanState {
+            plain: (0..rules).map(|_| Cluster::default()).collect(),
+            base64: (0..rules).map(|_| Vec::new()).collect(),
+            percent: (0..rules).map(|_| None).collect(),
         }
     }
 }
@@ -282,36 +528,116 @@ pub fn shannon_entropy(bytes: &[u8]) -> f64 {
 /// The marker that, anywhere on a match's line, says "this is not a leak".
 pub const ALLOW_MARKER: &[u8] = b"sgscan:allow";
 
-fn allowed_inline(data: &[u8], offset: usize) -> bool {
+/// Fills in line and column for matches sorted by offset and drops those on a line holding
+/// [`ALLOW_MARKER`], in one forward pass: a long line with many matches is walked once, not once per
+/// match.
+fn locate_and_allow(data: &[u8], matches: &mut Vec<Match>) {
+    let mut cursor = LineCursor::new(data);
+    // (line start, whether that line holds the marker) of the last line looked at.
+    let mut line_allowed: Option<(usize, bool)> = None;
+    matches.retain_mut(|m| {
+        let Some((line, column, line_start)) = cursor.locate(m.offset) else {
+            let (line, column) = locate_naive(data, m.offset);
+            (m.line, m.column) = (line, column);
+            return !allowed_naive(data, m.offset);
+        };
+        (m.line, m.column) = (line, column);
+        let allowed = match line_allowed {
+            Some((start, allowed)) if start == line_start => allowed,
+            _ => {
+                let off = m.offset.min(data.len());
+                let end = memchr::memchr(b'\n', &data[off..]).map_or(data.len(), |i| off + i);
+                let allowed = memchr::memmem::find(&data[line_start..end], ALLOW_MARKER).is_some();
+                line_allowed = Some((line_start, allowed));
+                allowed
+            }
+        };
+        !allowed
+    });
+}
+
+/// Code points in `bytes`, an invalid byte counting as one.
+fn code_points(bytes: &[u8]) -> u64 {
+    bytes
+        .utf8_chunks()
+        .map(|c| (c.valid().chars().count() + c.invalid().len()) as u64)
+        .sum()
+}
+
+/// Line and column of increasing offsets, by a cursor that only moves forward. Counting code points
+/// in pieces gives the same total as counting the whole line prefix as long as each piece starts at
+/// a byte that is not a UTF-8 continuation byte: no character, valid or not, spans such a boundary.
+struct LineCursor<'a> {
+    data: &'a [u8],
+    line: u64,
+    line_start: usize,
+    pos: usize,
+    /// Column of `pos`.
+    column: u64,
+}
+
+impl<'a> LineCursor<'a> {
+    fn new(data: &'a [u8]) -> LineCursor<'a> {
+        // A leading BOM takes no column.
+        let pos = if data.starts_with(BOM) { BOM.len() } else { 0 };
+        LineCursor {
+            data,
+            line: 1,
+            line_start: 0,
+            pos,
+            column: 1,
+        }
+    }
+
+    /// (line, column, line start) of `offset`; `None` for an offset behind the cursor.
+    fn locate(&mut self, offset: usize) -> Option<(u64, u64, usize)> {
+        let off = offset.min(self.data.len());
+        if off < self.pos {
+            return None;
+        }
+        let seg = &self.data[self.pos..off];
+        if let Some(last) = memchr::memrchr(b'\n', seg) {
+            self.line += memchr::memchr_iter(b'\n', seg).count() as u64;
+            self.line_start = self.pos + last + 1;
+            self.pos = self.line_start;
+            self.column = 1;
+        }
+        let mut cut = off;
+        while cut > self.pos && cut < self.data.len() && is_continuation(self.data[cut]) {
+            cut -= 1;
+        }
+        self.column += code_points(&self.data[self.pos..cut]);
+        self.pos = cut;
+        let column = self.column + code_points(&self.data[cut..off]);
+        Some((self.line, column, self.line_start))
+    }
+}
+
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Line and column of one offset, counted from the start of the blob.
+fn locate_naive(data: &[u8], offset: usize) -> (u64, u64) {
+    let off = offset.min(data.len());
+    let line = 1 + memchr::memchr_iter(b'\n', &data[..off]).count() as u64;
+    let line_start = memchr::memrchr(b'\n', &data[..off]).map_or(0, |i| i + 1);
+    let prefix = &data[line_start..off];
+    let prefix = if line_start == 0 {
+        prefix.strip_prefix(BOM).unwrap_or(prefix)
+    } else {
+        prefix
+    };
+    (line, 1 + code_points(prefix))
+}
+
+fn allowed_naive(data: &[u8], offset: usize) -> bool {
+    let offset = offset.min(data.len());
     let start = memchr::memrchr(b'\n', &data[..offset]).map_or(0, |i| i + 1);
     let end = memchr::memchr(b'\n', &data[offset..]).map_or(data.len(), |i| offset + i);
     memchr::memmem::find(&data[start..end], ALLOW_MARKER).is_some()
-}
-
-/// Fills in line and column for matches sorted by offset, in one forward pass.
-fn locate(data: &[u8], matches: &mut [Match]) {
-    let mut line = 1u64;
-    let mut pos = 0usize;
-    for m in matches.iter_mut() {
-        let off = m.offset.min(data.len());
-        if off >= pos {
-            line += memchr::memchr_iter(b'\n', &data[pos..off]).count() as u64;
-            pos = off;
-        }
-        let line_start = memchr::memrchr(b'\n', &data[..off]).map_or(0, |i| i + 1);
-        let prefix = &data[line_start..off];
-        let prefix = if line_start == 0 {
-            prefix.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(prefix)
-        } else {
-            prefix
-        };
-        let column = 1 + prefix
-            .utf8_chunks()
-            .map(|c| (c.valid().chars().count() + c.invalid().len()) as u64)
-            .sum::<u64>();
-        m.line = line;
-        m.column = column;
-    }
 }
 
 #[cfg(test)]
@@ -350,6 +676,129 @@ mod tests {
         let m = detector().scan(&data);
         assert_eq!(m.len(), 1);
         assert_eq!((m[0].line, m[0].column), (2, 4));
+    }
+
+    /// Random bytes rich in what line and column counting cares about.
+    fn tricky_bytes(rng: &mut fastrand::Rng, n: usize) -> Vec<u8> {
+        const PIECES: &[&[u8]] = &[
+            b"\n",
+            b"\r\n",
+            b"a",
+            b"SG.",
+            "é".as_bytes(),
+            "€".as_bytes(),
+            "😀".as_bytes(),
+            b"\xEF\xBB\xBF",
+            b"\xFF",
+            b"\x80",
+            b"\xE2\x82",
+            b"\xF0\x9F",
+            b"\x00",
+            ALLOW_MARKER,
+        ];
+        let mut out = Vec::new();
+        if rng.bool() {
+            out.extend_from_slice(BOM);
+        }
+        while out.len() < n {
+            out.extend_from_slice(PIECES[rng.usize(..PIECES.len())]);
+        }
+        out
+    }
+
+    #[test]
+    fn line_cursor_agrees_with_counting_from_the_start() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..2000 {
+            let len = rng.usize(0..300);
+            let data = tricky_bytes(&mut rng, len);
+            let mut offsets: Vec<usize> = (0..rng.usize(0..20)).map(|_| rng.usize(..=data.len())).collect();
+            offsets.sort_unstable();
+            let mut cursor = LineCursor::new(&data);
+            for &off in &offsets {
+                let expected = locate_naive(&data, off);
+                let got = match cursor.locate(off) {
+                    Some((line, column, line_start)) => {
+                        let naive_start = memchr::memrchr(b'\n', &data[..off]).map_or(0, |i| i + 1);
+                        assert_eq!(line_start, naive_start, "line start of {off} in {data:?}");
+                        (line, column)
+                    }
+                    None => {
+                        // Only an offset inside a leading BOM is behind the cursor.
+                        assert!(data.starts_with(BOM) && off < BOM.len(), "{off} in {data:?}");
+                        expected
+                    }
+                };
+                assert_eq!(got, expected, "offset {off} in {data:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn inline_allow_in_one_pass_agrees_with_per_match_lookup() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..2000 {
+            let len = rng.usize(0..400);
+            let data = tricky_bytes(&mut rng, len);
+            let mut offsets: Vec<usize> = (0..rng.usize(0..30)).map(|_| rng.usize(..=data.len())).collect();
+            offsets.sort_unstable();
+            let mut matches: Vec<Match> = offsets
+                .iter()
+                .map(|&offset| Match {
+                    rule: 0,
+                    key: String::new(),
+                    key_id: None,
+                    offset,
+                    line: 0,
+                    column: 0,
+                    encoding: Encoding::Plain,
+                })
+                .collect();
+            locate_and_allow(&data, &mut matches);
+            let got: Vec<(usize, u64, u64)> = matches.iter().map(|m| (m.offset, m.line, m.column)).collect();
+            let expected: Vec<(usize, u64, u64)> = offsets
+                .iter()
+                .filter(|&&off| !allowed_naive(&data, off))
+                .map(|&off| {
+                    let (line, column) = locate_naive(&data, off);
+                    (off, line, column)
+                })
+                .collect();
+            assert_eq!(got, expected, "in {data:?}");
+        }
+    }
+
+    #[test]
+    fn keys_among_runs_of_hits_are_found_once_across_cluster_cuts() {
+        use base64::Engine;
+        let d = detector();
+        let k = key();
+        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s).into_bytes();
+        let pct = |s: &[u8]| -> Vec<u8> { s.iter().flat_map(|b| format!("%{b:02X}").into_bytes()).collect() };
+        // Long enough that clusters are cut and decoded runs drained several times.
+        let n = 3 * CLUSTER_SPAN / 4 + 7;
+        let cases: Vec<(Vec<u8>, Encoding)> = vec![
+            (
+                [b"SG.".repeat(n), b" ".to_vec(), k.clone().into_bytes()].concat(),
+                Encoding::Plain,
+            ),
+            (
+                b64(&[b"SG.".repeat(n), b"=".to_vec(), k.clone().into_bytes()].concat()),
+                Encoding::Base64,
+            ),
+            (
+                pct(&[b"SG.".repeat(n), b"=".to_vec(), k.clone().into_bytes()].concat()),
+                Encoding::Percent,
+            ),
+        ];
+        for (unit, encoding) in cases {
+            let data = [unit.clone(), b"\n".to_vec(), unit.clone(), b"\n".to_vec(), unit].concat();
+            let m = d.scan(&data);
+            let got: Vec<(u64, &str, Encoding)> =
+                m.iter().map(|m| (m.line, m.key.as_str(), m.encoding)).collect();
+            let expected: Vec<(u64, &str, Encoding)> = (1..=3).map(|l| (l, k.as_str(), encoding)).collect();
+            assert_eq!(got, expected, "{encoding:?}");
+        }
     }
 
     #[test]

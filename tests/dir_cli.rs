@@ -1474,3 +1474,199 @@ fn placeholders_and_low_entropy_secrets_are_not_keys() {
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, vec![loc(&key, "real.txt", 1, 1, "plain")]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 12. Adversarial inputs: output stays exact on blobs built to multiply the work per hit
+// ---------------------------------------------------------------------------------------------
+
+/// The report's locations are exactly `expected`; for reports too large for `assert_locations`.
+fn assert_same_locations(doc: &Value, mut expected: Vec<Loc>) {
+    expected.sort();
+    let actual = locations(doc);
+    let first_difference = actual.iter().zip(&expected).position(|(a, e)| a != e);
+    assert!(
+        actual.len() == expected.len() && first_difference.is_none(),
+        "{} locations reported, {} expected; first difference at {first_difference:?}: reported \
+         {:?}, expected {:?}",
+        actual.len(),
+        expected.len(),
+        first_difference.map(|i| &actual[i]),
+        first_difference.map(|i| &expected[i])
+    );
+}
+
+#[test]
+fn twenty_thousand_keys_on_one_line_are_all_found_with_their_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut g = KeyGen::new(1201);
+    let mut text = String::new();
+    let mut expected = Vec::new();
+    // Line 1: about 2 MiB, 20,000 keys, with multi-byte characters between them so that columns
+    // (code points) and byte offsets differ more and more along the line.
+    let mut column = 1;
+    for i in 0..20_000 {
+        let k = g.key();
+        let sep = format!("é{} k{i}=\"", "€".repeat(i % 3));
+        column += sep.chars().count() as u64;
+        expected.push(loc(&k, "long.txt", 1, column, "plain"));
+        text.push_str(&sep);
+        text.push_str(&k);
+        let pad = format!("\" {};", " ".repeat(20));
+        column += (k.len() + pad.chars().count()) as u64;
+        text.push_str(&pad);
+    }
+    assert!(text.len() > 2 << 20, "the long line is {} bytes", text.len());
+    text.push('\n');
+    // Line 2: the marker allows only this line's key.
+    let allowed = g.key();
+    text.push_str(&format!("x = \"{allowed}\"  # sgscan:allow\n"));
+    // Line 3: found, whatever the lines around it say.
+    let k = g.key();
+    text.push_str(&format!("y = \"{k}\"\n"));
+    expected.push(loc(&k, "long.txt", 3, 6, "plain"));
+    // Line 4: 100 keys and, after all of them, the marker: none is reported.
+    let mut allowed_line = String::new();
+    let mut allowed_keys = vec![allowed];
+    for _ in 0..100 {
+        let k = g.key();
+        allowed_line.push_str(&format!("{k}, "));
+        allowed_keys.push(k);
+    }
+    text.push_str(&format!("{allowed_line}// sgscan:allow\n"));
+    write(root, "long.txt", &text);
+
+    let (run, doc) = dir_json(root, &[]);
+    assert_eq!(run.code, 1, "{run}");
+    // Spot checks first, for a readable failure: the first, a middle and the last key of line 1.
+    let all = locations(&doc);
+    for e in [
+        &expected[0],
+        &expected[9_999],
+        &expected[19_999],
+        &expected[20_000],
+    ] {
+        assert!(all.contains(e), "missing {e:?}");
+    }
+    for k in &allowed_keys {
+        assert!(finding_for(&doc, k).is_none(), "an allowed key was reported");
+    }
+    assert_same_locations(&doc, expected);
+}
+
+#[test]
+fn runs_of_keyword_encodings_report_only_the_real_key_at_its_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut g = KeyGen::new(1202);
+    let mut expected = Vec::new();
+    // 2^20 bytes of `SG.` at least, in each form, with a key at the end in the same form. `=`
+    // bounds the key in the decoded text; a space in plain text.
+    let n = (1 << 20) / 3;
+    let sg = "SG.".repeat(n);
+
+    let k = g.key();
+    write(root, "plain.txt", format!("{sg} {k}\n"));
+    expected.push(loc(&k, "plain.txt", 1, 3 * n as u64 + 2, "plain"));
+
+    for shift in 0..3 {
+        let k = g.key();
+        let raw = format!("{}{sg}={k}", "x".repeat(shift));
+        let encoded = STANDARD.encode(&raw);
+        let name = format!("base64-{shift}.txt");
+        write(root, &name, format!("{encoded}\n"));
+        // The key's quantum: the one holding its first byte.
+        let quantum = (shift + 3 * n + 1) / 3;
+        expected.push(loc(&k, &name, 1, 4 * quantum as u64 + 1, "base64"));
+    }
+    assert!(
+        std::fs::read_to_string(root.join("base64-0.txt"))
+            .unwrap()
+            .starts_with("U0cuU0cu")
+    );
+
+    let k = g.key();
+    write(
+        root,
+        "percent.txt",
+        format!("q={}\n", percent(&format!("{sg}={k}"), true)),
+    );
+    expected.push(loc(&k, "percent.txt", 1, 3 + 3 * (3 * n as u64 + 1), "percent"));
+
+    // An encoded run ending a line must not lend the next line's key to that line, where the
+    // next line's marker would not be seen.
+    let k = g.key();
+    write(
+        root,
+        "allowed-after-run.txt",
+        format!("{}\n{k}  # sgscan:allow\n", "%53%47%2E".repeat(1000)),
+    );
+    // A marker far away on another line allows nothing.
+    let k = g.key();
+    write(
+        root,
+        "marker-elsewhere.txt",
+        format!("# sgscan:allow\n{}\n{sg}\nkey = {k}\n", "U0cu".repeat(1000)),
+    );
+    expected.push(loc(&k, "marker-elsewhere.txt", 4, 7, "plain"));
+
+    let (run, doc) = dir_json(root, &["--max-file-size", "16M"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_locations(&doc, expected);
+}
+
+#[test]
+fn base64_value_does_not_run_into_neighbouring_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut g = KeyGen::new(1203);
+    // Neighbouring words that are base64 characters too, and decode to token characters right
+    // against the key (so taking them for a continuation of the value hides the key).
+    let decoded = |s: &str| {
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(s)
+            .unwrap()
+    };
+    assert!(decoded("emai")[0].is_ascii_alphanumeric());
+    assert!(decoded("data")[2].is_ascii_alphanumeric());
+    let mut expected = Vec::new();
+
+    let k = g.key();
+    let value = STANDARD.encode(&k);
+    assert_eq!(value.len() % 4, 0, "the value must end on a quantum");
+    write(
+        root,
+        "next-line.yaml",
+        format!("data:\n  SENDGRID_API_KEY: {value}\nemail: ops\n"),
+    );
+    expected.push(loc(&k, "next-line.yaml", 2, 21, "base64"));
+
+    let k = g.key();
+    write(
+        root,
+        "previous-line.yaml",
+        format!("kind: data\n{}\n", STANDARD.encode(&k)),
+    );
+    expected.push(loc(&k, "previous-line.yaml", 2, 1, "base64"));
+
+    // A wrapped value still runs across its line breaks, even into a last line that other text
+    // follows.
+    let k = g.key();
+    let lines: Vec<String> = STANDARD
+        .encode(format!("K={k}\n"))
+        .as_bytes()
+        .chunks(76)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "the key must span the line break");
+    write(
+        root,
+        "wrapped.xml",
+        format!("<data>\n{}\n{}</data>\n", lines[0], lines[1]),
+    );
+    expected.push(loc(&k, "wrapped.xml", 2, 1, "base64"));
+
+    let (run, doc) = dir_json(root, &[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_locations(&doc, expected);
+}
