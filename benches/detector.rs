@@ -198,7 +198,7 @@ fn bench(c: &mut Criterion) {
 }
 
 fn adversarial(c: &mut Criterion) {
-    let detector = Detector::new(sgscan::rules::embedded().unwrap()).unwrap();
+    let detector = Detector::new(sgscan::embedded_rules().unwrap()).unwrap();
     let placeholders = detector.rules()[0].placeholder_words.clone();
     let repeat = |unit: &[u8]| -> Vec<u8> { unit.iter().copied().cycle().take(SIZE).collect() };
     let b64_sg = |shift: usize| -> Vec<u8> {

@@ -3,7 +3,7 @@
 //! text around hits, each byte once however many hits share it, so the cost stays proportional to
 //! the data around hits, not to hits times window size.
 
-use crate::detect::Encoding;
+use crate::model::Encoding;
 
 const B64_STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const B64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

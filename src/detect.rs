@@ -7,7 +7,7 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::decode;
-pub use crate::model::Encoding;
+use crate::model::Encoding;
 use crate::rules::Rule;
 
 /// One match in one blob.
@@ -366,9 +366,7 @@ impl Detector {
                 continue;
             }
             if !rule.ignore_fingerprints.is_empty()
-                && rule
-                    .ignore_fingerprints
-                    .contains(&crate::findings::fingerprint(key))
+                && rule.ignore_fingerprints.contains(&crate::key::fingerprint(key))
             {
                 continue;
             }

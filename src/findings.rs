@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::detect::Detector;
-pub use crate::key::{fingerprint, redact};
+use crate::key::{fingerprint, redact};
 use crate::model::{Finding, Location, MAX_LOCATIONS, Origin, Outcome, Skip, Stats};
 use crate::source::Sink;
 

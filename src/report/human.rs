@@ -107,7 +107,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 loc.line,
                 loc.column
             )?;
-            if loc.encoding != crate::detect::Encoding::Plain {
+            if loc.encoding != crate::model::Encoding::Plain {
                 write!(out, " ({}-encoded)", loc.encoding.as_str())?;
             }
             if let Some(c) = &loc.origin.commit {

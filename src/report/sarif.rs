@@ -63,7 +63,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
         let scopes = f.verification.as_ref().and_then(|v| v.scopes.clone());
         for loc in &f.locations {
             let encoded = match loc.encoding {
-                crate::detect::Encoding::Plain => String::new(),
+                crate::model::Encoding::Plain => String::new(),
                 e => format!(" ({}-encoded)", e.as_str()),
             };
             let key_id = f
