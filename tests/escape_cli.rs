@@ -197,7 +197,10 @@ fn unreadable_root_is_an_error() {
     std::fs::write(locked.join("a.txt"), "nothing").unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
 
-    let bin = assert_cmd::cargo::cargo_bin("sgscan");
+    // A copy the unprivileged user can execute wherever the build directory is (CI clones under
+    // root's home, which `nobody` cannot enter).
+    let bin = dir.path().join("sgscan");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("sgscan"), &bin).unwrap();
     let as_root = unsafe { libc_geteuid() } == 0;
     let mut cmd = if as_root {
         let mut c = Std::new("setpriv");
