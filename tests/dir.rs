@@ -4,7 +4,7 @@
 //! No key literal appears in this file: every key is generated at run time (`common::KeyGen`), and
 //! diagnostics scrub anything shaped like a key before printing it.
 
-mod common;
+use crate::util as common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Every example in the pattern files is a test: positives must yield exactly the generated key,
 //! negatives nothing. Each template is tried with several generated keys.
 
-mod common;
+use crate::util as common;
 
 use common::{KeyGen, expand};
 use sgscan::{Detector, embedded_rules};

@@ -2,7 +2,7 @@
 //! builds real repositories with the `git` CLI in a temporary directory and drives the built binary.
 //! Keys are generated at run time (see `common::KeyGen`); no key literal is written here.
 
-mod common;
+use crate::util as common;
 
 use std::cell::Cell;
 use std::collections::BTreeSet;

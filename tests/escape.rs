@@ -3,7 +3,7 @@
 //!
 //! No key literal appears in this file: keys are generated at run time.
 
-mod common;
+use crate::util as common;
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -11,7 +11,7 @@ use std::process::Command as Std;
 
 use assert_cmd::Command;
 use common::KeyGen;
-use common::sendgrid_mock::{Behavior, Hostile, MockSendGrid};
+use common::mock::{Behavior, Hostile, MockSendGrid};
 
 /// A name that would set the window title, clear the screen and forge a report line.
 const HOSTILE: &str = "evil\x1b]0;pwned\x07\x1b[2J\nsgscan: 0 keys\r\u{9b}31m.env";

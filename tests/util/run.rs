@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::sendgrid_mock;
+use super::mock;
 
 /// One run of the binary.
 pub struct Run {
@@ -64,12 +64,12 @@ pub fn assert_no_key(text: &str, what: &str, keys: &[&String]) {
         assert!(
             !text.contains(key.as_str()),
             "{what} contains key #{i} (id {})",
-            sendgrid_mock::key_id(key)
+            mock::key_id(key)
         );
         assert!(
             !text.contains(secret),
             "{what} contains the secret of key #{i} (id {})",
-            sendgrid_mock::key_id(key)
+            mock::key_id(key)
         );
     }
     assert!(

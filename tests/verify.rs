@@ -1,11 +1,11 @@
 //! `sgscan dir --verify` end to end: the built binary against a fake SendGrid API
-//! (`common::sendgrid_mock`), one mock per test (tests run in parallel threads).
+//! (`common::mock`), one mock per test (tests run in parallel threads).
 //!
 //! No key literal appears in this file: every key is generated at run time (`common::KeyGen`), and
 //! diagnostics scrub anything shaped like a key before printing it. Every test also checks that no
 //! key (nor its secret half) reached standard output, standard error or the files sgscan wrote.
 
-mod common;
+use crate::util as common;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use common::KeyGen;
 use common::run::{Run, assert_no_key, cut, scrub};
-use common::sendgrid_mock::{self, Behavior, Hostile, MockSendGrid};
+use common::mock::{self, Behavior, Hostile, MockSendGrid};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -105,7 +105,7 @@ fn verify_json(tree: &Tree, api_url: &str, extra: &[&str]) -> (Run, Value) {
 }
 
 fn finding<'a>(doc: &'a Value, key: &str) -> &'a Value {
-    let fp = sendgrid_mock::fingerprint(key);
+    let fp = mock::fingerprint(key);
     doc["findings"]
         .as_array()
         .expect("`findings` is an array")
@@ -114,7 +114,7 @@ fn finding<'a>(doc: &'a Value, key: &str) -> &'a Value {
         .unwrap_or_else(|| {
             panic!(
                 "no finding for key id {}:\n{}",
-                sendgrid_mock::key_id(key),
+                mock::key_id(key),
                 cut(&scrub(&doc.to_string()))
             )
         })
@@ -125,7 +125,7 @@ fn verification<'a>(doc: &'a Value, key: &str) -> &'a Value {
     assert!(
         v.is_object(),
         "finding for key id {} has no `verification` object: {v}",
-        sendgrid_mock::key_id(key)
+        mock::key_id(key)
     );
     v
 }
@@ -161,7 +161,7 @@ fn s(v: &[&str]) -> Vec<String> {
 }
 
 /// The GET /v3/scopes requests the mock saw for `key`.
-fn scope_requests(mock: &MockSendGrid, key: &str) -> Vec<sendgrid_mock::Request> {
+fn scope_requests(mock: &MockSendGrid, key: &str) -> Vec<mock::Request> {
     mock.requests_for(key)
         .into_iter()
         .filter(|r| r.method == "GET" && r.path.starts_with("/v3/scopes"))
@@ -227,7 +227,7 @@ fn statuses_follow_what_sendgrid_says() {
         "401 'Maximum credits exceeded' is a live key: {v}"
     );
     assert_eq!(v["http_status"], 401, "{v}");
-    assert!(reason(v).contains(sendgrid_mock::NO_CREDITS_MESSAGE), "{v}");
+    assert!(reason(v).contains(mock::NO_CREDITS_MESSAGE), "{v}");
     assert!(v["scopes"].is_null(), "{v}");
 
     let v = verification(&doc, &forbidden_json);
@@ -257,7 +257,7 @@ fn statuses_follow_what_sendgrid_says() {
             scope_requests(&mock, k).len(),
             1,
             "one GET /v3/scopes per key (key id {})",
-            sendgrid_mock::key_id(k)
+            mock::key_id(k)
         );
     }
     assert_eq!(mock.requests().len(), 7, "no other request was made");
@@ -373,7 +373,7 @@ fn human_output_lists_live_keys_first_highest_privilege_first() {
     ];
     let mut last = None;
     for (key, label) in expected {
-        let id = sendgrid_mock::key_id(key);
+        let id = mock::key_id(key);
         let (pos, block) = human_block(&r.stdout, &id);
         assert!(
             block.contains(label),
@@ -389,7 +389,7 @@ fn human_output_lists_live_keys_first_highest_privilege_first() {
         }
         last = Some((pos, label));
     }
-    let (_, block) = human_block(&r.stdout, &sendgrid_mock::key_id(&k.elevated));
+    let (_, block) = human_block(&r.stdout, &mock::key_id(&k.elevated));
     assert!(
         block.contains("above send-only: templates.read, stats.read"),
         "{}",
@@ -423,7 +423,7 @@ fn policy_lists_scopes_beyond_the_allowed_ones() {
 
     let r = verify_fmt(&tree, &mock.url(), "human", &["--policy", policy_arg]);
     assert_eq!(r.code, 1, "{r}");
-    let (_, block) = human_block(&r.stdout, &sendgrid_mock::key_id(&k.elevated));
+    let (_, block) = human_block(&r.stdout, &mock::key_id(&k.elevated));
     assert!(
         block.contains("beyond policy: templates.read, stats.read"),
         "{}",
@@ -642,12 +642,12 @@ fn cache_answers_the_second_run_and_holds_no_key() {
     let text = std::fs::read_to_string(&cache).expect("the cache file was written");
     assert_no_key(&text, "the cache file", &[&live, &unknown]);
     assert!(
-        text.contains(&sendgrid_mock::fingerprint(&live)),
+        text.contains(&mock::fingerprint(&live)),
         "the cache is keyed by fingerprint:\n{}",
         scrub(&text)
     );
     assert!(
-        !text.contains(&sendgrid_mock::fingerprint(&unknown)),
+        !text.contains(&mock::fingerprint(&unknown)),
         "an unknown result is not cached"
     );
 
@@ -943,8 +943,8 @@ fn no_key_in_any_output_log_report_or_cache() {
         assert_eq!(r.code, 1, "{r}");
         assert_run_leaks_nothing(&r, &keys);
         for k in keys {
-            let id = sendgrid_mock::key_id(k);
-            let fp = sendgrid_mock::fingerprint(k);
+            let id = mock::key_id(k);
+            let fp = mock::fingerprint(k);
             let line = r
                 .stderr
                 .lines()
@@ -997,7 +997,7 @@ fn sarif_level_follows_the_verification_status() {
         (&unknown, "warning", "unknown", 1),
         (&invalid, "note", "invalid", 2),
     ] {
-        let fp = sendgrid_mock::fingerprint(key);
+        let fp = mock::fingerprint(key);
         let mine: Vec<&Value> = results
             .iter()
             .filter(|r| r["partialFingerprints"]["sgscan/key/v1"] == fp.as_str())
@@ -1028,7 +1028,7 @@ fn mock_key_management_api_and_revocation() {
     mock.set(&reader, Behavior::live(&["api_keys.read"]));
     mock.set(&stranger, Behavior::live(&["mail.send"]));
     mock.set_account(&stranger, "other");
-    let id = |k: &str| sendgrid_mock::key_id(k);
+    let id = |k: &str| mock::key_id(k);
     let path = |k: &str| format!("/v3/api_keys/{}", id(k));
 
     let (code, body) = mock.send("GET", &path(&victim), Some(&admin));
@@ -1054,7 +1054,7 @@ fn mock_key_management_api_and_revocation() {
     // Without api_keys.delete: 403, nothing revoked.
     let (code, body) = mock.send("DELETE", &path(&victim), Some(&reader));
     assert_eq!(code, 403, "{body}");
-    assert!(body.contains(sendgrid_mock::FORBIDDEN_MESSAGE));
+    assert!(body.contains(mock::FORBIDDEN_MESSAGE));
     assert!(!mock.is_revoked(&victim));
     assert_eq!(mock.send("DELETE", &path(&unknown), Some(&admin)).0, 404);
     assert_eq!(mock.send("DELETE", &path(&stranger), Some(&admin)).0, 404);
@@ -1067,14 +1067,14 @@ fn mock_key_management_api_and_revocation() {
     assert_eq!(mock.send("GET", "/v3/scopes", Some(&victim)).0, 200);
     let (code, body) = mock.send("GET", "/v3/scopes", Some(&victim));
     assert_eq!(code, 401);
-    assert!(body.contains(sendgrid_mock::INVALID_MESSAGE), "{body}");
+    assert!(body.contains(mock::INVALID_MESSAGE), "{body}");
     assert_eq!(mock.send("GET", &path(&victim), Some(&admin)).0, 404);
     assert_eq!(mock.send("DELETE", &path(&victim), Some(&admin)).0, 404);
 
     // Unknown or missing credentials.
     let (code, body) = mock.send("GET", "/v3/scopes", Some(&unknown));
     assert_eq!(code, 401);
-    assert!(body.contains(sendgrid_mock::INVALID_MESSAGE));
+    assert!(body.contains(mock::INVALID_MESSAGE));
     assert_eq!(mock.send("GET", "/v3/scopes", None).0, 401);
     assert_eq!(mock.send("GET", "/v3/nope", Some(&admin)).0, 404);
 

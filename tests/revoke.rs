@@ -1,12 +1,12 @@
 //! `sgscan dir --revoke` and `sgscan revoke --key-id` end to end: the built binary against a fake
-//! SendGrid API (`common::sendgrid_mock`), one mock per test (tests run in parallel threads).
+//! SendGrid API (`common::mock`), one mock per test (tests run in parallel threads).
 //!
 //! No key literal appears in this file: every key, the admin key included, is generated at run time
 //! (`common::KeyGen`). The admin key reaches sgscan through `SGSCAN_ADMIN_KEY` or
 //! `--admin-key-file`, never the command line. Diagnostics scrub anything shaped like a key, and
 //! every run is checked for keys in its standard output, standard error and audit log.
 
-mod common;
+use crate::util as common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use common::KeyGen;
 use common::run::{Run, assert_no_key, cut, scrub};
-use common::sendgrid_mock::{self, Behavior, DeleteStep, Hostile, MockSendGrid};
+use common::mock::{self, Behavior, DeleteStep, Hostile, MockSendGrid};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -32,11 +32,11 @@ fn assert_leaks_nothing(run: &Run, tree: &Tree, keys: &[&String]) {
 }
 
 fn id(key: &str) -> String {
-    sendgrid_mock::key_id(key)
+    mock::key_id(key)
 }
 
 fn fp(key: &str) -> String {
-    sendgrid_mock::fingerprint(key)
+    mock::fingerprint(key)
 }
 
 /// What sgscan reports as `by` / `revoked_by` for an admin key.
@@ -533,7 +533,7 @@ fn a_403_on_delete_is_revoke_failed_with_the_reason() {
     assert_eq!(rv["status"], "revoke-failed", "{rv}");
     let reason = text(rv, "reason");
     assert!(
-        reason.contains("403") && reason.contains(sendgrid_mock::FORBIDDEN_MESSAGE),
+        reason.contains("403") && reason.contains(mock::FORBIDDEN_MESSAGE),
         "{rv}"
     );
     assert!(text(rv, "manual_step").contains(&id(&leaked)), "{rv}");

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 pub mod run;
-pub mod sendgrid_mock;
+pub mod mock;
 
 use base64::Engine;
 
