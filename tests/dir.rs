@@ -1,104 +1,24 @@
 //! `sgscan dir` end to end: the built binary on temporary trees, its exit codes and every report
 //! format parsed back.
 //!
-//! No key literal appears in this file: every key is generated at run time (`common::KeyGen`), and
+//! No key literal appears in this file: every key is generated at run time (`util::KeyGen`), and
 //! diagnostics scrub anything shaped like a key before printing it.
-
-use crate::util as common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
-use common::KeyGen;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-// ---------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------
-
-/// One run of the binary.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    /// Raw bytes, for checks (ANSI escapes) that must not depend on lossy decoding.
-    raw: Vec<u8>,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
-    }
-
-    /// Standard output and standard error together.
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
-/// Prints a run with every key-shaped string scrubbed, so a failing test does not print keys.
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let cut = |s: &str| -> String {
-            let s = scrub(s);
-            if s.len() > 4000 {
-                let mut end = 4000;
-                while !s.is_char_boundary(end) {
-                    end -= 1;
-                }
-                format!("{}… ({} bytes)", &s[..end], s.len())
-            } else {
-                s
-            }
-        };
-        write!(
-            f,
-            "exit code {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code,
-            cut(&self.stdout),
-            cut(&self.stderr)
-        )
-    }
-}
-
-/// Replaces anything shaped like a SendGrid key with a marker.
-fn scrub(s: &str) -> String {
-    let shape = regex::Regex::new(r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}").unwrap();
-    shape.replace_all(s, "SG.<scrubbed>").into_owned()
-}
-
-/// The binary, run in `cwd`, with colour-forcing variables removed and a timeout.
-fn sgscan(cwd: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("sgscan").expect("the sgscan binary is built");
-    cmd.current_dir(cwd)
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .timeout(Duration::from_secs(120));
-    cmd
-}
-
-fn run_cmd(cmd: &mut Command) -> Run {
-    let out = cmd
-        .output()
-        .expect("sgscan runs (and finishes before the timeout)");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        raw: [out.stdout, out.stderr].concat(),
-    }
-}
+use crate::util::{
+    self, KeyGen, Run, find, findings, fp, run, scrub, sgscan, skipped, str_at, u64_at, write,
+};
 
 /// `sgscan dir ARGS…` in `cwd`.
 fn dir(cwd: &Path, args: &[&str]) -> Run {
-    run_cmd(sgscan(cwd).arg("dir").args(args))
+    run(sgscan(cwd).arg("dir").args(args))
 }
 
 /// `sgscan dir --format json ARGS…` in `cwd`, parsed.
@@ -108,20 +28,6 @@ fn dir_json(cwd: &Path, args: &[&str]) -> (Run, Value) {
     let run = dir(cwd, &all);
     let doc = run.json();
     (run, doc)
-}
-
-/// Writes `contents` to `root/rel`, creating parent directories.
-fn write(root: &Path, rel: &str, contents: impl AsRef<[u8]>) {
-    let path = root.join(rel);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    std::fs::write(&path, contents).unwrap();
-}
-
-/// SHA-256 of the key, lower-case hex, computed independently of sgscan.
-fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
 }
 
 fn percent(s: &str, upper: bool) -> String {
@@ -141,44 +47,6 @@ fn redacted(id: &str) -> String {
     format!("SG.{}…", &id[..4])
 }
 
-fn findings(doc: &Value) -> &Vec<Value> {
-    doc["findings"].as_array().expect("`findings` is an array")
-}
-
-fn finding_for<'a>(doc: &'a Value, key: &str) -> Option<&'a Value> {
-    let fp = sha256_hex(key);
-    findings(doc).iter().find(|f| f["fingerprint"] == fp.as_str())
-}
-
-fn skipped(doc: &Value) -> Vec<(String, String)> {
-    doc["skipped"]
-        .as_array()
-        .expect("`skipped` is an array")
-        .iter()
-        .map(|s| {
-            (
-                s["path"].as_str().expect("skipped path").to_string(),
-                s["reason"].as_str().expect("skipped reason").to_string(),
-            )
-        })
-        .collect()
-}
-
-fn u64_at(v: &Value, field: &str) -> u64 {
-    v[field].as_u64().unwrap_or_else(|| {
-        panic!(
-            "`{field}` is not an unsigned integer in {}",
-            scrub(&v.to_string())
-        )
-    })
-}
-
-fn str_at<'a>(v: &'a Value, field: &str) -> &'a str {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("`{field}` is not a string in {}", scrub(&v.to_string())))
-}
-
 /// One reported location, with the fingerprint of its key (never the key).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Loc {
@@ -191,7 +59,7 @@ struct Loc {
 
 fn loc(key: &str, path: &str, line: u64, column: u64, encoding: &str) -> Loc {
     Loc {
-        fingerprint: sha256_hex(key),
+        fingerprint: fp(key),
         path: path.to_string(),
         line,
         column,
@@ -231,10 +99,6 @@ fn assert_locations(doc: &Value, mut expected: Vec<Loc>) {
         actual.len(),
         expected.len()
     );
-}
-
-fn has_ansi(run: &Run) -> bool {
-    run.raw.contains(&0x1b)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -771,7 +635,7 @@ fn fifo_is_skipped_without_blocking() {
         .status()
         .expect("mkfifo runs");
     assert!(status.success());
-    let run = run_cmd(
+    let run = util::run(
         sgscan(root)
             .args(["dir", "--format", "json"])
             .timeout(Duration::from_secs(30)),
@@ -813,16 +677,16 @@ fn bad_arguments_exit_2() {
         &[],
     ];
     for args in cases {
-        let run = run_cmd(sgscan(root).args(*args));
+        let run = util::run(sgscan(root).args(*args));
         assert_eq!(run.code, 2, "{args:?}: {run}");
         assert!(!run.stderr.trim().is_empty(), "{args:?}: {run}");
         assert_eq!(run.stdout, "", "{args:?}: {run}");
     }
-    let run = run_cmd(sgscan(root).args(["dir", "--frobnicate"]));
+    let run = util::run(sgscan(root).args(["dir", "--frobnicate"]));
     assert!(run.stderr.contains("--frobnicate"), "{run}");
     // Help and version are not errors.
     for args in [&["--version"][..], &["dir", "--help"][..]] {
-        let run = run_cmd(sgscan(root).args(args));
+        let run = util::run(sgscan(root).args(args));
         assert_eq!(run.code, 0, "{args:?}: {run}");
         assert!(!run.stdout.is_empty(), "{args:?}: {run}");
     }
@@ -963,7 +827,7 @@ fn same_key_in_several_files_is_one_finding() {
         .map(|l| (str_at(l, "path"), u64_at(l, "line"), u64_at(l, "column")))
         .collect();
     assert_eq!(locs, [("a.txt", 1, 1), ("b/c.txt", 2, 3), ("d.env", 1, 3)]);
-    assert_eq!(f["fingerprint"], sha256_hex(&key).as_str());
+    assert_eq!(f["fingerprint"], fp(&key).as_str());
     assert_eq!(f["rule_id"], "sendgrid-api-key");
     assert_eq!(f["key_id"], id.as_str());
     assert_eq!(f["redacted"], redacted(&id).as_str());
@@ -977,12 +841,12 @@ fn same_key_in_several_files_is_one_finding() {
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(findings(&doc).len(), 2, "{run}");
     let fps: BTreeSet<&str> = findings(&doc).iter().map(|f| str_at(f, "fingerprint")).collect();
-    let (fp1, fp2) = (sha256_hex(&key), sha256_hex(&other));
+    let (fp1, fp2) = (fp(&key), fp(&other));
     let want: BTreeSet<&str> = [fp1.as_str(), fp2.as_str()].into();
     assert_eq!(fps, want);
     assert_eq!(u64_at(&doc["summary"], "keys"), 2);
     assert_eq!(u64_at(&doc["summary"], "locations"), 4);
-    assert_eq!(u64_at(finding_for(&doc, &other).unwrap(), "location_count"), 1);
+    assert_eq!(u64_at(find(&doc, &other).unwrap(), "location_count"), 1);
 }
 
 #[test]
@@ -1008,7 +872,7 @@ fn same_key_twice_on_a_line_is_two_locations() {
 fn fingerprint_is_sha256_hex() {
     // The helper itself, against the FIPS 180-2 test vector.
     assert_eq!(
-        sha256_hex("abc"),
+        fp("abc"),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
     let tmp = tempfile::tempdir().unwrap();
@@ -1021,7 +885,7 @@ fn fingerprint_is_sha256_hex() {
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     for k in &keys {
-        let f = finding_for(&doc, k).expect("a finding whose fingerprint is the key's SHA-256");
+        let f = find(&doc, k).expect("a finding whose fingerprint is the key's SHA-256");
         let fp = str_at(f, "fingerprint");
         assert_eq!(fp.len(), 64);
         assert!(fp.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
@@ -1057,7 +921,7 @@ fn json_report_has_documented_fields() {
     let f = &findings(&doc)[0];
     assert_eq!(f["rule_id"], "sendgrid-api-key");
     assert_eq!(f["rule_name"], "SendGrid API key");
-    assert_eq!(f["fingerprint"], sha256_hex(&key).as_str());
+    assert_eq!(f["fingerprint"], fp(&key).as_str());
     assert_eq!(f["key_id"], id.as_str());
     assert_eq!(f["redacted"], redacted(&id).as_str());
     assert_eq!(u64_at(f, "location_count"), 1);
@@ -1114,14 +978,14 @@ fn jsonl_report_lines_all_parse() {
     got.sort();
     let plain = "plain".to_string();
     let mut want = vec![
-        (sha256_hex(&k1), "a.txt".to_string(), 1, 1, plain.clone()),
-        (sha256_hex(&k1), "b/b.txt".to_string(), 2, 3, plain.clone()),
-        (sha256_hex(&k2), "c.env".to_string(), 1, 3, plain),
+        (fp(&k1), "a.txt".to_string(), 1, 1, plain.clone()),
+        (fp(&k1), "b/b.txt".to_string(), 2, 3, plain.clone()),
+        (fp(&k2), "c.env".to_string(), 1, 3, plain),
     ];
     want.sort();
     assert_eq!(got, want);
     for l in &lines[..3] {
-        let expect = if l["fingerprint"] == sha256_hex(&k1).as_str() {
+        let expect = if l["fingerprint"] == fp(&k1).as_str() {
             2
         } else {
             1
@@ -1211,9 +1075,9 @@ fn sarif_report_is_valid_for_code_scanning() {
     }
     places.sort();
     let mut want = vec![
-        ("my%20dir/a%20b.txt".to_string(), 2, 5, sha256_hex(&k1)),
-        ("x%23y.txt".to_string(), 1, 1, sha256_hex(&k1)),
-        ("sub/z.env".to_string(), 1, 18, sha256_hex(&k2)),
+        ("my%20dir/a%20b.txt".to_string(), 2, 5, fp(&k1)),
+        ("x%23y.txt".to_string(), 1, 1, fp(&k1)),
+        ("sub/z.env".to_string(), 1, 18, fp(&k2)),
     ];
     want.sort();
     assert_eq!(places, want);
@@ -1265,11 +1129,12 @@ fn output_file_receives_the_report() {
 
     // Human report to a file, colours forced: the file still has no escapes.
     let human = tmp.path().join("report.txt");
-    let run = run_cmd(
-        sgscan(&tree)
-            .env("CLICOLOR_FORCE", "1")
-            .args(["dir", "-o", human.to_str().unwrap()]),
-    );
+    let run =
+        util::run(
+            sgscan(&tree)
+                .env("CLICOLOR_FORCE", "1")
+                .args(["dir", "-o", human.to_str().unwrap()]),
+        );
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(run.stdout, "", "{run}");
     let text = std::fs::read(&human).unwrap();
@@ -1333,7 +1198,7 @@ fn full_keys_only_with_show_secrets_and_never_in_sarif() {
     }
     let (_, doc) = dir_json(root, &["--show-secrets"]);
     for key in [&k1, &k2] {
-        let f = finding_for(&doc, key).expect("finding");
+        let f = find(&doc, key).expect("finding");
         assert!(f["secret"] == key.as_str(), "`secret` is not the full key");
     }
 }
@@ -1370,30 +1235,30 @@ fn no_ansi_escapes_unless_forced_on_a_pipe() {
     write(root, "huge.bin", vec![b'z'; 4096]);
     let args = ["dir", "--max-file-size", "2K"];
 
-    let run = run_cmd(sgscan(root).args(args));
+    let run = util::run(sgscan(root).args(args));
     assert_eq!(run.code, 1, "{run}");
-    assert!(!has_ansi(&run), "escape bytes on a pipe: {run}");
+    assert!(!run.has_ansi(), "escape bytes on a pipe: {run}");
 
-    let run = run_cmd(sgscan(root).env("NO_COLOR", "1").args(args));
+    let run = util::run(sgscan(root).env("NO_COLOR", "1").args(args));
     assert_eq!(run.code, 1, "{run}");
-    assert!(!has_ansi(&run), "escape bytes with NO_COLOR: {run}");
+    assert!(!run.has_ansi(), "escape bytes with NO_COLOR: {run}");
 
-    let run = run_cmd(
+    let run = util::run(
         sgscan(root)
             .env("NO_COLOR", "1")
             .env("CLICOLOR_FORCE", "1")
             .args(args),
     );
-    assert!(!has_ansi(&run), "NO_COLOR must win: {run}");
+    assert!(!run.has_ansi(), "NO_COLOR must win: {run}");
 
     // Control: the check can fail (the human report is coloured when forced).
-    let run = run_cmd(sgscan(root).env("CLICOLOR_FORCE", "1").args(args));
-    assert!(has_ansi(&run), "CLICOLOR_FORCE gave no colour: {run}");
+    let run = util::run(sgscan(root).env("CLICOLOR_FORCE", "1").args(args));
+    assert!(run.has_ansi(), "CLICOLOR_FORCE gave no colour: {run}");
 
     // Errors too.
-    let run = run_cmd(sgscan(root).env("NO_COLOR", "1").args(["dir", "--bogus"]));
+    let run = util::run(sgscan(root).env("NO_COLOR", "1").args(["dir", "--bogus"]));
     assert_eq!(run.code, 2);
-    assert!(!has_ansi(&run), "escape bytes in an error: {run}");
+    assert!(!run.has_ansi(), "escape bytes in an error: {run}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1549,7 +1414,7 @@ fn twenty_thousand_keys_on_one_line_are_all_found_with_their_columns() {
         assert!(all.contains(e), "missing {e:?}");
     }
     for k in &allowed_keys {
-        assert!(finding_for(&doc, k).is_none(), "an allowed key was reported");
+        assert!(find(&doc, k).is_none(), "an allowed key was reported");
     }
     assert_same_locations(&doc, expected);
 }

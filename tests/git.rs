@@ -1,229 +1,25 @@
 //! Integration tests of the git modes (`sgscan git`, `sgscan staged`, `sgscan install-hook`): each
 //! builds real repositories with the `git` CLI in a temporary directory and drives the built binary.
-//! Keys are generated at run time (see `common::KeyGen`); no key literal is written here.
+//! Keys are generated at run time (see `util::KeyGen`); no key literal is written here.
 
-use crate::util as common;
-
-use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
-use common::KeyGen;
+use crate::util::git::{AUTHOR_EMAIL, AUTHOR_NAME, Repo, check, git_command};
+use crate::util::{KeyGen, Run, env_line, finding, fp, fps, has_note, notes, run, set, sgscan, summary};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-const AUTHOR_NAME: &str = "Ada Lovelace";
-const AUTHOR_EMAIL: &str = "ada@lovelace.test";
-const COMMITTER_NAME: &str = "Carl Committer";
-const COMMITTER_EMAIL: &str = "carl@committer.test";
-/// 2023-11-14T22:13:20Z; every git call moves the clock on by a minute.
-const T0: i64 = 1_700_000_000;
 const ZEROS: &str = "0000000000000000000000000000000000000000";
 
-/// Environment variables git sets for hooks and scripts; a test run inside one must not inherit them.
-const GIT_LOCAL_ENV: &[&str] = &[
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_CEILING_DIRECTORIES",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-];
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------
-
-/// A `git` command isolated from the user's and the system's configuration, with a fixed identity.
-fn git_command(dir: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new("git");
-    c.current_dir(dir)
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "tag.gpgsign=false",
-            "-c",
-            "gc.auto=0",
-            "-c",
-            "core.autocrlf=false",
-            "-c",
-            "advice.detachedHead=false",
-        ])
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", AUTHOR_NAME)
-        .env("GIT_AUTHOR_EMAIL", AUTHOR_EMAIL)
-        .env("GIT_COMMITTER_NAME", COMMITTER_NAME)
-        .env("GIT_COMMITTER_EMAIL", COMMITTER_EMAIL)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C");
-    for v in GIT_LOCAL_ENV {
-        c.env_remove(v);
-    }
-    c
-}
-
-fn check(out: Output, what: &str) -> String {
+/// `sgscan ARGS` in `cwd`; its output must be UTF-8 and it must have exited by itself.
+fn scan(cwd: &Path, args: &[&str]) -> Run {
+    let run = run(sgscan(cwd).env("NO_COLOR", "1").args(args));
+    assert_ne!(run.code, -1, "sgscan was killed by a signal:\n{run}");
     assert!(
-        out.status.success(),
-        "`git {what}` failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// A repository (work tree or bare) built with the git CLI.
-struct Repo {
-    path: PathBuf,
-    tick: Cell<i64>,
-}
-
-impl Repo {
-    /// `git init` at `path` (created if needed).
-    fn init(path: &Path) -> Repo {
-        std::fs::create_dir_all(path).unwrap();
-        let repo = Repo::open(path);
-        repo.git(&["init", "-q"]);
-        repo
-    }
-
-    /// A repository that already exists (a clone).
-    fn open(path: &Path) -> Repo {
-        Repo {
-            path: path.to_path_buf(),
-            tick: Cell::new(0),
-        }
-    }
-
-    /// Runs git here with deterministic dates; returns the raw output.
-    fn run(&self, envs: &[(&str, &str)], args: &[&str]) -> Output {
-        let t = self.tick.get();
-        self.tick.set(t + 1);
-        let date = format!("{} +0000", T0 + 60 * t);
-        let mut c = git_command(&self.path);
-        c.env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date)
-            .args(args)
-            .stdin(Stdio::null());
-        for (k, v) in envs {
-            c.env(k, v);
-        }
-        c.output().unwrap()
-    }
-
-    /// Runs git here and asserts it succeeded; returns trimmed stdout.
-    fn git(&self, args: &[&str]) -> String {
-        check(self.run(&[], args), &args.join(" "))
-    }
-
-    fn write(&self, rel: &str, content: &str) {
-        let p = self.path.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-
-    /// `git add -A` and commit; returns the new commit's full id.
-    fn commit(&self, msg: &str) -> String {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "-m", msg]);
-        self.head()
-    }
-
-    fn head(&self) -> String {
-        self.git(&["rev-parse", "HEAD"])
-    }
-
-    fn rev(&self, spec: &str) -> String {
-        self.git(&["rev-parse", spec])
-    }
-
-    /// Writes `content` as an object of `kind` without git's checks (`hash-object --literally`),
-    /// for objects git would refuse to make; returns its id.
-    fn literal(&self, kind: &str, content: &[u8]) -> String {
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), content).unwrap();
-        let path = file.path().to_str().unwrap();
-        self.git(&["hash-object", "-t", kind, "--literally", "-w", path])
-    }
-
-    /// Distinct blobs reachable from every ref and HEAD, as git itself counts them.
-    fn distinct_blobs(&self) -> u64 {
-        let objects = self.git(&["rev-list", "--objects", "--all"]);
-        // "<id> <path>" lines: cat-file wants the ids alone.
-        let ids: String = objects
-            .lines()
-            .map(|l| format!("{}\n", l.split(' ').next().unwrap()))
-            .collect();
-        let mut child = git_command(&self.path)
-            .args(["cat-file", "--batch-check=%(objecttype)"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(ids.as_bytes()).unwrap();
-        let types = check(child.wait_with_output().unwrap(), "cat-file --batch-check");
-        types.lines().filter(|t| *t == "blob").count() as u64
-    }
-}
-
-/// One run of the binary.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not a JSON report ({e}); exit {}\nstdout:\n{}\nstderr:\n{}",
-                self.code, self.stdout, self.stderr
-            )
-        })
-    }
-
-    fn expect_code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code, code,
-            "exit code\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
-
-/// Runs `sgscan ARGS` in `cwd`, outside of any git hook's environment.
-fn sgscan(cwd: &Path, args: &[&str]) -> Run {
-    let mut cmd = assert_cmd::Command::cargo_bin("sgscan").unwrap();
-    cmd.current_dir(cwd)
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("NO_COLOR", "1");
-    for v in GIT_LOCAL_ENV {
-        cmd.env_remove(v);
-    }
-    let out = cmd.output().unwrap();
-    let run = Run {
-        code: out.status.code().expect("sgscan was killed by a signal"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "sgscan panicked:\n{}",
-        run.stderr
+        std::str::from_utf8(&run.out).is_ok() && std::str::from_utf8(&run.err).is_ok(),
+        "sgscan wrote something that is not UTF-8:\n{run}"
     );
     run
 }
@@ -233,63 +29,12 @@ fn scan_git(cwd: &Path, repo: &Path, extra: &[&str]) -> Run {
     let repo = repo.to_str().unwrap();
     let mut args = vec!["git", "-q", "-f", "json", repo];
     args.extend_from_slice(extra);
-    sgscan(cwd, &args)
+    scan(cwd, &args)
 }
 
 /// `sgscan staged -f json REPO`, run from `cwd`.
 fn scan_staged(cwd: &Path, repo: &Path) -> Run {
-    sgscan(cwd, &["staged", "-f", "json", repo.to_str().unwrap()])
-}
-
-fn fp(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-fn fps(doc: &Value) -> BTreeSet<String> {
-    doc["findings"]
-        .as_array()
-        .expect("findings array")
-        .iter()
-        .map(|f| f["fingerprint"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn set(keys: &[&str]) -> BTreeSet<String> {
-    keys.iter().map(|k| fp(k)).collect()
-}
-
-/// The finding for `key`; panics with the report if there is none.
-fn finding<'a>(doc: &'a Value, key: &str) -> &'a Value {
-    let want = fp(key);
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["fingerprint"] == want.as_str())
-        .unwrap_or_else(|| panic!("no finding for the key in {doc:#}"))
-}
-
-fn summary(doc: &Value, field: &str) -> u64 {
-    doc["summary"][field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("summary.{field} missing in {doc:#}"))
-}
-
-fn notes(doc: &Value) -> Vec<String> {
-    doc["notes"]
-        .as_array()
-        .expect("notes array")
-        .iter()
-        .map(|n| n.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn has_note(doc: &Value, needle: &str) -> bool {
-    notes(doc).iter().any(|n| n.contains(needle))
-}
-
-fn env_line(key: &str) -> String {
-    format!("SENDGRID_API_KEY={key}\n")
+    scan(cwd, &["staged", "-f", "json", repo.to_str().unwrap()])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -681,7 +426,7 @@ fn git_bare_clone_finds_the_same_fingerprints() {
         assert_eq!(finding(&b, k)["locations"], finding(&w, k)["locations"]);
     }
     // The same from inside the bare repository, with the default path.
-    let inside = sgscan(&bare, &["git", "-q", "-f", "json"]);
+    let inside = scan(&bare, &["git", "-q", "-f", "json"]);
     inside.expect_code(1);
     assert_eq!(fps(&inside.json()), fps(&w));
 }
@@ -1020,7 +765,7 @@ fn git_sgscanignore_at_the_repository_root() {
     assert_eq!(summary(&doc, "allowed"), 1);
     // ...and from a subdirectory, with the default path.
     let sub = repo.path.join("test");
-    let run = sgscan(&sub, &["git", "-q", "-f", "json"]);
+    let run = scan(&sub, &["git", "-q", "-f", "json"]);
     run.expect_code(0);
     assert_eq!(summary(&run.json(), "allowed"), 1);
 }
@@ -1033,7 +778,7 @@ fn git_baseline_hides_old_findings_only() {
     let (old, new) = (keys.key(), keys.key());
     repo.write("old.env", &env_line(&old));
     repo.commit("old");
-    let first = sgscan(
+    let first = scan(
         tmp.path(),
         &[
             "git",
@@ -1224,7 +969,7 @@ fn hook_path(repo: &Repo) -> PathBuf {
 fn install_hook(repo: &Repo, extra: &[&str]) -> Run {
     let mut args = vec!["install-hook", repo.path.to_str().unwrap()];
     args.extend_from_slice(extra);
-    sgscan(repo.path.parent().unwrap(), &args)
+    scan(repo.path.parent().unwrap(), &args)
 }
 
 #[test]
@@ -1380,7 +1125,7 @@ fn no_full_key_in_output_without_show_secrets() {
 
     let secret_of = |k: &str| k.rsplit('.').next().unwrap().to_string();
     let check_run = |args: &[&str], want: &[&String]| {
-        let run = sgscan(tmp.path(), args);
+        let run = scan(tmp.path(), args);
         run.expect_code(1);
         for k in want {
             for text in [&run.stdout, &run.stderr] {
@@ -1399,10 +1144,10 @@ fn no_full_key_in_output_without_show_secrets() {
     }
 
     // The control: with --show-secrets the full key is there, so the checks above can fail.
-    let run = sgscan(tmp.path(), &["git", "-q", "-f", "json", "--show-secrets", r]);
+    let run = scan(tmp.path(), &["git", "-q", "-f", "json", "--show-secrets", r]);
     run.expect_code(1);
     assert!(run.stdout.contains(&committed));
-    let run = sgscan(tmp.path(), &["staged", "--show-secrets", r]);
+    let run = scan(tmp.path(), &["staged", "--show-secrets", r]);
     run.expect_code(1);
     assert!(run.stdout.contains(&staged));
 }
@@ -1504,7 +1249,7 @@ fn git_shards_together_equal_the_whole_and_scan_each_blob_once() {
     for i in 0..n {
         let shard = format!("{i}/{n}");
         let out = tmp.path().join(format!("shard-{i}.jsonl"));
-        let run = sgscan(
+        let run = scan(
             tmp.path(),
             &[
                 "git",
@@ -1533,7 +1278,7 @@ fn git_shards_together_equal_the_whole_and_scan_each_blob_once() {
     let mut args = vec!["merge".to_string(), "-f".into(), "json".into()];
     args.extend(shard_files.iter().map(|p| p.to_str().unwrap().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let merged = sgscan(tmp.path(), &args);
+    let merged = scan(tmp.path(), &args);
     assert_eq!(merged.code, 1, "{}", merged.stderr);
     let merged = merged.json();
     assert_eq!(fps(&merged), fps(&whole));

@@ -1,12 +1,10 @@
 //! `sgscan dir --revoke` and `sgscan revoke --key-id` end to end: the built binary against a fake
-//! SendGrid API (`common::mock`), one mock per test (tests run in parallel threads).
+//! SendGrid API (`util::mock`), one mock per test (tests run in parallel threads).
 //!
 //! No key literal appears in this file: every key, the admin key included, is generated at run time
-//! (`common::KeyGen`). The admin key reaches sgscan through `SGSCAN_ADMIN_KEY` or
+//! (`util::KeyGen`). The admin key reaches sgscan through `SGSCAN_ADMIN_KEY` or
 //! `--admin-key-file`, never the command line. Diagnostics scrub anything shaped like a key, and
 //! every run is checked for keys in its standard output, standard error and audit log.
-
-use crate::util as common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -14,15 +12,13 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use common::KeyGen;
-use common::run::{Run, assert_no_key, cut, scrub};
-use common::mock::{self, Behavior, DeleteStep, Hostile, MockSendGrid};
 use serde_json::Value;
-use tempfile::TempDir;
 
-// ---------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------
+use crate::util::mock::{self, Behavior, DeleteStep, Hostile, MockSendGrid};
+use crate::util::{
+    KeyGen, Run, Tree, assert_no_key, cut, finding, findings, fp, id, jsonl, run, scrub, sgscan, text,
+    verification,
+};
 
 /// Asserts that neither output stream of `run`, nor the audit log, holds a key.
 fn assert_leaks_nothing(run: &Run, tree: &Tree, keys: &[&String]) {
@@ -31,45 +27,13 @@ fn assert_leaks_nothing(run: &Run, tree: &Tree, keys: &[&String]) {
     assert_no_key(&tree.audit_text(), "the audit log", keys);
 }
 
-fn id(key: &str) -> String {
-    mock::key_id(key)
-}
-
-fn fp(key: &str) -> String {
-    mock::fingerprint(key)
-}
-
 /// What sgscan reports as `by` / `revoked_by` for an admin key.
 fn admin_who(admin: &str) -> String {
     format!("admin:{}", &fp(admin)[..16])
 }
 
-/// A temporary directory: `scan/` is what sgscan scans; the audit log, the admin key file and
-/// reports live beside it, outside the scan. Commands run with it as the current directory.
-struct Tree {
-    tmp: TempDir,
-}
-
+// The audit log lives beside the scan, outside it.
 impl Tree {
-    fn new() -> Tree {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir(tmp.path().join("scan")).unwrap();
-        Tree { tmp }
-    }
-
-    fn root(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    fn scan_dir(&self) -> PathBuf {
-        self.tmp.path().join("scan")
-    }
-
-    /// A path outside the scanned directory.
-    fn outside(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
     fn audit(&self) -> PathBuf {
         self.outside("audit.jsonl")
     }
@@ -85,20 +49,7 @@ impl Tree {
 
     /// The audit log's lines, each parsed (and required to be one JSON object per line).
     fn audit_lines(&self) -> Vec<Value> {
-        let text = self.audit_text();
-        assert!(
-            text.is_empty() || text.ends_with('\n'),
-            "the audit log ends with a partial line:\n{}",
-            scrub(&text)
-        );
-        text.lines()
-            .map(|l| {
-                let v: Value = serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {}", scrub(l)));
-                assert!(v.is_object(), "audit line is not an object: {}", scrub(l));
-                v
-            })
-            .collect()
+        jsonl(&self.audit_text(), "the audit log")
     }
 
     /// The audit log's lines of one `event` (`attempt` before a DELETE, `result` after).
@@ -119,17 +70,6 @@ impl Tree {
         self.audit_events("attempt")
     }
 
-    /// Writes `scan/rel` holding `key` as an environment assignment (on line 2).
-    fn put_key(&self, rel: &str, key: &str) {
-        self.put(rel, &format!("# mail settings\nSENDGRID_API_KEY={key}\n"));
-    }
-
-    fn put(&self, rel: &str, contents: &str) {
-        let path = self.scan_dir().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-    }
-
     /// Writes the admin key to a file outside the scan, for `--admin-key-file`.
     fn admin_file(&self, admin: &str) -> PathBuf {
         let path = self.outside("admin.key");
@@ -148,18 +88,10 @@ enum Admin<'a> {
     File(&'a Path),
 }
 
-/// The binary in `tree`'s directory, with colour, API-URL and admin-key variables removed, and a
-/// timeout. `admin`: `SGSCAN_ADMIN_KEY` is set here; `--admin-key-file` goes after the subcommand's
-/// arguments (see [`admin_args`]).
-fn sgscan(tree: &Tree, admin: Admin) -> Command {
-    let mut cmd = Command::cargo_bin("sgscan").expect("the sgscan binary is built");
-    cmd.current_dir(tree.root())
-        .env_remove("SGSCAN_API_URL")
-        .env_remove("SGSCAN_ADMIN_KEY")
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .timeout(Duration::from_secs(120));
+/// The binary in `tree`'s directory. `admin`: `SGSCAN_ADMIN_KEY` is set here; `--admin-key-file`
+/// goes after the subcommand's arguments (see [`admin_args`]).
+fn sgscan_as(tree: &Tree, admin: Admin) -> Command {
+    let mut cmd = sgscan(tree.root());
     if let Admin::Env(key) = admin {
         cmd.env("SGSCAN_ADMIN_KEY", key);
     }
@@ -171,19 +103,6 @@ fn admin_args(admin: Admin) -> Vec<String> {
     match admin {
         Admin::File(path) => vec!["--admin-key-file".into(), path.to_str().unwrap().into()],
         _ => Vec::new(),
-    }
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let started = Instant::now();
-    let out = cmd
-        .output()
-        .expect("sgscan runs (and finishes before the timeout)");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
     }
 }
 
@@ -206,7 +125,7 @@ fn revoke_args(tree: &Tree, url: &str, extra: &[&str]) -> Vec<String> {
 
 /// `sgscan dir SCAN --revoke … EXTRA…` (no `--yes` unless in EXTRA).
 fn revoke_run(tree: &Tree, mock: &MockSendGrid, admin: Admin, extra: &[&str]) -> Run {
-    run(sgscan(tree, admin)
+    run(sgscan_as(tree, admin)
         .args(revoke_args(tree, &mock.url(), extra))
         .args(admin_args(admin)))
 }
@@ -223,40 +142,12 @@ fn revoke_yes(tree: &Tree, mock: &MockSendGrid, admin: Admin, extra: &[&str]) ->
 
 /// `sgscan revoke --key-id ID --api-url URL --audit-log AUDIT EXTRA…`
 fn revoke_id(tree: &Tree, mock: &MockSendGrid, admin: Admin, key_id: &str, extra: &[&str]) -> Run {
-    run(sgscan(tree, admin)
+    run(sgscan_as(tree, admin)
         .args(["revoke", "--key-id", key_id, "--api-url", &mock.url()])
         .arg("--audit-log")
         .arg(tree.audit())
         .args(extra)
         .args(admin_args(admin)))
-}
-
-fn findings(doc: &Value) -> &Vec<Value> {
-    doc["findings"].as_array().expect("`findings` is an array")
-}
-
-fn finding<'a>(doc: &'a Value, key: &str) -> &'a Value {
-    let fp = fp(key);
-    findings(doc)
-        .iter()
-        .find(|f| f["fingerprint"] == fp.as_str())
-        .unwrap_or_else(|| {
-            panic!(
-                "no finding for key id {}:\n{}",
-                id(key),
-                cut(&scrub(&doc.to_string()))
-            )
-        })
-}
-
-fn verification<'a>(doc: &'a Value, key: &str) -> &'a Value {
-    let v = &finding(doc, key)["verification"];
-    assert!(
-        v.is_object(),
-        "finding for key id {} has no `verification` object: {v}",
-        id(key)
-    );
-    v
 }
 
 fn revocation<'a>(doc: &'a Value, key: &str) -> &'a Value {
@@ -268,13 +159,6 @@ fn revocation<'a>(doc: &'a Value, key: &str) -> &'a Value {
         finding(doc, key)
     );
     v
-}
-
-fn text(v: &Value, field: &str) -> String {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("`{field}` is not a string in {v}"))
-        .to_string()
 }
 
 /// Every request the mock saw, as `METHOD PATH WHO STATUS`, `WHO` naming the bearer among `names`.
@@ -1054,7 +938,7 @@ fn a_cached_live_result_does_not_make_a_key_revocable() {
     let cache_arg = cache.to_str().unwrap();
 
     // An earlier run records both keys as live.
-    let r = run(sgscan(&tree, Admin::None).args([
+    let r = run(sgscan_as(&tree, Admin::None).args([
         "dir",
         tree.scan_dir().to_str().unwrap(),
         "--verify",
@@ -1114,7 +998,7 @@ fn the_cache_does_not_report_a_revoked_key_as_live_afterwards() {
     let (_, doc) = revoke_yes(&tree, &mock, Admin::None, &["--cache", cache_arg]);
     assert_eq!(revocation(&doc, &leaked)["status"], "revoked");
 
-    let r = run(sgscan(&tree, Admin::None).args([
+    let r = run(sgscan_as(&tree, Admin::None).args([
         "dir",
         tree.scan_dir().to_str().unwrap(),
         "--verify",
@@ -1341,7 +1225,7 @@ fn an_unwritable_audit_log_means_nothing_is_deleted() {
     tree.put_key(".env", &leaked);
     let audit = tree.outside("no-such-dir/audit.jsonl");
 
-    let r = run(sgscan(&tree, Admin::Env(&admin)).args([
+    let r = run(sgscan_as(&tree, Admin::Env(&admin)).args([
         "dir",
         tree.scan_dir().to_str().unwrap(),
         "--revoke",
@@ -1483,7 +1367,7 @@ fn revoke_by_id_refuses_a_malformed_id_without_any_request() {
     ];
     for b in &bad {
         // `--key-id=ID`, so that clap passes every one of them on to sgscan's own check.
-        let r = run(sgscan(&tree, Admin::Env(&admin))
+        let r = run(sgscan_as(&tree, Admin::Env(&admin))
             .args([
                 "revoke",
                 &format!("--key-id={b}"),
@@ -1677,7 +1561,7 @@ fn revoke_by_id_accepts_a_hyphen_id_given_with_equals() {
     mock.set(&admin, admin_scopes());
     let tree = Tree::new();
 
-    let r = run(sgscan(&tree, Admin::Env(&admin))
+    let r = run(sgscan_as(&tree, Admin::Env(&admin))
         .args(["revoke", &format!("--key-id={}", id(&target)), "--yes"])
         .args(["--api-url", &mock.url()])
         .arg("--audit-log")
@@ -1972,7 +1856,7 @@ fn an_audit_log_that_cannot_be_written_sends_nothing_and_the_report_says_so() {
     tree.put_key("a/.env", &a);
     tree.put_key("b/.env", &b);
 
-    let r = run(sgscan(&tree, Admin::Env(&admin)).args([
+    let r = run(sgscan_as(&tree, Admin::Env(&admin)).args([
         "dir",
         tree.scan_dir().to_str().unwrap(),
         "--revoke",
@@ -2013,7 +1897,7 @@ fn revoke_by_id_with_an_audit_log_that_cannot_be_written_sends_nothing() {
     mock.set(&admin, admin_scopes());
     let tree = Tree::new();
 
-    let r = run(sgscan(&tree, Admin::Env(&admin)).args([
+    let r = run(sgscan_as(&tree, Admin::Env(&admin)).args([
         "revoke",
         "--key-id",
         &id(&target),
@@ -2169,7 +2053,7 @@ fn flags_that_would_be_ignored_are_errors_and_nothing_is_sent() {
         ],
     ];
     for args in cases {
-        let r = run(sgscan(&tree, Admin::Env(&admin)).args(&args));
+        let r = run(sgscan_as(&tree, Admin::Env(&admin)).args(&args));
         assert_eq!(r.code, 2, "{args:?}: {r}");
         assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
         assert!(r.stderr.contains("error"), "{args:?}: {r}");

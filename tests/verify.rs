@@ -1,27 +1,19 @@
 //! `sgscan dir --verify` end to end: the built binary against a fake SendGrid API
-//! (`common::mock`), one mock per test (tests run in parallel threads).
+//! (`util::mock`), one mock per test (tests run in parallel threads).
 //!
-//! No key literal appears in this file: every key is generated at run time (`common::KeyGen`), and
+//! No key literal appears in this file: every key is generated at run time (`util::KeyGen`), and
 //! diagnostics scrub anything shaped like a key before printing it. Every test also checks that no
 //! key (nor its secret half) reached standard output, standard error or the files sgscan wrote.
 
-use crate::util as common;
-
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use common::KeyGen;
-use common::run::{Run, assert_no_key, cut, scrub};
-use common::mock::{self, Behavior, Hostile, MockSendGrid};
 use serde_json::Value;
-use tempfile::TempDir;
 
-// ---------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------
+use crate::util::mock::{self, Behavior, Hostile, MockSendGrid};
+use crate::util::{KeyGen, Run, Tree, assert_no_key, finding, run, scrub, sgscan, verification};
 
 /// Asserts that neither output stream of `run` holds a key.
 fn assert_run_leaks_nothing(run: &Run, keys: &[&String]) {
@@ -29,67 +21,9 @@ fn assert_run_leaks_nothing(run: &Run, keys: &[&String]) {
     assert_no_key(&run.stderr, "stderr", keys);
 }
 
-/// A temporary directory: `scan/` is what sgscan scans; files beside it (policy, cache, reports)
-/// are outside the scan.
-struct Tree {
-    tmp: TempDir,
-}
-
-impl Tree {
-    fn new() -> Tree {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir(tmp.path().join("scan")).unwrap();
-        Tree { tmp }
-    }
-
-    fn scan_dir(&self) -> PathBuf {
-        self.tmp.path().join("scan")
-    }
-
-    /// A path outside the scanned directory.
-    fn outside(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
-    /// Writes `scan/rel` holding `key` as an environment assignment.
-    fn put_key(&self, rel: &str, key: &str) {
-        self.put(rel, &format!("# mail settings\nSENDGRID_API_KEY={key}\n"));
-    }
-
-    fn put(&self, rel: &str, contents: &str) {
-        let path = self.scan_dir().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-    }
-}
-
-/// The binary with colour and API-URL variables removed and a timeout.
-fn sgscan() -> Command {
-    let mut cmd = Command::cargo_bin("sgscan").expect("the sgscan binary is built");
-    cmd.env_remove("SGSCAN_API_URL")
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .timeout(Duration::from_secs(120));
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let started = Instant::now();
-    let out = cmd
-        .output()
-        .expect("sgscan runs (and finishes before the timeout)");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    }
-}
-
 /// `sgscan dir SCAN --verify --api-url URL -f FORMAT EXTRA…`
 fn verify_fmt(tree: &Tree, api_url: &str, format: &str, extra: &[&str]) -> Run {
-    run(sgscan()
+    run(sgscan(tree.root())
         .arg("dir")
         .arg(tree.scan_dir())
         .args(["--verify", "--api-url", api_url, "-f", format])
@@ -102,32 +36,6 @@ fn verify_json(tree: &Tree, api_url: &str, extra: &[&str]) -> (Run, Value) {
     assert_eq!(r.code, 1, "expected exit 1 (findings):\n{r}");
     let doc = r.json();
     (r, doc)
-}
-
-fn finding<'a>(doc: &'a Value, key: &str) -> &'a Value {
-    let fp = mock::fingerprint(key);
-    doc["findings"]
-        .as_array()
-        .expect("`findings` is an array")
-        .iter()
-        .find(|f| f["fingerprint"] == fp.as_str())
-        .unwrap_or_else(|| {
-            panic!(
-                "no finding for key id {}:\n{}",
-                mock::key_id(key),
-                cut(&scrub(&doc.to_string()))
-            )
-        })
-}
-
-fn verification<'a>(doc: &'a Value, key: &str) -> &'a Value {
-    let v = &finding(doc, key)["verification"];
-    assert!(
-        v.is_object(),
-        "finding for key id {} has no `verification` object: {v}",
-        mock::key_id(key)
-    );
-    v
 }
 
 fn status(doc: &Value, key: &str) -> String {
@@ -713,7 +621,7 @@ fn plain_http_to_a_non_loopback_host_is_refused_before_scanning() {
     assert_run_leaks_nothing(&r, &[&key]);
 
     // The URL is checked before the walk: with a missing root, the URL is what is reported.
-    let r = run(sgscan().arg("dir").arg(tree.outside("missing")).args([
+    let r = run(sgscan(tree.root()).arg("dir").arg(tree.outside("missing")).args([
         "--verify",
         "--api-url",
         "http://10.1.2.3",
@@ -733,7 +641,7 @@ fn sgscan_api_url_environment_variable_works_like_the_flag() {
     let tree = Tree::new();
     tree.put_key(".env", &key);
 
-    let r = run(sgscan()
+    let r = run(sgscan(tree.root())
         .env("SGSCAN_API_URL", mock.url())
         .arg("dir")
         .arg(tree.scan_dir())
@@ -743,7 +651,7 @@ fn sgscan_api_url_environment_variable_works_like_the_flag() {
     assert_eq!(status(&r.json(), &key), "live");
     assert_eq!(scope_requests(&mock, &key).len(), 1);
 
-    let r = run(sgscan()
+    let r = run(sgscan(tree.root())
         .env("SGSCAN_API_URL", "http://10.1.2.3")
         .arg("dir")
         .arg(tree.scan_dir())
@@ -753,7 +661,7 @@ fn sgscan_api_url_environment_variable_works_like_the_flag() {
     assert!(r.stdout.is_empty(), "{r}");
 
     // The flag wins over the environment.
-    let r = run(sgscan()
+    let r = run(sgscan(tree.root())
         .env("SGSCAN_API_URL", "http://10.1.2.3")
         .arg("dir")
         .arg(tree.scan_dir())
@@ -1255,7 +1163,7 @@ fn proxy_variables_never_see_a_plain_http_api_url() {
     tree.put_key(".env", &key);
     let (proxy, proxy_url) = proxy_listener();
 
-    let mut cmd = sgscan();
+    let mut cmd = sgscan(tree.root());
     for var in ["NO_PROXY", "no_proxy"] {
         cmd.env_remove(var);
     }
