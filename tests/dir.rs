@@ -101,9 +101,7 @@ fn assert_locations(doc: &Value, mut expected: Vec<Loc>) {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// 1. Boundaries
-// ---------------------------------------------------------------------------------------------
+// Boundaries
 
 #[test]
 fn key_followed_by_delimiter_or_end_is_found() {
@@ -202,9 +200,7 @@ fn key_glued_to_a_longer_token_is_not_found() {
     assert_locations(&doc, vec![loc(&key, "control.txt", 1, 5, "plain")]);
 }
 
-// ---------------------------------------------------------------------------------------------
-// 2. Lines and columns
-// ---------------------------------------------------------------------------------------------
+// Lines and columns
 
 #[test]
 fn lines_and_columns_count_code_points() {
@@ -259,9 +255,7 @@ fn lines_and_columns_count_code_points() {
     assert_locations(&doc, expected);
 }
 
-// ---------------------------------------------------------------------------------------------
-// 3. Binary files and the size limit
-// ---------------------------------------------------------------------------------------------
+// Binary files and the size limit
 
 #[test]
 fn key_inside_binary_file_is_found() {
@@ -324,9 +318,7 @@ fn files_over_max_file_size_are_skipped_and_recorded() {
     assert!(skipped(&doc).is_empty(), "{run}");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 4. Encoded keys
-// ---------------------------------------------------------------------------------------------
+// Encoded keys
 
 #[test]
 fn encoded_keys_are_found_with_their_encoding() {
@@ -416,9 +408,7 @@ fn encoded_keys_are_found_with_their_encoding() {
     assert_eq!(f["redacted"], redacted(&k8s_id).as_str());
 }
 
-// ---------------------------------------------------------------------------------------------
-// 5. The walk
-// ---------------------------------------------------------------------------------------------
+// The walk
 
 #[test]
 fn ignore_files_hidden_files_and_dot_git() {
@@ -528,9 +518,7 @@ fn file_named_dash_is_scanned() {
     assert_locations(&doc, vec![loc(&key, "-", 1, 1, "plain")]);
 }
 
-// ---------------------------------------------------------------------------------------------
-// 6. Bad inputs
-// ---------------------------------------------------------------------------------------------
+// Bad inputs
 
 #[cfg(unix)]
 #[test]
@@ -799,9 +787,7 @@ fn custom_pattern_directory_replaces_builtin_rules() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// 7. One finding per key
-// ---------------------------------------------------------------------------------------------
+// One finding per key
 
 #[test]
 fn same_key_in_several_files_is_one_finding() {
@@ -893,9 +879,7 @@ fn fingerprint_is_sha256_hex() {
     assert_eq!(findings(&doc).len(), 3);
 }
 
-// ---------------------------------------------------------------------------------------------
-// 8. Report formats, parsed back
-// ---------------------------------------------------------------------------------------------
+// Report formats, parsed back
 
 #[test]
 fn json_report_has_documented_fields() {
@@ -1143,9 +1127,7 @@ fn output_file_receives_the_report() {
     assert!(text.contains(&redacted(&id)) && text.contains("a.txt:1:1"));
 }
 
-// ---------------------------------------------------------------------------------------------
-// 9. Secrets stay out of reports
-// ---------------------------------------------------------------------------------------------
+// Secrets stay out of reports
 
 #[test]
 fn full_keys_only_with_show_secrets_and_never_in_sarif() {
@@ -1203,9 +1185,7 @@ fn full_keys_only_with_show_secrets_and_never_in_sarif() {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// 10. Exit codes and colour
-// ---------------------------------------------------------------------------------------------
+// Exit codes and colour
 
 #[test]
 fn exit_codes() {
@@ -1261,9 +1241,7 @@ fn no_ansi_escapes_unless_forced_on_a_pipe() {
     assert!(!run.has_ansi(), "escape bytes in an error: {run}");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 11. Placeholders
-// ---------------------------------------------------------------------------------------------
+// Placeholders
 
 #[test]
 fn placeholders_and_low_entropy_secrets_are_not_keys() {
@@ -1340,9 +1318,7 @@ fn placeholders_and_low_entropy_secrets_are_not_keys() {
     assert_locations(&doc, vec![loc(&key, "real.txt", 1, 1, "plain")]);
 }
 
-// ---------------------------------------------------------------------------------------------
-// 12. Adversarial inputs: output stays exact on blobs built to multiply the work per hit
-// ---------------------------------------------------------------------------------------------
+// Adversarial inputs: output stays exact on blobs built to multiply the work per hit
 
 /// The report's locations are exactly `expected`; for reports too large for `assert_locations`.
 fn assert_same_locations(doc: &Value, mut expected: Vec<Loc>) {

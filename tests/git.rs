@@ -37,9 +37,7 @@ fn scan_staged(cwd: &Path, repo: &Path) -> Run {
     scan(cwd, &["staged", "-f", "json", repo.to_str().unwrap()])
 }
 
-// ---------------------------------------------------------------------------------------------
 // sgscan git: where keys hide
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn git_key_added_then_deleted_is_found_in_its_commit() {
@@ -299,9 +297,7 @@ fn git_key_in_a_merge_conflict_resolution() {
     assert_eq!(finding(&doc, &key)["locations"][0]["commit"], m.as_str());
 }
 
-// ---------------------------------------------------------------------------------------------
 // sgscan git: each blob once
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn git_renamed_file_is_one_finding_and_one_blob() {
@@ -385,9 +381,7 @@ fn git_key_in_a_commit_message() {
     assert_eq!(loc["author_email"], AUTHOR_EMAIL);
 }
 
-// ---------------------------------------------------------------------------------------------
 // sgscan git: kinds of repositories
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn git_bare_clone_finds_the_same_fingerprints() {
@@ -650,9 +644,7 @@ fn git_lfs_pointers_are_noted() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
 // sgscan git --range
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn git_range_scans_only_what_the_range_introduces() {
@@ -734,9 +726,7 @@ fn git_range_on_a_shallow_clone_needs_history_or_shallow_ok() {
     assert!(has_note(&doc, "not in this clone"), "notes: {:?}", notes(&doc));
 }
 
-// ---------------------------------------------------------------------------------------------
 // sgscan git: allowing known findings
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn git_sgscanignore_at_the_repository_root() {
@@ -826,9 +816,7 @@ fn git_inline_allow_marker() {
     assert_eq!(summary(&doc, "allowed"), 0);
 }
 
-// ---------------------------------------------------------------------------------------------
 // sgscan staged
-// ---------------------------------------------------------------------------------------------
 
 /// A repository with one commit of harmless files in a few directories.
 fn staged_repo(tmp: &Path) -> Repo {
@@ -958,9 +946,7 @@ fn staged_in_a_fresh_repository_without_an_index() {
     assert_eq!(summary(&run.json(), "blobs_scanned"), 0);
 }
 
-// ---------------------------------------------------------------------------------------------
 // sgscan install-hook, and the hook in real commits
-// ---------------------------------------------------------------------------------------------
 
 fn hook_path(repo: &Repo) -> PathBuf {
     repo.path.join(".git/hooks/pre-commit")
@@ -1107,9 +1093,7 @@ fn install_hook_with_core_hooks_path() {
     assert_eq!(repo.head(), before);
 }
 
-// ---------------------------------------------------------------------------------------------
 // Secrets stay out of the output
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn no_full_key_in_output_without_show_secrets() {
@@ -1286,9 +1270,7 @@ fn git_shards_together_equal_the_whole_and_scan_each_blob_once() {
     assert_eq!(summary(&merged, "blobs_scanned"), total_blobs);
 }
 
-// ---------------------------------------------------------------------------------------------
 // sgscan git: damaged repositories
-// ---------------------------------------------------------------------------------------------
 
 /// The `skipped` entry whose path names `id`; panics with the report if there is none.
 fn skip_of<'a>(doc: &'a Value, id: &str) -> &'a Value {

@@ -215,9 +215,7 @@ fn assert_audit_line(line: &Value, key: &str, revoked_by: &str, result: &str) {
     assert!(line["found_at"].as_str().is_some_and(|s| !s.is_empty()), "{l}");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 1. Revocation by the leaked key itself
-// ---------------------------------------------------------------------------------------------
+// Revocation by the leaked key itself
 
 #[test]
 fn a_key_holding_api_keys_delete_revokes_itself_and_is_polled_until_dead() {
@@ -255,9 +253,7 @@ fn a_key_holding_api_keys_delete_revokes_itself_and_is_polled_until_dead() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// 2. Revocation with an admin key
-// ---------------------------------------------------------------------------------------------
+// Revocation with an admin key
 
 fn admin_key_revokes_a_send_only_key(seed: u64, use_file: bool) {
     let mock = MockSendGrid::start();
@@ -312,9 +308,7 @@ fn admin_key_from_a_file_revokes_a_send_only_key() {
     admin_key_revokes_a_send_only_key(0x7e03, true);
 }
 
-// ---------------------------------------------------------------------------------------------
-// 3–5. Refusals and failures
-// ---------------------------------------------------------------------------------------------
+// Refusals and failures
 
 #[test]
 fn without_admin_key_or_api_keys_delete_nothing_is_deleted() {
@@ -497,9 +491,7 @@ fn a_404_on_delete_while_the_key_still_authenticates_is_not_revoked() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// 6. Retries
-// ---------------------------------------------------------------------------------------------
+// Retries
 
 #[test]
 fn a_429_on_delete_is_retried_after_retry_after() {
@@ -703,9 +695,7 @@ fn a_404_on_delete_that_is_not_sendgrids_is_not_not_found() {
     assert!(reason.contains("HTTP 404 that is not SendGrid's"), "{rv}");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 7. Propagation delay
-// ---------------------------------------------------------------------------------------------
+// Propagation delay
 
 #[test]
 fn revocation_is_reported_only_once_the_key_stops_authenticating() {
@@ -774,9 +764,7 @@ fn a_key_still_live_after_revoke_wait_is_revoke_pending() {
     assert_audit_line(&lines[0], &leaked, &admin_who(&admin), "revoke-pending");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 8. Dry run and confirmation
-// ---------------------------------------------------------------------------------------------
+// Dry run and confirmation
 
 #[test]
 fn dry_run_sends_no_delete_and_writes_no_audit_line() {
@@ -865,9 +853,7 @@ fn without_a_terminal_or_yes_nothing_is_sent_and_the_report_is_still_written() {
     assert!(tree.audit_results().is_empty(), "nothing was attempted");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 9. Only keys verified live in this run
-// ---------------------------------------------------------------------------------------------
+// Only keys verified live in this run
 
 #[test]
 fn unknown_and_invalid_keys_are_never_deleted() {
@@ -1018,9 +1004,7 @@ fn the_cache_does_not_report_a_revoked_key_as_live_afterwards() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// 10. Exactly the leaked keys' own ids
-// ---------------------------------------------------------------------------------------------
+// Exactly the leaked keys' own ids
 
 #[test]
 fn exactly_one_delete_per_leaked_key_and_only_their_own_ids() {
@@ -1090,9 +1074,7 @@ fn a_leaked_admin_key_is_revoked_after_the_keys_it_revokes() {
     assert_eq!(revocation(&doc, &admin)["status"], "revoked");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 11. The audit log
-// ---------------------------------------------------------------------------------------------
+// The audit log
 
 #[test]
 fn the_audit_log_has_a_line_per_attempt_and_is_appended_across_runs() {
@@ -1247,9 +1229,7 @@ fn an_unwritable_audit_log_means_nothing_is_deleted() {
     assert_eq!(findings(&r.json()).len(), 1, "the report is still written");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 12. sgscan revoke --key-id
-// ---------------------------------------------------------------------------------------------
+// sgscan revoke --key-id
 
 #[test]
 fn revoke_by_id_deletes_exactly_that_id() {
@@ -1431,9 +1411,7 @@ fn revoke_by_id_dry_run_and_no_confirmation_send_no_delete() {
     assert!(tree.audit_results().is_empty());
 }
 
-// ---------------------------------------------------------------------------------------------
-// 13. No key in any output
-// ---------------------------------------------------------------------------------------------
+// No key in any output
 
 #[test]
 fn no_key_in_stdout_stderr_report_or_audit_log_verbose_and_human() {
@@ -1512,9 +1490,7 @@ fn no_key_in_stdout_stderr_report_or_audit_log_verbose_and_human() {
     assert!(!mock.is_revoked(&admin));
 }
 
-// ---------------------------------------------------------------------------------------------
-// 14. No network
-// ---------------------------------------------------------------------------------------------
+// No network
 
 #[test]
 fn revoke_with_no_network_is_refused_before_any_request() {
@@ -1590,9 +1566,7 @@ fn revoke_by_id_accepts_an_id_that_starts_with_a_hyphen() {
     assert!(mock.is_revoked(&target));
 }
 
-// ---------------------------------------------------------------------------------------------
-// 13. A hostile or broken server: nothing but SendGrid's exact answers lets a DELETE out
-// ---------------------------------------------------------------------------------------------
+// A hostile or broken server: nothing but SendGrid's exact answers lets a DELETE out
 
 /// An admin-key revocation run where `GET /v3/scopes` with the leaked key gets `answer`: the key
 /// must come out `unknown` (reason holding `reason_has`), with no DELETE and no audit line.
@@ -1787,9 +1761,7 @@ fn a_retry_after_of_u64_max_on_delete_is_a_failure_with_both_audit_lines() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// 14. Audit before acting
-// ---------------------------------------------------------------------------------------------
+// Audit before acting
 
 #[test]
 fn kill_9_after_the_delete_was_sent_leaves_its_attempt_line() {
@@ -1917,9 +1889,7 @@ fn revoke_by_id_with_an_audit_log_that_cannot_be_written_sends_nothing() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// 15. sgscan revoke --key-id: the strict lookup before, the re-check after
-// ---------------------------------------------------------------------------------------------
+// sgscan revoke --key-id: the strict lookup before, the re-check after
 
 #[test]
 fn revoke_by_id_needs_the_lookup_to_answer_that_id() {
@@ -1979,9 +1949,7 @@ fn revoke_by_id_a_404_while_the_id_is_still_in_the_account_is_not_revoked() {
     assert_eq!(tree.audit_results()[0]["result"], "revoke-failed");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 16. Flags: sgscan revoke takes only its own; revoke flags need --revoke
-// ---------------------------------------------------------------------------------------------
+// Flags: sgscan revoke takes only its own; revoke flags need --revoke
 
 #[test]
 fn flags_that_would_be_ignored_are_errors_and_nothing_is_sent() {
@@ -2062,9 +2030,7 @@ fn flags_that_would_be_ignored_are_errors_and_nothing_is_sent() {
     assert!(!mock.is_revoked(&leaked));
 }
 
-// ---------------------------------------------------------------------------------------------
-// 17. What a hostile server says is not trusted with keys or paths
-// ---------------------------------------------------------------------------------------------
+// What a hostile server says is not trusted with keys or paths
 
 #[test]
 fn a_delete_error_echoing_the_admin_key_is_redacted_in_the_report_and_audit_log() {

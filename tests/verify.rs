@@ -76,9 +76,7 @@ fn scope_requests(mock: &MockSendGrid, key: &str) -> Vec<mock::Request> {
         .collect()
 }
 
-// ---------------------------------------------------------------------------------------------
 // Statuses
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn statuses_follow_what_sendgrid_says() {
@@ -173,9 +171,7 @@ fn statuses_follow_what_sendgrid_says() {
     assert!(ua.starts_with("sgscan/"), "user agent {ua:?}");
 }
 
-// ---------------------------------------------------------------------------------------------
 // Privilege, ordering, policy
-// ---------------------------------------------------------------------------------------------
 
 /// Send-only, elevated and full-access keys, scripted in `mock` and written to `tree`.
 struct PrivilegeKeys {
@@ -348,9 +344,7 @@ fn policy_lists_scopes_beyond_the_allowed_ones() {
     assert_eq!(mock.requests().len(), before, "no request with a bad policy");
 }
 
-// ---------------------------------------------------------------------------------------------
 // Retries, timeouts, redirects
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn rate_limit_429_waits_for_retry_after_then_succeeds() {
@@ -453,9 +447,7 @@ fn redirects_are_not_followed_with_the_key() {
     assert_eq!(mock.requests_for(&key).len(), 1);
 }
 
-// ---------------------------------------------------------------------------------------------
 // Request economy: one request per distinct key, none without the network, cache
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn the_same_key_in_three_files_is_verified_once() {
@@ -589,9 +581,7 @@ fn cache_answers_the_second_run_and_holds_no_key() {
     assert_no_key(&text, "the cache file after three runs", &[&live, &unknown]);
 }
 
-// ---------------------------------------------------------------------------------------------
 // API URL: plain http, environment, TLS
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn plain_http_to_a_non_loopback_host_is_refused_before_scanning() {
@@ -809,9 +799,7 @@ fn a_self_signed_tls_certificate_is_refused() {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
 // No key anywhere; SARIF levels
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn no_key_in_any_output_log_report_or_cache() {
@@ -918,9 +906,7 @@ fn sarif_level_follows_the_verification_status() {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
 // The mock's key-management API (what the revocation suite builds on)
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn mock_key_management_api_and_revocation() {
@@ -1055,9 +1041,7 @@ fn a_custom_rules_findings_are_not_sent_with_verify() {
     assert!(r.stderr.contains("not verified"), "{r}");
 }
 
-// ---------------------------------------------------------------------------------------------
 // A hostile server: what it says never carries a key out, and plain http bypasses proxies
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn a_server_echoing_keys_gets_none_into_the_report_cache_or_terminal() {
