@@ -17,7 +17,7 @@ use crate::util::{
 };
 
 /// `sgscan dir ARGS…` in `cwd`.
-fn dir(cwd: &Path, args: &[&str]) -> Run {
+fn dir_scan(cwd: &Path, args: &[&str]) -> Run {
     run(sgscan(cwd).arg("dir").args(args))
 }
 
@@ -25,7 +25,7 @@ fn dir(cwd: &Path, args: &[&str]) -> Run {
 fn dir_json(cwd: &Path, args: &[&str]) -> (Run, Value) {
     let mut all = vec!["--format", "json"];
     all.extend_from_slice(args);
-    let run = dir(cwd, &all);
+    let run = dir_scan(cwd, &all);
     let doc = run.json();
     (run, doc)
 }
@@ -103,10 +103,8 @@ fn assert_locations(doc: &Value, mut expected: Vec<Loc>) {
 
 // Boundaries
 
-#[test]
-fn key_followed_by_delimiter_or_end_is_found() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(key_followed_by_delimiter_or_end_is_found, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(101);
     // (file, text before the key, text after it): the key is on line 1.
     let cases: &[(&str, &str, &str)] = &[
@@ -141,12 +139,10 @@ fn key_followed_by_delimiter_or_end_is_found() {
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, expected);
     assert_eq!(u64_at(&doc["summary"], "keys"), cases.len() as u64);
-}
+});
 
-#[test]
-fn key_glued_to_a_longer_token_is_not_found() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(key_glued_to_a_longer_token_is_not_found, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(102);
     let mut files: Vec<(&str, String)> = Vec::new();
     let (key, id, secret) = g.parts();
@@ -198,14 +194,12 @@ fn key_glued_to_a_longer_token_is_not_found() {
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, vec![loc(&key, "control.txt", 1, 5, "plain")]);
-}
+});
 
 // Lines and columns
 
-#[test]
-fn lines_and_columns_count_code_points() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(lines_and_columns_count_code_points, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(201);
     let mut expected = Vec::new();
 
@@ -253,14 +247,12 @@ fn lines_and_columns_count_code_points() {
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, expected);
-}
+});
 
 // Binary files and the size limit
 
-#[test]
-fn key_inside_binary_file_is_found() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(key_inside_binary_file_is_found, |dir, cmd| {
+    let root = dir.root();
     let key = KeyGen::new(301).key();
     // A fake SQLite page: header, NULs, a few non-UTF-8 bytes, the key as a NUL-delimited cell.
     let mut data = b"SQLite format 3\0".to_vec();
@@ -274,12 +266,10 @@ fn key_inside_binary_file_is_found() {
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, vec![loc(&key, "app.sqlite3", 1, column, "plain")]);
-}
+});
 
-#[test]
-fn files_over_max_file_size_are_skipped_and_recorded() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(files_over_max_file_size_are_skipped_and_recorded, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(302);
     let (big, exact, over, small) = (g.key(), g.key(), g.key(), g.key());
     let padded = |key: &str, len: usize| {
@@ -316,14 +306,12 @@ fn files_over_max_file_size_are_skipped_and_recorded() {
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(u64_at(&doc["summary"], "keys"), 4, "{run}");
     assert!(skipped(&doc).is_empty(), "{run}");
-}
+});
 
 // Encoded keys
 
-#[test]
-fn encoded_keys_are_found_with_their_encoding() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(encoded_keys_are_found_with_their_encoding, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(401);
     let mut expected = Vec::new();
 
@@ -406,14 +394,12 @@ fn encoded_keys_are_found_with_their_encoding() {
         .expect("finding for k8s/secret.yaml");
     assert_eq!(f["key_id"], k8s_id.as_str());
     assert_eq!(f["redacted"], redacted(&k8s_id).as_str());
-}
+});
 
 // The walk
 
-#[test]
-fn ignore_files_hidden_files_and_dot_git() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(ignore_files_hidden_files_and_dot_git, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(501);
     let keys: Vec<String> = (0..8).map(|_| g.key()).collect();
     write(root, ".gitignore", "secrets/\n*.local\n");
@@ -450,12 +436,10 @@ fn ignore_files_hidden_files_and_dot_git() {
     let (run, doc) = dir_json(root, &["--no-ignore"]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, all);
-}
+});
 
-#[test]
-fn several_paths_and_single_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(several_paths_and_single_files, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(502);
     let (k1, k2, k3) = (g.key(), g.key(), g.key());
     write(root, "a/x.txt", format!("{k1}\n"));
@@ -493,39 +477,33 @@ fn several_paths_and_single_files() {
     let (run, doc) = dir_json(&root.join("b"), &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, vec![loc(&k2, "y.txt", 1, 1, "plain")]);
-}
+});
 
-#[test]
-fn overlapping_paths_do_not_duplicate_locations() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(overlapping_paths_do_not_duplicate_locations, |dir, cmd| {
+    let root = dir.root();
     let key = KeyGen::new(503).key();
     write(root, "a/x.txt", format!("{key}\n"));
     let (run, doc) = dir_json(root, &[".", "a", "a/x.txt"]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, vec![loc(&key, "a/x.txt", 1, 1, "plain")]);
     assert_eq!(u64_at(&doc["summary"], "locations"), 1);
-}
+});
 
-#[test]
-fn file_named_dash_is_scanned() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(file_named_dash_is_scanned, |dir, cmd| {
+    let root = dir.root();
     let key = KeyGen::new(504).key();
     write(root, "-", format!("{key}\n"));
     let (run, doc) = dir_json(root, &["-"]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, vec![loc(&key, "-", 1, 1, "plain")]);
-}
+});
 
 // Bad inputs
 
 #[cfg(unix)]
-#[test]
-fn symlink_loop_with_follow_is_skipped_not_fatal() {
+sgtest!(symlink_loop_with_follow_is_skipped_not_fatal, |dir, cmd| {
     use std::os::unix::fs::symlink;
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+    let root = dir.root();
     let key = KeyGen::new(601).key();
     write(root, "key.txt", format!("{key}\n"));
     write(root, "a/readme.txt", "nothing here\n");
@@ -543,14 +521,12 @@ fn symlink_loop_with_follow_is_skipped_not_fatal() {
             "{flag}: no loop recorded for a/up: {skips:?}"
         );
     }
-}
+});
 
 #[cfg(unix)]
-#[test]
-fn dangling_symlink_with_follow_is_skipped_not_fatal() {
+sgtest!(dangling_symlink_with_follow_is_skipped_not_fatal, |dir, cmd| {
     use std::os::unix::fs::symlink;
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+    let root = dir.root();
     let key = KeyGen::new(602).key();
     write(root, "key.txt", format!("{key}\n"));
     symlink("missing-target", root.join("dangling")).unwrap();
@@ -563,14 +539,12 @@ fn dangling_symlink_with_follow_is_skipped_not_fatal() {
         skips.iter().any(|(p, r)| p == "dangling" && !r.is_empty()),
         "dangling link not recorded: {skips:?}"
     );
-}
+});
 
 #[cfg(unix)]
-#[test]
-fn symlinks_are_not_followed_by_default() {
+sgtest!(symlinks_are_not_followed_by_default, |dir, cmd| {
     use std::os::unix::fs::symlink;
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+    let root = dir.root();
     let mut g = KeyGen::new(603);
     let (k1, k2) = (g.key(), g.key());
     write(root, "key.txt", format!("{k1}\n"));
@@ -609,13 +583,11 @@ fn symlinks_are_not_followed_by_default() {
     );
     let paths: Vec<String> = skipped(&doc).into_iter().map(|(p, _)| p).collect();
     assert_eq!(paths, ["dangling"]);
-}
+});
 
 #[cfg(unix)]
-#[test]
-fn fifo_is_skipped_without_blocking() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(fifo_is_skipped_without_blocking, |dir, cmd| {
+    let root = dir.root();
     let key = KeyGen::new(604).key();
     write(root, "key.txt", format!("{key}\n"));
     let status = std::process::Command::new("mkfifo")
@@ -635,27 +607,23 @@ fn fifo_is_skipped_without_blocking() {
         skipped(&doc),
         [("pipe".to_string(), "not a regular file".to_string())]
     );
-}
+});
 
-#[test]
-fn nonexistent_root_is_a_one_line_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(nonexistent_root_is_a_one_line_error, |dir, cmd| {
+    let root = dir.root();
     write(root, "a.txt", "hello\n");
     for args in [&["does-not-exist"][..], &[".", "does-not-exist"][..]] {
-        let run = dir(root, args);
+        let run = dir_scan(root, args);
         assert_eq!(run.code, 2, "{args:?}: {run}");
         assert_eq!(run.stdout, "", "{args:?}: nothing is scanned or reported");
         let lines: Vec<&str> = run.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{args:?}: {run}");
         assert!(lines[0].contains("does-not-exist"), "{args:?}: {run}");
     }
-}
+});
 
-#[test]
-fn bad_arguments_exit_2() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(bad_arguments_exit_2, |dir, cmd| {
+    let root = dir.root();
     let cases: &[&[&str]] = &[
         &["dir", "--frobnicate"],
         &["dir", "--format", "xml"],
@@ -679,10 +647,10 @@ fn bad_arguments_exit_2() {
         assert!(!run.stdout.is_empty(), "{args:?}: {run}");
     }
     // An --output file that cannot be created is an error naming it.
-    let run = dir(root, &["--output", "no-such-dir/report.json"]);
+    let run = dir_scan(root, &["--output", "no-such-dir/report.json"]);
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains("no-such-dir/report.json"), "{run}");
-}
+});
 
 const ACME_RULE: &str = r#"
 [[rule]]
@@ -696,10 +664,8 @@ min_entropy = 3.0
 placeholder_words = ["example"]
 "#;
 
-#[test]
-fn malformed_pattern_files_exit_2_naming_the_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(malformed_pattern_files_exit_2_naming_the_file, |dir, cmd| {
+    let root = dir.root();
     write(root, "tree/a.txt", "hello\n");
     let cases: &[(&str, &str)] = &[
         ("syntax", "[[rule]\nid = 'x'\n"),
@@ -720,7 +686,7 @@ fn malformed_pattern_files_exit_2_naming_the_file() {
         let pats = root.join(format!("pats-{name}"));
         write(&pats, "good.toml", ACME_RULE);
         write(&pats, "zz-bad.toml", text);
-        let run = dir(&root.join("tree"), &["--patterns", pats.to_str().unwrap()]);
+        let run = dir_scan(&root.join("tree"), &["--patterns", pats.to_str().unwrap()]);
         assert_eq!(run.code, 2, "{name}: {run}");
         assert!(run.stderr.contains("zz-bad.toml"), "{name}: {run}");
         assert_eq!(run.stdout, "", "{name}: {run}");
@@ -729,16 +695,14 @@ fn malformed_pattern_files_exit_2_naming_the_file() {
     std::fs::create_dir_all(root.join("empty")).unwrap();
     for pats in ["empty", "missing"] {
         let path = root.join(pats);
-        let run = dir(&root.join("tree"), &["--patterns", path.to_str().unwrap()]);
+        let run = dir_scan(&root.join("tree"), &["--patterns", path.to_str().unwrap()]);
         assert_eq!(run.code, 2, "{pats}: {run}");
         assert!(run.stderr.contains(pats), "{pats}: {run}");
     }
-}
+});
 
-#[test]
-fn custom_pattern_directory_replaces_builtin_rules() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(custom_pattern_directory_replaces_builtin_rules, |dir, cmd| {
+    let root = dir.root();
     let pats = root.join("pats");
     write(&pats, "acme.toml", ACME_RULE);
     let mut rng = fastrand::Rng::with_seed(604);
@@ -764,7 +728,7 @@ fn custom_pattern_directory_replaces_builtin_rules() {
     assert_eq!(f["redacted"], format!("{}…", &token[..6]).as_str());
     assert!(!run.all().contains(&token), "token leaked: {run}");
 
-    let run = dir(&tree, &["--patterns", pats_arg, "--format", "sarif"]);
+    let run = dir_scan(&tree, &["--patterns", pats_arg, "--format", "sarif"]);
     assert_eq!(run.code, 1, "{run}");
     let sarif = run.json();
     let rule_ids: Vec<&str> = sarif["runs"][0]["tool"]["driver"]["rules"]
@@ -785,14 +749,12 @@ fn custom_pattern_directory_replaces_builtin_rules() {
             loc(&sg, "other.env", 1, 18, "plain"),
         ],
     );
-}
+});
 
 // One finding per key
 
-#[test]
-fn same_key_in_several_files_is_one_finding() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(same_key_in_several_files_is_one_finding, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(701);
     let (key, id, _) = g.parts();
     write(root, "a.txt", format!("{key}\n"));
@@ -833,12 +795,10 @@ fn same_key_in_several_files_is_one_finding() {
     assert_eq!(u64_at(&doc["summary"], "keys"), 2);
     assert_eq!(u64_at(&doc["summary"], "locations"), 4);
     assert_eq!(u64_at(find(&doc, &other).unwrap(), "location_count"), 1);
-}
+});
 
-#[test]
-fn same_key_twice_on_a_line_is_two_locations() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(same_key_twice_on_a_line_is_two_locations, |dir, cmd| {
+    let root = dir.root();
     let key = KeyGen::new(702).key();
     write(root, "twice.txt", format!("{key} {key},{key}\n"));
     let (run, doc) = dir_json(root, &[]);
@@ -852,7 +812,7 @@ fn same_key_twice_on_a_line_is_two_locations() {
         ],
     );
     assert_eq!(u64_at(&findings(&doc)[0], "location_count"), 3);
-}
+});
 
 #[test]
 fn fingerprint_is_sha256_hex() {
@@ -881,10 +841,8 @@ fn fingerprint_is_sha256_hex() {
 
 // Report formats, parsed back
 
-#[test]
-fn json_report_has_documented_fields() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(json_report_has_documented_fields, |dir, cmd| {
+    let root = dir.root();
     let (key, id, _) = KeyGen::new(801).parts();
     let app = format!("import os\n\nKEY = \"{key}\"\n");
     let readme = "# nothing to see\n";
@@ -920,19 +878,17 @@ fn json_report_has_documented_fields() {
         ),
         ("src/app.py", 3, 8, "plain")
     );
-}
+});
 
-#[test]
-fn jsonl_report_lines_all_parse() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(jsonl_report_lines_all_parse, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(802);
     let (k1, k2) = (g.key(), g.key());
     write(root, "a.txt", format!("{k1}\n"));
     write(root, "b/b.txt", format!("x\n  {k1}\n"));
     write(root, "c.env", format!("K={k2}\n"));
     write(root, "huge.bin", vec![b'z'; 4096]);
-    let run = dir(root, &["--format", "jsonl", "--max-file-size", "2K"]);
+    let run = dir_scan(root, &["--format", "jsonl", "--max-file-size", "2K"]);
     assert_eq!(run.code, 1, "{run}");
     let lines: Vec<Value> = run
         .stdout
@@ -984,12 +940,10 @@ fn jsonl_report_lines_all_parse() {
     assert_eq!(u64_at(summary, "locations"), 3);
     assert_eq!(u64_at(summary, "skipped"), 1);
     assert_eq!(u64_at(summary, "blobs_scanned"), 3);
-}
+});
 
-#[test]
-fn sarif_report_is_valid_for_code_scanning() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(sarif_report_is_valid_for_code_scanning, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(803);
     let (k1, id1, _) = g.parts();
     let k2 = g.key();
@@ -997,7 +951,7 @@ fn sarif_report_is_valid_for_code_scanning() {
     write(root, "x#y.txt", format!("{k1}\n"));
     write(root, "sub/z.env", format!("SENDGRID_API_KEY={k2}\n"));
     write(root, "huge.bin", vec![b'z'; 4096]);
-    let run = dir(root, &["--format", "sarif", "--max-file-size", "2K"]);
+    let run = dir_scan(root, &["--format", "sarif", "--max-file-size", "2K"]);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
     assert_eq!(doc["version"], "2.1.0");
@@ -1072,16 +1026,14 @@ fn sarif_report_is_valid_for_code_scanning() {
         .expect("toolExecutionNotifications");
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(str_at(&notes[0]["message"], "text").contains("huge.bin"));
-}
+});
 
-#[test]
-fn human_report_shows_redacted_key_and_locations() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(human_report_shows_redacted_key_and_locations, |dir, cmd| {
+    let root = dir.root();
     let (key, id, _) = KeyGen::new(804).parts();
     write(root, "a.txt", format!("{key}\n"));
     write(root, "sub/b.txt", format!("x\nkey {key}\n"));
-    let run = dir(root, &[]);
+    let run = dir_scan(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert!(run.stdout.contains(&redacted(&id)), "{run}");
     assert!(run.stdout.contains("a.txt:1:1"), "{run}");
@@ -1091,19 +1043,17 @@ fn human_report_shows_redacted_key_and_locations() {
 
     let clean = tempfile::tempdir().unwrap();
     write(clean.path(), "a.txt", "nothing\n");
-    let run = dir(clean.path(), &[]);
+    let run = dir_scan(clean.path(), &[]);
     assert_eq!(run.code, 0, "{run}");
     assert!(run.stdout.contains("0 keys in 0 locations"), "{run}");
-}
+});
 
-#[test]
-fn output_file_receives_the_report() {
-    let tmp = tempfile::tempdir().unwrap();
-    let tree = tmp.path().join("tree");
+sgtest!(output_file_receives_the_report, |dir, cmd| {
+    let tree = dir.root().join("tree");
     let (key, id, _) = KeyGen::new(805).parts();
     write(&tree, "a.txt", format!("{key}\n"));
-    let report = tmp.path().join("report.json");
-    let run = dir(&tree, &["--format", "json", "--output", report.to_str().unwrap()]);
+    let report = dir.root().join("report.json");
+    let run = dir_scan(&tree, &["--format", "json", "--output", report.to_str().unwrap()]);
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(run.stdout, "", "{run}");
     let text = std::fs::read_to_string(&report).unwrap();
@@ -1112,7 +1062,7 @@ fn output_file_receives_the_report() {
     assert_locations(&doc, vec![loc(&key, "a.txt", 1, 1, "plain")]);
 
     // Human report to a file, colours forced: the file still has no escapes.
-    let human = tmp.path().join("report.txt");
+    let human = dir.root().join("report.txt");
     let run =
         util::run(
             sgscan(&tree)
@@ -1125,14 +1075,12 @@ fn output_file_receives_the_report() {
     assert!(!text.contains(&0x1b), "ANSI escape in --output file");
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains(&redacted(&id)) && text.contains("a.txt:1:1"));
-}
+});
 
 // Secrets stay out of reports
 
-#[test]
-fn full_keys_only_with_show_secrets_and_never_in_sarif() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(full_keys_only_with_show_secrets_and_never_in_sarif, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(901);
     let (k1, id1, s1) = g.parts();
     let (k2, id2, s2) = g.parts();
@@ -1143,7 +1091,7 @@ fn full_keys_only_with_show_secrets_and_never_in_sarif() {
         format!("data:\n  KEY: {}\n", STANDARD.encode(&k2)),
     );
     for format in ["human", "json", "jsonl", "sarif"] {
-        let run = dir(root, &["--format", format]);
+        let run = dir_scan(root, &["--format", format]);
         assert_eq!(run.code, 1, "{format}: {run}");
         let all = run.all();
         for (i, secret) in [&k1, &k2, &s1, &s2].iter().enumerate() {
@@ -1159,7 +1107,7 @@ fn full_keys_only_with_show_secrets_and_never_in_sarif() {
             );
         }
 
-        let run = dir(root, &["--format", format, "--show-secrets"]);
+        let run = dir_scan(root, &["--format", format, "--show-secrets"]);
         assert_eq!(run.code, 1, "{format}: {run}");
         let all = run.all();
         if format == "sarif" {
@@ -1183,16 +1131,14 @@ fn full_keys_only_with_show_secrets_and_never_in_sarif() {
         let f = find(&doc, key).expect("finding");
         assert!(f["secret"] == key.as_str(), "`secret` is not the full key");
     }
-}
+});
 
 // Exit codes and colour
 
-#[test]
-fn exit_codes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(exit_codes, |dir, cmd| {
+    let root = dir.root();
     // Empty tree.
-    let run = dir(root, &[]);
+    let run = dir_scan(root, &[]);
     assert_eq!(run.code, 0, "{run}");
     // Clean tree.
     write(root, "a.txt", "SENDGRID_API_KEY is read from the environment\n");
@@ -1202,15 +1148,13 @@ fn exit_codes() {
     assert_eq!(u64_at(&doc["summary"], "blobs_scanned"), 1);
     // Findings.
     write(root, "b.txt", KeyGen::new(1001).key());
-    assert_eq!(dir(root, &[]).code, 1);
+    assert_eq!(dir_scan(root, &[]).code, 1);
     // Error.
-    assert_eq!(dir(root, &["missing-path"]).code, 2);
-}
+    assert_eq!(dir_scan(root, &["missing-path"]).code, 2);
+});
 
-#[test]
-fn no_ansi_escapes_unless_forced_on_a_pipe() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(no_ansi_escapes_unless_forced_on_a_pipe, |dir, cmd| {
+    let root = dir.root();
     write(root, "a.txt", format!("{}\n", KeyGen::new(1002).key()));
     write(root, "huge.bin", vec![b'z'; 4096]);
     let args = ["dir", "--max-file-size", "2K"];
@@ -1239,14 +1183,12 @@ fn no_ansi_escapes_unless_forced_on_a_pipe() {
     let run = util::run(sgscan(root).env("NO_COLOR", "1").args(["dir", "--bogus"]));
     assert_eq!(run.code, 2);
     assert!(!run.has_ansi(), "escape bytes in an error: {run}");
-}
+});
 
 // Placeholders
 
-#[test]
-fn placeholders_and_low_entropy_secrets_are_not_keys() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(placeholders_and_low_entropy_secrets_are_not_keys, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(1101);
     let (key, id, secret) = g.parts();
     let mut rng = fastrand::Rng::with_seed(1101);
@@ -1316,7 +1258,7 @@ fn placeholders_and_low_entropy_secrets_are_not_keys() {
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, vec![loc(&key, "real.txt", 1, 1, "plain")]);
-}
+});
 
 // Adversarial inputs: output stays exact on blobs built to multiply the work per hit
 
@@ -1336,130 +1278,130 @@ fn assert_same_locations(doc: &Value, mut expected: Vec<Loc>) {
     );
 }
 
-#[test]
-fn twenty_thousand_keys_on_one_line_are_all_found_with_their_columns() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let mut g = KeyGen::new(1201);
-    let mut text = String::new();
-    let mut expected = Vec::new();
-    // Line 1: about 2 MiB, 20,000 keys, with multi-byte characters between them so that columns
-    // (code points) and byte offsets differ more and more along the line.
-    let mut column = 1;
-    for i in 0..20_000 {
+sgtest!(
+    twenty_thousand_keys_on_one_line_are_all_found_with_their_columns,
+    |dir, cmd| {
+        let root = dir.root();
+        let mut g = KeyGen::new(1201);
+        let mut text = String::new();
+        let mut expected = Vec::new();
+        // Line 1: about 2 MiB, 20,000 keys, with multi-byte characters between them so that columns
+        // (code points) and byte offsets differ more and more along the line.
+        let mut column = 1;
+        for i in 0..20_000 {
+            let k = g.key();
+            let sep = format!("é{} k{i}=\"", "€".repeat(i % 3));
+            column += sep.chars().count() as u64;
+            expected.push(loc(&k, "long.txt", 1, column, "plain"));
+            text.push_str(&sep);
+            text.push_str(&k);
+            let pad = format!("\" {};", " ".repeat(20));
+            column += (k.len() + pad.chars().count()) as u64;
+            text.push_str(&pad);
+        }
+        assert!(text.len() > 2 << 20, "the long line is {} bytes", text.len());
+        text.push('\n');
+        // Line 2: the marker allows only this line's key.
+        let allowed = g.key();
+        text.push_str(&format!("x = \"{allowed}\"  # sgscan:allow\n"));
+        // Line 3: found, whatever the lines around it say.
         let k = g.key();
-        let sep = format!("é{} k{i}=\"", "€".repeat(i % 3));
-        column += sep.chars().count() as u64;
-        expected.push(loc(&k, "long.txt", 1, column, "plain"));
-        text.push_str(&sep);
-        text.push_str(&k);
-        let pad = format!("\" {};", " ".repeat(20));
-        column += (k.len() + pad.chars().count()) as u64;
-        text.push_str(&pad);
+        text.push_str(&format!("y = \"{k}\"\n"));
+        expected.push(loc(&k, "long.txt", 3, 6, "plain"));
+        // Line 4: 100 keys and, after all of them, the marker: none is reported.
+        let mut allowed_line = String::new();
+        let mut allowed_keys = vec![allowed];
+        for _ in 0..100 {
+            let k = g.key();
+            allowed_line.push_str(&format!("{k}, "));
+            allowed_keys.push(k);
+        }
+        text.push_str(&format!("{allowed_line}// sgscan:allow\n"));
+        write(root, "long.txt", &text);
+
+        let (run, doc) = dir_json(root, &[]);
+        assert_eq!(run.code, 1, "{run}");
+        // Spot checks first, for a readable failure: the first, a middle and the last key of line 1.
+        let all = locations(&doc);
+        for e in [
+            &expected[0],
+            &expected[9_999],
+            &expected[19_999],
+            &expected[20_000],
+        ] {
+            assert!(all.contains(e), "missing {e:?}");
+        }
+        for k in &allowed_keys {
+            assert!(find(&doc, k).is_none(), "an allowed key was reported");
+        }
+        assert_same_locations(&doc, expected);
     }
-    assert!(text.len() > 2 << 20, "the long line is {} bytes", text.len());
-    text.push('\n');
-    // Line 2: the marker allows only this line's key.
-    let allowed = g.key();
-    text.push_str(&format!("x = \"{allowed}\"  # sgscan:allow\n"));
-    // Line 3: found, whatever the lines around it say.
-    let k = g.key();
-    text.push_str(&format!("y = \"{k}\"\n"));
-    expected.push(loc(&k, "long.txt", 3, 6, "plain"));
-    // Line 4: 100 keys and, after all of them, the marker: none is reported.
-    let mut allowed_line = String::new();
-    let mut allowed_keys = vec![allowed];
-    for _ in 0..100 {
+);
+
+sgtest!(
+    runs_of_keyword_encodings_report_only_the_real_key_at_its_place,
+    |dir, cmd| {
+        let root = dir.root();
+        let mut g = KeyGen::new(1202);
+        let mut expected = Vec::new();
+        // 2^20 bytes of `SG.` at least, in each form, with a key at the end in the same form. `=`
+        // bounds the key in the decoded text; a space in plain text.
+        let n = (1 << 20) / 3;
+        let sg = "SG.".repeat(n);
+
         let k = g.key();
-        allowed_line.push_str(&format!("{k}, "));
-        allowed_keys.push(k);
-    }
-    text.push_str(&format!("{allowed_line}// sgscan:allow\n"));
-    write(root, "long.txt", &text);
+        write(root, "plain.txt", format!("{sg} {k}\n"));
+        expected.push(loc(&k, "plain.txt", 1, 3 * n as u64 + 2, "plain"));
 
-    let (run, doc) = dir_json(root, &[]);
-    assert_eq!(run.code, 1, "{run}");
-    // Spot checks first, for a readable failure: the first, a middle and the last key of line 1.
-    let all = locations(&doc);
-    for e in [
-        &expected[0],
-        &expected[9_999],
-        &expected[19_999],
-        &expected[20_000],
-    ] {
-        assert!(all.contains(e), "missing {e:?}");
-    }
-    for k in &allowed_keys {
-        assert!(find(&doc, k).is_none(), "an allowed key was reported");
-    }
-    assert_same_locations(&doc, expected);
-}
+        for shift in 0..3 {
+            let k = g.key();
+            let raw = format!("{}{sg}={k}", "x".repeat(shift));
+            let encoded = STANDARD.encode(&raw);
+            let name = format!("base64-{shift}.txt");
+            write(root, &name, format!("{encoded}\n"));
+            // The key's quantum: the one holding its first byte.
+            let quantum = (shift + 3 * n + 1) / 3;
+            expected.push(loc(&k, &name, 1, 4 * quantum as u64 + 1, "base64"));
+        }
+        assert!(
+            std::fs::read_to_string(root.join("base64-0.txt"))
+                .unwrap()
+                .starts_with("U0cuU0cu")
+        );
 
-#[test]
-fn runs_of_keyword_encodings_report_only_the_real_key_at_its_place() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let mut g = KeyGen::new(1202);
-    let mut expected = Vec::new();
-    // 2^20 bytes of `SG.` at least, in each form, with a key at the end in the same form. `=`
-    // bounds the key in the decoded text; a space in plain text.
-    let n = (1 << 20) / 3;
-    let sg = "SG.".repeat(n);
-
-    let k = g.key();
-    write(root, "plain.txt", format!("{sg} {k}\n"));
-    expected.push(loc(&k, "plain.txt", 1, 3 * n as u64 + 2, "plain"));
-
-    for shift in 0..3 {
         let k = g.key();
-        let raw = format!("{}{sg}={k}", "x".repeat(shift));
-        let encoded = STANDARD.encode(&raw);
-        let name = format!("base64-{shift}.txt");
-        write(root, &name, format!("{encoded}\n"));
-        // The key's quantum: the one holding its first byte.
-        let quantum = (shift + 3 * n + 1) / 3;
-        expected.push(loc(&k, &name, 1, 4 * quantum as u64 + 1, "base64"));
+        write(
+            root,
+            "percent.txt",
+            format!("q={}\n", percent(&format!("{sg}={k}"), true)),
+        );
+        expected.push(loc(&k, "percent.txt", 1, 3 + 3 * (3 * n as u64 + 1), "percent"));
+
+        // An encoded run ending a line must not lend the next line's key to that line, where the
+        // next line's marker would not be seen.
+        let k = g.key();
+        write(
+            root,
+            "allowed-after-run.txt",
+            format!("{}\n{k}  # sgscan:allow\n", "%53%47%2E".repeat(1000)),
+        );
+        // A marker far away on another line allows nothing.
+        let k = g.key();
+        write(
+            root,
+            "marker-elsewhere.txt",
+            format!("# sgscan:allow\n{}\n{sg}\nkey = {k}\n", "U0cu".repeat(1000)),
+        );
+        expected.push(loc(&k, "marker-elsewhere.txt", 4, 7, "plain"));
+
+        let (run, doc) = dir_json(root, &["--max-file-size", "16M"]);
+        assert_eq!(run.code, 1, "{run}");
+        assert_locations(&doc, expected);
     }
-    assert!(
-        std::fs::read_to_string(root.join("base64-0.txt"))
-            .unwrap()
-            .starts_with("U0cuU0cu")
-    );
+);
 
-    let k = g.key();
-    write(
-        root,
-        "percent.txt",
-        format!("q={}\n", percent(&format!("{sg}={k}"), true)),
-    );
-    expected.push(loc(&k, "percent.txt", 1, 3 + 3 * (3 * n as u64 + 1), "percent"));
-
-    // An encoded run ending a line must not lend the next line's key to that line, where the
-    // next line's marker would not be seen.
-    let k = g.key();
-    write(
-        root,
-        "allowed-after-run.txt",
-        format!("{}\n{k}  # sgscan:allow\n", "%53%47%2E".repeat(1000)),
-    );
-    // A marker far away on another line allows nothing.
-    let k = g.key();
-    write(
-        root,
-        "marker-elsewhere.txt",
-        format!("# sgscan:allow\n{}\n{sg}\nkey = {k}\n", "U0cu".repeat(1000)),
-    );
-    expected.push(loc(&k, "marker-elsewhere.txt", 4, 7, "plain"));
-
-    let (run, doc) = dir_json(root, &["--max-file-size", "16M"]);
-    assert_eq!(run.code, 1, "{run}");
-    assert_locations(&doc, expected);
-}
-
-#[test]
-fn base64_value_does_not_run_into_neighbouring_lines() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(base64_value_does_not_run_into_neighbouring_lines, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(1203);
     // Neighbouring words that are base64 characters too, and decode to token characters right
     // against the key (so taking them for a continuation of the value hides the key).
@@ -1510,4 +1452,4 @@ fn base64_value_does_not_run_into_neighbouring_lines() {
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, expected);
-}
+});
