@@ -596,8 +596,7 @@ sgtest!(fifo_is_skipped_without_blocking, |dir, cmd| {
         .expect("mkfifo runs");
     assert!(status.success());
     let run = util::run(
-        sgscan(root)
-            .args(["dir", "--format", "json"])
+        cmd.args(["dir", "--format", "json"])
             .timeout(Duration::from_secs(30)),
     );
     assert_eq!(run.code, 1, "{run}");

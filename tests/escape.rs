@@ -7,16 +7,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::Command as Std;
 
 use crate::util::mock::{Behavior, Hostile, MockSendGrid};
-use crate::util::{KeyGen, Run, Tree, run, scrub, sgscan};
+use crate::util::{KeyGen, Run, Tree, run, scan, scrub};
 
 /// A name that would set the window title, clear the screen and forge a report line.
 const HOSTILE: &str = "evil\x1b]0;pwned\x07\x1b[2J\nsgscan: 0 keys\r\u{9b}31m.env";
 const HOSTILE_SHOWN: &str = "evil\\x1b]0;pwned\\x07\\x1b[2J\\nsgscan: 0 keys\\r\\x9b31m.env";
-
-/// `sgscan ARGS` in the tree, colour off.
-fn scan(dir: &Tree, args: &[&str]) -> Run {
-    run(sgscan(dir.root()).env("NO_COLOR", "1").args(args))
-}
 
 /// No byte of the output may be a control character other than the newline that ends a line
 /// (colour is off: stdout is not a terminal).
@@ -37,7 +32,7 @@ sgtest!(
         let key = KeyGen::new(1).key();
         std::fs::write(dir.root().join(HOSTILE), format!("SENDGRID_API_KEY={key}\n")).unwrap();
 
-        let human = scan(&dir, &["dir", "."]);
+        let human = scan(dir.root(), &["dir", "."]);
         assert_eq!(human.code, 1);
         assert_no_controls(&human);
         let text = human.stdout;
@@ -47,7 +42,7 @@ sgtest!(
             "a forged line:\n{text}"
         );
 
-        let json = scan(&dir, &["dir", ".", "--format", "json"]);
+        let json = scan(dir.root(), &["dir", ".", "--format", "json"]);
         let v: serde_json::Value = serde_json::from_slice(&json.out).unwrap();
         assert_eq!(v["findings"][0]["locations"][0]["path"], HOSTILE);
     }
@@ -58,7 +53,7 @@ sgtest!(invalid_utf8_file_name_keeps_its_bytes, |dir, cmd| {
     let name = std::ffi::OsStr::from_bytes(b"conf\xff\xfe.env");
     std::fs::write(dir.root().join(name), format!("k={key}\n")).unwrap();
 
-    let human = scan(&dir, &["dir", "."]);
+    let human = scan(dir.root(), &["dir", "."]);
     assert_eq!(human.code, 1);
     assert!(
         human.stdout.contains("conf\\xff\\xfe.env"),
@@ -66,7 +61,7 @@ sgtest!(invalid_utf8_file_name_keeps_its_bytes, |dir, cmd| {
         human.stdout.replace(&key, "<key>")
     );
 
-    let json = scan(&dir, &["dir", ".", "--format", "json"]);
+    let json = scan(dir.root(), &["dir", ".", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&json.out).unwrap();
     let loc = &v["findings"][0]["locations"][0];
     assert_eq!(loc["path_bytes"], hex::encode(b"conf\xff\xfe.env"));
@@ -75,12 +70,12 @@ sgtest!(invalid_utf8_file_name_keeps_its_bytes, |dir, cmd| {
 
 sgtest!(skipped_path_and_error_path_are_escaped, |dir, cmd| {
     std::os::unix::fs::symlink("nowhere", dir.root().join(HOSTILE)).unwrap();
-    let human = scan(&dir, &["dir", "."]);
+    let human = scan(dir.root(), &["dir", "."]);
     assert_eq!(human.code, 0);
     assert_no_controls(&human);
     assert!(human.stdout.contains(HOSTILE_SHOWN), "{}", human.stdout);
 
-    let missing = scan(&dir, &["dir", "no\x1b[2Jsuch"]);
+    let missing = scan(dir.root(), &["dir", "no\x1b[2Jsuch"]);
     assert_eq!(missing.code, 2);
     assert_no_controls(&missing);
     assert!(missing.stderr.contains("no\\x1b[2Jsuch"));

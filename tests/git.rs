@@ -8,21 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::util::git::{AUTHOR_EMAIL, AUTHOR_NAME, Repo, check, git_command};
-use crate::util::{KeyGen, Run, env_line, finding, fp, fps, has_note, notes, run, set, sgscan, summary};
+use crate::util::{KeyGen, Run, env_line, finding, findings, fp, fps, has_note, notes, scan, set, summary};
 use serde_json::Value;
 
 const ZEROS: &str = "0000000000000000000000000000000000000000";
-
-/// `sgscan ARGS` in `cwd`; its output must be UTF-8 and it must have exited by itself.
-fn scan(cwd: &Path, args: &[&str]) -> Run {
-    let run = run(sgscan(cwd).env("NO_COLOR", "1").args(args));
-    assert_ne!(run.code, -1, "sgscan was killed by a signal:\n{run}");
-    assert!(
-        std::str::from_utf8(&run.out).is_ok() && std::str::from_utf8(&run.err).is_ok(),
-        "sgscan wrote something that is not UTF-8:\n{run}"
-    );
-    run
-}
 
 /// `sgscan git -q -f json REPO EXTRA...`, run from `cwd`.
 fn scan_git(cwd: &Path, repo: &Path, extra: &[&str]) -> Run {
@@ -1113,7 +1102,7 @@ sgtest!(git_partial_clone_is_noted, |dir, cmd| {
 /// Every location of a JSON report, as comparable tuples.
 fn all_locations(doc: &Value) -> BTreeSet<(String, String, String, u64)> {
     let mut out = BTreeSet::new();
-    for f in doc["findings"].as_array().unwrap() {
+    for f in findings(doc) {
         for l in f["locations"].as_array().unwrap() {
             out.insert((
                 f["fingerprint"].as_str().unwrap().to_string(),

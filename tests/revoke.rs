@@ -16,14 +16,13 @@ use serde_json::Value;
 
 use crate::util::mock::{self, Behavior, DeleteStep, Hostile, MockSendGrid};
 use crate::util::{
-    KeyGen, Run, Tree, assert_no_key, cut, finding, findings, fp, id, jsonl, run, scrub, sgscan, text,
-    verification,
+    KeyGen, Run, Tree, assert_no_key, assert_run_leaks_nothing, cut, finding, findings, fp, id, jsonl, run,
+    scrub, sgscan, text, verification,
 };
 
 /// Asserts that neither output stream of `run`, nor the audit log, holds a key.
 fn assert_leaks_nothing(run: &Run, tree: &Tree, keys: &[&String]) {
-    assert_no_key(&run.stdout, "stdout", keys);
-    assert_no_key(&run.stderr, "stderr", keys);
+    assert_run_leaks_nothing(run, keys);
     assert_no_key(&tree.audit_text(), "the audit log", keys);
 }
 

@@ -13,13 +13,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::util::mock::{self, Behavior, Hostile, MockSendGrid};
-use crate::util::{KeyGen, Run, Tree, assert_no_key, finding, run, scrub, sgscan, verification};
-
-/// Asserts that neither output stream of `run` holds a key.
-fn assert_run_leaks_nothing(run: &Run, keys: &[&String]) {
-    assert_no_key(&run.stdout, "stdout", keys);
-    assert_no_key(&run.stderr, "stderr", keys);
-}
+use crate::util::{
+    KeyGen, Run, Tree, assert_no_key, assert_run_leaks_nothing, finding, fp, id, run, scrub, sgscan,
+    verification,
+};
 
 /// `sgscan dir SCAN --verify --api-url URL -f FORMAT EXTRA…`
 fn verify_fmt(tree: &Tree, api_url: &str, format: &str, extra: &[&str]) -> Run {
@@ -163,7 +160,7 @@ fn statuses_follow_what_sendgrid_says() {
             scope_requests(&mock, k).len(),
             1,
             "one GET /v3/scopes per key (key id {})",
-            mock::key_id(k)
+            id(k)
         );
     }
     assert_eq!(mock.requests().len(), 7, "no other request was made");
@@ -277,7 +274,7 @@ fn human_output_lists_live_keys_first_highest_privilege_first() {
     ];
     let mut last = None;
     for (key, label) in expected {
-        let id = mock::key_id(key);
+        let id = id(key);
         let (pos, block) = human_block(&r.stdout, &id);
         assert!(
             block.contains(label),
@@ -293,7 +290,7 @@ fn human_output_lists_live_keys_first_highest_privilege_first() {
         }
         last = Some((pos, label));
     }
-    let (_, block) = human_block(&r.stdout, &mock::key_id(&k.elevated));
+    let (_, block) = human_block(&r.stdout, &id(&k.elevated));
     assert!(
         block.contains("above send-only: templates.read, stats.read"),
         "{}",
@@ -327,7 +324,7 @@ fn policy_lists_scopes_beyond_the_allowed_ones() {
 
     let r = verify_fmt(&tree, &mock.url(), "human", &["--policy", policy_arg]);
     assert_eq!(r.code, 1, "{r}");
-    let (_, block) = human_block(&r.stdout, &mock::key_id(&k.elevated));
+    let (_, block) = human_block(&r.stdout, &id(&k.elevated));
     assert!(
         block.contains("beyond policy: templates.read, stats.read"),
         "{}",
@@ -542,14 +539,11 @@ fn cache_answers_the_second_run_and_holds_no_key() {
     let text = std::fs::read_to_string(&cache).expect("the cache file was written");
     assert_no_key(&text, "the cache file", &[&live, &unknown]);
     assert!(
-        text.contains(&mock::fingerprint(&live)),
+        text.contains(&fp(&live)),
         "the cache is keyed by fingerprint:\n{}",
         scrub(&text)
     );
-    assert!(
-        !text.contains(&mock::fingerprint(&unknown)),
-        "an unknown result is not cached"
-    );
+    assert!(!text.contains(&fp(&unknown)), "an unknown result is not cached");
 
     let (r, doc) = verify_json(&tree, &mock.url(), &["--cache", cache_arg]);
     assert_run_leaks_nothing(&r, &[&live, &unknown]);
@@ -839,8 +833,8 @@ fn no_key_in_any_output_log_report_or_cache() {
         assert_eq!(r.code, 1, "{r}");
         assert_run_leaks_nothing(&r, &keys);
         for k in keys {
-            let id = mock::key_id(k);
-            let fp = mock::fingerprint(k);
+            let id = id(k);
+            let fp = fp(k);
             let line = r
                 .stderr
                 .lines()
@@ -893,7 +887,7 @@ fn sarif_level_follows_the_verification_status() {
         (&unknown, "warning", "unknown", 1),
         (&invalid, "note", "invalid", 2),
     ] {
-        let fp = mock::fingerprint(key);
+        let fp = fp(key);
         let mine: Vec<&Value> = results
             .iter()
             .filter(|r| r["partialFingerprints"]["sgscan/key/v1"] == fp.as_str())
@@ -922,7 +916,7 @@ fn mock_key_management_api_and_revocation() {
     mock.set(&reader, Behavior::live(&["api_keys.read"]));
     mock.set(&stranger, Behavior::live(&["mail.send"]));
     mock.set_account(&stranger, "other");
-    let id = |k: &str| mock::key_id(k);
+    let id = |k: &str| id(k);
     let path = |k: &str| format!("/v3/api_keys/{}", id(k));
 
     let (code, body) = mock.send("GET", &path(&victim), Some(&admin));

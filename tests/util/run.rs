@@ -61,6 +61,24 @@ pub fn run(cmd: &mut Command) -> Run {
     run
 }
 
+/// `sgscan ARGS` in `cwd` with colour off; its output must be UTF-8 and it must have exited by
+/// itself.
+pub fn scan(cwd: &Path, args: &[&str]) -> Run {
+    let run = run(sgscan(cwd).env("NO_COLOR", "1").args(args));
+    assert_ne!(run.code, -1, "sgscan was killed by a signal:\n{run}");
+    assert!(
+        std::str::from_utf8(&run.out).is_ok() && std::str::from_utf8(&run.err).is_ok(),
+        "sgscan wrote something that is not UTF-8:\n{run}"
+    );
+    run
+}
+
+/// Asserts that neither output stream of `run` holds a key.
+pub fn assert_run_leaks_nothing(run: &Run, keys: &[&String]) {
+    assert_no_key(&run.stdout, "stdout", keys);
+    assert_no_key(&run.stderr, "stderr", keys);
+}
+
 /// One run of the binary.
 pub struct Run {
     /// The exit code; -1 if a signal ended the process.
