@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::util::mock::{self, Behavior, DeleteStep, Hostile, MockSendGrid};
 use crate::util::{
     KeyGen, Run, Tree, assert_no_key, assert_run_leaks_nothing, cut, finding, findings, fp, id, jsonl, run,
-    scrub, sgscan, text, verification,
+    scrub, sgscan, sgscan_process, text, verification,
 };
 
 /// Asserts that neither output stream of `run`, nor the audit log, holds a key.
@@ -1130,9 +1130,7 @@ fn the_audit_log_survives_the_process_being_killed_mid_run() {
     tree.put_key("b/.env", &b);
     tree.put_key("c/.env", &c);
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sgscan"))
-        .current_dir(tree.root())
-        .env_remove("SGSCAN_API_URL")
+    let mut child = sgscan_process(tree.root())
         .env("SGSCAN_ADMIN_KEY", &admin)
         .args(revoke_args(
             &tree,
@@ -1773,9 +1771,7 @@ fn kill_9_after_the_delete_was_sent_leaves_its_attempt_line() {
     let tree = Tree::new();
     tree.put_key(".env", &leaked);
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sgscan"))
-        .current_dir(tree.root())
-        .env_remove("SGSCAN_API_URL")
+    let mut child = sgscan_process(tree.root())
         .env("SGSCAN_ADMIN_KEY", &admin)
         .args(revoke_args(
             &tree,

@@ -15,7 +15,9 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub use keys::{KeyGen, expand};
-pub use run::{Run, assert_no_key, assert_run_leaks_nothing, cut, jsonl, run, scan, scrub, sgscan};
+pub use run::{
+    Run, assert_no_key, assert_run_leaks_nothing, cut, jsonl, run, scan, scrub, sgscan, sgscan_process,
+};
 
 /// A test with a fresh scratch tree (`dir`, a [`Tree`]) and an `sgscan` command (`cmd`) whose
 /// current directory is the tree's root: `sgtest!(name, |dir, cmd| { ... });`.

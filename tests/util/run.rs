@@ -23,11 +23,12 @@ pub const GIT_LOCAL_ENV: &[&str] = &[
     "GIT_PREFIX",
 ];
 
-/// The binary, run in `cwd`, with a timeout and nothing inherited that would steer it: no API URL,
-/// no admin key, no colour variables (tests that want `NO_COLOR` set it), no git configuration of
-/// the user's or the system's, no git hook environment.
-pub fn sgscan(cwd: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("sgscan").expect("the sgscan binary is built");
+/// The binary, run in `cwd`, with nothing inherited that would steer it: no API URL, no admin key,
+/// no colour variables (tests that want `NO_COLOR` set it), no git configuration of the user's or
+/// the system's, no git hook environment. A plain process, for tests that must spawn it (and kill
+/// it mid-run); the others use [`sgscan`].
+pub fn sgscan_process(cwd: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sgscan"));
     cmd.current_dir(cwd)
         .env_remove("SGSCAN_API_URL")
         .env_remove("SGSCAN_ADMIN_KEY")
@@ -35,11 +36,17 @@ pub fn sgscan(cwd: &Path) -> Command {
         .env_remove("CLICOLOR")
         .env_remove("CLICOLOR_FORCE")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .timeout(Duration::from_secs(120));
+        .env("GIT_CONFIG_NOSYSTEM", "1");
     for v in GIT_LOCAL_ENV {
         cmd.env_remove(v);
     }
+    cmd
+}
+
+/// [`sgscan_process`] as an assert_cmd command, with a timeout so that a hang fails the test.
+pub fn sgscan(cwd: &Path) -> Command {
+    let mut cmd = Command::from_std(sgscan_process(cwd));
+    cmd.timeout(Duration::from_secs(120));
     cmd
 }
 
