@@ -105,6 +105,7 @@ mod tests {
             fingerprint: fp.into(),
             key_id: None,
             redacted: "SG.x…".into(),
+            confidence: Default::default(),
             key: String::new(),
             location_count: 1,
             locations: vec![Location {

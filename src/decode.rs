@@ -49,13 +49,160 @@ pub fn percent_needles(kw: &[u8]) -> Vec<Vec<u8>> {
     let upper: Vec<u8> = kw.iter().flat_map(|b| format!("%{b:02X}").into_bytes()).collect();
     let lower: Vec<u8> = kw.iter().flat_map(|b| format!("%{b:02x}").into_bytes()).collect();
     let common = upper.iter().zip(&lower).take_while(|(a, b)| a == b).count();
-    if common == upper.len() {
+    let mut out = if common == upper.len() {
         vec![upper]
     } else if common >= 6 {
         vec![upper[..common].to_vec()]
     } else {
         vec![upper, lower]
+    };
+    // Only the punctuation escaped (`token=SG%2E…%2E…`): the keyword up to its first punctuation
+    // character and the case-free half of that character's escape.
+    if let Some((prefix, c)) = punctuation_split(kw) {
+        out.push([prefix, format!("%{:X}", c >> 4).as_bytes()].concat());
     }
+    out
+}
+
+/// The keyword's letters and digits before its first other character, and that character: the
+/// part of a keyword that text escapes leave alone, and the one they replace (`SG` and `.`).
+fn punctuation_split(kw: &[u8]) -> Option<(&[u8], u8)> {
+    let i = kw.iter().position(|b| !b.is_ascii_alphanumeric())?;
+    (i > 0 && kw[i].is_ascii()).then(|| (&kw[..i], kw[i]))
+}
+
+/// HTML named character references the decoder knows: those of the ASCII punctuation that keys,
+/// URLs and assignments use (`&period;` is how some HTML escapers write a dot), and the usual ones.
+const ENTITIES: &[(&[u8], u8)] = &[
+    (b"period", b'.'),
+    (b"lowbar", b'_'),
+    (b"UnderBar", b'_'),
+    (b"amp", b'&'),
+    (b"quot", b'"'),
+    (b"apos", b'\''),
+    (b"lt", b'<'),
+    (b"gt", b'>'),
+    (b"equals", b'='),
+    (b"colon", b':'),
+    (b"semi", b';'),
+    (b"comma", b','),
+    (b"sol", b'/'),
+    (b"num", b'#'),
+    (b"plus", b'+'),
+    (b"percnt", b'%'),
+    (b"quest", b'?'),
+    (b"excl", b'!'),
+    (b"commat", b'@'),
+    (b"Tab", b'\t'),
+    (b"NewLine", b'\n'),
+    (b"nbsp", 0xA0),
+];
+
+/// Forms of the keyword whose first punctuation character is a text escape: `SG\u002e`, `SG\x2e`,
+/// `SG&#46;` / `SG&#x2E;`, `SG&period;`. The needles stop where hex case would differ, so one covers
+/// both cases; the window decoder reads the rest.
+pub fn escape_needles(kw: &[u8]) -> Vec<Vec<u8>> {
+    let Some((prefix, c)) = punctuation_split(kw) else {
+        return Vec::new();
+    };
+    let hi = format!("{:X}", c >> 4);
+    let mut out = vec![
+        [prefix, b"\\u00", hi.as_bytes()].concat(),
+        [prefix, b"\\x", hi.as_bytes()].concat(),
+        [prefix, b"&#"].concat(),
+    ];
+    for (name, _) in ENTITIES.iter().filter(|(_, v)| *v == c) {
+        out.push([prefix, b"&", name, b";"].concat());
+    }
+    out
+}
+
+/// Longest text escape the decoder reads (`&#x0010FFFF;`, `&NewLine;`): bounds every look-back.
+pub const ESCAPE_MAX: usize = 12;
+
+/// The text escape that starts at `i` — a backslash escape (`\n`, `\\`, `\uXXXX`, `\xXX`) or an HTML
+/// character reference (`&#46;`, `&#x2E;`, `&period;`) — as (code point, length). Whether the
+/// backslash is itself escaped is the caller's concern.
+pub fn escape_at(data: &[u8], i: usize) -> Option<(u32, usize)> {
+    let rest = &data[i..data.len().min(i + ESCAPE_MAX)];
+    let hex = |s: &[u8]| -> Option<u32> {
+        let s = std::str::from_utf8(s).ok()?;
+        u32::from_str_radix(s, 16).ok()
+    };
+    match rest {
+        [b'\\', b'u', h @ ..] if h.len() >= 4 && h[..4].iter().all(u8::is_ascii_hexdigit) => {
+            Some((hex(&h[..4])?, 6))
+        }
+        [b'\\', b'x', h @ ..] if h.len() >= 2 && h[..2].iter().all(u8::is_ascii_hexdigit) => {
+            Some((hex(&h[..2])?, 4))
+        }
+        [b'\\', c, ..] => {
+            let code = match c {
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'0' => 0,
+                b'b' => 8,
+                b'f' => 12,
+                b'v' => 11,
+                b'\\' | b'"' | b'\'' | b'/' => *c,
+                _ => return None,
+            };
+            Some((code as u32, 2))
+        }
+        [b'&', b'#', body @ ..] => {
+            let end = memchr::memchr(b';', body)?;
+            let digits = &body[..end];
+            let code = match digits {
+                [b'x' | b'X', h @ ..] if !h.is_empty() && h.iter().all(u8::is_ascii_hexdigit) => hex(h)?,
+                d if !d.is_empty() && d.iter().all(u8::is_ascii_digit) => {
+                    std::str::from_utf8(d).ok()?.parse().ok()?
+                }
+                _ => return None,
+            };
+            Some((code, end + 3))
+        }
+        [b'&', body @ ..] => {
+            let end = memchr::memchr(b';', body)?;
+            let (_, v) = ENTITIES.iter().find(|(n, _)| *n == &body[..end])?;
+            Some((*v as u32, end + 2))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the backslash at `i` starts an escape: an even number of backslashes precede it (a
+/// longer run than any text holds counts as even).
+fn backslash_starts_escape(data: &[u8], i: usize) -> bool {
+    let run = data[..i]
+        .iter()
+        .rev()
+        .take(64)
+        .take_while(|b| **b == b'\\')
+        .count();
+    run % 2 == 0
+}
+
+/// The text escape that ends just before `end`, as (code point, start).
+pub fn escape_ending_at(data: &[u8], end: usize) -> Option<(u32, usize)> {
+    (end.saturating_sub(ESCAPE_MAX)..end).find_map(|s| {
+        let (code, len) = escape_at(data, s)?;
+        let starts = data[s] != b'\\' || backslash_starts_escape(data, s);
+        (s + len == end && starts).then_some((code, s))
+    })
+}
+
+/// Where the detector starts decoding for an escape needle hit: two characters (escaped or not)
+/// before it, for the boundary check, starting at the start of an escape so decoding is in step.
+pub fn escape_window_start(data: &[u8], hit: usize) -> usize {
+    let mut start = hit;
+    for _ in 0..2 {
+        start = match escape_ending_at(data, start) {
+            Some((_, s)) => s,
+            None => start.saturating_sub(1),
+        };
+    }
+    start
 }
 
 pub fn is_b64(b: u8) -> bool {
@@ -333,11 +480,15 @@ pub fn percent_window_start(data: &[u8], hit: usize) -> usize {
 /// Percent-decoded text from some offset on, extended as later hits need, so every byte of a blob
 /// of repeated `%XX` keywords is decoded once. Decoding from any earlier offset reaches a hit's `%`
 /// in step, since a `%` cannot be the hex digit of an escape before it.
+///
+/// With `escapes`, the run decodes text escapes ([`escape_at`]) instead of `%XX`; decoding from an
+/// escape's start stays in step the same way, since an escape is consumed whole (`\\` included).
 pub struct PercentRun {
     pub bytes: Vec<u8>,
     /// Blob offset of each decoded byte (of its `%` when escaped).
     pub pos: Vec<usize>,
     end: usize,
+    escapes: bool,
 }
 
 impl PercentRun {
@@ -346,6 +497,15 @@ impl PercentRun {
             bytes: Vec::with_capacity(256),
             pos: Vec::with_capacity(256),
             end: at,
+            escapes: false,
+        }
+    }
+
+    /// A run that decodes text escapes.
+    pub fn escapes(at: usize) -> PercentRun {
+        PercentRun {
+            escapes: true,
+            ..PercentRun::start(at)
         }
     }
 
@@ -358,6 +518,29 @@ impl PercentRun {
         let target = target.min(data.len());
         let hex = |b: u8| (b as char).to_digit(16);
         let mut i = self.end;
+        if self.escapes {
+            while i < target {
+                self.pos.push(i);
+                let escape = matches!(data[i], b'\\' | b'&')
+                    .then(|| escape_at(data, i))
+                    .flatten();
+                match escape {
+                    Some((code, len)) => {
+                        // Only ASCII matters to the rules' token alphabets; any other character
+                        // is one byte that belongs to none.
+                        self.bytes
+                            .push(u8::try_from(code).ok().filter(u8::is_ascii).unwrap_or(0x80));
+                        i += len;
+                    }
+                    None => {
+                        self.bytes.push(data[i]);
+                        i += 1;
+                    }
+                }
+            }
+            self.end = self.end.max(i);
+            return;
+        }
         while i < target {
             let escaped = if data[i] == b'%' && i + 2 < data.len() {
                 hex(data[i + 1]).zip(hex(data[i + 2]))
@@ -392,6 +575,55 @@ impl PercentRun {
     }
 }
 
+/// Bytes looked at to tell UTF-16 text by its NUL bytes.
+const UTF16_SNIFF: usize = 4096;
+
+/// `data` as UTF-8 when it is UTF-16 text (regedit exports, PowerShell output, Windows
+/// configuration): by its byte order mark, or, without one, when the high byte of nearly every
+/// code unit in the first [`UTF16_SNIFF`] bytes is NUL and the low byte is not (mostly-ASCII
+/// text). Unpaired surrogates become U+FFFD; a BOM is kept, so columns skip it as in UTF-8 text.
+pub fn utf16_text(data: &[u8]) -> Option<Vec<u8>> {
+    let little = if data.starts_with(b"\xFF\xFE") {
+        true
+    } else if data.starts_with(b"\xFE\xFF") {
+        false
+    } else {
+        // Cheap gate first: text in UTF-16 has a NUL among its first characters.
+        memchr::memchr(0, &data[..data.len().min(64)])?;
+        let sample = &data[..data.len().min(UTF16_SNIFF) & !1];
+        let units = sample.len() / 2;
+        if units < 4 {
+            return None;
+        }
+        let zeros = |parity: usize| sample.iter().skip(parity).step_by(2).filter(|b| **b == 0).count();
+        let (even, odd) = (zeros(0), zeros(1));
+        let mostly = |n: usize| n * 10 >= units * 9;
+        let few = |n: usize| n * 10 <= units;
+        if mostly(odd) && few(even) {
+            true
+        } else if mostly(even) && few(odd) {
+            false
+        } else {
+            return None;
+        }
+    };
+    let units = data.chunks_exact(2).map(|c| {
+        let pair = [c[0], c[1]];
+        if little {
+            u16::from_le_bytes(pair)
+        } else {
+            u16::from_be_bytes(pair)
+        }
+    });
+    let mut out = Vec::with_capacity(data.len() / 2 + 16);
+    let mut buf = [0u8; 4];
+    for c in char::decode_utf16(units) {
+        let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,7 +651,10 @@ mod tests {
 
     #[test]
     fn percent() {
-        assert_eq!(percent_needles(b"SG."), vec![b"%53%47%2".to_vec()]);
+        assert_eq!(
+            percent_needles(b"SG."),
+            vec![b"%53%47%2".to_vec(), b"SG%2".to_vec()]
+        );
         assert_eq!(percent_needles(b"ab"), vec![b"%61%62".to_vec()]);
         assert_eq!(percent_needles(b"Z"), vec![b"%5A".to_vec(), b"%5a".to_vec()]);
     }

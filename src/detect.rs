@@ -9,7 +9,7 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::decode;
-use crate::model::Encoding;
+use crate::model::{Confidence, Encoding};
 use crate::rules::Rule;
 
 /// One match in one blob.
@@ -29,6 +29,7 @@ pub struct Match {
     /// does not count), as editors and SARIF's `unicodeCodePoints` count.
     pub column: u64,
     pub encoding: Encoding,
+    pub confidence: Confidence,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +43,10 @@ enum HitKind {
         kw: usize,
     },
     Percent {
+        kw: usize,
+    },
+    /// The keyword with its punctuation written as a text escape (`SG\u002e`, `SG&#46;`).
+    Escape {
         kw: usize,
     },
 }
@@ -96,6 +101,15 @@ impl Detector {
                         },
                     );
                 }
+                for pat in decode::escape_needles(kw) {
+                    push(
+                        pat,
+                        Needle {
+                            rule: i,
+                            kind: HitKind::Escape { kw: k },
+                        },
+                    );
+                }
             }
         }
         let prefilter = AhoCorasickBuilder::new()
@@ -112,12 +126,25 @@ impl Detector {
         &self.rules
     }
 
+    /// Every match in `data`, with line and column.
+    ///
+    /// UTF-16 text (by BOM, or by the NUL bytes of mostly-ASCII text) is searched in its decoded
+    /// form, where lines, columns and offsets refer to its characters; its raw bytes are searched
+    /// too, since a binary file can look like UTF-16 and still hold an ASCII key.
+    pub fn scan(&self, data: &[u8]) -> Vec<Match> {
+        let mut out = self.scan_bytes(data);
+        if let Some(text) = decode::utf16_text(data) {
+            out.extend(self.scan_bytes(&text));
+        }
+        out
+    }
+
     /// Every match in `data`, in offset order, with line and column.
     ///
     /// Linear in `data` whatever it holds: keyword hits whose windows overlap are matched by one
     /// regex pass over the union of their windows, encoded text is decoded once per run however
     /// many hits it holds, and lines and columns come from one forward pass.
-    pub fn scan(&self, data: &[u8]) -> Vec<Match> {
+    fn scan_bytes(&self, data: &[u8]) -> Vec<Match> {
         let mut raw: Vec<Match> = Vec::new();
         let mut state = ScanState::new(self.rules.len());
         for hit in self.prefilter.find_iter(data) {
@@ -135,7 +162,10 @@ impl Detector {
                     &mut raw,
                 ),
                 HitKind::Percent { kw } => {
-                    self.percent_hit(needle.rule, kw, data, hit.start(), &mut state, &mut raw)
+                    self.percent_hit(needle.rule, kw, data, hit.start(), false, &mut state, &mut raw)
+                }
+                HitKind::Escape { kw } => {
+                    self.percent_hit(needle.rule, kw, data, hit.start(), true, &mut state, &mut raw)
                 }
             }
         }
@@ -250,28 +280,41 @@ impl Detector {
         });
     }
 
+    /// A `%XX` hit, or with `escapes` a text-escape hit: the same decode-once run, with its own
+    /// decoder.
+    #[allow(clippy::too_many_arguments)]
     fn percent_hit(
         &self,
         r: usize,
         kw: usize,
         data: &[u8],
         hit: usize,
+        escapes: bool,
         state: &mut ScanState,
         out: &mut Vec<Match>,
     ) {
         let rule = &self.rules[r];
         let max_len = rule.max_len;
-        let start = decode::percent_window_start(data, hit);
-        let slot = &mut state.percent[r];
+        let (start, slot, reach) = if escapes {
+            let start = decode::escape_window_start(data, hit);
+            (start, &mut state.escape[r], decode::ESCAPE_MAX)
+        } else {
+            (decode::percent_window_start(data, hit), &mut state.percent[r], 3)
+        };
         // A hit that does not touch the decoded text starts a new run.
         if let Some(mut st) = slot.take_if(|st| start > st.run.end()) {
-            self.flush_percent(r, &mut st, out);
+            self.flush_percent(r, data, &mut st, out);
         }
         let st = slot.get_or_insert_with(|| PercentState {
-            run: decode::PercentRun::start(start),
+            run: if escapes {
+                decode::PercentRun::escapes(start)
+            } else {
+                decode::PercentRun::start(start)
+            },
+            escapes,
             cluster: Cluster::default(),
         });
-        st.run.extend_to(data, hit + 3 * (max_len + 2));
+        st.run.extend_to(data, hit + reach * (max_len + 2));
         let Some(mut p) = st.run.index_of(hit) else {
             return;
         };
@@ -280,7 +323,7 @@ impl Detector {
             return;
         }
         if !st.cluster.fits(p.saturating_sub(max_len)) {
-            self.flush_percent(r, st, out);
+            self.flush_percent(r, data, st, out);
             if st.run.bytes.len() > DRAIN_AT {
                 let k = p.saturating_sub(max_len + 8);
                 st.run.drain(k);
@@ -291,11 +334,27 @@ impl Detector {
         st.cluster.push(p, p.saturating_sub(max_len), p + max_len);
     }
 
-    fn flush_percent(&self, r: usize, st: &mut PercentState, out: &mut Vec<Match>) {
+    fn flush_percent(&self, r: usize, data: &[u8], st: &mut PercentState, out: &mut Vec<Match>) {
         let pos = &st.run.pos;
-        self.match_cluster(r, &st.run.bytes, &mut st.cluster, out, |mut m, hit| {
-            m.offset = pos[hit];
-            m.encoding = Encoding::Percent;
+        let escapes = st.escapes;
+        self.match_cluster(r, &st.run.bytes, &mut st.cluster, out, |mut m, _| {
+            let start = m.offset;
+            m.offset = pos[start];
+            m.encoding = if escapes {
+                // The match's own text says which escapes wrote it; one with none is a plain key
+                // next to an escaped one, found by the plain pass.
+                let last = pos.get(start + m.key.len().checked_sub(1)?)?;
+                let text = &data[m.offset..=*last];
+                if memchr::memchr(b'\\', text).is_some() {
+                    Encoding::UnicodeEscape
+                } else if memchr::memchr(b'&', text).is_some() {
+                    Encoding::HtmlEntity
+                } else {
+                    return None;
+                }
+            } else {
+                Encoding::Percent
+            };
             Some(m)
         });
     }
@@ -307,7 +366,10 @@ impl Detector {
                 self.flush_base64(r, data, st, out);
             }
             if let Some(st) = &mut state.percent[r] {
-                self.flush_percent(r, st, out);
+                self.flush_percent(r, data, st, out);
+            }
+            if let Some(st) = &mut state.escape[r] {
+                self.flush_percent(r, data, st, out);
             }
         }
     }
@@ -385,6 +447,7 @@ impl Detector {
                 line: 0,
                 column: 0,
                 encoding: Encoding::Plain,
+                confidence: confidence(rule, &caps),
             };
             if let Some(m) = adjust(m, hits[h]) {
                 out.push(m);
@@ -443,14 +506,17 @@ struct Base64State {
 
 struct PercentState {
     run: decode::PercentRun,
+    escapes: bool,
     cluster: Cluster,
 }
 
-/// Per rule: the pending plain cluster, the live base64 runs and the percent run.
+/// Per rule: the pending plain cluster, the live base64 runs, the percent run and the text-escape
+/// run.
 struct ScanState {
     plain: Vec<Cluster>,
     base64: Vec<Vec<Base64State>>,
     percent: Vec<Option<PercentState>>,
+    escape: Vec<Option<PercentState>>,
 }
 
 impl ScanState {
@@ -459,6 +525,7 @@ impl ScanState {
             plain: (0..rules).map(|_| Cluster::default()).collect(),
             base64: (0..rules).map(|_| Vec::new()).collect(),
             percent: (0..rules).map(|_| None).collect(),
+            escape: (0..rules).map(|_| None).collect(),
         }
     }
 }
@@ -468,7 +535,9 @@ impl ScanState {
 fn bounded(rule: &Rule, data: &[u8], start: usize, end: usize) -> bool {
     let tok = |i: usize| rule.token[data[i] as usize];
     let glued_before = start > 0
-        && ((tok(start - 1) && !after_escaped_delimiter(rule, data, start))
+        && ((tok(start - 1)
+            && !after_escaped_delimiter(rule, data, start)
+            && !after_text_escape(rule, data, start))
             || (data[start - 1] == b'.' && start > 1 && tok(start - 2)));
     let glued_after =
         end < data.len() && (tok(end) || (data[end] == b'.' && end + 1 < data.len() && tok(end + 1)));
@@ -485,6 +554,29 @@ fn after_escaped_delimiter(rule: &Rule, data: &[u8], start: usize) -> bool {
     match (hex(data[start - 2]), hex(data[start - 1])) {
         (Some(hi), Some(lo)) => !rule.token[(hi * 16 + lo) as usize],
         _ => false,
+    }
+}
+
+/// `"…\nSG.…"`, `key\u003dSG.…`: the token character before the match ends a backslash escape
+/// (JSON, JavaScript, Python) of a character outside the token alphabet, so in the text the escape
+/// stands for, the match stands alone.
+fn after_text_escape(rule: &Rule, data: &[u8], start: usize) -> bool {
+    match decode::escape_ending_at(data, start) {
+        Some((code, s)) => data[s] == b'\\' && u8::try_from(code).map_or(true, |c| !rule.token[c as usize]),
+        None => false,
+    }
+}
+
+/// SendGrid issues keys as canonical base64url of 16 and 32 random bytes: the id's last character
+/// carries 4 spare zero bits and the secret's last 2. Other rules have no such form to check.
+fn confidence(rule: &Rule, caps: &regex::bytes::Captures<'_>) -> Confidence {
+    if !rule.spec.sendgrid_key {
+        return Confidence::High;
+    }
+    let last = |g: &str| caps.name(g).and_then(|m| m.as_bytes().last().copied());
+    match (last("id"), last("secret")) {
+        (Some(i), Some(s)) if b"AQgw".contains(&i) && b"AEIMQUYcgkosw048".contains(&s) => Confidence::High,
+        _ => Confidence::Medium,
     }
 }
 
@@ -752,6 +844,7 @@ mod tests {
                     line: 0,
                     column: 0,
                     encoding: Encoding::Plain,
+                    confidence: Confidence::High,
                 })
                 .collect();
             locate_and_allow(&data, &mut matches);

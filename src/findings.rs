@@ -52,6 +52,7 @@ impl<'d> Collector<'d> {
                 fingerprint: fp,
                 key_id: m.key_id.clone(),
                 redacted: redact(&m.key),
+                confidence: m.confidence,
                 key: m.key.clone(),
                 location_count: 0,
                 locations: Vec::new(),

@@ -38,8 +38,8 @@ pub(crate) mod verify;
 
 pub use detect::{Detector, Match};
 pub use model::{
-    CommitInfo, Encoding, Finding, Location, Origin, Outcome, Privilege, Revocation, RevokeStatus, Skip,
-    Stats, Status, Verification,
+    CommitInfo, Confidence, Encoding, Finding, Layer, Location, Origin, Outcome, Privilege, Revocation,
+    RevokeStatus, Skip, Stats, Status, Verification,
 };
 pub use pipeline::{Ran, RevokeSettings, Scan, ScanOptions, Unattended, VerifySettings};
 pub use report::{Context as ReportContext, Format, write as write_report};

@@ -3,15 +3,50 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How the matched key was written in the scanned bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// How the matched key was written in the scanned bytes. Serialized as a string (`plain`,
+/// `base64`, `unicode-escape`, `base64>percent`, …): JSON consumers read it so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Encoding {
     Plain,
     Base64,
     Base64url,
     Percent,
+    /// `\uXXXX` / `\xXX` escapes (JSON, JavaScript, Python) inside the key.
+    UnicodeEscape,
+    /// HTML numeric or named character references (`&#46;`, `&period;`) inside the key.
+    HtmlEntity,
+    /// One encoding inside another, outer first: `base64>base64` is base64 of base64 text.
+    Nested(Layer, Layer),
 }
+
+/// One step of a [`Encoding::Nested`] chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Layer {
+    Base64,
+    Base64url,
+    Percent,
+}
+
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Base64 => "base64",
+            Layer::Base64url => "base64url",
+            Layer::Percent => "percent",
+        }
+    }
+
+    pub fn of(e: Encoding) -> Option<Layer> {
+        match e {
+            Encoding::Base64 => Some(Layer::Base64),
+            Encoding::Base64url => Some(Layer::Base64url),
+            Encoding::Percent => Some(Layer::Percent),
+            _ => None,
+        }
+    }
+}
+
+const LAYERS: [Layer; 3] = [Layer::Base64, Layer::Base64url, Layer::Percent];
 
 impl Encoding {
     pub fn as_str(self) -> &'static str {
@@ -20,6 +55,70 @@ impl Encoding {
             Encoding::Base64 => "base64",
             Encoding::Base64url => "base64url",
             Encoding::Percent => "percent",
+            Encoding::UnicodeEscape => "unicode-escape",
+            Encoding::HtmlEntity => "html-entity",
+            // A `&'static str` for every chain keeps `as_str` allocation-free for the reports.
+            Encoding::Nested(outer, inner) => match (outer, inner) {
+                (Layer::Base64, Layer::Base64) => "base64>base64",
+                (Layer::Base64, Layer::Base64url) => "base64>base64url",
+                (Layer::Base64, Layer::Percent) => "base64>percent",
+                (Layer::Base64url, Layer::Base64) => "base64url>base64",
+                (Layer::Base64url, Layer::Base64url) => "base64url>base64url",
+                (Layer::Base64url, Layer::Percent) => "base64url>percent",
+                (Layer::Percent, Layer::Base64) => "percent>base64",
+                (Layer::Percent, Layer::Base64url) => "percent>base64url",
+                (Layer::Percent, Layer::Percent) => "percent>percent",
+            },
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Encoding> {
+        let simple = [
+            Encoding::Plain,
+            Encoding::Base64,
+            Encoding::Base64url,
+            Encoding::Percent,
+            Encoding::UnicodeEscape,
+            Encoding::HtmlEntity,
+        ];
+        let nested = LAYERS
+            .iter()
+            .flat_map(|o| LAYERS.iter().map(|i| Encoding::Nested(*o, *i)));
+        simple.into_iter().chain(nested).find(|e| e.as_str() == s)
+    }
+}
+
+impl Serialize for Encoding {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Encoding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Encoding, D::Error> {
+        let s = String::deserialize(d)?;
+        Encoding::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown encoding '{s}'")))
+    }
+}
+
+/// How much a match looks like a key SendGrid issued, never a reason to drop it: real keys are
+/// canonical base64url of 16 and 32 random bytes, so the spare bits of the id's last character and
+/// of the secret's last character are zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    High,
+    /// Not canonical (a hand-made or truncated-and-padded string), or from a report that predates
+    /// the field.
+    #[default]
+    Medium,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::High => "high",
+            Confidence::Medium => "medium",
         }
     }
 }
@@ -85,6 +184,8 @@ pub struct Finding {
     pub fingerprint: String,
     pub key_id: Option<String>,
     pub redacted: String,
+    #[serde(default)]
+    pub confidence: Confidence,
     /// The full key. Serialized only when the user asked for it (`--show-secrets`): reports copy it
     /// explicitly, so a plain `serde_json::to_string(&finding)` never leaks it.
     #[serde(skip)]
