@@ -6,6 +6,7 @@ mod util;
 
 mod architecture;
 mod dir;
+mod encodings;
 mod escape;
 mod git;
 mod revoke;

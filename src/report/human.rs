@@ -79,6 +79,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
         if let Some(id) = &f.key_id {
             write!(out, "  key id {}", Safe(id))?;
         }
+        write!(out, "  confidence {}", f.confidence.as_str())?;
         writeln!(
             out,
             "  {DIM}fingerprint {}{DIM:#}",

@@ -82,7 +82,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                     }
                 }],
                 "partialFingerprints": { "sgscan/key/v1": f.fingerprint },
-                "properties": { "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding, "status": status, "privilege": privilege, "scopes": scopes },
+                "properties": { "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding, "confidence": f.confidence, "status": status, "privilege": privilege, "scopes": scopes },
             });
             if let (Some(i), Some(obj)) = (rule_index, result.as_object_mut()) {
                 obj.insert("ruleIndex".into(), json!(i));

@@ -1,0 +1,275 @@
+//! Keys written through text escapes, in UTF-16 text, and the confidence of what is found: each
+//! case drives the binary on a scratch tree and reads the JSON report.
+//!
+//! No key literal appears in this file: keys are generated at run time.
+
+use serde_json::Value;
+
+use crate::util::{KeyGen, finding, findings, scan, scrub, str_at, u64_at};
+
+/// (line, column, encoding) of every location of `key`'s finding in `path`.
+fn places(doc: &Value, key: &str, path: &str) -> Vec<(u64, u64, String)> {
+    finding(doc, key)["locations"]
+        .as_array()
+        .expect("`locations` is an array")
+        .iter()
+        .filter(|l| l["path"] == path)
+        .map(|l| {
+            (
+                u64_at(l, "line"),
+                u64_at(l, "column"),
+                str_at(l, "encoding").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Writes each `(file, contents)` with its key at line 1, column `prefix.len() + 1` and checks that
+/// the JSON report has exactly those keys there, with `encoding`.
+fn assert_found_at_line_1(cases: &[(&str, String, String, usize)], encoding: &str) {
+    let dir = crate::util::Tree::new();
+    for (file, contents, _, _) in cases {
+        dir.write(file, contents);
+    }
+    let run = scan(dir.root(), &["dir", ".", "--format", "json"]);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    for (file, contents, key, column) in cases {
+        assert_eq!(
+            places(&doc, key, file),
+            vec![(1, *column as u64, encoding.to_string())],
+            "{file}: {}",
+            scrub(contents)
+        );
+    }
+    assert_eq!(findings(&doc).len(), cases.len(), "{}", scrub(&doc.to_string()));
+}
+
+// Text escapes around the key
+
+#[test]
+fn key_right_after_a_text_escape_is_found() {
+    let mut g = KeyGen::new(1201);
+    // (file, text before the key, text after it)
+    let shapes: &[(&str, &str, &str)] = &[
+        ("newline.json", r#"{"out": "sending\n"#, r#"\n"}"#),
+        ("crlf.tfstate", r#"{"value": "A=1\r\n"#, r#"\r\n"}"#),
+        ("tab.log", r#"{"msg": "key:\t"#, r#"\t"}"#),
+        ("nul.js", r#"s = "\0"#, r#"";"#),
+        ("backslash.json", r#"{"path": "C:\\keys\\"#, r#""}"#),
+        ("gson.json", r#"{"env": "SENDGRID_API_KEY\u003d"#, r#""}"#),
+        ("hex.py", r#"s = "key\x3d"#, r#"""#),
+        ("entity.html", r#"<pre>key=&quot;"#, r#"&quot;</pre>"#),
+    ];
+    let cases: Vec<(&str, String, String, usize)> = shapes
+        .iter()
+        .map(|(file, before, after)| {
+            let key = g.key();
+            (
+                *file,
+                format!("{before}{key}{after}\n"),
+                key,
+                before.chars().count() + 1,
+            )
+        })
+        .collect();
+    assert_found_at_line_1(&cases, "plain");
+}
+
+sgtest!(
+    a_letter_after_an_escaped_backslash_or_an_escaped_key_character_still_glues,
+    |dir, cmd| {
+        let mut g = KeyGen::new(1202);
+        // `\\n` is a backslash and then the letter n; `\u0041` is the letter A: in the text they stand
+        // for, the match is part of a longer token.
+        dir.write("a.json", format!("{{\"a\": \"x\\\\n{}\"}}\n", g.key()));
+        dir.write("b.json", format!("{{\"b\": \"\\u0041{}\"}}\n", g.key()));
+        dir.write("c.py", format!("s = '\\x41{}'\n", g.key()));
+        let run = scan(dir.root(), &["dir", ".", "--format", "json"]);
+        assert_eq!(run.code, 0, "{run}");
+        assert!(findings(&run.json()).is_empty(), "{run}");
+    }
+);
+
+#[test]
+fn dots_written_as_text_escapes_are_decoded() {
+    let mut g = KeyGen::new(1203);
+    // (file, text before the key, the key as written with `{id}` and `{secret}`, text after it,
+    // encoding)
+    type Shape = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    );
+    let shapes: &[Shape] = &[
+        (
+            "u.json",
+            r#"{"k": ""#,
+            r"SG\u002e{id}\u002E{secret}",
+            r#""}"#,
+            "unicode-escape",
+        ),
+        ("x.py", "k = '", r"SG\x2e{id}\x2E{secret}", "'", "unicode-escape"),
+        (
+            "dec.html",
+            "<input value=\"",
+            "SG&#46;{id}&#046;{secret}",
+            "\">",
+            "html-entity",
+        ),
+        (
+            "hex.html",
+            "<td>",
+            "SG&#x2E;{id}&#x2e;{secret}",
+            "</td>",
+            "html-entity",
+        ),
+        (
+            "named.html",
+            "<td>",
+            "SG&period;{id}&period;{secret}",
+            "</td>",
+            "html-entity",
+        ),
+        (
+            "dots.url",
+            "https://example.net/cb?token=",
+            "SG%2E{id}%2e{secret}",
+            "&to=ops",
+            "percent",
+        ),
+    ];
+    for (file, before, written, after, encoding) in shapes {
+        let (key, id, secret) = g.parts();
+        let text = written.replace("{id}", &id).replace("{secret}", &secret);
+        let case = vec![(
+            *file,
+            format!("{before}{text}{after}\n"),
+            key,
+            before.chars().count() + 1,
+        )];
+        assert_found_at_line_1(&case, encoding);
+    }
+}
+
+// UTF-16
+
+fn utf16(text: &str, little: bool, bom: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let units = bom.then_some(0xFEFF).into_iter().chain(text.encode_utf16());
+    for u in units {
+        out.extend_from_slice(&if little { u.to_le_bytes() } else { u.to_be_bytes() });
+    }
+    out
+}
+
+sgtest!(
+    utf16_text_is_searched_with_lines_and_columns_in_characters,
+    |dir, cmd| {
+        let mut g = KeyGen::new(1204);
+        let mut expected = Vec::new();
+        for (file, little, bom) in [
+            ("le-bom.reg", true, true),
+            ("be-bom.txt", false, true),
+            ("le.ps1", true, false),
+            ("be.cfg", false, false),
+        ] {
+            let (first, second) = (g.key(), g.key());
+            // A character outside the BMP (a surrogate pair) counts as one column.
+            let text =
+                format!("k={first}\r\n[HKEY_CURRENT_USER\\Software\\Mailer]\r\n\"Émoji😀\"=\"{second}\"\r\n");
+            dir.write(file, utf16(&text, little, bom));
+            expected.push((file, first, 1, 3));
+            expected.push((file, second, 3, 11));
+        }
+        let run = scan(dir.root(), &["dir", ".", "--format", "json"]);
+        assert_eq!(run.code, 1, "{run}");
+        let doc = run.json();
+        for (file, key, line, column) in &expected {
+            assert_eq!(
+                places(&doc, key, file),
+                vec![(*line, *column, "plain".to_string())],
+                "{file}"
+            );
+        }
+        assert_eq!(findings(&doc).len(), expected.len());
+    }
+);
+
+sgtest!(
+    binary_data_with_nul_bytes_is_still_searched_as_bytes,
+    |dir, cmd| {
+        // Little-endian 16-bit numbers look like UTF-16 text by their NUL bytes; an ASCII key among
+        // them is still found.
+        let key = KeyGen::new(1205).key();
+        let mut data: Vec<u8> = (0..200u16).flat_map(|n| (n % 90 + 32).to_le_bytes()).collect();
+        data.extend_from_slice(format!("\n{key}\n").as_bytes());
+        dir.write("table.bin", data);
+        let run = scan(dir.root(), &["dir", ".", "--format", "json"]);
+        assert_eq!(run.code, 1, "{run}");
+        assert_eq!(
+            places(&run.json(), &key, "table.bin"),
+            vec![(2, 1, "plain".to_string())]
+        );
+    }
+);
+
+// Confidence
+
+/// `key` with the last character of its id and of its secret set to `id_last` and `secret_last`.
+fn with_last_chars(key: &str, id_last: char, secret_last: char) -> String {
+    let (id, secret) = (&key[3..25], &key[26..]);
+    format!("SG.{}{id_last}.{}{secret_last}", &id[..21], &secret[..42])
+}
+
+sgtest!(
+    confidence_is_high_for_canonical_keys_and_medium_otherwise,
+    |dir, cmd| {
+        let mut g = KeyGen::new(1206);
+        let canonical = g.key();
+        // Each segment alone breaks canonical base64url: id's 22nd character outside `AQgw`, or the
+        // secret's 43rd outside `AEIMQUYcgkosw048`.
+        let bad_id = with_last_chars(&g.key(), 'B', 'A');
+        let bad_secret = with_last_chars(&g.key(), 'Q', 'z');
+        let normalised = with_last_chars(&g.key(), 'w', '8');
+        let keys = [&canonical, &bad_id, &bad_secret, &normalised];
+        for (i, k) in keys.iter().enumerate() {
+            dir.write(&format!("k{i}.env"), format!("SENDGRID_API_KEY={k}\n"));
+        }
+        let doc = scan(dir.root(), &["dir", ".", "--format", "json"]).json();
+        let confidence = |k: &str| str_at(finding(&doc, k), "confidence").to_string();
+        assert_eq!(
+            keys.map(|k| confidence(k)),
+            ["high", "medium", "medium", "high"],
+            "{}",
+            scrub(&doc.to_string())
+        );
+
+        let sarif: Value = serde_json::from_slice(&scan(dir.root(), &["dir", ".", "--format", "sarif"]).out)
+            .expect("SARIF is JSON");
+        let results = sarif["runs"][0]["results"].as_array().expect("SARIF results");
+        let mut by_confidence: Vec<&str> = results
+            .iter()
+            .map(|r| str_at(&r["properties"], "confidence"))
+            .collect();
+        by_confidence.sort_unstable();
+        assert_eq!(by_confidence, ["high", "high", "medium", "medium"]);
+
+        let human = scan(dir.root(), &["dir", "."]);
+        assert_eq!(human.code, 1);
+        assert_eq!(
+            human.stdout.matches("confidence medium").count(),
+            2,
+            "{}",
+            scrub(&human.stdout)
+        );
+        assert_eq!(
+            human.stdout.matches("confidence high").count(),
+            2,
+            "{}",
+            scrub(&human.stdout)
+        );
+    }
+);
