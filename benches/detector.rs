@@ -21,6 +21,9 @@
 //!   (`U0cu…` for alignment 0): a base64 needle hit every 4 characters;
 //! - `percent_sg`: 16 MiB of `%53%47%2E` repeated;
 //! - `sg_repeated`: 16 MiB of `SG.` repeated: a plain keyword hit every 3 bytes;
+//! - `escape_sg`, `entity_sg`: 16 MiB of `SG\u002e` / `SG&#` repeated (text-escape hits);
+//! - `b64_b64_sg`, `b64_percent_sg`: 16 MiB of base64 of `b64_sg_shift0` / of `percent_sg` (a nested
+//!   hit every few characters);
 //! - `keys_one_line`: one 2 MiB line holding 20,000 real-format keys (line, column and
 //!   `sgscan:allow` look-ups on one long line).
 
@@ -212,6 +215,13 @@ fn adversarial(c: &mut Criterion) {
         ("b64_sg_shift2", b64_sg(2)),
         ("percent_sg", repeat(b"%53%47%2E")),
         ("sg_repeated", repeat(b"SG.")),
+        ("escape_sg", repeat(b"SG\\u002e")),
+        ("entity_sg", repeat(b"SG&#")),
+        ("b64_b64_sg", b64(&b64_sg(0)).into_bytes()[..SIZE].to_vec()),
+        (
+            "b64_percent_sg",
+            b64(&repeat(b"%53%47%2E")).into_bytes()[..SIZE].to_vec(),
+        ),
     ];
     assert!(cases[0].1.starts_with(b"U0cuU0cu"));
     for (name, data) in &cases {

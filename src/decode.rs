@@ -35,6 +35,55 @@ pub fn base64_needles(kw: &[u8]) -> Vec<(Vec<u8>, usize, usize)> {
     out
 }
 
+/// The base64 text of the keyword at each byte alignment and in both alphabets, as it appears inside
+/// other base64 text (a Secret whose value is a base64 `.env`): the keyword's stable characters,
+/// and where there are fewer than four, the character it shares with the byte after it, for each
+/// byte `next` allows (the rule's token characters; for `SG.`, six or two variants). Four
+/// characters make needles of the outer encoding ([`base64_needles`]) rare enough in base64 text.
+pub fn nested_inner_texts(kw: &[u8], next: &[bool; 256]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for shift in 0..3usize {
+        let first = (8 * shift).div_ceil(6);
+        let stable_end = 8 * (shift + kw.len()) / 6;
+        let end = stable_end.max(first + 4);
+        if end * 6 > 8 * (shift + kw.len() + 1) {
+            continue;
+        }
+        for alphabet in [B64_STD, B64_URL] {
+            for c in (0..=255u8).filter(|c| next[*c as usize]) {
+                let mut bits = vec![0; shift];
+                bits.extend_from_slice(kw);
+                bits.push(c);
+                let text: Vec<u8> = (first..end)
+                    .map(|i| alphabet[sextet(&bits, i) as usize])
+                    .collect();
+                if !out.contains(&text) {
+                    out.push(text);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Lenient base64 decoding of `text` (either alphabet), which must be base64 characters only: a
+/// final partial quantum of 2 or 3 characters gives 1 or 2 bytes, its spare bits ignored.
+pub fn base64_lenient(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    for chunk in text.chunks(4) {
+        let mut v = [0u8; 4];
+        for (d, c) in v.iter_mut().zip(chunk) {
+            *d = sextet_value(*c);
+        }
+        let word = (v[0] as u32) << 18 | (v[1] as u32) << 12 | (v[2] as u32) << 6 | v[3] as u32;
+        let bytes = [(word >> 16) as u8, (word >> 8) as u8, word as u8];
+        if chunk.len() >= 2 {
+            out.extend_from_slice(&bytes[..chunk.len() - 1]);
+        }
+    }
+    out
+}
+
 fn sextet(bytes: &[u8], i: usize) -> u8 {
     let bit = i * 6;
     let (byte, off) = (bit / 8, bit % 8);

@@ -9,7 +9,7 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::decode;
-use crate::model::{Confidence, Encoding};
+use crate::model::{Confidence, Encoding, Layer};
 use crate::rules::Rule;
 
 /// One match in one blob.
@@ -48,6 +48,11 @@ enum HitKind {
     /// The keyword with its punctuation written as a text escape (`SG\u002e`, `SG&#46;`).
     Escape {
         kw: usize,
+    },
+    /// Stable characters of base64 of the keyword's base64 or percent-encoding: the quantum where
+    /// they start is `skip` characters before.
+    Nested {
+        skip: usize,
     },
 }
 
@@ -110,6 +115,20 @@ impl Detector {
                         },
                     );
                 }
+                let inner = decode::nested_inner_texts(kw, &rule.token)
+                    .into_iter()
+                    .chain(decode::percent_needles(kw));
+                for text in inner {
+                    for (pat, skip, _) in decode::base64_needles(&text) {
+                        push(
+                            pat,
+                            Needle {
+                                rule: i,
+                                kind: HitKind::Nested { skip },
+                            },
+                        );
+                    }
+                }
             }
         }
         let prefilter = AhoCorasickBuilder::new()
@@ -145,6 +164,15 @@ impl Detector {
     /// regex pass over the union of their windows, encoded text is decoded once per run however
     /// many hits it holds, and lines and columns come from one forward pass.
     fn scan_bytes(&self, data: &[u8]) -> Vec<Match> {
+        let mut raw = self.find(data, true);
+        locate_and_allow(data, &mut raw);
+        raw
+    }
+
+    /// The matches in `data` by offset, without line and column; with `nested`, also those of
+    /// base64 or percent-encoding inside base64 (the decoded outer text is searched with `nested`
+    /// off, so the depth stays 2).
+    fn find(&self, data: &[u8], nested: bool) -> Vec<Match> {
         let mut raw: Vec<Match> = Vec::new();
         let mut state = ScanState::new(self.rules.len());
         for hit in self.prefilter.find_iter(data) {
@@ -167,13 +195,93 @@ impl Detector {
                 HitKind::Escape { kw } => {
                     self.percent_hit(needle.rule, kw, data, hit.start(), true, &mut state, &mut raw)
                 }
+                HitKind::Nested { skip } if nested => {
+                    self.nested_hit(needle.rule, data, hit.start(), skip, &mut state, &mut raw)
+                }
+                HitKind::Nested { .. } => {}
             }
         }
         self.finish(data, state, &mut raw);
         raw.sort_by_key(|m| (m.offset, m.encoding));
         raw.dedup_by(|a, b| a.offset == b.offset && a.key == b.key && a.rule == b.rule);
-        locate_and_allow(data, &mut raw);
         raw
+    }
+
+    /// A hit of base64 of the keyword's base64 (or percent) form: decodes the outer base64 text
+    /// around it, from three quanta before (the inner quantum and the one before it) to
+    /// [`NESTED_SPAN`] characters on or the end of the text, and searches that for encoded matches.
+    /// A later hit in the same phase (blob offset modulo 4) that such a window already covered is
+    /// skipped, so each byte is decoded at most once per phase.
+    fn nested_hit(
+        &self,
+        r: usize,
+        data: &[u8],
+        hit: usize,
+        skip: usize,
+        state: &mut ScanState,
+        out: &mut Vec<Match>,
+    ) {
+        let Some(quantum) = hit.checked_sub(skip) else {
+            return;
+        };
+        if !data[quantum..hit].iter().all(|b| decode::is_b64(*b)) {
+            return;
+        }
+        // Outer characters the inner window needs past the quantum: the inner base64 of one match
+        // and the byte after it, from up to three characters before the inner keyword, and the
+        // quantum before; each rounded up to whole quanta.
+        let inner = 4 * (self.rules[r].max_len + 4).div_ceil(3) + 4;
+        let need = 4 * (inner + 3).div_ceil(3) + 4;
+        let slot = &mut state.nested[r][quantum % 4];
+        if let Some(w) = slot
+            && quantum >= w.start
+            && (quantum >= w.start + NESTED_BEFORE || w.at_text_start)
+            && (quantum + need <= w.end || w.at_text_end)
+            && quantum <= w.end
+        {
+            return;
+        }
+        let back = data[..quantum]
+            .iter()
+            .rev()
+            .take(NESTED_BEFORE)
+            .take_while(|b| decode::is_b64(**b))
+            .count();
+        let start = quantum - back / 4 * 4;
+        let span = need.max(NESTED_SPAN);
+        let fwd = data[quantum..]
+            .iter()
+            .take(span)
+            .take_while(|b| decode::is_b64(**b))
+            .count();
+        let end = quantum + fwd;
+        *slot = Some(NestedWindow {
+            start,
+            end,
+            at_text_start: back < NESTED_BEFORE,
+            at_text_end: fwd < span,
+        });
+        let text = &data[start..end];
+        let outer = match (
+            text.iter().any(|b| matches!(b, b'-' | b'_')),
+            text.iter().any(|b| matches!(b, b'+' | b'/')),
+        ) {
+            (true, true) => return,
+            (true, false) => Layer::Base64url,
+            _ => Layer::Base64,
+        };
+        let decoded = decode::base64_lenient(text);
+        for mut m in self.find(&decoded, false) {
+            if m.rule != r {
+                continue;
+            }
+            let Some(inner) = Layer::of(m.encoding) else {
+                continue;
+            };
+            m.encoding = Encoding::Nested(outer, inner);
+            m.offset = start + m.offset / 3 * 4;
+            out.push(m);
+        }
     }
 
     fn plain_hit(&self, r: usize, data: &[u8], hit: usize, state: &mut ScanState, out: &mut Vec<Match>) {
@@ -466,6 +574,23 @@ const DRAIN_AT: usize = 1 << 16;
 const B64_GAP: usize = 256;
 /// A run of base64 text has four phases; a hit in none of the live runs starts another.
 const MAX_B64_RUNS: usize = 4;
+/// Outer base64 characters decoded before a nested hit's quantum: the inner quantum the keyword
+/// starts in, and the one before it for the boundary check.
+const NESTED_BEFORE: usize = 12;
+/// Outer base64 characters a nested window decodes past its hit (at least), so the hits of one
+/// long value share a window.
+const NESTED_SPAN: usize = 4096;
+
+/// The outer text decoded for a nested hit, in blob offsets.
+#[derive(Clone, Copy)]
+struct NestedWindow {
+    start: usize,
+    end: usize,
+    /// The base64 text starts at `start` (fewer than [`NESTED_BEFORE`] characters before the hit).
+    at_text_start: bool,
+    /// The base64 text ends at `end`.
+    at_text_end: bool,
+}
 
 /// Keyword hits whose match windows overlap, in the coordinates of the buffer they are in.
 #[derive(Default)]
@@ -517,6 +642,8 @@ struct ScanState {
     base64: Vec<Vec<Base64State>>,
     percent: Vec<Option<PercentState>>,
     escape: Vec<Option<PercentState>>,
+    /// The last nested window per phase (blob offset modulo 4).
+    nested: Vec<[Option<NestedWindow>; 4]>,
 }
 
 impl ScanState {
@@ -526,6 +653,7 @@ impl ScanState {
             base64: (0..rules).map(|_| Vec::new()).collect(),
             percent: (0..rules).map(|_| None).collect(),
             escape: (0..rules).map(|_| None).collect(),
+            nested: (0..rules).map(|_| [None; 4]).collect(),
         }
     }
 }
@@ -891,6 +1019,47 @@ mod tests {
                 m.iter().map(|m| (m.line, m.key.as_str(), m.encoding)).collect();
             let expected: Vec<(u64, &str, Encoding)> = (1..=3).map(|l| (l, k.as_str(), encoding)).collect();
             assert_eq!(got, expected, "{encoding:?}");
+        }
+    }
+
+    #[test]
+    fn base64_and_percent_inside_base64_are_found_at_every_alignment() {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        let d = detector();
+        let k = key();
+        let pct: String = k.bytes().map(|b| format!("%{b:02X}")).collect();
+        let b64 = |s: &[u8]| STANDARD.encode(s);
+        for outer_pad in 0..3 {
+            for inner_pad in 0..3 {
+                let env = format!("{}SENDGRID_API_KEY={k}\n", "#".repeat(inner_pad));
+                let inner_b64 = format!("{}{}", "x".repeat(outer_pad), b64(env.as_bytes()));
+                let inner_pct = format!("{}key={pct}&", "x".repeat(outer_pad + inner_pad));
+                let cases = [
+                    (b64(inner_b64.as_bytes()), "base64>base64"),
+                    (URL_SAFE.encode(inner_b64.as_bytes()), "base64url>base64"),
+                    (b64(inner_pct.as_bytes()), "base64>percent"),
+                ];
+                for (text, encoding) in cases {
+                    let data = format!("apiVersion: v1\ndata:\n  env: {text}\n");
+                    let found = d.scan(data.as_bytes());
+                    let got: Vec<(&str, &str, u64)> = found
+                        .iter()
+                        .map(|m| (m.key.as_str(), m.encoding.as_str(), m.line))
+                        .collect();
+                    // A URL-safe outer text without `-` or `_` is also valid standard base64.
+                    let encoding = if text.contains(['-', '_']) {
+                        encoding.to_string()
+                    } else {
+                        encoding.replace("base64url>", "base64>")
+                    };
+                    assert_eq!(
+                        got,
+                        vec![(k.as_str(), encoding.as_str(), 3)],
+                        "{outer_pad} {inner_pad} {text}"
+                    );
+                }
+            }
         }
     }
 

@@ -273,3 +273,73 @@ sgtest!(
         );
     }
 );
+
+// Nested encodings
+
+sgtest!(
+    base64_of_base64_and_of_percent_is_found_with_the_chain,
+    |dir, cmd| {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let mut g = KeyGen::new(1207);
+        let mut expected = Vec::new();
+        // (file, inner text around the key's encoding, outer encoder, chain)
+        type Encode = fn(&[u8]) -> String;
+        let cases: [(&str, &str, Encode, &str); 3] = [
+            (
+                "secret.yaml",
+                "APP=mailer\nSENDGRID_API_KEY={inner}\nREGION=eu\n",
+                |b| STANDARD.encode(b),
+                "base64>base64",
+            ),
+            (
+                "url.yaml",
+                "{inner}???",
+                |b| URL_SAFE_NO_PAD.encode(b),
+                "base64url>base64",
+            ),
+            (
+                "pct.yaml",
+                "next=/send?key={inner}&to=ops",
+                |b| STANDARD.encode(b),
+                "base64>percent",
+            ),
+        ];
+        let prefix = "  env: ";
+        for (file, around, outer, chain) in cases {
+            let key = g.key();
+            // The key's own encoding: an `.env` in base64, or the key %XX-encoded.
+            let (encoded, at) = if chain.ends_with("percent") {
+                (key.bytes().map(|b| format!("%{b:02X}")).collect::<String>(), 0)
+            } else {
+                let env = format!("{}\nSENDGRID_API_KEY={key}\n", g.token(7));
+                let at = env.find("SG.").expect("the keyword");
+                // Reported at the base64 quantum the keyword starts in.
+                (STANDARD.encode(&env), 4 * (at / 3))
+            };
+            let inner = around.replace("{inner}", &encoded);
+            let inner_offset = inner.find(&encoded).expect("the encoded key") + at;
+            let value = outer(inner.as_bytes());
+            assert_eq!(
+                value.contains(['-', '_']),
+                chain.starts_with("base64url"),
+                "{chain}: {value}"
+            );
+            dir.write(file, format!("kind: Secret\ndata:\n{prefix}{value}\n"));
+            // Reported at the outer quantum that holds the first character of the inner place.
+            let column = prefix.len() + 1 + 4 * (inner_offset / 3);
+            expected.push((file, key, column, chain));
+        }
+        let run = scan(dir.root(), &["dir", ".", "--format", "json"]);
+        assert_eq!(run.code, 1, "{run}");
+        let doc = run.json();
+        for (file, key, column, chain) in &expected {
+            assert_eq!(
+                places(&doc, key, file),
+                vec![(3, *column as u64, chain.to_string())],
+                "{file}"
+            );
+        }
+        assert_eq!(findings(&doc).len(), expected.len());
+    }
+);
