@@ -175,8 +175,9 @@ pub const ESCAPE_MAX: usize = 12;
 pub fn escape_at(data: &[u8], i: usize) -> Option<(u32, usize)> {
     let rest = &data[i..data.len().min(i + ESCAPE_MAX)];
     let hex = |s: &[u8]| -> Option<u32> {
-        let s = std::str::from_utf8(s).ok()?;
-        u32::from_str_radix(s, 16).ok()
+        s.iter().try_fold(0u32, |acc, b| {
+            Some(acc.checked_mul(16)? + (*b as char).to_digit(16)?)
+        })
     };
     match rest {
         [b'\\', b'u', h @ ..] if h.len() >= 4 && h[..4].iter().all(u8::is_ascii_hexdigit) => {
@@ -234,7 +235,12 @@ fn backslash_starts_escape(data: &[u8], i: usize) -> bool {
 
 /// The text escape that ends just before `end`, as (code point, start).
 pub fn escape_ending_at(data: &[u8], end: usize) -> Option<(u32, usize)> {
-    (end.saturating_sub(ESCAPE_MAX)..end).find_map(|s| {
+    let lo = end.saturating_sub(ESCAPE_MAX);
+    let starts = data[lo..end].iter().enumerate();
+    let mut starts = starts
+        .filter(|(_, b)| matches!(b, b'\\' | b'&'))
+        .map(|(i, _)| lo + i);
+    starts.find_map(|s| {
         let (code, len) = escape_at(data, s)?;
         let starts = data[s] != b'\\' || backslash_starts_escape(data, s);
         (s + len == end && starts).then_some((code, s))

@@ -426,6 +426,14 @@ impl Detector {
         let Some(mut p) = st.run.index_of(hit) else {
             return;
         };
+        // Hits that decode to no keyword (`SG&#…` not closed, `%53%47%2F`) drain the run too, so a
+        // blob of them keeps it short.
+        if st.run.bytes.len() > DRAIN_AT && st.cluster.hits.is_empty() {
+            let k = p.saturating_sub(max_len + 8);
+            st.run.drain(k);
+            st.cluster.shift(k);
+            p -= k;
+        }
         let kw = rule.spec.keywords[kw].as_bytes();
         if st.run.bytes.get(p..p + kw.len()) != Some(kw) {
             return;
