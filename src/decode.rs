@@ -634,9 +634,9 @@ impl PercentRun {
 const UTF16_SNIFF: usize = 4096;
 
 /// `data` as UTF-8 when it is UTF-16 text (regedit exports, PowerShell output, Windows
-/// configuration): by its byte order mark, or, without one, when the high byte of nearly every
-/// code unit in the first [`UTF16_SNIFF`] bytes is NUL and the low byte is not (mostly-ASCII
-/// text). Unpaired surrogates become U+FFFD; a BOM is kept, so columns skip it as in UTF-8 text.
+/// configuration): by its byte order mark, or, without one, when the high byte of at least 3 in 4
+/// code units in the first [`UTF16_SNIFF`] bytes is NUL and the low byte of at most 1 in 10 is
+/// (mostly-ASCII text). Unpaired surrogates become U+FFFD; a BOM is kept, so columns skip it as in UTF-8 text.
 pub fn utf16_text(data: &[u8]) -> Option<Vec<u8>> {
     let little = if data.starts_with(b"\xFF\xFE") {
         true
@@ -652,7 +652,7 @@ pub fn utf16_text(data: &[u8]) -> Option<Vec<u8>> {
         }
         let zeros = |parity: usize| sample.iter().skip(parity).step_by(2).filter(|b| **b == 0).count();
         let (even, odd) = (zeros(0), zeros(1));
-        let mostly = |n: usize| n * 10 >= units * 9;
+        let mostly = |n: usize| n * 4 >= units * 3;
         let few = |n: usize| n * 10 <= units;
         if mostly(odd) && few(even) {
             true
@@ -748,6 +748,48 @@ mod tests {
             assert_eq!(run.bytes, lenient.decode(&chars).unwrap(), "{raw:?}");
             assert_eq!(run.quanta.len(), chars.len().div_ceil(4));
         }
+    }
+
+    #[test]
+    fn utf16_is_told_by_bom_or_nul_pattern() {
+        let enc = |s: &str, le: bool| -> Vec<u8> {
+            s.encode_utf16()
+                .flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() })
+                .collect()
+        };
+        let text = "a=1\r\nÉté 😀 b=2\n";
+        for le in [true, false] {
+            let mut bom = enc("\u{FEFF}", le);
+            bom.extend(enc(text, le));
+            assert_eq!(utf16_text(&bom).unwrap(), format!("\u{FEFF}{text}").into_bytes());
+            let mut odd = enc(text, le);
+            odd.push(b'x');
+            assert_eq!(utf16_text(&odd).unwrap(), text.as_bytes());
+        }
+        let mut rng = fastrand::Rng::with_seed(9);
+        let random: Vec<u8> = (0..4096).map(|_| rng.u8(..)).collect();
+        assert!(utf16_text(&random).is_none());
+        assert!(utf16_text(b"plain ASCII text\0 with a NUL").is_none());
+        assert!(utf16_text(&[0; 64]).is_none());
+    }
+
+    #[test]
+    fn escapes_end_where_an_unescaped_backslash_starts_them() {
+        let at =
+            |s: &[u8]| escape_ending_at(s, s.len()).map(|(c, start)| (char::from_u32(c).unwrap(), start));
+        assert_eq!(at(b"x\\n"), Some(('\n', 1)));
+        assert_eq!(at(b"x\\\\n"), None);
+        assert_eq!(at(b"x\\\\\\n"), Some(('\n', 3)));
+        assert_eq!(at(b"k\\u003d"), Some(('=', 1)));
+        assert_eq!(at(b"k\\x3D"), Some(('=', 1)));
+        assert_eq!(at(b"&#46;"), Some(('.', 0)));
+        assert_eq!(at(b"&#X2e;"), Some(('.', 0)));
+        assert_eq!(at(b"&period;"), Some(('.', 0)));
+        assert_eq!(at(b"&bogus;"), None);
+        assert_eq!(at(b"&#99999999999;"), None);
+        assert_eq!(escape_window_start(b"ab\\u0041SG", 8), 1);
+        assert_eq!(escape_window_start(b"x&#46;SG", 6), 0);
+        assert_eq!(escape_window_start(b"abcSG", 3), 1);
     }
 
     #[test]

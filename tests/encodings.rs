@@ -204,7 +204,7 @@ sgtest!(
         // Little-endian 16-bit numbers look like UTF-16 text by their NUL bytes; an ASCII key among
         // them is still found.
         let key = KeyGen::new(1205).key();
-        let mut data: Vec<u8> = (0..200u16).flat_map(|n| (n % 90 + 32).to_le_bytes()).collect();
+        let mut data: Vec<u8> = (0..2000u16).flat_map(|n| (n % 90 + 32).to_le_bytes()).collect();
         data.extend_from_slice(format!("\n{key}\n").as_bytes());
         dir.write("table.bin", data);
         let run = scan(dir.root(), &["dir", ".", "--format", "json"]);
