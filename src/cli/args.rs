@@ -42,6 +42,9 @@ pub enum Command {
     Revoke(RevokeIdArgs),
     /// Merge JSON/JSONL reports (e.g. of `git --shard` jobs) into one, by fingerprint.
     Merge(MergeArgs),
+    /// In CI (GitHub Actions, GitLab CI): scan what the push or pull request brings, picked from
+    /// the CI's event data; the whole history where there is none.
+    Ci(CiArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,6 +64,14 @@ impl From<FormatArg> for report::Format {
             FormatArg::Sarif => report::Format::Sarif,
         }
     }
+}
+
+/// `--fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Any,
+    Live,
+    None,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +101,10 @@ pub struct GitArgs {
     /// With --range, scan what the clone has if BASE is missing (shallow checkout) instead of failing.
     #[arg(long, requires = "range", help_heading = SCAN)]
     pub shallow_ok: bool,
+    /// With a zero BASE: the branch that was pushed, left out of the refs whose commits are known
+    /// (default: the branch the HEAD side names, or the one checked out at it).
+    #[arg(long, value_name = "NAME", requires = "range", help_heading = SCAN)]
+    pub branch: Option<String>,
     /// No progress bar.
     #[arg(long, short = 'q', help_heading = OUTPUT)]
     pub quiet: bool,
@@ -101,6 +116,18 @@ pub struct GitArgs {
     /// the submodule's path).
     #[arg(long, help_heading = SCAN)]
     pub submodules: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// The repository (the CI checkout).
+    #[arg(default_value = ".")]
+    pub repo: PathBuf,
+    /// No progress bar.
+    #[arg(long, short = 'q', help_heading = OUTPUT)]
+    pub quiet: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -145,6 +172,10 @@ pub struct OutputArgs {
     /// Write the report to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE", help_heading = OUTPUT)]
     pub output: Option<PathBuf>,
+    /// SARIF: the category of this analysis (`automationDetails.id`), to upload several sgscan runs
+    /// of one commit side by side.
+    #[arg(long, value_name = "NAME", help_heading = OUTPUT)]
+    pub sarif_category: Option<String>,
 }
 
 /// `sgscan revoke` takes only what revoking by id uses: no scan, verification or cache flags that
@@ -194,6 +225,9 @@ pub struct CommonArgs {
     /// A previous JSON or JSONL report: its findings are not reported again.
     #[arg(long, value_name = "FILE", help_heading = SCAN)]
     pub baseline: Option<PathBuf>,
+    /// Which findings make the exit code 1: any, only keys verified live (needs --verify), none.
+    #[arg(long, value_enum, default_value = "any", help_heading = OUTPUT)]
+    pub fail_on: FailOn,
     #[command(flatten)]
     pub verify: VerifyArgs,
     #[command(flatten)]

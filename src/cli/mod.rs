@@ -2,6 +2,7 @@
 //! returns the exit code (0 clean, 1 findings, 2 error). Everything else lives in the library.
 
 mod args;
+mod ci;
 mod hook;
 mod merge;
 mod revoke;
@@ -33,11 +34,12 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Dir(args) => scan::dir(args),
-        Command::Git(args) => scan::git(args),
+        Command::Git(args) => scan::git(args, "git"),
         Command::Staged(args) => scan::staged(args),
         Command::InstallHook(args) => hook::run(args),
         Command::Revoke(args) => revoke::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Ci(args) => ci::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,12 +2,12 @@
 
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
-use super::args::{CommonArgs, DirArgs, GitArgs, StagedArgs};
+use super::args::{CommonArgs, DirArgs, FailOn, GitArgs, StagedArgs};
 use super::revoke::TerminalConfirm;
-use super::{EXIT_ERROR, EXIT_FINDINGS, error, exit_code, write_report};
-use crate::model::Outcome;
+use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, error, write_report};
+use crate::model::{Outcome, Status};
 use crate::pipeline::Scan;
 use crate::report;
 use crate::source::{IGNORE_FILE, Source, git, staged, worktree};
@@ -23,10 +23,22 @@ pub fn dir(args: DirArgs) -> Result<i32> {
             max_file_size: args.common.max_file_size,
         },
     };
-    run(&source, &args.common).map(|(_, code)| code)
+    // SARIF paths go relative to the repository the user stands in, which is what the checkout
+    // (and so GitHub) sees; outside any repository, to the current directory.
+    let paths = std::env::current_dir().ok().map(|base| {
+        let root = git::open_repo(&base)
+            .ok()
+            .and_then(|r| r.workdir().map(|w| w.to_path_buf()))
+            .and_then(|w| std::fs::canonicalize(w).ok())
+            .unwrap_or_else(|| base.clone());
+        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        report::Paths { base, root }
+    });
+    run(&source, &args.common, "dir", paths).map(|(_, code)| code)
 }
 
-pub fn git(args: GitArgs) -> Result<i32> {
+/// `mode` names the analysis in SARIF (`git` or `ci`).
+pub fn git(args: GitArgs, mode: &'static str) -> Result<i32> {
     let source = git::History {
         repo: args.repo.clone(),
         opts: git::HistoryOptions {
@@ -34,13 +46,14 @@ pub fn git(args: GitArgs) -> Result<i32> {
             max_file_size: args.common.max_file_size,
             range: args.range.clone(),
             shallow_ok: args.shallow_ok,
+            branch: args.branch.clone(),
             progress: !args.quiet,
             shard: args.shard,
             submodules: args.submodules,
             prefix: String::new(),
         },
     };
-    run(&source, &args.common).map(|(_, code)| code)
+    run(&source, &args.common, mode, None).map(|(_, code)| code)
 }
 
 pub fn staged(args: StagedArgs) -> Result<i32> {
@@ -49,7 +62,7 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
         max_file_size: args.common.max_file_size,
         threads: args.common.threads,
     };
-    let (outcome, code) = run(&source, &args.common)?;
+    let (outcome, code) = run(&source, &args.common, "staged", None)?;
     if code == EXIT_FINDINGS {
         eprintln!(
             "sgscan: commit blocked: {} staged key(s). Remove each key from the file and `git add` it again \
@@ -61,22 +74,46 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
     Ok(code)
 }
 
-/// Sets the scan up (failing fast on a bad flag or file), runs it, writes the report.
-fn run(source: &dyn Source, common: &CommonArgs) -> Result<(Outcome, i32)> {
+/// Sets the scan up (failing fast on a bad flag or file), runs it, writes the report. A scan that
+/// fails still writes a report saying so (CI uploads it whatever the exit code), then fails.
+fn run(
+    source: &dyn Source,
+    common: &CommonArgs,
+    mode: &'static str,
+    paths: Option<report::Paths>,
+) -> Result<(Outcome, i32)> {
     let started = Instant::now();
-    let mut scan = Scan::new(common.scan_options())?;
-    let confirm = TerminalConfirm {
-        yes: common.revoke.yes,
+    let verifies = common.verify.verify || common.revoke.revoke;
+    let mut ctx = report::Context {
+        show_secrets: common.show_secrets,
+        mode,
+        category: common.output.sarif_category.clone(),
+        paths,
+        ..Default::default()
     };
-    let ran = scan.run(source, &confirm)?;
+    let scanned = (|| {
+        if common.fail_on == FailOn::Live && !verifies {
+            bail!("--fail-on live needs --verify: without it no key is known to be live");
+        }
+        let mut scan = Scan::new(common.scan_options())?;
+        let confirm = TerminalConfirm {
+            yes: common.revoke.yes,
+        };
+        let ran = scan.run(source, &confirm)?;
+        Ok((scan, ran))
+    })();
+    let (scan, ran) = match scanned {
+        Ok(r) => r,
+        Err(e) => {
+            write_failed(&e, common, ctx);
+            return Err(e);
+        }
+    };
     for w in &ran.warnings {
         eprintln!("sgscan: {}", Safe(w));
     }
-    let ctx = report::Context {
-        rules: scan.rules(),
-        show_secrets: common.show_secrets,
-        elapsed: started.elapsed(),
-    };
+    ctx.rules = scan.rules();
+    ctx.elapsed = started.elapsed();
     write_report(
         &ran.outcome,
         common.output.format.into(),
@@ -89,7 +126,43 @@ fn run(source: &dyn Source, common: &CommonArgs) -> Result<(Outcome, i32)> {
             error(e);
             EXIT_ERROR
         }
-        None => exit_code(&ran.outcome),
+        None => fail_code(&ran.outcome, common.fail_on),
     };
     Ok((ran.outcome, code))
+}
+
+/// The report of a scan that failed: no findings, the error as a note (SARIF: a failed
+/// invocation). Not for a human report on the terminal, where the error line says it all.
+fn write_failed(e: &anyhow::Error, common: &CommonArgs, mut ctx: report::Context) {
+    let format: report::Format = common.output.format.into();
+    if format == report::Format::Human && common.output.output.is_none() {
+        return;
+    }
+    let message = format!("{e:#}");
+    let outcome = Outcome {
+        findings: Vec::new(),
+        stats: Default::default(),
+        skipped: Vec::new(),
+        notes: match format {
+            report::Format::Sarif => Vec::new(),
+            _ => vec![format!("error: the scan failed: {message}")],
+        },
+    };
+    ctx.error = Some(message);
+    if let Err(w) = write_report(&outcome, format, common.output.output.as_deref(), &ctx) {
+        error(&w);
+    }
+}
+
+/// The exit code `--fail-on` gives the findings.
+fn fail_code(outcome: &Outcome, fail_on: FailOn) -> i32 {
+    let fails = match fail_on {
+        FailOn::Any => !outcome.findings.is_empty(),
+        FailOn::Live => outcome
+            .findings
+            .iter()
+            .any(|f| f.verification.as_ref().is_some_and(|v| v.status == Status::Live)),
+        FailOn::None => false,
+    };
+    if fails { EXIT_FINDINGS } else { EXIT_CLEAN }
 }

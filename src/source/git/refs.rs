@@ -24,6 +24,16 @@ pub(super) struct Tips {
 /// Every ref (branches, remote-tracking branches, tags, stash, notes), HEAD, older stash entries and
 /// other worktrees' HEADs, peeled. Unreadable refs and targets are recorded and skipped.
 pub(super) fn ref_tips(repo: &gix::Repository, sink: &dyn Sink) -> Result<Tips> {
+    ref_tips_except(repo, sink, &|_, _| false)
+}
+
+/// [`ref_tips`] without the refs `leave_out(name, id)` picks, decided before tips are merged by
+/// commit: a branch at the same commit as another must not take that other ref out with it.
+pub(super) fn ref_tips_except(
+    repo: &gix::Repository,
+    sink: &dyn Sink,
+    leave_out: &dyn Fn(&str, &ObjectId) -> bool,
+) -> Result<Tips> {
     let mut named: Vec<(ObjectId, String)> = Vec::new();
     let platform = repo.references().context("cannot read the repository's refs")?;
     for r in platform.all().context("cannot read the repository's refs")? {
@@ -76,6 +86,7 @@ pub(super) fn ref_tips(repo: &gix::Repository, sink: &dyn Sink) -> Result<Tips> 
             }
         }
     }
+    named.retain(|(id, name)| !leave_out(name, id));
     let mut tips = Tips {
         named: named.len(),
         ..Tips::default()
