@@ -137,6 +137,10 @@ pub struct StagedArgs {
     /// The repository.
     #[arg(default_value = ".")]
     pub repo: PathBuf,
+    /// Only these files (what the pre-commit framework passes): the staged content of each that is
+    /// staged, the work-tree content of the others (`pre-commit run --all-files`).
+    #[arg(long, num_args = 1.., value_name = "FILE", help_heading = SCAN)]
+    pub files: Option<Vec<PathBuf>>,
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -61,6 +61,7 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
         repo: args.repo.clone(),
         max_file_size: args.common.max_file_size,
         threads: args.common.threads,
+        files: args.files.clone(),
     };
     let (outcome, code) = run(&source, &args.common, "staged", None)?;
     if code == EXIT_FINDINGS {
