@@ -132,11 +132,12 @@ fn run(
     Ok((ran.outcome, code))
 }
 
-/// The report of a scan that failed: no findings, the error as a note (SARIF: a failed
-/// invocation). Not for a human report on the terminal, where the error line says it all.
+/// The report file of a scan that failed: no findings, the error as a note (SARIF: a failed
+/// invocation), so that a CI step uploading it still has one. Standard output stays empty: the
+/// error line on stderr says it all there.
 fn write_failed(e: &anyhow::Error, common: &CommonArgs, mut ctx: report::Context) {
     let format: report::Format = common.output.format.into();
-    if format == report::Format::Human && common.output.output.is_none() {
+    if common.output.output.is_none() {
         return;
     }
     let message = format!("{e:#}");

@@ -79,7 +79,8 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
         .collect();
     // (rank, result): live keys first, so a cut to GitHub's limit drops the least urgent ones.
     let mut results: Vec<(u8, Value)> = Vec::new();
-    let mut nth: HashMap<(String, String), u32> = HashMap::new();
+    // Occurrences of a key in one file as one commit has it: the `:n` of the hash.
+    let mut nth: HashMap<(String, String, Option<String>), u32> = HashMap::new();
     let mut notifications: Vec<Value> = Vec::new();
     for f in &outcome.findings {
         let rule_index = ctx.rules.iter().position(|r| r.spec.id == f.rule_id);
@@ -123,7 +124,10 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 ctx.paths.as_ref(),
             );
             let uri = artifact["uri"].as_str().unwrap_or_default().to_string();
-            let n = nth.entry((f.fingerprint.clone(), uri.clone())).or_insert(0);
+            let commit = loc.origin.commit.as_ref().map(|c| c.commit.clone());
+            let n = nth
+                .entry((f.fingerprint.clone(), uri.clone(), commit))
+                .or_insert(0);
             *n += 1;
             let mut result = json!({
                 "ruleId": f.rule_id,

@@ -45,7 +45,13 @@ pub(super) fn ref_tips_except(
             }
         };
         let name = r.name().as_bstr().to_string();
+        // A symbolic ref (`refs/remotes/origin/HEAD`) is left out with the ref it points to.
+        let target = match r.target() {
+            gix::refs::TargetRef::Symbolic(t) => Some(t.as_bstr().to_string()),
+            gix::refs::TargetRef::Object(_) => None,
+        };
         match r.follow_to_object() {
+            Ok(id) if target.as_deref().is_some_and(|t| leave_out(t, &id.detach())) => {}
             Ok(id) => named.push((id.detach(), name)),
             // A symbolic ref to a ref that does not exist names nothing (git ignores it too).
             Err(_) if r.try_id().is_none() => {}
