@@ -76,7 +76,8 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
 }
 
 /// Sets the scan up (failing fast on a bad flag or file), runs it, writes the report. A scan that
-/// fails still writes a report saying so (CI uploads it whatever the exit code), then fails.
+/// fails once started still writes its report file saying so (CI uploads it whatever the exit
+/// code), then fails.
 fn run(
     source: &dyn Source,
     common: &CommonArgs,
@@ -92,18 +93,15 @@ fn run(
         paths,
         ..Default::default()
     };
-    let scanned = (|| {
-        if common.fail_on == FailOn::Live && !verifies {
-            bail!("--fail-on live needs --verify: without it no key is known to be live");
-        }
-        let mut scan = Scan::new(common.scan_options())?;
-        let confirm = TerminalConfirm {
-            yes: common.revoke.yes,
-        };
-        let ran = scan.run(source, &confirm)?;
-        Ok((scan, ran))
-    })();
-    let (scan, ran) = match scanned {
+    if common.fail_on == FailOn::Live && !verifies {
+        bail!("--fail-on live needs --verify: without it no key is known to be live");
+    }
+    // A bad flag or file fails here, before anything is written: there was no scan to report.
+    let mut scan = Scan::new(common.scan_options())?;
+    let confirm = TerminalConfirm {
+        yes: common.revoke.yes,
+    };
+    let ran = match scan.run(source, &confirm) {
         Ok(r) => r,
         Err(e) => {
             write_failed(&e, common, ctx);
