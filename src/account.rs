@@ -112,7 +112,11 @@ pub fn key_details(api: &Api, admin: &AdminKey, id: &KeyId) -> Result<KeyDetails
             .get("scopes")?
             .as_array()?
             .iter()
-            .map(|s| s.as_str().filter(|s| verify::is_scope_name(s)).map(str::to_string))
+            .map(|s| {
+                s.as_str()
+                    .filter(|s| verify::is_scope_name(s))
+                    .map(str::to_string)
+            })
             .collect::<Option<Vec<_>>>()?;
         Some(KeyDetails { name, scopes })
     })();

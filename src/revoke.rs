@@ -38,7 +38,11 @@ impl AdminKey {
 
     /// The admin key's own id, when it is a SendGrid key: an audit lists it like any other.
     pub(crate) fn key_id(&self) -> Option<KeyId> {
-        self.0.strip_prefix("SG.")?.split('.').next().and_then(KeyId::parse)
+        self.0
+            .strip_prefix("SG.")?
+            .split('.')
+            .next()
+            .and_then(KeyId::parse)
     }
 
     pub(crate) fn who(&self) -> String {

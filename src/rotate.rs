@@ -172,7 +172,10 @@ fn choose_scopes(old: &[String], choice: &ScopeChoice) -> Result<Vec<String>, St
     };
     // A create without scopes makes a full-access key: an empty set must never be sent.
     if chosen.is_empty() {
-        return Err("the replacement would have no scopes (a create without scopes is full access): nothing created".into());
+        return Err(
+            "the replacement would have no scopes (a create without scopes is full access): nothing created"
+                .into(),
+        );
     }
     Ok(chosen)
 }
@@ -183,7 +186,14 @@ struct Trail {
 }
 
 impl Trail {
-    fn line(&mut self, event: &str, step: &str, key_id: &str, by: &str, extra: serde_json::Value) -> Result<(), String> {
+    fn line(
+        &mut self,
+        event: &str,
+        step: &str,
+        key_id: &str,
+        by: &str,
+        extra: serde_json::Value,
+    ) -> Result<(), String> {
         let log = self.log.as_mut().map_err(|e| e.clone())?;
         let mut entry = json!({
             "event": event,
@@ -257,7 +267,11 @@ pub fn rotate_all(ids: &[KeyId], opts: &RotateOptions) -> Result<Vec<Rotation>> 
         return Ok(looked_up
             .into_iter()
             .map(|(r, d)| match d {
-                Some(_) => r.end(RotateStatus::Planned, "lookup", "dry run: nothing created or revoked"),
+                Some(_) => r.end(
+                    RotateStatus::Planned,
+                    "lookup",
+                    "dry run: nothing created or revoked",
+                ),
                 None => r,
             })
             .collect());
@@ -306,7 +320,11 @@ fn read_created(answer: &Answer, key: Option<&NewKey>) -> Result<Created, (Optio
         .and_then(|s| s.as_array())
         .and_then(|a| {
             a.iter()
-                .map(|s| s.as_str().filter(|s| verify::is_scope_name(s)).map(str::to_string))
+                .map(|s| {
+                    s.as_str()
+                        .filter(|s| verify::is_scope_name(s))
+                        .map(str::to_string)
+                })
                 .collect::<Option<Vec<_>>>()
         });
     let named = o.and_then(|o| o.get("name")).is_some_and(|n| n.is_string());
@@ -359,20 +377,35 @@ fn rotate_one(mut r: Rotation, opts: &RotateOptions, trail: &mut Trail) -> Rotat
     let created = match created {
         Ok(c) => c,
         Err((id, why)) => {
-            let _ = trail.line("result", "create", &old_id, &by, json!({ "result": "failed", "reason": why, "new_key_id": id.as_ref().map(KeyId::as_str) }));
+            let _ = trail.line(
+                "result",
+                "create",
+                &old_id,
+                &by,
+                json!({ "result": "failed", "reason": why, "new_key_id": id.as_ref().map(KeyId::as_str) }),
+            );
             return match id {
                 Some(id) => {
                     r.new_key_id = Some(id.as_str().to_string());
                     roll_back(r, opts, trail, &id, "create", why)
                 }
                 None => {
-                    let unsure = matches!(answer, Answer::Fault { unprocessed: false, .. })
-                        || matches!(&answer, Answer::Http { status, .. } if *status < 300);
+                    let unsure = matches!(
+                        answer,
+                        Answer::Fault {
+                            unprocessed: false,
+                            ..
+                        }
+                    ) || matches!(&answer, Answer::Http { status, .. } if *status < 300);
                     if unsure {
                         r.manual_step = Some(format!(
                             "check SendGrid > Settings > API Keys for a key named '{name}' and delete it"
                         ));
-                        r.end(RotateStatus::Failed, "create", format!("{why}; a key may have been created"))
+                        r.end(
+                            RotateStatus::Failed,
+                            "create",
+                            format!("{why}; a key may have been created"),
+                        )
                     } else {
                         r.end(RotateStatus::Refused, "create", why)
                     }
@@ -381,19 +414,38 @@ fn rotate_one(mut r: Rotation, opts: &RotateOptions, trail: &mut Trail) -> Rotat
         }
     };
     let Some(key) = new_key else {
-        return roll_back(r, opts, trail, &created.id, "create", "no key in the create answer".into());
+        return roll_back(
+            r,
+            opts,
+            trail,
+            &created.id,
+            "create",
+            "no key in the create answer".into(),
+        );
     };
     r.new_key_id = Some(created.id.as_str().to_string());
     r.new_key_redacted = Some(redact(key.expose()));
     r.new_scopes = created.scopes.clone();
     let new_id = created.id.as_str();
-    let _ = trail.line("result", "create", &old_id, &by, json!({ "result": "created", "new_key_id": new_id, "new_key": r.new_key_redacted }));
+    let _ = trail.line(
+        "result",
+        "create",
+        &old_id,
+        &by,
+        json!({ "result": "created", "new_key_id": new_id, "new_key": r.new_key_redacted }),
+    );
 
     let target = match &opts.handover {
         Handover::File(p) => format!("file {}", p.display()),
         Handover::Command { .. } => "--new-key-command".to_string(),
     };
-    if let Err(why) = trail.line("attempt", "hand-over", &old_id, &by, json!({ "new_key_id": new_id, "to": target })) {
+    if let Err(why) = trail.line(
+        "attempt",
+        "hand-over",
+        &old_id,
+        &by,
+        json!({ "new_key_id": new_id, "to": target }),
+    ) {
         return roll_back(r, opts, trail, &created.id, "hand-over", why);
     }
     let handed = match &opts.handover {
@@ -402,7 +454,14 @@ fn rotate_one(mut r: Rotation, opts: &RotateOptions, trail: &mut Trail) -> Rotat
     };
     let _ = trail.line("result", "hand-over", &old_id, &by, json!({ "new_key_id": new_id, "result": if handed.is_ok() { "handed-over" } else { "failed" }, "reason": handed.as_ref().err() }));
     if let Err(why) = handed {
-        return roll_back(r, opts, trail, &created.id, "hand-over", format!("hand-over failed: {why}"));
+        return roll_back(
+            r,
+            opts,
+            trail,
+            &created.id,
+            "hand-over",
+            format!("hand-over failed: {why}"),
+        );
     }
 
     // The old key goes only once the new one works: mail must not stop.
@@ -419,7 +478,9 @@ fn rotate_one(mut r: Rotation, opts: &RotateOptions, trail: &mut Trail) -> Rotat
         return r.end(
             RotateStatus::Failed,
             "verify-new",
-            format!("the new key was handed over but did not authenticate ('{last}'): the old key was left alone"),
+            format!(
+                "the new key was handed over but did not authenticate ('{last}'): the old key was left alone"
+            ),
         );
     }
     let revoke_opts = RevokeOptions {
@@ -431,7 +492,11 @@ fn rotate_one(mut r: Rotation, opts: &RotateOptions, trail: &mut Trail) -> Rotat
         audit: opts.audit,
     };
     match revoke::revoke_by_id(&old_id, &revoke_opts) {
-        Err(e) => r.end(RotateStatus::Failed, "revoke", format!("new key live and handed over; revoking the old key failed: {e:#}")),
+        Err(e) => r.end(
+            RotateStatus::Failed,
+            "revoke",
+            format!("new key live and handed over; revoking the old key failed: {e:#}"),
+        ),
         Ok((rev, audit_error)) => {
             let done = rev.status == RevokeStatus::Revoked && audit_error.is_none();
             let reason = format!("new key live and handed over; old key: {}", rev.reason);
@@ -447,7 +512,14 @@ fn rotate_one(mut r: Rotation, opts: &RotateOptions, trail: &mut Trail) -> Rotat
 }
 
 /// Deletes the new key again; the old one is left alone.
-fn roll_back(r: Rotation, opts: &RotateOptions, trail: &mut Trail, new_id: &KeyId, step: &'static str, why: String) -> Rotation {
+fn roll_back(
+    r: Rotation,
+    opts: &RotateOptions,
+    trail: &mut Trail,
+    new_id: &KeyId,
+    step: &'static str,
+    why: String,
+) -> Rotation {
     let by = opts.admin.who();
     let old_id = r.old_key_id.clone();
     let path = format!("/v3/api_keys/{}", new_id.as_str());
@@ -455,8 +527,17 @@ fn roll_back(r: Rotation, opts: &RotateOptions, trail: &mut Trail, new_id: &KeyI
         r.manual_step = Some(revoke::manual_step(new_id.as_str()));
         r.end(RotateStatus::Failed, step, reason)
     };
-    if let Err(e) = trail.line("attempt", "rollback", &old_id, &by, json!({ "new_key_id": new_id.as_str(), "action": format!("DELETE {path}") })) {
-        return manual(r, format!("{why}; the new key could not be deleted ({e}, nothing sent)"));
+    if let Err(e) = trail.line(
+        "attempt",
+        "rollback",
+        &old_id,
+        &by,
+        json!({ "new_key_id": new_id.as_str(), "action": format!("DELETE {path}") }),
+    ) {
+        return manual(
+            r,
+            format!("{why}; the new key could not be deleted ({e}, nothing sent)"),
+        );
     }
     let outcome = revoke::read_delete(opts.api.delete(&opts.admin.credential(), &path, &mut || Ok(())));
     let (ok, note) = match &outcome {
@@ -466,9 +547,16 @@ fn roll_back(r: Rotation, opts: &RotateOptions, trail: &mut Trail, new_id: &KeyI
     };
     let _ = trail.line("result", "rollback", &old_id, &by, json!({ "new_key_id": new_id.as_str(), "result": if ok { "rolled-back" } else { "failed" }, "reason": note }));
     if ok {
-        r.end(RotateStatus::RolledBack, step, format!("{why}; the new key was deleted again, the old key left alone"))
+        r.end(
+            RotateStatus::RolledBack,
+            step,
+            format!("{why}; the new key was deleted again, the old key left alone"),
+        )
     } else {
-        manual(r, format!("{why}; deleting the new key failed: {note}; the old key was left alone"))
+        manual(
+            r,
+            format!("{why}; deleting the new key failed: {note}; the old key was left alone"),
+        )
     }
 }
 
@@ -538,7 +626,10 @@ fn hand_over_command(cmd: &str, key: &NewKey, timeout: Duration) -> Result<(), S
             Ok(None) if started.elapsed() >= timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                break Err(format!("the --new-key-command did not finish within {}s", timeout.as_secs()));
+                break Err(format!(
+                    "the --new-key-command did not finish within {}s",
+                    timeout.as_secs()
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => break Err(format!("cannot wait for the --new-key-command: {e}")),
@@ -558,7 +649,9 @@ fn hand_over_command(cmd: &str, key: &NewKey, timeout: Duration) -> Result<(), S
     if let Some(Err(e)) = fed
         && !status.success()
     {
-        return Err(format!("the --new-key-command did not take the key ({e}) and exited with {status}"));
+        return Err(format!(
+            "the --new-key-command did not take the key ({e}) and exited with {status}"
+        ));
     }
     if !status.success() {
         return Err(if tail.is_empty() {
@@ -589,7 +682,13 @@ mod tests {
             choose_scopes(&old, &ScopeChoice::Policy(policy)),
             Ok(s(&["mail.send", "stats.read"]))
         );
-        assert!(choose_scopes(&old, &ScopeChoice::Explicit(s(&["mail.send", "user.profile.read"]))).is_err());
+        assert!(
+            choose_scopes(
+                &old,
+                &ScopeChoice::Explicit(s(&["mail.send", "user.profile.read"]))
+            )
+            .is_err()
+        );
         assert!(choose_scopes(&[], &ScopeChoice::Same).is_err());
         let none = Policy {
             allowed_scopes: s(&["templates.read"]),

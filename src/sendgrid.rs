@@ -289,7 +289,15 @@ impl Api {
     }
 
     pub fn get(&self, cred: &Credential, path: &str) -> Answer {
-        self.call(Method::GET, cred, path, None, Resend::Reads, &mut || Ok(()), &mut |_, _| {})
+        self.call(
+            Method::GET,
+            cred,
+            path,
+            None,
+            Resend::Reads,
+            &mut || Ok(()),
+            &mut |_, _| {},
+        )
     }
 
     /// `POST /v3/api_keys`: creates a key. Sent once unless SendGrid's own 429 or a connection that
