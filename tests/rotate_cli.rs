@@ -507,3 +507,54 @@ fn dry_run_looks_up_and_creates_nothing() {
     assert_eq!(s.trace(), [format!("GET /v3/api_keys/{}", id(&old))]);
     assert_eq!(s.audit_log(), "");
 }
+
+#[test]
+fn a_create_answer_that_is_not_sendgrids_is_a_failure_and_a_201_is_rolled_back() {
+    use common::sendgrid_mock::Hostile;
+    let mut s = Setup::new(0xa0db);
+    let old = s.key("mailer", &["mail.send"]);
+    // A 201 that names an id but carries no key: something minted a key sgscan cannot hand over.
+    let stray = s.keys.key();
+    s.mock.set(&stray, Behavior::live(&["mail.send"]));
+    let body =
+        serde_json::json!({"api_key_id": id(&stray), "name": "x", "scopes": ["mail.send"]}).to_string();
+    s.mock.hostile(
+        &s.admin,
+        "POST",
+        "/v3/api_keys",
+        Hostile::Raw {
+            status: 201,
+            content_type: "application/json",
+            body,
+            headers: Vec::new(),
+        },
+    );
+    let r = s.rotate(&old, &["--new-key-file", "k", "--yes"]);
+    assert_eq!(r.code, 2, "{r}");
+    s.assert_leaks_nothing(&r, &[&old, &stray]);
+    let rot = rotation(&r);
+    assert_eq!(
+        (rot["status"].as_str(), rot["step"].as_str()),
+        (Some("rolled-back"), Some("create")),
+        "{r}"
+    );
+    assert!(s.mock.is_revoked(&stray), "the id the 201 named is deleted again");
+    assert!(!s.mock.is_revoked(&old));
+    assert!(!s.path("k").exists());
+
+    // A proxy's 403 page: nothing was created, nothing is deleted.
+    let mut s = Setup::new(0xa0dc);
+    let old = s.key("mailer", &["mail.send"]);
+    s.mock
+        .hostile(&s.admin, "POST", "/v3/api_keys", Hostile::html_403());
+    let r = s.rotate(&old, &["--new-key-file", "k", "--yes"]);
+    assert_eq!(r.code, 2, "{r}");
+    let rot = rotation(&r);
+    assert_eq!(
+        (rot["status"].as_str(), rot["step"].as_str()),
+        (Some("refused"), Some("create")),
+        "{r}"
+    );
+    assert!(rot["reason"].as_str().unwrap().contains("not SendGrid's"), "{r}");
+    assert_eq!(s.mock.count("DELETE", "/"), 0);
+}
