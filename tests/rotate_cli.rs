@@ -558,3 +558,50 @@ fn a_create_answer_that_is_not_sendgrids_is_a_failure_and_a_201_is_rolled_back()
     assert!(rot["reason"].as_str().unwrap().contains("not SendGrid's"), "{r}");
     assert_eq!(s.mock.count("DELETE", "/"), 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// who owns a leaked key
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn verify_names_the_account_of_a_live_key_that_may_read_it() {
+    let mut s = Setup::new(0xa0dd);
+    let named = s.key("a", &["mail.send", "user.username.read", "user.profile.read"]);
+    let company = s.key("b", &["mail.send", "user.profile.read"]);
+    let plain = s.key("c", &["mail.send"]);
+    let tree = s.path("repo");
+    std::fs::create_dir(&tree).unwrap();
+    for (i, k) in [&named, &company, &plain].iter().enumerate() {
+        std::fs::write(tree.join(format!("k{i}.env")), format!("SENDGRID_API_KEY={k}\n")).unwrap();
+    }
+    let r = run(sgscan(s.tmp.path(), &s.admin).args([
+        "dir",
+        "repo",
+        "--verify",
+        "-f",
+        "json",
+        "--api-url",
+        &s.mock.url(),
+    ]));
+    assert_eq!(r.code, 1, "{r}");
+    s.assert_leaks_nothing(&r, &[&named, &company, &plain]);
+    let doc = r.json();
+    let account = |k: &String| {
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["key_id"] == id(k).as_str())
+            .unwrap_or_else(|| panic!("no finding for {}:\n{r}", id(k)))["verification"]["account"]
+            .clone()
+    };
+    assert_eq!(account(&named), "default-owner", "{r}");
+    assert_eq!(account(&company), "sgscan tests", "{r}");
+    assert_eq!(account(&plain), Value::Null, "{r}");
+    assert_eq!(s.mock.count_for(&plain, "GET", "/v3/user"), 0);
+    // Personal data beyond the username or company never reaches the report.
+    assert!(
+        !r.stdout.contains("first_name") && !r.stdout.contains("Test"),
+        "{r}"
+    );
+}

@@ -14,7 +14,8 @@
 //! | `DELETE /v3/api_keys/{id}` | needs `api_keys.delete` (else 403): 204 and the key is revoked, 404 if unknown (or already revoked) |
 //! | `POST /v3/api_keys` | needs `api_keys.create` (else 403); body `{"name", "scopes"}`: 201 `{"api_key","api_key_id","name","scopes"}`, a new live key of the caller's account; 403 when the account holds [`MockSendGrid::set_key_limit`] keys (default 100) or a scope the caller lacks is asked for; 400 without a name |
 //! | `PUT /v3/api_keys/{id}` | needs `api_keys.update` (else 403); body `{"name", "scopes"}`: 200 with the key's new name, id and scopes; 404 if unknown |
-//! | `GET /v3/user/profile` | needs `user.profile.read` (else 403): 200 |
+//! | `GET /v3/user/profile` | needs `user.profile.read` (else 403): 200 (company `sgscan tests`) |
+//! | `GET /v3/user/username` | needs `user.username.read` (else 403): 200 `{"username": "<account>-owner"}` |
 //! | anything else | 404 SendGrid JSON error |
 //!
 //! Before the endpoint runs, the caller's [`Behavior`] applies to **every** request it makes
@@ -836,6 +837,10 @@ fn endpoint(st: &mut State, caller_fp: &str, method: &str, path: &str, body: &st
         |e: &KeyEntry| e.account == account && !e.revoked && !matches!(e.behavior, Behavior::Invalid);
     match (method, path_only) {
         ("GET", "/v3/scopes") => Response::json(200, serde_json::json!({ "scopes": caller.scopes })),
+        ("GET", "/v3/user/username") if has("user.username.read") => Response::json(
+            200,
+            serde_json::json!({"username": format!("{account}-owner"), "user_id": 1}),
+        ),
         ("GET", "/v3/user/profile") if has("user.profile.read") => Response::json(
             200,
             serde_json::json!({"first_name": "Test", "last_name": "Account", "company": "sgscan tests"}),
@@ -947,7 +952,9 @@ fn endpoint(st: &mut State, caller_fp: &str, method: &str, path: &str, body: &st
                 None => Response::error(404, "unable to find API Key"),
             }
         }
-        ("GET", "/v3/user/profile") | ("GET", "/v3/api_keys") => Response::error(403, FORBIDDEN_MESSAGE),
+        ("GET", "/v3/user/profile") | ("GET", "/v3/user/username") | ("GET", "/v3/api_keys") => {
+            Response::error(403, FORBIDDEN_MESSAGE)
+        }
         _ => Response::error(404, "resource not found"),
     }
 }
