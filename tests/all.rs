@@ -9,5 +9,6 @@ mod dir;
 mod escape;
 mod git;
 mod revoke;
+mod rotate;
 mod rules;
 mod verify;

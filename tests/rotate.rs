@@ -1,19 +1,16 @@
 //! `sgscan audit` and `sgscan rotate` end to end: the built binary against the fake SendGrid API
-//! (`common::sendgrid_mock`), one mock per test. Every key, the admin key and the keys the mock
+//! (`util::mock`), one mock per test. Every key, the admin key and the keys the mock
 //! creates included, exists only at run time; every run is checked for keys in its output, its
 //! report and the audit log.
 
-mod common;
-
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use common::KeyGen;
-use common::run::{Run, assert_no_key, scrub};
-use common::sendgrid_mock::{self, Behavior, MockSendGrid};
 use serde_json::Value;
 use tempfile::TempDir;
+
+use crate::util::mock::{self, Behavior, Hostile, MockSendGrid};
+use crate::util::{KeyGen, Run, assert_no_key, assert_run_leaks_nothing, id, run, scrub};
 
 /// What an admin key that can audit and rotate holds.
 const ADMIN_SCOPES: &[&str] = &[
@@ -26,31 +23,11 @@ const ADMIN_SCOPES: &[&str] = &[
     "user.profile.read",
 ];
 
-fn id(key: &str) -> String {
-    sendgrid_mock::key_id(key)
-}
-
-/// The binary in `dir`, with `SGSCAN_ADMIN_KEY` set to `admin` and nothing else of the caller's.
+/// The binary in `dir` with `SGSCAN_ADMIN_KEY` set to `admin`.
 fn sgscan(dir: &Path, admin: &str) -> Command {
-    let mut cmd = Command::cargo_bin("sgscan").expect("the sgscan binary is built");
-    cmd.current_dir(dir)
-        .env_remove("SGSCAN_API_URL")
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .env("SGSCAN_ADMIN_KEY", admin)
-        .timeout(Duration::from_secs(120));
+    let mut cmd = crate::util::sgscan(dir);
+    cmd.env("SGSCAN_ADMIN_KEY", admin);
     cmd
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let started = Instant::now();
-    let out = cmd.output().expect("sgscan runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    }
 }
 
 struct Setup {
@@ -126,8 +103,7 @@ impl Setup {
         let mut all: Vec<&String> = created.iter().collect();
         all.push(&self.admin);
         all.extend_from_slice(others);
-        assert_no_key(&r.stdout, "stdout", &all);
-        assert_no_key(&r.stderr, "stderr", &all);
+        assert_run_leaks_nothing(r, &all);
         assert_no_key(&self.audit_log(), "the audit log", &all);
     }
 
@@ -319,7 +295,7 @@ fn rotation_creates_hands_over_and_only_then_revokes_the_old_key() {
         .mock
         .requests()
         .iter()
-        .position(|q| q.fingerprint.as_deref() == Some(sendgrid_mock::fingerprint(new).as_str()))
+        .position(|q| q.fingerprint.as_deref() == Some(mock::fingerprint(new).as_str()))
         .expect("the new key is checked");
     assert!(create < new_checked && new_checked < delete_old, "{trace:?}");
     assert_eq!(
@@ -510,7 +486,6 @@ fn dry_run_looks_up_and_creates_nothing() {
 
 #[test]
 fn a_create_answer_that_is_not_sendgrids_is_a_failure_and_a_201_is_rolled_back() {
-    use common::sendgrid_mock::Hostile;
     let mut s = Setup::new(0xa0db);
     let old = s.key("mailer", &["mail.send"]);
     // A 201 that names an id but carries no key: something minted a key sgscan cannot hand over.
