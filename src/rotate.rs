@@ -128,6 +128,8 @@ pub fn preflight(ids: &[String], handover: &Handover) -> Result<Vec<KeyId>> {
     let mut valid = Vec::new();
     for id in ids {
         match KeyId::parse(id) {
+            // Twice the same id would create two replacements for one key.
+            Some(k) if valid.contains(&k) => {}
             Some(k) => valid.push(k),
             // Never echo the value: it may be a whole key pasted by mistake.
             None => bail!(
@@ -229,6 +231,18 @@ pub fn rotate_all(ids: &[KeyId], opts: &RotateOptions) -> Result<Vec<Rotation>> 
     let mut looked_up: Vec<(Rotation, Option<KeyDetails>)> = Vec::new();
     for id in ids {
         let mut r = Rotation::new(id.as_str());
+        if opts.admin.key_id().as_ref() == Some(id) {
+            // Revoking the key that does the revoking leaves nobody to check it is gone.
+            looked_up.push((
+                r.end(
+                    RotateStatus::Refused,
+                    "lookup",
+                    "this is the admin key sgscan runs with: rotate it with another admin key",
+                ),
+                None,
+            ));
+            continue;
+        }
         match key_details(opts.api, opts.admin, id) {
             Err(why) => looked_up.push((r.end(RotateStatus::Refused, "lookup", why), None)),
             Ok(d) => {
@@ -597,23 +611,27 @@ fn hand_over_command(cmd: &str, key: &NewKey, timeout: Duration) -> Result<(), S
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run the --new-key-command: {e}"))?;
-    let readers: Vec<_> = [
+    // The readers report through a channel: a background process of the command's that keeps a
+    // pipe open must not hold sgscan past the command's own end.
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let streams = [
         child.stdout.take().map(|o| Box::new(o) as Box<dyn Read + Send>),
         child.stderr.take().map(|e| Box::new(e) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|r| {
+    ];
+    let mut readers = 0;
+    for stream in streams.into_iter().flatten() {
+        readers += 1;
+        let tx = tx.clone();
         std::thread::spawn(move || {
             let mut out = Vec::new();
-            let mut r = r.take(MAX_COMMAND_OUTPUT);
+            let mut r = stream.take(MAX_COMMAND_OUTPUT);
             let _ = r.read_to_end(&mut out);
+            let _ = tx.send(out);
             // Drain the rest so the command never blocks on a full pipe.
             let _ = std::io::copy(&mut r.into_inner(), &mut std::io::sink());
-            out
-        })
-    })
-    .collect();
+        });
+    }
+    drop(tx);
     let fed = child.stdin.take().map(|mut stdin| {
         stdin
             .write_all(key.expose().as_bytes())
@@ -635,11 +653,14 @@ fn hand_over_command(cmd: &str, key: &NewKey, timeout: Duration) -> Result<(), S
             Err(e) => break Err(format!("cannot wait for the --new-key-command: {e}")),
         }
     };
-    let said: Vec<u8> = readers
-        .into_iter()
-        .filter_map(|h| h.join().ok())
-        .flatten()
-        .collect();
+    let mut said: Vec<u8> = Vec::new();
+    let grace = Instant::now() + Duration::from_secs(2);
+    for _ in 0..readers {
+        match rx.recv_timeout(grace.saturating_duration_since(Instant::now())) {
+            Ok(out) => said.extend(out),
+            Err(_) => break,
+        }
+    }
     let said = redact_text(String::from_utf8_lossy(&said).trim(), key.expose());
     let tail: String = {
         let chars: Vec<char> = said.chars().collect();

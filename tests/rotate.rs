@@ -580,3 +580,34 @@ fn verify_names_the_account_of_a_live_key_that_may_read_it() {
         "{r}"
     );
 }
+
+#[test]
+fn the_admin_key_itself_is_not_rotated_with_itself() {
+    let mut s = Setup::new(0xa0de);
+    let other = s.key("mailer", &["mail.send"]);
+    let admin = s.admin.clone();
+    let r = s.rotate(&admin, &["--new-key-command", "cat >/dev/null", "--yes"]);
+    assert_eq!(r.code, 2, "{r}");
+    s.assert_leaks_nothing(&r, &[&other]);
+    let rot = rotation(&r);
+    assert_eq!(
+        (rot["status"].as_str(), rot["step"].as_str()),
+        (Some("refused"), Some("lookup")),
+        "{r}"
+    );
+    assert!(s.mock.requests().is_empty(), "{:?}", s.trace());
+    assert!(!s.mock.is_revoked(&admin));
+}
+
+#[test]
+fn a_new_key_command_that_leaves_a_process_behind_does_not_hold_sgscan() {
+    let mut s = Setup::new(0xa0df);
+    let old = s.key("mailer", &["mail.send"]);
+    // The background sleep keeps the command's stdout open long after the command has exited.
+    let r = s.rotate(
+        &old,
+        &["--new-key-command", "cat >/dev/null; sleep 300 & exit 0", "--yes"],
+    );
+    assert_eq!(r.code, 0, "{r}");
+    assert!(s.mock.is_revoked(&old));
+}
