@@ -2,23 +2,19 @@
 //! are (a new branch, a force-push, a pull request that merged main), `sgscan ci` on synthetic
 //! GitHub and GitLab event data, `--fail-on`, the pre-commit hook definition run as pre-commit runs
 //! it, and SARIF as GitHub code scanning wants it. Repositories are built with the `git` CLI in
-//! temporary directories; keys are generated at run time.
+//! temporary directories; keys are generated at run time (`util::KeyGen`).
 
-mod common;
+use std::path::Path;
 
-use std::cell::Cell;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-
-use common::KeyGen;
-use common::run::{Run, assert_no_key};
-use common::sendgrid_mock::{self, Behavior, MockSendGrid};
+use crate::util::git::Repo;
+use crate::util::mock::{Behavior, MockSendGrid};
+use crate::util::{KeyGen, Run, assert_no_key, env_line, finding, fp, fps, notes, run, set, sgscan};
 use serde_json::Value;
 
 const ZEROS: &str = "0000000000000000000000000000000000000000";
 
-/// Variables a CI runner (or a git hook) sets that would change what the binary under test does.
-const AMBIENT: &[&str] = &[
+/// What a CI runner sets and `sgscan ci` reads: a test run inside a real CI must not inherit it.
+const CI_ENV: &[&str] = &[
     "GITHUB_ACTIONS",
     "GITHUB_EVENT_NAME",
     "GITHUB_EVENT_PATH",
@@ -29,151 +25,39 @@ const AMBIENT: &[&str] = &[
     "CI_COMMIT_BEFORE_SHA",
     "CI_COMMIT_BRANCH",
     "CI_COMMIT_REF_NAME",
+    "CI_MERGE_REQUEST_IID",
     "CI_MERGE_REQUEST_DIFF_BASE_SHA",
     "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
-    "SGSCAN_API_URL",
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_COMMON_DIR",
 ];
 
-/// A repository built with an isolated `git` (no user config, fixed identity, a clock that moves a
-/// minute per call so commit order is deterministic).
-struct Repo {
-    path: PathBuf,
-    tick: Cell<i64>,
-}
-
-impl Repo {
-    fn init(path: &Path) -> Repo {
-        std::fs::create_dir_all(path).unwrap();
-        let repo = Repo::at(path);
-        repo.git(&["init", "-q", "-b", "main"]);
-        repo
-    }
-
-    fn at(path: &Path) -> Repo {
-        Repo {
-            path: path.to_path_buf(),
-            tick: Cell::new(0),
-        }
-    }
-
-    /// `git clone` of `self` at `dest` (a full clone, as `actions/checkout` with `fetch-depth: 0`).
-    fn clone_to(&self, dest: &Path, extra: &[&str]) -> Repo {
-        let mut args = vec!["clone", "-q"];
-        args.extend_from_slice(extra);
-        let src = format!("file://{}", self.path.display());
-        args.extend([src.as_str(), dest.to_str().unwrap()]);
-        Repo::at(&self.path).git(&args);
-        Repo::at(dest)
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        let t = self.tick.get();
-        self.tick.set(t + 1);
-        let date = format!("{} +0000", 1_700_000_000 + 60 * t);
-        let mut c = std::process::Command::new("git");
-        c.current_dir(&self.path)
-            .args(["-c", "commit.gpgsign=false", "-c", "advice.detachedHead=false"])
-            .args(args)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "Ada")
-            .env("GIT_AUTHOR_EMAIL", "ada@example.test")
-            .env("GIT_COMMITTER_NAME", "Ada")
-            .env("GIT_COMMITTER_EMAIL", "ada@example.test")
-            .env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date)
-            .stdin(Stdio::null());
-        for v in AMBIENT {
-            c.env_remove(v);
-        }
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
-    fn write(&self, rel: &str, content: &str) {
-        let p = self.path.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-
-    fn commit(&self, msg: &str) -> String {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "-m", msg]);
-        self.git(&["rev-parse", "HEAD"])
-    }
-}
-
-/// Runs the binary in `cwd` with `envs`, outside any CI's environment.
-fn sgscan(cwd: &Path, envs: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut cmd = assert_cmd::Command::cargo_bin("sgscan").unwrap();
-    cmd.current_dir(cwd)
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("NO_COLOR", "1");
-    for v in AMBIENT {
+/// `sgscan ARGS` in `cwd` with `envs` as the only CI variables.
+fn ci_scan(cwd: &Path, envs: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = sgscan(cwd);
+    cmd.env("NO_COLOR", "1").args(args);
+    for v in CI_ENV {
         cmd.env_remove(v);
     }
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let started = std::time::Instant::now();
-    let out = cmd.output().unwrap();
-    let run = Run {
-        code: out.status.code().expect("sgscan was killed by a signal"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-        elapsed: started.elapsed(),
-    };
-    assert!(!run.stderr.contains("panicked"), "{run}");
-    run
+    run(&mut cmd)
 }
 
-fn env_line(key: &str) -> String {
-    format!("SENDGRID_API_KEY={key}\n")
-}
-
-/// The fingerprints of a JSON report's findings, sorted.
-fn fps(doc: &Value) -> Vec<String> {
-    let mut v: Vec<String> = doc["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .map(|f| f["fingerprint"].as_str().unwrap().to_string())
-        .collect();
-    v.sort();
-    v
-}
-
-fn fps_of(keys: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = keys.iter().map(|k| sendgrid_mock::fingerprint(k)).collect();
-    v.sort();
-    v
+/// A full clone of `origin` at `dest` (as `actions/checkout` with `fetch-depth: 0` makes one).
+fn clone(origin: &Repo, dest: &Path, extra: &[&str]) -> Repo {
+    let src = format!("file://{}", origin.path.display());
+    let mut args = vec!["clone", "-q"];
+    args.extend_from_slice(extra);
+    args.extend([src.as_str(), dest.to_str().unwrap()]);
+    origin.git(&args);
+    Repo::open(dest)
 }
 
 fn first_commit(doc: &Value, key: &str) -> String {
-    let fp = sendgrid_mock::fingerprint(key);
-    let f = doc["findings"]
-        .as_array()
+    finding(doc, key)["locations"][0]["commit"]
+        .as_str()
         .unwrap()
-        .iter()
-        .find(|f| f["fingerprint"] == fp.as_str())
-        .expect("a finding for the key");
-    f["locations"][0]["commit"].as_str().unwrap().to_string()
-}
-
-fn notes(doc: &Value) -> String {
-    doc["notes"].to_string()
+        .to_string()
 }
 
 /// An origin whose main once held a key (added, then deleted), cloned as CI clones it.
@@ -197,13 +81,13 @@ fn range_new_branch_brings_only_its_own_commits() {
     let (old, new) = (keys.key(), keys.key());
     let origin = origin_with_old_key(tmp.path(), &old);
     origin.git(&["checkout", "-q", "-b", "feature"]);
-    let ci = origin.clone_to(&tmp.path().join("ci"), &["-b", "feature"]);
+    let ci = clone(&origin, &tmp.path().join("ci"), &["-b", "feature"]);
     let head = ci.git(&["rev-parse", "HEAD"]);
 
     // Pushed at main's tip: nothing new. Both the branch name and the commit id, as CI passes it.
     for h in ["feature", head.as_str()] {
         let range = format!("{ZEROS}..{h}");
-        let run = sgscan(&ci.path, &[], &["git", "-q", "-f", "json", "--range", &range]);
+        let run = ci_scan(&ci.path, &[], &["git", "-q", "-f", "json", "--range", &range]);
         assert_eq!(run.code, 0, "{run}");
         assert_eq!(run.json()["summary"]["commits_scanned"], 0, "{run}");
     }
@@ -211,12 +95,12 @@ fn range_new_branch_brings_only_its_own_commits() {
     // With a commit of its own: that commit's key, not main's old one.
     origin.write("feature.env", &env_line(&new));
     let added = origin.commit("feature config");
-    let ci = origin.clone_to(&tmp.path().join("ci2"), &["-b", "feature"]);
+    let ci = clone(&origin, &tmp.path().join("ci2"), &["-b", "feature"]);
     let range = format!("{ZEROS}..{added}");
-    let run = sgscan(&ci.path, &[], &["git", "-q", "-f", "json", "--range", &range]);
+    let run = ci_scan(&ci.path, &[], &["git", "-q", "-f", "json", "--range", &range]);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
-    assert_eq!(fps(&doc), fps_of(&[&new]));
+    assert_eq!(fps(&doc), set(&[&new]));
     assert_eq!(first_commit(&doc, &new), added);
 }
 
@@ -236,7 +120,7 @@ fn range_after_a_force_push_scans_what_no_other_ref_has_in_a_full_clone() {
     let after = origin.commit("rewritten");
     origin.git(&["reflog", "expire", "--expire=now", "--all"]);
     origin.git(&["gc", "-q", "--prune=now"]);
-    let ci = origin.clone_to(&tmp.path().join("ci"), &["-b", "feature"]);
+    let ci = clone(&origin, &tmp.path().join("ci"), &["-b", "feature"]);
     assert!(
         !ci.git(&["rev-list", "--all"]).contains(&before),
         "the fresh clone must not have the rewritten commit"
@@ -244,12 +128,16 @@ fn range_after_a_force_push_scans_what_no_other_ref_has_in_a_full_clone() {
     assert_eq!(ci.git(&["rev-parse", "--is-shallow-repository"]), "false");
 
     let range = format!("{before}..{after}");
-    let run = sgscan(&ci.path, &[], &["git", "-q", "-f", "json", "--range", &range]);
+    let run = ci_scan(&ci.path, &[], &["git", "-q", "-f", "json", "--range", &range]);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
-    assert_eq!(fps(&doc), fps_of(&[&new]), "{run}");
+    assert_eq!(fps(&doc), set(&[&new]), "{run}");
     assert_eq!(doc["summary"]["commits_scanned"], 1);
-    assert!(notes(&doc).contains("force-push"), "{}", notes(&doc));
+    assert!(
+        notes(&doc).iter().any(|n| n.contains("force-push")),
+        "{:?}",
+        notes(&doc)
+    );
 }
 
 #[test]
@@ -260,11 +148,11 @@ fn range_on_a_shallow_clone_fails_but_still_writes_the_sarif_file() {
     let base = origin.git(&["rev-parse", "HEAD~1"]);
     origin.write("b.txt", "b\n");
     origin.commit("b");
-    let ci = origin.clone_to(&tmp.path().join("ci"), &["--depth", "1"]);
+    let ci = clone(&origin, &tmp.path().join("ci"), &["--depth", "1"]);
     let sarif = tmp.path().join("out.sarif");
 
     let range = format!("{base}..HEAD");
-    let run = sgscan(
+    let run = ci_scan(
         &ci.path,
         &[],
         &[
@@ -314,16 +202,16 @@ fn range_of_a_pull_request_that_merged_main_reports_only_its_own_key() {
     origin.git(&["checkout", "-q", "feature"]);
     origin.git(&["merge", "-q", "--no-edit", "main"]);
     let pr_head = origin.git(&["rev-parse", "HEAD"]);
-    let ci = origin.clone_to(&tmp.path().join("ci"), &[]);
+    let ci = clone(&origin, &tmp.path().join("ci"), &[]);
 
     // The pull request's base.sha..head.sha: its own commit and the merge.
     let range = format!("{main_tip}..{pr_head}");
-    let run = sgscan(&ci.path, &[], &["git", "-q", "-f", "json", "--range", &range]);
+    let run = ci_scan(&ci.path, &[], &["git", "-q", "-f", "json", "--range", &range]);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
     assert_eq!(
         fps(&doc),
-        fps_of(&[&own]),
+        set(&[&own]),
         "main's key is not the pull request's: {run}"
     );
     assert_eq!(first_commit(&doc, &own), own_commit);
@@ -344,7 +232,7 @@ fn ci_scenario(tmp: &Path, seed: u64) -> (Repo, String, String, String, String) 
     origin.git(&["checkout", "-q", "-b", "feature"]);
     origin.write("feature.env", &env_line(&new));
     let feature_tip = origin.commit("feature config");
-    let ci = origin.clone_to(&tmp.join("ci"), &["-b", "feature"]);
+    let ci = clone(&origin, &tmp.join("ci"), &["-b", "feature"]);
     (ci, old, new, main_tip, feature_tip)
 }
 
@@ -366,9 +254,9 @@ fn ci_github_push_and_pull_request_events() {
         ("GITHUB_EVENT_PATH", event_path),
         ("GITHUB_REF", "refs/heads/feature"),
     ];
-    let run = sgscan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
+    let run = ci_scan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
     assert_eq!(run.code, 1, "{run}");
-    assert_eq!(fps(&run.json()), fps_of(&[&new]), "{run}");
+    assert_eq!(fps(&run.json()), set(&[&new]), "{run}");
     assert!(run.stderr.contains("new ref"), "{run}");
     assert!(
         run.stderr.contains(&format!("--range {ZEROS}..{feature_tip}")),
@@ -385,9 +273,9 @@ fn ci_github_push_and_pull_request_events() {
         ("GITHUB_EVENT_NAME", "pull_request"),
         ("GITHUB_EVENT_PATH", event_path),
     ];
-    let run = sgscan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
+    let run = ci_scan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
     assert_eq!(run.code, 1, "{run}");
-    assert_eq!(fps(&run.json()), fps_of(&[&new]), "{run}");
+    assert_eq!(fps(&run.json()), set(&[&new]), "{run}");
     assert!(run.stderr.contains("pull request #7"), "{run}");
 
     // A scheduled run names no range: the whole history, old key included.
@@ -395,9 +283,9 @@ fn ci_github_push_and_pull_request_events() {
         ("GITHUB_EVENT_NAME", "schedule"),
         ("GITHUB_EVENT_PATH", event_path),
     ];
-    let run = sgscan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
+    let run = ci_scan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
     assert_eq!(run.code, 1, "{run}");
-    assert_eq!(fps(&run.json()), fps_of(&[&old, &new]), "{run}");
+    assert_eq!(fps(&run.json()), set(&[&old, &new]), "{run}");
     assert!(run.stderr.contains("whole history"), "{run}");
 }
 
@@ -414,9 +302,9 @@ fn ci_gitlab_merge_request_and_branch_pipelines() {
         ("CI_COMMIT_SHA", feature_tip.as_str()),
         ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature"),
     ];
-    let run = sgscan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
+    let run = ci_scan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
     assert_eq!(run.code, 1, "{run}");
-    assert_eq!(fps(&run.json()), fps_of(&[&new]), "{run}");
+    assert_eq!(fps(&run.json()), set(&[&new]), "{run}");
     assert!(run.stderr.contains("GitLab CI merge request"), "{run}");
 
     // The first push of a branch: zeros before, the branch named by GitLab.
@@ -426,14 +314,14 @@ fn ci_gitlab_merge_request_and_branch_pipelines() {
         ("CI_COMMIT_SHA", feature_tip.as_str()),
         ("CI_COMMIT_BRANCH", "feature"),
     ];
-    let run = sgscan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
+    let run = ci_scan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
     assert_eq!(run.code, 1, "{run}");
-    assert_eq!(fps(&run.json()), fps_of(&[&new]), "{run}");
+    assert_eq!(fps(&run.json()), set(&[&new]), "{run}");
 
     // No CI at all: a full sweep, said so.
-    let run = sgscan(&ci.path, &[], &["ci", "-q", "-f", "json"]);
+    let run = ci_scan(&ci.path, &[], &["ci", "-q", "-f", "json"]);
     assert_eq!(run.code, 1, "{run}");
-    assert_eq!(fps(&run.json()), fps_of(&[&old, &new]), "{run}");
+    assert_eq!(fps(&run.json()), set(&[&old, &new]), "{run}");
     assert!(run.stderr.contains("no CI event data"), "{run}");
 }
 
@@ -465,20 +353,20 @@ fn fail_on_live_fails_only_on_a_live_key() {
         "live",
     ];
 
-    let run = sgscan(&dir, &[], &args);
+    let run = ci_scan(&dir, &[], &args);
     assert_eq!(run.code, 0, "a dead key does not fail the run: {run}");
-    assert_eq!(fps(&run.json()), fps_of(&[&dead]));
+    assert_eq!(fps(&run.json()), set(&[&dead]));
 
     std::fs::write(dir.join("new.env"), env_line(&live)).unwrap();
-    let run = sgscan(&dir, &[], &args);
+    let run = ci_scan(&dir, &[], &args);
     assert_eq!(run.code, 1, "{run}");
     assert_no_key(&run.stdout, "the report", &[&dead, &live]);
 
-    let run = sgscan(&dir, &[], &["dir", ".", "-f", "json", "--fail-on", "none"]);
+    let run = ci_scan(&dir, &[], &["dir", ".", "-f", "json", "--fail-on", "none"]);
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(fps(&run.json()).len(), 2);
 
-    let run = sgscan(&dir, &[], &["dir", ".", "--fail-on", "live"]);
+    let run = ci_scan(&dir, &[], &["dir", ".", "--fail-on", "live"]);
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains("--verify"), "{run}");
 }
@@ -522,7 +410,7 @@ fn run_hook(repo: &Repo, id: &str, files: &[String]) -> Run {
     assert_eq!(entry[0], "sgscan");
     let mut args: Vec<&str> = entry[1..].iter().map(String::as_str).collect();
     args.extend(files.iter().map(String::as_str));
-    sgscan(&repo.path, &[], &args)
+    ci_scan(&repo.path, &[], &args)
 }
 
 #[test]
@@ -585,7 +473,7 @@ fn sarif_has_what_github_tracks_alerts_by() {
     repo.write("conf/app.env", &format!("# mailer\n\n{}", env_line(&key)));
     repo.commit(&format!("move\n\ntoken {in_msg}\n"));
 
-    let run = sgscan(
+    let run = ci_scan(
         &repo.path,
         &[],
         &["git", "-q", "-f", "sarif", "--sarif-category", "nightly"],
@@ -598,10 +486,10 @@ fn sarif_has_what_github_tracks_alerts_by() {
     assert_eq!(r["invocations"][0]["executionSuccessful"], true);
     let results = r["results"].as_array().unwrap();
     assert_eq!(results.len(), 3, "{results:#?}");
-    let fp = sendgrid_mock::fingerprint(&key);
+    let key_fp = fp(&key);
     let in_file: Vec<&Value> = results
         .iter()
-        .filter(|r| r["partialFingerprints"]["sgscan/key/v1"] == fp.as_str())
+        .filter(|r| r["partialFingerprints"]["sgscan/key/v1"] == key_fp.as_str())
         .collect();
     assert_eq!(in_file.len(), 2);
     let mut lines = Vec::new();
@@ -631,7 +519,7 @@ fn sarif_has_what_github_tracks_alerts_by() {
     );
     let msg = results
         .iter()
-        .find(|r| r["partialFingerprints"]["sgscan/key/v1"] == sendgrid_mock::fingerprint(&in_msg).as_str())
+        .find(|r| r["partialFingerprints"]["sgscan/key/v1"] == fp(&in_msg).as_str())
         .expect("the commit message's key");
     let uri = msg["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
         .as_str()
@@ -646,7 +534,7 @@ fn sarif_dir_uris_are_relative_to_the_repository_top() {
     let key = KeyGen::new(1312).key();
     let repo = Repo::init(&tmp.path().join("r"));
     repo.write("services/mail/.env", &env_line(&key));
-    let run = sgscan(&repo.path.join("services"), &[], &["dir", "mail", "-f", "sarif"]);
+    let run = ci_scan(&repo.path.join("services"), &[], &["dir", "mail", "-f", "sarif"]);
     assert_eq!(run.code, 1, "{run}");
     let doc = sarif(&run);
     let loc = &doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
@@ -667,7 +555,7 @@ fn sarif_keeps_githubs_limit_of_25000_results_and_says_what_it_cut() {
         }
     }
     std::fs::write(tmp.path().join("many.env"), text).unwrap();
-    let run = sgscan(tmp.path(), &[], &["dir", ".", "-f", "sarif"]);
+    let run = ci_scan(tmp.path(), &[], &["dir", ".", "-f", "sarif"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let doc = sarif(&run);
     let r = &doc["runs"][0];

@@ -1,0 +1,15 @@
+//! The integration tests, one crate: every topic module shares the helpers in `util/`, compiled
+//! once (a crate per topic recompiled them, and the binary linked against each, seven times).
+
+#[macro_use]
+mod util;
+
+mod architecture;
+mod ci;
+mod dir;
+mod escape;
+mod git;
+mod revoke;
+mod rotate;
+mod rules;
+mod verify;
