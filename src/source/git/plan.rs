@@ -230,10 +230,16 @@ pub(super) fn plan_range(
         // resolution); what it brings from another parent came from that parent's history, which
         // is in the range itself or was known before it. A parent missing from a shallow clone
         // counts as no parent.
-        let parents: Vec<ObjectId> = c
-            .first_parent
+        // The walk keeps only the first parent (memory, on full sweeps); a range is short enough
+        // to read its commits' other parents again.
+        let all_parents = match c.first_parent {
+            Some(first) => read_commit(repo, &c.id, &mut trees.buf)
+                .map(|h| h.parents)
+                .unwrap_or_else(|_| vec![first]),
+            None => Vec::new(),
+        };
+        let parents: Vec<ObjectId> = all_parents
             .iter()
-            .chain(&c.other_parents)
             .filter_map(|p| read_commit(repo, p, &mut trees.buf).ok()?.tree)
             .collect();
         let at = At::Commit(c.id);

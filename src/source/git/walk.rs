@@ -14,8 +14,6 @@ pub(super) struct Walked {
     pub(super) id: ObjectId,
     pub(super) tree: Option<ObjectId>,
     pub(super) first_parent: Option<ObjectId>,
-    /// A merge's other parents (empty, so no allocation, for the usual single-parent commit).
-    pub(super) other_parents: Vec<ObjectId>,
 }
 
 /// How the walk reached a commit, for the reasons it records.
@@ -146,7 +144,6 @@ pub(super) fn walk(
                 id,
                 tree: head.tree,
                 first_parent: head.parents.first().copied(),
-                other_parents: head.parents.get(1..).map(<[_]>::to_vec).unwrap_or_default(),
             };
             let node = Node {
                 hidden: hide,
