@@ -256,8 +256,15 @@ fn ci_github_push_and_pull_request_events() {
     ];
     let run = ci_scan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
     assert_eq!(run.code, 1, "{run}");
-    assert_eq!(fps(&run.json()), set(&[&new]), "{run}");
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&new]), "{run}");
     assert!(run.stderr.contains("new ref"), "{run}");
+    // The report says it too, first.
+    assert!(
+        notes(&doc)[0].starts_with("sgscan ci: GitHub Actions push"),
+        "{:?}",
+        notes(&doc)
+    );
     assert!(
         run.stderr.contains(&format!("--range {ZEROS}..{feature_tip}")),
         "{run}"

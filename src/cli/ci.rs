@@ -40,10 +40,11 @@ impl Choice {
 
 pub fn run(args: CiArgs) -> Result<i32> {
     let choice = choose(&|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
-    match &choice.range {
-        Some(range) => eprintln!("sgscan ci: {}: scanning --range {range}", Safe(&choice.why)),
-        None => eprintln!("sgscan ci: {}: scanning the whole history", Safe(&choice.why)),
-    }
+    let why = match &choice.range {
+        Some(range) => format!("sgscan ci: {}: scanning --range {range}", choice.why),
+        None => format!("sgscan ci: {}: scanning the whole history", choice.why),
+    };
+    eprintln!("{}", Safe(&why));
     let git = GitArgs {
         repo: args.repo,
         range: choice.range,
@@ -54,7 +55,7 @@ pub fn run(args: CiArgs) -> Result<i32> {
         submodules: false,
         common: args.common,
     };
-    scan::git(git, "ci")
+    scan::git(git, "ci", Some(why))
 }
 
 /// The CI's event data, read through `env` (the environment; a map in tests).

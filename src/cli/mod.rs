@@ -36,7 +36,7 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Dir(args) => scan::dir(args),
-        Command::Git(args) => scan::git(args, "git"),
+        Command::Git(args) => scan::git(args, "git", None),
         Command::Staged(args) => scan::staged(args),
         Command::InstallHook(args) => hook::run(args),
         Command::Revoke(args) => revoke::run(args),

@@ -34,11 +34,17 @@ pub fn dir(args: DirArgs) -> Result<i32> {
         let base = std::fs::canonicalize(&base).unwrap_or(base);
         report::Paths { base, root }
     });
-    run(&source, &args.common, "dir", paths).map(|(_, code)| code)
+    let run = Run {
+        mode: "dir",
+        paths,
+        why: None,
+    };
+    run.go(&source, &args.common).map(|(_, code)| code)
 }
 
-/// `mode` names the analysis in SARIF (`git` or `ci`).
-pub fn git(args: GitArgs, mode: &'static str) -> Result<i32> {
+/// `mode` names the analysis in SARIF (`git` or `ci`); `why` (from `ci`: the range it chose and why)
+/// leads the report's notes.
+pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32> {
     let source = git::History {
         repo: args.repo.clone(),
         opts: git::HistoryOptions {
@@ -53,7 +59,12 @@ pub fn git(args: GitArgs, mode: &'static str) -> Result<i32> {
             prefix: String::new(),
         },
     };
-    run(&source, &args.common, mode, None).map(|(_, code)| code)
+    let run = Run {
+        mode,
+        paths: None,
+        why,
+    };
+    run.go(&source, &args.common).map(|(_, code)| code)
 }
 
 pub fn staged(args: StagedArgs) -> Result<i32> {
@@ -63,7 +74,12 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
         threads: args.common.threads,
         files: args.files.clone(),
     };
-    let (outcome, code) = run(&source, &args.common, "staged", None)?;
+    let run = Run {
+        mode: "staged",
+        paths: None,
+        why: None,
+    };
+    let (outcome, code) = run.go(&source, &args.common)?;
     if code == EXIT_FINDINGS {
         eprintln!(
             "sgscan: commit blocked: {} staged key(s). Remove each key from the file and `git add` it again \
@@ -75,65 +91,74 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
     Ok(code)
 }
 
-/// Sets the scan up (failing fast on a bad flag or file), runs it, writes the report. A scan that
-/// fails once started still writes its report file saying so (CI uploads it whatever the exit
-/// code), then fails.
-fn run(
-    source: &dyn Source,
-    common: &CommonArgs,
+/// How one command runs the pipeline: its SARIF mode, how its paths map to the repository's top,
+/// and a note to lead the report with.
+struct Run {
     mode: &'static str,
     paths: Option<report::Paths>,
-) -> Result<(Outcome, i32)> {
-    let started = Instant::now();
-    let verifies = common.verify.verify || common.revoke.revoke;
-    let mut ctx = report::Context {
-        show_secrets: common.show_secrets,
-        mode,
-        category: common.output.sarif_category.clone(),
-        paths,
-        ..Default::default()
-    };
-    if common.fail_on == FailOn::Live && !verifies {
-        bail!("--fail-on live needs --verify: without it no key is known to be live");
-    }
-    // A bad flag or file fails here, before anything is written: there was no scan to report.
-    let mut scan = Scan::new(common.scan_options())?;
-    let confirm = TerminalConfirm {
-        yes: common.revoke.yes,
-    };
-    let ran = match scan.run(source, &confirm) {
-        Ok(r) => r,
-        Err(e) => {
-            write_failed(&e, common, ctx);
-            return Err(e);
+    why: Option<String>,
+}
+
+impl Run {
+    /// Sets the scan up (failing fast on a bad flag or file), runs it, writes the report. A scan that
+    /// fails once started still writes its report file saying so (CI uploads it whatever the exit
+    /// code), then fails.
+    fn go(self, source: &dyn Source, common: &CommonArgs) -> Result<(Outcome, i32)> {
+        let Run { mode, paths, why } = self;
+        let started = Instant::now();
+        let verifies = common.verify.verify || common.revoke.revoke;
+        let mut ctx = report::Context {
+            show_secrets: common.show_secrets,
+            mode,
+            category: common.output.sarif_category.clone(),
+            paths,
+            ..Default::default()
+        };
+        if common.fail_on == FailOn::Live && !verifies {
+            bail!("--fail-on live needs --verify: without it no key is known to be live");
         }
-    };
-    for w in &ran.warnings {
-        eprintln!("sgscan: {}", Safe(w));
-    }
-    ctx.rules = scan.rules();
-    ctx.elapsed = started.elapsed();
-    write_report(
-        &ran.outcome,
-        common.output.format.into(),
-        common.output.output.as_deref(),
-        &ctx,
-    )?;
-    let code = match &ran.revoke_error {
-        // The report above is complete; the error is about the revocation only.
-        Some(e) => {
-            error(e);
-            EXIT_ERROR
+        // A bad flag or file fails here, before anything is written: there was no scan to report.
+        let mut scan = Scan::new(common.scan_options())?;
+        let confirm = TerminalConfirm {
+            yes: common.revoke.yes,
+        };
+        let mut ran = match scan.run(source, &confirm) {
+            Ok(r) => r,
+            Err(e) => {
+                write_failed(&e, common, ctx, why);
+                return Err(e);
+            }
+        };
+        if let Some(why) = why {
+            ran.outcome.notes.insert(0, why);
         }
-        None => fail_code(&ran.outcome, common.fail_on),
-    };
-    Ok((ran.outcome, code))
+        for w in &ran.warnings {
+            eprintln!("sgscan: {}", Safe(w));
+        }
+        ctx.rules = scan.rules();
+        ctx.elapsed = started.elapsed();
+        write_report(
+            &ran.outcome,
+            common.output.format.into(),
+            common.output.output.as_deref(),
+            &ctx,
+        )?;
+        let code = match &ran.revoke_error {
+            // The report above is complete; the error is about the revocation only.
+            Some(e) => {
+                error(e);
+                EXIT_ERROR
+            }
+            None => fail_code(&ran.outcome, common.fail_on),
+        };
+        Ok((ran.outcome, code))
+    }
 }
 
 /// The report file of a scan that failed: no findings, the error as a note (SARIF: a failed
 /// invocation), so that a CI step uploading it still has one. Standard output stays empty: the
 /// error line on stderr says it all there.
-fn write_failed(e: &anyhow::Error, common: &CommonArgs, mut ctx: report::Context) {
+fn write_failed(e: &anyhow::Error, common: &CommonArgs, mut ctx: report::Context, why: Option<String>) {
     let format: report::Format = common.output.format.into();
     if common.output.output.is_none() {
         return;
@@ -143,10 +168,10 @@ fn write_failed(e: &anyhow::Error, common: &CommonArgs, mut ctx: report::Context
         findings: Vec::new(),
         stats: Default::default(),
         skipped: Vec::new(),
-        notes: match format {
-            report::Format::Sarif => Vec::new(),
-            _ => vec![format!("error: the scan failed: {message}")],
-        },
+        notes: why
+            .into_iter()
+            .chain((format != report::Format::Sarif).then(|| format!("error: the scan failed: {message}")))
+            .collect(),
     };
     ctx.error = Some(message);
     if let Err(w) = write_report(&outcome, format, common.output.output.as_deref(), &ctx) {
