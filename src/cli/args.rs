@@ -9,13 +9,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::pipeline::{RevokeSettings, ScanOptions, VerifySettings};
 use crate::report;
 use crate::sendgrid::{ApiOptions, DEFAULT_API_URL};
-use crate::source::git;
+use crate::source::{archive, git, stdin};
 
 const OUTPUT: &str = "Output";
 const SCAN: &str = "Scanning";
 const VERIFY: &str = "Verification (--verify)";
 const REVOKE: &str = "Revocation (--revoke)";
 const API: &str = "SendGrid API";
+const ARCHIVE: &str = "Archives and compressed files";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +43,8 @@ pub enum Command {
     Revoke(RevokeIdArgs),
     /// Merge JSON/JSONL reports (e.g. of `git --shard` jobs) into one, by fingerprint.
     Merge(MergeArgs),
+    /// Scan standard input as one stream (`kubectl logs … | sgscan stdin`).
+    Stdin(StdinArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -110,6 +113,15 @@ pub struct StagedArgs {
     /// The repository.
     #[arg(default_value = ".")]
     pub repo: PathBuf,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StdinArgs {
+    /// The path reports show for standard input.
+    #[arg(long, value_name = "NAME", default_value = stdin::DEFAULT_NAME)]
+    pub name: String,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -195,11 +207,45 @@ pub struct CommonArgs {
     #[arg(long, value_name = "FILE", help_heading = SCAN)]
     pub baseline: Option<PathBuf>,
     #[command(flatten)]
+    pub archive: ArchiveArgs,
+    #[command(flatten)]
     pub verify: VerifyArgs,
     #[command(flatten)]
     pub revoke: RevokeArgs,
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+/// How far archives and compressed files are opened: every inflation is bounded.
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// Open archives and compressed files nested up to N deep (a .tar.gz is 2); 0 opens none.
+    #[arg(long, value_name = "N", default_value_t = archive::DEFAULT_DEPTH, help_heading = ARCHIVE)]
+    pub max_archive_depth: u32,
+    /// Stop reading an archive member past this many inflated bytes (K/M/G suffix).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size, help_heading = ARCHIVE)]
+    pub max_member_size: u64,
+    /// Stop opening one file's archives past this many inflated bytes, all members together.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size, help_heading = ARCHIVE)]
+    pub max_archive_size: u64,
+    /// Stop a member or stream that inflates more than N:1 (after its first MiB): a likely bomb.
+    #[arg(long, value_name = "N", default_value_t = archive::DEFAULT_MAX_RATIO, help_heading = ARCHIVE)]
+    pub max_ratio: u64,
+    /// Stop opening one file's archives past N members, all layers together.
+    #[arg(long, value_name = "N", default_value_t = archive::DEFAULT_MAX_MEMBERS, help_heading = ARCHIVE)]
+    pub max_members: u64,
+}
+
+impl ArchiveArgs {
+    pub fn limits(&self) -> archive::Limits {
+        archive::Limits {
+            depth: self.max_archive_depth,
+            max_member: self.max_member_size,
+            max_total: self.max_archive_size,
+            max_ratio: self.max_ratio,
+            max_members: self.max_members,
+        }
+    }
 }
 
 /// Revoking live keys.
@@ -305,6 +351,7 @@ impl CommonArgs {
                 wait: Duration::from_secs(r.revoke_wait),
                 audit_log: r.audit_log.clone(),
             }),
+            archive: self.archive.limits(),
         }
     }
 }

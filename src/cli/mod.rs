@@ -6,6 +6,7 @@ mod hook;
 mod merge;
 mod revoke;
 mod scan;
+mod stdin;
 
 use std::io::Write;
 use std::path::Path;
@@ -38,6 +39,7 @@ pub fn main() -> i32 {
         Command::InstallHook(args) => hook::run(args),
         Command::Revoke(args) => revoke::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Stdin(args) => stdin::run(args),
     };
     match result {
         Ok(code) => code,

@@ -62,7 +62,7 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
 }
 
 /// Sets the scan up (failing fast on a bad flag or file), runs it, writes the report.
-fn run(source: &dyn Source, common: &CommonArgs) -> Result<(Outcome, i32)> {
+pub(super) fn run(source: &dyn Source, common: &CommonArgs) -> Result<(Outcome, i32)> {
     let started = Instant::now();
     let mut scan = Scan::new(common.scan_options())?;
     let confirm = TerminalConfirm {
