@@ -1,127 +1,33 @@
 //! `sgscan dir` end to end: the built binary on temporary trees, its exit codes and every report
 //! format parsed back.
 //!
-//! No key literal appears in this file: every key is generated at run time (`common::KeyGen`), and
+//! No key literal appears in this file: every key is generated at run time (`util::KeyGen`), and
 //! diagnostics scrub anything shaped like a key before printing it.
-
-mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
-use common::KeyGen;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-// ---------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------
-
-/// One run of the binary.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    /// Raw bytes, for checks (ANSI escapes) that must not depend on lossy decoding.
-    raw: Vec<u8>,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
-    }
-
-    /// Standard output and standard error together.
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
-/// Prints a run with every key-shaped string scrubbed, so a failing test does not print keys.
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let cut = |s: &str| -> String {
-            let s = scrub(s);
-            if s.len() > 4000 {
-                let mut end = 4000;
-                while !s.is_char_boundary(end) {
-                    end -= 1;
-                }
-                format!("{}… ({} bytes)", &s[..end], s.len())
-            } else {
-                s
-            }
-        };
-        write!(
-            f,
-            "exit code {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code,
-            cut(&self.stdout),
-            cut(&self.stderr)
-        )
-    }
-}
-
-/// Replaces anything shaped like a SendGrid key with a marker.
-fn scrub(s: &str) -> String {
-    let shape = regex::Regex::new(r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}").unwrap();
-    shape.replace_all(s, "SG.<scrubbed>").into_owned()
-}
-
-/// The binary, run in `cwd`, with colour-forcing variables removed and a timeout.
-fn sgscan(cwd: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("sgscan").expect("the sgscan binary is built");
-    cmd.current_dir(cwd)
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .timeout(Duration::from_secs(120));
-    cmd
-}
-
-fn run_cmd(cmd: &mut Command) -> Run {
-    let out = cmd
-        .output()
-        .expect("sgscan runs (and finishes before the timeout)");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        raw: [out.stdout, out.stderr].concat(),
-    }
-}
+use crate::util::{
+    self, KeyGen, Run, find, findings, fp, run, scrub, sgscan, skipped, str_at, u64_at, write,
+};
 
 /// `sgscan dir ARGS…` in `cwd`.
-fn dir(cwd: &Path, args: &[&str]) -> Run {
-    run_cmd(sgscan(cwd).arg("dir").args(args))
+fn dir_scan(cwd: &Path, args: &[&str]) -> Run {
+    run(sgscan(cwd).arg("dir").args(args))
 }
 
 /// `sgscan dir --format json ARGS…` in `cwd`, parsed.
 fn dir_json(cwd: &Path, args: &[&str]) -> (Run, Value) {
     let mut all = vec!["--format", "json"];
     all.extend_from_slice(args);
-    let run = dir(cwd, &all);
+    let run = dir_scan(cwd, &all);
     let doc = run.json();
     (run, doc)
-}
-
-/// Writes `contents` to `root/rel`, creating parent directories.
-fn write(root: &Path, rel: &str, contents: impl AsRef<[u8]>) {
-    let path = root.join(rel);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    std::fs::write(&path, contents).unwrap();
-}
-
-/// SHA-256 of the key, lower-case hex, computed independently of sgscan.
-fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
 }
 
 fn percent(s: &str, upper: bool) -> String {
@@ -141,44 +47,6 @@ fn redacted(id: &str) -> String {
     format!("SG.{}…", &id[..4])
 }
 
-fn findings(doc: &Value) -> &Vec<Value> {
-    doc["findings"].as_array().expect("`findings` is an array")
-}
-
-fn finding_for<'a>(doc: &'a Value, key: &str) -> Option<&'a Value> {
-    let fp = sha256_hex(key);
-    findings(doc).iter().find(|f| f["fingerprint"] == fp.as_str())
-}
-
-fn skipped(doc: &Value) -> Vec<(String, String)> {
-    doc["skipped"]
-        .as_array()
-        .expect("`skipped` is an array")
-        .iter()
-        .map(|s| {
-            (
-                s["path"].as_str().expect("skipped path").to_string(),
-                s["reason"].as_str().expect("skipped reason").to_string(),
-            )
-        })
-        .collect()
-}
-
-fn u64_at(v: &Value, field: &str) -> u64 {
-    v[field].as_u64().unwrap_or_else(|| {
-        panic!(
-            "`{field}` is not an unsigned integer in {}",
-            scrub(&v.to_string())
-        )
-    })
-}
-
-fn str_at<'a>(v: &'a Value, field: &str) -> &'a str {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("`{field}` is not a string in {}", scrub(&v.to_string())))
-}
-
 /// One reported location, with the fingerprint of its key (never the key).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Loc {
@@ -191,7 +59,7 @@ struct Loc {
 
 fn loc(key: &str, path: &str, line: u64, column: u64, encoding: &str) -> Loc {
     Loc {
-        fingerprint: sha256_hex(key),
+        fingerprint: fp(key),
         path: path.to_string(),
         line,
         column,
@@ -233,18 +101,10 @@ fn assert_locations(doc: &Value, mut expected: Vec<Loc>) {
     );
 }
 
-fn has_ansi(run: &Run) -> bool {
-    run.raw.contains(&0x1b)
-}
+// Boundaries
 
-// ---------------------------------------------------------------------------------------------
-// 1. Boundaries
-// ---------------------------------------------------------------------------------------------
-
-#[test]
-fn key_followed_by_delimiter_or_end_is_found() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(key_followed_by_delimiter_or_end_is_found, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(101);
     // (file, text before the key, text after it): the key is on line 1.
     let cases: &[(&str, &str, &str)] = &[
@@ -279,12 +139,10 @@ fn key_followed_by_delimiter_or_end_is_found() {
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, expected);
     assert_eq!(u64_at(&doc["summary"], "keys"), cases.len() as u64);
-}
+});
 
-#[test]
-fn key_glued_to_a_longer_token_is_not_found() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(key_glued_to_a_longer_token_is_not_found, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(102);
     let mut files: Vec<(&str, String)> = Vec::new();
     let (key, id, secret) = g.parts();
@@ -336,16 +194,12 @@ fn key_glued_to_a_longer_token_is_not_found() {
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, vec![loc(&key, "control.txt", 1, 5, "plain")]);
-}
+});
 
-// ---------------------------------------------------------------------------------------------
-// 2. Lines and columns
-// ---------------------------------------------------------------------------------------------
+// Lines and columns
 
-#[test]
-fn lines_and_columns_count_code_points() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(lines_and_columns_count_code_points, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(201);
     let mut expected = Vec::new();
 
@@ -393,16 +247,12 @@ fn lines_and_columns_count_code_points() {
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, expected);
-}
+});
 
-// ---------------------------------------------------------------------------------------------
-// 3. Binary files and the size limit
-// ---------------------------------------------------------------------------------------------
+// Binary files and the size limit
 
-#[test]
-fn key_inside_binary_file_is_found() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(key_inside_binary_file_is_found, |dir, cmd| {
+    let root = dir.root();
     let key = KeyGen::new(301).key();
     // A fake SQLite page: header, NULs, a few non-UTF-8 bytes, the key as a NUL-delimited cell.
     let mut data = b"SQLite format 3\0".to_vec();
@@ -416,12 +266,10 @@ fn key_inside_binary_file_is_found() {
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, vec![loc(&key, "app.sqlite3", 1, column, "plain")]);
-}
+});
 
-#[test]
-fn files_over_max_file_size_are_skipped_and_recorded() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(files_over_max_file_size_are_skipped_and_recorded, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(302);
     let (big, exact, over, small) = (g.key(), g.key(), g.key(), g.key());
     let padded = |key: &str, len: usize| {
@@ -458,16 +306,12 @@ fn files_over_max_file_size_are_skipped_and_recorded() {
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(u64_at(&doc["summary"], "keys"), 4, "{run}");
     assert!(skipped(&doc).is_empty(), "{run}");
-}
+});
 
-// ---------------------------------------------------------------------------------------------
-// 4. Encoded keys
-// ---------------------------------------------------------------------------------------------
+// Encoded keys
 
-#[test]
-fn encoded_keys_are_found_with_their_encoding() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(encoded_keys_are_found_with_their_encoding, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(401);
     let mut expected = Vec::new();
 
@@ -550,16 +394,12 @@ fn encoded_keys_are_found_with_their_encoding() {
         .expect("finding for k8s/secret.yaml");
     assert_eq!(f["key_id"], k8s_id.as_str());
     assert_eq!(f["redacted"], redacted(&k8s_id).as_str());
-}
+});
 
-// ---------------------------------------------------------------------------------------------
-// 5. The walk
-// ---------------------------------------------------------------------------------------------
+// The walk
 
-#[test]
-fn ignore_files_hidden_files_and_dot_git() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(ignore_files_hidden_files_and_dot_git, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(501);
     let keys: Vec<String> = (0..8).map(|_| g.key()).collect();
     write(root, ".gitignore", "secrets/\n*.local\n");
@@ -596,12 +436,10 @@ fn ignore_files_hidden_files_and_dot_git() {
     let (run, doc) = dir_json(root, &["--no-ignore"]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, all);
-}
+});
 
-#[test]
-fn several_paths_and_single_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(several_paths_and_single_files, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(502);
     let (k1, k2, k3) = (g.key(), g.key(), g.key());
     write(root, "a/x.txt", format!("{k1}\n"));
@@ -639,41 +477,33 @@ fn several_paths_and_single_files() {
     let (run, doc) = dir_json(&root.join("b"), &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, vec![loc(&k2, "y.txt", 1, 1, "plain")]);
-}
+});
 
-#[test]
-fn overlapping_paths_do_not_duplicate_locations() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(overlapping_paths_do_not_duplicate_locations, |dir, cmd| {
+    let root = dir.root();
     let key = KeyGen::new(503).key();
     write(root, "a/x.txt", format!("{key}\n"));
     let (run, doc) = dir_json(root, &[".", "a", "a/x.txt"]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, vec![loc(&key, "a/x.txt", 1, 1, "plain")]);
     assert_eq!(u64_at(&doc["summary"], "locations"), 1);
-}
+});
 
-#[test]
-fn file_named_dash_is_scanned() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(file_named_dash_is_scanned, |dir, cmd| {
+    let root = dir.root();
     let key = KeyGen::new(504).key();
     write(root, "-", format!("{key}\n"));
     let (run, doc) = dir_json(root, &["-"]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, vec![loc(&key, "-", 1, 1, "plain")]);
-}
+});
 
-// ---------------------------------------------------------------------------------------------
-// 6. Bad inputs
-// ---------------------------------------------------------------------------------------------
+// Bad inputs
 
 #[cfg(unix)]
-#[test]
-fn symlink_loop_with_follow_is_skipped_not_fatal() {
+sgtest!(symlink_loop_with_follow_is_skipped_not_fatal, |dir, cmd| {
     use std::os::unix::fs::symlink;
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+    let root = dir.root();
     let key = KeyGen::new(601).key();
     write(root, "key.txt", format!("{key}\n"));
     write(root, "a/readme.txt", "nothing here\n");
@@ -691,14 +521,12 @@ fn symlink_loop_with_follow_is_skipped_not_fatal() {
             "{flag}: no loop recorded for a/up: {skips:?}"
         );
     }
-}
+});
 
 #[cfg(unix)]
-#[test]
-fn dangling_symlink_with_follow_is_skipped_not_fatal() {
+sgtest!(dangling_symlink_with_follow_is_skipped_not_fatal, |dir, cmd| {
     use std::os::unix::fs::symlink;
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+    let root = dir.root();
     let key = KeyGen::new(602).key();
     write(root, "key.txt", format!("{key}\n"));
     symlink("missing-target", root.join("dangling")).unwrap();
@@ -711,14 +539,12 @@ fn dangling_symlink_with_follow_is_skipped_not_fatal() {
         skips.iter().any(|(p, r)| p == "dangling" && !r.is_empty()),
         "dangling link not recorded: {skips:?}"
     );
-}
+});
 
 #[cfg(unix)]
-#[test]
-fn symlinks_are_not_followed_by_default() {
+sgtest!(symlinks_are_not_followed_by_default, |dir, cmd| {
     use std::os::unix::fs::symlink;
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+    let root = dir.root();
     let mut g = KeyGen::new(603);
     let (k1, k2) = (g.key(), g.key());
     write(root, "key.txt", format!("{k1}\n"));
@@ -757,13 +583,11 @@ fn symlinks_are_not_followed_by_default() {
     );
     let paths: Vec<String> = skipped(&doc).into_iter().map(|(p, _)| p).collect();
     assert_eq!(paths, ["dangling"]);
-}
+});
 
 #[cfg(unix)]
-#[test]
-fn fifo_is_skipped_without_blocking() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(fifo_is_skipped_without_blocking, |dir, cmd| {
+    let root = dir.root();
     let key = KeyGen::new(604).key();
     write(root, "key.txt", format!("{key}\n"));
     let status = std::process::Command::new("mkfifo")
@@ -771,9 +595,8 @@ fn fifo_is_skipped_without_blocking() {
         .status()
         .expect("mkfifo runs");
     assert!(status.success());
-    let run = run_cmd(
-        sgscan(root)
-            .args(["dir", "--format", "json"])
+    let run = util::run(
+        cmd.args(["dir", "--format", "json"])
             .timeout(Duration::from_secs(30)),
     );
     assert_eq!(run.code, 1, "{run}");
@@ -783,27 +606,23 @@ fn fifo_is_skipped_without_blocking() {
         skipped(&doc),
         [("pipe".to_string(), "not a regular file".to_string())]
     );
-}
+});
 
-#[test]
-fn nonexistent_root_is_a_one_line_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(nonexistent_root_is_a_one_line_error, |dir, cmd| {
+    let root = dir.root();
     write(root, "a.txt", "hello\n");
     for args in [&["does-not-exist"][..], &[".", "does-not-exist"][..]] {
-        let run = dir(root, args);
+        let run = dir_scan(root, args);
         assert_eq!(run.code, 2, "{args:?}: {run}");
         assert_eq!(run.stdout, "", "{args:?}: nothing is scanned or reported");
         let lines: Vec<&str> = run.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{args:?}: {run}");
         assert!(lines[0].contains("does-not-exist"), "{args:?}: {run}");
     }
-}
+});
 
-#[test]
-fn bad_arguments_exit_2() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(bad_arguments_exit_2, |dir, cmd| {
+    let root = dir.root();
     let cases: &[&[&str]] = &[
         &["dir", "--frobnicate"],
         &["dir", "--format", "xml"],
@@ -813,24 +632,24 @@ fn bad_arguments_exit_2() {
         &[],
     ];
     for args in cases {
-        let run = run_cmd(sgscan(root).args(*args));
+        let run = util::run(sgscan(root).args(*args));
         assert_eq!(run.code, 2, "{args:?}: {run}");
         assert!(!run.stderr.trim().is_empty(), "{args:?}: {run}");
         assert_eq!(run.stdout, "", "{args:?}: {run}");
     }
-    let run = run_cmd(sgscan(root).args(["dir", "--frobnicate"]));
+    let run = util::run(sgscan(root).args(["dir", "--frobnicate"]));
     assert!(run.stderr.contains("--frobnicate"), "{run}");
     // Help and version are not errors.
     for args in [&["--version"][..], &["dir", "--help"][..]] {
-        let run = run_cmd(sgscan(root).args(args));
+        let run = util::run(sgscan(root).args(args));
         assert_eq!(run.code, 0, "{args:?}: {run}");
         assert!(!run.stdout.is_empty(), "{args:?}: {run}");
     }
     // An --output file that cannot be created is an error naming it.
-    let run = dir(root, &["--output", "no-such-dir/report.json"]);
+    let run = dir_scan(root, &["--output", "no-such-dir/report.json"]);
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains("no-such-dir/report.json"), "{run}");
-}
+});
 
 const ACME_RULE: &str = r#"
 [[rule]]
@@ -844,10 +663,8 @@ min_entropy = 3.0
 placeholder_words = ["example"]
 "#;
 
-#[test]
-fn malformed_pattern_files_exit_2_naming_the_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(malformed_pattern_files_exit_2_naming_the_file, |dir, cmd| {
+    let root = dir.root();
     write(root, "tree/a.txt", "hello\n");
     let cases: &[(&str, &str)] = &[
         ("syntax", "[[rule]\nid = 'x'\n"),
@@ -868,7 +685,7 @@ fn malformed_pattern_files_exit_2_naming_the_file() {
         let pats = root.join(format!("pats-{name}"));
         write(&pats, "good.toml", ACME_RULE);
         write(&pats, "zz-bad.toml", text);
-        let run = dir(&root.join("tree"), &["--patterns", pats.to_str().unwrap()]);
+        let run = dir_scan(&root.join("tree"), &["--patterns", pats.to_str().unwrap()]);
         assert_eq!(run.code, 2, "{name}: {run}");
         assert!(run.stderr.contains("zz-bad.toml"), "{name}: {run}");
         assert_eq!(run.stdout, "", "{name}: {run}");
@@ -877,16 +694,14 @@ fn malformed_pattern_files_exit_2_naming_the_file() {
     std::fs::create_dir_all(root.join("empty")).unwrap();
     for pats in ["empty", "missing"] {
         let path = root.join(pats);
-        let run = dir(&root.join("tree"), &["--patterns", path.to_str().unwrap()]);
+        let run = dir_scan(&root.join("tree"), &["--patterns", path.to_str().unwrap()]);
         assert_eq!(run.code, 2, "{pats}: {run}");
         assert!(run.stderr.contains(pats), "{pats}: {run}");
     }
-}
+});
 
-#[test]
-fn custom_pattern_directory_replaces_builtin_rules() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(custom_pattern_directory_replaces_builtin_rules, |dir, cmd| {
+    let root = dir.root();
     let pats = root.join("pats");
     write(&pats, "acme.toml", ACME_RULE);
     let mut rng = fastrand::Rng::with_seed(604);
@@ -912,7 +727,7 @@ fn custom_pattern_directory_replaces_builtin_rules() {
     assert_eq!(f["redacted"], format!("{}…", &token[..6]).as_str());
     assert!(!run.all().contains(&token), "token leaked: {run}");
 
-    let run = dir(&tree, &["--patterns", pats_arg, "--format", "sarif"]);
+    let run = dir_scan(&tree, &["--patterns", pats_arg, "--format", "sarif"]);
     assert_eq!(run.code, 1, "{run}");
     let sarif = run.json();
     let rule_ids: Vec<&str> = sarif["runs"][0]["tool"]["driver"]["rules"]
@@ -933,16 +748,12 @@ fn custom_pattern_directory_replaces_builtin_rules() {
             loc(&sg, "other.env", 1, 18, "plain"),
         ],
     );
-}
+});
 
-// ---------------------------------------------------------------------------------------------
-// 7. One finding per key
-// ---------------------------------------------------------------------------------------------
+// One finding per key
 
-#[test]
-fn same_key_in_several_files_is_one_finding() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(same_key_in_several_files_is_one_finding, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(701);
     let (key, id, _) = g.parts();
     write(root, "a.txt", format!("{key}\n"));
@@ -963,7 +774,7 @@ fn same_key_in_several_files_is_one_finding() {
         .map(|l| (str_at(l, "path"), u64_at(l, "line"), u64_at(l, "column")))
         .collect();
     assert_eq!(locs, [("a.txt", 1, 1), ("b/c.txt", 2, 3), ("d.env", 1, 3)]);
-    assert_eq!(f["fingerprint"], sha256_hex(&key).as_str());
+    assert_eq!(f["fingerprint"], fp(&key).as_str());
     assert_eq!(f["rule_id"], "sendgrid-api-key");
     assert_eq!(f["key_id"], id.as_str());
     assert_eq!(f["redacted"], redacted(&id).as_str());
@@ -977,18 +788,16 @@ fn same_key_in_several_files_is_one_finding() {
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(findings(&doc).len(), 2, "{run}");
     let fps: BTreeSet<&str> = findings(&doc).iter().map(|f| str_at(f, "fingerprint")).collect();
-    let (fp1, fp2) = (sha256_hex(&key), sha256_hex(&other));
+    let (fp1, fp2) = (fp(&key), fp(&other));
     let want: BTreeSet<&str> = [fp1.as_str(), fp2.as_str()].into();
     assert_eq!(fps, want);
     assert_eq!(u64_at(&doc["summary"], "keys"), 2);
     assert_eq!(u64_at(&doc["summary"], "locations"), 4);
-    assert_eq!(u64_at(finding_for(&doc, &other).unwrap(), "location_count"), 1);
-}
+    assert_eq!(u64_at(find(&doc, &other).unwrap(), "location_count"), 1);
+});
 
-#[test]
-fn same_key_twice_on_a_line_is_two_locations() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(same_key_twice_on_a_line_is_two_locations, |dir, cmd| {
+    let root = dir.root();
     let key = KeyGen::new(702).key();
     write(root, "twice.txt", format!("{key} {key},{key}\n"));
     let (run, doc) = dir_json(root, &[]);
@@ -1002,13 +811,13 @@ fn same_key_twice_on_a_line_is_two_locations() {
         ],
     );
     assert_eq!(u64_at(&findings(&doc)[0], "location_count"), 3);
-}
+});
 
 #[test]
 fn fingerprint_is_sha256_hex() {
     // The helper itself, against the FIPS 180-2 test vector.
     assert_eq!(
-        sha256_hex("abc"),
+        fp("abc"),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
     let tmp = tempfile::tempdir().unwrap();
@@ -1021,7 +830,7 @@ fn fingerprint_is_sha256_hex() {
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     for k in &keys {
-        let f = finding_for(&doc, k).expect("a finding whose fingerprint is the key's SHA-256");
+        let f = find(&doc, k).expect("a finding whose fingerprint is the key's SHA-256");
         let fp = str_at(f, "fingerprint");
         assert_eq!(fp.len(), 64);
         assert!(fp.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
@@ -1029,14 +838,10 @@ fn fingerprint_is_sha256_hex() {
     assert_eq!(findings(&doc).len(), 3);
 }
 
-// ---------------------------------------------------------------------------------------------
-// 8. Report formats, parsed back
-// ---------------------------------------------------------------------------------------------
+// Report formats, parsed back
 
-#[test]
-fn json_report_has_documented_fields() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(json_report_has_documented_fields, |dir, cmd| {
+    let root = dir.root();
     let (key, id, _) = KeyGen::new(801).parts();
     let app = format!("import os\n\nKEY = \"{key}\"\n");
     let readme = "# nothing to see\n";
@@ -1057,7 +862,7 @@ fn json_report_has_documented_fields() {
     let f = &findings(&doc)[0];
     assert_eq!(f["rule_id"], "sendgrid-api-key");
     assert_eq!(f["rule_name"], "SendGrid API key");
-    assert_eq!(f["fingerprint"], sha256_hex(&key).as_str());
+    assert_eq!(f["fingerprint"], fp(&key).as_str());
     assert_eq!(f["key_id"], id.as_str());
     assert_eq!(f["redacted"], redacted(&id).as_str());
     assert_eq!(u64_at(f, "location_count"), 1);
@@ -1072,19 +877,17 @@ fn json_report_has_documented_fields() {
         ),
         ("src/app.py", 3, 8, "plain")
     );
-}
+});
 
-#[test]
-fn jsonl_report_lines_all_parse() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(jsonl_report_lines_all_parse, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(802);
     let (k1, k2) = (g.key(), g.key());
     write(root, "a.txt", format!("{k1}\n"));
     write(root, "b/b.txt", format!("x\n  {k1}\n"));
     write(root, "c.env", format!("K={k2}\n"));
     write(root, "huge.bin", vec![b'z'; 4096]);
-    let run = dir(root, &["--format", "jsonl", "--max-file-size", "2K"]);
+    let run = dir_scan(root, &["--format", "jsonl", "--max-file-size", "2K"]);
     assert_eq!(run.code, 1, "{run}");
     let lines: Vec<Value> = run
         .stdout
@@ -1114,14 +917,14 @@ fn jsonl_report_lines_all_parse() {
     got.sort();
     let plain = "plain".to_string();
     let mut want = vec![
-        (sha256_hex(&k1), "a.txt".to_string(), 1, 1, plain.clone()),
-        (sha256_hex(&k1), "b/b.txt".to_string(), 2, 3, plain.clone()),
-        (sha256_hex(&k2), "c.env".to_string(), 1, 3, plain),
+        (fp(&k1), "a.txt".to_string(), 1, 1, plain.clone()),
+        (fp(&k1), "b/b.txt".to_string(), 2, 3, plain.clone()),
+        (fp(&k2), "c.env".to_string(), 1, 3, plain),
     ];
     want.sort();
     assert_eq!(got, want);
     for l in &lines[..3] {
-        let expect = if l["fingerprint"] == sha256_hex(&k1).as_str() {
+        let expect = if l["fingerprint"] == fp(&k1).as_str() {
             2
         } else {
             1
@@ -1136,12 +939,10 @@ fn jsonl_report_lines_all_parse() {
     assert_eq!(u64_at(summary, "locations"), 3);
     assert_eq!(u64_at(summary, "skipped"), 1);
     assert_eq!(u64_at(summary, "blobs_scanned"), 3);
-}
+});
 
-#[test]
-fn sarif_report_is_valid_for_code_scanning() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(sarif_report_is_valid_for_code_scanning, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(803);
     let (k1, id1, _) = g.parts();
     let k2 = g.key();
@@ -1149,7 +950,7 @@ fn sarif_report_is_valid_for_code_scanning() {
     write(root, "x#y.txt", format!("{k1}\n"));
     write(root, "sub/z.env", format!("SENDGRID_API_KEY={k2}\n"));
     write(root, "huge.bin", vec![b'z'; 4096]);
-    let run = dir(root, &["--format", "sarif", "--max-file-size", "2K"]);
+    let run = dir_scan(root, &["--format", "sarif", "--max-file-size", "2K"]);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
     assert_eq!(doc["version"], "2.1.0");
@@ -1211,9 +1012,9 @@ fn sarif_report_is_valid_for_code_scanning() {
     }
     places.sort();
     let mut want = vec![
-        ("my%20dir/a%20b.txt".to_string(), 2, 5, sha256_hex(&k1)),
-        ("x%23y.txt".to_string(), 1, 1, sha256_hex(&k1)),
-        ("sub/z.env".to_string(), 1, 18, sha256_hex(&k2)),
+        ("my%20dir/a%20b.txt".to_string(), 2, 5, fp(&k1)),
+        ("x%23y.txt".to_string(), 1, 1, fp(&k1)),
+        ("sub/z.env".to_string(), 1, 18, fp(&k2)),
     ];
     want.sort();
     assert_eq!(places, want);
@@ -1224,16 +1025,14 @@ fn sarif_report_is_valid_for_code_scanning() {
         .expect("toolExecutionNotifications");
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(str_at(&notes[0]["message"], "text").contains("huge.bin"));
-}
+});
 
-#[test]
-fn human_report_shows_redacted_key_and_locations() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(human_report_shows_redacted_key_and_locations, |dir, cmd| {
+    let root = dir.root();
     let (key, id, _) = KeyGen::new(804).parts();
     write(root, "a.txt", format!("{key}\n"));
     write(root, "sub/b.txt", format!("x\nkey {key}\n"));
-    let run = dir(root, &[]);
+    let run = dir_scan(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert!(run.stdout.contains(&redacted(&id)), "{run}");
     assert!(run.stdout.contains("a.txt:1:1"), "{run}");
@@ -1243,19 +1042,17 @@ fn human_report_shows_redacted_key_and_locations() {
 
     let clean = tempfile::tempdir().unwrap();
     write(clean.path(), "a.txt", "nothing\n");
-    let run = dir(clean.path(), &[]);
+    let run = dir_scan(clean.path(), &[]);
     assert_eq!(run.code, 0, "{run}");
     assert!(run.stdout.contains("0 keys in 0 locations"), "{run}");
-}
+});
 
-#[test]
-fn output_file_receives_the_report() {
-    let tmp = tempfile::tempdir().unwrap();
-    let tree = tmp.path().join("tree");
+sgtest!(output_file_receives_the_report, |dir, cmd| {
+    let tree = dir.root().join("tree");
     let (key, id, _) = KeyGen::new(805).parts();
     write(&tree, "a.txt", format!("{key}\n"));
-    let report = tmp.path().join("report.json");
-    let run = dir(&tree, &["--format", "json", "--output", report.to_str().unwrap()]);
+    let report = dir.root().join("report.json");
+    let run = dir_scan(&tree, &["--format", "json", "--output", report.to_str().unwrap()]);
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(run.stdout, "", "{run}");
     let text = std::fs::read_to_string(&report).unwrap();
@@ -1264,28 +1061,25 @@ fn output_file_receives_the_report() {
     assert_locations(&doc, vec![loc(&key, "a.txt", 1, 1, "plain")]);
 
     // Human report to a file, colours forced: the file still has no escapes.
-    let human = tmp.path().join("report.txt");
-    let run = run_cmd(
-        sgscan(&tree)
-            .env("CLICOLOR_FORCE", "1")
-            .args(["dir", "-o", human.to_str().unwrap()]),
-    );
+    let human = dir.root().join("report.txt");
+    let run =
+        util::run(
+            sgscan(&tree)
+                .env("CLICOLOR_FORCE", "1")
+                .args(["dir", "-o", human.to_str().unwrap()]),
+        );
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(run.stdout, "", "{run}");
     let text = std::fs::read(&human).unwrap();
     assert!(!text.contains(&0x1b), "ANSI escape in --output file");
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains(&redacted(&id)) && text.contains("a.txt:1:1"));
-}
+});
 
-// ---------------------------------------------------------------------------------------------
-// 9. Secrets stay out of reports
-// ---------------------------------------------------------------------------------------------
+// Secrets stay out of reports
 
-#[test]
-fn full_keys_only_with_show_secrets_and_never_in_sarif() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(full_keys_only_with_show_secrets_and_never_in_sarif, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(901);
     let (k1, id1, s1) = g.parts();
     let (k2, id2, s2) = g.parts();
@@ -1296,7 +1090,7 @@ fn full_keys_only_with_show_secrets_and_never_in_sarif() {
         format!("data:\n  KEY: {}\n", STANDARD.encode(&k2)),
     );
     for format in ["human", "json", "jsonl", "sarif"] {
-        let run = dir(root, &["--format", format]);
+        let run = dir_scan(root, &["--format", format]);
         assert_eq!(run.code, 1, "{format}: {run}");
         let all = run.all();
         for (i, secret) in [&k1, &k2, &s1, &s2].iter().enumerate() {
@@ -1312,7 +1106,7 @@ fn full_keys_only_with_show_secrets_and_never_in_sarif() {
             );
         }
 
-        let run = dir(root, &["--format", format, "--show-secrets"]);
+        let run = dir_scan(root, &["--format", format, "--show-secrets"]);
         assert_eq!(run.code, 1, "{format}: {run}");
         let all = run.all();
         if format == "sarif" {
@@ -1333,21 +1127,17 @@ fn full_keys_only_with_show_secrets_and_never_in_sarif() {
     }
     let (_, doc) = dir_json(root, &["--show-secrets"]);
     for key in [&k1, &k2] {
-        let f = finding_for(&doc, key).expect("finding");
+        let f = find(&doc, key).expect("finding");
         assert!(f["secret"] == key.as_str(), "`secret` is not the full key");
     }
-}
+});
 
-// ---------------------------------------------------------------------------------------------
-// 10. Exit codes and colour
-// ---------------------------------------------------------------------------------------------
+// Exit codes and colour
 
-#[test]
-fn exit_codes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(exit_codes, |dir, cmd| {
+    let root = dir.root();
     // Empty tree.
-    let run = dir(root, &[]);
+    let run = dir_scan(root, &[]);
     assert_eq!(run.code, 0, "{run}");
     // Clean tree.
     write(root, "a.txt", "SENDGRID_API_KEY is read from the environment\n");
@@ -1357,53 +1147,47 @@ fn exit_codes() {
     assert_eq!(u64_at(&doc["summary"], "blobs_scanned"), 1);
     // Findings.
     write(root, "b.txt", KeyGen::new(1001).key());
-    assert_eq!(dir(root, &[]).code, 1);
+    assert_eq!(dir_scan(root, &[]).code, 1);
     // Error.
-    assert_eq!(dir(root, &["missing-path"]).code, 2);
-}
+    assert_eq!(dir_scan(root, &["missing-path"]).code, 2);
+});
 
-#[test]
-fn no_ansi_escapes_unless_forced_on_a_pipe() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(no_ansi_escapes_unless_forced_on_a_pipe, |dir, cmd| {
+    let root = dir.root();
     write(root, "a.txt", format!("{}\n", KeyGen::new(1002).key()));
     write(root, "huge.bin", vec![b'z'; 4096]);
     let args = ["dir", "--max-file-size", "2K"];
 
-    let run = run_cmd(sgscan(root).args(args));
+    let run = util::run(sgscan(root).args(args));
     assert_eq!(run.code, 1, "{run}");
-    assert!(!has_ansi(&run), "escape bytes on a pipe: {run}");
+    assert!(!run.has_ansi(), "escape bytes on a pipe: {run}");
 
-    let run = run_cmd(sgscan(root).env("NO_COLOR", "1").args(args));
+    let run = util::run(sgscan(root).env("NO_COLOR", "1").args(args));
     assert_eq!(run.code, 1, "{run}");
-    assert!(!has_ansi(&run), "escape bytes with NO_COLOR: {run}");
+    assert!(!run.has_ansi(), "escape bytes with NO_COLOR: {run}");
 
-    let run = run_cmd(
+    let run = util::run(
         sgscan(root)
             .env("NO_COLOR", "1")
             .env("CLICOLOR_FORCE", "1")
             .args(args),
     );
-    assert!(!has_ansi(&run), "NO_COLOR must win: {run}");
+    assert!(!run.has_ansi(), "NO_COLOR must win: {run}");
 
     // Control: the check can fail (the human report is coloured when forced).
-    let run = run_cmd(sgscan(root).env("CLICOLOR_FORCE", "1").args(args));
-    assert!(has_ansi(&run), "CLICOLOR_FORCE gave no colour: {run}");
+    let run = util::run(sgscan(root).env("CLICOLOR_FORCE", "1").args(args));
+    assert!(run.has_ansi(), "CLICOLOR_FORCE gave no colour: {run}");
 
     // Errors too.
-    let run = run_cmd(sgscan(root).env("NO_COLOR", "1").args(["dir", "--bogus"]));
+    let run = util::run(sgscan(root).env("NO_COLOR", "1").args(["dir", "--bogus"]));
     assert_eq!(run.code, 2);
-    assert!(!has_ansi(&run), "escape bytes in an error: {run}");
-}
+    assert!(!run.has_ansi(), "escape bytes in an error: {run}");
+});
 
-// ---------------------------------------------------------------------------------------------
-// 11. Placeholders
-// ---------------------------------------------------------------------------------------------
+// Placeholders
 
-#[test]
-fn placeholders_and_low_entropy_secrets_are_not_keys() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(placeholders_and_low_entropy_secrets_are_not_keys, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(1101);
     let (key, id, secret) = g.parts();
     let mut rng = fastrand::Rng::with_seed(1101);
@@ -1473,11 +1257,9 @@ fn placeholders_and_low_entropy_secrets_are_not_keys() {
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, vec![loc(&key, "real.txt", 1, 1, "plain")]);
-}
+});
 
-// ---------------------------------------------------------------------------------------------
-// 12. Adversarial inputs: output stays exact on blobs built to multiply the work per hit
-// ---------------------------------------------------------------------------------------------
+// Adversarial inputs: output stays exact on blobs built to multiply the work per hit
 
 /// The report's locations are exactly `expected`; for reports too large for `assert_locations`.
 fn assert_same_locations(doc: &Value, mut expected: Vec<Loc>) {
@@ -1495,130 +1277,130 @@ fn assert_same_locations(doc: &Value, mut expected: Vec<Loc>) {
     );
 }
 
-#[test]
-fn twenty_thousand_keys_on_one_line_are_all_found_with_their_columns() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let mut g = KeyGen::new(1201);
-    let mut text = String::new();
-    let mut expected = Vec::new();
-    // Line 1: about 2 MiB, 20,000 keys, with multi-byte characters between them so that columns
-    // (code points) and byte offsets differ more and more along the line.
-    let mut column = 1;
-    for i in 0..20_000 {
+sgtest!(
+    twenty_thousand_keys_on_one_line_are_all_found_with_their_columns,
+    |dir, cmd| {
+        let root = dir.root();
+        let mut g = KeyGen::new(1201);
+        let mut text = String::new();
+        let mut expected = Vec::new();
+        // Line 1: about 2 MiB, 20,000 keys, with multi-byte characters between them so that columns
+        // (code points) and byte offsets differ more and more along the line.
+        let mut column = 1;
+        for i in 0..20_000 {
+            let k = g.key();
+            let sep = format!("é{} k{i}=\"", "€".repeat(i % 3));
+            column += sep.chars().count() as u64;
+            expected.push(loc(&k, "long.txt", 1, column, "plain"));
+            text.push_str(&sep);
+            text.push_str(&k);
+            let pad = format!("\" {};", " ".repeat(20));
+            column += (k.len() + pad.chars().count()) as u64;
+            text.push_str(&pad);
+        }
+        assert!(text.len() > 2 << 20, "the long line is {} bytes", text.len());
+        text.push('\n');
+        // Line 2: the marker allows only this line's key.
+        let allowed = g.key();
+        text.push_str(&format!("x = \"{allowed}\"  # sgscan:allow\n"));
+        // Line 3: found, whatever the lines around it say.
         let k = g.key();
-        let sep = format!("é{} k{i}=\"", "€".repeat(i % 3));
-        column += sep.chars().count() as u64;
-        expected.push(loc(&k, "long.txt", 1, column, "plain"));
-        text.push_str(&sep);
-        text.push_str(&k);
-        let pad = format!("\" {};", " ".repeat(20));
-        column += (k.len() + pad.chars().count()) as u64;
-        text.push_str(&pad);
+        text.push_str(&format!("y = \"{k}\"\n"));
+        expected.push(loc(&k, "long.txt", 3, 6, "plain"));
+        // Line 4: 100 keys and, after all of them, the marker: none is reported.
+        let mut allowed_line = String::new();
+        let mut allowed_keys = vec![allowed];
+        for _ in 0..100 {
+            let k = g.key();
+            allowed_line.push_str(&format!("{k}, "));
+            allowed_keys.push(k);
+        }
+        text.push_str(&format!("{allowed_line}// sgscan:allow\n"));
+        write(root, "long.txt", &text);
+
+        let (run, doc) = dir_json(root, &[]);
+        assert_eq!(run.code, 1, "{run}");
+        // Spot checks first, for a readable failure: the first, a middle and the last key of line 1.
+        let all = locations(&doc);
+        for e in [
+            &expected[0],
+            &expected[9_999],
+            &expected[19_999],
+            &expected[20_000],
+        ] {
+            assert!(all.contains(e), "missing {e:?}");
+        }
+        for k in &allowed_keys {
+            assert!(find(&doc, k).is_none(), "an allowed key was reported");
+        }
+        assert_same_locations(&doc, expected);
     }
-    assert!(text.len() > 2 << 20, "the long line is {} bytes", text.len());
-    text.push('\n');
-    // Line 2: the marker allows only this line's key.
-    let allowed = g.key();
-    text.push_str(&format!("x = \"{allowed}\"  # sgscan:allow\n"));
-    // Line 3: found, whatever the lines around it say.
-    let k = g.key();
-    text.push_str(&format!("y = \"{k}\"\n"));
-    expected.push(loc(&k, "long.txt", 3, 6, "plain"));
-    // Line 4: 100 keys and, after all of them, the marker: none is reported.
-    let mut allowed_line = String::new();
-    let mut allowed_keys = vec![allowed];
-    for _ in 0..100 {
+);
+
+sgtest!(
+    runs_of_keyword_encodings_report_only_the_real_key_at_its_place,
+    |dir, cmd| {
+        let root = dir.root();
+        let mut g = KeyGen::new(1202);
+        let mut expected = Vec::new();
+        // 2^20 bytes of `SG.` at least, in each form, with a key at the end in the same form. `=`
+        // bounds the key in the decoded text; a space in plain text.
+        let n = (1 << 20) / 3;
+        let sg = "SG.".repeat(n);
+
         let k = g.key();
-        allowed_line.push_str(&format!("{k}, "));
-        allowed_keys.push(k);
-    }
-    text.push_str(&format!("{allowed_line}// sgscan:allow\n"));
-    write(root, "long.txt", &text);
+        write(root, "plain.txt", format!("{sg} {k}\n"));
+        expected.push(loc(&k, "plain.txt", 1, 3 * n as u64 + 2, "plain"));
 
-    let (run, doc) = dir_json(root, &[]);
-    assert_eq!(run.code, 1, "{run}");
-    // Spot checks first, for a readable failure: the first, a middle and the last key of line 1.
-    let all = locations(&doc);
-    for e in [
-        &expected[0],
-        &expected[9_999],
-        &expected[19_999],
-        &expected[20_000],
-    ] {
-        assert!(all.contains(e), "missing {e:?}");
-    }
-    for k in &allowed_keys {
-        assert!(finding_for(&doc, k).is_none(), "an allowed key was reported");
-    }
-    assert_same_locations(&doc, expected);
-}
+        for shift in 0..3 {
+            let k = g.key();
+            let raw = format!("{}{sg}={k}", "x".repeat(shift));
+            let encoded = STANDARD.encode(&raw);
+            let name = format!("base64-{shift}.txt");
+            write(root, &name, format!("{encoded}\n"));
+            // The key's quantum: the one holding its first byte.
+            let quantum = (shift + 3 * n + 1) / 3;
+            expected.push(loc(&k, &name, 1, 4 * quantum as u64 + 1, "base64"));
+        }
+        assert!(
+            std::fs::read_to_string(root.join("base64-0.txt"))
+                .unwrap()
+                .starts_with("U0cuU0cu")
+        );
 
-#[test]
-fn runs_of_keyword_encodings_report_only_the_real_key_at_its_place() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let mut g = KeyGen::new(1202);
-    let mut expected = Vec::new();
-    // 2^20 bytes of `SG.` at least, in each form, with a key at the end in the same form. `=`
-    // bounds the key in the decoded text; a space in plain text.
-    let n = (1 << 20) / 3;
-    let sg = "SG.".repeat(n);
-
-    let k = g.key();
-    write(root, "plain.txt", format!("{sg} {k}\n"));
-    expected.push(loc(&k, "plain.txt", 1, 3 * n as u64 + 2, "plain"));
-
-    for shift in 0..3 {
         let k = g.key();
-        let raw = format!("{}{sg}={k}", "x".repeat(shift));
-        let encoded = STANDARD.encode(&raw);
-        let name = format!("base64-{shift}.txt");
-        write(root, &name, format!("{encoded}\n"));
-        // The key's quantum: the one holding its first byte.
-        let quantum = (shift + 3 * n + 1) / 3;
-        expected.push(loc(&k, &name, 1, 4 * quantum as u64 + 1, "base64"));
+        write(
+            root,
+            "percent.txt",
+            format!("q={}\n", percent(&format!("{sg}={k}"), true)),
+        );
+        expected.push(loc(&k, "percent.txt", 1, 3 + 3 * (3 * n as u64 + 1), "percent"));
+
+        // An encoded run ending a line must not lend the next line's key to that line, where the
+        // next line's marker would not be seen.
+        let k = g.key();
+        write(
+            root,
+            "allowed-after-run.txt",
+            format!("{}\n{k}  # sgscan:allow\n", "%53%47%2E".repeat(1000)),
+        );
+        // A marker far away on another line allows nothing.
+        let k = g.key();
+        write(
+            root,
+            "marker-elsewhere.txt",
+            format!("# sgscan:allow\n{}\n{sg}\nkey = {k}\n", "U0cu".repeat(1000)),
+        );
+        expected.push(loc(&k, "marker-elsewhere.txt", 4, 7, "plain"));
+
+        let (run, doc) = dir_json(root, &["--max-file-size", "16M"]);
+        assert_eq!(run.code, 1, "{run}");
+        assert_locations(&doc, expected);
     }
-    assert!(
-        std::fs::read_to_string(root.join("base64-0.txt"))
-            .unwrap()
-            .starts_with("U0cuU0cu")
-    );
+);
 
-    let k = g.key();
-    write(
-        root,
-        "percent.txt",
-        format!("q={}\n", percent(&format!("{sg}={k}"), true)),
-    );
-    expected.push(loc(&k, "percent.txt", 1, 3 + 3 * (3 * n as u64 + 1), "percent"));
-
-    // An encoded run ending a line must not lend the next line's key to that line, where the
-    // next line's marker would not be seen.
-    let k = g.key();
-    write(
-        root,
-        "allowed-after-run.txt",
-        format!("{}\n{k}  # sgscan:allow\n", "%53%47%2E".repeat(1000)),
-    );
-    // A marker far away on another line allows nothing.
-    let k = g.key();
-    write(
-        root,
-        "marker-elsewhere.txt",
-        format!("# sgscan:allow\n{}\n{sg}\nkey = {k}\n", "U0cu".repeat(1000)),
-    );
-    expected.push(loc(&k, "marker-elsewhere.txt", 4, 7, "plain"));
-
-    let (run, doc) = dir_json(root, &["--max-file-size", "16M"]);
-    assert_eq!(run.code, 1, "{run}");
-    assert_locations(&doc, expected);
-}
-
-#[test]
-fn base64_value_does_not_run_into_neighbouring_lines() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+sgtest!(base64_value_does_not_run_into_neighbouring_lines, |dir, cmd| {
+    let root = dir.root();
     let mut g = KeyGen::new(1203);
     // Neighbouring words that are base64 characters too, and decode to token characters right
     // against the key (so taking them for a continuation of the value hides the key).
@@ -1669,4 +1451,4 @@ fn base64_value_does_not_run_into_neighbouring_lines() {
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, expected);
-}
+});

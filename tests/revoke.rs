@@ -1,12 +1,10 @@
 //! `sgscan dir --revoke` and `sgscan revoke --key-id` end to end: the built binary against a fake
-//! SendGrid API (`common::sendgrid_mock`), one mock per test (tests run in parallel threads).
+//! SendGrid API (`util::mock`), one mock per test (tests run in parallel threads).
 //!
 //! No key literal appears in this file: every key, the admin key included, is generated at run time
-//! (`common::KeyGen`). The admin key reaches sgscan through `SGSCAN_ADMIN_KEY` or
+//! (`util::KeyGen`). The admin key reaches sgscan through `SGSCAN_ADMIN_KEY` or
 //! `--admin-key-file`, never the command line. Diagnostics scrub anything shaped like a key, and
 //! every run is checked for keys in its standard output, standard error and audit log.
-
-mod common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -14,29 +12,18 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use common::KeyGen;
-use common::run::{Run, assert_no_key, cut, scrub};
-use common::sendgrid_mock::{self, Behavior, DeleteStep, Hostile, MockSendGrid};
 use serde_json::Value;
-use tempfile::TempDir;
 
-// ---------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------
+use crate::util::mock::{self, Behavior, DeleteStep, Hostile, MockSendGrid};
+use crate::util::{
+    KeyGen, Run, Tree, assert_no_key, assert_run_leaks_nothing, cut, finding, findings, fp, id, jsonl, run,
+    scrub, sgscan, sgscan_process, text, verification,
+};
 
 /// Asserts that neither output stream of `run`, nor the audit log, holds a key.
 fn assert_leaks_nothing(run: &Run, tree: &Tree, keys: &[&String]) {
-    assert_no_key(&run.stdout, "stdout", keys);
-    assert_no_key(&run.stderr, "stderr", keys);
+    assert_run_leaks_nothing(run, keys);
     assert_no_key(&tree.audit_text(), "the audit log", keys);
-}
-
-fn id(key: &str) -> String {
-    sendgrid_mock::key_id(key)
-}
-
-fn fp(key: &str) -> String {
-    sendgrid_mock::fingerprint(key)
 }
 
 /// What sgscan reports as `by` / `revoked_by` for an admin key.
@@ -44,32 +31,8 @@ fn admin_who(admin: &str) -> String {
     format!("admin:{}", &fp(admin)[..16])
 }
 
-/// A temporary directory: `scan/` is what sgscan scans; the audit log, the admin key file and
-/// reports live beside it, outside the scan. Commands run with it as the current directory.
-struct Tree {
-    tmp: TempDir,
-}
-
+// The audit log lives beside the scan, outside it.
 impl Tree {
-    fn new() -> Tree {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir(tmp.path().join("scan")).unwrap();
-        Tree { tmp }
-    }
-
-    fn root(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    fn scan_dir(&self) -> PathBuf {
-        self.tmp.path().join("scan")
-    }
-
-    /// A path outside the scanned directory.
-    fn outside(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
     fn audit(&self) -> PathBuf {
         self.outside("audit.jsonl")
     }
@@ -85,20 +48,7 @@ impl Tree {
 
     /// The audit log's lines, each parsed (and required to be one JSON object per line).
     fn audit_lines(&self) -> Vec<Value> {
-        let text = self.audit_text();
-        assert!(
-            text.is_empty() || text.ends_with('\n'),
-            "the audit log ends with a partial line:\n{}",
-            scrub(&text)
-        );
-        text.lines()
-            .map(|l| {
-                let v: Value = serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {}", scrub(l)));
-                assert!(v.is_object(), "audit line is not an object: {}", scrub(l));
-                v
-            })
-            .collect()
+        jsonl(&self.audit_text(), "the audit log")
     }
 
     /// The audit log's lines of one `event` (`attempt` before a DELETE, `result` after).
@@ -119,17 +69,6 @@ impl Tree {
         self.audit_events("attempt")
     }
 
-    /// Writes `scan/rel` holding `key` as an environment assignment (on line 2).
-    fn put_key(&self, rel: &str, key: &str) {
-        self.put(rel, &format!("# mail settings\nSENDGRID_API_KEY={key}\n"));
-    }
-
-    fn put(&self, rel: &str, contents: &str) {
-        let path = self.scan_dir().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-    }
-
     /// Writes the admin key to a file outside the scan, for `--admin-key-file`.
     fn admin_file(&self, admin: &str) -> PathBuf {
         let path = self.outside("admin.key");
@@ -148,18 +87,10 @@ enum Admin<'a> {
     File(&'a Path),
 }
 
-/// The binary in `tree`'s directory, with colour, API-URL and admin-key variables removed, and a
-/// timeout. `admin`: `SGSCAN_ADMIN_KEY` is set here; `--admin-key-file` goes after the subcommand's
-/// arguments (see [`admin_args`]).
-fn sgscan(tree: &Tree, admin: Admin) -> Command {
-    let mut cmd = Command::cargo_bin("sgscan").expect("the sgscan binary is built");
-    cmd.current_dir(tree.root())
-        .env_remove("SGSCAN_API_URL")
-        .env_remove("SGSCAN_ADMIN_KEY")
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .timeout(Duration::from_secs(120));
+/// The binary in `tree`'s directory. `admin`: `SGSCAN_ADMIN_KEY` is set here; `--admin-key-file`
+/// goes after the subcommand's arguments (see [`admin_args`]).
+fn sgscan_as(tree: &Tree, admin: Admin) -> Command {
+    let mut cmd = sgscan(tree.root());
     if let Admin::Env(key) = admin {
         cmd.env("SGSCAN_ADMIN_KEY", key);
     }
@@ -171,19 +102,6 @@ fn admin_args(admin: Admin) -> Vec<String> {
     match admin {
         Admin::File(path) => vec!["--admin-key-file".into(), path.to_str().unwrap().into()],
         _ => Vec::new(),
-    }
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let started = Instant::now();
-    let out = cmd
-        .output()
-        .expect("sgscan runs (and finishes before the timeout)");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
     }
 }
 
@@ -206,7 +124,7 @@ fn revoke_args(tree: &Tree, url: &str, extra: &[&str]) -> Vec<String> {
 
 /// `sgscan dir SCAN --revoke … EXTRA…` (no `--yes` unless in EXTRA).
 fn revoke_run(tree: &Tree, mock: &MockSendGrid, admin: Admin, extra: &[&str]) -> Run {
-    run(sgscan(tree, admin)
+    run(sgscan_as(tree, admin)
         .args(revoke_args(tree, &mock.url(), extra))
         .args(admin_args(admin)))
 }
@@ -223,40 +141,12 @@ fn revoke_yes(tree: &Tree, mock: &MockSendGrid, admin: Admin, extra: &[&str]) ->
 
 /// `sgscan revoke --key-id ID --api-url URL --audit-log AUDIT EXTRA…`
 fn revoke_id(tree: &Tree, mock: &MockSendGrid, admin: Admin, key_id: &str, extra: &[&str]) -> Run {
-    run(sgscan(tree, admin)
+    run(sgscan_as(tree, admin)
         .args(["revoke", "--key-id", key_id, "--api-url", &mock.url()])
         .arg("--audit-log")
         .arg(tree.audit())
         .args(extra)
         .args(admin_args(admin)))
-}
-
-fn findings(doc: &Value) -> &Vec<Value> {
-    doc["findings"].as_array().expect("`findings` is an array")
-}
-
-fn finding<'a>(doc: &'a Value, key: &str) -> &'a Value {
-    let fp = fp(key);
-    findings(doc)
-        .iter()
-        .find(|f| f["fingerprint"] == fp.as_str())
-        .unwrap_or_else(|| {
-            panic!(
-                "no finding for key id {}:\n{}",
-                id(key),
-                cut(&scrub(&doc.to_string()))
-            )
-        })
-}
-
-fn verification<'a>(doc: &'a Value, key: &str) -> &'a Value {
-    let v = &finding(doc, key)["verification"];
-    assert!(
-        v.is_object(),
-        "finding for key id {} has no `verification` object: {v}",
-        id(key)
-    );
-    v
 }
 
 fn revocation<'a>(doc: &'a Value, key: &str) -> &'a Value {
@@ -268,13 +158,6 @@ fn revocation<'a>(doc: &'a Value, key: &str) -> &'a Value {
         finding(doc, key)
     );
     v
-}
-
-fn text(v: &Value, field: &str) -> String {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("`{field}` is not a string in {v}"))
-        .to_string()
 }
 
 /// Every request the mock saw, as `METHOD PATH WHO STATUS`, `WHO` naming the bearer among `names`.
@@ -331,9 +214,7 @@ fn assert_audit_line(line: &Value, key: &str, revoked_by: &str, result: &str) {
     assert!(line["found_at"].as_str().is_some_and(|s| !s.is_empty()), "{l}");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 1. Revocation by the leaked key itself
-// ---------------------------------------------------------------------------------------------
+// Revocation by the leaked key itself
 
 #[test]
 fn a_key_holding_api_keys_delete_revokes_itself_and_is_polled_until_dead() {
@@ -371,9 +252,7 @@ fn a_key_holding_api_keys_delete_revokes_itself_and_is_polled_until_dead() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// 2. Revocation with an admin key
-// ---------------------------------------------------------------------------------------------
+// Revocation with an admin key
 
 fn admin_key_revokes_a_send_only_key(seed: u64, use_file: bool) {
     let mock = MockSendGrid::start();
@@ -428,9 +307,7 @@ fn admin_key_from_a_file_revokes_a_send_only_key() {
     admin_key_revokes_a_send_only_key(0x7e03, true);
 }
 
-// ---------------------------------------------------------------------------------------------
-// 3–5. Refusals and failures
-// ---------------------------------------------------------------------------------------------
+// Refusals and failures
 
 #[test]
 fn without_admin_key_or_api_keys_delete_nothing_is_deleted() {
@@ -533,7 +410,7 @@ fn a_403_on_delete_is_revoke_failed_with_the_reason() {
     assert_eq!(rv["status"], "revoke-failed", "{rv}");
     let reason = text(rv, "reason");
     assert!(
-        reason.contains("403") && reason.contains(sendgrid_mock::FORBIDDEN_MESSAGE),
+        reason.contains("403") && reason.contains(mock::FORBIDDEN_MESSAGE),
         "{rv}"
     );
     assert!(text(rv, "manual_step").contains(&id(&leaked)), "{rv}");
@@ -613,9 +490,7 @@ fn a_404_on_delete_while_the_key_still_authenticates_is_not_revoked() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// 6. Retries
-// ---------------------------------------------------------------------------------------------
+// Retries
 
 #[test]
 fn a_429_on_delete_is_retried_after_retry_after() {
@@ -819,9 +694,7 @@ fn a_404_on_delete_that_is_not_sendgrids_is_not_not_found() {
     assert!(reason.contains("HTTP 404 that is not SendGrid's"), "{rv}");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 7. Propagation delay
-// ---------------------------------------------------------------------------------------------
+// Propagation delay
 
 #[test]
 fn revocation_is_reported_only_once_the_key_stops_authenticating() {
@@ -890,9 +763,7 @@ fn a_key_still_live_after_revoke_wait_is_revoke_pending() {
     assert_audit_line(&lines[0], &leaked, &admin_who(&admin), "revoke-pending");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 8. Dry run and confirmation
-// ---------------------------------------------------------------------------------------------
+// Dry run and confirmation
 
 #[test]
 fn dry_run_sends_no_delete_and_writes_no_audit_line() {
@@ -981,9 +852,7 @@ fn without_a_terminal_or_yes_nothing_is_sent_and_the_report_is_still_written() {
     assert!(tree.audit_results().is_empty(), "nothing was attempted");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 9. Only keys verified live in this run
-// ---------------------------------------------------------------------------------------------
+// Only keys verified live in this run
 
 #[test]
 fn unknown_and_invalid_keys_are_never_deleted() {
@@ -1054,7 +923,7 @@ fn a_cached_live_result_does_not_make_a_key_revocable() {
     let cache_arg = cache.to_str().unwrap();
 
     // An earlier run records both keys as live.
-    let r = run(sgscan(&tree, Admin::None).args([
+    let r = run(sgscan_as(&tree, Admin::None).args([
         "dir",
         tree.scan_dir().to_str().unwrap(),
         "--verify",
@@ -1114,7 +983,7 @@ fn the_cache_does_not_report_a_revoked_key_as_live_afterwards() {
     let (_, doc) = revoke_yes(&tree, &mock, Admin::None, &["--cache", cache_arg]);
     assert_eq!(revocation(&doc, &leaked)["status"], "revoked");
 
-    let r = run(sgscan(&tree, Admin::None).args([
+    let r = run(sgscan_as(&tree, Admin::None).args([
         "dir",
         tree.scan_dir().to_str().unwrap(),
         "--verify",
@@ -1134,9 +1003,7 @@ fn the_cache_does_not_report_a_revoked_key_as_live_afterwards() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// 10. Exactly the leaked keys' own ids
-// ---------------------------------------------------------------------------------------------
+// Exactly the leaked keys' own ids
 
 #[test]
 fn exactly_one_delete_per_leaked_key_and_only_their_own_ids() {
@@ -1206,9 +1073,7 @@ fn a_leaked_admin_key_is_revoked_after_the_keys_it_revokes() {
     assert_eq!(revocation(&doc, &admin)["status"], "revoked");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 11. The audit log
-// ---------------------------------------------------------------------------------------------
+// The audit log
 
 #[test]
 fn the_audit_log_has_a_line_per_attempt_and_is_appended_across_runs() {
@@ -1265,9 +1130,7 @@ fn the_audit_log_survives_the_process_being_killed_mid_run() {
     tree.put_key("b/.env", &b);
     tree.put_key("c/.env", &c);
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sgscan"))
-        .current_dir(tree.root())
-        .env_remove("SGSCAN_API_URL")
+    let mut child = sgscan_process(tree.root())
         .env("SGSCAN_ADMIN_KEY", &admin)
         .args(revoke_args(
             &tree,
@@ -1341,7 +1204,7 @@ fn an_unwritable_audit_log_means_nothing_is_deleted() {
     tree.put_key(".env", &leaked);
     let audit = tree.outside("no-such-dir/audit.jsonl");
 
-    let r = run(sgscan(&tree, Admin::Env(&admin)).args([
+    let r = run(sgscan_as(&tree, Admin::Env(&admin)).args([
         "dir",
         tree.scan_dir().to_str().unwrap(),
         "--revoke",
@@ -1363,9 +1226,7 @@ fn an_unwritable_audit_log_means_nothing_is_deleted() {
     assert_eq!(findings(&r.json()).len(), 1, "the report is still written");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 12. sgscan revoke --key-id
-// ---------------------------------------------------------------------------------------------
+// sgscan revoke --key-id
 
 #[test]
 fn revoke_by_id_deletes_exactly_that_id() {
@@ -1483,7 +1344,7 @@ fn revoke_by_id_refuses_a_malformed_id_without_any_request() {
     ];
     for b in &bad {
         // `--key-id=ID`, so that clap passes every one of them on to sgscan's own check.
-        let r = run(sgscan(&tree, Admin::Env(&admin))
+        let r = run(sgscan_as(&tree, Admin::Env(&admin))
             .args([
                 "revoke",
                 &format!("--key-id={b}"),
@@ -1547,9 +1408,7 @@ fn revoke_by_id_dry_run_and_no_confirmation_send_no_delete() {
     assert!(tree.audit_results().is_empty());
 }
 
-// ---------------------------------------------------------------------------------------------
-// 13. No key in any output
-// ---------------------------------------------------------------------------------------------
+// No key in any output
 
 #[test]
 fn no_key_in_stdout_stderr_report_or_audit_log_verbose_and_human() {
@@ -1628,9 +1487,7 @@ fn no_key_in_stdout_stderr_report_or_audit_log_verbose_and_human() {
     assert!(!mock.is_revoked(&admin));
 }
 
-// ---------------------------------------------------------------------------------------------
-// 14. No network
-// ---------------------------------------------------------------------------------------------
+// No network
 
 #[test]
 fn revoke_with_no_network_is_refused_before_any_request() {
@@ -1677,7 +1534,7 @@ fn revoke_by_id_accepts_a_hyphen_id_given_with_equals() {
     mock.set(&admin, admin_scopes());
     let tree = Tree::new();
 
-    let r = run(sgscan(&tree, Admin::Env(&admin))
+    let r = run(sgscan_as(&tree, Admin::Env(&admin))
         .args(["revoke", &format!("--key-id={}", id(&target)), "--yes"])
         .args(["--api-url", &mock.url()])
         .arg("--audit-log")
@@ -1706,9 +1563,7 @@ fn revoke_by_id_accepts_an_id_that_starts_with_a_hyphen() {
     assert!(mock.is_revoked(&target));
 }
 
-// ---------------------------------------------------------------------------------------------
-// 13. A hostile or broken server: nothing but SendGrid's exact answers lets a DELETE out
-// ---------------------------------------------------------------------------------------------
+// A hostile or broken server: nothing but SendGrid's exact answers lets a DELETE out
 
 /// An admin-key revocation run where `GET /v3/scopes` with the leaked key gets `answer`: the key
 /// must come out `unknown` (reason holding `reason_has`), with no DELETE and no audit line.
@@ -1903,9 +1758,7 @@ fn a_retry_after_of_u64_max_on_delete_is_a_failure_with_both_audit_lines() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// 14. Audit before acting
-// ---------------------------------------------------------------------------------------------
+// Audit before acting
 
 #[test]
 fn kill_9_after_the_delete_was_sent_leaves_its_attempt_line() {
@@ -1918,9 +1771,7 @@ fn kill_9_after_the_delete_was_sent_leaves_its_attempt_line() {
     let tree = Tree::new();
     tree.put_key(".env", &leaked);
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sgscan"))
-        .current_dir(tree.root())
-        .env_remove("SGSCAN_API_URL")
+    let mut child = sgscan_process(tree.root())
         .env("SGSCAN_ADMIN_KEY", &admin)
         .args(revoke_args(
             &tree,
@@ -1972,7 +1823,7 @@ fn an_audit_log_that_cannot_be_written_sends_nothing_and_the_report_says_so() {
     tree.put_key("a/.env", &a);
     tree.put_key("b/.env", &b);
 
-    let r = run(sgscan(&tree, Admin::Env(&admin)).args([
+    let r = run(sgscan_as(&tree, Admin::Env(&admin)).args([
         "dir",
         tree.scan_dir().to_str().unwrap(),
         "--revoke",
@@ -2013,7 +1864,7 @@ fn revoke_by_id_with_an_audit_log_that_cannot_be_written_sends_nothing() {
     mock.set(&admin, admin_scopes());
     let tree = Tree::new();
 
-    let r = run(sgscan(&tree, Admin::Env(&admin)).args([
+    let r = run(sgscan_as(&tree, Admin::Env(&admin)).args([
         "revoke",
         "--key-id",
         &id(&target),
@@ -2033,9 +1884,7 @@ fn revoke_by_id_with_an_audit_log_that_cannot_be_written_sends_nothing() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// 15. sgscan revoke --key-id: the strict lookup before, the re-check after
-// ---------------------------------------------------------------------------------------------
+// sgscan revoke --key-id: the strict lookup before, the re-check after
 
 #[test]
 fn revoke_by_id_needs_the_lookup_to_answer_that_id() {
@@ -2095,9 +1944,7 @@ fn revoke_by_id_a_404_while_the_id_is_still_in_the_account_is_not_revoked() {
     assert_eq!(tree.audit_results()[0]["result"], "revoke-failed");
 }
 
-// ---------------------------------------------------------------------------------------------
-// 16. Flags: sgscan revoke takes only its own; revoke flags need --revoke
-// ---------------------------------------------------------------------------------------------
+// Flags: sgscan revoke takes only its own; revoke flags need --revoke
 
 #[test]
 fn flags_that_would_be_ignored_are_errors_and_nothing_is_sent() {
@@ -2169,7 +2016,7 @@ fn flags_that_would_be_ignored_are_errors_and_nothing_is_sent() {
         ],
     ];
     for args in cases {
-        let r = run(sgscan(&tree, Admin::Env(&admin)).args(&args));
+        let r = run(sgscan_as(&tree, Admin::Env(&admin)).args(&args));
         assert_eq!(r.code, 2, "{args:?}: {r}");
         assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
         assert!(r.stderr.contains("error"), "{args:?}: {r}");
@@ -2178,9 +2025,7 @@ fn flags_that_would_be_ignored_are_errors_and_nothing_is_sent() {
     assert!(!mock.is_revoked(&leaked));
 }
 
-// ---------------------------------------------------------------------------------------------
-// 17. What a hostile server says is not trusted with keys or paths
-// ---------------------------------------------------------------------------------------------
+// What a hostile server says is not trusted with keys or paths
 
 #[test]
 fn a_delete_error_echoing_the_admin_key_is_redacted_in_the_report_and_audit_log() {

@@ -1,305 +1,35 @@
 //! Integration tests of the git modes (`sgscan git`, `sgscan staged`, `sgscan install-hook`): each
 //! builds real repositories with the `git` CLI in a temporary directory and drives the built binary.
-//! Keys are generated at run time (see `common::KeyGen`); no key literal is written here.
+//! Keys are generated at run time (see `util::KeyGen`); no key literal is written here.
 
-mod common;
-
-use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
-use common::KeyGen;
+use crate::util::git::{AUTHOR_EMAIL, AUTHOR_NAME, Repo, check, git_command};
+use crate::util::{KeyGen, Run, env_line, finding, findings, fp, fps, has_note, notes, scan, set, summary};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-const AUTHOR_NAME: &str = "Ada Lovelace";
-const AUTHOR_EMAIL: &str = "ada@lovelace.test";
-const COMMITTER_NAME: &str = "Carl Committer";
-const COMMITTER_EMAIL: &str = "carl@committer.test";
-/// 2023-11-14T22:13:20Z; every git call moves the clock on by a minute.
-const T0: i64 = 1_700_000_000;
 const ZEROS: &str = "0000000000000000000000000000000000000000";
-
-/// Environment variables git sets for hooks and scripts; a test run inside one must not inherit them.
-const GIT_LOCAL_ENV: &[&str] = &[
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_CEILING_DIRECTORIES",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-];
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------
-
-/// A `git` command isolated from the user's and the system's configuration, with a fixed identity.
-fn git_command(dir: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new("git");
-    c.current_dir(dir)
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "tag.gpgsign=false",
-            "-c",
-            "gc.auto=0",
-            "-c",
-            "core.autocrlf=false",
-            "-c",
-            "advice.detachedHead=false",
-        ])
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", AUTHOR_NAME)
-        .env("GIT_AUTHOR_EMAIL", AUTHOR_EMAIL)
-        .env("GIT_COMMITTER_NAME", COMMITTER_NAME)
-        .env("GIT_COMMITTER_EMAIL", COMMITTER_EMAIL)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C");
-    for v in GIT_LOCAL_ENV {
-        c.env_remove(v);
-    }
-    c
-}
-
-fn check(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "`git {what}` failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// A repository (work tree or bare) built with the git CLI.
-struct Repo {
-    path: PathBuf,
-    tick: Cell<i64>,
-}
-
-impl Repo {
-    /// `git init` at `path` (created if needed).
-    fn init(path: &Path) -> Repo {
-        std::fs::create_dir_all(path).unwrap();
-        let repo = Repo::open(path);
-        repo.git(&["init", "-q"]);
-        repo
-    }
-
-    /// A repository that already exists (a clone).
-    fn open(path: &Path) -> Repo {
-        Repo {
-            path: path.to_path_buf(),
-            tick: Cell::new(0),
-        }
-    }
-
-    /// Runs git here with deterministic dates; returns the raw output.
-    fn run(&self, envs: &[(&str, &str)], args: &[&str]) -> Output {
-        let t = self.tick.get();
-        self.tick.set(t + 1);
-        let date = format!("{} +0000", T0 + 60 * t);
-        let mut c = git_command(&self.path);
-        c.env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date)
-            .args(args)
-            .stdin(Stdio::null());
-        for (k, v) in envs {
-            c.env(k, v);
-        }
-        c.output().unwrap()
-    }
-
-    /// Runs git here and asserts it succeeded; returns trimmed stdout.
-    fn git(&self, args: &[&str]) -> String {
-        check(self.run(&[], args), &args.join(" "))
-    }
-
-    fn write(&self, rel: &str, content: &str) {
-        let p = self.path.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-
-    /// `git add -A` and commit; returns the new commit's full id.
-    fn commit(&self, msg: &str) -> String {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "-m", msg]);
-        self.head()
-    }
-
-    fn head(&self) -> String {
-        self.git(&["rev-parse", "HEAD"])
-    }
-
-    fn rev(&self, spec: &str) -> String {
-        self.git(&["rev-parse", spec])
-    }
-
-    /// Writes `content` as an object of `kind` without git's checks (`hash-object --literally`),
-    /// for objects git would refuse to make; returns its id.
-    fn literal(&self, kind: &str, content: &[u8]) -> String {
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), content).unwrap();
-        let path = file.path().to_str().unwrap();
-        self.git(&["hash-object", "-t", kind, "--literally", "-w", path])
-    }
-
-    /// Distinct blobs reachable from every ref and HEAD, as git itself counts them.
-    fn distinct_blobs(&self) -> u64 {
-        let objects = self.git(&["rev-list", "--objects", "--all"]);
-        // "<id> <path>" lines: cat-file wants the ids alone.
-        let ids: String = objects
-            .lines()
-            .map(|l| format!("{}\n", l.split(' ').next().unwrap()))
-            .collect();
-        let mut child = git_command(&self.path)
-            .args(["cat-file", "--batch-check=%(objecttype)"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(ids.as_bytes()).unwrap();
-        let types = check(child.wait_with_output().unwrap(), "cat-file --batch-check");
-        types.lines().filter(|t| *t == "blob").count() as u64
-    }
-}
-
-/// One run of the binary.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not a JSON report ({e}); exit {}\nstdout:\n{}\nstderr:\n{}",
-                self.code, self.stdout, self.stderr
-            )
-        })
-    }
-
-    fn expect_code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code, code,
-            "exit code\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
-
-/// Runs `sgscan ARGS` in `cwd`, outside of any git hook's environment.
-fn sgscan(cwd: &Path, args: &[&str]) -> Run {
-    let mut cmd = assert_cmd::Command::cargo_bin("sgscan").unwrap();
-    cmd.current_dir(cwd)
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("NO_COLOR", "1");
-    for v in GIT_LOCAL_ENV {
-        cmd.env_remove(v);
-    }
-    let out = cmd.output().unwrap();
-    let run = Run {
-        code: out.status.code().expect("sgscan was killed by a signal"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "sgscan panicked:\n{}",
-        run.stderr
-    );
-    run
-}
 
 /// `sgscan git -q -f json REPO EXTRA...`, run from `cwd`.
 fn scan_git(cwd: &Path, repo: &Path, extra: &[&str]) -> Run {
     let repo = repo.to_str().unwrap();
     let mut args = vec!["git", "-q", "-f", "json", repo];
     args.extend_from_slice(extra);
-    sgscan(cwd, &args)
+    scan(cwd, &args)
 }
 
 /// `sgscan staged -f json REPO`, run from `cwd`.
 fn scan_staged(cwd: &Path, repo: &Path) -> Run {
-    sgscan(cwd, &["staged", "-f", "json", repo.to_str().unwrap()])
+    scan(cwd, &["staged", "-f", "json", repo.to_str().unwrap()])
 }
 
-fn fp(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-fn fps(doc: &Value) -> BTreeSet<String> {
-    doc["findings"]
-        .as_array()
-        .expect("findings array")
-        .iter()
-        .map(|f| f["fingerprint"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn set(keys: &[&str]) -> BTreeSet<String> {
-    keys.iter().map(|k| fp(k)).collect()
-}
-
-/// The finding for `key`; panics with the report if there is none.
-fn finding<'a>(doc: &'a Value, key: &str) -> &'a Value {
-    let want = fp(key);
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["fingerprint"] == want.as_str())
-        .unwrap_or_else(|| panic!("no finding for the key in {doc:#}"))
-}
-
-fn summary(doc: &Value, field: &str) -> u64 {
-    doc["summary"][field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("summary.{field} missing in {doc:#}"))
-}
-
-fn notes(doc: &Value) -> Vec<String> {
-    doc["notes"]
-        .as_array()
-        .expect("notes array")
-        .iter()
-        .map(|n| n.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn has_note(doc: &Value, needle: &str) -> bool {
-    notes(doc).iter().any(|n| n.contains(needle))
-}
-
-fn env_line(key: &str) -> String {
-    format!("SENDGRID_API_KEY={key}\n")
-}
-
-// ---------------------------------------------------------------------------------------------
 // sgscan git: where keys hide
-// ---------------------------------------------------------------------------------------------
 
-#[test]
-fn git_key_added_then_deleted_is_found_in_its_commit() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_key_added_then_deleted_is_found_in_its_commit, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let (key, id, _) = KeyGen::new(1).parts();
     repo.write("README.md", "# app\n");
     repo.write("config/app.env", &format!("# mail\n{}", env_line(&key)));
@@ -317,7 +47,7 @@ fn git_key_added_then_deleted_is_found_in_its_commit() {
     let c2 = repo.commit("remove config");
     assert_ne!(c1, c2);
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(summary(&doc, "keys"), 1);
@@ -336,12 +66,10 @@ fn git_key_added_then_deleted_is_found_in_its_commit() {
     assert_eq!(loc["author_name"], AUTHOR_NAME);
     assert_eq!(loc["author_email"], AUTHOR_EMAIL);
     assert_eq!(loc["date"], "2023-11-14T23:43:20+01:30");
-}
+});
 
-#[test]
-fn git_key_only_on_an_unmerged_side_branch() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_key_only_on_an_unmerged_side_branch, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(2).key();
     repo.write("README.md", "# app\n");
     repo.commit("init");
@@ -353,14 +81,14 @@ fn git_key_only_on_an_unmerged_side_branch() {
     repo.commit("docs");
     assert!(!repo.path.join("mail.env").exists());
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
     let loc = &finding(&doc, &key)["locations"][0];
     assert_eq!(loc["path"], "mail.env");
     assert_eq!(loc["commit"], side.as_str());
-}
+});
 
 /// A commit on no branch (detached HEAD), then back to main: only `tag` keeps it.
 fn dangling_tagged_commit(repo: &Repo, key: &str, tag: &[&str]) -> String {
@@ -379,43 +107,37 @@ fn dangling_tagged_commit(repo: &Repo, key: &str, tag: &[&str]) -> String {
     c
 }
 
-#[test]
-fn git_key_only_in_a_lightweight_tag() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_key_only_in_a_lightweight_tag, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(3).key();
     let c = dangling_tagged_commit(&repo, &key, &["tag", "v1.0-light"]);
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
     let loc = &finding(&doc, &key)["locations"][0];
     assert_eq!(loc["path"], "secrets/prod.env");
     assert_eq!(loc["commit"], c.as_str());
-}
+});
 
-#[test]
-fn git_key_only_in_an_annotated_tag() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_key_only_in_an_annotated_tag, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(4).key();
     let c = dangling_tagged_commit(&repo, &key, &["tag", "-a", "v1.0", "-m", "release 1.0"]);
     assert_eq!(repo.git(&["cat-file", "-t", "v1.0"]), "tag");
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
     let loc = &finding(&doc, &key)["locations"][0];
     assert_eq!(loc["path"], "secrets/prod.env");
     assert_eq!(loc["commit"], c.as_str());
-}
+});
 
-#[test]
-fn git_key_only_in_the_stash() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_key_only_in_the_stash, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(5).key();
     repo.write("app.env", "SENDGRID_API_KEY=\n");
     repo.commit("init");
@@ -423,19 +145,17 @@ fn git_key_only_in_the_stash() {
     repo.git(&["stash", "-q"]);
     assert_eq!(repo.git(&["status", "--porcelain"]), "");
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
     let loc = &finding(&doc, &key)["locations"][0];
     assert_eq!(loc["path"], "app.env");
     assert_eq!(loc["commit"], repo.rev("refs/stash").as_str());
-}
+});
 
-#[test]
-fn git_key_only_in_a_stashed_untracked_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_key_only_in_a_stashed_untracked_file, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(6).key();
     repo.write("README.md", "# app\n");
     repo.commit("init");
@@ -443,17 +163,15 @@ fn git_key_only_in_a_stashed_untracked_file() {
     repo.git(&["stash", "-q", "-u"]);
     assert!(!repo.path.join("local.env").exists());
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
     assert_eq!(finding(&doc, &key)["locations"][0]["path"], "local.env");
-}
+});
 
-#[test]
-fn git_key_only_in_an_older_stash_entry() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_key_only_in_an_older_stash_entry, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(7).key();
     repo.write("app.env", "SENDGRID_API_KEY=\n");
     repo.commit("init");
@@ -464,7 +182,7 @@ fn git_key_only_in_an_older_stash_entry() {
     repo.git(&["stash", "-q"]);
     assert_eq!(repo.git(&["stash", "list"]).lines().count(), 2);
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
@@ -472,18 +190,16 @@ fn git_key_only_in_an_older_stash_entry() {
         finding(&doc, &key)["locations"][0]["commit"],
         repo.rev("stash@{1}").as_str()
     );
-}
+});
 
-#[test]
-fn git_key_only_in_a_git_note() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_key_only_in_a_git_note, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(32).key();
     repo.write("README.md", "# app\n");
     let c = repo.commit("init");
     repo.git(&["notes", "add", "-m", &format!("deployed with {key}"), "HEAD"]);
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
@@ -491,33 +207,29 @@ fn git_key_only_in_a_git_note() {
     // A note is a blob named after the commit it annotates, in the notes ref's own commit.
     assert_eq!(loc["path"], c.as_str());
     assert_eq!(loc["commit"], repo.rev("refs/notes/commits").as_str());
-}
+});
 
-#[test]
-fn git_key_only_on_a_linked_worktrees_detached_head() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_key_only_on_a_linked_worktrees_detached_head, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(33).key();
     repo.write("README.md", "# app\n");
     repo.commit("init");
     repo.git(&["worktree", "add", "-q", "--detach", "../wt"]);
-    let wt = Repo::open(&tmp.path().join("wt"));
+    let wt = Repo::open(&dir.root().join("wt"));
     wt.write("wt.env", &env_line(&key));
     let c = wt.commit("work in progress");
     // git counts that HEAD as reachable (rev-list --all, gc keep it).
     assert!(repo.git(&["rev-list", "--all"]).lines().any(|l| l == c));
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
     assert_eq!(finding(&doc, &key)["locations"][0]["commit"], c.as_str());
-}
+});
 
-#[test]
-fn git_key_in_a_merge_conflict_resolution() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_key_in_a_merge_conflict_resolution, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(8).key();
     repo.write("conf.txt", "mode=a\n");
     repo.commit("init");
@@ -535,7 +247,7 @@ fn git_key_in_a_merge_conflict_resolution() {
     let m = repo.head();
     assert_eq!(repo.rev("HEAD^2"), side);
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
@@ -546,22 +258,18 @@ fn git_key_in_a_merge_conflict_resolution() {
 
     // The range of the push that merged `side`: the side commit and the merge.
     let range = format!("{base}..{m}");
-    let run = scan_git(tmp.path(), &repo.path, &["--range", &range]);
+    let run = scan_git(dir.root(), &repo.path, &["--range", &range]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
     assert_eq!(summary(&doc, "commits_scanned"), 2);
     assert_eq!(finding(&doc, &key)["locations"][0]["commit"], m.as_str());
-}
+});
 
-// ---------------------------------------------------------------------------------------------
 // sgscan git: each blob once
-// ---------------------------------------------------------------------------------------------
 
-#[test]
-fn git_renamed_file_is_one_finding_and_one_blob() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_renamed_file_is_one_finding_and_one_blob, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(9).key();
     repo.write("README.md", "# app\n");
     repo.write("a.env", &env_line(&key));
@@ -572,7 +280,7 @@ fn git_renamed_file_is_one_finding_and_one_blob() {
     repo.git(&["mv", "b.env", "deploy/c.env"]);
     repo.commit("move to deploy/");
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(summary(&doc, "keys"), 1);
@@ -584,12 +292,10 @@ fn git_renamed_file_is_one_finding_and_one_blob() {
     assert_eq!(blobs, 2);
     assert_eq!(summary(&doc, "blobs_scanned"), blobs);
     assert_eq!(summary(&doc, "commits_scanned"), 3);
-}
+});
 
-#[test]
-fn git_same_blob_in_100_commits_is_scanned_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_same_blob_in_100_commits_is_scanned_once, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(10).key();
     repo.write("mail.env", &env_line(&key));
     repo.write("counter.txt", "0\n");
@@ -600,7 +306,7 @@ fn git_same_blob_in_100_commits_is_scanned_once() {
     }
     assert_eq!(repo.git(&["rev-list", "--count", "HEAD"]), "100");
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(summary(&doc, "keys"), 1);
@@ -612,19 +318,17 @@ fn git_same_blob_in_100_commits_is_scanned_once() {
     let f = finding(&doc, &key);
     assert_eq!(f["location_count"], 1);
     assert_eq!(f["locations"][0]["commit"], c1.as_str());
-}
+});
 
-#[test]
-fn git_key_in_a_commit_message() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_key_in_a_commit_message, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(11).key();
     repo.write("README.md", "# app\n");
     repo.commit("init");
     repo.write("README.md", "# app\nmail via sendgrid\n");
     let c = repo.commit(&format!("Configure mailer\n\nold key was {key}\n"));
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
@@ -638,16 +342,12 @@ fn git_key_in_a_commit_message() {
     assert_eq!(loc["column"], 13);
     assert_eq!(loc["author_name"], AUTHOR_NAME);
     assert_eq!(loc["author_email"], AUTHOR_EMAIL);
-}
+});
 
-// ---------------------------------------------------------------------------------------------
 // sgscan git: kinds of repositories
-// ---------------------------------------------------------------------------------------------
 
-#[test]
-fn git_bare_clone_finds_the_same_fingerprints() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("src"));
+sgtest!(git_bare_clone_finds_the_same_fingerprints, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("src"));
     let mut keys = KeyGen::new(12);
     let (k1, k2, k3) = (keys.key(), keys.key(), keys.key());
     repo.write("a.env", &env_line(&k1));
@@ -660,9 +360,9 @@ fn git_bare_clone_finds_the_same_fingerprints() {
     repo.git(&["checkout", "-q", "main"]);
     repo.write("c.txt", &format!("token: {k3}\n"));
     repo.commit("add c");
-    let bare = tmp.path().join("bare.git");
+    let bare = dir.root().join("bare.git");
     check(
-        git_command(tmp.path())
+        git_command(dir.root())
             .args(["clone", "-q", "--bare", "src", "bare.git"])
             .output()
             .unwrap(),
@@ -670,9 +370,9 @@ fn git_bare_clone_finds_the_same_fingerprints() {
     );
     assert!(bare.join("HEAD").is_file() && !bare.join(".git").exists());
 
-    let work = scan_git(tmp.path(), &repo.path, &[]);
+    let work = scan_git(dir.root(), &repo.path, &[]);
     work.expect_code(1);
-    let bare_run = scan_git(tmp.path(), &bare, &[]);
+    let bare_run = scan_git(dir.root(), &bare, &[]);
     bare_run.expect_code(1);
     let (w, b) = (work.json(), bare_run.json());
     assert_eq!(fps(&w), set(&[&k1, &k2, &k3]));
@@ -681,10 +381,10 @@ fn git_bare_clone_finds_the_same_fingerprints() {
         assert_eq!(finding(&b, k)["locations"], finding(&w, k)["locations"]);
     }
     // The same from inside the bare repository, with the default path.
-    let inside = sgscan(&bare, &["git", "-q", "-f", "json"]);
+    let inside = scan(&bare, &["git", "-q", "-f", "json"]);
     inside.expect_code(1);
     assert_eq!(fps(&inside.json()), fps(&w));
-}
+});
 
 /// src: commit 1 adds old.env (key 1); commit 2 removes it and adds new.env (key 2).
 fn shallow_pair(tmp: &Path, k1: &str, k2: &str) -> (Repo, Repo) {
@@ -707,14 +407,12 @@ fn shallow_pair(tmp: &Path, k1: &str, k2: &str) -> (Repo, Repo) {
     (src, shallow)
 }
 
-#[test]
-fn git_shallow_clone_scans_what_it_has_and_says_so() {
-    let tmp = tempfile::tempdir().unwrap();
+sgtest!(git_shallow_clone_scans_what_it_has_and_says_so, |dir, cmd| {
     let mut keys = KeyGen::new(13);
     let (k1, k2) = (keys.key(), keys.key());
-    let (src, shallow) = shallow_pair(tmp.path(), &k1, &k2);
+    let (src, shallow) = shallow_pair(dir.root(), &k1, &k2);
 
-    let run = scan_git(tmp.path(), &shallow.path, &[]);
+    let run = scan_git(dir.root(), &shallow.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&k2]));
@@ -725,66 +423,60 @@ fn git_shallow_clone_scans_what_it_has_and_says_so() {
     assert_eq!(doc["skipped"], serde_json::json!([]));
 
     // And a clean shallow clone exits 0, still with the note.
-    let clean = Repo::init(&tmp.path().join("clean-src"));
+    let clean = Repo::init(&dir.root().join("clean-src"));
     clean.write("README.md", "# a\n");
     clean.commit("one");
     clean.write("README.md", "# b\n");
     clean.commit("two");
     let url = format!("file://{}", clean.path.display());
     check(
-        git_command(tmp.path())
+        git_command(dir.root())
             .args(["clone", "-q", "--depth", "1", &url, "clean-shallow"])
             .output()
             .unwrap(),
         "clone --depth 1",
     );
-    let run = scan_git(tmp.path(), &tmp.path().join("clean-shallow"), &[]);
+    let run = scan_git(dir.root(), &dir.root().join("clean-shallow"), &[]);
     run.expect_code(0);
     assert!(has_note(&run.json(), "shallow"));
-}
+});
 
-#[test]
-fn git_not_a_repository_is_a_one_line_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let plain = tmp.path().join("plain");
+sgtest!(git_not_a_repository_is_a_one_line_error, |dir, cmd| {
+    let plain = dir.root().join("plain");
     std::fs::create_dir(&plain).unwrap();
     std::fs::write(plain.join("a.env"), env_line(&KeyGen::new(14).key())).unwrap();
 
-    let run = scan_git(tmp.path(), &plain, &[]);
+    let run = scan_git(dir.root(), &plain, &[]);
     run.expect_code(2);
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.starts_with("sgscan: error:"), "{}", run.stderr);
     assert!(run.stderr.contains("not a git repository"), "{}", run.stderr);
 
-    let run = scan_git(tmp.path(), &tmp.path().join("missing"), &[]);
+    let run = scan_git(dir.root(), &dir.root().join("missing"), &[]);
     run.expect_code(2);
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.starts_with("sgscan: error:"), "{}", run.stderr);
-}
+});
 
-#[test]
-fn git_repository_without_commits() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_repository_without_commits, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     // Staged but never committed: not history.
     repo.write("a.env", &env_line(&KeyGen::new(15).key()));
     repo.git(&["add", "a.env"]);
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(0);
     let doc = run.json();
     assert!(has_note(&doc, "no commits"), "notes: {:?}", notes(&doc));
     assert_eq!(summary(&doc, "keys"), 0);
     assert_eq!(summary(&doc, "commits_scanned"), 0);
     assert_eq!(summary(&doc, "blobs_scanned"), 0);
-}
+});
 
-#[test]
-fn git_missing_blob_is_skipped_and_the_rest_reported() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_missing_blob_is_skipped_and_the_rest_reported, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let mut keys = KeyGen::new(16);
     let (k1, k2) = (keys.key(), keys.key());
     repo.write("a.env", &env_line(&k1));
@@ -795,7 +487,7 @@ fn git_missing_blob_is_skipped_and_the_rest_reported() {
     assert!(loose.is_file(), "objects must be loose (no gc)");
     std::fs::remove_file(&loose).unwrap();
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&k1]));
@@ -805,15 +497,13 @@ fn git_missing_blob_is_skipped_and_the_rest_reported() {
     let s = &skipped[0];
     assert!(s["path"].as_str().unwrap().starts_with("b.env"), "skipped: {s}");
     assert!(s["reason"].as_str().unwrap().contains(&blob), "skipped: {s}");
-}
+});
 
-#[test]
-fn git_submodules_are_noted_not_followed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = Repo::init(&tmp.path().join("lib"));
+sgtest!(git_submodules_are_noted_not_followed, |dir, cmd| {
+    let lib = Repo::init(&dir.root().join("lib"));
     lib.write("lib.env", &env_line(&KeyGen::new(17).key()));
     lib.commit("lib");
-    let repo = Repo::init(&tmp.path().join("r"));
+    let repo = Repo::init(&dir.root().join("r"));
     repo.write("README.md", "# app\n");
     repo.commit("init");
     let lib_path = lib.path.to_str().unwrap().to_string();
@@ -832,7 +522,7 @@ fn git_submodules_are_noted_not_followed() {
         Some("commit")
     );
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(0);
     let doc = run.json();
     assert_eq!(summary(&doc, "keys"), 0);
@@ -842,16 +532,14 @@ fn git_submodules_are_noted_not_followed() {
             .any(|n| n.contains("submodules are not followed") && n.contains("vendor/lib")),
         "notes: {n:?}"
     );
-}
+});
 
-#[test]
-fn git_submodules_flag_follows_cloned_submodules() {
-    let tmp = tempfile::tempdir().unwrap();
+sgtest!(git_submodules_flag_follows_cloned_submodules, |dir, cmd| {
     let key = KeyGen::new(18).key();
-    let lib = Repo::init(&tmp.path().join("lib"));
+    let lib = Repo::init(&dir.root().join("lib"));
     lib.write("conf/lib.env", &env_line(&key));
     let lib_commit = lib.commit("lib");
-    let repo = Repo::init(&tmp.path().join("r"));
+    let repo = Repo::init(&dir.root().join("r"));
     repo.write("README.md", "# app\n");
     repo.commit("init");
     let lib_path = lib.path.to_str().unwrap().to_string();
@@ -866,7 +554,7 @@ fn git_submodules_flag_follows_cloned_submodules() {
     ]);
     repo.commit("add submodule");
 
-    let run = scan_git(tmp.path(), &repo.path, &["--submodules"]);
+    let run = scan_git(dir.root(), &repo.path, &["--submodules"]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
@@ -878,12 +566,10 @@ fn git_submodules_flag_follows_cloned_submodules() {
         "notes: {:?}",
         notes(&doc)
     );
-}
+});
 
-#[test]
-fn git_lfs_pointers_are_noted() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_lfs_pointers_are_noted, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let pointer = |oid: char, size: u32| {
         format!(
             "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {size}\n",
@@ -895,7 +581,7 @@ fn git_lfs_pointers_are_noted() {
     repo.write("assets/data.bin", &pointer('b', 99));
     repo.commit("lfs");
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(0);
     let doc = run.json();
     let n = notes(&doc);
@@ -903,16 +589,12 @@ fn git_lfs_pointers_are_noted() {
         n.iter().any(|n| n.starts_with("2 Git LFS pointer")),
         "notes: {n:?}"
     );
-}
+});
 
-// ---------------------------------------------------------------------------------------------
 // sgscan git --range
-// ---------------------------------------------------------------------------------------------
 
-#[test]
-fn git_range_scans_only_what_the_range_introduces() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_range_scans_only_what_the_range_introduces, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let mut keys = KeyGen::new(18);
     let (old, new, old_msg, new_msg) = (keys.key(), keys.key(), keys.key(), keys.key());
     repo.write("old.env", &env_line(&old));
@@ -925,7 +607,7 @@ fn git_range_scans_only_what_the_range_introduces() {
     repo.commit("docs v2");
 
     let range = format!("{base}..HEAD");
-    let run = scan_git(tmp.path(), &repo.path, &["--range", &range]);
+    let run = scan_git(dir.root(), &repo.path, &["--range", &range]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&new, &new_msg]));
@@ -937,70 +619,68 @@ fn git_range_scans_only_what_the_range_introduces() {
     assert_eq!(loc["commit"], c3.as_str());
 
     // Branch names work as well; an empty range is clean.
-    let run = scan_git(tmp.path(), &repo.path, &["--range", "HEAD..main"]);
+    let run = scan_git(dir.root(), &repo.path, &["--range", "HEAD..main"]);
     run.expect_code(0);
     assert_eq!(summary(&run.json(), "commits_scanned"), 0);
-}
+});
 
-#[test]
-fn git_range_with_zero_base_scans_what_no_other_ref_has() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
-    let mut keys = KeyGen::new(19);
-    let (k_main, k_feature) = (keys.key(), keys.key());
-    repo.write("main.env", &env_line(&k_main));
-    repo.commit("main");
-    repo.git(&["checkout", "-q", "-b", "feature"]);
-    repo.write("feature.env", &env_line(&k_feature));
-    let f1 = repo.commit("feature 1");
-    repo.write("README.md", "# feature\n");
-    repo.commit("feature 2");
-    repo.git(&["checkout", "-q", "main"]);
+sgtest!(
+    git_range_with_zero_base_scans_what_no_other_ref_has,
+    |dir, cmd| {
+        let repo = Repo::init(&dir.root().join("r"));
+        let mut keys = KeyGen::new(19);
+        let (k_main, k_feature) = (keys.key(), keys.key());
+        repo.write("main.env", &env_line(&k_main));
+        repo.commit("main");
+        repo.git(&["checkout", "-q", "-b", "feature"]);
+        repo.write("feature.env", &env_line(&k_feature));
+        let f1 = repo.commit("feature 1");
+        repo.write("README.md", "# feature\n");
+        repo.commit("feature 2");
+        repo.git(&["checkout", "-q", "main"]);
 
-    let range = format!("{ZEROS}..feature");
-    let run = scan_git(tmp.path(), &repo.path, &["--range", &range]);
-    run.expect_code(1);
-    let doc = run.json();
-    assert_eq!(fps(&doc), set(&[&k_feature]));
-    assert_eq!(summary(&doc, "commits_scanned"), 2);
-    assert_eq!(finding(&doc, &k_feature)["locations"][0]["commit"], f1.as_str());
-}
+        let range = format!("{ZEROS}..feature");
+        let run = scan_git(dir.root(), &repo.path, &["--range", &range]);
+        run.expect_code(1);
+        let doc = run.json();
+        assert_eq!(fps(&doc), set(&[&k_feature]));
+        assert_eq!(summary(&doc, "commits_scanned"), 2);
+        assert_eq!(finding(&doc, &k_feature)["locations"][0]["commit"], f1.as_str());
+    }
+);
 
-#[test]
-fn git_range_on_a_shallow_clone_needs_history_or_shallow_ok() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut keys = KeyGen::new(20);
-    let (k1, k2) = (keys.key(), keys.key());
-    let (src, shallow) = shallow_pair(tmp.path(), &k1, &k2);
-    let base = src.rev("HEAD~1");
+sgtest!(
+    git_range_on_a_shallow_clone_needs_history_or_shallow_ok,
+    |dir, cmd| {
+        let mut keys = KeyGen::new(20);
+        let (k1, k2) = (keys.key(), keys.key());
+        let (src, shallow) = shallow_pair(dir.root(), &k1, &k2);
+        let base = src.rev("HEAD~1");
 
-    let range = format!("{base}..HEAD");
-    let run = scan_git(tmp.path(), &shallow.path, &["--range", &range]);
-    run.expect_code(2);
-    assert_eq!(run.stdout, "");
-    assert!(run.stderr.contains("fetch-depth: 0"), "{}", run.stderr);
-    assert!(run.stderr.contains("--shallow-ok"), "{}", run.stderr);
+        let range = format!("{base}..HEAD");
+        let run = scan_git(dir.root(), &shallow.path, &["--range", &range]);
+        run.expect_code(2);
+        assert_eq!(run.stdout, "");
+        assert!(run.stderr.contains("fetch-depth: 0"), "{}", run.stderr);
+        assert!(run.stderr.contains("--shallow-ok"), "{}", run.stderr);
 
-    let run = scan_git(tmp.path(), &shallow.path, &["--range", &range, "--shallow-ok"]);
-    run.expect_code(1);
-    let doc = run.json();
-    assert_eq!(fps(&doc), set(&[&k2]));
-    assert!(has_note(&doc, "shallow"), "notes: {:?}", notes(&doc));
-    assert!(has_note(&doc, "not in this clone"), "notes: {:?}", notes(&doc));
-}
+        let run = scan_git(dir.root(), &shallow.path, &["--range", &range, "--shallow-ok"]);
+        run.expect_code(1);
+        let doc = run.json();
+        assert_eq!(fps(&doc), set(&[&k2]));
+        assert!(has_note(&doc, "shallow"), "notes: {:?}", notes(&doc));
+        assert!(has_note(&doc, "not in this clone"), "notes: {:?}", notes(&doc));
+    }
+);
 
-// ---------------------------------------------------------------------------------------------
 // sgscan git: allowing known findings
-// ---------------------------------------------------------------------------------------------
 
-#[test]
-fn git_sgscanignore_at_the_repository_root() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_sgscanignore_at_the_repository_root, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(21).key();
     repo.write("test/fixture.env", &env_line(&key));
     repo.commit("fixture");
-    let first = scan_git(tmp.path(), &repo.path, &[]);
+    let first = scan_git(dir.root(), &repo.path, &[]);
     first.expect_code(1);
     let fingerprint = first.json()["findings"][0]["fingerprint"]
         .as_str()
@@ -1013,28 +693,26 @@ fn git_sgscanignore_at_the_repository_root() {
         &format!("# test fixture, revoked\n{fingerprint}\n"),
     );
     // From outside the repository, naming it...
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(0);
     let doc = run.json();
     assert_eq!(summary(&doc, "keys"), 0);
     assert_eq!(summary(&doc, "allowed"), 1);
     // ...and from a subdirectory, with the default path.
     let sub = repo.path.join("test");
-    let run = sgscan(&sub, &["git", "-q", "-f", "json"]);
+    let run = scan(&sub, &["git", "-q", "-f", "json"]);
     run.expect_code(0);
     assert_eq!(summary(&run.json(), "allowed"), 1);
-}
+});
 
-#[test]
-fn git_baseline_hides_old_findings_only() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_baseline_hides_old_findings_only, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let mut keys = KeyGen::new(22);
     let (old, new) = (keys.key(), keys.key());
     repo.write("old.env", &env_line(&old));
     repo.commit("old");
-    let first = sgscan(
-        tmp.path(),
+    let first = scan(
+        dir.root(),
         &[
             "git",
             "-q",
@@ -1048,22 +726,20 @@ fn git_baseline_hides_old_findings_only() {
     first.expect_code(1);
     assert_eq!(first.stdout, "");
     let baseline: Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("old.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.root().join("old.json")).unwrap()).unwrap();
     assert_eq!(fps(&baseline), set(&[&old]));
 
     repo.write("new.env", &env_line(&new));
     repo.commit("new");
-    let run = scan_git(tmp.path(), &repo.path, &["--baseline", "old.json"]);
+    let run = scan_git(dir.root(), &repo.path, &["--baseline", "old.json"]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&new]));
     assert_eq!(summary(&doc, "allowed"), 1);
-}
+});
 
-#[test]
-fn git_inline_allow_marker() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_inline_allow_marker, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let mut keys = KeyGen::new(23);
     let (allowed, leaked) = (keys.key(), keys.key());
     repo.write(
@@ -1072,18 +748,16 @@ fn git_inline_allow_marker() {
     );
     repo.commit("docs");
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&leaked]));
     assert_eq!(finding(&doc, &leaked)["locations"][0]["line"], 2);
     // The marker is not a fingerprint allow-list entry.
     assert_eq!(summary(&doc, "allowed"), 0);
-}
+});
 
-// ---------------------------------------------------------------------------------------------
 // sgscan staged
-// ---------------------------------------------------------------------------------------------
 
 /// A repository with one commit of harmless files in a few directories.
 fn staged_repo(tmp: &Path) -> Repo {
@@ -1096,15 +770,13 @@ fn staged_repo(tmp: &Path) -> Repo {
     repo
 }
 
-#[test]
-fn staged_key_blocks_with_advice() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = staged_repo(tmp.path());
+sgtest!(staged_key_blocks_with_advice, |dir, cmd| {
+    let repo = staged_repo(dir.root());
     let (key, id, _) = KeyGen::new(24).parts();
     repo.write("config/.env", &format!("DEBUG=1\n{}", env_line(&key)));
     repo.git(&["add", "config/.env"]);
 
-    let run = scan_staged(tmp.path(), &repo.path);
+    let run = scan_staged(dir.root(), &repo.path);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
@@ -1118,68 +790,60 @@ fn staged_key_blocks_with_advice() {
     for needle in ["git restore --staged", "sgscan:allow", ".sgscanignore"] {
         assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
     }
-}
+});
 
-#[test]
-fn staged_ignores_unstaged_working_tree_changes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = staged_repo(tmp.path());
+sgtest!(staged_ignores_unstaged_working_tree_changes, |dir, cmd| {
+    let repo = staged_repo(dir.root());
     repo.write(
         "config/app.toml",
         &format!("debug = false\nsendgrid = \"{}\"\n", KeyGen::new(25).key()),
     );
     assert_eq!(repo.git(&["diff", "--cached", "--name-only"]), "");
 
-    let run = scan_staged(tmp.path(), &repo.path);
+    let run = scan_staged(dir.root(), &repo.path);
     run.expect_code(0);
     let doc = run.json();
     assert_eq!(summary(&doc, "keys"), 0);
     assert_eq!(summary(&doc, "blobs_scanned"), 0);
     assert_eq!(run.stderr, "");
-}
+});
 
-#[test]
-fn staged_ignores_keys_committed_earlier() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = staged_repo(tmp.path());
+sgtest!(staged_ignores_keys_committed_earlier, |dir, cmd| {
+    let repo = staged_repo(dir.root());
     repo.write("config/.env", &env_line(&KeyGen::new(26).key()));
     repo.commit("oops");
-    let run = scan_staged(tmp.path(), &repo.path);
+    let run = scan_staged(dir.root(), &repo.path);
     run.expect_code(0);
     assert_eq!(summary(&run.json(), "blobs_scanned"), 0);
 
     // Staging an unrelated change does not bring the committed key back.
     repo.write("README.md", "# app v2\n");
     repo.git(&["add", "README.md"]);
-    let run = scan_staged(tmp.path(), &repo.path);
+    let run = scan_staged(dir.root(), &repo.path);
     run.expect_code(0);
     let doc = run.json();
     assert_eq!(summary(&doc, "keys"), 0);
     assert_eq!(summary(&doc, "blobs_scanned"), 1);
-}
+});
 
-#[test]
-fn staged_first_commit_on_an_unborn_branch() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(staged_first_commit_on_an_unborn_branch, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(27).key();
     repo.write("README.md", "# app\n");
     repo.write("deploy/prod.env", &env_line(&key));
     repo.git(&["add", "-A"]);
     assert!(repo.run(&[], &["rev-parse", "--verify", "HEAD"]).status.code() != Some(0));
 
-    let run = scan_staged(tmp.path(), &repo.path);
+    let run = scan_staged(dir.root(), &repo.path);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
     assert_eq!(finding(&doc, &key)["locations"][0]["path"], "deploy/prod.env");
     assert_eq!(summary(&doc, "blobs_scanned"), 2);
-}
+});
 
-#[test]
-fn staged_scans_only_files_that_differ_from_head() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = staged_repo(tmp.path());
+sgtest!(staged_scans_only_files_that_differ_from_head, |dir, cmd| {
+    let repo = staged_repo(dir.root());
     let key = KeyGen::new(28).key();
     // Two staged changes: a modified file deep in src/ and a new file at the top.
     repo.write(
@@ -1193,7 +857,7 @@ fn staged_scans_only_files_that_differ_from_head() {
     let changed = repo.git(&["diff", "--cached", "--name-only"]);
     assert_eq!(changed.lines().count(), 2, "{changed}");
 
-    let run = scan_staged(tmp.path(), &repo.path);
+    let run = scan_staged(dir.root(), &repo.path);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
@@ -1201,21 +865,17 @@ fn staged_scans_only_files_that_differ_from_head() {
     let loc = &finding(&doc, &key)["locations"][0];
     assert_eq!(loc["path"], "src/mail/mod.rs");
     assert_eq!(loc["line"], 2);
-}
+});
 
-#[test]
-fn staged_in_a_fresh_repository_without_an_index() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(staged_in_a_fresh_repository_without_an_index, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     assert!(!repo.path.join(".git/index").exists());
-    let run = scan_staged(tmp.path(), &repo.path);
+    let run = scan_staged(dir.root(), &repo.path);
     run.expect_code(0);
     assert_eq!(summary(&run.json(), "blobs_scanned"), 0);
-}
+});
 
-// ---------------------------------------------------------------------------------------------
 // sgscan install-hook, and the hook in real commits
-// ---------------------------------------------------------------------------------------------
 
 fn hook_path(repo: &Repo) -> PathBuf {
     repo.path.join(".git/hooks/pre-commit")
@@ -1224,14 +884,12 @@ fn hook_path(repo: &Repo) -> PathBuf {
 fn install_hook(repo: &Repo, extra: &[&str]) -> Run {
     let mut args = vec!["install-hook", repo.path.to_str().unwrap()];
     args.extend_from_slice(extra);
-    sgscan(repo.path.parent().unwrap(), &args)
+    scan(repo.path.parent().unwrap(), &args)
 }
 
-#[test]
-fn install_hook_writes_refuses_then_forces() {
+sgtest!(install_hook_writes_refuses_then_forces, |dir, cmd| {
     use std::os::unix::fs::PermissionsExt;
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = staged_repo(tmp.path());
+    let repo = staged_repo(dir.root());
     let hook = hook_path(&repo);
     assert!(!hook.exists());
 
@@ -1253,12 +911,10 @@ fn install_hook_writes_refuses_then_forces() {
 
     install_hook(&repo, &["--force"]).expect_code(0);
     assert_eq!(std::fs::read_to_string(&hook).unwrap(), script);
-}
+});
 
-#[test]
-fn installed_hook_blocks_a_real_commit_with_a_key() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = staged_repo(tmp.path());
+sgtest!(installed_hook_blocks_a_real_commit_with_a_key, |dir, cmd| {
+    let repo = staged_repo(dir.root());
     install_hook(&repo, &[]).expect_code(0);
     let before = repo.head();
 
@@ -1279,12 +935,10 @@ fn installed_hook_blocks_a_real_commit_with_a_key() {
     let out = repo.run(&[], &["commit", "-q", "-m", "docs"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_ne!(repo.head(), before);
-}
+});
 
-#[test]
-fn installed_hook_blocks_commit_all_with_a_key() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = staged_repo(tmp.path());
+sgtest!(installed_hook_blocks_commit_all_with_a_key, |dir, cmd| {
+    let repo = staged_repo(dir.root());
     install_hook(&repo, &[]).expect_code(0);
     let before = repo.head();
 
@@ -1305,41 +959,38 @@ fn installed_hook_blocks_commit_all_with_a_key() {
         "`git commit PATH` with a key must be blocked"
     );
     assert_eq!(repo.head(), before);
-}
+});
 
-#[test]
-fn installed_hook_allows_an_empty_first_commit() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(installed_hook_allows_an_empty_first_commit, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     install_hook(&repo, &[]).expect_code(0);
     let out = repo.run(&[], &["commit", "-q", "--allow-empty", "-m", "init"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(repo.git(&["rev-list", "--count", "HEAD"]), "1");
-}
+});
 
-#[test]
-fn install_hook_from_a_linked_worktree_guards_its_commits() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = staged_repo(tmp.path());
-    repo.git(&["worktree", "add", "-q", "-b", "wt-branch", "../wt"]);
-    let wt = Repo::open(&tmp.path().join("wt"));
-    install_hook(&wt, &[]).expect_code(0);
-    let before = wt.head();
+sgtest!(
+    install_hook_from_a_linked_worktree_guards_its_commits,
+    |dir, cmd| {
+        let repo = staged_repo(dir.root());
+        repo.git(&["worktree", "add", "-q", "-b", "wt-branch", "../wt"]);
+        let wt = Repo::open(&dir.root().join("wt"));
+        install_hook(&wt, &[]).expect_code(0);
+        let before = wt.head();
 
-    wt.write("config/.env", &env_line(&KeyGen::new(34).key()));
-    wt.git(&["add", "config/.env"]);
-    let out = wt.run(&[], &["commit", "-q", "-m", "add env"]);
-    assert!(
-        !out.status.success(),
-        "a commit with a key in the worktree where the hook was installed must be blocked"
-    );
-    assert_eq!(wt.head(), before);
-}
+        wt.write("config/.env", &env_line(&KeyGen::new(34).key()));
+        wt.git(&["add", "config/.env"]);
+        let out = wt.run(&[], &["commit", "-q", "-m", "add env"]);
+        assert!(
+            !out.status.success(),
+            "a commit with a key in the worktree where the hook was installed must be blocked"
+        );
+        assert_eq!(wt.head(), before);
+    }
+);
 
-#[test]
-fn install_hook_with_core_hooks_path() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = staged_repo(tmp.path());
+sgtest!(install_hook_with_core_hooks_path, |dir, cmd| {
+    let repo = staged_repo(dir.root());
     // What husky and similar tools set up.
     std::fs::create_dir(repo.path.join(".githooks")).unwrap();
     repo.git(&["config", "core.hooksPath", ".githooks"]);
@@ -1360,16 +1011,12 @@ fn install_hook_with_core_hooks_path() {
         "install-hook succeeded, yet git (core.hooksPath=.githooks) committed a key"
     );
     assert_eq!(repo.head(), before);
-}
+});
 
-// ---------------------------------------------------------------------------------------------
 // Secrets stay out of the output
-// ---------------------------------------------------------------------------------------------
 
-#[test]
-fn no_full_key_in_output_without_show_secrets() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = staged_repo(tmp.path());
+sgtest!(no_full_key_in_output_without_show_secrets, |dir, cmd| {
+    let repo = staged_repo(dir.root());
     let mut keys = KeyGen::new(31);
     let (committed, in_message, staged) = (keys.key(), keys.key(), keys.key());
     repo.write("old.env", &env_line(&committed));
@@ -1380,7 +1027,7 @@ fn no_full_key_in_output_without_show_secrets() {
 
     let secret_of = |k: &str| k.rsplit('.').next().unwrap().to_string();
     let check_run = |args: &[&str], want: &[&String]| {
-        let run = sgscan(tmp.path(), args);
+        let run = scan(dir.root(), args);
         run.expect_code(1);
         for k in want {
             for text in [&run.stdout, &run.stderr] {
@@ -1399,18 +1046,16 @@ fn no_full_key_in_output_without_show_secrets() {
     }
 
     // The control: with --show-secrets the full key is there, so the checks above can fail.
-    let run = sgscan(tmp.path(), &["git", "-q", "-f", "json", "--show-secrets", r]);
+    let run = scan(dir.root(), &["git", "-q", "-f", "json", "--show-secrets", r]);
     run.expect_code(1);
     assert!(run.stdout.contains(&committed));
-    let run = sgscan(tmp.path(), &["staged", "--show-secrets", r]);
+    let run = scan(dir.root(), &["staged", "--show-secrets", r]);
     run.expect_code(1);
     assert!(run.stdout.contains(&staged));
-}
+});
 
-#[test]
-fn git_key_in_an_annotated_tag_message() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_key_in_an_annotated_tag_message, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let key = KeyGen::new(71).key();
     repo.write("README", "hello\n");
     repo.commit("init");
@@ -1422,44 +1067,42 @@ fn git_key_in_an_annotated_tag_message() {
         &format!("release notes\n\nsmtp key {key}\n"),
     ]);
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
     let loc = &finding(&doc, &key)["locations"][0];
     assert_eq!(loc["path"], "(tag message refs/tags/v2.0)");
     assert_eq!(loc["line"], 3);
-}
+});
 
-#[test]
-fn git_partial_clone_is_noted() {
-    let tmp = tempfile::tempdir().unwrap();
-    let origin = Repo::init(&tmp.path().join("origin"));
+sgtest!(git_partial_clone_is_noted, |dir, cmd| {
+    let origin = Repo::init(&dir.root().join("origin"));
     origin.write("a.txt", "a\n");
     origin.commit("one");
     origin.git(&["config", "uploadpack.allowFilter", "true"]);
     let url = format!("file://{}", origin.path.display());
-    let clone = tmp.path().join("clone");
+    let clone = dir.root().join("clone");
     check(
-        git_command(tmp.path())
+        git_command(dir.root())
             .args(["clone", "-q", "--no-checkout", "--filter=blob:none", &url])
             .arg(&clone)
             .output()
             .unwrap(),
         "partial clone",
     );
-    let run = scan_git(tmp.path(), &clone, &[]);
+    let run = scan_git(dir.root(), &clone, &[]);
     let doc = run.json();
     assert!(has_note(&doc, "partial clone"), "notes: {:?}", notes(&doc));
     // A full clone has no such note.
-    let run = scan_git(tmp.path(), &origin.path, &[]);
+    let run = scan_git(dir.root(), &origin.path, &[]);
     assert!(!has_note(&run.json(), "partial clone"));
-}
+});
 
 /// Every location of a JSON report, as comparable tuples.
 fn all_locations(doc: &Value) -> BTreeSet<(String, String, String, u64)> {
     let mut out = BTreeSet::new();
-    for f in doc["findings"].as_array().unwrap() {
+    for f in findings(doc) {
         for l in f["locations"].as_array().unwrap() {
             out.insert((
                 f["fingerprint"].as_str().unwrap().to_string(),
@@ -1472,78 +1115,77 @@ fn all_locations(doc: &Value) -> BTreeSet<(String, String, String, u64)> {
     out
 }
 
-#[test]
-fn git_shards_together_equal_the_whole_and_scan_each_blob_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
-    let mut keys = KeyGen::new(90);
-    for i in 0..30 {
-        let content = if i % 3 == 0 {
-            env_line(&keys.key())
-        } else {
-            format!("value {i}\n")
-        };
-        repo.write(&format!("dir{}/f{i}.env", i % 4), &content);
-        let msg = if i == 7 {
-            format!("fix\n\nold key {}\n", keys.key())
-        } else {
-            format!("commit {i}")
-        };
-        repo.commit(&msg);
+sgtest!(
+    git_shards_together_equal_the_whole_and_scan_each_blob_once,
+    |dir, cmd| {
+        let repo = Repo::init(&dir.root().join("r"));
+        let mut keys = KeyGen::new(90);
+        for i in 0..30 {
+            let content = if i % 3 == 0 {
+                env_line(&keys.key())
+            } else {
+                format!("value {i}\n")
+            };
+            repo.write(&format!("dir{}/f{i}.env", i % 4), &content);
+            let msg = if i == 7 {
+                format!("fix\n\nold key {}\n", keys.key())
+            } else {
+                format!("commit {i}")
+            };
+            repo.commit(&msg);
+        }
+        repo.git(&["tag", "-a", "v1", "-m", &format!("tag with {}", keys.key())]);
+        let whole = scan_git(dir.root(), &repo.path, &[]).json();
+        let total_blobs = summary(&whole, "blobs_scanned");
+        let total_commits = summary(&whole, "commits_scanned");
+        assert_eq!(total_blobs, repo.distinct_blobs());
+        assert_eq!(whole["findings"].as_array().unwrap().len(), 12);
+
+        let n = 3;
+        let (mut blobs, mut commits) = (0, 0);
+        let mut shard_files = Vec::new();
+        for i in 0..n {
+            let shard = format!("{i}/{n}");
+            let out = dir.root().join(format!("shard-{i}.jsonl"));
+            let run = scan(
+                dir.root(),
+                &[
+                    "git",
+                    "-q",
+                    repo.path.to_str().unwrap(),
+                    "--shard",
+                    &shard,
+                    "-f",
+                    "jsonl",
+                    "-o",
+                    out.to_str().unwrap(),
+                ],
+            );
+            assert!(run.code == 0 || run.code == 1, "shard {shard}: {}", run.stderr);
+            let text = std::fs::read_to_string(&out).unwrap();
+            let summary_line: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+            assert_eq!(summary_line["type"], "summary");
+            blobs += summary_line["blobs_scanned"].as_u64().unwrap();
+            commits += summary_line["commits_scanned"].as_u64().unwrap();
+            shard_files.push(out);
+        }
+        // Disjoint and complete: the shards' counts add up to the whole's exactly.
+        assert_eq!(blobs, total_blobs);
+        assert_eq!(commits, total_commits);
+
+        let mut args = vec!["merge".to_string(), "-f".into(), "json".into()];
+        args.extend(shard_files.iter().map(|p| p.to_str().unwrap().to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let merged = scan(dir.root(), &args);
+        assert_eq!(merged.code, 1, "{}", merged.stderr);
+        let merged = merged.json();
+        assert_eq!(fps(&merged), fps(&whole));
+        assert_eq!(all_locations(&merged), all_locations(&whole));
+        assert_eq!(summary(&merged, "blobs_scanned"), total_blobs);
     }
-    repo.git(&["tag", "-a", "v1", "-m", &format!("tag with {}", keys.key())]);
-    let whole = scan_git(tmp.path(), &repo.path, &[]).json();
-    let total_blobs = summary(&whole, "blobs_scanned");
-    let total_commits = summary(&whole, "commits_scanned");
-    assert_eq!(total_blobs, repo.distinct_blobs());
-    assert_eq!(whole["findings"].as_array().unwrap().len(), 12);
+);
 
-    let n = 3;
-    let (mut blobs, mut commits) = (0, 0);
-    let mut shard_files = Vec::new();
-    for i in 0..n {
-        let shard = format!("{i}/{n}");
-        let out = tmp.path().join(format!("shard-{i}.jsonl"));
-        let run = sgscan(
-            tmp.path(),
-            &[
-                "git",
-                "-q",
-                repo.path.to_str().unwrap(),
-                "--shard",
-                &shard,
-                "-f",
-                "jsonl",
-                "-o",
-                out.to_str().unwrap(),
-            ],
-        );
-        assert!(run.code == 0 || run.code == 1, "shard {shard}: {}", run.stderr);
-        let text = std::fs::read_to_string(&out).unwrap();
-        let summary_line: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-        assert_eq!(summary_line["type"], "summary");
-        blobs += summary_line["blobs_scanned"].as_u64().unwrap();
-        commits += summary_line["commits_scanned"].as_u64().unwrap();
-        shard_files.push(out);
-    }
-    // Disjoint and complete: the shards' counts add up to the whole's exactly.
-    assert_eq!(blobs, total_blobs);
-    assert_eq!(commits, total_commits);
-
-    let mut args = vec!["merge".to_string(), "-f".into(), "json".into()];
-    args.extend(shard_files.iter().map(|p| p.to_str().unwrap().to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let merged = sgscan(tmp.path(), &args);
-    assert_eq!(merged.code, 1, "{}", merged.stderr);
-    let merged = merged.json();
-    assert_eq!(fps(&merged), fps(&whole));
-    assert_eq!(all_locations(&merged), all_locations(&whole));
-    assert_eq!(summary(&merged, "blobs_scanned"), total_blobs);
-}
-
-// ---------------------------------------------------------------------------------------------
 // sgscan git: damaged repositories
-// ---------------------------------------------------------------------------------------------
 
 /// The `skipped` entry whose path names `id`; panics with the report if there is none.
 fn skip_of<'a>(doc: &'a Value, id: &str) -> &'a Value {
@@ -1561,128 +1203,129 @@ fn malformed_commit(repo: &Repo, tree: &str, parent: &str, header: &str) -> Stri
     repo.literal("commit", text.as_bytes())
 }
 
-#[test]
-fn git_malformed_commits_at_branch_tips_cost_only_themselves() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
-    let key = KeyGen::new(40).key();
-    repo.write("a.env", &env_line(&key));
-    let base = repo.commit("add key");
-    let empty = repo.git(&["mktree"]);
-    let bad_date = malformed_commit(
-        &repo,
-        &empty,
-        &base,
-        "author A <a@a.test> notadate +0000\ncommitter C <c@c.test> notadate +0000\n",
-    );
-    let no_author = malformed_commit(&repo, &empty, &base, "committer C <c@c.test> 1700000000 +0000\n");
-    // The key's commit is now reachable only through the malformed ones.
-    repo.git(&["update-ref", "refs/heads/main", &bad_date]);
-    repo.git(&["update-ref", "refs/heads/side", &no_author]);
-    assert!(repo.git(&["log", "--oneline", "--all"]).contains("add key"));
+sgtest!(
+    git_malformed_commits_at_branch_tips_cost_only_themselves,
+    |dir, cmd| {
+        let repo = Repo::init(&dir.root().join("r"));
+        let key = KeyGen::new(40).key();
+        repo.write("a.env", &env_line(&key));
+        let base = repo.commit("add key");
+        let empty = repo.git(&["mktree"]);
+        let bad_date = malformed_commit(
+            &repo,
+            &empty,
+            &base,
+            "author A <a@a.test> notadate +0000\ncommitter C <c@c.test> notadate +0000\n",
+        );
+        let no_author = malformed_commit(&repo, &empty, &base, "committer C <c@c.test> 1700000000 +0000\n");
+        // The key's commit is now reachable only through the malformed ones.
+        repo.git(&["update-ref", "refs/heads/main", &bad_date]);
+        repo.git(&["update-ref", "refs/heads/side", &no_author]);
+        assert!(repo.git(&["log", "--oneline", "--all"]).contains("add key"));
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
-    run.expect_code(1);
-    let doc = run.json();
-    assert_eq!(fps(&doc), set(&[&key]));
-    assert_eq!(finding(&doc, &key)["locations"][0]["commit"], base.as_str());
-    for (id, branch) in [(&bad_date, "refs/heads/main"), (&no_author, "refs/heads/side")] {
-        let reason = skip_of(&doc, id)["reason"].as_str().unwrap().to_string();
-        assert!(reason.contains("malformed commit"), "{reason}");
-        assert!(reason.contains(branch), "{reason}");
+        let run = scan_git(dir.root(), &repo.path, &[]);
+        run.expect_code(1);
+        let doc = run.json();
+        assert_eq!(fps(&doc), set(&[&key]));
+        assert_eq!(finding(&doc, &key)["locations"][0]["commit"], base.as_str());
+        for (id, branch) in [(&bad_date, "refs/heads/main"), (&no_author, "refs/heads/side")] {
+            let reason = skip_of(&doc, id)["reason"].as_str().unwrap().to_string();
+            assert!(reason.contains("malformed commit"), "{reason}");
+            assert!(reason.contains(branch), "{reason}");
+        }
+        assert!(
+            skip_of(&doc, &no_author)["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no author line")
+        );
+        assert_eq!(summary(&doc, "skipped"), 2);
     }
-    assert!(
-        skip_of(&doc, &no_author)["reason"]
-            .as_str()
-            .unwrap()
-            .contains("no author line")
-    );
-    assert_eq!(summary(&doc, "skipped"), 2);
-}
+);
 
-#[test]
-fn git_malformed_commit_in_the_middle_hides_nothing_older() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
-    let mut keys = KeyGen::new(41);
-    let (old, new) = (keys.key(), keys.key());
-    repo.write("old.env", &env_line(&old));
-    let first = repo.commit("old key");
-    let tree = repo.rev("HEAD^{tree}");
-    let middle = malformed_commit(&repo, &tree, &first, "committer C <c@c.test> 1700000100 +0000\n");
-    std::fs::remove_file(repo.path.join("old.env")).unwrap();
-    repo.write("new.env", &env_line(&new));
-    repo.git(&["add", "-A"]);
-    let new_tree = repo.git(&["write-tree"]);
-    let top = repo.git(&["commit-tree", &new_tree, "-p", &middle, "-m", "new key"]);
-    repo.git(&["update-ref", "refs/heads/main", &top]);
+sgtest!(
+    git_malformed_commit_in_the_middle_hides_nothing_older,
+    |dir, cmd| {
+        let repo = Repo::init(&dir.root().join("r"));
+        let mut keys = KeyGen::new(41);
+        let (old, new) = (keys.key(), keys.key());
+        repo.write("old.env", &env_line(&old));
+        let first = repo.commit("old key");
+        let tree = repo.rev("HEAD^{tree}");
+        let middle = malformed_commit(&repo, &tree, &first, "committer C <c@c.test> 1700000100 +0000\n");
+        std::fs::remove_file(repo.path.join("old.env")).unwrap();
+        repo.write("new.env", &env_line(&new));
+        repo.git(&["add", "-A"]);
+        let new_tree = repo.git(&["write-tree"]);
+        let top = repo.git(&["commit-tree", &new_tree, "-p", &middle, "-m", "new key"]);
+        repo.git(&["update-ref", "refs/heads/main", &top]);
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
-    run.expect_code(1);
-    let doc = run.json();
-    assert_eq!(fps(&doc), set(&[&old, &new]));
-    assert_eq!(finding(&doc, &old)["locations"][0]["commit"], first.as_str());
-    assert_eq!(finding(&doc, &new)["locations"][0]["commit"], top.as_str());
-    let reason = skip_of(&doc, &middle)["reason"].as_str().unwrap().to_string();
-    assert!(reason.contains(&format!("parent of {}", &top[..12])), "{reason}");
-    assert_eq!(summary(&doc, "commits_scanned"), 3);
+        let run = scan_git(dir.root(), &repo.path, &[]);
+        run.expect_code(1);
+        let doc = run.json();
+        assert_eq!(fps(&doc), set(&[&old, &new]));
+        assert_eq!(finding(&doc, &old)["locations"][0]["commit"], first.as_str());
+        assert_eq!(finding(&doc, &new)["locations"][0]["commit"], top.as_str());
+        let reason = skip_of(&doc, &middle)["reason"].as_str().unwrap().to_string();
+        assert!(reason.contains(&format!("parent of {}", &top[..12])), "{reason}");
+        assert_eq!(summary(&doc, "commits_scanned"), 3);
 
-    // A range through it: each commit against its first parent, the malformed one included.
-    let range = format!("{first}..{top}");
-    let run = scan_git(tmp.path(), &repo.path, &["--range", &range]);
-    run.expect_code(1);
-    let doc = run.json();
-    assert_eq!(fps(&doc), set(&[&new]));
-    assert!(
-        skip_of(&doc, &middle)["reason"]
-            .as_str()
-            .unwrap()
-            .contains("malformed commit")
-    );
-    assert_eq!(summary(&doc, "commits_scanned"), 2);
-}
+        // A range through it: each commit against its first parent, the malformed one included.
+        let range = format!("{first}..{top}");
+        let run = scan_git(dir.root(), &repo.path, &["--range", &range]);
+        run.expect_code(1);
+        let doc = run.json();
+        assert_eq!(fps(&doc), set(&[&new]));
+        assert!(
+            skip_of(&doc, &middle)["reason"]
+                .as_str()
+                .unwrap()
+                .contains("malformed commit")
+        );
+        assert_eq!(summary(&doc, "commits_scanned"), 2);
+    }
+);
 
-#[test]
-fn git_commit_with_an_unreadable_header_costs_only_its_ref() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
-    let mut keys = KeyGen::new(46);
-    let (on_main, behind_garbage) = (keys.key(), keys.key());
-    repo.write("a.env", &env_line(&on_main));
-    repo.commit("main");
-    repo.git(&["checkout", "-q", "-b", "side"]);
-    repo.write("b.env", &env_line(&behind_garbage));
-    let hidden = repo.commit("only behind the garbage");
-    repo.git(&["checkout", "-q", "main"]);
-    // Not a header at all: neither its tree nor its parents can be known.
-    let garbage = repo.literal(
-        "commit",
-        format!("this is not a commit\nparent of {hidden}\n").as_bytes(),
-    );
-    // git will not point a ref at it (`bogus commit object`): write the ref file itself.
-    std::fs::write(repo.path.join(".git/refs/heads/side"), format!("{garbage}\n")).unwrap();
+sgtest!(
+    git_commit_with_an_unreadable_header_costs_only_its_ref,
+    |dir, cmd| {
+        let repo = Repo::init(&dir.root().join("r"));
+        let mut keys = KeyGen::new(46);
+        let (on_main, behind_garbage) = (keys.key(), keys.key());
+        repo.write("a.env", &env_line(&on_main));
+        repo.commit("main");
+        repo.git(&["checkout", "-q", "-b", "side"]);
+        repo.write("b.env", &env_line(&behind_garbage));
+        let hidden = repo.commit("only behind the garbage");
+        repo.git(&["checkout", "-q", "main"]);
+        // Not a header at all: neither its tree nor its parents can be known.
+        let garbage = repo.literal(
+            "commit",
+            format!("this is not a commit\nparent of {hidden}\n").as_bytes(),
+        );
+        // git will not point a ref at it (`bogus commit object`): write the ref file itself.
+        std::fs::write(repo.path.join(".git/refs/heads/side"), format!("{garbage}\n")).unwrap();
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
-    run.expect_code(1);
-    let doc = run.json();
-    assert_eq!(fps(&doc), set(&[&on_main]));
-    let reason = skip_of(&doc, &garbage)["reason"].as_str().unwrap().to_string();
-    assert!(
-        reason.contains("refs/heads/side") && reason.contains("header is unreadable"),
-        "{reason}"
-    );
-}
+        let run = scan_git(dir.root(), &repo.path, &[]);
+        run.expect_code(1);
+        let doc = run.json();
+        assert_eq!(fps(&doc), set(&[&on_main]));
+        let reason = skip_of(&doc, &garbage)["reason"].as_str().unwrap().to_string();
+        assert!(
+            reason.contains("refs/heads/side") && reason.contains("header is unreadable"),
+            "{reason}"
+        );
+    }
+);
 
-#[test]
-fn git_refs_to_blobs_and_trees_are_scanned() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
+sgtest!(git_refs_to_blobs_and_trees_are_scanned, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
     let mut keys = KeyGen::new(42);
     let (k_light, k_annotated, k_tree) = (keys.key(), keys.key(), keys.key());
     repo.write("README.md", "# app\n");
     repo.commit("init");
     let blob = |name: &str, key: &str| {
-        let path = tmp.path().join(name);
+        let path = dir.root().join(name);
         std::fs::write(&path, env_line(key)).unwrap();
         repo.git(&["hash-object", "-w", path.to_str().unwrap()])
     };
@@ -1705,7 +1348,7 @@ fn git_refs_to_blobs_and_trees_are_scanned() {
     assert_ne!(sub, tree);
     repo.git(&["tag", "-a", "-m", "a tree", "snapshot", &sub]);
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
+    let run = scan_git(dir.root(), &repo.path, &[]);
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&k_light, &k_annotated, &k_tree]));
@@ -1719,38 +1362,39 @@ fn git_refs_to_blobs_and_trees_are_scanned() {
         assert!(loc.get("commit").is_none(), "{loc}");
     }
     assert_eq!(doc["skipped"], serde_json::json!([]));
-}
+});
 
-#[test]
-fn git_malformed_annotated_tag_is_followed_and_its_message_scanned() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&tmp.path().join("r"));
-    let mut keys = KeyGen::new(45);
-    let (in_commit, in_message) = (keys.key(), keys.key());
-    let c = dangling_tagged_commit(&repo, &in_commit, &["tag", "v1.0"]);
-    // A tagger line without an email: git would not write it, gitoxide does not decode it.
-    let text = format!(
-        "object {c}\ntype commit\ntag v1.0\ntagger nobody\n\n{}",
-        env_line(&in_message)
-    );
-    let tag = repo.literal("tag", text.as_bytes());
-    repo.git(&["update-ref", "refs/tags/v1.0", &tag]);
+sgtest!(
+    git_malformed_annotated_tag_is_followed_and_its_message_scanned,
+    |dir, cmd| {
+        let repo = Repo::init(&dir.root().join("r"));
+        let mut keys = KeyGen::new(45);
+        let (in_commit, in_message) = (keys.key(), keys.key());
+        let c = dangling_tagged_commit(&repo, &in_commit, &["tag", "v1.0"]);
+        // A tagger line without an email: git would not write it, gitoxide does not decode it.
+        let text = format!(
+            "object {c}\ntype commit\ntag v1.0\ntagger nobody\n\n{}",
+            env_line(&in_message)
+        );
+        let tag = repo.literal("tag", text.as_bytes());
+        repo.git(&["update-ref", "refs/tags/v1.0", &tag]);
 
-    let run = scan_git(tmp.path(), &repo.path, &[]);
-    run.expect_code(1);
-    let doc = run.json();
-    assert_eq!(fps(&doc), set(&[&in_commit, &in_message]));
-    assert_eq!(finding(&doc, &in_commit)["locations"][0]["commit"], c.as_str());
-    assert_eq!(
-        finding(&doc, &in_message)["locations"][0]["path"],
-        "(tag message refs/tags/v1.0)"
-    );
-    let reason = skip_of(&doc, &tag)["reason"].as_str().unwrap().to_string();
-    assert!(
-        reason.contains("malformed tag object") && reason.contains(&c),
-        "{reason}"
-    );
-}
+        let run = scan_git(dir.root(), &repo.path, &[]);
+        run.expect_code(1);
+        let doc = run.json();
+        assert_eq!(fps(&doc), set(&[&in_commit, &in_message]));
+        assert_eq!(finding(&doc, &in_commit)["locations"][0]["commit"], c.as_str());
+        assert_eq!(
+            finding(&doc, &in_message)["locations"][0]["path"],
+            "(tag message refs/tags/v1.0)"
+        );
+        let reason = skip_of(&doc, &tag)["reason"].as_str().unwrap().to_string();
+        assert!(
+            reason.contains("malformed tag object") && reason.contains(&c),
+            "{reason}"
+        );
+    }
+);
 
 /// A repository whose objects are all in one pack, the key among them.
 fn packed_repo(path: &Path, key: &str) -> (Repo, PathBuf) {
@@ -1774,74 +1418,73 @@ fn make_writable(path: &Path) {
     std::fs::set_permissions(path, perm).unwrap();
 }
 
-#[test]
-fn git_unreadable_pack_is_an_error_not_an_empty_history() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut keys = KeyGen::new(43);
+sgtest!(
+    git_unreadable_pack_is_an_error_not_an_empty_history,
+    |dir, cmd| {
+        let mut keys = KeyGen::new(43);
 
-    // Entries overwritten after the pack header: every object in it is garbage.
-    let (repo, pack) = packed_repo(&tmp.path().join("garbled"), &keys.key());
-    make_writable(&pack);
-    let mut bytes = std::fs::read(&pack).unwrap();
-    let end = bytes.len() - 20;
-    bytes[12..end].fill(b'X');
-    std::fs::write(&pack, bytes).unwrap();
-    let run = scan_git(tmp.path(), &repo.path, &[]);
-    run.expect_code(2);
-    assert_eq!(run.stdout, "");
-    assert!(run.stderr.contains("could be read"), "{}", run.stderr);
-    assert!(!run.stderr.contains("no commits"), "{}", run.stderr);
+        // Entries overwritten after the pack header: every object in it is garbage.
+        let (repo, pack) = packed_repo(&dir.root().join("garbled"), &keys.key());
+        make_writable(&pack);
+        let mut bytes = std::fs::read(&pack).unwrap();
+        let end = bytes.len() - 20;
+        bytes[12..end].fill(b'X');
+        std::fs::write(&pack, bytes).unwrap();
+        let run = scan_git(dir.root(), &repo.path, &[]);
+        run.expect_code(2);
+        assert_eq!(run.stdout, "");
+        assert!(run.stderr.contains("could be read"), "{}", run.stderr);
+        assert!(!run.stderr.contains("no commits"), "{}", run.stderr);
 
-    // A truncated index: gitoxide drops the pack, so its objects seem missing; the error says why.
-    let (repo, pack) = packed_repo(&tmp.path().join("truncated"), &keys.key());
-    let idx = pack.with_extension("idx");
-    make_writable(&idx);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&idx)
-        .unwrap()
-        .set_len(100)
-        .unwrap();
-    let run = scan_git(tmp.path(), &repo.path, &[]);
-    run.expect_code(2);
-    assert!(run.stderr.contains("unreadable pack index"), "{}", run.stderr);
-
-    // Only part of the history in the broken pack: the rest is reported, the pack named as skipped.
-    let old = keys.key();
-    let (repo, pack) = packed_repo(&tmp.path().join("partial"), &old);
-    let new = keys.key();
-    repo.write("b.env", &env_line(&new));
-    let top = repo.commit("loose commit on top");
-    let idx = pack.with_extension("idx");
-    make_writable(&idx);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&idx)
-        .unwrap()
-        .set_len(100)
-        .unwrap();
-    let run = scan_git(tmp.path(), &repo.path, &[]);
-    run.expect_code(1);
-    let doc = run.json();
-    assert_eq!(fps(&doc), set(&[&new]));
-    let pack_name = pack.file_name().unwrap().to_str().unwrap();
-    assert!(
-        skip_of(&doc, pack_name)["reason"]
-            .as_str()
+        // A truncated index: gitoxide drops the pack, so its objects seem missing; the error says why.
+        let (repo, pack) = packed_repo(&dir.root().join("truncated"), &keys.key());
+        let idx = pack.with_extension("idx");
+        make_writable(&idx);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&idx)
             .unwrap()
-            .contains("unreadable pack index")
-    );
-    let parent = repo.rev("HEAD^");
-    let reason = skip_of(&doc, &parent)["reason"].as_str().unwrap().to_string();
-    assert!(reason.contains(&format!("parent of {}", &top[..12])), "{reason}");
-    assert!(!has_note(&doc, "no commits"), "notes: {:?}", notes(&doc));
-}
+            .set_len(100)
+            .unwrap();
+        let run = scan_git(dir.root(), &repo.path, &[]);
+        run.expect_code(2);
+        assert!(run.stderr.contains("unreadable pack index"), "{}", run.stderr);
 
-#[test]
-fn git_gitlink_outside_the_repository_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
+        // Only part of the history in the broken pack: the rest is reported, the pack named as skipped.
+        let old = keys.key();
+        let (repo, pack) = packed_repo(&dir.root().join("partial"), &old);
+        let new = keys.key();
+        repo.write("b.env", &env_line(&new));
+        let top = repo.commit("loose commit on top");
+        let idx = pack.with_extension("idx");
+        make_writable(&idx);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&idx)
+            .unwrap()
+            .set_len(100)
+            .unwrap();
+        let run = scan_git(dir.root(), &repo.path, &[]);
+        run.expect_code(1);
+        let doc = run.json();
+        assert_eq!(fps(&doc), set(&[&new]));
+        let pack_name = pack.file_name().unwrap().to_str().unwrap();
+        assert!(
+            skip_of(&doc, pack_name)["reason"]
+                .as_str()
+                .unwrap()
+                .contains("unreadable pack index")
+        );
+        let parent = repo.rev("HEAD^");
+        let reason = skip_of(&doc, &parent)["reason"].as_str().unwrap().to_string();
+        assert!(reason.contains(&format!("parent of {}", &top[..12])), "{reason}");
+        assert!(!has_note(&doc, "no commits"), "notes: {:?}", notes(&doc));
+    }
+);
+
+sgtest!(git_gitlink_outside_the_repository_is_refused, |dir, cmd| {
     // The directory above the scanned repository is a repository with a key of its own.
-    let outer = Repo::init(&tmp.path().join("outer"));
+    let outer = Repo::init(&dir.root().join("outer"));
     let outer_key = KeyGen::new(44).key();
     outer.write("outer.env", &env_line(&outer_key));
     let outer_head = outer.commit("outer key");
@@ -1859,7 +1502,7 @@ fn git_gitlink_outside_the_repository_is_refused() {
     let commit = repo.git(&["commit-tree", &tree, "-m", "gitlink to the parent directory"]);
     repo.git(&["update-ref", "refs/heads/main", &commit]);
 
-    let run = scan_git(tmp.path(), &repo.path, &["--submodules"]);
+    let run = scan_git(dir.root(), &repo.path, &["--submodules"]);
     run.expect_code(0);
     let doc = run.json();
     assert_eq!(fps(&doc), BTreeSet::new());
@@ -1868,4 +1511,4 @@ fn git_gitlink_outside_the_repository_is_refused() {
         n.iter().any(|n| n.contains("'..'") && n.contains("refused")),
         "notes: {n:?}"
     );
-}
+});

@@ -1,95 +1,26 @@
 //! `sgscan dir --verify` end to end: the built binary against a fake SendGrid API
-//! (`common::sendgrid_mock`), one mock per test (tests run in parallel threads).
+//! (`util::mock`), one mock per test (tests run in parallel threads).
 //!
-//! No key literal appears in this file: every key is generated at run time (`common::KeyGen`), and
+//! No key literal appears in this file: every key is generated at run time (`util::KeyGen`), and
 //! diagnostics scrub anything shaped like a key before printing it. Every test also checks that no
 //! key (nor its secret half) reached standard output, standard error or the files sgscan wrote.
 
-mod common;
-
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use common::KeyGen;
-use common::run::{Run, assert_no_key, cut, scrub};
-use common::sendgrid_mock::{self, Behavior, Hostile, MockSendGrid};
 use serde_json::Value;
-use tempfile::TempDir;
 
-// ---------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------
-
-/// Asserts that neither output stream of `run` holds a key.
-fn assert_run_leaks_nothing(run: &Run, keys: &[&String]) {
-    assert_no_key(&run.stdout, "stdout", keys);
-    assert_no_key(&run.stderr, "stderr", keys);
-}
-
-/// A temporary directory: `scan/` is what sgscan scans; files beside it (policy, cache, reports)
-/// are outside the scan.
-struct Tree {
-    tmp: TempDir,
-}
-
-impl Tree {
-    fn new() -> Tree {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir(tmp.path().join("scan")).unwrap();
-        Tree { tmp }
-    }
-
-    fn scan_dir(&self) -> PathBuf {
-        self.tmp.path().join("scan")
-    }
-
-    /// A path outside the scanned directory.
-    fn outside(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
-    /// Writes `scan/rel` holding `key` as an environment assignment.
-    fn put_key(&self, rel: &str, key: &str) {
-        self.put(rel, &format!("# mail settings\nSENDGRID_API_KEY={key}\n"));
-    }
-
-    fn put(&self, rel: &str, contents: &str) {
-        let path = self.scan_dir().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-    }
-}
-
-/// The binary with colour and API-URL variables removed and a timeout.
-fn sgscan() -> Command {
-    let mut cmd = Command::cargo_bin("sgscan").expect("the sgscan binary is built");
-    cmd.env_remove("SGSCAN_API_URL")
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .timeout(Duration::from_secs(120));
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let started = Instant::now();
-    let out = cmd
-        .output()
-        .expect("sgscan runs (and finishes before the timeout)");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    }
-}
+use crate::util::mock::{self, Behavior, Hostile, MockSendGrid};
+use crate::util::{
+    KeyGen, Run, Tree, assert_no_key, assert_run_leaks_nothing, finding, fp, id, run, scrub, sgscan,
+    verification,
+};
 
 /// `sgscan dir SCAN --verify --api-url URL -f FORMAT EXTRA…`
 fn verify_fmt(tree: &Tree, api_url: &str, format: &str, extra: &[&str]) -> Run {
-    run(sgscan()
+    run(sgscan(tree.root())
         .arg("dir")
         .arg(tree.scan_dir())
         .args(["--verify", "--api-url", api_url, "-f", format])
@@ -102,32 +33,6 @@ fn verify_json(tree: &Tree, api_url: &str, extra: &[&str]) -> (Run, Value) {
     assert_eq!(r.code, 1, "expected exit 1 (findings):\n{r}");
     let doc = r.json();
     (r, doc)
-}
-
-fn finding<'a>(doc: &'a Value, key: &str) -> &'a Value {
-    let fp = sendgrid_mock::fingerprint(key);
-    doc["findings"]
-        .as_array()
-        .expect("`findings` is an array")
-        .iter()
-        .find(|f| f["fingerprint"] == fp.as_str())
-        .unwrap_or_else(|| {
-            panic!(
-                "no finding for key id {}:\n{}",
-                sendgrid_mock::key_id(key),
-                cut(&scrub(&doc.to_string()))
-            )
-        })
-}
-
-fn verification<'a>(doc: &'a Value, key: &str) -> &'a Value {
-    let v = &finding(doc, key)["verification"];
-    assert!(
-        v.is_object(),
-        "finding for key id {} has no `verification` object: {v}",
-        sendgrid_mock::key_id(key)
-    );
-    v
 }
 
 fn status(doc: &Value, key: &str) -> String {
@@ -161,16 +66,14 @@ fn s(v: &[&str]) -> Vec<String> {
 }
 
 /// The GET /v3/scopes requests the mock saw for `key`.
-fn scope_requests(mock: &MockSendGrid, key: &str) -> Vec<sendgrid_mock::Request> {
+fn scope_requests(mock: &MockSendGrid, key: &str) -> Vec<mock::Request> {
     mock.requests_for(key)
         .into_iter()
         .filter(|r| r.method == "GET" && r.path.starts_with("/v3/scopes"))
         .collect()
 }
 
-// ---------------------------------------------------------------------------------------------
 // Statuses
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn statuses_follow_what_sendgrid_says() {
@@ -227,7 +130,7 @@ fn statuses_follow_what_sendgrid_says() {
         "401 'Maximum credits exceeded' is a live key: {v}"
     );
     assert_eq!(v["http_status"], 401, "{v}");
-    assert!(reason(v).contains(sendgrid_mock::NO_CREDITS_MESSAGE), "{v}");
+    assert!(reason(v).contains(mock::NO_CREDITS_MESSAGE), "{v}");
     assert!(v["scopes"].is_null(), "{v}");
 
     let v = verification(&doc, &forbidden_json);
@@ -257,7 +160,7 @@ fn statuses_follow_what_sendgrid_says() {
             scope_requests(&mock, k).len(),
             1,
             "one GET /v3/scopes per key (key id {})",
-            sendgrid_mock::key_id(k)
+            id(k)
         );
     }
     assert_eq!(mock.requests().len(), 7, "no other request was made");
@@ -265,9 +168,7 @@ fn statuses_follow_what_sendgrid_says() {
     assert!(ua.starts_with("sgscan/"), "user agent {ua:?}");
 }
 
-// ---------------------------------------------------------------------------------------------
 // Privilege, ordering, policy
-// ---------------------------------------------------------------------------------------------
 
 /// Send-only, elevated and full-access keys, scripted in `mock` and written to `tree`.
 struct PrivilegeKeys {
@@ -373,7 +274,7 @@ fn human_output_lists_live_keys_first_highest_privilege_first() {
     ];
     let mut last = None;
     for (key, label) in expected {
-        let id = sendgrid_mock::key_id(key);
+        let id = id(key);
         let (pos, block) = human_block(&r.stdout, &id);
         assert!(
             block.contains(label),
@@ -389,7 +290,7 @@ fn human_output_lists_live_keys_first_highest_privilege_first() {
         }
         last = Some((pos, label));
     }
-    let (_, block) = human_block(&r.stdout, &sendgrid_mock::key_id(&k.elevated));
+    let (_, block) = human_block(&r.stdout, &id(&k.elevated));
     assert!(
         block.contains("above send-only: templates.read, stats.read"),
         "{}",
@@ -423,7 +324,7 @@ fn policy_lists_scopes_beyond_the_allowed_ones() {
 
     let r = verify_fmt(&tree, &mock.url(), "human", &["--policy", policy_arg]);
     assert_eq!(r.code, 1, "{r}");
-    let (_, block) = human_block(&r.stdout, &sendgrid_mock::key_id(&k.elevated));
+    let (_, block) = human_block(&r.stdout, &id(&k.elevated));
     assert!(
         block.contains("beyond policy: templates.read, stats.read"),
         "{}",
@@ -440,9 +341,7 @@ fn policy_lists_scopes_beyond_the_allowed_ones() {
     assert_eq!(mock.requests().len(), before, "no request with a bad policy");
 }
 
-// ---------------------------------------------------------------------------------------------
 // Retries, timeouts, redirects
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn rate_limit_429_waits_for_retry_after_then_succeeds() {
@@ -545,9 +444,7 @@ fn redirects_are_not_followed_with_the_key() {
     assert_eq!(mock.requests_for(&key).len(), 1);
 }
 
-// ---------------------------------------------------------------------------------------------
 // Request economy: one request per distinct key, none without the network, cache
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn the_same_key_in_three_files_is_verified_once() {
@@ -642,14 +539,11 @@ fn cache_answers_the_second_run_and_holds_no_key() {
     let text = std::fs::read_to_string(&cache).expect("the cache file was written");
     assert_no_key(&text, "the cache file", &[&live, &unknown]);
     assert!(
-        text.contains(&sendgrid_mock::fingerprint(&live)),
+        text.contains(&fp(&live)),
         "the cache is keyed by fingerprint:\n{}",
         scrub(&text)
     );
-    assert!(
-        !text.contains(&sendgrid_mock::fingerprint(&unknown)),
-        "an unknown result is not cached"
-    );
+    assert!(!text.contains(&fp(&unknown)), "an unknown result is not cached");
 
     let (r, doc) = verify_json(&tree, &mock.url(), &["--cache", cache_arg]);
     assert_run_leaks_nothing(&r, &[&live, &unknown]);
@@ -681,9 +575,7 @@ fn cache_answers_the_second_run_and_holds_no_key() {
     assert_no_key(&text, "the cache file after three runs", &[&live, &unknown]);
 }
 
-// ---------------------------------------------------------------------------------------------
 // API URL: plain http, environment, TLS
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn plain_http_to_a_non_loopback_host_is_refused_before_scanning() {
@@ -713,7 +605,7 @@ fn plain_http_to_a_non_loopback_host_is_refused_before_scanning() {
     assert_run_leaks_nothing(&r, &[&key]);
 
     // The URL is checked before the walk: with a missing root, the URL is what is reported.
-    let r = run(sgscan().arg("dir").arg(tree.outside("missing")).args([
+    let r = run(sgscan(tree.root()).arg("dir").arg(tree.outside("missing")).args([
         "--verify",
         "--api-url",
         "http://10.1.2.3",
@@ -733,7 +625,7 @@ fn sgscan_api_url_environment_variable_works_like_the_flag() {
     let tree = Tree::new();
     tree.put_key(".env", &key);
 
-    let r = run(sgscan()
+    let r = run(sgscan(tree.root())
         .env("SGSCAN_API_URL", mock.url())
         .arg("dir")
         .arg(tree.scan_dir())
@@ -743,7 +635,7 @@ fn sgscan_api_url_environment_variable_works_like_the_flag() {
     assert_eq!(status(&r.json(), &key), "live");
     assert_eq!(scope_requests(&mock, &key).len(), 1);
 
-    let r = run(sgscan()
+    let r = run(sgscan(tree.root())
         .env("SGSCAN_API_URL", "http://10.1.2.3")
         .arg("dir")
         .arg(tree.scan_dir())
@@ -753,7 +645,7 @@ fn sgscan_api_url_environment_variable_works_like_the_flag() {
     assert!(r.stdout.is_empty(), "{r}");
 
     // The flag wins over the environment.
-    let r = run(sgscan()
+    let r = run(sgscan(tree.root())
         .env("SGSCAN_API_URL", "http://10.1.2.3")
         .arg("dir")
         .arg(tree.scan_dir())
@@ -901,9 +793,7 @@ fn a_self_signed_tls_certificate_is_refused() {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
 // No key anywhere; SARIF levels
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn no_key_in_any_output_log_report_or_cache() {
@@ -943,8 +833,8 @@ fn no_key_in_any_output_log_report_or_cache() {
         assert_eq!(r.code, 1, "{r}");
         assert_run_leaks_nothing(&r, &keys);
         for k in keys {
-            let id = sendgrid_mock::key_id(k);
-            let fp = sendgrid_mock::fingerprint(k);
+            let id = id(k);
+            let fp = fp(k);
             let line = r
                 .stderr
                 .lines()
@@ -997,7 +887,7 @@ fn sarif_level_follows_the_verification_status() {
         (&unknown, "warning", "unknown", 1),
         (&invalid, "note", "invalid", 2),
     ] {
-        let fp = sendgrid_mock::fingerprint(key);
+        let fp = fp(key);
         let mine: Vec<&Value> = results
             .iter()
             .filter(|r| r["partialFingerprints"]["sgscan/key/v1"] == fp.as_str())
@@ -1010,9 +900,7 @@ fn sarif_level_follows_the_verification_status() {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
 // The mock's key-management API (what the revocation suite builds on)
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn mock_key_management_api_and_revocation() {
@@ -1028,7 +916,7 @@ fn mock_key_management_api_and_revocation() {
     mock.set(&reader, Behavior::live(&["api_keys.read"]));
     mock.set(&stranger, Behavior::live(&["mail.send"]));
     mock.set_account(&stranger, "other");
-    let id = |k: &str| sendgrid_mock::key_id(k);
+    let id = |k: &str| id(k);
     let path = |k: &str| format!("/v3/api_keys/{}", id(k));
 
     let (code, body) = mock.send("GET", &path(&victim), Some(&admin));
@@ -1054,7 +942,7 @@ fn mock_key_management_api_and_revocation() {
     // Without api_keys.delete: 403, nothing revoked.
     let (code, body) = mock.send("DELETE", &path(&victim), Some(&reader));
     assert_eq!(code, 403, "{body}");
-    assert!(body.contains(sendgrid_mock::FORBIDDEN_MESSAGE));
+    assert!(body.contains(mock::FORBIDDEN_MESSAGE));
     assert!(!mock.is_revoked(&victim));
     assert_eq!(mock.send("DELETE", &path(&unknown), Some(&admin)).0, 404);
     assert_eq!(mock.send("DELETE", &path(&stranger), Some(&admin)).0, 404);
@@ -1067,14 +955,14 @@ fn mock_key_management_api_and_revocation() {
     assert_eq!(mock.send("GET", "/v3/scopes", Some(&victim)).0, 200);
     let (code, body) = mock.send("GET", "/v3/scopes", Some(&victim));
     assert_eq!(code, 401);
-    assert!(body.contains(sendgrid_mock::INVALID_MESSAGE), "{body}");
+    assert!(body.contains(mock::INVALID_MESSAGE), "{body}");
     assert_eq!(mock.send("GET", &path(&victim), Some(&admin)).0, 404);
     assert_eq!(mock.send("DELETE", &path(&victim), Some(&admin)).0, 404);
 
     // Unknown or missing credentials.
     let (code, body) = mock.send("GET", "/v3/scopes", Some(&unknown));
     assert_eq!(code, 401);
-    assert!(body.contains(sendgrid_mock::INVALID_MESSAGE));
+    assert!(body.contains(mock::INVALID_MESSAGE));
     assert_eq!(mock.send("GET", "/v3/scopes", None).0, 401);
     assert_eq!(mock.send("GET", "/v3/nope", Some(&admin)).0, 404);
 
@@ -1147,9 +1035,7 @@ fn a_custom_rules_findings_are_not_sent_with_verify() {
     assert!(r.stderr.contains("not verified"), "{r}");
 }
 
-// ---------------------------------------------------------------------------------------------
 // A hostile server: what it says never carries a key out, and plain http bypasses proxies
-// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn a_server_echoing_keys_gets_none_into_the_report_cache_or_terminal() {
@@ -1255,7 +1141,7 @@ fn proxy_variables_never_see_a_plain_http_api_url() {
     tree.put_key(".env", &key);
     let (proxy, proxy_url) = proxy_listener();
 
-    let mut cmd = sgscan();
+    let mut cmd = sgscan(tree.root());
     for var in ["NO_PROXY", "no_proxy"] {
         cmd.env_remove(var);
     }

@@ -1,10 +1,9 @@
 //! Every example in the pattern files is a test: positives must yield exactly the generated key,
 //! negatives nothing. Each template is tried with several generated keys.
 
-mod common;
-
-use common::{KeyGen, expand};
 use sgscan::{Detector, embedded_rules};
+
+use crate::util::{KeyGen, expand};
 
 #[test]
 fn pattern_file_examples() {

@@ -1,0 +1,13 @@
+//! The integration tests, one crate: every topic module shares the helpers in `util/`, compiled
+//! once (a crate per topic recompiled them, and the binary linked against each, seven times).
+
+#[macro_use]
+mod util;
+
+mod architecture;
+mod dir;
+mod escape;
+mod git;
+mod revoke;
+mod rules;
+mod verify;

@@ -1,0 +1,202 @@
+//! Running the binary: the one command builder, the one record of a run, and the checks that no
+//! key leaks from it.
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use super::mock;
+
+/// Environment variables git sets for hooks and scripts; a test run inside one must not inherit them.
+pub const GIT_LOCAL_ENV: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+];
+
+/// The binary, run in `cwd`, with nothing inherited that would steer it: no API URL, no admin key,
+/// no colour variables (tests that want `NO_COLOR` set it), no git configuration of the user's or
+/// the system's, no git hook environment. A plain process, for tests that must spawn it (and kill
+/// it mid-run); the others use [`sgscan`].
+pub fn sgscan_process(cwd: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sgscan"));
+    cmd.current_dir(cwd)
+        .env_remove("SGSCAN_API_URL")
+        .env_remove("SGSCAN_ADMIN_KEY")
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    for v in GIT_LOCAL_ENV {
+        cmd.env_remove(v);
+    }
+    cmd
+}
+
+/// [`sgscan_process`] as an assert_cmd command, with a timeout so that a hang fails the test.
+pub fn sgscan(cwd: &Path) -> Command {
+    let mut cmd = Command::from_std(sgscan_process(cwd));
+    cmd.timeout(Duration::from_secs(120));
+    cmd
+}
+
+/// Runs `cmd` to the end; fails the test if sgscan panicked.
+pub fn run(cmd: &mut Command) -> Run {
+    let started = Instant::now();
+    let out = cmd
+        .output()
+        .expect("sgscan runs (and finishes before the timeout)");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        out: out.stdout,
+        err: out.stderr,
+        elapsed: started.elapsed(),
+    };
+    assert!(!run.stderr.contains("panicked"), "sgscan panicked:\n{run}");
+    run
+}
+
+/// `sgscan ARGS` in `cwd` with colour off; its output must be UTF-8 and it must have exited by
+/// itself.
+pub fn scan(cwd: &Path, args: &[&str]) -> Run {
+    let run = run(sgscan(cwd).env("NO_COLOR", "1").args(args));
+    assert_ne!(run.code, -1, "sgscan was killed by a signal:\n{run}");
+    assert!(
+        std::str::from_utf8(&run.out).is_ok() && std::str::from_utf8(&run.err).is_ok(),
+        "sgscan wrote something that is not UTF-8:\n{run}"
+    );
+    run
+}
+
+/// Asserts that neither output stream of `run` holds a key.
+pub fn assert_run_leaks_nothing(run: &Run, keys: &[&String]) {
+    assert_no_key(&run.stdout, "stdout", keys);
+    assert_no_key(&run.stderr, "stderr", keys);
+}
+
+/// One run of the binary.
+pub struct Run {
+    /// The exit code; -1 if a signal ended the process.
+    pub code: i32,
+    /// Standard output, decoded lossily.
+    pub stdout: String,
+    pub stderr: String,
+    /// The raw bytes, for checks (ANSI escapes, exact JSON) that must not depend on lossy decoding.
+    pub out: Vec<u8>,
+    pub err: Vec<u8>,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// Standard output as one JSON document.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.out)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
+    }
+
+    /// Standard output as JSON lines.
+    pub fn lines(&self) -> Vec<Value> {
+        jsonl(&self.stdout, "stdout")
+    }
+
+    /// Standard output and standard error together.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// Whether either stream holds an escape byte.
+    pub fn has_ansi(&self) -> bool {
+        self.out.contains(&0x1b) || self.err.contains(&0x1b)
+    }
+
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "exit code\n{self}");
+        self
+    }
+}
+
+/// Parses JSON lines (`what` names the text in messages): one object per line, and no partial
+/// last line.
+pub fn jsonl(text: &str, what: &str) -> Vec<Value> {
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "{what} ends with a partial line:\n{}",
+        scrub(text)
+    );
+    text.lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("a line of {what} is not JSON ({e}): {}", scrub(l)));
+            assert!(v.is_object(), "a line of {what} is not an object: {}", scrub(l));
+            v
+        })
+        .collect()
+}
+
+/// Prints a run with every key-shaped string scrubbed, so a failing test does not print keys.
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit code {} after {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            self.elapsed,
+            cut(&scrub(&self.stdout)),
+            cut(&scrub(&self.stderr))
+        )
+    }
+}
+
+pub fn cut(s: &str) -> String {
+    if s.len() <= 6000 {
+        return s.to_string();
+    }
+    let mut end = 6000;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len())
+}
+
+pub fn key_shape() -> regex::Regex {
+    regex::Regex::new(r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}").unwrap()
+}
+
+/// Replaces anything shaped like a SendGrid key with a marker.
+pub fn scrub(s: &str) -> String {
+    key_shape().replace_all(s, "SG.<scrubbed>").into_owned()
+}
+
+/// Asserts that `text` holds none of `keys`, none of their secrets, nothing shaped like a key.
+pub fn assert_no_key(text: &str, what: &str, keys: &[&String]) {
+    for (i, key) in keys.iter().enumerate() {
+        let secret = key.rsplit('.').next().unwrap();
+        assert!(
+            !text.contains(key.as_str()),
+            "{what} contains key #{i} (id {})",
+            mock::key_id(key)
+        );
+        assert!(
+            !text.contains(secret),
+            "{what} contains the secret of key #{i} (id {})",
+            mock::key_id(key)
+        );
+    }
+    assert!(
+        !key_shape().is_match(text),
+        "{what} contains something shaped like a key:\n{}",
+        cut(&scrub(text))
+    );
+}
