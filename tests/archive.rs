@@ -1,19 +1,15 @@
 //! Archives, compressed files and `sgscan stdin`, end to end: the built binary on archives built
 //! here with the crates (no binary fixture is committed), its reports parsed back.
 //!
-//! No key literal appears in this file: every key is generated at run time (`common::KeyGen`).
-
-mod common;
+//! No key literal appears in this file: every key is generated at run time (`util::KeyGen`).
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use common::KeyGen;
-use common::run::{Run, assert_no_key};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+
+use crate::util::git::Repo;
+use crate::util::{KeyGen, Run, assert_run_leaks_nothing, fp, run, sgscan, skipped, write};
 
 // ---------------------------------------------------------------------------------------------
 // Building archives
@@ -68,41 +64,18 @@ fn zst(data: &[u8]) -> Vec<u8> {
     ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
 }
 
-fn write(dir: &Path, rel: &str, data: &[u8]) {
-    let path = dir.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, data).unwrap();
-}
-
 // ---------------------------------------------------------------------------------------------
 // Running
 // ---------------------------------------------------------------------------------------------
 
-fn sgscan(cwd: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> Run {
-    let mut cmd = Command::cargo_bin("sgscan").expect("the sgscan binary is built");
-    cmd.current_dir(cwd)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .timeout(Duration::from_secs(300));
+/// `sgscan ARGS` in `cwd` with colour off, `stdin` on its standard input.
+fn sg(cwd: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> Run {
+    let mut cmd = sgscan(cwd);
+    cmd.env("NO_COLOR", "1").args(args);
     if let Some(input) = stdin {
         cmd.write_stdin(input);
     }
-    let started = Instant::now();
-    let out = cmd.output().expect("sgscan runs");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    };
-    assert!(!run.stderr.contains("panicked"), "sgscan panicked:\n{run}");
-    run
-}
-
-fn fp(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    run(&mut cmd)
 }
 
 /// `path!member` of every location of `key`'s finding (`path` alone outside an archive).
@@ -117,20 +90,6 @@ fn places(doc: &Value, key: &str) -> Vec<String> {
         .map(|l| match l["member"].as_str() {
             Some(m) => format!("{}!{m}", l["path"].as_str().unwrap()),
             None => l["path"].as_str().unwrap().to_string(),
-        })
-        .collect()
-}
-
-fn skips(doc: &Value) -> Vec<(String, String)> {
-    doc["skipped"]
-        .as_array()
-        .expect("skipped array")
-        .iter()
-        .map(|s| {
-            (
-                s["path"].as_str().unwrap().to_string(),
-                s["reason"].as_str().unwrap().to_string(),
-            )
         })
         .collect()
 }
@@ -176,7 +135,7 @@ fn archive_every_kind_is_opened_and_names_its_member() {
     // Told by its bytes, not its name.
     write(t, "blob.bin", &zip(&[("x.properties", &k(10))]));
 
-    let run = sgscan(t, &["dir", ".", "-f", "json"], None);
+    let run = sg(t, &["dir", ".", "-f", "json"], None);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
     let want = [
@@ -204,16 +163,16 @@ fn archive_every_kind_is_opened_and_names_its_member() {
         .unwrap();
     assert_eq!(jar["locations"][0]["line"], 2, "{run}");
     assert_eq!(jar["locations"][0]["path"], "dist/app.jar", "{run}");
-    assert!(skips(&doc).is_empty(), "{run}");
+    assert!(skipped(&doc).is_empty(), "{run}");
 
-    let human = sgscan(t, &["dir", "."], None);
+    let human = sg(t, &["dir", "."], None);
     assert!(
         human.stdout.contains(&format!("dist/app.jar!{props}:2:")),
         "{human}"
     );
+    let all: Vec<&String> = keys.iter().collect();
     for r in [&run, &human] {
-        let all: Vec<&String> = keys.iter().collect();
-        assert_no_key(&format!("{}{}", r.stdout, r.stderr), "the report", &all);
+        assert_run_leaks_nothing(r, &all);
     }
 }
 
@@ -226,7 +185,7 @@ fn archive_sarif_points_at_the_outer_file_and_names_the_member() {
         "dist/app.jar",
         &zip(&[("conf/app.properties", &prop(&key))]),
     );
-    let run = sgscan(tmp.path(), &["dir", ".", "-f", "sarif"], None);
+    let run = sg(tmp.path(), &["dir", ".", "-f", "sarif"], None);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
     let result = &doc["runs"][0]["results"][0];
@@ -262,7 +221,7 @@ fn archive_allow_list_applies_inside() {
         ".sgscanignore",
         format!("{}\n", fp(&allowed)).as_bytes(),
     );
-    let run = sgscan(tmp.path(), &["dir", ".", "-f", "json"], None);
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
     assert!(places(&doc, &allowed).is_empty(), "{run}");
@@ -289,11 +248,11 @@ fn archive_bomb_is_stopped_with_its_reason_and_the_rest_is_scanned() {
     let key = KeyGen::new(7104).key();
     bombs(tmp.path(), b"");
     write(tmp.path(), "src/app.env", &prop(&key));
-    let run = sgscan(tmp.path(), &["dir", ".", "-f", "json"], None);
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
     assert_eq!(places(&doc, &key), vec!["src/app.env"], "{run}");
-    let skips = skips(&doc);
+    let skips = skipped(&doc);
     for path in ["bomb.zip!zeros.bin", "bomb.gz"] {
         assert!(
             skips
@@ -312,7 +271,7 @@ fn archive_member_size_limit_keeps_the_prefix_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let key = KeyGen::new(7105).key();
     bombs(tmp.path(), &prop(&key));
-    let run = sgscan(
+    let run = sg(
         tmp.path(),
         &[
             "dir",
@@ -329,7 +288,7 @@ fn archive_member_size_limit_keeps_the_prefix_and_says_so() {
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
     assert_eq!(places(&doc, &key), vec!["bomb.gz", "bomb.zip!zeros.bin"], "{run}");
-    let skips = skips(&doc);
+    let skips = skipped(&doc);
     assert_eq!(skips.len(), 2, "{skips:?}");
     assert!(
         skips.iter().all(|(_, r)| r.contains("--max-member-size")),
@@ -351,7 +310,7 @@ fn archive_total_size_and_member_count_limits_stop_the_archive_once() {
     let refs: Vec<(&str, &[u8])> = members.iter().map(|(n, d)| (*n, d.as_slice())).collect();
     write(tmp.path(), "many.tar.gz", &gz(&tar(&refs)));
 
-    let run = sgscan(
+    let run = sg(
         tmp.path(),
         &["dir", ".", "-f", "json", "--max-members", "2"],
         None,
@@ -361,7 +320,7 @@ fn archive_total_size_and_member_count_limits_stop_the_archive_once() {
     let found: Vec<usize> = (0..5).filter(|i| !places(&doc, &keys[*i]).is_empty()).collect();
     assert_eq!(found, vec![0, 1], "{run}");
     assert_eq!(
-        skips(&doc),
+        skipped(&doc),
         vec![(
             "many.tar.gz".to_string(),
             "more than 2 members (--max-members): the rest of the archive was not scanned".to_string()
@@ -369,7 +328,7 @@ fn archive_total_size_and_member_count_limits_stop_the_archive_once() {
     );
 
     // The tar stream is 5 × 512-byte headers and blocks plus the end: 2K stops it in the third.
-    let run = sgscan(
+    let run = sg(
         tmp.path(),
         &["dir", ".", "-f", "json", "--max-archive-size", "2K"],
         None,
@@ -377,7 +336,7 @@ fn archive_total_size_and_member_count_limits_stop_the_archive_once() {
     let doc = run.json();
     let found: Vec<usize> = (0..5).filter(|i| !places(&doc, &keys[*i]).is_empty()).collect();
     assert!(found.len() < 5 && found.starts_with(&[0]), "{found:?}\n{run}");
-    let skips = skips(&doc);
+    let skips = skipped(&doc);
     assert_eq!(skips.len(), 1, "{skips:?}");
     assert_eq!(skips[0].0, "many.tar.gz");
     assert!(skips[0].1.contains("--max-archive-size"), "{skips:?}");
@@ -394,7 +353,7 @@ fn archive_nesting_is_opened_to_the_depth_limit_and_no_further() {
         &gz(&tar(&[("in.zip", &zip(&[("k.env", &prop(&key))]))])),
     );
     let at = |depth: &str| {
-        sgscan(
+        sg(
             tmp.path(),
             &["dir", ".", "-f", "json", "--max-archive-depth", depth],
             None,
@@ -414,7 +373,7 @@ fn archive_nesting_is_opened_to_the_depth_limit_and_no_further() {
         "{run}"
     );
     assert_eq!(
-        skips(&run.json()),
+        skipped(&run.json()),
         vec![(
             "deep.tgz!in.zip".to_string(),
             "zip nested deeper than --max-archive-depth 2: not opened".to_string()
@@ -422,7 +381,7 @@ fn archive_nesting_is_opened_to_the_depth_limit_and_no_further() {
     );
     let run = at("0");
     assert_eq!(run.code, 0, "{run}");
-    assert!(skips(&run.json()).is_empty(), "{run}");
+    assert!(skipped(&run.json()).is_empty(), "{run}");
 }
 
 #[test]
@@ -435,11 +394,11 @@ fn archive_corrupt_is_a_skip_and_not_an_error() {
     let mut broken = zip(&[("a.env", &prop(&key))]);
     broken.truncate(30);
     write(tmp.path(), "broken.zip", &broken);
-    let run = sgscan(tmp.path(), &["dir", ".", "-f", "json"], None);
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
     assert_eq!(places(&doc, &key), vec!["cut.tar.gz!a.env"], "{run}");
-    let paths: Vec<String> = skips(&doc).into_iter().map(|(p, _)| p).collect();
+    let paths: Vec<String> = skipped(&doc).into_iter().map(|(p, _)| p).collect();
     assert!(paths.iter().any(|p| p == "broken.zip"), "{paths:?}");
     assert!(paths.iter().any(|p| p.starts_with("cut.tar.gz")), "{paths:?}");
 }
@@ -448,49 +407,21 @@ fn archive_corrupt_is_a_skip_and_not_an_error() {
 // git and the index
 // ---------------------------------------------------------------------------------------------
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "A")
-        .env("GIT_AUTHOR_EMAIL", "a@example.com")
-        .env("GIT_COMMITTER_NAME", "A")
-        .env("GIT_COMMITTER_EMAIL", "a@example.com")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_INDEX_FILE")
-        .env_remove("GIT_WORK_TREE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 #[test]
 fn archive_committed_then_deleted_is_found_in_its_commit() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
+    let repo = Repo::init(&tmp.path().join("repo"));
     let key = KeyGen::new(7109).key();
-    git(&repo, &["init", "-q"]);
     write(
-        &repo,
+        &repo.path,
         "dist/app.jar",
         &zip(&[("BOOT-INF/classes/application.properties", &prop(&key))]),
     );
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-qm", "add the jar"]);
-    let added = git(&repo, &["rev-parse", "HEAD"]);
-    git(&repo, &["rm", "-q", "dist/app.jar"]);
-    git(&repo, &["commit", "-qm", "drop the jar"]);
+    let added = repo.commit("add the jar");
+    repo.git(&["rm", "-q", "dist/app.jar"]);
+    repo.commit("drop the jar");
 
-    let run = sgscan(tmp.path(), &["git", "-q", "-f", "json", "repo"], None);
+    let run = sg(tmp.path(), &["git", "-q", "-f", "json", "repo"], None);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
     assert_eq!(
@@ -509,14 +440,14 @@ fn archive_committed_then_deleted_is_found_in_its_commit() {
 fn archive_staged_is_opened() {
     let tmp = tempfile::tempdir().unwrap();
     let key = KeyGen::new(7110).key();
-    git(tmp.path(), &["init", "-q"]);
+    let repo = Repo::init(tmp.path());
     write(
         tmp.path(),
         "build/app.war",
         &zip(&[("WEB-INF/web.env", &prop(&key))]),
     );
-    git(tmp.path(), &["add", "."]);
-    let run = sgscan(tmp.path(), &["staged", "-f", "json", "."], None);
+    repo.git(&["add", "."]);
+    let run = sg(tmp.path(), &["staged", "-f", "json", "."], None);
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(
         places(&run.json(), &key),
@@ -536,14 +467,14 @@ fn stdin_plain_and_archived_in_every_format() {
     let (k1, k2) = (g.key(), g.key());
     let log = format!("2026-01-01 boot\nusing {k1}\n").into_bytes();
 
-    let run = sgscan(tmp.path(), &["stdin", "-f", "json"], Some(log.clone()));
+    let run = sg(tmp.path(), &["stdin", "-f", "json"], Some(log.clone()));
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(places(&run.json(), &k1), vec!["(stdin)"], "{run}");
     assert_eq!(run.json()["findings"][0]["locations"][0]["line"], 2, "{run}");
 
     let upload = gz(&tar(&[("app/.env", &prop(&k2))]));
     let named = |format: &str| {
-        sgscan(
+        sg(
             tmp.path(),
             &["stdin", "--name", "upload.tgz", "-f", format],
             Some(upload.clone()),
@@ -580,10 +511,10 @@ fn stdin_plain_and_archived_in_every_format() {
     assert_eq!(human.code, 1, "{human}");
     assert!(human.stdout.contains("upload.tgz!app/.env:2:"), "{human}");
     for r in [&run, &json, &jsonl, &sarif, &human] {
-        assert_no_key(&format!("{}{}", r.stdout, r.stderr), "the report", &[&k1, &k2]);
+        assert_run_leaks_nothing(r, &[&k1, &k2]);
     }
 
-    let clean = sgscan(tmp.path(), &["stdin"], Some(b"nothing here\n".to_vec()));
+    let clean = sg(tmp.path(), &["stdin"], Some(b"nothing here\n".to_vec()));
     assert_eq!(clean.code, 0, "{clean}");
 }
 
@@ -595,7 +526,7 @@ fn stdin_larger_than_the_bound_is_scanned_up_to_it_and_says_so() {
     let mut input = format!("{early}\n").into_bytes();
     input.resize(8192, b'.');
     input.extend_from_slice(format!("\n{late}\n").as_bytes());
-    let run = sgscan(
+    let run = sg(
         tmp.path(),
         &["stdin", "-f", "json", "--max-file-size", "4K"],
         Some(input),
@@ -604,7 +535,7 @@ fn stdin_larger_than_the_bound_is_scanned_up_to_it_and_says_so() {
     let doc = run.json();
     assert_eq!(places(&doc, &early), vec!["(stdin)"], "{run}");
     assert!(places(&doc, &late).is_empty(), "{run}");
-    let skips = skips(&doc);
+    let skips = skipped(&doc);
     assert_eq!(skips.len(), 1, "{skips:?}");
     assert_eq!(skips[0].0, "(stdin)");
     assert!(skips[0].1.contains("--max-file-size"), "{skips:?}");
