@@ -109,17 +109,17 @@ fn archive_every_kind_is_opened_and_names_its_member() {
     write(
         t,
         "dist/app.jar",
-        &zip(&[
+        zip(&[
             ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n"),
             (props, &k(0)),
         ]),
     );
-    write(t, "pkg-1.0-py3-none-any.whl", &zip(&[("pkg/settings.py", &k(1))]));
-    write(t, "site.tar.gz", &gz(&tar(&[("etc/app.env", &k(2))])));
-    write(t, "logs/app.log.gz", &gz(&k(3)));
-    write(t, "dump.sql.bz2", &bz2(&k(4)));
-    write(t, "conf.tar.xz", &xz(&tar(&[("conf/prod.env", &k(5))])));
-    write(t, "notes.txt.zst", &zst(&k(6)));
+    write(t, "pkg-1.0-py3-none-any.whl", zip(&[("pkg/settings.py", &k(1))]));
+    write(t, "site.tar.gz", gz(&tar(&[("etc/app.env", &k(2))])));
+    write(t, "logs/app.log.gz", gz(&k(3)));
+    write(t, "dump.sql.bz2", bz2(&k(4)));
+    write(t, "conf.tar.xz", xz(&tar(&[("conf/prod.env", &k(5))])));
+    write(t, "notes.txt.zst", zst(&k(6)));
     // `docker save`: layer tars inside the image tar, one of them gzipped (OCI layout).
     let image = tar(&[
         ("manifest.json", b"[]"),
@@ -130,10 +130,10 @@ fn archive_every_kind_is_opened_and_names_its_member() {
     write(
         t,
         "bundle.tgz",
-        &gz(&tar(&[("lib/inner.zip", &zip(&[("secrets.txt", &k(9))]))])),
+        gz(&tar(&[("lib/inner.zip", &zip(&[("secrets.txt", &k(9))]))])),
     );
     // Told by its bytes, not its name.
-    write(t, "blob.bin", &zip(&[("x.properties", &k(10))]));
+    write(t, "blob.bin", zip(&[("x.properties", &k(10))]));
 
     let run = sg(t, &["dir", ".", "-f", "json"], None);
     assert_eq!(run.code, 1, "{run}");
@@ -183,7 +183,7 @@ fn archive_sarif_points_at_the_outer_file_and_names_the_member() {
     write(
         tmp.path(),
         "dist/app.jar",
-        &zip(&[("conf/app.properties", &prop(&key))]),
+        zip(&[("conf/app.properties", &prop(&key))]),
     );
     let run = sg(tmp.path(), &["dir", ".", "-f", "sarif"], None);
     assert_eq!(run.code, 1, "{run}");
@@ -214,7 +214,7 @@ fn archive_allow_list_applies_inside() {
     write(
         tmp.path(),
         "app.jar",
-        &zip(&[("app.properties", member.as_bytes())]),
+        zip(&[("app.properties", member.as_bytes())]),
     );
     write(
         tmp.path(),
@@ -238,8 +238,8 @@ fn archive_allow_list_applies_inside() {
 fn bombs(dir: &Path, head: &[u8]) {
     let mut zeros = head.to_vec();
     zeros.resize(64 << 20, 0);
-    write(dir, "bomb.zip", &zip(&[("zeros.bin", &zeros)]));
-    write(dir, "bomb.gz", &gz(&zeros));
+    write(dir, "bomb.zip", zip(&[("zeros.bin", &zeros)]));
+    write(dir, "bomb.gz", gz(&zeros));
 }
 
 #[test]
@@ -247,7 +247,7 @@ fn archive_bomb_is_stopped_with_its_reason_and_the_rest_is_scanned() {
     let tmp = tempfile::tempdir().unwrap();
     let key = KeyGen::new(7104).key();
     bombs(tmp.path(), b"");
-    write(tmp.path(), "src/app.env", &prop(&key));
+    write(tmp.path(), "src/app.env", prop(&key));
     let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
@@ -308,7 +308,7 @@ fn archive_total_size_and_member_count_limits_stop_the_archive_once() {
         .map(|(n, k)| (n.as_str(), prop(k)))
         .collect();
     let refs: Vec<(&str, &[u8])> = members.iter().map(|(n, d)| (*n, d.as_slice())).collect();
-    write(tmp.path(), "many.tar.gz", &gz(&tar(&refs)));
+    write(tmp.path(), "many.tar.gz", gz(&tar(&refs)));
 
     let run = sg(
         tmp.path(),
@@ -350,7 +350,7 @@ fn archive_nesting_is_opened_to_the_depth_limit_and_no_further() {
     write(
         tmp.path(),
         "deep.tgz",
-        &gz(&tar(&[("in.zip", &zip(&[("k.env", &prop(&key))]))])),
+        gz(&tar(&[("in.zip", &zip(&[("k.env", &prop(&key))]))])),
     );
     let at = |depth: &str| {
         sg(
@@ -415,7 +415,7 @@ fn archive_committed_then_deleted_is_found_in_its_commit() {
     write(
         &repo.path,
         "dist/app.jar",
-        &zip(&[("BOOT-INF/classes/application.properties", &prop(&key))]),
+        zip(&[("BOOT-INF/classes/application.properties", &prop(&key))]),
     );
     let added = repo.commit("add the jar");
     repo.git(&["rm", "-q", "dist/app.jar"]);
@@ -444,7 +444,7 @@ fn archive_staged_is_opened() {
     write(
         tmp.path(),
         "build/app.war",
-        &zip(&[("WEB-INF/web.env", &prop(&key))]),
+        zip(&[("WEB-INF/web.env", &prop(&key))]),
     );
     repo.git(&["add", "."]);
     let run = sg(tmp.path(), &["staged", "-f", "json", "."], None);
