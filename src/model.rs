@@ -164,6 +164,10 @@ pub struct Verification {
     /// Taken from `--cache` rather than asked now.
     #[serde(default)]
     pub cached: bool,
+    /// Whose account a live key belongs to: its username, else its company (when the key may read
+    /// them); never more personal data than that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// What `--revoke` did to a key.

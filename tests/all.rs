@@ -10,5 +10,6 @@ mod dir;
 mod escape;
 mod git;
 mod revoke;
+mod rotate;
 mod rules;
 mod verify;

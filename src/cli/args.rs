@@ -45,6 +45,78 @@ pub enum Command {
     Merge(MergeArgs),
     /// Scan standard input as one stream (`kubectl logs … | sgscan stdin`).
     Stdin(StdinArgs),
+    /// List every key of the account with its scopes and privilege; flag leaked and over-privileged keys.
+    Audit(AuditArgs),
+    /// Replace keys: create a key with the same (or fewer) scopes, hand it over, then revoke the old one.
+    Rotate(RotateArgs),
+}
+
+/// `sgscan audit`: the account as the admin key sees it.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// File holding an admin key (api_keys.read) to list the account with. Also read from the
+    /// SGSCAN_ADMIN_KEY environment variable. Never given on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// TOML file `allowed_scopes = [...]`: flag keys holding scopes beyond it.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// sgscan JSON/JSONL reports: account keys whose id they found are marked leaked.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub report: Vec<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// `sgscan rotate`: replacement first, revocation last.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The id of a key to replace (the 22-character middle segment, as reports give it); repeat for more.
+    #[arg(long, value_name = "ID", required = true, allow_hyphen_values = true)]
+    pub key_id: Vec<String>,
+    /// Give the replacement only the old key's scopes this policy allows (least privilege).
+    #[arg(long, value_name = "FILE", conflicts_with = "scopes")]
+    pub policy: Option<PathBuf>,
+    /// Give the replacement exactly these scopes (each must be one the old key holds).
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    /// Write the new key to FILE (created with mode 0600; an existing FILE is refused before anything is sent).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "new_key_command",
+        conflicts_with = "new_key_command"
+    )]
+    pub new_key_file: Option<PathBuf>,
+    /// Run `sh -c CMD` with the new key on its standard input (e.g. `gh secret set SENDGRID_API_KEY`); a
+    /// non-zero exit is a failed hand-over, and the new key is deleted again.
+    #[arg(long, value_name = "CMD")]
+    pub new_key_command: Option<String>,
+    /// How long the --new-key-command may run, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub new_key_command_timeout: u64,
+    /// Rotate without asking (for CI).
+    #[arg(long)]
+    pub yes: bool,
+    /// Look the keys up and show the plan; create and revoke nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// File holding an admin key (api_keys.read, .create, .delete) to rotate with. Also read from
+    /// the SGSCAN_ADMIN_KEY environment variable. Never given on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// Append an attempt and a result line for each step to FILE (JSON lines).
+    #[arg(long, value_name = "FILE", default_value = "sgscan-audit.jsonl")]
+    pub audit_log: PathBuf,
+    /// How long to wait for the new key to work and the old one to be gone, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub revoke_wait: u64,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,9 +2,11 @@
 //! returns the exit code (0 clean, 1 findings, 2 error). Everything else lives in the library.
 
 mod args;
+mod audit;
 mod hook;
 mod merge;
 mod revoke;
+mod rotate;
 mod scan;
 mod stdin;
 
@@ -40,6 +42,8 @@ pub fn main() -> i32 {
         Command::Revoke(args) => revoke::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Stdin(args) => stdin::run(args),
+        Command::Audit(args) => audit::run(args),
+        Command::Rotate(args) => rotate::run(args),
     };
     match result {
         Ok(code) => code,

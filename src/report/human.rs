@@ -19,6 +19,9 @@ fn write_verification(out: &mut dyn Write, v: &Verification) -> std::io::Result<
             if let Some(scopes) = &v.scopes {
                 writeln!(out, "    scopes: {}", Safe(&scopes.join(", ")))?;
             }
+            if let Some(account) = &v.account {
+                writeln!(out, "    account: {}", Safe(account))?;
+            }
             if !v.above_send_only.is_empty() {
                 writeln!(
                     out,
