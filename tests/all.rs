@@ -5,6 +5,7 @@
 mod util;
 
 mod architecture;
+mod archive;
 mod ci;
 mod dir;
 mod escape;

@@ -9,13 +9,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::pipeline::{RevokeSettings, ScanOptions, VerifySettings};
 use crate::report;
 use crate::sendgrid::{ApiOptions, DEFAULT_API_URL};
-use crate::source::git;
+use crate::source::{archive, git, stdin};
 
 const OUTPUT: &str = "Output";
 const SCAN: &str = "Scanning";
 const VERIFY: &str = "Verification (--verify)";
 const REVOKE: &str = "Revocation (--revoke)";
 const API: &str = "SendGrid API";
+const ARCHIVE: &str = "Archives and compressed files";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +46,8 @@ pub enum Command {
     /// In CI (GitHub Actions, GitLab CI): scan what the push or pull request brings, picked from
     /// the CI's event data; the whole history where there is none.
     Ci(CiArgs),
+    /// Scan standard input as one stream (`kubectl logs … | sgscan stdin`).
+    Stdin(StdinArgs),
     /// List every key of the account with its scopes and privilege; flag leaked and over-privileged keys.
     Audit(AuditArgs),
     /// Replace keys: create a key with the same (or fewer) scopes, hand it over, then revoke the old one.
@@ -218,6 +221,15 @@ pub struct StagedArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct StdinArgs {
+    /// The path reports show for standard input.
+    #[arg(long, value_name = "NAME", default_value = stdin::DEFAULT_NAME)]
+    pub name: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct InstallHookArgs {
     /// The repository.
     #[arg(default_value = ".")]
@@ -305,11 +317,45 @@ pub struct CommonArgs {
     #[arg(long, value_enum, default_value = "any", help_heading = OUTPUT)]
     pub fail_on: FailOn,
     #[command(flatten)]
+    pub archive: ArchiveArgs,
+    #[command(flatten)]
     pub verify: VerifyArgs,
     #[command(flatten)]
     pub revoke: RevokeArgs,
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+/// How far archives and compressed files are opened: every inflation is bounded.
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// Open archives and compressed files nested up to N deep (a .tar.gz is 2); 0 opens none.
+    #[arg(long, value_name = "N", default_value_t = archive::DEFAULT_DEPTH, help_heading = ARCHIVE)]
+    pub max_archive_depth: u32,
+    /// Stop reading an archive member past this many inflated bytes (K/M/G suffix).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size, help_heading = ARCHIVE)]
+    pub max_member_size: u64,
+    /// Stop opening one file's archives past this many inflated bytes, all members together.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size, help_heading = ARCHIVE)]
+    pub max_archive_size: u64,
+    /// Stop a member or stream that inflates more than N:1 (after its first MiB): a likely bomb.
+    #[arg(long, value_name = "N", default_value_t = archive::DEFAULT_MAX_RATIO, help_heading = ARCHIVE)]
+    pub max_ratio: u64,
+    /// Stop opening one file's archives past N members, all layers together.
+    #[arg(long, value_name = "N", default_value_t = archive::DEFAULT_MAX_MEMBERS, help_heading = ARCHIVE)]
+    pub max_members: u64,
+}
+
+impl ArchiveArgs {
+    pub fn limits(&self) -> archive::Limits {
+        archive::Limits {
+            depth: self.max_archive_depth,
+            max_member: self.max_member_size,
+            max_total: self.max_archive_size,
+            max_ratio: self.max_ratio,
+            max_members: self.max_members,
+        }
+    }
 }
 
 /// Revoking live keys.
@@ -415,6 +461,7 @@ impl CommonArgs {
                 wait: Duration::from_secs(r.revoke_wait),
                 audit_log: r.audit_log.clone(),
             }),
+            archive: self.archive.limits(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod merge;
 mod revoke;
 mod rotate;
 mod scan;
+mod stdin;
 
 use std::io::Write;
 use std::path::Path;
@@ -42,6 +43,7 @@ pub fn main() -> i32 {
         Command::Revoke(args) => revoke::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Ci(args) => ci::run(args),
+        Command::Stdin(args) => stdin::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Rotate(args) => rotate::run(args),
     };

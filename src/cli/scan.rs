@@ -1,4 +1,5 @@
-//! `sgscan dir`, `sgscan git` and `sgscan staged`: a source, the pipeline, the report.
+//! `sgscan dir`, `sgscan git` and `sgscan staged`: a source, the pipeline, the report (also used by
+//! `ci` and `stdin`).
 
 use std::time::Instant;
 
@@ -93,17 +94,17 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
 
 /// How one command runs the pipeline: its SARIF mode, how its paths map to the repository's top,
 /// and a note to lead the report with.
-struct Run {
-    mode: &'static str,
-    paths: Option<report::Paths>,
-    why: Option<String>,
+pub(super) struct Run {
+    pub(super) mode: &'static str,
+    pub(super) paths: Option<report::Paths>,
+    pub(super) why: Option<String>,
 }
 
 impl Run {
     /// Sets the scan up (failing fast on a bad flag or file), runs it, writes the report. A scan that
     /// fails once started still writes its report file saying so (CI uploads it whatever the exit
     /// code), then fails.
-    fn go(self, source: &dyn Source, common: &CommonArgs) -> Result<(Outcome, i32)> {
+    pub(super) fn go(self, source: &dyn Source, common: &CommonArgs) -> Result<(Outcome, i32)> {
         let Run { mode, paths, why } = self;
         let started = Instant::now();
         let verifies = common.verify.verify || common.revoke.revoke;

@@ -160,6 +160,9 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 props.insert("author".into(), json!(c.author_email));
                 props.insert("date".into(), json!(c.date));
             }
+            if let Some(m) = &loc.origin.member {
+                archive_member(&mut result, m, loc.line);
+            }
             results.push((rank, result));
         }
     }
@@ -306,6 +309,26 @@ fn pascal(s: &str) -> String {
                 .unwrap_or_default()
         })
         .collect()
+}
+
+/// A key inside an archive: the result points at the outer file (the artifact a code host can
+/// show), the line and column are the member's so they leave the region, and the member is named
+/// in the message and the properties.
+fn archive_member(result: &mut Value, member: &str, line: u64) {
+    if let Some(loc) = result
+        .pointer_mut("/locations/0/physicalLocation")
+        .and_then(|l| l.as_object_mut())
+    {
+        loc.remove("region");
+    }
+    if let Some(text) = result.pointer_mut("/message/text")
+        && let Some(t) = text.as_str()
+    {
+        *text = json!(format!("{t} In archive member {member}, line {line}."));
+    }
+    if let Some(props) = result.get_mut("properties").and_then(|p| p.as_object_mut()) {
+        props.insert("member".into(), json!(member));
+    }
 }
 
 #[cfg(test)]
