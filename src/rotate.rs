@@ -349,7 +349,10 @@ fn read_created(answer: &Answer, key: Option<&NewKey>, name: &str) -> CreateOutc
         Answer::Fault {
             unprocessed: true, ..
         } => {
-            return CreateOutcome::Refused(format!("{}; nothing was created", describe("the create", answer)));
+            return CreateOutcome::Refused(format!(
+                "{}; nothing was created",
+                describe("the create", answer)
+            ));
         }
         _ => {
             return CreateOutcome::Uncertain {
