@@ -144,7 +144,8 @@ fn leaked_ids(reports: &[PathBuf]) -> Result<BTreeMap<String, Vec<String>>> {
             .origin
             .commit
             .as_ref()
-            .map(|c| format!("@{}", &c.commit[..12.min(c.commit.len())]))
+            // A report is outside input: its commit need not be ASCII hex.
+            .map(|c| format!("@{}", c.commit.chars().take(12).collect::<String>()))
             .unwrap_or_default();
         format!("{}:{}{commit}", l.origin.path, l.line)
     };

@@ -65,9 +65,15 @@ pub struct AuditLog {
 
 impl AuditLog {
     pub fn open(path: &Path) -> Result<AuditLog> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
+        let mut open = OpenOptions::new();
+        open.create(true).append(true);
+        // The log names keys, the admin key's fingerprint and who ran what: not for other users.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            open.mode(0o600);
+        }
+        let file = open
             .open(path)
             .with_context(|| format!("cannot open audit log {}", path.display()))?;
         Ok(AuditLog {

@@ -1,7 +1,10 @@
 //! Key rotation (`sgscan rotate --key-id`): a replacement with the old key's scopes (or fewer) is
 //! created and handed over before the old key is touched, so that revoking a production key does
 //! not stop its mail. Order: look up → create → hand over → check the new key is live → revoke the
-//! old one exactly as `revoke --key-id` does. A hand-over that fails deletes the new key again.
+//! old one exactly as `revoke --key-id` does. A hand-over that fails deletes the new key again,
+//! but only a key the create answer proves is new (SendGrid's exact 201, an id that is neither the
+//! old key's, the admin key's nor one seen in this run): any doubt ends in a manual step instead,
+//! since a DELETE of the wrong id revokes a key in use.
 //!
 //! The new key's value exists only in a [`NewKey`] for the hand-over; reports, the audit log and
 //! every message carry its id and redacted form only.
@@ -18,7 +21,7 @@ use serde_json::json;
 use crate::account::{KeyDetails, key_details};
 use crate::key::{KeyId, redact};
 use crate::revoke::{self, AdminKey, AuditLog, Confirm, Deleted, Planned, RevokeOptions, RevokeStatus};
-use crate::sendgrid::{Answer, Api, Credential, NewKey, redact_text};
+use crate::sendgrid::{Answer, Api, Credential, NewKey};
 use crate::verify::{self, Policy, Status};
 
 /// Which scopes the replacement gets; never more than the old key holds.
@@ -299,10 +302,14 @@ pub fn rotate_all(ids: &[KeyId], opts: &RotateOptions) -> Result<Vec<Rotation>> 
     let mut trail = Trail {
         log: AuditLog::open(opts.audit).map_err(|e| format!("{e:#}")),
     };
+    let mut known = Known {
+        admin: opts.admin.key_id(),
+        ids: ids.to_vec(),
+    };
     Ok(looked_up
         .into_iter()
         .map(|(r, d)| match d {
-            Some(_) => rotate_one(r, opts, &mut trail),
+            Some(_) => rotate_one(r, opts, &mut trail, &mut known),
             None => r,
         })
         .collect())
@@ -314,14 +321,45 @@ struct Created {
     scopes: Vec<String>,
 }
 
-/// 201 `{"api_key", "api_key_id", "name", "scopes"}` with the key's middle segment equal to the id.
-/// `Err((id if any, why))`: the id is what a rollback needs when a 201 is not SendGrid-shaped.
-fn read_created(answer: &Answer, key: Option<&NewKey>) -> Result<Created, (Option<KeyId>, String)> {
-    let Answer::Http {
-        status: 201, body, ..
-    } = answer
-    else {
-        return Err((None, describe("the create", answer)));
+/// How a create ended, as far as sgscan can tell.
+enum CreateOutcome {
+    /// SendGrid's 201, its key's middle segment equal to its `api_key_id`.
+    Created(Created),
+    /// SendGrid's own error (a 4xx in its shape), or a request known not to have been acted on:
+    /// nothing was created.
+    Refused(String),
+    /// Anything else: a key may exist, and the ids the answer names are not trusted enough to
+    /// DELETE (one may be the old key's, the admin key's, or not the created key's at all).
+    Uncertain { why: String, ids: Vec<String> },
+}
+
+/// 201 `{"api_key", "api_key_id", "name", "scopes"}` with the key's middle segment equal to the id
+/// and the name the one asked for; a refusal only in SendGrid's own error shape.
+fn read_created(answer: &Answer, key: Option<&NewKey>, name: &str) -> CreateOutcome {
+    let body = match answer {
+        Answer::Http {
+            status: 201, body, ..
+        } => body,
+        // A 5xx may come after the key was made (a gateway timing out on a slow create).
+        Answer::Http {
+            status: 400..=499,
+            message: Some(_),
+            ..
+        } => return CreateOutcome::Refused(describe("the create", answer)),
+        Answer::Fault {
+            unprocessed: true, ..
+        } => {
+            return CreateOutcome::Refused(format!(
+                "{}; nothing was created",
+                describe("the create", answer)
+            ));
+        }
+        _ => {
+            return CreateOutcome::Uncertain {
+                why: format!("{}; a key may have been created", describe("the create", answer)),
+                ids: key_segment(key).into_iter().collect(),
+            };
+        }
     };
     let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
     let o = v.as_object();
@@ -341,18 +379,27 @@ fn read_created(answer: &Answer, key: Option<&NewKey>) -> Result<Created, (Optio
                 })
                 .collect::<Option<Vec<_>>>()
         });
-    let named = o.and_then(|o| o.get("name")).is_some_and(|n| n.is_string());
-    let key_matches = match (key, &id) {
-        (Some(k), Some(id)) => k.expose().split('.').nth(1) == Some(id.as_str()),
-        _ => false,
-    };
+    let named = o.and_then(|o| o.get("name")).and_then(|n| n.as_str()) == Some(name);
+    let segment = key_segment(key);
+    let key_matches = matches!((&segment, &id), (Some(s), Some(id)) if s == id.as_str());
     match (id, scopes) {
-        (Some(id), Some(scopes)) if named && key_matches => Ok(Created { id, scopes }),
-        (id, _) => Err((
-            id,
-            "the create answered 201 without SendGrid's {api_key, api_key_id, name, scopes} body".into(),
-        )),
+        (Some(id), Some(scopes)) if named && key_matches => CreateOutcome::Created(Created { id, scopes }),
+        (id, _) => {
+            let mut ids: Vec<String> = id.iter().map(|i| i.as_str().to_string()).collect();
+            ids.extend(segment.filter(|s| !ids.contains(s)));
+            CreateOutcome::Uncertain {
+                why: "the create answered 201 without SendGrid's {api_key, api_key_id, name, scopes} body (the key's id equal to api_key_id): a key may have been created".into(),
+                ids,
+            }
+        }
     }
+}
+
+/// The id segment of a created key, when it is a valid key id.
+fn key_segment(key: Option<&NewKey>) -> Option<String> {
+    key.and_then(|k| k.expose().split('.').nth(1))
+        .and_then(KeyId::parse)
+        .map(|id| id.as_str().to_string())
 }
 
 fn describe(what: &str, answer: &Answer) -> String {
@@ -369,7 +416,40 @@ fn describe(what: &str, answer: &Answer) -> String {
     }
 }
 
-fn rotate_one(mut r: Rotation, opts: &RotateOptions, trail: &mut Trail) -> Rotation {
+/// What to do by hand when a create may have made a key sgscan will not delete.
+fn check_account(name: &str, old_id: &str, ids: &[String]) -> String {
+    let named = if ids.is_empty() {
+        String::new()
+    } else {
+        format!(" (the answer named key id {})", ids.join(" and "))
+    };
+    format!(
+        "check SendGrid > Settings > API Keys for a key named '{name}'{named} and delete it by hand; the old key {old_id} was left alone and must not be deleted before its replacement works"
+    )
+}
+
+/// Ids a create must never answer with: the old key's, the admin key's, and every id this run has
+/// rotated or created. Deleting one of them in a rollback would revoke a key in use.
+struct Known {
+    admin: Option<KeyId>,
+    ids: Vec<KeyId>,
+}
+
+impl Known {
+    fn what(&self, id: &KeyId, old_id: &str) -> Option<&'static str> {
+        if id.as_str() == old_id {
+            Some("the old key's own id")
+        } else if self.admin.as_ref() == Some(id) {
+            Some("the admin key's id")
+        } else if self.ids.contains(id) {
+            Some("the id of a key this run already rotated or created")
+        } else {
+            None
+        }
+    }
+}
+
+fn rotate_one(mut r: Rotation, opts: &RotateOptions, trail: &mut Trail, known: &mut Known) -> Rotation {
     let by = opts.admin.who();
     let old_id = r.old_key_id.clone();
     let name = r.new_name.clone().unwrap_or_default();
@@ -379,67 +459,57 @@ fn rotate_one(mut r: Rotation, opts: &RotateOptions, trail: &mut Trail) -> Rotat
         return r.end(RotateStatus::Refused, "create", format!("{why}, nothing sent"));
     }
     let (answer, new_key) = opts.api.create_key(&opts.admin.credential(), &body);
-    let created = read_created(&answer, new_key.as_ref());
-    let created = match created {
-        Ok(c) if c.scopes.iter().all(|s| r.new_scopes.contains(s)) => Ok(c),
-        Ok(c) => Err((
-            Some(c.id),
-            "the new key came back with scopes beyond those asked for".to_string(),
-        )),
-        Err(e) => Err(e),
-    };
-    let created = match created {
-        Ok(c) => c,
-        Err((id, why)) => {
+    let created = match read_created(&answer, new_key.as_ref(), &name) {
+        CreateOutcome::Created(c) => c,
+        CreateOutcome::Refused(why) => {
             let _ = trail.line(
                 "result",
                 "create",
                 &old_id,
                 &by,
-                json!({ "result": "failed", "reason": why, "new_key_id": id.as_ref().map(KeyId::as_str) }),
+                json!({ "result": "refused", "reason": why }),
             );
-            return match id {
-                Some(id) => {
-                    r.new_key_id = Some(id.as_str().to_string());
-                    roll_back(r, opts, trail, &id, "create", why)
-                }
-                None => {
-                    let unsure = matches!(
-                        answer,
-                        Answer::Fault {
-                            unprocessed: false,
-                            ..
-                        }
-                    ) || matches!(&answer, Answer::Http { status, .. } if *status < 300);
-                    if unsure {
-                        r.manual_step = Some(format!(
-                            "check SendGrid > Settings > API Keys for a key named '{name}' and delete it"
-                        ));
-                        r.end(
-                            RotateStatus::Failed,
-                            "create",
-                            format!("{why}; a key may have been created"),
-                        )
-                    } else {
-                        r.end(RotateStatus::Refused, "create", why)
-                    }
-                }
-            };
+            return r.end(RotateStatus::Refused, "create", why);
+        }
+        CreateOutcome::Uncertain { why, ids } => {
+            let _ = trail.line(
+                "result",
+                "create",
+                &old_id,
+                &by,
+                json!({ "result": "failed", "reason": why, "named_key_ids": ids }),
+            );
+            r.manual_step = Some(check_account(&name, &old_id, &ids));
+            return r.end(
+                RotateStatus::Failed,
+                "create",
+                format!("{why}; nothing was deleted"),
+            );
         }
     };
-    let Some(key) = new_key else {
-        return roll_back(
-            r,
-            opts,
-            trail,
-            &created.id,
-            "create",
-            "no key in the create answer".into(),
+    if let Some(what) = known.what(&created.id, &old_id) {
+        let why = format!(
+            "the create answered with key id {}, {what}: nothing handed over, nothing deleted",
+            created.id.as_str()
         );
+        let _ = trail.line(
+            "result",
+            "create",
+            &old_id,
+            &by,
+            json!({ "result": "failed", "reason": why, "named_key_ids": [created.id.as_str()] }),
+        );
+        r.manual_step = Some(check_account(&name, &old_id, &[created.id.as_str().to_string()]));
+        return r.end(RotateStatus::Failed, "create", why);
+    }
+    known.ids.push(created.id.clone());
+    // `read_created` accepts a 201 only with the key in it.
+    let Some(key) = new_key else {
+        r.manual_step = Some(check_account(&name, &old_id, &[created.id.as_str().to_string()]));
+        return r.end(RotateStatus::Failed, "create", "no key in the create answer");
     };
     r.new_key_id = Some(created.id.as_str().to_string());
     r.new_key_redacted = Some(redact(key.expose()));
-    r.new_scopes = created.scopes.clone();
     let new_id = created.id.as_str();
     let _ = trail.line(
         "result",
@@ -448,6 +518,18 @@ fn rotate_one(mut r: Rotation, opts: &RotateOptions, trail: &mut Trail) -> Rotat
         &by,
         json!({ "result": "created", "new_key_id": new_id, "new_key": r.new_key_redacted }),
     );
+    if !created.scopes.iter().all(|s| r.new_scopes.contains(s)) {
+        r.new_scopes = created.scopes.clone();
+        return roll_back(
+            r,
+            opts,
+            trail,
+            &created.id,
+            "create",
+            "the new key came back with scopes beyond those asked for".into(),
+        );
+    }
+    r.new_scopes = created.scopes.clone();
 
     let target = match &opts.handover {
         Handover::File(p) => format!("file {}", p.display()),
@@ -489,6 +571,10 @@ fn rotate_one(mut r: Rotation, opts: &RotateOptions, trail: &mut Trail) -> Rotat
     });
     drop(key);
     if !live {
+        // The new key was handed over: whoever took it decides whether it stays.
+        r.manual_step = Some(format!(
+            "the new key (id {new_id}) was handed over but did not authenticate: find out why, then either retry the rotation or delete the new key by hand (SendGrid > Settings > API Keys, the key with id {new_id}, and the copy that was handed over); the old key {old_id} still works"
+        ));
         return r.end(
             RotateStatus::Failed,
             "verify-new",
@@ -597,51 +683,57 @@ fn hand_over_file(path: &Path, key: &NewKey) -> Result<(), String> {
     Ok(())
 }
 
-/// Output kept from the hand-over command, for its error message.
-const MAX_COMMAND_OUTPUT: u64 = 64 * 1024;
+/// How long the command's output may keep its pipes open after the command is gone.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
 fn hand_over_command(cmd: &str, key: &NewKey, timeout: Duration) -> Result<(), String> {
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
         .arg(cmd)
         // The command gets the new key on stdin and nothing else of ours.
         .env_remove("SGSCAN_ADMIN_KEY")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Its own process group, so that a timeout or its end stops everything it started: a leftover
+    // process must not hand a key on after sgscan has given up on it, or deleted it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    let mut child = command
         .spawn()
         .map_err(|e| format!("cannot run the --new-key-command: {e}"))?;
-    // The readers report through a channel: a background process of the command's that keeps a
-    // pipe open must not hold sgscan past the command's own end.
-    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    // The output is only counted: whatever the command prints may hold the key, whole or in
+    // pieces, and none of it may reach a report or the audit log. The readers report through a
+    // channel: a process that keeps a pipe open must not hold sgscan past the command's own end.
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
     let streams = [
         child.stdout.take().map(|o| Box::new(o) as Box<dyn Read + Send>),
         child.stderr.take().map(|e| Box::new(e) as Box<dyn Read + Send>),
     ];
     let mut readers = 0;
-    for stream in streams.into_iter().flatten() {
+    for mut stream in streams.into_iter().flatten() {
         readers += 1;
         let tx = tx.clone();
         std::thread::spawn(move || {
-            let mut out = Vec::new();
-            let mut r = stream.take(MAX_COMMAND_OUTPUT);
-            let _ = r.read_to_end(&mut out);
-            let _ = tx.send(out);
-            // Drain the rest so the command never blocks on a full pipe.
-            let _ = std::io::copy(&mut r.into_inner(), &mut std::io::sink());
+            let n = std::io::copy(&mut stream, &mut std::io::sink()).unwrap_or(0);
+            let _ = tx.send(n);
         });
     }
     drop(tx);
-    let fed = child.stdin.take().map(|mut stdin| {
-        stdin
-            .write_all(key.expose().as_bytes())
-            .and_then(|_| stdin.write_all(b"\n"))
-    });
+    let fed = match child.stdin.take() {
+        Some(stdin) => feed(stdin, key.expose()),
+        None => Err("no standard input to write to".to_string()),
+    };
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break Ok(s),
             Ok(None) if started.elapsed() >= timeout => {
+                kill_group(&child);
                 let _ = child.kill();
                 let _ = child.wait();
                 break Err(format!(
@@ -650,38 +742,76 @@ fn hand_over_command(cmd: &str, key: &NewKey, timeout: Duration) -> Result<(), S
                 ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => break Err(format!("cannot wait for the --new-key-command: {e}")),
+            Err(e) => {
+                kill_group(&child);
+                let _ = child.kill();
+                break Err(format!("cannot wait for the --new-key-command: {e}"));
+            }
         }
     };
-    let mut said: Vec<u8> = Vec::new();
-    let grace = Instant::now() + Duration::from_secs(2);
-    for _ in 0..readers {
+    kill_group(&child);
+    let mut bytes = 0u64;
+    let mut finished = 0;
+    let grace = Instant::now() + OUTPUT_GRACE;
+    while finished < readers {
         match rx.recv_timeout(grace.saturating_duration_since(Instant::now())) {
-            Ok(out) => said.extend(out),
+            Ok(n) => {
+                bytes += n;
+                finished += 1;
+            }
             Err(_) => break,
         }
     }
-    let said = redact_text(String::from_utf8_lossy(&said).trim(), key.expose());
-    let tail: String = {
-        let chars: Vec<char> = said.chars().collect();
-        chars[chars.len().saturating_sub(300)..].iter().collect()
+    let output = if finished < readers {
+        format!("at least {bytes} bytes of output, not shown")
+    } else {
+        format!("{bytes} bytes of output, not shown")
     };
-    let status = status?;
-    if let Some(Err(e)) = fed
-        && !status.success()
+    verdict(fed, status, &output)
+}
+
+/// The key and a newline on the command's stdin; dropping `stdin` closes it.
+fn feed(mut stdin: impl Write, key: &str) -> Result<(), String> {
+    stdin
+        .write_all(key.as_bytes())
+        .and_then(|_| stdin.write_all(b"\n"))
+        .and_then(|_| stdin.flush())
+        .map_err(|e| e.to_string())
+}
+
+/// A hand-over holds only when the command took the whole key and then exited 0: a command that
+/// exits 0 without reading its input never got the key, and the old key must not go.
+fn verdict(
+    fed: Result<(), String>,
+    status: Result<std::process::ExitStatus, String>,
+    output: &str,
+) -> Result<(), String> {
+    match (fed, status) {
+        (_, Err(why)) => Err(format!("{why} ({output})")),
+        (Err(e), Ok(status)) => Err(format!(
+            "the --new-key-command did not take the key ({e}) and exited with {status} ({output})"
+        )),
+        (Ok(()), Ok(status)) if !status.success() => {
+            Err(format!("the --new-key-command exited with {status} ({output})"))
+        }
+        (Ok(()), Ok(_)) => Ok(()),
+    }
+}
+
+/// SIGKILL to the command's process group (its id is the command's pid, see `process_group(0)`).
+/// `libc` is not a dependency of ours, so kill(1) sends it.
+fn kill_group(child: &std::process::Child) {
+    #[cfg(unix)]
     {
-        return Err(format!(
-            "the --new-key-command did not take the key ({e}) and exited with {status}"
-        ));
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
-    if !status.success() {
-        return Err(if tail.is_empty() {
-            format!("the --new-key-command exited with {status}")
-        } else {
-            format!("the --new-key-command exited with {status}: {tail}")
-        });
-    }
-    Ok(())
+    #[cfg(not(unix))]
+    let _ = child;
 }
 
 #[cfg(test)]
@@ -715,5 +845,34 @@ mod tests {
             allowed_scopes: s(&["templates.read"]),
         };
         assert!(choose_scopes(&old, &ScopeChoice::Policy(none)).is_err());
+    }
+
+    /// A writer whose reader is gone, or that takes nothing: the key never reached the command.
+    struct Broken(std::io::ErrorKind);
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            match self.0 {
+                std::io::ErrorKind::WriteZero => Ok(0),
+                kind => Err(kind.into()),
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_not_written_whole_is_a_failed_hand_over_even_after_exit_0() {
+        use std::os::unix::process::ExitStatusExt;
+        let key = "SG.not-a-real-key";
+        let ok = || Ok(std::process::ExitStatus::from_raw(0));
+        for kind in [std::io::ErrorKind::BrokenPipe, std::io::ErrorKind::WriteZero] {
+            let fed = feed(Broken(kind), key);
+            assert!(fed.is_err(), "{kind:?}");
+            assert!(verdict(fed, ok(), "0 bytes").is_err(), "{kind:?}");
+        }
+        assert!(verdict(feed(Vec::new(), key), ok(), "0 bytes").is_ok());
     }
 }

@@ -82,12 +82,40 @@ impl Setup {
 
     /// `sgscan rotate --key-id OLD --api-url … --audit-log … --revoke-wait 5 -f json EXTRA…`
     fn rotate(&self, old: &str, extra: &[&str]) -> Run {
+        self.rotate_waiting(old, "5", extra)
+    }
+
+    /// [`Setup::rotate`] with `--revoke-wait WAIT`.
+    fn rotate_waiting(&self, old: &str, wait: &str, extra: &[&str]) -> Run {
         run(sgscan(self.tmp.path(), &self.admin)
             .args(["rotate", "--key-id", &id(old), "--api-url", &self.mock.url()])
             .arg("--audit-log")
             .arg(self.path("audit.jsonl"))
-            .args(["--revoke-wait", "5", "-f", "json"])
+            .args(["--revoke-wait", wait, "-f", "json"])
             .args(extra))
+    }
+
+    /// The DELETE requests, as `DELETE PATH`.
+    fn deletes(&self) -> Vec<String> {
+        self.trace()
+            .into_iter()
+            .filter(|t| t.starts_with("DELETE"))
+            .collect()
+    }
+
+    /// `POST /v3/api_keys` by the admin key answers 201 with `api_key` and `api_key_id` (and the
+    /// name asked for), creating nothing.
+    fn create_answers(&self, api_key: &str, api_key_id: &str, scopes: Option<&[&str]>) {
+        self.mock.hostile(
+            &self.admin,
+            "POST",
+            "/v3/api_keys",
+            Hostile::Created {
+                api_key: api_key.to_string(),
+                api_key_id: api_key_id.to_string(),
+                scopes: scopes.map(|s| s.iter().map(|x| x.to_string()).collect()),
+            },
+        );
     }
 
     fn audit(&self, extra: &[&str]) -> Run {
@@ -403,8 +431,11 @@ fn a_failing_new_key_command_deletes_the_new_key_and_leaves_the_old_one() {
         (Some("rolled-back"), Some("hand-over")),
         "{r}"
     );
+    // The command's output may hold the key (here it does): only its size is reported.
+    let reason = rot["reason"].as_str().unwrap();
+    assert!(!reason.contains("vault unreachable"), "{r}");
     assert!(
-        rot["reason"].as_str().unwrap().contains("vault unreachable"),
+        reason.contains("exit status: 3") && reason.contains("88 bytes of output"),
         "{r}"
     );
     assert!(s.mock.is_revoked(new), "the new key is deleted again");
@@ -485,10 +516,10 @@ fn dry_run_looks_up_and_creates_nothing() {
 }
 
 #[test]
-fn a_create_answer_that_is_not_sendgrids_is_a_failure_and_a_201_is_rolled_back() {
+fn a_create_answer_that_is_not_sendgrids_is_a_failure_and_nothing_is_deleted() {
     let mut s = Setup::new(0xa0db);
     let old = s.key("mailer", &["mail.send"]);
-    // A 201 that names an id but carries no key: something minted a key sgscan cannot hand over.
+    // A 201 that names an id but carries no key: the id is not proven to be a new key's.
     let stray = s.keys.key();
     s.mock.set(&stray, Behavior::live(&["mail.send"]));
     let body =
@@ -510,14 +541,20 @@ fn a_create_answer_that_is_not_sendgrids_is_a_failure_and_a_201_is_rolled_back()
     let rot = rotation(&r);
     assert_eq!(
         (rot["status"].as_str(), rot["step"].as_str()),
-        (Some("rolled-back"), Some("create")),
+        (Some("failed"), Some("create")),
         "{r}"
     );
-    assert!(s.mock.is_revoked(&stray), "the id the 201 named is deleted again");
+    let manual = rot["manual_step"].as_str().unwrap_or_default();
+    assert!(
+        manual.contains("(rotated ") && manual.contains(&id(&stray)) && manual.contains(&id(&old)),
+        "{r}"
+    );
+    assert!(s.deletes().is_empty(), "{:?}", s.trace());
+    assert!(!s.mock.is_revoked(&stray));
     assert!(!s.mock.is_revoked(&old));
     assert!(!s.path("k").exists());
 
-    // A proxy's 403 page: nothing was created, nothing is deleted.
+    // A proxy's 403 page: not SendGrid saying no, so a key may exist; nothing is deleted.
     let mut s = Setup::new(0xa0dc);
     let old = s.key("mailer", &["mail.send"]);
     s.mock
@@ -527,11 +564,319 @@ fn a_create_answer_that_is_not_sendgrids_is_a_failure_and_a_201_is_rolled_back()
     let rot = rotation(&r);
     assert_eq!(
         (rot["status"].as_str(), rot["step"].as_str()),
-        (Some("refused"), Some("create")),
+        (Some("failed"), Some("create")),
         "{r}"
     );
     assert!(rot["reason"].as_str().unwrap().contains("not SendGrid's"), "{r}");
+    assert!(rot["manual_step"].as_str().is_some(), "{r}");
     assert_eq!(s.mock.count("DELETE", "/"), 0);
+}
+
+/// Each create answer names the old key's id somewhere; a failing hand-over command is there to
+/// reach every rollback. The old key must never be deleted.
+#[test]
+fn a_create_answer_naming_the_old_keys_id_never_deletes_it() {
+    let cases: [(&str, u64); 3] = [
+        ("bare id", 0xa0e1),
+        ("other key", 0xa0e2),
+        ("old id, more scopes", 0xa0e3),
+    ];
+    for (case, seed) in cases {
+        let mut s = Setup::new(seed);
+        let old = s.key("mailer", &["mail.send"]);
+        let (other, other_id, secret) = s.keys.parts();
+        let posing = format!("SG.{}.{secret}", id(&old));
+        match case {
+            // 201 {"api_key_id": OLD}: no key, no name, no scopes.
+            "bare id" => s.mock.hostile(
+                &s.admin,
+                "POST",
+                "/v3/api_keys",
+                Hostile::Raw {
+                    status: 201,
+                    content_type: "application/json",
+                    body: serde_json::json!({ "api_key_id": id(&old) }).to_string(),
+                    headers: Vec::new(),
+                },
+            ),
+            // A real-looking key whose id is not the api_key_id (the old key's).
+            "other key" => s.create_answers(&other, &id(&old), None),
+            // SendGrid's shape, but the old key's id and a scope beyond those asked for.
+            _ => s.create_answers(&posing, &id(&old), Some(&["mail.send", "stats.read"])),
+        }
+        let r = s.rotate(&old, &["--new-key-command", "cat > got.key; exit 1", "--yes"]);
+        assert_eq!(r.code, 2, "{case}: {r}");
+        s.assert_leaks_nothing(&r, &[&old, &other, &posing]);
+        let rot = rotation(&r);
+        assert_eq!(
+            (rot["status"].as_str(), rot["step"].as_str()),
+            (Some("failed"), Some("create")),
+            "{case}: {r}"
+        );
+        assert_eq!(rot["new_key_id"], Value::Null, "{case}: {r}");
+        let manual = rot["manual_step"].as_str().unwrap_or_default();
+        assert!(
+            manual.contains("'mailer (rotated ") && manual.contains(&id(&old)),
+            "{case}: {r}"
+        );
+        if case == "other key" {
+            assert!(manual.contains(&other_id), "{case}: both ids are named: {r}");
+        }
+        assert!(s.deletes().is_empty(), "{case}: {:?}", s.trace());
+        assert!(!s.mock.is_revoked(&old), "{case}");
+        assert!(!s.path("got.key").exists(), "{case}: nothing is handed over");
+    }
+}
+
+#[test]
+fn a_create_answer_with_the_admin_keys_id_is_never_handed_over_or_deleted() {
+    let mut s = Setup::new(0xa0e4);
+    let old = s.key("mailer", &["mail.send"]);
+    let (_, _, secret) = s.keys.parts();
+    let posing = format!("SG.{}.{secret}", id(&s.admin));
+    s.create_answers(&posing, &id(&s.admin), None);
+    let r = s.rotate(&old, &["--new-key-command", "cat > got.key; exit 1", "--yes"]);
+    assert_eq!(r.code, 2, "{r}");
+    s.assert_leaks_nothing(&r, &[&old, &posing]);
+    let rot = rotation(&r);
+    assert_eq!(
+        (rot["status"].as_str(), rot["step"].as_str()),
+        (Some("failed"), Some("create")),
+        "{r}"
+    );
+    assert!(rot["reason"].as_str().unwrap().contains("admin key"), "{r}");
+    assert!(
+        rot["manual_step"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&id(&s.admin)),
+        "{r}"
+    );
+    assert!(s.deletes().is_empty(), "{:?}", s.trace());
+    assert!(!s.mock.is_revoked(&s.admin));
+    assert!(!s.mock.is_revoked(&old));
+    assert!(!s.path("got.key").exists(), "nothing is handed over");
+}
+
+#[test]
+fn a_second_create_answering_with_the_first_replacement_does_not_delete_it() {
+    let mut s = Setup::new(0xa0e5);
+    let old1 = s.key("mailer one", &["mail.send"]);
+    let old2 = s.key("mailer two", &["mail.send"]);
+    // Once the first old key is revoked, creates answer with the first replacement again.
+    s.mock
+        .hostile_after_deletes(1, &s.admin, "POST", "/v3/api_keys", Hostile::ReplayCreated(0));
+    // The first hand-over works, any later one fails: the failure would roll back.
+    let cmd = "if [ -e first.key ]; then cat > second.key; exit 1; fi; cat > first.key";
+    let r = s.rotate(
+        &old1,
+        &["--key-id", &id(&old2), "--new-key-command", cmd, "--yes"],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    s.assert_leaks_nothing(&r, &[&old1, &old2]);
+    let created = s.mock.created();
+    assert_eq!(created.len(), 1, "{r}");
+    let first = &created[0];
+    let doc = r.json();
+    let rots = doc["rotations"].as_array().unwrap();
+    assert_eq!(rots.len(), 2, "{r}");
+    assert_eq!(rots[0]["status"], "rotated", "{r}");
+    assert_eq!(
+        (rots[1]["status"].as_str(), rots[1]["step"].as_str()),
+        (Some("failed"), Some("create")),
+        "{r}"
+    );
+    assert!(rots[1]["reason"].as_str().unwrap().contains(&id(first)), "{r}");
+    assert_eq!(s.deletes(), [format!("DELETE /v3/api_keys/{}", id(&old1))]);
+    assert!(!s.mock.is_revoked(first), "the first replacement stays");
+    assert!(!s.mock.is_revoked(&old2));
+    assert!(!s.path("second.key").exists(), "nothing is handed over");
+}
+
+#[test]
+fn a_gateway_error_on_create_may_have_created_a_key() {
+    let gateway = Hostile::Raw {
+        status: 504,
+        content_type: "application/json",
+        body: r#"{"message":"Gateway Timeout"}"#.to_string(),
+        headers: Vec::new(),
+    };
+    let sendgrid_500 = Hostile::Raw {
+        status: 500,
+        content_type: "application/json",
+        body: r#"{"errors":[{"field":null,"message":"internal server error"}]}"#.to_string(),
+        headers: Vec::new(),
+    };
+    for (answer, seed) in [(gateway, 0xa0e6), (sendgrid_500, 0xa0e7)] {
+        let mut s = Setup::new(seed);
+        let old = s.key("mailer", &["mail.send"]);
+        s.mock.hostile(&s.admin, "POST", "/v3/api_keys", answer);
+        let r = s.rotate(&old, &["--new-key-file", "k", "--yes"]);
+        assert_eq!(r.code, 2, "{r}");
+        let rot = rotation(&r);
+        assert_eq!(
+            (rot["status"].as_str(), rot["step"].as_str()),
+            (Some("failed"), Some("create")),
+            "{r}"
+        );
+        assert!(
+            rot["manual_step"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("for a key named 'mailer (rotated "),
+            "{r}"
+        );
+        assert!(s.deletes().is_empty(), "{:?}", s.trace());
+        assert!(!s.mock.is_revoked(&old));
+    }
+}
+
+#[test]
+fn the_new_key_commands_output_reaches_neither_report_nor_audit_log() {
+    let mut s = Setup::new(0xa0e8);
+    let old = s.key("mailer", &["mail.send"]);
+    // The key, cut in two lines: no redaction of the whole key can catch it.
+    let r = s.rotate(&old, &["--new-key-command", "fold -w 35; exit 1", "--yes"]);
+    assert_eq!(r.code, 2, "{r}");
+    s.assert_leaks_nothing(&r, &[&old]);
+    let new = &s.mock.created()[0];
+    let rot = rotation(&r);
+    assert_eq!(rot["status"], "rolled-back", "{r}");
+    let log = s.audit_log();
+    for piece in [&new[..35], &new[35..]] {
+        assert!(
+            !r.stdout.contains(piece) && !r.stderr.contains(piece),
+            "{}",
+            scrub(&r.to_string())
+        );
+        assert!(!log.contains(piece), "the audit log holds part of the key");
+    }
+    assert!(rot["reason"].as_str().unwrap().contains("bytes of output"), "{r}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s.path("audit.jsonl"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the audit log is the user's only");
+    }
+}
+
+/// Whether process `pid` has ended (a zombie waiting for its reaper has).
+#[cfg(target_os = "linux")]
+fn process_gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+    }
+}
+
+/// `pid` from `file`, and a SIGKILL to it afterwards whatever the test found.
+#[cfg(target_os = "linux")]
+fn left_behind(file: &Path) -> String {
+    let pid = std::fs::read_to_string(file).unwrap().trim().to_string();
+    assert!(
+        pid.chars().all(|c| c.is_ascii_digit()) && !pid.is_empty(),
+        "{pid:?}"
+    );
+    let gone = process_gone(&pid);
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .stderr(std::process::Stdio::null())
+        .status();
+    assert!(gone, "process {pid} the command started is still running");
+    pid
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_timed_out_new_key_command_leaves_no_process_behind() {
+    let mut s = Setup::new(0xa0e9);
+    let old = s.key("mailer", &["mail.send"]);
+    // The background process would hand the key on after sgscan deleted it.
+    let r = s.rotate(
+        &old,
+        &[
+            "--new-key-command",
+            "sleep 300 & echo $! > bg.pid; cat >/dev/null; sleep 300",
+            "--new-key-command-timeout",
+            "1",
+            "--yes",
+        ],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    let rot = rotation(&r);
+    assert_eq!(
+        (rot["status"].as_str(), rot["step"].as_str()),
+        (Some("rolled-back"), Some("hand-over")),
+        "{r}"
+    );
+    left_behind(&s.path("bg.pid"));
+    assert!(!s.mock.is_revoked(&old));
+}
+
+#[test]
+fn a_new_key_that_does_not_authenticate_leaves_a_manual_step() {
+    let mut s = Setup::new(0xa0ea);
+    let old = s.key("mailer", &["mail.send"]);
+    s.mock.set_created_behavior(Behavior::Invalid);
+    let r = s.rotate_waiting(&old, "1", &["--new-key-file", "new.key", "--yes"]);
+    assert_eq!(r.code, 2, "{r}");
+    s.assert_leaks_nothing(&r, &[&old]);
+    let new = &s.mock.created()[0];
+    let rot = rotation(&r);
+    assert_eq!(
+        (rot["status"].as_str(), rot["step"].as_str()),
+        (Some("failed"), Some("verify-new")),
+        "{r}"
+    );
+    assert!(
+        rot["manual_step"].as_str().unwrap_or_default().contains(&id(new)),
+        "{r}"
+    );
+    assert!(!s.mock.is_revoked(&old));
+    assert!(s.deletes().is_empty(), "{:?}", s.trace());
+}
+
+#[test]
+fn audit_takes_a_report_whose_commit_is_not_ascii() {
+    let mut s = Setup::new(0xa0eb);
+    let leaked = s.key("old ci key", &["mail.send"]);
+    let tree = s.path("repo");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("config.env"), format!("SENDGRID_API_KEY={leaked}\n")).unwrap();
+    let scan = run(sgscan(s.tmp.path(), &s.admin).args(["dir", "repo", "-f", "json"]));
+    assert_eq!(scan.code, 1, "{scan}");
+    let mut doc = scan.json();
+    // Twelve bytes end inside an 'é'.
+    let commit = format!("a{}", "é".repeat(7));
+    let location = doc["findings"][0]["locations"][0]
+        .as_object_mut()
+        .expect("a location");
+    location.insert("commit".into(), commit.clone().into());
+    location.insert("author_name".into(), "A".into());
+    location.insert("author_email".into(), "a@example.com".into());
+    location.insert("date".into(), "2024-01-01T00:00:00Z".into());
+    std::fs::write(s.path("report.json"), doc.to_string()).unwrap();
+
+    let r = s.audit(&["--report", "report.json"]);
+    assert_eq!(r.code, 1, "{r}");
+    let keys = r.json()["keys"].clone();
+    let entry = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["api_key_id"] == id(&leaked).as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(
+        strings(&entry["locations"]),
+        [format!("repo/config.env:1@{commit}")],
+        "{r}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -606,8 +951,15 @@ fn a_new_key_command_that_leaves_a_process_behind_does_not_hold_sgscan() {
     // The background sleep keeps the command's stdout open long after the command has exited.
     let r = s.rotate(
         &old,
-        &["--new-key-command", "cat >/dev/null; sleep 300 & exit 0", "--yes"],
+        &[
+            "--new-key-command",
+            "cat >/dev/null; sleep 300 & echo $! > bg.pid; exit 0",
+            "--yes",
+        ],
     );
     assert_eq!(r.code, 0, "{r}");
     assert!(s.mock.is_revoked(&old));
+    // And it ends with the command.
+    #[cfg(target_os = "linux")]
+    left_behind(&s.path("bg.pid"));
 }

@@ -28,6 +28,8 @@
 //! Hostile-server mode ([`MockSendGrid::hostile`]): for one key, one method and a path prefix, the
 //! mock answers like something that is not SendGrid, or like a broken or malicious server — see
 //! [`Hostile`]. It applies before authentication and behaviour, as a gateway in front of the API would.
+//! [`Hostile::Created`] and [`Hostile::ReplayCreated`] answer a create with a key and id of their
+//! choosing; [`MockSendGrid::set_created_behavior`] scripts the keys a create makes.
 //!
 //! The mock never stores a key in its request log: requests are recorded with the SHA-256
 //! fingerprint of the bearer token (the same fingerprint sgscan reports).
@@ -101,6 +103,18 @@ pub enum Hostile {
     /// This status and JSON body, with every `{bearer}` in it replaced by the bearer token the
     /// request carried: a server echoing the key it was sent.
     Echo { status: u16, body: String },
+    /// 201 `{"api_key", "api_key_id", "name", "scopes"}` in SendGrid's shape, with the name the
+    /// request asked for and these values (`scopes: None`: the scopes asked for). Nothing is
+    /// created: a server that answers with a key and an id of its choosing (the old key's, the
+    /// admin key's).
+    Created {
+        api_key: String,
+        api_key_id: String,
+        scopes: Option<Vec<String>>,
+    },
+    /// [`Hostile::Created`] with the key (and id) the mock created `n`-th (0-based) through
+    /// `POST /v3/api_keys`: a create answered with a key handed out before.
+    ReplayCreated(usize),
 }
 
 impl Hostile {
@@ -212,7 +226,33 @@ impl Hostile {
                 trickle: Some(*every),
                 ..Response::json(200, serde_json::json!({ "scopes": scopes }))
             },
+            // Answered in `decide`, which has the request and the created keys.
+            Hostile::Created { .. } | Hostile::ReplayCreated(_) => {
+                Response::error(500, "mock: create answer without its request")
+            }
         }
+    }
+
+    /// The 201 of a [`Hostile::Created`] or [`Hostile::ReplayCreated`] for this request `body`.
+    fn create_answer(&self, st: &State, body: &str) -> Option<Response> {
+        let (api_key, api_key_id, scopes) = match self {
+            Hostile::Created {
+                api_key,
+                api_key_id,
+                scopes,
+            } => (api_key.clone(), api_key_id.clone(), scopes.clone()),
+            Hostile::ReplayCreated(n) => {
+                let key = st.created.get(*n)?;
+                (key.clone(), key_id(key), None)
+            }
+            _ => return None,
+        };
+        let (name, asked) = name_and_scopes(body).unwrap_or_default();
+        let scopes = scopes.or(asked).unwrap_or_default();
+        Some(Response::json(
+            201,
+            serde_json::json!({"api_key": api_key, "api_key_id": api_key_id, "name": name, "scopes": scopes}),
+        ))
     }
 }
 
@@ -300,6 +340,8 @@ struct State {
     created: Vec<String>,
     /// How many keys an account may hold (`None`: 100).
     key_limit: Option<usize>,
+    /// The behaviour of keys `POST /v3/api_keys` creates (`None`: live with their scopes).
+    created_behavior: Option<Behavior>,
 }
 
 struct Response {
@@ -366,6 +408,7 @@ fn reason_phrase(status: u16) -> &'static str {
         404 => "Not Found",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
+        504 => "Gateway Timeout",
         _ => "Unknown",
     }
 }
@@ -538,6 +581,12 @@ impl MockSendGrid {
     /// How many keys an account may hold before `POST /v3/api_keys` answers 403 (SendGrid: 100).
     pub fn set_key_limit(&self, limit: usize) {
         self.lock().key_limit = Some(limit);
+    }
+
+    /// The behaviour of the keys `POST /v3/api_keys` creates from now on (e.g. `Invalid`: a new
+    /// key that never authenticates). Default: live with the scopes it was created with.
+    pub fn set_created_behavior(&self, behavior: Behavior) {
+        self.lock().created_behavior = Some(behavior);
     }
 
     /// Whether the key was revoked by a `DELETE /v3/api_keys/{id}`.
@@ -755,7 +804,11 @@ fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>, body: 
             && path.starts_with(&r.path_prefix)
             && deletes >= r.after_deletes
     }) {
-        return Decision::Respond(rule.answer.response(bearer));
+        let answer = rule
+            .answer
+            .create_answer(st, body)
+            .unwrap_or_else(|| rule.answer.response(bearer));
+        return Decision::Respond(answer);
     }
     let Some(entry) = st.keys.get_mut(&fp) else {
         return Decision::Respond(Response::error(401, INVALID_MESSAGE));
@@ -900,9 +953,9 @@ fn endpoint(st: &mut State, caller_fp: &str, method: &str, path: &str, body: &st
                     name: name.clone(),
                     account,
                     scopes: scopes.clone(),
-                    behavior: Behavior::Live {
+                    behavior: st.created_behavior.clone().unwrap_or(Behavior::Live {
                         scopes: scopes.clone(),
-                    },
+                    }),
                     served: 0,
                     revoked: false,
                     grace: 0,
