@@ -20,6 +20,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub(crate) mod account;
 pub(crate) mod allow;
 pub mod cli;
 pub(crate) mod decode;
@@ -30,6 +31,7 @@ pub(crate) mod model;
 pub(crate) mod pipeline;
 pub(crate) mod report;
 pub(crate) mod revoke;
+pub(crate) mod rotate;
 pub(crate) mod rules;
 pub(crate) mod sendgrid;
 pub(crate) mod source;

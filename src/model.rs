@@ -132,6 +132,10 @@ pub struct Origin {
     /// system allows), so a report still leads back to the exact file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_bytes: Option<String>,
+    /// Inside an archive or a compressed file at `path`: the member's path, nested archives joined
+    /// by `!` (`lib/inner.jar!META-INF/app.properties`). Reports show `path!member`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", flatten)]
     pub commit: Option<CommitInfo>,
 }
@@ -141,6 +145,7 @@ impl Origin {
         Origin {
             path: path.into(),
             path_bytes: None,
+            member: None,
             commit: None,
         }
     }
@@ -152,6 +157,7 @@ impl Origin {
             Err(_) => Origin {
                 path: String::from_utf8_lossy(path).into_owned(),
                 path_bytes: Some(hex::encode(path)),
+                member: None,
                 commit: None,
             },
         }
@@ -259,6 +265,10 @@ pub struct Verification {
     /// Taken from `--cache` rather than asked now.
     #[serde(default)]
     pub cached: bool,
+    /// Whose account a live key belongs to: its username, else its company (when the key may read
+    /// them); never more personal data than that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// What `--revoke` did to a key.
@@ -337,8 +347,14 @@ impl Outcome {
     /// The one report order, for a single run and for merged reports alike: each finding's
     /// locations by place, findings by their first location, then by fingerprint; skips by path.
     pub fn sort(&mut self) {
-        fn place(l: &Location) -> (&str, u64, u64, Encoding) {
-            (&l.origin.path, l.line, l.column, l.encoding)
+        fn place(l: &Location) -> (&str, Option<&str>, u64, u64, Encoding) {
+            (
+                &l.origin.path,
+                l.origin.member.as_deref(),
+                l.line,
+                l.column,
+                l.encoding,
+            )
         }
         for f in &mut self.findings {
             f.locations.sort_by(|a, b| place(a).cmp(&place(b)));

@@ -16,6 +16,7 @@ use crate::revoke::{self, AdminKey, Confirm, RevokeOptions};
 use crate::rules::{self, Rule};
 use crate::sendgrid::{Api, ApiOptions};
 use crate::source::Source;
+use crate::source::archive::{self, Unpack};
 use crate::verify::{self, Cache, Policy};
 
 /// What `--verify` needs.
@@ -50,6 +51,8 @@ pub struct ScanOptions {
     pub baseline: Option<PathBuf>,
     pub verify: Option<VerifySettings>,
     pub revoke: Option<RevokeSettings>,
+    /// How far archives and compressed files are opened.
+    pub archive: archive::Limits,
 }
 
 /// A scan set up and ready to run on a source.
@@ -58,6 +61,7 @@ pub struct Scan {
     baseline: Option<PathBuf>,
     verifier: Option<Verifier>,
     revoker: Option<Revoker>,
+    archive: archive::Limits,
 }
 
 struct Verifier {
@@ -146,6 +150,7 @@ impl Scan {
             baseline: opts.baseline,
             verifier,
             revoker,
+            archive: opts.archive,
         })
     }
 
@@ -157,7 +162,8 @@ impl Scan {
     /// allow list is malformed; revocation problems come back in [`Ran::revoke_error`].
     pub fn run(&mut self, source: &dyn Source, confirm: &dyn Confirm) -> Result<Ran> {
         let collector = Collector::new(&self.detector);
-        source.scan(&collector)?;
+        // Every source gets archives opened for free: the transform sits between it and the collector.
+        source.scan(&Unpack::new(&collector, self.archive))?;
         let mut outcome = collector.finish();
         Allowlist::load(&source.ignore_files(), self.baseline.as_deref())?.apply(&mut outcome);
         let mut ran = Ran {

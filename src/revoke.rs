@@ -36,11 +36,20 @@ impl AdminKey {
         }
     }
 
-    fn who(&self) -> String {
+    /// The admin key's own id, when it is a SendGrid key: an audit lists it like any other.
+    pub(crate) fn key_id(&self) -> Option<KeyId> {
+        self.0
+            .strip_prefix("SG.")?
+            .split('.')
+            .next()
+            .and_then(KeyId::parse)
+    }
+
+    pub(crate) fn who(&self) -> String {
         format!("admin:{}", &fingerprint(&self.0)[..16])
     }
 
-    fn credential(&self) -> Credential<'_> {
+    pub(crate) fn credential(&self) -> Credential<'_> {
         Credential {
             key: &self.0,
             label: format!("admin key (fingerprint {})", &fingerprint(&self.0)[..16]),
@@ -56,9 +65,15 @@ pub struct AuditLog {
 
 impl AuditLog {
     pub fn open(path: &Path) -> Result<AuditLog> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
+        let mut open = OpenOptions::new();
+        open.create(true).append(true);
+        // The log names keys, the admin key's fingerprint and who ran what: not for other users.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            open.mode(0o600);
+        }
+        let file = open
             .open(path)
             .with_context(|| format!("cannot open audit log {}", path.display()))?;
         Ok(AuditLog {
@@ -129,7 +144,7 @@ fn where_found(f: &Finding) -> String {
     format!("{}:{}{commit}{more}", l.origin.path, l.line)
 }
 
-fn manual_step(key_id: &str) -> String {
+pub(crate) fn manual_step(key_id: &str) -> String {
     format!(
         "revoke it by hand: SendGrid > Settings > API Keys, the key with id {key_id} (or DELETE /v3/api_keys/{key_id} with a key holding api_keys.delete)"
     )
@@ -315,7 +330,7 @@ fn revoke_one(f: &Finding, opts: &RevokeOptions, audit: &mut Audit) -> Revocatio
 }
 
 /// What the answer to a DELETE says was done.
-enum Deleted {
+pub(crate) enum Deleted {
     /// 200/202/204: SendGrid deleted the key.
     Yes,
     /// SendGrid's own 404: no key with this id (perhaps deleted already).
@@ -326,7 +341,7 @@ enum Deleted {
     Refused(String),
 }
 
-fn read_delete(answer: Answer) -> Deleted {
+pub(crate) fn read_delete(answer: Answer) -> Deleted {
     match answer {
         Answer::Http {
             status: 200 | 202 | 204,
@@ -461,7 +476,7 @@ fn attempt_revocation(f: &Finding, opts: &RevokeOptions, subject: &Subject, audi
 }
 
 /// Asks `check` until it says done or `wait` is over, backing off; returns (done, its last note).
-fn poll(wait: Duration, mut check: impl FnMut() -> (bool, String)) -> (bool, String) {
+pub(crate) fn poll(wait: Duration, mut check: impl FnMut() -> (bool, String)) -> (bool, String) {
     let started = Instant::now();
     let mut pause = Duration::from_millis(250);
     loop {

@@ -289,7 +289,40 @@ impl Api {
     }
 
     pub fn get(&self, cred: &Credential, path: &str) -> Answer {
-        self.call(Method::GET, cred, path, Resend::Reads, &mut || Ok(()))
+        self.call(
+            Method::GET,
+            cred,
+            path,
+            None,
+            Resend::Reads,
+            &mut || Ok(()),
+            &mut |_, _| {},
+        )
+    }
+
+    /// `POST /v3/api_keys`: creates a key. Sent once unless SendGrid's own 429 or a connection that
+    /// never opened says it was not acted on (a second create would mint a second key). The answer
+    /// is redacted like any other, so the new key's value is handed out only here, taken from a
+    /// 201's `api_key` member before redaction; it lives in a [`NewKey`] that wipes itself.
+    pub fn create_key(&self, cred: &Credential, body: &serde_json::Value) -> (Answer, Option<NewKey>) {
+        let mut new_key = None;
+        let answer = self.call(
+            Method::POST,
+            cred,
+            "/v3/api_keys",
+            Some(body),
+            Resend::Unprocessed,
+            &mut || Ok(()),
+            &mut |status, raw| {
+                if status == 201 {
+                    new_key = NewKey::from_create_answer(raw);
+                }
+            },
+        );
+        if !matches!(answer, Answer::Http { status: 201, .. }) {
+            new_key = None;
+        }
+        (answer, new_key)
     }
 
     /// A DELETE, resent only when the previous one is known not to have been acted on.
@@ -301,7 +334,15 @@ impl Api {
         path: &str,
         before_resend: &mut dyn FnMut() -> Result<(), String>,
     ) -> Answer {
-        self.call(Method::DELETE, cred, path, Resend::Unprocessed, before_resend)
+        self.call(
+            Method::DELETE,
+            cred,
+            path,
+            None,
+            Resend::Unprocessed,
+            before_resend,
+            &mut |_, _| {},
+        )
     }
 
     /// Waits for this thread's turn under the client-side rate limit.
@@ -317,17 +358,25 @@ impl Api {
     }
 
     /// One request, its body read under the cap and before `deadline`.
-    fn attempt(&self, method: &Method, url: &Url, cred: &Credential, deadline: Instant) -> Attempt {
+    fn attempt(
+        &self,
+        req: &Request,
+        cred: &Credential,
+        deadline: Instant,
+        raw: &mut dyn FnMut(u16, &str),
+    ) -> Attempt {
         let timeout = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
-        let resp = match self
+        let mut builder = self
             .client
-            .request(method.clone(), url.clone())
+            .request(req.method.clone(), req.url.clone())
             .bearer_auth(cred.key)
-            .timeout(timeout)
-            .send()
-        {
+            .timeout(timeout);
+        if let Some(body) = req.body {
+            builder = builder.json(body);
+        }
+        let resp = match builder.send() {
             Ok(resp) => resp,
             Err(e) => {
                 return Attempt::Failed {
@@ -350,11 +399,14 @@ impl Api {
             unix_now(),
         );
         match read_capped(resp, deadline) {
-            Ok(body) => Attempt::Answered {
-                status,
-                body: redact_answer(&body, cred.key),
-                wait,
-            },
+            Ok(body) => {
+                raw(status.as_u16(), &body);
+                Attempt::Answered {
+                    status,
+                    body: redact_answer(&body, cred.key),
+                    wait,
+                }
+            }
             Err(e) => Attempt::Failed {
                 reason: redact_text(
                     &format!("HTTP {}, then {}", status.as_u16(), e.reason()),
@@ -367,13 +419,16 @@ impl Api {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn call(
         &self,
         method: Method,
         cred: &Credential,
         path: &str,
+        body: Option<&serde_json::Value>,
         resend: Resend,
         before_resend: &mut dyn FnMut() -> Result<(), String>,
+        raw: &mut dyn FnMut(u16, &str),
     ) -> Answer {
         let started = Instant::now();
         let url = match self.base.join(path) {
@@ -405,7 +460,12 @@ impl Api {
                 .checked_add(self.opts.timeout)
                 .unwrap_or(sent)
                 .min(call_deadline);
-            let (retry_after, fault) = match self.attempt(&method, &url, cred, request_deadline) {
+            let req = Request {
+                method: method.clone(),
+                url: url.clone(),
+                body,
+            };
+            let (retry_after, fault) = match self.attempt(&req, cred, request_deadline, raw) {
                 Attempt::Answered { status, body, wait } => {
                     self.log(&method, path, cred, &format!("{}", status.as_u16()), attempt);
                     let retryable = match resend {
@@ -494,6 +554,36 @@ impl Api {
                 cred.label
             );
         }
+    }
+}
+
+struct Request<'a> {
+    method: Method,
+    url: Url,
+    body: Option<&'a serde_json::Value>,
+}
+
+/// A freshly created key's value: only for the hand-over. Never `Debug`, `Display` or `Clone`;
+/// its bytes are overwritten when it is dropped.
+pub struct NewKey(Vec<u8>);
+
+impl NewKey {
+    /// The `api_key` of a create answer, if it is a whole key of SendGrid's shape and nothing else.
+    fn from_create_answer(raw: &str) -> Option<NewKey> {
+        let v: serde_json::Value = serde_json::from_str(raw).ok()?;
+        let key = v.as_object()?.get("api_key")?.as_str()?;
+        let m = key_shape().find(key)?;
+        (m.start() == 0 && m.end() == key.len()).then(|| NewKey(key.as_bytes().to_vec()))
+    }
+
+    pub fn expose(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Drop for NewKey {
+    fn drop(&mut self) {
+        self.0.fill(0);
     }
 }
 

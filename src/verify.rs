@@ -161,6 +161,7 @@ pub fn interpret(answer: &Answer) -> Verification {
         checked_at: now_rfc3339(),
         attempts: 0,
         cached: false,
+        account: None,
     };
     match answer {
         Answer::Fault { reason, attempts, .. } => {
@@ -220,6 +221,32 @@ pub fn interpret(answer: &Answer) -> Verification {
         }
     }
     v
+}
+
+/// Whose account a live key belongs to, so a sweep of many repositories knows whom to call: the
+/// username (`GET /v3/user/username`), else the company (`GET /v3/user/profile`), asked only when
+/// the key holds the scope, and read only from a 200 with that string member.
+fn account_owner(api: &Api, cred: &Credential, scopes: &[String]) -> Option<String> {
+    let read = |path: &str, field: &str| -> Option<String> {
+        let Answer::Http {
+            status: 200, body, ..
+        } = api.get(cred, path)
+        else {
+            return None;
+        };
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let s = v.as_object()?.get(field)?.as_str()?.trim().to_string();
+        (!s.is_empty() && s.chars().count() <= 256).then_some(s)
+    };
+    let has = |s: &str| scopes.iter().any(|x| x == s);
+    if has("user.username.read")
+        && let Some(u) = read("/v3/user/username", "username")
+    {
+        return Some(u);
+    }
+    has("user.profile.read")
+        .then(|| read("/v3/user/profile", "company"))
+        .flatten()
 }
 
 /// Whether `s` can be a SendGrid scope name (`^[a-z0-9_.-]{1,128}$`). Every scope SendGrid
@@ -393,7 +420,10 @@ pub fn verify_all(findings: &mut [Finding], opts: VerifyOptions) -> usize {
                                 key: &f.key,
                                 label: label(f),
                             };
-                            let v = interpret(&api.get(&cred, "/v3/scopes"));
+                            let mut v = interpret(&api.get(&cred, "/v3/scopes"));
+                            if let Some(scopes) = v.scopes.as_deref().filter(|_| v.status == Status::Live) {
+                                v.account = account_owner(api, &cred, scopes);
+                            }
                             results.lock().unwrap_or_else(|e| e.into_inner()).push((i, v));
                         }
                     });

@@ -5,10 +5,13 @@
 mod util;
 
 mod architecture;
+mod archive;
+mod ci;
 mod dir;
 mod encodings;
 mod escape;
 mod git;
 mod revoke;
+mod rotate;
 mod rules;
 mod verify;

@@ -20,6 +20,8 @@ const LAYERS: &[&[&str]] = &[
     &["sendgrid"],
     &["verify"],
     &["revoke"],
+    &["account"],
+    &["rotate"],
     &["pipeline"],
     &["report"],
     &["cli"],

@@ -747,7 +747,8 @@ fn a_key_still_live_after_revoke_wait_is_revoke_pending() {
     let (r, doc) = revoke_yes(&tree, &mock, Admin::Env(&admin), &["--revoke-wait", "1"]);
     assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
     assert!(
-        r.elapsed < Duration::from_secs(6),
+        // The default wait is 60 s: well under that means --revoke-wait was honoured.
+        r.elapsed < Duration::from_secs(25),
         "--revoke-wait 1 took {:?}",
         r.elapsed
     );
@@ -1505,7 +1506,7 @@ fn revoke_with_no_network_is_refused_before_any_request() {
         assert_leaks_nothing(&r, &tree, &[&leaked, &admin]);
         assert!(r.stderr.contains("--no-network"), "{r}");
         assert!(
-            r.elapsed < Duration::from_secs(5),
+            r.elapsed < Duration::from_secs(20),
             "not immediate: {:?}",
             r.elapsed
         );

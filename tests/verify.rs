@@ -400,7 +400,9 @@ fn server_error_500_is_retried_then_succeeds() {
 fn a_hanging_server_times_out_as_unknown_never_invalid() {
     let mock = MockSendGrid::start();
     let key = KeyGen::new(0x5e_07).key();
-    mock.set(&key, Behavior::Hang { secs: 5 });
+    // Far longer than the deadline, so that the bound below tells waiting from not waiting even on a
+    // loaded machine.
+    mock.set(&key, Behavior::Hang { secs: 40 });
     let tree = Tree::new();
     tree.put_key(".env", &key);
 
@@ -415,7 +417,7 @@ fn a_hanging_server_times_out_as_unknown_never_invalid() {
     assert!(reason(v).contains("timed out"), "{v}");
     assert!(v["http_status"].is_null(), "no answer arrived: {v}");
     assert!(
-        r.elapsed < Duration::from_secs(5),
+        r.elapsed < Duration::from_secs(25),
         "sgscan waited for the hanging server ({:?}) despite --verify-timeout 1 --verify-deadline 3",
         r.elapsed
     );
@@ -598,7 +600,7 @@ fn plain_http_to_a_non_loopback_host_is_refused_before_scanning() {
     assert!(r.stdout.is_empty(), "no report:\n{r}");
     assert!(!report.exists(), "no report file was written");
     assert!(
-        r.elapsed < Duration::from_secs(10),
+        r.elapsed < Duration::from_secs(20),
         "it failed without trying the network ({:?})",
         r.elapsed
     );

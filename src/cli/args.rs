@@ -9,13 +9,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::pipeline::{RevokeSettings, ScanOptions, VerifySettings};
 use crate::report;
 use crate::sendgrid::{ApiOptions, DEFAULT_API_URL};
-use crate::source::git;
+use crate::source::{archive, git, stdin};
 
 const OUTPUT: &str = "Output";
 const SCAN: &str = "Scanning";
 const VERIFY: &str = "Verification (--verify)";
 const REVOKE: &str = "Revocation (--revoke)";
 const API: &str = "SendGrid API";
+const ARCHIVE: &str = "Archives and compressed files";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +43,83 @@ pub enum Command {
     Revoke(RevokeIdArgs),
     /// Merge JSON/JSONL reports (e.g. of `git --shard` jobs) into one, by fingerprint.
     Merge(MergeArgs),
+    /// In CI (GitHub Actions, GitLab CI): scan what the push or pull request brings, picked from
+    /// the CI's event data; the whole history where there is none.
+    Ci(CiArgs),
+    /// Scan standard input as one stream (`kubectl logs … | sgscan stdin`).
+    Stdin(StdinArgs),
+    /// List every key of the account with its scopes and privilege; flag leaked and over-privileged keys.
+    Audit(AuditArgs),
+    /// Replace keys: create a key with the same (or fewer) scopes, hand it over, then revoke the old one.
+    Rotate(RotateArgs),
+}
+
+/// `sgscan audit`: the account as the admin key sees it.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// File holding an admin key (api_keys.read) to list the account with. Also read from the
+    /// SGSCAN_ADMIN_KEY environment variable. Never given on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// TOML file `allowed_scopes = [...]`: flag keys holding scopes beyond it.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// sgscan JSON/JSONL reports: account keys whose id they found are marked leaked.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub report: Vec<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// `sgscan rotate`: replacement first, revocation last.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The id of a key to replace (the 22-character middle segment, as reports give it); repeat for more.
+    #[arg(long, value_name = "ID", required = true, allow_hyphen_values = true)]
+    pub key_id: Vec<String>,
+    /// Give the replacement only the old key's scopes this policy allows (least privilege).
+    #[arg(long, value_name = "FILE", conflicts_with = "scopes")]
+    pub policy: Option<PathBuf>,
+    /// Give the replacement exactly these scopes (each must be one the old key holds).
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    /// Write the new key to FILE (created with mode 0600; an existing FILE is refused before anything is sent).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "new_key_command",
+        conflicts_with = "new_key_command"
+    )]
+    pub new_key_file: Option<PathBuf>,
+    /// Run `sh -c CMD` with the new key on its standard input (e.g. `gh secret set SENDGRID_API_KEY`); a
+    /// non-zero exit is a failed hand-over, and the new key is deleted again.
+    #[arg(long, value_name = "CMD")]
+    pub new_key_command: Option<String>,
+    /// How long the --new-key-command may run, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub new_key_command_timeout: u64,
+    /// Rotate without asking (for CI).
+    #[arg(long)]
+    pub yes: bool,
+    /// Look the keys up and show the plan; create and revoke nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// File holding an admin key (api_keys.read, .create, .delete) to rotate with. Also read from
+    /// the SGSCAN_ADMIN_KEY environment variable. Never given on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// Append an attempt and a result line for each step to FILE (JSON lines).
+    #[arg(long, value_name = "FILE", default_value = "sgscan-audit.jsonl")]
+    pub audit_log: PathBuf,
+    /// How long to wait for the new key to work and the old one to be gone, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub revoke_wait: u64,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,6 +139,14 @@ impl From<FormatArg> for report::Format {
             FormatArg::Sarif => report::Format::Sarif,
         }
     }
+}
+
+/// `--fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Any,
+    Live,
+    None,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +176,10 @@ pub struct GitArgs {
     /// With --range, scan what the clone has if BASE is missing (shallow checkout) instead of failing.
     #[arg(long, requires = "range", help_heading = SCAN)]
     pub shallow_ok: bool,
+    /// With a zero BASE: the branch that was pushed, left out of the refs whose commits are known
+    /// (default: the branch the HEAD side names, or the one checked out at it).
+    #[arg(long, value_name = "NAME", requires = "range", help_heading = SCAN)]
+    pub branch: Option<String>,
     /// No progress bar.
     #[arg(long, short = 'q', help_heading = OUTPUT)]
     pub quiet: bool,
@@ -106,10 +196,35 @@ pub struct GitArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CiArgs {
+    /// The repository (the CI checkout).
+    #[arg(default_value = ".")]
+    pub repo: PathBuf,
+    /// No progress bar.
+    #[arg(long, short = 'q', help_heading = OUTPUT)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct StagedArgs {
     /// The repository.
     #[arg(default_value = ".")]
     pub repo: PathBuf,
+    /// Only these files (what the pre-commit framework passes): the staged content of each that is
+    /// staged, the work-tree content of the others (`pre-commit run --all-files`).
+    #[arg(long, num_args = 1.., value_name = "FILE", help_heading = SCAN)]
+    pub files: Option<Vec<PathBuf>>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StdinArgs {
+    /// The path reports show for standard input.
+    #[arg(long, value_name = "NAME", default_value = stdin::DEFAULT_NAME)]
+    pub name: String,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -145,6 +260,10 @@ pub struct OutputArgs {
     /// Write the report to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE", help_heading = OUTPUT)]
     pub output: Option<PathBuf>,
+    /// SARIF: the category of this analysis (`automationDetails.id`), to upload several sgscan runs
+    /// of one commit side by side.
+    #[arg(long, value_name = "NAME", help_heading = OUTPUT)]
+    pub sarif_category: Option<String>,
 }
 
 /// `sgscan revoke` takes only what revoking by id uses: no scan, verification or cache flags that
@@ -194,12 +313,49 @@ pub struct CommonArgs {
     /// A previous JSON or JSONL report: its findings are not reported again.
     #[arg(long, value_name = "FILE", help_heading = SCAN)]
     pub baseline: Option<PathBuf>,
+    /// Which findings make the exit code 1: any, only keys verified live (needs --verify), none.
+    #[arg(long, value_enum, default_value = "any", help_heading = OUTPUT)]
+    pub fail_on: FailOn,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     #[command(flatten)]
     pub verify: VerifyArgs,
     #[command(flatten)]
     pub revoke: RevokeArgs,
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+/// How far archives and compressed files are opened: every inflation is bounded.
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// Open archives and compressed files nested up to N deep (a .tar.gz is 2); 0 opens none.
+    #[arg(long, value_name = "N", default_value_t = archive::DEFAULT_DEPTH, help_heading = ARCHIVE)]
+    pub max_archive_depth: u32,
+    /// Stop reading an archive member past this many inflated bytes (K/M/G suffix).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size, help_heading = ARCHIVE)]
+    pub max_member_size: u64,
+    /// Stop opening one file's archives past this many inflated bytes, all members together.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size, help_heading = ARCHIVE)]
+    pub max_archive_size: u64,
+    /// Stop a member or stream that inflates more than N:1 (after its first MiB): a likely bomb.
+    #[arg(long, value_name = "N", default_value_t = archive::DEFAULT_MAX_RATIO, help_heading = ARCHIVE)]
+    pub max_ratio: u64,
+    /// Stop opening one file's archives past N members, all layers together.
+    #[arg(long, value_name = "N", default_value_t = archive::DEFAULT_MAX_MEMBERS, help_heading = ARCHIVE)]
+    pub max_members: u64,
+}
+
+impl ArchiveArgs {
+    pub fn limits(&self) -> archive::Limits {
+        archive::Limits {
+            depth: self.max_archive_depth,
+            max_member: self.max_member_size,
+            max_total: self.max_archive_size,
+            max_ratio: self.max_ratio,
+            max_members: self.max_members,
+        }
+    }
 }
 
 /// Revoking live keys.
@@ -305,6 +461,7 @@ impl CommonArgs {
                 wait: Duration::from_secs(r.revoke_wait),
                 audit_log: r.audit_log.clone(),
             }),
+            archive: self.archive.limits(),
         }
     }
 }

@@ -22,6 +22,9 @@ pub fn run(args: MergeArgs) -> Result<i32> {
         rules: detector.rules(),
         show_secrets: false,
         elapsed: started.elapsed(),
+        mode: "merge",
+        category: args.output.sarif_category.clone(),
+        ..Default::default()
     };
     write_report(
         &outcome,

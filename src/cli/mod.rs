@@ -2,10 +2,14 @@
 //! returns the exit code (0 clean, 1 findings, 2 error). Everything else lives in the library.
 
 mod args;
+mod audit;
+mod ci;
 mod hook;
 mod merge;
 mod revoke;
+mod rotate;
 mod scan;
+mod stdin;
 
 use std::io::Write;
 use std::path::Path;
@@ -33,11 +37,15 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Dir(args) => scan::dir(args),
-        Command::Git(args) => scan::git(args),
+        Command::Git(args) => scan::git(args, "git", None),
         Command::Staged(args) => scan::staged(args),
         Command::InstallHook(args) => hook::run(args),
         Command::Revoke(args) => revoke::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Ci(args) => ci::run(args),
+        Command::Stdin(args) => stdin::run(args),
+        Command::Audit(args) => audit::run(args),
+        Command::Rotate(args) => rotate::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,13 +1,14 @@
-//! `sgscan dir`, `sgscan git` and `sgscan staged`: a source, the pipeline, the report.
+//! `sgscan dir`, `sgscan git` and `sgscan staged`: a source, the pipeline, the report (also used by
+//! `ci` and `stdin`).
 
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
-use super::args::{CommonArgs, DirArgs, GitArgs, StagedArgs};
+use super::args::{CommonArgs, DirArgs, FailOn, GitArgs, StagedArgs};
 use super::revoke::TerminalConfirm;
-use super::{EXIT_ERROR, EXIT_FINDINGS, error, exit_code, write_report};
-use crate::model::Outcome;
+use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, error, write_report};
+use crate::model::{Outcome, Status};
 use crate::pipeline::Scan;
 use crate::report;
 use crate::source::{IGNORE_FILE, Source, git, staged, worktree};
@@ -23,10 +24,28 @@ pub fn dir(args: DirArgs) -> Result<i32> {
             max_file_size: args.common.max_file_size,
         },
     };
-    run(&source, &args.common).map(|(_, code)| code)
+    // SARIF paths go relative to the repository the user stands in, which is what the checkout
+    // (and so GitHub) sees; outside any repository, to the current directory.
+    let paths = std::env::current_dir().ok().map(|base| {
+        let root = git::open_repo(&base)
+            .ok()
+            .and_then(|r| r.workdir().map(|w| w.to_path_buf()))
+            .and_then(|w| std::fs::canonicalize(w).ok())
+            .unwrap_or_else(|| base.clone());
+        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        report::Paths { base, root }
+    });
+    let run = Run {
+        mode: "dir",
+        paths,
+        why: None,
+    };
+    run.go(&source, &args.common).map(|(_, code)| code)
 }
 
-pub fn git(args: GitArgs) -> Result<i32> {
+/// `mode` names the analysis in SARIF (`git` or `ci`); `why` (from `ci`: the range it chose and why)
+/// leads the report's notes.
+pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32> {
     let source = git::History {
         repo: args.repo.clone(),
         opts: git::HistoryOptions {
@@ -34,13 +53,19 @@ pub fn git(args: GitArgs) -> Result<i32> {
             max_file_size: args.common.max_file_size,
             range: args.range.clone(),
             shallow_ok: args.shallow_ok,
+            branch: args.branch.clone(),
             progress: !args.quiet,
             shard: args.shard,
             submodules: args.submodules,
             prefix: String::new(),
         },
     };
-    run(&source, &args.common).map(|(_, code)| code)
+    let run = Run {
+        mode,
+        paths: None,
+        why,
+    };
+    run.go(&source, &args.common).map(|(_, code)| code)
 }
 
 pub fn staged(args: StagedArgs) -> Result<i32> {
@@ -48,8 +73,14 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
         repo: args.repo.clone(),
         max_file_size: args.common.max_file_size,
         threads: args.common.threads,
+        files: args.files.clone(),
     };
-    let (outcome, code) = run(&source, &args.common)?;
+    let run = Run {
+        mode: "staged",
+        paths: None,
+        why: None,
+    };
+    let (outcome, code) = run.go(&source, &args.common)?;
     if code == EXIT_FINDINGS {
         eprintln!(
             "sgscan: commit blocked: {} staged key(s). Remove each key from the file and `git add` it again \
@@ -61,35 +92,103 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
     Ok(code)
 }
 
-/// Sets the scan up (failing fast on a bad flag or file), runs it, writes the report.
-fn run(source: &dyn Source, common: &CommonArgs) -> Result<(Outcome, i32)> {
-    let started = Instant::now();
-    let mut scan = Scan::new(common.scan_options())?;
-    let confirm = TerminalConfirm {
-        yes: common.revoke.yes,
-    };
-    let ran = scan.run(source, &confirm)?;
-    for w in &ran.warnings {
-        eprintln!("sgscan: {}", Safe(w));
-    }
-    let ctx = report::Context {
-        rules: scan.rules(),
-        show_secrets: common.show_secrets,
-        elapsed: started.elapsed(),
-    };
-    write_report(
-        &ran.outcome,
-        common.output.format.into(),
-        common.output.output.as_deref(),
-        &ctx,
-    )?;
-    let code = match &ran.revoke_error {
-        // The report above is complete; the error is about the revocation only.
-        Some(e) => {
-            error(e);
-            EXIT_ERROR
+/// How one command runs the pipeline: its SARIF mode, how its paths map to the repository's top,
+/// and a note to lead the report with.
+pub(super) struct Run {
+    pub(super) mode: &'static str,
+    pub(super) paths: Option<report::Paths>,
+    pub(super) why: Option<String>,
+}
+
+impl Run {
+    /// Sets the scan up (failing fast on a bad flag or file), runs it, writes the report. A scan that
+    /// fails once started still writes its report file saying so (CI uploads it whatever the exit
+    /// code), then fails.
+    pub(super) fn go(self, source: &dyn Source, common: &CommonArgs) -> Result<(Outcome, i32)> {
+        let Run { mode, paths, why } = self;
+        let started = Instant::now();
+        let verifies = common.verify.verify || common.revoke.revoke;
+        let mut ctx = report::Context {
+            show_secrets: common.show_secrets,
+            mode,
+            category: common.output.sarif_category.clone(),
+            paths,
+            ..Default::default()
+        };
+        if common.fail_on == FailOn::Live && !verifies {
+            bail!("--fail-on live needs --verify: without it no key is known to be live");
         }
-        None => exit_code(&ran.outcome),
+        // A bad flag or file fails here, before anything is written: there was no scan to report.
+        let mut scan = Scan::new(common.scan_options())?;
+        let confirm = TerminalConfirm {
+            yes: common.revoke.yes,
+        };
+        let mut ran = match scan.run(source, &confirm) {
+            Ok(r) => r,
+            Err(e) => {
+                write_failed(&e, common, ctx, why);
+                return Err(e);
+            }
+        };
+        if let Some(why) = why {
+            ran.outcome.notes.insert(0, why);
+        }
+        for w in &ran.warnings {
+            eprintln!("sgscan: {}", Safe(w));
+        }
+        ctx.rules = scan.rules();
+        ctx.elapsed = started.elapsed();
+        write_report(
+            &ran.outcome,
+            common.output.format.into(),
+            common.output.output.as_deref(),
+            &ctx,
+        )?;
+        let code = match &ran.revoke_error {
+            // The report above is complete; the error is about the revocation only.
+            Some(e) => {
+                error(e);
+                EXIT_ERROR
+            }
+            None => fail_code(&ran.outcome, common.fail_on),
+        };
+        Ok((ran.outcome, code))
+    }
+}
+
+/// The report file of a scan that failed: no findings, the error as a note (SARIF: a failed
+/// invocation), so that a CI step uploading it still has one. Standard output stays empty: the
+/// error line on stderr says it all there.
+fn write_failed(e: &anyhow::Error, common: &CommonArgs, mut ctx: report::Context, why: Option<String>) {
+    let format: report::Format = common.output.format.into();
+    if common.output.output.is_none() {
+        return;
+    }
+    let message = format!("{e:#}");
+    let outcome = Outcome {
+        findings: Vec::new(),
+        stats: Default::default(),
+        skipped: Vec::new(),
+        notes: why
+            .into_iter()
+            .chain((format != report::Format::Sarif).then(|| format!("error: the scan failed: {message}")))
+            .collect(),
     };
-    Ok((ran.outcome, code))
+    ctx.error = Some(message);
+    if let Err(w) = write_report(&outcome, format, common.output.output.as_deref(), &ctx) {
+        error(&w);
+    }
+}
+
+/// The exit code `--fail-on` gives the findings.
+fn fail_code(outcome: &Outcome, fail_on: FailOn) -> i32 {
+    let fails = match fail_on {
+        FailOn::Any => !outcome.findings.is_empty(),
+        FailOn::Live => outcome
+            .findings
+            .iter()
+            .any(|f| f.verification.as_ref().is_some_and(|v| v.status == Status::Live)),
+        FailOn::None => false,
+    };
+    if fails { EXIT_FINDINGS } else { EXIT_CLEAN }
 }

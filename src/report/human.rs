@@ -19,6 +19,9 @@ fn write_verification(out: &mut dyn Write, v: &Verification) -> std::io::Result<
             if let Some(scopes) = &v.scopes {
                 writeln!(out, "    scopes: {}", Safe(&scopes.join(", ")))?;
             }
+            if let Some(account) = &v.account {
+                writeln!(out, "    account: {}", Safe(account))?;
+            }
             if !v.above_send_only.is_empty() {
                 writeln!(
                     out,
@@ -41,11 +44,15 @@ fn write_verification(out: &mut dyn Write, v: &Verification) -> std::io::Result<
 }
 
 /// The path for a terminal: control characters escaped, and the exact bytes (as `\xNN`) of a name
-/// that is not UTF-8.
+/// that is not UTF-8; inside an archive, `outer!member`.
 fn shown_path(o: &Origin) -> String {
-    match o.path_bytes.as_deref().and_then(|h| hex::decode(h).ok()) {
+    let outer = match o.path_bytes.as_deref().and_then(|h| hex::decode(h).ok()) {
         Some(raw) => escape_bytes(&raw),
         None => escape(&o.path).into_owned(),
+    };
+    match &o.member {
+        Some(m) => format!("{outer}!{}", escape(m)),
+        None => outer,
     }
 }
 

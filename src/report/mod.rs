@@ -21,11 +21,27 @@ pub enum Format {
 }
 
 /// What a report needs besides the outcome.
+#[derive(Default)]
 pub struct Context<'a> {
     pub rules: &'a [Rule],
     /// Print full keys (`--show-secrets`). Never honoured by SARIF, which is made to be uploaded.
     pub show_secrets: bool,
     pub elapsed: std::time::Duration,
+    /// Why the scan failed: the report is still written (CI uploads it `if: always()`), saying so.
+    pub error: Option<String>,
+    /// The scanning mode (`dir`, `git`, `staged`, `ci`), for SARIF's `automationDetails`.
+    pub mode: &'static str,
+    /// `--sarif-category`.
+    pub category: Option<String>,
+    /// Relative paths in the outcome are relative to `base`; SARIF wants them relative to `root`
+    /// (the repository's top). Unset: paths are relative to the root already.
+    pub paths: Option<Paths>,
+}
+
+/// See [`Context::paths`].
+pub struct Paths {
+    pub base: std::path::PathBuf,
+    pub root: std::path::PathBuf,
 }
 
 pub fn write(out: &mut dyn Write, format: Format, outcome: &Outcome, ctx: &Context) -> std::io::Result<()> {

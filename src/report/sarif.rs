@@ -1,13 +1,18 @@
 //! SARIF 2.1.0, as GitHub code scanning accepts it: one result per location, rule metadata with a
-//! `security-severity`, relative URIs against `%SRCROOT%`, and `partialFingerprints`.
+//! `security-severity`, URIs relative to the repository's top against `%SRCROOT%`, full regions,
+//! a `primaryLocationLineHash` of sgscan's own (GitHub can only compute one for files in the
+//! checkout), `automationDetails`, and GitHub's upload limits kept with a notification.
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::path::{Component, Path, PathBuf};
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
-use super::Context;
-use crate::model::Outcome;
+use super::{Context, Paths};
+use crate::model::{Encoding, Layer, MAX_LOCATIONS, Outcome};
 use crate::verify::Status;
 
 /// Characters that cannot appear raw in a relative URI reference path.
@@ -28,6 +33,45 @@ const URI_PATH: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'}');
 
+/// GitHub code scanning rejects a run with more results than this.
+pub const MAX_RESULTS: usize = 25_000;
+
+/// Where a key starts to where it ends: its length as written, for an encoded key the length of
+/// its encoding (on the line it starts on).
+fn end_column(column: u64, key_len: usize, encoding: Encoding) -> u64 {
+    column.saturating_add(written_len(key_len, encoding) as u64)
+}
+
+/// Characters the key takes written in `encoding`. Text escapes vary in length; their usual form
+/// (the two dots escaped, `\u002e` or `&#46;`) stands for them, as every byte escaped stands for
+/// percent-encoding.
+fn written_len(key_len: usize, encoding: Encoding) -> usize {
+    let layer = |l: Layer, n: usize| match l {
+        Layer::Base64 | Layer::Base64url => n.div_ceil(3) * 4,
+        Layer::Percent => n * 3,
+    };
+    match encoding {
+        Encoding::Plain => key_len,
+        Encoding::Base64 | Encoding::Base64url => key_len.div_ceil(3) * 4,
+        Encoding::Percent => key_len * 3,
+        Encoding::UnicodeEscape => key_len + 2 * 5,
+        Encoding::HtmlEntity => key_len + 2 * 4,
+        Encoding::Nested(outer, inner) => layer(outer, layer(inner, key_len)),
+    }
+}
+
+/// GitHub tracks an alert across commits by this hash. Made from the key and the path, not the
+/// line's text, so it stays put when lines move and needs no file (history findings in deleted
+/// files have none to hash); `:n` tells apart the same key at several places in one file.
+fn line_hash(fingerprint: &str, uri: &str, nth: u32) -> String {
+    let mut h = Sha256::new();
+    h.update(b"sgscan/primaryLocationLineHash/v1\0");
+    h.update(fingerprint.as_bytes());
+    h.update(b"\0");
+    h.update(uri.as_bytes());
+    format!("{}:{nth}", hex::encode(&h.finalize()[..8]))
+}
+
 pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::Result<()> {
     let rules: Vec<Value> = ctx
         .rules
@@ -46,15 +90,31 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             })
         })
         .collect();
-    let mut results = Vec::new();
+    // (rank, result): live keys first, so a cut to GitHub's limit drops the least urgent ones.
+    let mut results: Vec<(u8, Value)> = Vec::new();
+    // Occurrences of a key in one file as one commit has it: the `:n` of the hash.
+    let mut nth: HashMap<(String, String, Option<String>), u32> = HashMap::new();
+    let mut notifications: Vec<Value> = Vec::new();
     for f in &outcome.findings {
         let rule_index = ctx.rules.iter().position(|r| r.spec.id == f.rule_id);
-        let (level, status) = match f.verification.as_ref().map(|v| v.status) {
-            Some(Status::Live) => ("error", "live"),
-            Some(Status::Unknown) => ("warning", "unknown"),
-            Some(Status::Invalid) => ("note", "invalid"),
-            None => ("error", "unverified"),
+        let (level, status, rank) = match f.verification.as_ref().map(|v| v.status) {
+            Some(Status::Live) => ("error", "live", 0),
+            Some(Status::Unknown) => ("warning", "unknown", 2),
+            Some(Status::Invalid) => ("note", "invalid", 3),
+            None => ("error", "unverified", 1),
         };
+        if f.location_count > f.locations.len() as u64 {
+            notifications.push(json!({
+                "level": "warning",
+                "message": { "text": format!(
+                    "key {} ({}) was found at {} places; the first {} are reported (sgscan keeps at most {MAX_LOCATIONS} per key)",
+                    f.redacted, f.fingerprint, f.location_count, f.locations.len()
+                ) },
+                "descriptor": { "id": "locations-cut" },
+            }));
+        }
+        // Reports merged from JSON have no key: a SendGrid key's usual length stands in.
+        let key_len = if f.key.is_empty() { 69 } else { f.key.len() };
         let privilege = f
             .verification
             .as_ref()
@@ -71,17 +131,36 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 .as_deref()
                 .map(|k| format!(", key id {k}"))
                 .unwrap_or_default();
+            let artifact = artifact(
+                &loc.origin.path,
+                loc.origin.commit.as_ref().map(|c| c.commit.as_str()),
+                ctx.paths.as_ref(),
+            );
+            let uri = artifact["uri"].as_str().unwrap_or_default().to_string();
+            let commit = loc.origin.commit.as_ref().map(|c| c.commit.clone());
+            let n = nth
+                .entry((f.fingerprint.clone(), uri.clone(), commit))
+                .or_insert(0);
+            *n += 1;
             let mut result = json!({
                 "ruleId": f.rule_id,
                 "level": level,
                 "message": { "text": format!("{} {}{key_id}{encoded}. Revoke it, then remove it from the code and its history.", f.rule_name, f.redacted) },
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": artifact(&loc.origin.path),
-                        "region": { "startLine": loc.line, "startColumn": loc.column },
+                        "artifactLocation": artifact,
+                        "region": {
+                            "startLine": loc.line,
+                            "startColumn": loc.column,
+                            "endLine": loc.line,
+                            "endColumn": end_column(loc.column, key_len, loc.encoding),
+                        },
                     }
                 }],
-                "partialFingerprints": { "sgscan/key/v1": f.fingerprint },
+                "partialFingerprints": {
+                    "primaryLocationLineHash": line_hash(&f.fingerprint, &uri, *n),
+                    "sgscan/key/v1": f.fingerprint,
+                },
                 "properties": { "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding, "confidence": f.confidence, "status": status, "privilege": privilege, "scopes": scopes },
             });
             if let (Some(i), Some(obj)) = (rule_index, result.as_object_mut()) {
@@ -94,20 +173,41 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 props.insert("author".into(), json!(c.author_email));
                 props.insert("date".into(), json!(c.date));
             }
-            results.push(result);
+            if let Some(m) = &loc.origin.member {
+                archive_member(&mut result, m, loc.line);
+            }
+            results.push((rank, result));
         }
     }
-    let mut notifications: Vec<Value> = outcome
-        .skipped
-        .iter()
-        .map(|s| {
-            json!({
-                "level": "warning",
-                "message": { "text": format!("skipped {}: {}", s.path, s.reason) },
-                "descriptor": { "id": "skipped" },
-            })
+    results.sort_by_key(|(rank, _)| *rank);
+    let total = results.len();
+    results.truncate(MAX_RESULTS);
+    let results: Vec<Value> = results.into_iter().map(|(_, r)| r).collect();
+    if total > MAX_RESULTS {
+        notifications.push(json!({
+            "level": "warning",
+            "message": { "text": format!(
+                "{total} results, more than the {MAX_RESULTS} GitHub code scanning accepts in one run: {} were left out \
+                 (live keys are kept first; the JSON report has them all)",
+                total - MAX_RESULTS
+            ) },
+            "descriptor": { "id": "results-cut" },
+        }));
+    }
+    if let Some(e) = &ctx.error {
+        notifications.push(json!({
+            "level": "error",
+            "message": { "text": format!("the scan failed: {e}") },
+            "descriptor": { "id": "error" },
+        }));
+    }
+    notifications.extend(outcome.skipped.iter().map(|s| {
+        json!({
+            "level": "warning",
+            "message": { "text": format!("skipped {}: {}", s.path, s.reason) },
+            "descriptor": { "id": "skipped" },
         })
-        .collect();
+    }));
     notifications.extend(
         outcome
             .notes
@@ -125,8 +225,9 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 "informationUri": "https://github.com/sgscan/sgscan",
                 "rules": rules,
             }},
+            "automationDetails": { "id": automation_id(ctx) },
             "columnKind": "unicodeCodePoints",
-            "invocations": [{ "executionSuccessful": true, "toolExecutionNotifications": notifications }],
+            "invocations": [{ "executionSuccessful": ctx.error.is_none(), "toolExecutionNotifications": notifications }],
             "results": results,
         }],
     });
@@ -134,14 +235,79 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
     writeln!(out)
 }
 
-/// A relative path is relative to `%SRCROOT%`; an absolute one becomes a `file://` URI of its own.
-fn artifact(path: &str) -> Value {
-    let encoded = utf8_percent_encode(path, URI_PATH).to_string();
-    if path.starts_with('/') {
+/// `sgscan/<mode>/[<category>/]`: GitHub takes everything before the last `/` as the category,
+/// so runs of different modes (or `--sarif-category`) on one commit do not replace each other.
+fn automation_id(ctx: &Context) -> String {
+    let mode = if ctx.mode.is_empty() { "scan" } else { ctx.mode };
+    match ctx
+        .category
+        .as_deref()
+        .map(|c| c.trim_matches('/'))
+        .filter(|c| !c.is_empty())
+    {
+        Some(c) => format!("sgscan/{mode}/{c}/"),
+        None => format!("sgscan/{mode}/"),
+    }
+}
+
+/// A relative path is relative to `%SRCROOT%` (the repository's top: `paths` moves one relative to
+/// another directory there); an absolute one becomes a `file://` URI of its own. A commit
+/// message has no file: it is reported at `.sgscan/commit-message/<commit>` (a tag's message at
+/// `.sgscan/tag-message/<tag>`), paths GitHub accepts and shows, with the line within the message.
+fn artifact(path: &str, commit: Option<&str>, paths: Option<&Paths>) -> Value {
+    let (prefix, name) = match path.rfind('(') {
+        Some(i) if path.ends_with(')') => (&path[..i], &path[i..]),
+        _ => ("", path),
+    };
+    let relative = if name == "(commit message)" {
+        format!("{prefix}.sgscan/commit-message/{}", commit.unwrap_or("unknown"))
+    } else if let Some(tag) = name
+        .strip_prefix("(tag message ")
+        .and_then(|t| t.strip_suffix(')'))
+    {
+        format!(
+            "{prefix}.sgscan/tag-message/{}",
+            tag.strip_prefix("refs/tags/").unwrap_or(tag)
+        )
+    } else {
+        match paths.map(|p| rebase(path, p)) {
+            Some(Some(rel)) => rel,
+            Some(None) => path.to_string(),
+            None => path.to_string(),
+        }
+    };
+    let absolute = Path::new(&relative).is_absolute();
+    let encoded = utf8_percent_encode(&relative, URI_PATH).to_string();
+    if absolute {
         json!({ "uri": format!("file://{encoded}") })
     } else {
         json!({ "uri": encoded, "uriBaseId": "%SRCROOT%" })
     }
+}
+
+/// `path` (relative to `p.base`, or absolute) relative to `p.root`; absolute if it is outside.
+fn rebase(path: &str, p: &Paths) -> Option<String> {
+    let full = normalize(&p.base.join(path));
+    match full.strip_prefix(&p.root) {
+        Ok(rel) if rel.as_os_str().is_empty() => Some(".".into()),
+        Ok(rel) => Some(rel.to_str()?.to_string()),
+        Err(_) => Some(full.to_str()?.to_string()),
+    }
+}
+
+/// `a/./b/../c` → `a/c`, without touching the file system (the file may be gone).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// "SendGrid API key" → "SendgridApiKey": SARIF `name`s are identifiers.
@@ -158,6 +324,26 @@ fn pascal(s: &str) -> String {
         .collect()
 }
 
+/// A key inside an archive: the result points at the outer file (the artifact a code host can
+/// show), the line and column are the member's so they leave the region, and the member is named
+/// in the message and the properties.
+fn archive_member(result: &mut Value, member: &str, line: u64) {
+    if let Some(loc) = result
+        .pointer_mut("/locations/0/physicalLocation")
+        .and_then(|l| l.as_object_mut())
+    {
+        loc.remove("region");
+    }
+    if let Some(text) = result.pointer_mut("/message/text")
+        && let Some(t) = text.as_str()
+    {
+        *text = json!(format!("{t} In archive member {member}, line {line}."));
+    }
+    if let Some(props) = result.get_mut("properties").and_then(|p| p.as_object_mut()) {
+        props.insert("member".into(), json!(member));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,10 +351,28 @@ mod tests {
     #[test]
     fn artifact_uris() {
         assert_eq!(
-            artifact("src/a b.rs"),
+            artifact("src/a b.rs", None, None),
             json!({"uri": "src/a%20b.rs", "uriBaseId": "%SRCROOT%"})
         );
-        assert_eq!(artifact("/abs/x#1.env"), json!({"uri": "file:///abs/x%231.env"}));
+        assert_eq!(
+            artifact("/abs/x#1.env", None, None),
+            json!({"uri": "file:///abs/x%231.env"})
+        );
+        let paths = Paths {
+            base: "/r/sub".into(),
+            root: "/r".into(),
+        };
+        assert_eq!(artifact("./x/../a.env", None, Some(&paths))["uri"], "sub/a.env");
+        assert_eq!(
+            artifact("../../o/a.env", None, Some(&paths))["uri"],
+            "file:///o/a.env"
+        );
+        assert_eq!(
+            artifact("vendor/(commit message)", Some("abc"), None)["uri"],
+            "vendor/.sgscan/commit-message/abc"
+        );
+        assert_eq!(end_column(5, 69, Encoding::Plain), 74);
+        assert_eq!(end_column(1, 69, Encoding::Base64), 93);
         assert_eq!(pascal("SendGrid API key"), "SendgridApiKey");
     }
 }

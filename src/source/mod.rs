@@ -1,8 +1,10 @@
 //! Sources of bytes. Each source walks its own kind of storage and hands every blob, with its
 //! provenance, to a [`Sink`]; none of them knows what is being detected, or what happens next.
 
+pub mod archive;
 pub mod git;
 pub mod staged;
+pub mod stdin;
 pub mod worktree;
 
 use std::path::PathBuf;

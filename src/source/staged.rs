@@ -1,4 +1,7 @@
-//! The staged index, for pre-commit hooks: only blobs that are staged and differ from HEAD.
+//! The staged index, for pre-commit hooks: only blobs that are staged and differ from HEAD; or,
+//! given the files the pre-commit framework passes, each file's staged content where it is staged
+//! (a commit) and its work-tree content where it is not (`pre-commit run --all-files`/`--files`,
+//! which pass files that are committed already).
 //!
 //! Cost follows the staged change, not the repository: the index's cache-tree extension names the
 //! directories whose staged tree equals HEAD's, and those are never read.
@@ -22,12 +25,45 @@ pub struct Staged {
     pub max_file_size: u64,
     /// Worker threads (0: one per core).
     pub threads: usize,
+    /// Only these files (relative to the current directory, or absolute), as above.
+    pub files: Option<Vec<PathBuf>>,
 }
 
 impl Source for Staged {
     fn scan(&self, sink: &dyn Sink) -> Result<()> {
         let repo = open_repo(&self.repo)?;
-        let blobs = staged_blobs(&repo, &self.repo)?;
+        let mut blobs = staged_blobs(&repo, &self.repo)?;
+        let Some(files) = &self.files else {
+            return scan_blobs(repo, &blobs, self.max_file_size, self.threads, sink);
+        };
+        let top = repo
+            .workdir()
+            .map(|w| std::fs::canonicalize(w).unwrap_or_else(|_| w.to_path_buf()))
+            .context("the repository has no work tree")?;
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        let mut wanted = HashSet::new();
+        let mut on_disk = Vec::new();
+        for file in files {
+            let full = cwd.join(file);
+            let full = std::fs::canonicalize(&full).unwrap_or(full);
+            match full.strip_prefix(&top).ok().and_then(|r| r.to_str()) {
+                Some(rel) => {
+                    let rel = rel.replace(std::path::MAIN_SEPARATOR, "/");
+                    wanted.insert(BString::from(rel.as_str()));
+                    on_disk.push((full.clone(), rel));
+                }
+                None => sink.skip(
+                    file.display().to_string(),
+                    "not in the repository's work tree: not scanned".to_string(),
+                ),
+            }
+        }
+        blobs.retain(|(_, path)| wanted.contains(path));
+        let staged: HashSet<BString> = blobs.iter().map(|(_, p)| p.clone()).collect();
+        on_disk.retain(|(_, rel)| !staged.contains(BStr::new(rel.as_bytes())));
+        for (full, rel) in on_disk {
+            scan_file(&full, &rel, self.max_file_size, sink);
+        }
         scan_blobs(repo, &blobs, self.max_file_size, self.threads, sink)
     }
 
@@ -78,6 +114,22 @@ fn staged_blobs(repo: &gix::Repository, path: &Path) -> Result<Vec<(ObjectId, BS
         blobs.push((entry.id, path.to_owned()));
     }
     Ok(blobs)
+}
+
+/// A work-tree file, for a file named to the hook that is not staged.
+fn scan_file(full: &Path, rel: &str, max_file_size: u64, sink: &dyn Sink) {
+    match std::fs::metadata(full) {
+        Ok(m) if m.len() > max_file_size => sink.skip(
+            rel.to_string(),
+            format!("larger than --max-file-size ({max_file_size} bytes)"),
+        ),
+        Ok(m) if !m.is_file() => {}
+        Ok(_) => match std::fs::read(full) {
+            Ok(data) => sink.scan(&data, &Origin::file(rel)),
+            Err(e) => sink.skip(rel.to_string(), format!("cannot read: {e}")),
+        },
+        Err(e) => sink.skip(rel.to_string(), format!("cannot read: {e}")),
+    }
 }
 
 /// Reads and scans `blobs` on `threads` workers, each with its own repository handle.

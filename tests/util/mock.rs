@@ -12,7 +12,10 @@
 //! | `GET /v3/api_keys` | needs `api_keys.read` (else 403): 200 `{"result":[{"name","api_key_id"}]}` |
 //! | `GET /v3/api_keys/{id}` | needs `api_keys.read` (else 403): 200 `{"api_key_id","name","scopes"}`, 404 if the id is not a live key of the caller's account |
 //! | `DELETE /v3/api_keys/{id}` | needs `api_keys.delete` (else 403): 204 and the key is revoked, 404 if unknown (or already revoked) |
-//! | `GET /v3/user/profile` | needs `user.profile.read` (else 403): 200 |
+//! | `POST /v3/api_keys` | needs `api_keys.create` (else 403); body `{"name", "scopes"}`: 201 `{"api_key","api_key_id","name","scopes"}`, a new live key of the caller's account; 403 when the account holds [`MockSendGrid::set_key_limit`] keys (default 100) or a scope the caller lacks is asked for; 400 without a name |
+//! | `PUT /v3/api_keys/{id}` | needs `api_keys.update` (else 403); body `{"name", "scopes"}`: 200 with the key's new name, id and scopes; 404 if unknown |
+//! | `GET /v3/user/profile` | needs `user.profile.read` (else 403): 200 (company `sgscan tests`) |
+//! | `GET /v3/user/username` | needs `user.username.read` (else 403): 200 `{"username": "<account>-owner"}` |
 //! | anything else | 404 SendGrid JSON error |
 //!
 //! Before the endpoint runs, the caller's [`Behavior`] applies to **every** request it makes
@@ -25,6 +28,8 @@
 //! Hostile-server mode ([`MockSendGrid::hostile`]): for one key, one method and a path prefix, the
 //! mock answers like something that is not SendGrid, or like a broken or malicious server — see
 //! [`Hostile`]. It applies before authentication and behaviour, as a gateway in front of the API would.
+//! [`Hostile::Created`] and [`Hostile::ReplayCreated`] answer a create with a key and id of their
+//! choosing; [`MockSendGrid::set_created_behavior`] scripts the keys a create makes.
 //!
 //! The mock never stores a key in its request log: requests are recorded with the SHA-256
 //! fingerprint of the bearer token (the same fingerprint sgscan reports).
@@ -98,6 +103,18 @@ pub enum Hostile {
     /// This status and JSON body, with every `{bearer}` in it replaced by the bearer token the
     /// request carried: a server echoing the key it was sent.
     Echo { status: u16, body: String },
+    /// 201 `{"api_key", "api_key_id", "name", "scopes"}` in SendGrid's shape, with the name the
+    /// request asked for and these values (`scopes: None`: the scopes asked for). Nothing is
+    /// created: a server that answers with a key and an id of its choosing (the old key's, the
+    /// admin key's).
+    Created {
+        api_key: String,
+        api_key_id: String,
+        scopes: Option<Vec<String>>,
+    },
+    /// [`Hostile::Created`] with the key (and id) the mock created `n`-th (0-based) through
+    /// `POST /v3/api_keys`: a create answered with a key handed out before.
+    ReplayCreated(usize),
 }
 
 impl Hostile {
@@ -209,7 +226,33 @@ impl Hostile {
                 trickle: Some(*every),
                 ..Response::json(200, serde_json::json!({ "scopes": scopes }))
             },
+            // Answered in `decide`, which has the request and the created keys.
+            Hostile::Created { .. } | Hostile::ReplayCreated(_) => {
+                Response::error(500, "mock: create answer without its request")
+            }
         }
+    }
+
+    /// The 201 of a [`Hostile::Created`] or [`Hostile::ReplayCreated`] for this request `body`.
+    fn create_answer(&self, st: &State, body: &str) -> Option<Response> {
+        let (api_key, api_key_id, scopes) = match self {
+            Hostile::Created {
+                api_key,
+                api_key_id,
+                scopes,
+            } => (api_key.clone(), api_key_id.clone(), scopes.clone()),
+            Hostile::ReplayCreated(n) => {
+                let key = st.created.get(*n)?;
+                (key.clone(), key_id(key), None)
+            }
+            _ => return None,
+        };
+        let (name, asked) = name_and_scopes(body).unwrap_or_default();
+        let scopes = scopes.or(asked).unwrap_or_default();
+        Some(Response::json(
+            201,
+            serde_json::json!({"api_key": api_key, "api_key_id": api_key_id, "name": name, "scopes": scopes}),
+        ))
     }
 }
 
@@ -252,6 +295,8 @@ pub struct Request {
     /// The status answered; 0 while the answer is pending (e.g. during a `Hang`).
     pub status: u16,
     pub user_agent: Option<String>,
+    /// The request body (never holds a key: sgscan sends none).
+    pub body: String,
 }
 
 /// SHA-256 of a key, lower-case hex: what sgscan reports as the fingerprint.
@@ -291,6 +336,12 @@ struct State {
     /// Scripted answers to the next `DELETE /v3/api_keys/{id}` requests, any id, in arrival order.
     delete_script: VecDeque<DeleteStep>,
     hostile: Vec<HostileRule>,
+    /// Keys created through `POST /v3/api_keys`, in order.
+    created: Vec<String>,
+    /// How many keys an account may hold (`None`: 100).
+    key_limit: Option<usize>,
+    /// The behaviour of keys `POST /v3/api_keys` creates (`None`: live with their scopes).
+    created_behavior: Option<Behavior>,
 }
 
 struct Response {
@@ -357,6 +408,7 @@ fn reason_phrase(status: u16) -> &'static str {
         404 => "Not Found",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
+        504 => "Gateway Timeout",
         _ => "Unknown",
     }
 }
@@ -521,6 +573,22 @@ impl MockSendGrid {
         });
     }
 
+    /// Keys created through `POST /v3/api_keys`, in order (for asserting they appear nowhere).
+    pub fn created(&self) -> Vec<String> {
+        self.lock().created.clone()
+    }
+
+    /// How many keys an account may hold before `POST /v3/api_keys` answers 403 (SendGrid: 100).
+    pub fn set_key_limit(&self, limit: usize) {
+        self.lock().key_limit = Some(limit);
+    }
+
+    /// The behaviour of the keys `POST /v3/api_keys` creates from now on (e.g. `Invalid`: a new
+    /// key that never authenticates). Default: live with the scopes it was created with.
+    pub fn set_created_behavior(&self, behavior: Behavior) {
+        self.lock().created_behavior = Some(behavior);
+    }
+
     /// Whether the key was revoked by a `DELETE /v3/api_keys/{id}`.
     pub fn is_revoked(&self, key: &str) -> bool {
         self.lock().keys.get(&fingerprint(key)).is_some_and(|e| e.revoked)
@@ -631,10 +699,11 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         }
     }
     let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let mut body = Vec::new();
     if let Some(len) = header("content-length").and_then(|v| v.parse::<u64>().ok()) {
-        let mut body = Vec::new();
         let _ = (&mut reader).take(len).read_to_end(&mut body);
     }
+    let body = String::from_utf8_lossy(&body).into_owned();
     let bearer = header("authorization").and_then(|v| {
         let (scheme, token) = v.split_once(' ')?;
         scheme
@@ -654,8 +723,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             at: Instant::now(),
             status: 0,
             user_agent: header("user-agent"),
+            body: body.clone(),
         });
-        decision = decide(&mut st, &method, &path, bearer.as_deref());
+        decision = decide(&mut st, &method, &path, bearer.as_deref(), &body);
     }
     let response = match decision {
         Decision::Respond(r) => r,
@@ -667,7 +737,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             thread::sleep(d);
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
             match bearer.as_deref().map(fingerprint) {
-                Some(fp) => endpoint(&mut st, &fp, &method, &path),
+                Some(fp) => endpoint(&mut st, &fp, &method, &path, &body),
                 None => Response::error(401, "authorization required"),
             }
         }
@@ -718,7 +788,7 @@ fn write_response(mut stream: &TcpStream, r: Response) -> std::io::Result<()> {
 }
 
 /// Authentication and the caller's scripted behaviour; then the endpoint.
-fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> Decision {
+fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>, body: &str) -> Decision {
     let Some(bearer) = bearer else {
         return Decision::Respond(Response::error(401, "authorization required"));
     };
@@ -734,7 +804,11 @@ fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> Dec
             && path.starts_with(&r.path_prefix)
             && deletes >= r.after_deletes
     }) {
-        return Decision::Respond(rule.answer.response(bearer));
+        let answer = rule
+            .answer
+            .create_answer(st, body)
+            .unwrap_or_else(|| rule.answer.response(bearer));
+        return Decision::Respond(answer);
     }
     let Some(entry) = st.keys.get_mut(&fp) else {
         return Decision::Respond(Response::error(401, INVALID_MESSAGE));
@@ -775,11 +849,11 @@ fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> Dec
             None | Some(DeleteStep::Pass) => {}
             Some(DeleteStep::Hang { secs }) => return Decision::SleepThen(Duration::from_secs(secs)),
             Some(DeleteStep::DeletedThen(status)) => {
-                endpoint(st, &fp, method, path);
+                endpoint(st, &fp, method, path, body);
                 return Decision::Respond(Response::error(status, "internal server error"));
             }
             Some(DeleteStep::DeletedThenHang { secs }) => {
-                let r = endpoint(st, &fp, method, path);
+                let r = endpoint(st, &fp, method, path, body);
                 return Decision::SleepThenRespond(Duration::from_secs(secs), r);
             }
             Some(DeleteStep::Status(status)) => {
@@ -800,12 +874,12 @@ fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> Dec
     }
     Decision::Respond(match r {
         Some(r) => r,
-        None => endpoint(st, &fp, method, path),
+        None => endpoint(st, &fp, method, path, body),
     })
 }
 
 /// The API proper, for a caller (by fingerprint) already authenticated as a live key.
-fn endpoint(st: &mut State, caller_fp: &str, method: &str, path: &str) -> Response {
+fn endpoint(st: &mut State, caller_fp: &str, method: &str, path: &str, body: &str) -> Response {
     let Some(caller) = st.keys.get(caller_fp) else {
         return Response::error(401, INVALID_MESSAGE);
     };
@@ -816,6 +890,10 @@ fn endpoint(st: &mut State, caller_fp: &str, method: &str, path: &str) -> Respon
         |e: &KeyEntry| e.account == account && !e.revoked && !matches!(e.behavior, Behavior::Invalid);
     match (method, path_only) {
         ("GET", "/v3/scopes") => Response::json(200, serde_json::json!({ "scopes": caller.scopes })),
+        ("GET", "/v3/user/username") if has("user.username.read") => Response::json(
+            200,
+            serde_json::json!({"username": format!("{account}-owner"), "user_id": 1}),
+        ),
         ("GET", "/v3/user/profile") if has("user.profile.read") => Response::json(
             200,
             serde_json::json!({"first_name": "Test", "last_name": "Account", "company": "sgscan tests"}),
@@ -847,6 +925,71 @@ fn endpoint(st: &mut State, caller_fp: &str, method: &str, path: &str) -> Respon
                 None => Response::error(404, "unable to find API Key"),
             }
         }
+        ("POST", "/v3/api_keys") => {
+            if !has("api_keys.create") {
+                return Response::error(403, FORBIDDEN_MESSAGE);
+            }
+            let Some((name, scopes)) = name_and_scopes(body) else {
+                return Response::error(400, "name is required");
+            };
+            // A create without scopes is full access: the caller's own scopes, at most.
+            let scopes = scopes.unwrap_or_else(|| caller.scopes.clone());
+            if scopes.iter().any(|s| !caller.scopes.contains(s)) {
+                return Response::error(403, "cannot grant scopes the calling key does not have");
+            }
+            let held = st.keys.values().filter(|e| in_account(e)).count();
+            if held >= st.key_limit.unwrap_or(100) {
+                return Response::error(
+                    403,
+                    "You have reached the maximum number of API keys for your account",
+                );
+            }
+            let (key, id, _) =
+                super::KeyGen::new(0x5e9d_0000 + st.created.len() as u64 + st.requests.len() as u64).parts();
+            st.keys.insert(
+                fingerprint(&key),
+                KeyEntry {
+                    id: id.clone(),
+                    name: name.clone(),
+                    account,
+                    scopes: scopes.clone(),
+                    behavior: st.created_behavior.clone().unwrap_or(Behavior::Live {
+                        scopes: scopes.clone(),
+                    }),
+                    served: 0,
+                    revoked: false,
+                    grace: 0,
+                },
+            );
+            st.created.push(key.clone());
+            Response::json(
+                201,
+                serde_json::json!({"api_key": key, "api_key_id": id, "name": name, "scopes": scopes}),
+            )
+        }
+        ("PUT", p) if p.starts_with("/v3/api_keys/") => {
+            if !has("api_keys.update") {
+                return Response::error(403, FORBIDDEN_MESSAGE);
+            }
+            let Some((name, Some(scopes))) = name_and_scopes(body) else {
+                return Response::error(400, "name and scopes are required");
+            };
+            let id = p["/v3/api_keys/".len()..].to_string();
+            match st.keys.values_mut().find(|e| e.id == id && in_account(e)) {
+                Some(e) => {
+                    e.name = name;
+                    e.scopes = scopes;
+                    if let Behavior::Live { scopes } = &mut e.behavior {
+                        scopes.clone_from(&e.scopes);
+                    }
+                    Response::json(
+                        200,
+                        serde_json::json!({"api_key_id": e.id, "name": e.name, "scopes": e.scopes}),
+                    )
+                }
+                None => Response::error(404, "unable to find API Key"),
+            }
+        }
         ("DELETE", p) if p.starts_with("/v3/api_keys/") => {
             if !has("api_keys.delete") {
                 return Response::error(403, FORBIDDEN_MESSAGE);
@@ -862,7 +1005,25 @@ fn endpoint(st: &mut State, caller_fp: &str, method: &str, path: &str) -> Respon
                 None => Response::error(404, "unable to find API Key"),
             }
         }
-        ("GET", "/v3/user/profile") | ("GET", "/v3/api_keys") => Response::error(403, FORBIDDEN_MESSAGE),
+        ("GET", "/v3/user/profile") | ("GET", "/v3/user/username") | ("GET", "/v3/api_keys") => {
+            Response::error(403, FORBIDDEN_MESSAGE)
+        }
         _ => Response::error(404, "resource not found"),
     }
+}
+
+/// `{"name": string, "scopes"?: [string]}`; `None` without a name.
+fn name_and_scopes(body: &str) -> Option<(String, Option<Vec<String>>)> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let name = v.get("name")?.as_str()?.to_string();
+    let scopes = match v.get("scopes") {
+        None => None,
+        Some(s) => Some(
+            s.as_array()?
+                .iter()
+                .map(|x| x.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()?,
+        ),
+    };
+    Some((name, scopes))
 }

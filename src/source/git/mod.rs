@@ -33,6 +33,8 @@ pub struct HistoryOptions {
     pub range: Option<String>,
     /// With a range whose BASE is missing (shallow CI checkout), scan what is there instead of failing.
     pub shallow_ok: bool,
+    /// With a zero BASE: the branch that was pushed (else taken from the HEAD side or the checkout).
+    pub branch: Option<String>,
     /// Draw a progress bar on stderr (only if stderr is a terminal).
     pub progress: bool,
     /// `(i, n)`: scan only the objects in shard `i` of `n` (0-based).
@@ -70,7 +72,7 @@ fn scan_repo(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> 
     let bad_packs = repo::check_packs(&repo, sink);
     let mut swept = sweep::scan_planned(&repo, opts, sink, |plan| match &opts.range {
         None => plan::plan_full(&repo, &bad_packs, sink, plan),
-        Some(range) => plan::plan_range(&repo, range, opts.shallow_ok, sink, plan),
+        Some(range) => plan::plan_range(&repo, range, opts, sink, plan),
     })?;
     if let Some((i, n)) = opts.shard {
         swept.commits.retain(|c| shard::shard_of(c, n) == i);

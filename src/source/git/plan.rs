@@ -1,5 +1,5 @@
 //! Planning a sweep: which blobs to scan, and where each was first seen. The full sweep visits
-//! every tree once; a range compares each commit's tree with its first parent's.
+//! every tree once; a range compares each commit's tree with all its parents'.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -9,8 +9,9 @@ use gix::bstr::{BStr, BString, ByteVec};
 use gix::objs::tree::EntryMode;
 use gix::prelude::FindExt;
 
+use super::HistoryOptions;
 use super::objects::{read_commit, short};
-use super::refs::ref_tips;
+use super::refs::{ref_tips, ref_tips_except};
 use super::shard::shard_of;
 use super::walk::walk;
 use crate::source::Sink;
@@ -184,7 +185,7 @@ pub(super) fn plan_full(
 pub(super) fn plan_range(
     repo: &gix::Repository,
     range: &str,
-    shallow_ok: bool,
+    opts: &HistoryOptions,
     sink: &dyn Sink,
     plan: &mut Plan,
 ) -> Result<Vec<ObjectId>> {
@@ -194,23 +195,26 @@ pub(super) fn plan_range(
         .ok_or_else(|| anyhow!("--range must be BASE..HEAD (two commits), not '{range}'"))?;
     let head_id =
         resolve(repo, head).with_context(|| format!("--range: cannot resolve HEAD side '{head}'"))?;
-    let hidden = if !base.is_empty() && base.bytes().all(|b| b == b'0') {
-        // A new branch: what no other ref already has.
-        ref_tips(repo, sink)?
-            .commits
-            .into_iter()
-            .map(|(id, _)| id)
-            .filter(|id| *id != head_id)
-            .collect()
+    let hidden = if base.bytes().all(|b| b == b'0') {
+        new_branch(repo, head, head_id, opts.branch.as_deref(), sink)?
     } else {
         match resolve(repo, base) {
             Ok(id) => vec![id],
-            Err(e) if shallow_ok => {
+            Err(e) if !repo.is_shallow().unwrap_or(true) => {
+                // A full clone lacks BASE only when the push rewrote it away (a force-push): what
+                // the pushed branch has that no other ref has is what the push can have brought.
+                sink.note(format!(
+                    "--range base '{base}' is not in this clone ({e:#}), which is not shallow: a force-push rewrote it away, \
+                     so the commits of '{head}' that no other ref has were scanned"
+                ));
+                new_branch(repo, head, head_id, opts.branch.as_deref(), sink)?
+            }
+            Err(e) if opts.shallow_ok => {
                 sink.note(format!("--range base '{base}' is not in this clone ({e:#}); scanned every commit reachable from '{head}' that is present"));
                 Vec::new()
             }
             Err(e) => bail!(
-                "--range base '{base}' is not in this repository ({e:#}). A shallow CI checkout does not have it: fetch the history \
+                "--range base '{base}' is not in this shallow clone ({e:#}). Fetch the history \
                  (GitHub Actions: `fetch-depth: 0` on actions/checkout; otherwise `git fetch --deepen=<n>` or `git fetch --unshallow`), \
                  or pass --shallow-ok to scan what is there"
             ),
@@ -222,32 +226,52 @@ pub(super) fn plan_range(
         let Some(tree) = c.tree else {
             continue;
         };
-        // Against the first parent: a merge's other parents are in the range themselves, or were
-        // already known before it. A parent missing from a shallow clone counts as no parent.
-        let parent = c
-            .first_parent
-            .and_then(|p| read_commit(repo, &p, &mut trees.buf).ok()?.tree);
+        // Against every parent: a merge introduces only what no parent has at that path (its own
+        // resolution); what it brings from another parent came from that parent's history, which
+        // is in the range itself or was known before it. A parent missing from a shallow clone
+        // counts as no parent.
+        // The walk keeps only the first parent (memory, on full sweeps); a range is short enough
+        // to read its commits' other parents again.
+        let all_parents = match c.first_parent {
+            Some(first) => read_commit(repo, &c.id, &mut trees.buf)
+                .map(|h| h.parents)
+                .unwrap_or_else(|_| vec![first]),
+            None => Vec::new(),
+        };
+        let parents: Vec<ObjectId> = all_parents
+            .iter()
+            .filter_map(|p| read_commit(repo, p, &mut trees.buf).ok()?.tree)
+            .collect();
         let at = At::Commit(c.id);
-        let mut stack = vec![(parent, tree, BString::default())];
-        while let Some((old, new, prefix)) = stack.pop() {
-            if old == Some(new) {
+        let mut stack = vec![(parents, tree, BString::default())];
+        while let Some((olds, new, prefix)) = stack.pop() {
+            if olds.contains(&new) {
                 continue;
             }
             let Some(new_entries) = trees.entries(new, &prefix, at, sink) else {
                 continue;
             };
-            let old_entries: HashMap<BString, Entry> = old
-                .and_then(|t| trees.entries(t, &prefix, at, sink))
-                .map(|v| v.into_iter().map(|e| (e.name.clone(), e)).collect())
-                .unwrap_or_default();
+            let old_entries: Vec<HashMap<BString, Entry>> = olds
+                .iter()
+                .map(|t| {
+                    trees
+                        .entries(*t, &prefix, at, sink)
+                        .map(|v| v.into_iter().map(|e| (e.name.clone(), e)).collect())
+                        .unwrap_or_default()
+                })
+                .collect();
             for e in new_entries {
-                let before = old_entries.get(&e.name);
-                if before.is_some_and(|b| b.id == e.id) {
+                let befores: Vec<&Entry> = old_entries.iter().filter_map(|o| o.get(&e.name)).collect();
+                if befores.iter().any(|b| b.id == e.id) {
                     continue;
                 }
                 if e.mode.is_tree() {
-                    let old_tree = before.filter(|b| b.mode.is_tree()).map(|b| b.id);
-                    stack.push((old_tree, e.id, join(&prefix, e.name.as_ref())));
+                    let old_trees = befores
+                        .iter()
+                        .filter(|b| b.mode.is_tree())
+                        .map(|b| b.id)
+                        .collect();
+                    stack.push((old_trees, e.id, join(&prefix, e.name.as_ref())));
                 } else {
                     plan.leaf(e.mode, &e.id, || join(&prefix, e.name.as_ref()), Some(c.id));
                 }
@@ -255,6 +279,62 @@ pub(super) fn plan_range(
         }
     }
     Ok(commits.into_iter().map(|c| c.id).collect())
+}
+
+/// The commits to hide for a new branch (a zero BASE): every ref's, but for the pushed branch, its
+/// remote-tracking twins and a HEAD that is the pushed commit. A branch pushed at another branch's
+/// tip then brings nothing new, instead of its whole history.
+fn new_branch(
+    repo: &gix::Repository,
+    head: &str,
+    head_id: ObjectId,
+    branch: Option<&str>,
+    sink: &dyn Sink,
+) -> Result<Vec<ObjectId>> {
+    let branch = branch
+        .map(|b| b.strip_prefix("refs/heads/").unwrap_or(b).to_string())
+        .or_else(|| pushed_branch(repo, head, head_id));
+    let tips = match &branch {
+        Some(b) => {
+            let local = format!("refs/heads/{b}");
+            ref_tips_except(repo, sink, &|name, id| {
+                name == local
+                    || (name == "HEAD" && *id == head_id)
+                    || name
+                        .strip_prefix("refs/remotes/")
+                        .and_then(|r| r.split_once('/'))
+                        .is_some_and(|(_, rest)| rest == b)
+            })?
+        }
+        None => {
+            sink.note(format!(
+                "cannot tell which branch '{head}' is (pass --branch NAME): every ref at that commit was taken for the pushed branch"
+            ));
+            ref_tips_except(repo, sink, &|_, id| *id == head_id)?
+        }
+    };
+    Ok(tips.commits.into_iter().map(|(id, _)| id).collect())
+}
+
+/// The branch name behind the HEAD side of a range: the ref it names, else the branch checked out
+/// at that commit.
+fn pushed_branch(repo: &gix::Repository, head: &str, head_id: ObjectId) -> Option<String> {
+    let short_name = |full: &str| -> Option<String> {
+        if let Some(b) = full.strip_prefix("refs/heads/") {
+            return Some(b.to_string());
+        }
+        let (_, b) = full.strip_prefix("refs/remotes/")?.split_once('/')?;
+        Some(b.to_string())
+    };
+    if head != "HEAD"
+        && let Ok(Some(r)) = repo.try_find_reference(head)
+    {
+        return short_name(&r.name().as_bstr().to_string());
+    }
+    let h = repo.head().ok()?;
+    let name = h.referent_name()?.as_bstr().to_string();
+    (repo.head_id().ok()?.detach() == head_id).then_some(())?;
+    short_name(&name)
 }
 
 fn resolve(repo: &gix::Repository, spec: &str) -> Result<ObjectId> {

@@ -24,6 +24,16 @@ pub(super) struct Tips {
 /// Every ref (branches, remote-tracking branches, tags, stash, notes), HEAD, older stash entries and
 /// other worktrees' HEADs, peeled. Unreadable refs and targets are recorded and skipped.
 pub(super) fn ref_tips(repo: &gix::Repository, sink: &dyn Sink) -> Result<Tips> {
+    ref_tips_except(repo, sink, &|_, _| false)
+}
+
+/// [`ref_tips`] without the refs `leave_out(name, id)` picks, decided before tips are merged by
+/// commit: a branch at the same commit as another must not take that other ref out with it.
+pub(super) fn ref_tips_except(
+    repo: &gix::Repository,
+    sink: &dyn Sink,
+    leave_out: &dyn Fn(&str, &ObjectId) -> bool,
+) -> Result<Tips> {
     let mut named: Vec<(ObjectId, String)> = Vec::new();
     let platform = repo.references().context("cannot read the repository's refs")?;
     for r in platform.all().context("cannot read the repository's refs")? {
@@ -35,7 +45,13 @@ pub(super) fn ref_tips(repo: &gix::Repository, sink: &dyn Sink) -> Result<Tips> 
             }
         };
         let name = r.name().as_bstr().to_string();
+        // A symbolic ref (`refs/remotes/origin/HEAD`) is left out with the ref it points to.
+        let target = match r.target() {
+            gix::refs::TargetRef::Symbolic(t) => Some(t.as_bstr().to_string()),
+            gix::refs::TargetRef::Object(_) => None,
+        };
         match r.follow_to_object() {
+            Ok(id) if target.as_deref().is_some_and(|t| leave_out(t, &id.detach())) => {}
             Ok(id) => named.push((id.detach(), name)),
             // A symbolic ref to a ref that does not exist names nothing (git ignores it too).
             Err(_) if r.try_id().is_none() => {}
@@ -76,6 +92,7 @@ pub(super) fn ref_tips(repo: &gix::Repository, sink: &dyn Sink) -> Result<Tips> 
             }
         }
     }
+    named.retain(|(id, name)| !leave_out(name, id));
     let mut tips = Tips {
         named: named.len(),
         ..Tips::default()
