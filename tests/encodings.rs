@@ -198,6 +198,30 @@ sgtest!(
     }
 );
 
+sgtest!(utf16_blob_in_git_history_is_searched_as_text, |dir, cmd| {
+    let repo = crate::util::git::Repo::init(&dir.root().join("repo"));
+    let key = KeyGen::new(1208).key();
+    let path = repo.path.join("settings.reg");
+    let text = format!("Windows Registry Editor Version 5.00\r\n\r\n\"ApiKey\"=\"{key}\"\r\n");
+    std::fs::write(&path, utf16(&text, true, true)).unwrap();
+    let commit = repo.commit("settings");
+    std::fs::remove_file(&path).unwrap();
+    repo.commit("drop the settings");
+    let run = scan(&repo.path, &["git", ".", "--format", "json"]);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    let l = &finding(&doc, &key)["locations"][0];
+    assert_eq!(
+        (
+            str_at(l, "path"),
+            u64_at(l, "line"),
+            u64_at(l, "column"),
+            str_at(l, "commit")
+        ),
+        ("settings.reg", 3, 11, commit.as_str())
+    );
+});
+
 sgtest!(
     binary_data_with_nul_bytes_is_still_searched_as_bytes,
     |dir, cmd| {
