@@ -373,6 +373,12 @@ mod tests {
         );
         assert_eq!(end_column(5, 69, Encoding::Plain), 74);
         assert_eq!(end_column(1, 69, Encoding::Base64), 93);
+        // 69 bytes are 92 base64 characters, which are 124 more.
+        assert_eq!(
+            end_column(1, 69, Encoding::Nested(Layer::Base64, Layer::Base64)),
+            125
+        );
+        assert_eq!(end_column(1, 69, Encoding::UnicodeEscape), 80);
         assert_eq!(pascal("SendGrid API key"), "SendgridApiKey");
     }
 }
