@@ -115,6 +115,7 @@ mod tests {
             }],
             verification: None,
             revocation: None,
+            rotation: None,
         };
         let outcome = |fp: &str| Outcome {
             findings: vec![finding(fp)],
