@@ -40,16 +40,20 @@ pub(crate) mod verify;
 
 pub use detect::{Detector, Match};
 pub use model::{
-    CommitInfo, Encoding, Finding, Location, Origin, Outcome, Privilege, Revocation, RevokeStatus,
-    RotateStatus, Rotated, Skip, Stats, Status, Verification,
+    CommitInfo, Encoding, Finding, Location, Origin, Outcome, Privilege, Revocation, RevokeStatus, Skip,
+    Stats, Status, Verification,
 };
-pub use pipeline::{Ran, RevokeSettings, RotateSettings, Scan, ScanOptions, Unattended, VerifySettings};
+pub use pipeline::{Ran, RevokeSettings, Scan, ScanOptions, Unattended, VerifySettings};
 pub use report::{Context as ReportContext, Format, write as write_report};
 pub use revoke::{Confirm, Planned};
-pub use rotate::Handover;
 pub use rules::{Rule, embedded as embedded_rules, load_dir as load_rules};
 pub use sendgrid::ApiOptions;
 pub use source::git::{History, HistoryOptions};
 pub use source::staged::Staged;
 pub use source::worktree::{WalkOptions, Worktree};
 pub use source::{Sink, Source};
+
+// Rotation from a scan (`--revoke --rotate`).
+pub use model::{RotateStatus, Rotated};
+pub use pipeline::RotateSettings;
+pub use rotate::Handover;
