@@ -116,6 +116,7 @@ mod tests {
             }],
             verification: None,
             revocation: None,
+            rotation: None,
         };
         let outcome = |fp: &str| Outcome {
             findings: vec![finding(fp)],

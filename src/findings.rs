@@ -58,6 +58,7 @@ impl<'d> Collector<'d> {
                 locations: Vec::new(),
                 verification: None,
                 revocation: None,
+                rotation: None,
             });
             entry.location_count += 1;
             if entry.locations.len() < MAX_LOCATIONS {

@@ -52,3 +52,8 @@ pub use source::git::{History, HistoryOptions};
 pub use source::staged::Staged;
 pub use source::worktree::{WalkOptions, Worktree};
 pub use source::{Sink, Source};
+
+// Rotation from a scan (`--revoke --rotate`).
+pub use model::{RotateStatus, Rotated};
+pub use pipeline::RotateSettings;
+pub use rotate::Handover;

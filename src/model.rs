@@ -206,6 +206,9 @@ pub struct Finding {
     /// Set by `--revoke`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation: Option<Revocation>,
+    /// Set by `--revoke --rotate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Rotated>,
 }
 
 /// What `--verify` learnt of a key.
@@ -303,6 +306,58 @@ pub struct Revocation {
     pub by: String,
     /// What a person must do when sgscan could not.
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual_step: Option<String>,
+}
+
+/// How a rotation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RotateStatus {
+    Rotated,
+    /// `--dry-run`: what would be done.
+    Planned,
+    /// Nothing was created.
+    Refused,
+    /// The new key was created, the hand-over failed, and the new key was deleted again.
+    RolledBack,
+    Failed,
+}
+
+impl RotateStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotateStatus::Rotated => "rotated",
+            RotateStatus::Planned => "planned",
+            RotateStatus::Refused => "refused",
+            RotateStatus::RolledBack => "rolled-back",
+            RotateStatus::Failed => "failed",
+        }
+    }
+
+    /// Refused, rolled back or failed: the leaked key was not replaced.
+    pub fn incomplete(self) -> bool {
+        matches!(
+            self,
+            RotateStatus::Refused | RotateStatus::RolledBack | RotateStatus::Failed
+        )
+    }
+}
+
+/// What `--revoke --rotate` did for a leaked key. The replacement appears by id and redacted form
+/// only: a report is shared, and the new key must not leak where the old one did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rotated {
+    pub status: RotateStatus,
+    /// The step it ended at: lookup, scopes, create, hand-over, verify-new, revoke, done.
+    pub step: String,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_key_id: Option<String>,
+    /// `SG.xxxx…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_key_redacted: Option<String>,
+    /// What a person must do when sgscan could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual_step: Option<String>,
 }
 

@@ -1,6 +1,6 @@
 //! One scan, stage by stage: a [`Source`] feeds the detector through the collector, then allow
-//! lists drop known findings, then `--verify` asks SendGrid, then `--revoke` acts on what this run
-//! proved live. Everything a stage needs (rules, policy, cache, admin key) is loaded in
+//! lists drop known findings, then `--verify` asks SendGrid, then `--revoke` (or, with `--rotate`,
+//! a rotation) acts on what this run proved live. Everything a stage needs (rules, policy, cache, admin key) is loaded in
 //! [`Scan::new`], so a bad flag or file fails before minutes of scanning, not after.
 
 use std::path::PathBuf;
@@ -11,8 +11,10 @@ use anyhow::{Context as _, Result, bail};
 use crate::allow::Allowlist;
 use crate::detect::Detector;
 use crate::findings::Collector;
-use crate::model::Outcome;
+use crate::key::KeyId;
+use crate::model::{Finding, Outcome, Rotated};
 use crate::revoke::{self, AdminKey, Confirm, RevokeOptions};
+use crate::rotate::{self, Handover, RotateOptions, RotateStatus, Rotation, ScopeChoice};
 use crate::rules::{self, Rule};
 use crate::sendgrid::{Api, ApiOptions};
 use crate::source::Source;
@@ -41,6 +43,17 @@ pub struct RevokeSettings {
     /// How long to poll for a revocation to take effect.
     pub wait: Duration,
     pub audit_log: PathBuf,
+    /// Replace each live key (`sgscan rotate`'s way) instead of only revoking it.
+    pub rotate: Option<RotateSettings>,
+}
+
+/// What `--revoke --rotate` needs beyond `--revoke`.
+#[derive(Debug, Clone)]
+pub struct RotateSettings {
+    pub handover: Handover,
+    /// Exactly these scopes for each replacement (each one its old key holds). Empty: the old key's,
+    /// or with `--verify`'s policy those of them it allows.
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -139,10 +152,17 @@ impl Scan {
         let revoker = opts
             .revoke
             .map(|settings| -> Result<Revoker> {
-                Ok(Revoker {
-                    admin: AdminKey::load(settings.admin_key_file.as_deref())?,
-                    settings,
-                })
+                let admin = AdminKey::load(settings.admin_key_file.as_deref())?;
+                if let Some(r) = &settings.rotate {
+                    // Refused now rather than after minutes of scanning, and before any request.
+                    if admin.is_none() {
+                        bail!(
+                            "--rotate needs an admin key holding api_keys.read, api_keys.create and api_keys.delete: set SGSCAN_ADMIN_KEY or pass --admin-key-file (nothing scanned, nothing sent)"
+                        );
+                    }
+                    rotate::check_handover(&r.handover)?;
+                }
+                Ok(Revoker { admin, settings })
             })
             .transpose()?;
         Ok(Scan {
@@ -158,7 +178,7 @@ impl Scan {
         self.detector.rules()
     }
 
-    /// detect → allow → verify → revoke. An error means the source could not be read at all, or an
+    /// detect → allow → verify → revoke (or rotate). An error means the source could not be read at all, or an
     /// allow list is malformed; revocation problems come back in [`Ran::revoke_error`].
     pub fn run(&mut self, source: &dyn Source, confirm: &dyn Confirm) -> Result<Ran> {
         let collector = Collector::new(&self.detector);
@@ -182,9 +202,19 @@ impl Scan {
                     wait: r.settings.wait,
                     audit: &r.settings.audit_log,
                 };
-                ran.revoke_error = revoke::revoke_all(&mut ran.outcome.findings, &opts).err();
+                ran.revoke_error = match (&r.settings.rotate, r.admin.as_ref()) {
+                    (Some(rot), Some(admin)) => {
+                        rotate_stage(&mut ran.outcome.findings, &opts, admin, rot, v.policy.as_ref()).err()
+                    }
+                    _ => revoke::revoke_all(&mut ran.outcome.findings, &opts).err(),
+                };
                 if let Some(cache) = v.cache.as_mut() {
-                    for f in ran.outcome.findings.iter().filter(|f| f.revocation.is_some()) {
+                    for f in ran
+                        .outcome
+                        .findings
+                        .iter()
+                        .filter(|f| f.revocation.is_some() || f.rotation.is_some())
+                    {
                         cache.forget(&f.fingerprint);
                     }
                 }
@@ -223,5 +253,122 @@ fn verify_stage(v: &mut Verifier, detector: &Detector, revoking: bool, ran: &mut
         ran.warnings.push(format!(
             "note: {unverified} finding(s) not verified: their rule does not declare sendgrid_key = true"
         ));
+    }
+}
+
+/// `--revoke --rotate`: each key this run proved live is rotated by [`rotate::rotate_all`], as
+/// `sgscan rotate --key-id` would, and the outcome lands on its finding. An error when nothing was
+/// sent (no confirmation, a hand-over that cannot take the keys) or any rotation did not complete.
+fn rotate_stage(
+    findings: &mut [Finding],
+    revoke: &RevokeOptions,
+    admin: &AdminKey,
+    settings: &RotateSettings,
+    policy: Option<&verify::Policy>,
+) -> Result<()> {
+    let live: Vec<usize> = (0..findings.len())
+        .filter(|&i| {
+            findings[i]
+                .verification
+                .as_ref()
+                .is_some_and(|v| v.status == verify::Status::Live && !v.cached)
+        })
+        .collect();
+    if live.is_empty() {
+        return Ok(());
+    }
+    let refuse = |f: &mut Finding, why: &str| {
+        f.rotation = Some(Rotated {
+            status: RotateStatus::Refused,
+            step: "lookup".into(),
+            reason: why.to_string(),
+            new_key_id: None,
+            new_key_redacted: None,
+            manual_step: None,
+        });
+    };
+    let mut ids: Vec<String> = Vec::new();
+    for &i in &live {
+        match findings[i].key_id.as_deref().and_then(KeyId::parse) {
+            Some(id) => ids.push(id.as_str().to_string()),
+            // A custom rule's match without a SendGrid key id cannot be looked up in the account.
+            None => refuse(
+                &mut findings[i],
+                "no SendGrid key id to look the key up by: nothing sent",
+            ),
+        }
+    }
+    let preflight = if matches!(settings.handover, Handover::File(_)) && ids.len() > 1 {
+        Err(anyhow::anyhow!(
+            "--new-key-file takes one key, and this scan found {} live keys: nothing rotated (use --new-key-command, or `sgscan rotate --key-id` one at a time)",
+            ids.len()
+        ))
+    } else {
+        rotate::preflight(&ids, &settings.handover)
+    };
+    let valid = match preflight {
+        Ok(v) => v,
+        Err(e) => {
+            let why = format!("{e:#}");
+            for &i in &live {
+                if findings[i].rotation.is_none() {
+                    refuse(&mut findings[i], &why);
+                }
+            }
+            return Err(e);
+        }
+    };
+    let scopes = match (settings.scopes.is_empty(), policy) {
+        (false, _) => ScopeChoice::Explicit(settings.scopes.clone()),
+        (true, Some(p)) => ScopeChoice::Policy(p.clone()),
+        (true, None) => ScopeChoice::Same,
+    };
+    let opts = RotateOptions {
+        api: revoke.api,
+        admin,
+        confirm: revoke.confirm,
+        dry_run: revoke.dry_run,
+        wait: revoke.wait,
+        audit: revoke.audit,
+        scopes,
+        handover: settings.handover.clone(),
+    };
+    let results = if valid.is_empty() {
+        Vec::new()
+    } else {
+        rotate::rotate_all(&valid, &opts)?
+    };
+    for r in results {
+        if let Some(f) = findings
+            .iter_mut()
+            .find(|f| f.key_id.as_deref() == Some(r.old_key_id.as_str()))
+        {
+            f.rotation = Some(rotated(&r));
+            // The old key's revocation is the rotation's last step: reported where `--revoke` puts it.
+            f.revocation = r.revocation;
+        }
+    }
+    let incomplete = findings
+        .iter()
+        .filter(|f| f.rotation.as_ref().is_some_and(|r| r.status.incomplete()))
+        .count();
+    if incomplete > 0 {
+        bail!(
+            "{incomplete} of {} live key(s) not rotated (refused, rolled back or failed): see each finding's rotation",
+            live.len()
+        );
+    }
+    Ok(())
+}
+
+/// A rotation as a finding records it: the replacement by id and redacted form, never the key.
+fn rotated(r: &Rotation) -> Rotated {
+    Rotated {
+        status: r.status,
+        step: r.step.to_string(),
+        reason: r.reason.clone(),
+        new_key_id: r.new_key_id.clone(),
+        new_key_redacted: r.new_key_redacted.clone(),
+        manual_step: r.manual_step.clone(),
     }
 }

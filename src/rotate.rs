@@ -20,6 +20,7 @@ use serde_json::json;
 
 use crate::account::{KeyDetails, key_details};
 use crate::key::{KeyId, redact};
+pub use crate::model::RotateStatus;
 use crate::revoke::{self, AdminKey, AuditLog, Confirm, Deleted, Planned, RevokeOptions, RevokeStatus};
 use crate::sendgrid::{Answer, Api, Credential, NewKey};
 use crate::verify::{self, Policy, Status};
@@ -35,6 +36,7 @@ pub enum ScopeChoice {
 }
 
 /// Where the new key goes before the old one is revoked.
+#[derive(Debug, Clone)]
 pub enum Handover {
     /// A new file, mode 0600; an existing file is refused before any request.
     File(PathBuf),
@@ -52,31 +54,6 @@ pub struct RotateOptions<'a> {
     pub audit: &'a Path,
     pub scopes: ScopeChoice,
     pub handover: Handover,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RotateStatus {
-    Rotated,
-    /// `--dry-run`: what would be done.
-    Planned,
-    /// Nothing was created.
-    Refused,
-    /// The new key was created, the hand-over failed, and the new key was deleted again.
-    RolledBack,
-    Failed,
-}
-
-impl RotateStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RotateStatus::Rotated => "rotated",
-            RotateStatus::Planned => "planned",
-            RotateStatus::Refused => "refused",
-            RotateStatus::RolledBack => "rolled-back",
-            RotateStatus::Failed => "failed",
-        }
-    }
 }
 
 /// What happened to one key.
@@ -141,18 +118,24 @@ pub fn preflight(ids: &[String], handover: &Handover) -> Result<Vec<KeyId>> {
             ),
         }
     }
-    if let Handover::File(path) = handover {
-        if valid.len() != 1 {
-            bail!("--new-key-file takes one key: rotate one --key-id at a time, or use --new-key-command");
-        }
-        if std::fs::symlink_metadata(path).is_ok() {
-            bail!(
-                "--new-key-file {} already exists: refusing to overwrite it (nothing sent)",
-                path.display()
-            );
-        }
+    if matches!(handover, Handover::File(_)) && valid.len() != 1 {
+        bail!("--new-key-file takes one key: rotate one --key-id at a time, or use --new-key-command");
     }
+    check_handover(handover)?;
     Ok(valid)
+}
+
+/// Refuses a `--new-key-file` that exists already (a scan checks this before it starts).
+pub fn check_handover(handover: &Handover) -> Result<()> {
+    if let Handover::File(path) = handover
+        && std::fs::symlink_metadata(path).is_ok()
+    {
+        bail!(
+            "--new-key-file {} already exists: refusing to overwrite it (nothing sent)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// The replacement's scopes, or why there are none to give.

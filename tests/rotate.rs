@@ -963,3 +963,223 @@ fn a_new_key_command_that_leaves_a_process_behind_does_not_hold_sgscan() {
     #[cfg(target_os = "linux")]
     left_behind(&s.path("bg.pid"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// scans with --revoke --rotate
+// ---------------------------------------------------------------------------------------------
+
+impl Setup {
+    /// `repo/config.env` holding `key`, for a scan of `repo`.
+    fn leak(&self, rel: &str, key: &str) {
+        let path = self.path("repo").join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("SENDGRID_API_KEY={key}\n")).unwrap();
+    }
+
+    /// `sgscan dir repo --revoke --rotate --api-url … --audit-log … --revoke-wait 5 EXTRA…` run by
+    /// `cmd` (with or without the admin key).
+    fn scan_rotating(&self, mut cmd: Command, extra: &[&str]) -> Run {
+        run(cmd
+            .args([
+                "dir",
+                "repo",
+                "--revoke",
+                "--rotate",
+                "--api-url",
+                &self.mock.url(),
+            ])
+            .arg("--audit-log")
+            .arg(self.path("audit.jsonl"))
+            .args(["--revoke-wait", "5"])
+            .args(extra))
+    }
+}
+
+#[test]
+fn a_scan_with_revoke_rotate_hands_a_replacement_over_before_revoking_the_leaked_key() {
+    let mut s = Setup::new(0xa0e1);
+    let old = s.key("prod mailer", &["mail.send", "stats.read"]);
+    s.leak("config.env", &old);
+    let r = s.scan_rotating(
+        sgscan(s.tmp.path(), &s.admin),
+        &[
+            "--new-key-file",
+            "new.key",
+            "--yes",
+            "-f",
+            "json",
+            "-o",
+            "report.json",
+        ],
+    );
+    // As for --revoke: the leak was found, so 1.
+    assert_eq!(r.code, 1, "{r}");
+    let created = s.mock.created();
+    assert_eq!(created.len(), 1, "{:?}", s.trace());
+    let new = &created[0];
+    let report = std::fs::read_to_string(s.path("report.json")).unwrap();
+    s.assert_leaks_nothing(&r, &[&old]);
+    assert_no_key(&report, "the report", &[&old, new, &s.admin]);
+
+    let file = s.path("new.key");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{new}\n"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(s.mock.is_revoked(&old));
+    assert!(!s.mock.is_revoked(new));
+
+    // create → the new key authenticating (after its hand-over) → the old key's DELETE, once.
+    let trace = s.trace();
+    let create = trace
+        .iter()
+        .position(|t| t == "POST /v3/api_keys")
+        .unwrap_or_else(|| panic!("no create in {trace:?}"));
+    let new_checked = s
+        .mock
+        .requests()
+        .iter()
+        .position(|q| q.fingerprint.as_deref() == Some(mock::fingerprint(new).as_str()))
+        .expect("the new key is checked");
+    let delete_old = trace
+        .iter()
+        .position(|t| *t == format!("DELETE /v3/api_keys/{}", id(&old)))
+        .unwrap_or_else(|| panic!("no DELETE of the old key in {trace:?}"));
+    assert!(create < new_checked && new_checked < delete_old, "{trace:?}");
+    assert_eq!(s.deletes().len(), 1, "{trace:?}");
+    let steps = s.audit_steps();
+    let steps: Vec<(&str, &str)> = steps.iter().map(|(e, st)| (e.as_str(), st.as_str())).collect();
+    assert_eq!(
+        steps,
+        [
+            ("attempt", "create"),
+            ("result", "create"),
+            ("attempt", "hand-over"),
+            ("result", "hand-over"),
+            ("attempt", "revoke"),
+            ("result", "revoke"),
+        ],
+        "{}",
+        scrub(&s.audit_log())
+    );
+
+    let doc: Value = serde_json::from_str(&report).unwrap();
+    let f = crate::util::finding(&doc, &old);
+    let rot = &f["rotation"];
+    assert_eq!(
+        (rot["status"].as_str(), rot["step"].as_str()),
+        (Some("rotated"), Some("done")),
+        "{}",
+        scrub(&report)
+    );
+    assert_eq!(rot["new_key_id"], id(new).as_str());
+    let redacted = rot["new_key_redacted"].as_str().expect("the new key, redacted");
+    assert!(redacted.starts_with("SG.") && new.starts_with(redacted.trim_end_matches('…')));
+    assert_eq!(f["revocation"]["status"], "revoked", "{}", scrub(&report));
+}
+
+#[test]
+fn a_dry_run_scan_with_rotate_shows_the_plan_in_human_output_and_creates_nothing() {
+    let mut s = Setup::new(0xa0e2);
+    let old = s.key("prod mailer", &["mail.send"]);
+    s.leak("config.env", &old);
+    let r = s.scan_rotating(
+        sgscan(s.tmp.path(), &s.admin),
+        &["--new-key-command", "cat >/dev/null", "--dry-run"],
+    );
+    assert_eq!(r.code, 1, "{r}");
+    s.assert_leaks_nothing(&r, &[&old]);
+    assert!(r.stdout.contains("rotation planned at step lookup"), "{r}");
+    assert_eq!(s.mock.count("POST", "/"), 0, "{:?}", s.trace());
+    assert_eq!(s.mock.count("DELETE", "/"), 0, "{:?}", s.trace());
+    assert!(!s.mock.is_revoked(&old));
+}
+
+#[test]
+fn rotate_without_revoke_is_a_usage_error() {
+    let mut s = Setup::new(0xa0e3);
+    let old = s.key("mailer", &["mail.send"]);
+    s.leak("config.env", &old);
+    let r = run(sgscan(s.tmp.path(), &s.admin).args([
+        "dir",
+        "repo",
+        "--rotate",
+        "--new-key-file",
+        "new.key",
+        "--api-url",
+        &s.mock.url(),
+    ]));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr.contains("required arguments were not provided") && r.stderr.contains("--revoke"),
+        "{r}"
+    );
+    assert!(s.mock.requests().is_empty(), "{:?}", s.trace());
+}
+
+#[test]
+fn a_scan_with_rotate_and_no_admin_key_is_refused_before_any_request() {
+    let mut s = Setup::new(0xa0e4);
+    let old = s.key("mailer", &["mail.send"]);
+    s.leak("config.env", &old);
+    let r = s.scan_rotating(
+        crate::util::sgscan(s.tmp.path()),
+        &["--new-key-file", "new.key", "--yes", "-f", "json"],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    assert_eq!(r.stderr.lines().count(), 1, "one line:\n{r}");
+    assert!(r.stderr.contains("--rotate needs an admin key"), "{r}");
+    assert!(s.mock.requests().is_empty(), "{:?}", s.trace());
+    assert!(!s.path("new.key").exists());
+    assert_eq!(s.audit_log(), "");
+}
+
+#[test]
+fn a_scan_with_rotate_refuses_an_existing_new_key_file_before_any_request() {
+    let mut s = Setup::new(0xa0e5);
+    let old = s.key("mailer", &["mail.send"]);
+    s.leak("config.env", &old);
+    std::fs::write(s.path("new.key"), "keep me\n").unwrap();
+    let r = s.scan_rotating(
+        sgscan(s.tmp.path(), &s.admin),
+        &["--new-key-file", "new.key", "--yes", "-f", "json"],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("already exists"), "{r}");
+    assert!(s.mock.requests().is_empty(), "{:?}", s.trace());
+    assert_eq!(std::fs::read_to_string(s.path("new.key")).unwrap(), "keep me\n");
+    assert_eq!(s.audit_log(), "");
+    assert!(!s.mock.is_revoked(&old));
+}
+
+#[test]
+fn a_new_key_file_takes_one_key_so_two_live_leaks_rotate_nothing() {
+    let mut s = Setup::new(0xa0e6);
+    let a = s.key("mailer a", &["mail.send"]);
+    let b = s.key("mailer b", &["mail.send"]);
+    s.leak("a.env", &a);
+    s.leak("b.env", &b);
+    let r = s.scan_rotating(
+        sgscan(s.tmp.path(), &s.admin),
+        &["--new-key-file", "new.key", "--yes", "-f", "json"],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    s.assert_leaks_nothing(&r, &[&a, &b]);
+    assert!(r.stderr.contains("--new-key-file takes one key"), "{r}");
+    assert_eq!(s.mock.count("POST", "/"), 0, "{:?}", s.trace());
+    assert_eq!(s.mock.count("DELETE", "/"), 0, "{:?}", s.trace());
+    let doc = r.json();
+    for k in [&a, &b] {
+        assert_eq!(
+            crate::util::finding(&doc, k)["rotation"]["status"],
+            "refused",
+            "{r}"
+        );
+    }
+    assert!(!s.path("new.key").exists());
+}

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::pipeline::{RevokeSettings, ScanOptions, VerifySettings};
+use crate::pipeline::{RevokeSettings, RotateSettings, ScanOptions, VerifySettings};
 use crate::report;
+use crate::rotate::Handover;
 use crate::sendgrid::{ApiOptions, DEFAULT_API_URL};
 use crate::source::{archive, git, stdin};
 
@@ -15,6 +16,7 @@ const OUTPUT: &str = "Output";
 const SCAN: &str = "Scanning";
 const VERIFY: &str = "Verification (--verify)";
 const REVOKE: &str = "Revocation (--revoke)";
+const ROTATE: &str = "Rotation (--revoke --rotate)";
 const API: &str = "SendGrid API";
 const ARCHIVE: &str = "Archives and compressed files";
 
@@ -386,6 +388,39 @@ pub struct RevokeArgs {
     /// How long to wait for a revocation to take effect, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60, requires = "revoke", help_heading = REVOKE)]
     pub revoke_wait: u64,
+    /// Rotate each live key instead of only revoking it, as `sgscan rotate` does: create a
+    /// replacement, hand it over, then revoke the old key. Needs an admin key.
+    #[arg(long, requires = "revoke", requires = "new_key", help_heading = ROTATE)]
+    pub rotate: bool,
+    #[command(flatten)]
+    pub new_key: NewKeyArgs,
+    /// How long the --new-key-command may run, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "rotate", help_heading = ROTATE)]
+    pub new_key_command_timeout: u64,
+    /// Give each replacement exactly these scopes (each must be one its old key holds); default:
+    /// the old key's, or with --policy those of them the policy allows.
+    #[arg(
+        long,
+        value_name = "A,B",
+        value_delimiter = ',',
+        requires = "rotate",
+        conflicts_with = "policy",
+        help_heading = ROTATE
+    )]
+    pub scopes: Vec<String>,
+}
+
+/// Where `--rotate` puts each new key: one of the two.
+#[derive(Debug, Args)]
+#[group(id = "new_key", multiple = false)]
+pub struct NewKeyArgs {
+    /// Write the new key to FILE (mode 0600; one live key only; an existing FILE is refused before the scan).
+    #[arg(long, value_name = "FILE", requires = "rotate", help_heading = ROTATE)]
+    pub new_key_file: Option<PathBuf>,
+    /// Run `sh -c CMD` with each new key on its standard input; a non-zero exit is a failed
+    /// hand-over, and that new key is deleted again.
+    #[arg(long, value_name = "CMD", requires = "rotate", help_heading = ROTATE)]
+    pub new_key_command: Option<String>,
 }
 
 /// Checking keys against the SendGrid API.
@@ -442,9 +477,24 @@ impl ApiArgs {
 
 impl CommonArgs {
     /// The library's options for what follows a scan.
-    pub fn scan_options(&self) -> ScanOptions {
+    pub fn scan_options(&self) -> anyhow::Result<ScanOptions> {
         let (v, r) = (&self.verify, &self.revoke);
-        ScanOptions {
+        let rotate = match (r.rotate, &r.new_key.new_key_file, &r.new_key.new_key_command) {
+            (false, _, _) => None,
+            (true, Some(file), _) => Some(Handover::File(file.clone())),
+            (true, None, Some(cmd)) => Some(Handover::Command {
+                cmd: cmd.clone(),
+                timeout: Duration::from_secs(r.new_key_command_timeout.max(1)),
+            }),
+            (true, None, None) => {
+                anyhow::bail!("say where each new key goes: --new-key-file FILE or --new-key-command CMD")
+            }
+        }
+        .map(|handover| RotateSettings {
+            handover,
+            scopes: r.scopes.iter().map(|s| s.trim().to_string()).collect(),
+        });
+        Ok(ScanOptions {
             patterns: self.patterns.clone(),
             baseline: self.baseline.clone(),
             verify: (v.verify || r.revoke).then(|| VerifySettings {
@@ -460,9 +510,10 @@ impl CommonArgs {
                 dry_run: r.dry_run,
                 wait: Duration::from_secs(r.revoke_wait),
                 audit_log: r.audit_log.clone(),
+                rotate,
             }),
             archive: self.archive.limits(),
-        }
+        })
     }
 }
 

@@ -119,7 +119,7 @@ impl Run {
             bail!("--fail-on live needs --verify: without it no key is known to be live");
         }
         // A bad flag or file fails here, before anything is written: there was no scan to report.
-        let mut scan = Scan::new(common.scan_options())?;
+        let mut scan = Scan::new(common.scan_options()?)?;
         let confirm = TerminalConfirm {
             yes: common.revoke.yes,
         };

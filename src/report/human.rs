@@ -107,6 +107,24 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 writeln!(out, "    {}", Safe(step))?;
             }
         }
+        if let Some(r) = &f.rotation {
+            writeln!(
+                out,
+                "  {LIVE}rotation {}{LIVE:#} at step {}: {}",
+                r.status.as_str(),
+                Safe(&r.step),
+                Safe(&r.reason)
+            )?;
+            if let Some(id) = &r.new_key_id {
+                let redacted = r.new_key_redacted.as_deref().unwrap_or("");
+                writeln!(out, "    new key {}  key id {}", Safe(redacted), Safe(id))?;
+            }
+            // The revocation's own manual step is shown above already.
+            let shown = f.revocation.as_ref().and_then(|v| v.manual_step.as_ref());
+            if let Some(step) = r.manual_step.as_ref().filter(|s| Some(*s) != shown) {
+                writeln!(out, "    {}", Safe(step))?;
+            }
+        }
         for loc in &f.locations {
             write!(
                 out,
