@@ -206,7 +206,12 @@ impl Scan {
                     (Some(rot), Some(admin)) => {
                         rotate_stage(&mut ran.outcome.findings, &opts, admin, rot, v.policy.as_ref()).err()
                     }
-                    _ => revoke::revoke_all(&mut ran.outcome.findings, &opts).err(),
+                    // Never a plain revocation in place of a rotation: mail would stop with no
+                    // replacement. `Scan::new` already refuses this, before the scan.
+                    (Some(_), None) => Some(anyhow::anyhow!(
+                        "--rotate needs an admin key (SGSCAN_ADMIN_KEY or --admin-key-file): nothing was sent"
+                    )),
+                    (None, _) => revoke::revoke_all(&mut ran.outcome.findings, &opts).err(),
                 };
                 if let Some(cache) = v.cache.as_mut() {
                     for f in ran
