@@ -124,8 +124,11 @@ impl Confidence {
 }
 
 /// Where bytes came from. Sources fill what they know; git history adds the commit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Origin {
+    /// The repository swept, as given on the command line, when a run sweeps more than one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
     /// The path as UTF-8; invalid sequences become U+FFFD, and then `path_bytes` has the original.
     pub path: String,
     /// Hex of the path's bytes, present only when they are not valid UTF-8 (a name git or the file
@@ -138,15 +141,31 @@ pub struct Origin {
     pub member: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", flatten)]
     pub commit: Option<CommitInfo>,
+    /// The git blob the bytes were read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
+    /// False for an object no ref reaches (an amended or rebased commit, a dropped stash not yet
+    /// pruned): it is in the object store, and in every clone made before it was dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reachable: Option<bool>,
+    /// Whether this blob is still in the tree HEAD names: the key is in the code today, not only
+    /// in its history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_head: Option<bool>,
+    /// A few refs (HEAD's branch first) from which the commit is reachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refs: Vec<String>,
+    /// Provenance still to come: a source that reads blobs before it knows where they are (git
+    /// history in pack order) hands them on as pending and attributes them once it knows.
+    #[serde(skip)]
+    pub pending: bool,
 }
 
 impl Origin {
     pub fn file(path: impl Into<String>) -> Origin {
         Origin {
             path: path.into(),
-            path_bytes: None,
-            member: None,
-            commit: None,
+            ..Origin::default()
         }
     }
 
@@ -157,8 +176,7 @@ impl Origin {
             Err(_) => Origin {
                 path: String::from_utf8_lossy(path).into_owned(),
                 path_bytes: Some(hex::encode(path)),
-                member: None,
-                commit: None,
+                ..Origin::default()
             },
         }
     }

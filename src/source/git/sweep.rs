@@ -165,9 +165,8 @@ pub(super) fn scan_message(repo: &gix::Repository, commit: ObjectId, prefix: &st
         };
         sink.scan_message(msg, || Origin {
             path: format!("{prefix}(commit message)"),
-            path_bytes: None,
-            member: None,
             commit: Some(commit_info(repo, commit)),
+            ..Origin::default()
         });
     }
 }
@@ -187,9 +186,7 @@ pub(super) fn scan_tag_messages(repo: &gix::Repository, opts: &HistoryOptions, s
             };
             sink.scan_message(message, || Origin {
                 path: format!("{}(tag message {name})", opts.prefix),
-                path_bytes: None,
-                member: None,
-                commit: None,
+                ..Origin::default()
             });
         }
     }
