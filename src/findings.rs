@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::detect::Detector;
 use crate::key::{fingerprint, redact};
 use crate::model::{Finding, Location, MAX_LOCATIONS, Origin, Outcome, Skip, Stats};
-use crate::source::Sink;
+use crate::source::{Attribute, Sink};
 
 /// Shared sink for every source: runs the detector on a blob and records what it finds.
 pub struct Collector<'d> {
@@ -114,5 +114,27 @@ impl Sink for Collector<'_> {
 
     fn noted(&self, note: String) {
         self.notes.lock().unwrap_or_else(|e| e.into_inner()).push(note);
+    }
+
+    /// One pass over what was recorded: findings are few, so this costs nothing next to the scan.
+    fn attribute(&self, places: &dyn Attribute) {
+        let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
+        for loc in map.values_mut().flat_map(|f| f.locations.iter_mut()) {
+            if !loc.origin.pending {
+                continue;
+            }
+            if let Some(mut origin) = places.origin(&loc.origin) {
+                origin.member = loc.origin.member.take();
+                origin.pending = false;
+                loc.origin = origin;
+            }
+        }
+        drop(map);
+        let mut skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
+        for skip in skipped.iter_mut() {
+            if let Some(path) = places.skip_path(&skip.path) {
+                skip.path = path;
+            }
+        }
     }
 }

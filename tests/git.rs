@@ -462,17 +462,25 @@ sgtest!(git_not_a_repository_is_a_one_line_error, |dir, cmd| {
 
 sgtest!(git_repository_without_commits, |dir, cmd| {
     let repo = Repo::init(&dir.root().join("r"));
-    // Staged but never committed: not history.
-    repo.write("a.env", &env_line(&KeyGen::new(15).key()));
+    // Staged but never committed: no commit has it, but `git add` wrote it to the object store,
+    // which the sweep reads whole. It is reported as an object no ref reaches.
+    let key = KeyGen::new(15).key();
+    repo.write("a.env", &env_line(&key));
     repo.git(&["add", "a.env"]);
+    let blob = repo.rev(":a.env");
 
     let run = scan_git(dir.root(), &repo.path, &[]);
-    run.expect_code(0);
+    run.expect_code(1);
     let doc = run.json();
     assert!(has_note(&doc, "no commits"), "notes: {:?}", notes(&doc));
-    assert_eq!(summary(&doc, "keys"), 0);
+    assert_eq!(fps(&doc), set(&[&key]));
+    let loc = &doc["findings"][0]["locations"][0];
+    assert_eq!(loc["reachable"], false, "{loc}");
+    assert_eq!(loc["blob"], blob.as_str(), "{loc}");
+    assert_eq!(loc["path"], format!("(unreachable blob {blob})"), "{loc}");
+    assert!(loc.get("commit").is_none(), "{loc}");
     assert_eq!(summary(&doc, "commits_scanned"), 0);
-    assert_eq!(summary(&doc, "blobs_scanned"), 0);
+    assert_eq!(summary(&doc, "blobs_scanned"), 1);
 });
 
 sgtest!(git_missing_blob_is_skipped_and_the_rest_reported, |dir, cmd| {
@@ -1309,12 +1317,23 @@ sgtest!(
         let run = scan_git(dir.root(), &repo.path, &[]);
         run.expect_code(1);
         let doc = run.json();
-        assert_eq!(fps(&doc), set(&[&on_main]));
         let reason = skip_of(&doc, &garbage)["reason"].as_str().unwrap().to_string();
         assert!(
             reason.contains("refs/heads/side") && reason.contains("header is unreadable"),
             "{reason}"
         );
+        // No ref reaches the commit behind the garbage any more, but it is in the object store:
+        // its key is found, in that commit, marked unreachable.
+        assert_eq!(fps(&doc), set(&[&on_main, &behind_garbage]));
+        let lost = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|f| f["locations"].as_array().unwrap())
+            .find(|l| l["path"] == "b.env")
+            .expect("b.env located");
+        assert_eq!(lost["reachable"], false, "{lost}");
+        assert_eq!(lost["commit"], hidden.as_str(), "{lost}");
     }
 );
 

@@ -58,6 +58,7 @@ pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32
             shard: args.shard,
             submodules: args.submodules,
             prefix: String::new(),
+            repository: None,
         },
     };
     let run = Run {

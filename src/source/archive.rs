@@ -17,7 +17,7 @@ use std::cell::Cell;
 use std::io::{self, Cursor, Read};
 
 use crate::model::{Origin, Skip};
-use crate::source::Sink;
+use crate::source::{Attribute, Sink};
 
 /// Defaults, documented in the README and the flags' help.
 pub const DEFAULT_DEPTH: u32 = 4;
@@ -196,6 +196,10 @@ impl Sink for Unpack<'_> {
 
     fn noted(&self, note: String) {
         self.inner.noted(note);
+    }
+
+    fn attribute(&self, places: &dyn Attribute) {
+        self.inner.attribute(places);
     }
 }
 

@@ -28,6 +28,17 @@ pub trait Sink: Sync {
     fn skipped(&self, skip: Skip);
     /// A remark about the scan as a whole (a shallow clone, submodules not followed).
     fn noted(&self, note: String);
+    /// Provenance for what was handed on as pending ([`Origin::pending`]): called once, after the
+    /// source has read everything, by a source that reads blobs before it knows where they are.
+    fn attribute(&self, places: &dyn Attribute);
+}
+
+/// Where pending blobs were, once a source knows.
+pub trait Attribute {
+    /// The whole origin for a pending one (its `member` is kept by the caller); `None` leaves it.
+    fn origin(&self, pending: &Origin) -> Option<Origin>;
+    /// A recorded skip's path that names a pending blob (`(blob <id>)…`), rewritten to its place.
+    fn skip_path(&self, path: &str) -> Option<String>;
 }
 
 /// The forms sources call.

@@ -2,22 +2,27 @@
 //! scanned once, attributed to the first commit (oldest first) that has it and the path it has there;
 //! or, with a range, only the blobs the range's commits introduce.
 //!
-//! The sweep is one pipeline: open the repository (`repo`), find what the refs name (`refs`),
-//! walk the commits (`walk`) and plan the blobs to scan (`plan`) while a pool scans them
-//! (`sweep`), then the messages, then the submodules (`submodules`).
+//! A full sweep reads the object store in pack order (`store`), every object once, on all cores,
+//! while the commits are walked (`walk`) on a thread of their own; only for the blobs that held
+//! something are the trees then walked to say where they were (`attribute`). A range walks its
+//! commits and plans the blobs they bring (`plan`), scanned by a pool as they are planned
+//! (`sweep`). Submodules come last (`submodules`).
 
+mod attribute;
 mod objects;
 mod plan;
+mod progress;
 mod refs;
 mod repo;
 mod shard;
+mod store;
 mod submodules;
 mod sweep;
 mod walk;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 pub use repo::open_repo;
 pub(crate) use repo::repo_ignore_files;
@@ -43,6 +48,8 @@ pub struct HistoryOptions {
     pub submodules: bool,
     /// Prepended to every reported path (a submodule's path in its superproject).
     pub prefix: String,
+    /// Named in every origin, when a run sweeps more than one repository.
+    pub repository: Option<String>,
 }
 
 /// The history of the repository at or above `repo`.
@@ -64,22 +71,27 @@ impl Source for History {
 
 fn scan_repo(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> {
     let repo = open_repo(path)?;
-    repo::note_partial_clone(&repo, sink);
+    let partial = repo::note_partial_clone(&repo, sink);
     if opts.range.is_none() {
         sweep::scan_tag_messages(&repo, opts, sink);
     }
     repo::note_shallow(&repo, sink);
-    let bad_packs = repo::check_packs(&repo, sink);
-    let mut swept = sweep::scan_planned(&repo, opts, sink, |plan| match &opts.range {
-        None => plan::plan_full(&repo, &bad_packs, sink, plan),
-        Some(range) => plan::plan_range(&repo, range, opts, sink, plan),
-    })?;
-    if let Some((i, n)) = opts.shard {
-        swept.commits.retain(|c| shard::shard_of(c, n) == i);
-    }
-    for &commit in &swept.commits {
-        sweep::scan_message(&repo, commit, &opts.prefix, sink);
-    }
+    let swept = match &opts.range {
+        None => sweep_store(&repo, opts, partial, sink)?,
+        Some(range) => {
+            repo::check_packs(&repo, sink);
+            let mut swept = sweep::scan_planned(&repo, opts, sink, |plan| {
+                plan::plan_range(&repo, range, opts, sink, plan)
+            })?;
+            if let Some((i, n)) = opts.shard {
+                swept.commits.retain(|c| shard::shard_of(c, n) == i);
+            }
+            for &commit in &swept.commits {
+                sweep::scan_message(&repo, commit, &opts.prefix, sink);
+            }
+            swept
+        }
+    };
     if swept.lfs > 0 {
         sink.note(format!(
             "{} Git LFS pointer files: their content is on the LFS server and was not scanned",
@@ -87,4 +99,90 @@ fn scan_repo(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> 
         ));
     }
     submodules::follow(&repo, &swept.submodules, opts, sink)
+}
+
+/// The full sweep: every object in the store, then the places of those that held something.
+fn sweep_store(
+    repo: &gix::Repository,
+    opts: &HistoryOptions,
+    partial: bool,
+    sink: &dyn Sink,
+) -> Result<sweep::Swept> {
+    let tips = refs::ref_tips(repo, sink)?;
+    if tips.named == 0 {
+        sink.note("the repository has no commits");
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .context("cannot start worker threads")?;
+    // The commit walk is needed only to place what the scan finds, but costs little and overlaps it.
+    let walker_repo = repo.clone();
+    let timings = Timings::new();
+    let (scanned, walked) = std::thread::scope(|s| {
+        let tips = &tips;
+        let walker = s.spawn(move || {
+            let walked = walk::walk(&walker_repo, &tips.commits, &[], sink);
+            timings.stage("walk (commits, beside the scan)");
+            walked
+        });
+        let scanned = store::scan_store(repo, opts, sink);
+        timings.stage("store (inflate and scan every object)");
+        (scanned, walker.join())
+    });
+    let mut scanned = scanned?;
+    if partial {
+        scanned.blobs = None;
+    }
+    let walked = walked.map_err(|_| anyhow::anyhow!("the commit walk failed"))?;
+    if tips.named > 0 && walked.is_empty() && tips.trees.is_empty() && tips.blobs.is_empty() {
+        // Refs that name objects none of which can be read: a damaged object store, not an empty
+        // history. Saying "no keys" here would be a lie.
+        let packs = match scanned.bad_packs.first() {
+            Some(p) => format!(
+                "; {} pack file(s) cannot be opened, first: {p}",
+                scanned.bad_packs.len()
+            ),
+            None => String::new(),
+        };
+        anyhow::bail!(
+            "nothing in this repository could be read: {} ref(s) name objects that are missing or unreadable ({}){packs}; \
+             its object store is damaged (`git fsck` says more)",
+            tips.named,
+            tips.first_error
+                .as_deref()
+                .unwrap_or("every commit reached is unreadable"),
+        );
+    }
+    let places = attribute::places(repo, opts, &tips, &walked, &scanned, sink, &pool);
+    sink.attribute(&places);
+    timings.stage(&format!(
+        "attribute ({} objects read, {} blobs and {} messages to place)",
+        scanned.objects,
+        scanned.hits.len(),
+        scanned.message_hits.len()
+    ));
+    places.skip_too_big(&scanned.too_big, sink);
+    Ok(sweep::Swept {
+        commits: Vec::new(),
+        submodules: places.submodules.clone(),
+        lfs: scanned.lfs,
+    })
+}
+
+/// Stage times on stderr when `SGSCAN_TIMINGS` is set: what the README's per-stage breakdown is
+/// measured with.
+#[derive(Clone, Copy)]
+struct Timings(Option<std::time::Instant>);
+
+impl Timings {
+    fn new() -> Timings {
+        Timings(std::env::var_os("SGSCAN_TIMINGS").map(|_| std::time::Instant::now()))
+    }
+
+    fn stage(&self, what: &str) {
+        if let Some(start) = self.0 {
+            eprintln!("sgscan timings: {:>8.3} s  {what}", start.elapsed().as_secs_f64());
+        }
+    }
 }

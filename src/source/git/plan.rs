@@ -1,5 +1,5 @@
-//! Planning a sweep: which blobs to scan, and where each was first seen. The full sweep visits
-//! every tree once; a range compares each commit's tree with all its parents'.
+//! Planning a range: which blobs its commits bring, and where each was first seen. Each commit's
+//! tree is compared with all its parents'.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -11,7 +11,7 @@ use gix::prelude::FindExt;
 
 use super::HistoryOptions;
 use super::objects::{read_commit, short};
-use super::refs::{ref_tips, ref_tips_except};
+use super::refs::ref_tips_except;
 use super::shard::shard_of;
 use super::walk::walk;
 use crate::source::Sink;
@@ -88,98 +88,6 @@ impl<'a> Plan<'a> {
             (self.send)(batch, last);
         }
     }
-}
-
-pub(super) fn plan_full(
-    repo: &gix::Repository,
-    bad_packs: &[String],
-    sink: &dyn Sink,
-    plan: &mut Plan,
-) -> Result<Vec<ObjectId>> {
-    let tips = ref_tips(repo, sink)?;
-    if tips.named == 0 {
-        sink.note("the repository has no commits");
-    }
-    let commits = walk(repo, &tips.commits, &[], sink);
-    if tips.named > 0 && commits.is_empty() && tips.trees.is_empty() && tips.blobs.is_empty() {
-        // Refs that name objects none of which can be read: a damaged object store, not an empty
-        // history. Saying "no keys" here would be a lie.
-        let packs = match bad_packs.first() {
-            Some(p) => format!("; {} pack file(s) cannot be opened, first: {p}", bad_packs.len()),
-            None => String::new(),
-        };
-        bail!(
-            "nothing in this repository could be read: {} ref(s) name objects that are missing or unreadable ({}){packs}; \
-             its object store is damaged (`git fsck` says more)",
-            tips.named,
-            tips.first_error
-                .as_deref()
-                .unwrap_or("every commit reached is unreadable"),
-        );
-    }
-    let mut trees = Trees::new(repo);
-    let mut seen_trees = gix::hashtable::HashSet::default();
-    let mut stack = Vec::new();
-    for c in &commits {
-        let Some(tree) = c.tree else {
-            continue;
-        };
-        // Depth-first over trees not seen before: each tree (and so each blob) is visited once in
-        // all. Paths are built only for what is new: most entries of most trees were seen before.
-        if seen_trees.insert(tree) {
-            stack.push((tree, BString::default()));
-        }
-        let at = At::Commit(c.id);
-        while let Some((tree, prefix)) = stack.pop() {
-            let _ = trees.visit(tree, &prefix, at, sink, |e| {
-                if e.mode.is_tree() {
-                    if seen_trees.insert(e.oid.to_owned()) {
-                        stack.push((e.oid.to_owned(), join(&prefix, e.filename)));
-                    }
-                } else {
-                    plan.leaf(e.mode, e.oid, || join(&prefix, e.filename), Some(c.id));
-                }
-            });
-        }
-    }
-    // Trees and blobs that refs name directly, after every commit: a blob that some commit has is
-    // reported there. Their paths start with the ref's name (`refs/tags/x:dir/file`).
-    for (tree, name) in &tips.trees {
-        if !seen_trees.insert(*tree) {
-            continue;
-        }
-        stack.push((*tree, BString::default()));
-        let at = At::Ref(name);
-        while let Some((tree, prefix)) = stack.pop() {
-            let _ = trees.visit(tree, &prefix, at, sink, |e| {
-                if e.mode.is_tree() {
-                    if seen_trees.insert(e.oid.to_owned()) {
-                        stack.push((e.oid.to_owned(), join(&prefix, e.filename)));
-                    }
-                } else {
-                    plan.leaf(
-                        e.mode,
-                        e.oid,
-                        || {
-                            let mut path = BString::from(format!("{name}:"));
-                            path.push_str(join(&prefix, e.filename));
-                            path
-                        },
-                        None,
-                    );
-                }
-            });
-        }
-    }
-    for (blob, name) in &tips.blobs {
-        plan.leaf(
-            gix::objs::tree::EntryKind::Blob.into(),
-            blob,
-            || name.as_str().into(),
-            None,
-        );
-    }
-    Ok(commits.into_iter().map(|c| c.id).collect())
 }
 
 pub(super) fn plan_range(
@@ -355,9 +263,8 @@ struct Entry {
 
 /// Where a tree was reached, for the skips it records.
 #[derive(Clone, Copy)]
-enum At<'a> {
+enum At {
     Commit(ObjectId),
-    Ref(&'a str),
 }
 
 /// Reads trees with a reused buffer, recording what cannot be read.
@@ -381,14 +288,13 @@ impl<'r> Trees<'r> {
         &mut self,
         tree: ObjectId,
         prefix: &BString,
-        at: At<'_>,
+        at: At,
         sink: &dyn Sink,
         mut f: impl FnMut(gix::objs::tree::EntryRef<'_>),
     ) -> bool {
         let where_ = || match at {
             At::Commit(commit) if prefix.is_empty() => format!("/@{}", short(&commit)),
             At::Commit(commit) => format!("{prefix}@{}", short(&commit)),
-            At::Ref(name) => format!("{name}:{prefix}"),
         };
         let iter = match self.repo.objects.find_tree_iter(&tree, &mut self.buf) {
             Ok(iter) => iter,
@@ -410,13 +316,7 @@ impl<'r> Trees<'r> {
     }
 
     /// The entries of `tree`, copied out (for comparing two trees).
-    fn entries(
-        &mut self,
-        tree: ObjectId,
-        prefix: &BString,
-        at: At<'_>,
-        sink: &dyn Sink,
-    ) -> Option<Vec<Entry>> {
+    fn entries(&mut self, tree: ObjectId, prefix: &BString, at: At, sink: &dyn Sink) -> Option<Vec<Entry>> {
         let mut out = Vec::new();
         let read = self.visit(tree, prefix, at, sink, |e| {
             out.push(Entry {

@@ -93,6 +93,9 @@ pub(super) fn ref_tips_except(
         }
     }
     named.retain(|(id, name)| !leave_out(name, id));
+    // Tips at the same commit are merged under the first name: let it be the one a reader knows.
+    let head = repo.head_name().ok().flatten().map(|n| n.as_bstr().to_string());
+    named.sort_by_key(|(_, name)| rank(name, head.as_deref()));
     let mut tips = Tips {
         named: named.len(),
         ..Tips::default()
@@ -199,4 +202,17 @@ pub(super) fn tag_objects(repo: &gix::Repository) -> Vec<(String, ObjectId)> {
         }
     }
     out
+}
+
+/// Branches first (HEAD's own before the rest), then tags, remote-tracking branches, the others
+/// (stash, notes, worktrees), and HEAD last, since its branch names it better.
+fn rank(name: &str, head: Option<&str>) -> u8 {
+    match name {
+        _ if Some(name) == head => 0,
+        "HEAD" => 5,
+        _ if name.starts_with("refs/heads/") => 1,
+        _ if name.starts_with("refs/tags/") => 2,
+        _ if name.starts_with("refs/remotes/") => 3,
+        _ => 4,
+    }
 }

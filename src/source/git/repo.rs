@@ -40,7 +40,7 @@ pub(super) fn note_shallow(repo: &gix::Repository, sink: &dyn Sink) {
 }
 
 /// A partial clone (`--filter=blob:none`) lacks blobs by design: say so instead of a skip per blob.
-pub(super) fn note_partial_clone(repo: &gix::Repository, sink: &dyn Sink) {
+pub(super) fn note_partial_clone(repo: &gix::Repository, sink: &dyn Sink) -> bool {
     let config = repo.config_snapshot();
     let partial = config.string("extensions.partialClone").is_some()
         || config
@@ -51,6 +51,7 @@ pub(super) fn note_partial_clone(repo: &gix::Repository, sink: &dyn Sink) {
     if partial {
         sink.note("partial clone: blobs that were never fetched are not in this repository and were not scanned (fetch them, or scan a full clone)");
     }
+    partial
 }
 
 /// Packs whose index or data file gitoxide cannot open: it leaves them out of the object store

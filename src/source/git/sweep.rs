@@ -1,19 +1,18 @@
-//! Scanning what the plan hands on: a pool of workers reads each blob and gives it to the sink,
-//! while the walk goes on; then the commit and tag messages.
+//! Scanning what a range's plan hands on: a pool of workers reads each blob and gives it to the
+//! sink, while the walk goes on; then the commit and tag messages.
 
 use std::collections::BTreeSet;
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use gix::prelude::FindExt;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::HistoryOptions;
 use super::objects::{raw_message, short};
 use super::plan::{BlobJob, Plan};
+use super::progress::Progress;
 use super::refs::tag_objects;
 use super::shard::shard_of;
 use crate::model::{CommitInfo, Origin};
@@ -37,7 +36,7 @@ pub(super) fn scan_planned(
     sink: &dyn Sink,
     enumerate: impl FnOnce(&mut Plan) -> Result<Vec<ObjectId>>,
 ) -> Result<Swept> {
-    let progress = progress_bar(opts.progress);
+    let progress = Progress::blobs(opts.progress);
     let lfs = AtomicU64::new(0);
     let shared = repo.clone().into_sync();
     let pool = rayon::ThreadPoolBuilder::new()
@@ -67,7 +66,7 @@ pub(super) fn scan_planned(
                     let (repo, mut buf) = taken.unwrap_or_else(|| (shared.to_thread_local(), Vec::new()));
                     for job in &batch[start..batch.len().min(start + chunk)] {
                         scan_blob(&repo, job, opts.max_file_size, &mut buf, sink, lfs, &opts.prefix);
-                        progress.inc(1);
+                        progress.inc();
                     }
                     handles
                         .lock()
@@ -79,32 +78,15 @@ pub(super) fn scan_planned(
         let mut plan = Plan::new(opts.shard, &mut send);
         let commits = enumerate(&mut plan)?;
         plan.flush(true);
-        progress.set_length(plan.planned);
-        progress.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} blobs ({per_sec}, ETA {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
+        progress.set_total(plan.planned);
         Ok((commits, std::mem::take(&mut plan.submodules)))
     })?;
-    progress.finish_and_clear();
+    progress.finish();
     Ok(Swept {
         commits,
         submodules,
         lfs: lfs.into_inner(),
     })
-}
-
-fn progress_bar(enabled: bool) -> ProgressBar {
-    if !enabled || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {pos} blobs scanned ({per_sec}), reading history…")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    pb.enable_steady_tick(std::time::Duration::from_millis(200));
-    pb
 }
 
 fn scan_blob(

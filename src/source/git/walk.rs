@@ -14,6 +14,9 @@ pub(super) struct Walked {
     pub(super) id: ObjectId,
     pub(super) tree: Option<ObjectId>,
     pub(super) first_parent: Option<ObjectId>,
+    /// Which of the first 64 tips reach it (bit `i` for `tips[i]`), for the few refs a report
+    /// names. Exact unless a child's clock is behind its parent's.
+    pub(super) refs: u64,
 }
 
 /// How the walk reached a commit, for the reasons it records.
@@ -29,6 +32,7 @@ struct Node {
     queued: bool,
     parents: Vec<ObjectId>,
     walked: Option<Walked>,
+    refs: u64,
 }
 
 /// Commits reachable from `tips` but not from `hidden`, oldest first (newest first by committer
@@ -57,18 +61,29 @@ pub(super) fn walk(
         .flatten()
         .map(|s| s.iter().copied().collect())
         .unwrap_or_default();
-    // (commit, hidden, how it was reached, the time of the child that reached it)
-    let mut pending: Vec<(ObjectId, bool, Via, i64)> = tips
+    // (commit, hidden, how it was reached, the time of the child that reached it, the tips that
+    // reach it)
+    let mut pending: Vec<(ObjectId, bool, Via, i64, u64)> = tips
         .iter()
         .enumerate()
         .rev()
-        .map(|(i, (id, _))| (*id, false, Via::Ref(i), 0))
-        .chain(hidden.iter().map(|id| (*id, true, Via::Hidden, 0)))
+        .map(|(i, (id, _))| {
+            (
+                *id,
+                false,
+                Via::Ref(i),
+                0,
+                1u64.checked_shl(i as u32).unwrap_or(0),
+            )
+        })
+        .chain(hidden.iter().map(|id| (*id, true, Via::Hidden, 0, 0)))
         .collect();
     loop {
-        while let Some((id, hide, via, child_time)) = pending.pop() {
-            if let Some(node) = nodes.get(&id) {
-                if hide && !node.hidden {
+        while let Some((id, hide, via, child_time, refs)) = pending.pop() {
+            if let Some(node) = nodes.get_mut(&id) {
+                node.refs |= refs;
+                let was_hidden = node.hidden;
+                if hide && !was_hidden {
                     // Reached from hidden history after all: so is everything behind it.
                     let mut stack = vec![id];
                     while let Some(id) = stack.pop() {
@@ -112,6 +127,7 @@ pub(super) fn walk(
                         queued: false,
                         parents: Vec::new(),
                         walked: None,
+                        refs,
                     };
                     nodes.insert(id, node);
                     continue;
@@ -144,12 +160,14 @@ pub(super) fn walk(
                 id,
                 tree: head.tree,
                 first_parent: head.parents.first().copied(),
+                refs: 0,
             };
             let node = Node {
                 hidden: hide,
                 queued: true,
                 parents: head.parents,
                 walked: Some(walked),
+                refs,
             };
             nodes.insert(id, node);
         }
@@ -175,11 +193,22 @@ pub(super) fn walk(
         } else {
             node.parents.clone()
         };
-        pending.extend(parents.into_iter().rev().map(|p| (p, hide, Via::Child(id), time)));
+        let refs = node.refs;
+        pending.extend(
+            parents
+                .into_iter()
+                .rev()
+                .map(|p| (p, hide, Via::Child(id), time, refs)),
+        );
     }
     order
         .into_iter()
         .rev()
-        .filter_map(|id| nodes.get_mut(&id).filter(|n| !n.hidden)?.walked.take())
+        .filter_map(|id| {
+            let node = nodes.get_mut(&id).filter(|n| !n.hidden)?;
+            let mut walked = node.walked.take()?;
+            walked.refs = node.refs;
+            Some(walked)
+        })
         .collect()
 }

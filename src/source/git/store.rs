@@ -1,0 +1,370 @@
+//! The object store in pack order: every object of every pack (through its index) and every loose
+//! object, each read once and blobs and commit messages scanned as they are inflated — the order
+//! `git cat-file --batch-all-objects --unordered` reads in, so objects no ref reaches are scanned
+//! too. A pack is resolved with gitoxide's delta tree, on all workers: each base is inflated once
+//! and each delta applied once onto it, instead of chains decoded again per object.
+//!
+//! Nothing here knows paths or commits: blobs are handed on as pending (`(blob <id>)`), and
+//! `attribute` says where they were once the scan has shown which ones matter.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+use gix::objs::Kind;
+use gix::odb::pack;
+use gix::prelude::Find;
+use rayon::prelude::*;
+
+use super::HistoryOptions;
+use super::objects::raw_message;
+use super::progress::Progress;
+use super::shard::shard_of;
+use crate::model::{CommitInfo, Origin};
+use crate::source::Sink;
+
+/// What the scan leaves for attribution.
+#[derive(Default)]
+pub(super) struct Scanned {
+    /// Blobs whose origin was asked for (they hold something), sorted, each once.
+    pub(super) hits: Vec<ObjectId>,
+    /// Commits whose message holds something.
+    pub(super) message_hits: Vec<ObjectId>,
+    /// Blobs over `--max-file-size`, with their size: recorded as skips once their place is known.
+    pub(super) too_big: Vec<(ObjectId, u64)>,
+    /// Every commit object in the store, reachable or not.
+    pub(super) commits: Vec<ObjectId>,
+    /// Some tree has a gitlink (a submodule): the tree walk must find its path.
+    pub(super) gitlinks: bool,
+    /// Objects read.
+    pub(super) objects: u64,
+    /// Git LFS pointer files among the blobs scanned.
+    pub(super) lfs: u64,
+    /// Every blob in the store, sorted: a tree walk tells a missing one by it. None in a partial
+    /// clone, which lacks blobs by design.
+    pub(super) blobs: Option<Vec<ObjectId>>,
+    /// Packs that do not open, with why.
+    pub(super) bad_packs: Vec<String>,
+}
+
+/// A pack whose index and data file open and belong together.
+struct Pack {
+    index: pack::index::File,
+    data: pack::data::File,
+    /// `objects/pack/<name>.pack`, for the skips it records.
+    name: String,
+}
+
+/// The path a pending blob has until it is attributed.
+pub(super) fn pending_path(prefix: &str, id: &gix::oid) -> String {
+    format!("{prefix}(blob {id})")
+}
+
+/// Reads every object of the repository's object store (and its alternates) once.
+pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &dyn Sink) -> Result<Scanned> {
+    let hash = repo.object_hash();
+    let mut dirs = vec![repo.objects.store_ref().path().to_path_buf()];
+    match gix::odb::alternate::resolve(dirs[0].clone(), &std::env::current_dir().unwrap_or_default()) {
+        Ok(more) => dirs.extend(more),
+        Err(e) => sink.skip("(objects/info/alternates)", format!("unreadable alternates: {e}")),
+    }
+    let mut bad_packs = Vec::new();
+    let packs: Vec<Pack> = dirs
+        .iter()
+        .flat_map(|d| open_packs(d, hash, sink, &mut bad_packs))
+        .collect();
+    let loose: Vec<gix::odb::loose::Store> =
+        dirs.iter().map(|d| gix::odb::loose::Store::at(d, hash)).collect();
+    let loose_ids: Vec<(usize, ObjectId)> = loose
+        .iter()
+        .enumerate()
+        .flat_map(|(i, store)| store.iter().filter_map(Result::ok).map(move |id| (i, id)))
+        .filter(|(_, id)| !packs.iter().any(|p| p.index.lookup(id).is_some()))
+        .collect();
+    let total = packs
+        .iter()
+        .map(|p| u64::from(p.index.num_objects()))
+        .sum::<u64>()
+        + loose_ids.len() as u64;
+    let progress = Progress::objects(opts.progress, total);
+    let scanner = Scanner {
+        sink,
+        opts,
+        hash,
+        progress: &progress,
+        state: Default::default(),
+        gitlinks: AtomicBool::new(false),
+        objects: AtomicU64::new(0),
+        lfs: AtomicU64::new(0),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .context("cannot start worker threads")?;
+    for (k, p) in packs.iter().enumerate() {
+        scanner.pack(p, &packs[..k], repo, &pool);
+    }
+    pool.install(|| {
+        loose_ids.par_iter().for_each_init(Vec::new, |buf, (i, id)| {
+            match loose[*i].try_find(id, buf) {
+                Ok(Some(data)) => scanner.object(id, data.kind, data.data),
+                // Gone between listing and reading: pruned while we ran.
+                Ok(None) => {}
+                Err(e) => sink.skip(format!("(object {id})"), format!("unreadable loose object: {e}")),
+            }
+        });
+    });
+    progress.finish();
+    let state = scanner.state.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut hits = state.hits;
+    hits.sort_unstable();
+    hits.dedup();
+    let mut blobs = state.blobs;
+    blobs.sort_unstable();
+    let mut message_hits = state.message_hits;
+    message_hits.sort_unstable();
+    message_hits.dedup();
+    Ok(Scanned {
+        hits,
+        message_hits,
+        too_big: state.too_big,
+        commits: state.commits,
+        gitlinks: scanner.gitlinks.into_inner(),
+        objects: scanner.objects.into_inner(),
+        lfs: scanner.lfs.into_inner(),
+        blobs: Some(blobs),
+        bad_packs,
+    })
+}
+
+/// The packs of one objects directory, newest first as git reads them; one that does not open is
+/// recorded: gitoxide would leave it out without a word, and its objects would just seem missing.
+fn open_packs(objects: &Path, hash: gix::hash::Kind, sink: &dyn Sink, bad: &mut Vec<String>) -> Vec<Pack> {
+    let Ok(entries) = std::fs::read_dir(objects.join("pack")) else {
+        return Vec::new();
+    };
+    let mut idx: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+        .map(|p| {
+            (
+                std::fs::metadata(&p)
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH),
+                p,
+            )
+        })
+        .collect();
+    idx.sort_by(|a, b| b.cmp(a));
+    let mut packs = Vec::new();
+    for (_, idx) in idx {
+        let path = idx.with_extension("pack");
+        let name = format!(
+            "objects/pack/{}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
+        let opened = pack::index::File::at(&idx, hash)
+            .map_err(|e| format!("unreadable pack index: {e}"))
+            .and_then(|index| {
+                let data = pack::data::File::at(&path, hash).map_err(|e| format!("unreadable pack: {e}"))?;
+                if data.num_objects() != index.num_objects() {
+                    return Err(format!(
+                        "pack holds {} objects, its index {}: they do not belong together",
+                        data.num_objects(),
+                        index.num_objects()
+                    ));
+                }
+                Ok(Pack {
+                    index,
+                    data,
+                    name: name.clone(),
+                })
+            });
+        match opened {
+            Ok(p) => packs.push(p),
+            Err(problem) => {
+                bad.push(format!("({name}): {problem}"));
+                sink.skip(
+                    format!("({name})"),
+                    format!("{problem}; the objects in it were not read"),
+                );
+            }
+        }
+    }
+    packs
+}
+
+#[derive(Default)]
+struct State {
+    hits: Vec<ObjectId>,
+    message_hits: Vec<ObjectId>,
+    too_big: Vec<(ObjectId, u64)>,
+    commits: Vec<ObjectId>,
+    blobs: Vec<ObjectId>,
+}
+
+/// Shared by every worker.
+struct Scanner<'a> {
+    sink: &'a dyn Sink,
+    opts: &'a HistoryOptions,
+    hash: gix::hash::Kind,
+    progress: &'a Progress,
+    state: Mutex<State>,
+    gitlinks: AtomicBool,
+    objects: AtomicU64,
+    lfs: AtomicU64,
+}
+
+impl Scanner<'_> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock means a worker panicked mid-push; the lists are still sound.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One pack, through its delta tree; if that fails part-way (a corrupt entry, a base outside
+    /// the pack), the objects it did not reach are read one by one, each failure a skip of its own.
+    fn pack(&self, p: &Pack, earlier: &[Pack], repo: &gix::Repository, pool: &rayon::ThreadPool) {
+        let done: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+        let processor = |kind: Kind, data: &[u8], entry: &pack::index::Entry, _: &dyn gix::Progress| {
+            done.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(entry.pack_offset);
+            // An object in two packs is read from the first (newest) only.
+            if !earlier.iter().any(|e| e.index.lookup(entry.oid).is_some()) {
+                self.object(&entry.oid, kind, data);
+            }
+            Ok(())
+        };
+        let outcome = p.index.traverse_with_index(
+            &p.data,
+            processor,
+            &mut gix::progress::Discard,
+            &AtomicBool::new(false),
+            pack::index::traverse::with_index::Options {
+                thread_limit: Some(self.opts.threads.max(1)),
+                check: pack::index::traverse::SafetyCheck::SkipFileAndObjectChecksumVerification,
+                alloc_limit_bytes: None,
+            },
+        );
+        let Err(e) = outcome else {
+            return;
+        };
+        let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+        done.sort_unstable();
+        self.sink.skip(
+            format!("({})", p.name),
+            format!("cannot resolve the pack in one pass ({e}); the objects it had not reached were read one by one"),
+        );
+        let rest: Vec<ObjectId> = p
+            .index
+            .iter()
+            .filter(|entry| done.binary_search(&entry.pack_offset).is_err())
+            .map(|entry| entry.oid)
+            .filter(|id| !earlier.iter().any(|e| e.index.lookup(id).is_some()))
+            .collect();
+        let shared = repo.clone().into_sync();
+        pool.install(|| {
+            rest.par_iter().for_each_init(
+                || (shared.to_thread_local(), Vec::new()),
+                |(repo, buf), id| match repo.objects.try_find(id, buf) {
+                    Ok(Some(data)) => self.object(id, data.kind, data.data),
+                    Ok(None) => self
+                        .sink
+                        .skip(format!("(object {id})"), format!("missing object in {}", p.name)),
+                    Err(e) => self.sink.skip(
+                        format!("(object {id})"),
+                        format!("corrupt object in {}: {e}", p.name),
+                    ),
+                },
+            );
+        });
+    }
+
+    fn object(&self, id: &gix::oid, kind: Kind, data: &[u8]) {
+        self.objects.fetch_add(1, Ordering::Relaxed);
+        self.progress.inc();
+        let opts = self.opts;
+        if kind == Kind::Blob {
+            self.lock().blobs.push(id.to_owned());
+        }
+        match kind {
+            // Submodules are looked for in every shard: each job notes them.
+            Kind::Tree => {
+                if !self.gitlinks.load(Ordering::Relaxed) && has_gitlink(data, self.hash) {
+                    self.gitlinks.store(true, Ordering::Relaxed);
+                }
+            }
+            _ if opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) => {}
+            Kind::Blob => {
+                if data.len() as u64 > opts.max_file_size {
+                    self.lock().too_big.push((id.to_owned(), data.len() as u64));
+                    return;
+                }
+                if data.starts_with(b"version https://git-lfs.github.com/spec/v1") {
+                    self.lfs.fetch_add(1, Ordering::Relaxed);
+                }
+                self.sink.scan_lazy(data, || {
+                    self.lock().hits.push(id.to_owned());
+                    Origin {
+                        path: pending_path(&opts.prefix, id),
+                        repository: opts.repository.clone(),
+                        blob: Some(id.to_string()),
+                        pending: true,
+                        ..Origin::default()
+                    }
+                });
+            }
+            Kind::Commit => {
+                self.lock().commits.push(id.to_owned());
+                // A commit that does not decode still has its message after the header's empty line.
+                let commit = gix::objs::CommitRef::from_bytes(data, self.hash).ok();
+                let message = commit.as_ref().map_or(raw_message(data), |c| c.message.as_ref());
+                self.sink.scan_message(message, || {
+                    self.lock().message_hits.push(id.to_owned());
+                    Origin {
+                        path: format!("{}(commit message)", opts.prefix),
+                        repository: opts.repository.clone(),
+                        commit: Some(commit_info(id, commit.as_ref())),
+                        pending: true,
+                        ..Origin::default()
+                    }
+                });
+            }
+            // Tag messages are read through the refs that name them, under the tag's name.
+            Kind::Tag => {}
+        }
+    }
+}
+
+/// Whether a tree has a gitlink entry (mode 160000). The mode's text is looked for first, so a
+/// tree without one, nearly all of them, costs one `memmem` pass and no parse.
+fn has_gitlink(tree: &[u8], hash: gix::hash::Kind) -> bool {
+    memchr::memmem::find(tree, b"160000 ").is_some()
+        && gix::objs::TreeRefIter::from_bytes(tree, hash)
+            .filter_map(Result::ok)
+            .any(|e| e.mode.is_commit())
+}
+
+/// Author and date of a commit from its decoded form; empty where it does not decode.
+pub(super) fn commit_info(id: &gix::oid, commit: Option<&gix::objs::CommitRef<'_>>) -> CommitInfo {
+    let mut info = CommitInfo {
+        commit: id.to_string(),
+        author_name: String::new(),
+        author_email: String::new(),
+        date: String::new(),
+    };
+    if let Some(a) = commit.and_then(|c| c.author().ok()) {
+        info.author_name = a.name.to_str_lossy().trim().to_string();
+        info.author_email = a.email.to_str_lossy().trim().to_string();
+        info.date = a
+            .time()
+            .ok()
+            .and_then(|t| t.format(gix::date::time::format::ISO8601_STRICT).ok())
+            .unwrap_or_default();
+    }
+    info
+}
