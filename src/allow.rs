@@ -199,8 +199,8 @@ fn absolute(path: &Path) -> Result<PathBuf> {
     } else {
         path
     };
-    let abs = std::path::absolute(path)
-        .with_context(|| format!("cannot make {} absolute", path.display()))?;
+    let abs =
+        std::path::absolute(path).with_context(|| format!("cannot make {} absolute", path.display()))?;
     Ok(normal(&abs))
 }
 
@@ -231,9 +231,13 @@ mod tests {
         a.add_ignore_file_at(&format!("# comment\n\n{fp}  # fixture\n"), "x", Path::new(""))
             .unwrap();
         assert!(a.fingerprints.contains(&fp));
-        let err = a.add_ignore_file_at("\n0123abcd\n", ".sgscanignore", Path::new("")).unwrap_err();
+        let err = a
+            .add_ignore_file_at("\n0123abcd\n", ".sgscanignore", Path::new(""))
+            .unwrap_err();
         assert!(err.to_string().contains(".sgscanignore:2"), "{err}");
-        let err = a.add_ignore_file_at("[z-a]\n", ".sgscanignore", Path::new("")).unwrap_err();
+        let err = a
+            .add_ignore_file_at("[z-a]\n", ".sgscanignore", Path::new(""))
+            .unwrap_err();
         assert!(format!("{err:#}").contains(".sgscanignore:1"), "{err:#}");
     }
 

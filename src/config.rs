@@ -168,7 +168,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 impl Config {
     /// `CONFIG_FILE` in `root`, if there is one.
     pub fn find(root: &Path) -> Result<Option<Config>> {
-        let path = root.join(CONFIG_FILE);
+        // `./.sgscan.toml` in every message would only be noise.
+        let path = match root == Path::new(".") {
+            true => PathBuf::from(CONFIG_FILE),
+            false => root.join(CONFIG_FILE),
+        };
         if !path.is_file() {
             return Ok(None);
         }
@@ -245,7 +249,9 @@ impl Config {
     fn check_no_wider_limits(&self) -> Result<()> {
         let (s, a) = (&self.file.scan, &self.file.archive);
         let defaults = archive::Limits::default();
-        let limits: [(&str, Option<(u64, Range<usize>)>, u64); 6] = [
+        /// A limit's name, the value the file set and where, and its default.
+        type Limit<'a> = (&'a str, Option<(u64, Range<usize>)>, u64);
+        let limits: [Limit; 6] = [
             (
                 "scan.max_file_size",
                 s.max_file_size.as_ref().map(|v| (v.get_ref().0, v.span())),
@@ -283,7 +289,7 @@ impl Config {
             {
                 bail!(
                     "{}: refusing {name} = {value} (above the default {default}) from a config found in the scanned tree: \
-                     it could only lower limits. Pass the file with --config to trust it, or use the flag",
+                     a found file may only lower limits. Pass the file with --config to trust it, or use the flag",
                     self.at(span)
                 );
             }
@@ -365,12 +371,22 @@ mod tests {
     #[test]
     fn errors_name_the_line_and_column() {
         let e = parse("[scan]\n  bogus = 1\n", Trust::Given).unwrap_err();
-        assert!(e.to_string().starts_with("c.toml:2:3: unknown field `bogus`"), "{e}");
+        assert!(
+            e.to_string().starts_with("c.toml:2:3: unknown field `bogus`"),
+            "{e}"
+        );
         let e = parse("[scan]\nfail_on = \"sometimes\"\n", Trust::Given).unwrap_err();
         assert!(e.to_string().starts_with("c.toml:2:11:"), "{e}");
         let e = parse("[scan]\nmax_file_size = \"5X\"\n", Trust::Given).unwrap_err();
-        assert!(e.to_string().contains("c.toml:2:17") && e.to_string().contains("suffix"), "{e}");
-        let e = parse("[ignore]\nfingerprints = [{ fingerprint = \"abc\" }]\n", Trust::Given).unwrap_err();
+        assert!(
+            e.to_string().contains("c.toml:2:17") && e.to_string().contains("suffix"),
+            "{e}"
+        );
+        let e = parse(
+            "[ignore]\nfingerprints = [{ fingerprint = \"abc\" }]\n",
+            Trust::Given,
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("c.toml:2:"), "{e}");
         let e = parse("[api]\nurl = \"http://example.com\"\n", Trust::Given).unwrap_err();
         assert!(format!("{e:#}").starts_with("c.toml:2:7"), "{e:#}");
@@ -384,7 +400,11 @@ mod tests {
         assert!(e.to_string().contains("refusing [api]"), "{e}");
         assert!(parse("[archive]\nmax_ratio = 10\n", Trust::Found).is_ok());
         let e = parse("[archive]\nmax_ratio = 100000\n", Trust::Found).unwrap_err();
-        assert!(e.to_string().starts_with("c.toml:2:13: refusing archive.max_ratio"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("c.toml:2:13: refusing archive.max_ratio"),
+            "{e}"
+        );
         assert!(parse("[scan]\nmax_file_size = \"1G\"\n", Trust::Found).is_err());
         assert!(parse("[scan]\nmax_file_size = \"1G\"\n", Trust::Given).is_ok());
     }

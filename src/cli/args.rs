@@ -538,7 +538,8 @@ impl CommonArgs {
             baseline: self.baseline.clone(),
             verify: (v.verify || r.revoke).then(|| VerifySettings {
                 api: self.api.options_over(
-                    file.and_then(|f| f.api.as_ref()).map(|a| a.get_ref().url.get_ref().as_str()),
+                    file.and_then(|f| f.api.as_ref())
+                        .map(|a| a.get_ref().url.get_ref().as_str()),
                 ),
                 no_network: v.no_network,
                 policy: v.policy.clone(),

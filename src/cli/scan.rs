@@ -195,7 +195,9 @@ impl Run {
         };
         if settings.fail_on == FailOn::Live && !verifies {
             match settings.fail_on_from_file(common) {
-                Some(at) => bail!("{at}: fail_on = \"live\" needs --verify: without it no key is known to be live"),
+                Some(at) => {
+                    bail!("{at}: fail_on = \"live\" needs --verify: without it no key is known to be live")
+                }
                 None => bail!("--fail-on live needs --verify: without it no key is known to be live"),
             }
         }
