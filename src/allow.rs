@@ -1,18 +1,56 @@
-//! Allowing known findings: `.sgscanignore` files of fingerprints and `--baseline` reports, so a team
-//! can adopt sgscan on an old repository and fail only on new leaks. (The inline `sgscan:allow`
-//! marker is handled by the detector, which sees the line.)
+//! Allowing known findings: `.sgscanignore` files of fingerprints and path globs, the config
+//! file's `[ignore]`, and `--baseline` reports, so a team can adopt sgscan on an old repository and
+//! fail only on new leaks. (The inline `sgscan:allow` marker is handled by the detector, which sees
+//! the line.)
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
-use crate::model::Outcome;
+use crate::model::{Origin, Outcome};
 use crate::report::schema::Report;
 
 #[derive(Debug, Default)]
 pub struct Allowlist {
     fingerprints: HashSet<String>,
+    paths: Vec<PathRules>,
+    /// What relative paths in findings are relative to; none: the current directory.
+    base: Option<PathBuf>,
+}
+
+/// Ignores given apart from `.sgscanignore` files (the config file's `[ignore]`), and how the
+/// paths of findings are read.
+#[derive(Debug, Clone, Default)]
+pub struct Ignores {
+    /// What relative paths in findings are relative to (the repository's top for git sources,
+    /// whose paths are the commit's); none: the current directory, as for files on disk.
+    pub base: Option<PathBuf>,
+    /// SHA-256 fingerprints, lower case.
+    pub fingerprints: Vec<String>,
+    /// The directory `globs` are relative to.
+    pub root: PathBuf,
+    /// Gitignore-style globs, each with where it was written (`FILE:LINE:COLUMN`) for errors.
+    pub globs: Vec<(String, String)>,
+}
+
+/// Gitignore-style globs relative to a directory.
+#[derive(Debug)]
+struct PathRules {
+    /// Absolute and lexically normal; `canonical` is the same directory with links resolved, for
+    /// paths that reach it the other way.
+    root: PathBuf,
+    canonical: Option<PathBuf>,
+    globs: Gitignore,
+}
+
+/// Whether `glob` is a gitignore line the matcher accepts.
+pub fn check_glob(glob: &str) -> Result<()> {
+    let mut b = GitignoreBuilder::new("/");
+    b.add_line(None, glob)?;
+    b.build()?;
+    Ok(())
 }
 
 impl Allowlist {
@@ -27,7 +65,8 @@ impl Allowlist {
             }
             let text =
                 std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            list.add_ignore_file(&text, &path.display().to_string())?;
+            let dir = path.parent().unwrap_or(Path::new(""));
+            list.add_ignore_file_at(&text, &path.display().to_string(), dir)?;
         }
         if let Some(path) = baseline {
             let text = std::fs::read_to_string(path)
@@ -42,21 +81,60 @@ impl Allowlist {
         Ok(list)
     }
 
-    /// One SHA-256 fingerprint per line; `#` starts a comment.
-    pub fn add_ignore_file(&mut self, text: &str, origin: &str) -> Result<()> {
+    /// One SHA-256 fingerprint or one gitignore-style path glob (relative to `root`, the file's
+    /// directory) per line; `#` starts a comment.
+    pub fn add_ignore_file_at(&mut self, text: &str, origin: &str, root: &Path) -> Result<()> {
+        let mut globs = Vec::new();
         for (i, line) in text.lines().enumerate() {
-            let fp = line.split('#').next().unwrap_or("").trim();
-            if fp.is_empty() {
+            let entry = line.split('#').next().unwrap_or("").trim();
+            if entry.is_empty() {
                 continue;
             }
-            if fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let hex = entry.bytes().all(|b| b.is_ascii_hexdigit());
+            if hex && entry.len() == 64 {
+                self.fingerprints.insert(entry.to_ascii_lowercase());
+            } else if hex && entry.len() >= 8 {
+                // A short or cut fingerprint pasted from a report would otherwise become a glob that
+                // matches no file, and the key would stay reported without a word.
                 bail!(
-                    "{origin}:{}: not a SHA-256 fingerprint (64 hex digits): '{fp}'",
+                    "{origin}:{}: not a SHA-256 fingerprint (64 hex digits): '{entry}' (a file of that name: write /{entry})",
                     i + 1
                 );
+            } else {
+                globs.push((entry.to_string(), format!("{origin}:{}", i + 1)));
             }
-            self.fingerprints.insert(fp.to_ascii_lowercase());
         }
+        self.add_globs(root, &globs)
+    }
+
+    /// The config file's ignores, and how finding paths are read.
+    pub fn add_ignores(&mut self, ignores: &Ignores) -> Result<()> {
+        self.fingerprints.extend(ignores.fingerprints.iter().cloned());
+        if ignores.base.is_some() {
+            self.base = ignores.base.clone();
+        }
+        self.add_globs(&ignores.root, &ignores.globs)
+    }
+
+    fn add_globs(&mut self, root: &Path, globs: &[(String, String)]) -> Result<()> {
+        if globs.is_empty() {
+            return Ok(());
+        }
+        let root = absolute(root)?;
+        let mut builder = GitignoreBuilder::new(&root);
+        for (glob, at) in globs {
+            builder
+                .add_line(None, glob)
+                .with_context(|| format!("{at}: bad path glob '{glob}'"))?;
+        }
+        let globs = builder
+            .build()
+            .with_context(|| format!("cannot build the path globs of {}", globs[0].1))?;
+        self.paths.push(PathRules {
+            canonical: root.canonicalize().ok().filter(|c| *c != root),
+            root,
+            globs,
+        });
         Ok(())
     }
 
@@ -68,16 +146,78 @@ impl Allowlist {
         Ok(())
     }
 
-    /// Drops allowed findings; returns how many.
+    /// Drops allowed findings, and the locations path globs match; returns how many findings were
+    /// dropped. A finding is dropped by path only when every location it had matches: the key is
+    /// reported if it is anywhere else.
     pub fn apply(&self, outcome: &mut Outcome) -> u64 {
         let before = outcome.findings.len();
         outcome
             .findings
             .retain(|f| !self.fingerprints.contains(&f.fingerprint));
+        if !self.paths.is_empty() {
+            let base = match &self.base {
+                Some(b) => absolute(b).ok(),
+                None => std::env::current_dir().ok(),
+            };
+            outcome.findings.retain_mut(|f| {
+                let listed = f.locations.len();
+                f.locations
+                    .retain(|l| !self.path_allowed(&l.origin, base.as_deref()));
+                let dropped = (listed - f.locations.len()) as u64;
+                f.location_count = f.location_count.saturating_sub(dropped);
+                // Locations past the kept maximum were never seen here: they keep the finding.
+                dropped == 0 || f.location_count > 0
+            });
+        }
         let allowed = (before - outcome.findings.len()) as u64;
         outcome.stats.allowed += allowed;
         allowed
     }
+
+    fn path_allowed(&self, origin: &Origin, base: Option<&Path>) -> bool {
+        let path = Path::new(&origin.path);
+        let path = match base {
+            _ if path.is_absolute() => normal(path),
+            Some(base) => normal(&base.join(path)),
+            // No current directory to read a relative path against: nothing matches.
+            None => return false,
+        };
+        self.paths.iter().any(|rules| {
+            let rel = std::iter::once(&rules.root)
+                .chain(rules.canonical.as_ref())
+                .find_map(|root| path.strip_prefix(root).ok())
+                .filter(|rel| !rel.as_os_str().is_empty());
+            rel.is_some_and(|rel| rules.globs.matched_path_or_any_parents(rel, false).is_ignore())
+        })
+    }
+}
+
+/// `path` made absolute (against the current directory) and lexically normal.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    let abs =
+        std::path::absolute(path).with_context(|| format!("cannot make {} absolute", path.display()))?;
+    Ok(normal(&abs))
+}
+
+/// Drops `.` and resolves `..` without touching the file system: finding paths from git history
+/// need not exist on disk.
+fn normal(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -88,11 +228,72 @@ mod tests {
     fn ignore_file_format() {
         let mut a = Allowlist::default();
         let fp = "ab".repeat(32);
-        a.add_ignore_file(&format!("# comment\n\n{fp}  # fixture\n"), "x")
+        a.add_ignore_file_at(&format!("# comment\n\n{fp}  # fixture\n"), "x", Path::new(""))
             .unwrap();
         assert!(a.fingerprints.contains(&fp));
-        let err = a.add_ignore_file("nothex\n", ".sgscanignore").unwrap_err();
-        assert!(err.to_string().contains(".sgscanignore:1"));
+        let err = a
+            .add_ignore_file_at("\n0123abcd\n", ".sgscanignore", Path::new(""))
+            .unwrap_err();
+        assert!(err.to_string().contains(".sgscanignore:2"), "{err}");
+        let err = a
+            .add_ignore_file_at("[z-a]\n", ".sgscanignore", Path::new(""))
+            .unwrap_err();
+        assert!(format!("{err:#}").contains(".sgscanignore:1"), "{err:#}");
+    }
+
+    #[test]
+    fn path_globs_drop_locations_and_whole_findings() {
+        use crate::model::{Finding, Location};
+        let finding = |fp: &str, paths: &[&str], count: u64| Finding {
+            rule_id: "r".into(),
+            rule_name: "r".into(),
+            fingerprint: fp.into(),
+            key_id: None,
+            redacted: "SG.x…".into(),
+            confidence: Default::default(),
+            key: String::new(),
+            location_count: count,
+            locations: paths
+                .iter()
+                .map(|p| Location {
+                    origin: Origin::file(*p),
+                    line: 1,
+                    column: 1,
+                    encoding: crate::model::Encoding::Plain,
+                })
+                .collect(),
+            verification: None,
+            revocation: None,
+            rotation: None,
+        };
+        let mut outcome = Outcome {
+            findings: vec![
+                finding("a", &["fixtures/x.env", "sub/b.snap"], 2),
+                finding("b", &["fixtures/x.env", "src/app.env"], 2),
+                // More locations than listed: the unlisted ones may be anywhere.
+                finding("c", &["fixtures/y.env"], 5),
+                finding("d", &["/elsewhere/fixtures/z"], 1),
+            ],
+            stats: Default::default(),
+            skipped: vec![],
+            notes: vec![],
+        };
+        let mut a = Allowlist::default();
+        a.add_ignores(&Ignores {
+            base: Some("/repo".into()),
+            root: "/repo".into(),
+            globs: vec![("fixtures/**".into(), "x".into()), ("*.snap".into(), "x".into())],
+            ..Ignores::default()
+        })
+        .unwrap();
+        assert_eq!(a.apply(&mut outcome), 1);
+        let left: Vec<(&str, usize, u64)> = outcome
+            .findings
+            .iter()
+            .map(|f| (f.fingerprint.as_str(), f.locations.len(), f.location_count))
+            .collect();
+        assert_eq!(left, [("b", 1, 1), ("c", 0, 4), ("d", 1, 1)]);
+        assert_eq!(outcome.stats.allowed, 1);
     }
 
     #[test]

@@ -23,6 +23,7 @@
 pub(crate) mod account;
 pub(crate) mod allow;
 pub mod cli;
+pub(crate) mod config;
 pub(crate) mod decode;
 pub(crate) mod detect;
 pub(crate) mod findings;
@@ -38,6 +39,7 @@ pub(crate) mod source;
 pub(crate) mod text;
 pub(crate) mod verify;
 
+pub use allow::Ignores;
 pub use detect::{Detector, Match};
 pub use model::{
     CommitInfo, Confidence, Encoding, Finding, Layer, Location, Origin, Outcome, Privilege, Revocation,

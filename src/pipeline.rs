@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::allow::Allowlist;
+use crate::allow::{Allowlist, Ignores};
 use crate::detect::Detector;
 use crate::findings::Collector;
 use crate::key::KeyId;
@@ -29,6 +29,8 @@ pub struct VerifySettings {
     pub no_network: bool,
     /// A TOML file `allowed_scopes = [...]`.
     pub policy: Option<PathBuf>,
+    /// The allowed scopes given inline (a config file's `[policy]`), when `policy` names no file.
+    pub allowed_scopes: Option<Vec<String>>,
     pub cache: Option<PathBuf>,
     pub cache_max_age: Duration,
     /// Requests in flight at once.
@@ -66,6 +68,8 @@ pub struct ScanOptions {
     pub revoke: Option<RevokeSettings>,
     /// How far archives and compressed files are opened.
     pub archive: archive::Limits,
+    /// Ignores beyond the sources' `.sgscanignore` files (a config file's), and how paths are read.
+    pub ignores: Ignores,
 }
 
 /// A scan set up and ready to run on a source.
@@ -75,6 +79,7 @@ pub struct Scan {
     verifier: Option<Verifier>,
     revoker: Option<Revoker>,
     archive: archive::Limits,
+    ignores: Ignores,
 }
 
 struct Verifier {
@@ -139,7 +144,11 @@ impl Scan {
                     } else {
                         Some(Api::new(v.api)?)
                     },
-                    policy: v.policy.as_deref().map(Policy::load).transpose()?,
+                    policy: match (v.policy.as_deref(), v.allowed_scopes) {
+                        (Some(file), _) => Some(Policy::load(file)?),
+                        (None, Some(allowed_scopes)) => Some(Policy { allowed_scopes }),
+                        (None, None) => None,
+                    },
                     cache: v
                         .cache
                         .as_deref()
@@ -171,6 +180,7 @@ impl Scan {
             verifier,
             revoker,
             archive: opts.archive,
+            ignores: opts.ignores,
         })
     }
 
@@ -185,7 +195,9 @@ impl Scan {
         // Every source gets archives opened for free: the transform sits between it and the collector.
         source.scan(&Unpack::new(&collector, self.archive))?;
         let mut outcome = collector.finish();
-        Allowlist::load(&source.ignore_files(), self.baseline.as_deref())?.apply(&mut outcome);
+        let mut allow = Allowlist::load(&source.ignore_files(), self.baseline.as_deref())?;
+        allow.add_ignores(&self.ignores)?;
+        allow.apply(&mut outcome);
         let mut ran = Ran {
             outcome,
             revoke_error: None,

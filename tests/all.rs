@@ -7,6 +7,7 @@ mod util;
 mod architecture;
 mod archive;
 mod ci;
+mod config;
 mod dir;
 mod encodings;
 mod escape;

@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["report::schema"],
     &["allow"],
     &["sendgrid"],
+    &["config"],
     &["verify"],
     &["revoke"],
     &["account"],

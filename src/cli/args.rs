@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use toml::Spanned;
 
+use crate::allow::Ignores;
+use crate::config::{self, Config, parse_size};
 use crate::pipeline::{RevokeSettings, RotateSettings, ScanOptions, VerifySettings};
 use crate::report;
 use crate::rotate::Handover;
@@ -306,18 +309,26 @@ pub struct CommonArgs {
     /// Load detection rules from the *.toml files in DIR instead of the built-in ones.
     #[arg(long, value_name = "DIR", help_heading = SCAN)]
     pub patterns: Option<PathBuf>,
-    /// Skip files larger than this (bytes, or with a K/M/G suffix).
-    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size, help_heading = SCAN)]
-    pub max_file_size: u64,
+    /// Skip files larger than this (bytes, or with a K/M/G suffix) [default: 64M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = SCAN)]
+    pub max_file_size: Option<u64>,
     /// Worker threads (0: one per core).
     #[arg(long, short = 'j', default_value_t = 0, help_heading = SCAN)]
     pub threads: usize,
     /// A previous JSON or JSONL report: its findings are not reported again.
     #[arg(long, value_name = "FILE", help_heading = SCAN)]
     pub baseline: Option<PathBuf>,
-    /// Which findings make the exit code 1: any, only keys verified live (needs --verify), none.
-    #[arg(long, value_enum, default_value = "any", help_heading = OUTPUT)]
-    pub fail_on: FailOn,
+    /// Which findings make the exit code 1: any, only keys verified live (needs --verify), none
+    /// [default: any].
+    #[arg(long, value_enum, help_heading = OUTPUT)]
+    pub fail_on: Option<FailOn>,
+    /// Read settings from FILE (trusted whole, [api] included) instead of the .sgscan.toml found at
+    /// the scanned root or repository top. Flags override it.
+    #[arg(long, value_name = "FILE", help_heading = SCAN)]
+    pub config: Option<PathBuf>,
+    /// Ignore the .sgscan.toml found at the scanned root.
+    #[arg(long, conflicts_with = "config", help_heading = SCAN)]
+    pub no_config: bool,
     #[command(flatten)]
     pub archive: ArchiveArgs,
     #[command(flatten)]
@@ -331,31 +342,46 @@ pub struct CommonArgs {
 /// How far archives and compressed files are opened: every inflation is bounded.
 #[derive(Debug, Args)]
 pub struct ArchiveArgs {
-    /// Open archives and compressed files nested up to N deep (a .tar.gz is 2); 0 opens none.
-    #[arg(long, value_name = "N", default_value_t = archive::DEFAULT_DEPTH, help_heading = ARCHIVE)]
-    pub max_archive_depth: u32,
-    /// Stop reading an archive member past this many inflated bytes (K/M/G suffix).
-    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size, help_heading = ARCHIVE)]
-    pub max_member_size: u64,
-    /// Stop opening one file's archives past this many inflated bytes, all members together.
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size, help_heading = ARCHIVE)]
-    pub max_archive_size: u64,
-    /// Stop a member or stream that inflates more than N:1 (after its first MiB): a likely bomb.
-    #[arg(long, value_name = "N", default_value_t = archive::DEFAULT_MAX_RATIO, help_heading = ARCHIVE)]
-    pub max_ratio: u64,
-    /// Stop opening one file's archives past N members, all layers together.
-    #[arg(long, value_name = "N", default_value_t = archive::DEFAULT_MAX_MEMBERS, help_heading = ARCHIVE)]
-    pub max_members: u64,
+    // No clap defaults here: a flag not given leaves the config file's value (or the default) in place.
+    /// Open archives and compressed files nested up to N deep (a .tar.gz is 2); 0 opens none [default: 4].
+    #[arg(long, value_name = "N", help_heading = ARCHIVE)]
+    pub max_archive_depth: Option<u32>,
+    /// Stop reading an archive member past this many inflated bytes (K/M/G suffix) [default: 64M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = ARCHIVE)]
+    pub max_member_size: Option<u64>,
+    /// Stop opening one file's archives past this many inflated bytes, all members together [default: 1G].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = ARCHIVE)]
+    pub max_archive_size: Option<u64>,
+    /// Stop a member or stream that inflates more than N:1 (after its first MiB): a likely bomb [default: 200].
+    #[arg(long, value_name = "N", help_heading = ARCHIVE)]
+    pub max_ratio: Option<u64>,
+    /// Stop opening one file's archives past N members, all layers together [default: 100000].
+    #[arg(long, value_name = "N", help_heading = ARCHIVE)]
+    pub max_members: Option<u64>,
 }
 
 impl ArchiveArgs {
-    pub fn limits(&self) -> archive::Limits {
+    /// The flags over the config's `[archive]` over the defaults.
+    pub fn limits(&self, file: Option<&config::ArchiveSection>) -> archive::Limits {
+        let d = archive::Limits::default();
+        let size = |v: &Option<Spanned<config::Size>>| v.as_ref().map(|v| v.get_ref().0);
+        let num = |v: &Option<Spanned<u64>>| v.as_ref().map(|v| *v.get_ref());
         archive::Limits {
-            depth: self.max_archive_depth,
-            max_member: self.max_member_size,
-            max_total: self.max_archive_size,
-            max_ratio: self.max_ratio,
-            max_members: self.max_members,
+            depth: (self.max_archive_depth)
+                .or_else(|| file.and_then(|a| a.max_depth.as_ref().map(|v| *v.get_ref())))
+                .unwrap_or(d.depth),
+            max_member: (self.max_member_size)
+                .or_else(|| file.and_then(|a| size(&a.max_member_size)))
+                .unwrap_or(d.max_member),
+            max_total: (self.max_archive_size)
+                .or_else(|| file.and_then(|a| size(&a.max_size)))
+                .unwrap_or(d.max_total),
+            max_ratio: (self.max_ratio)
+                .or_else(|| file.and_then(|a| num(&a.max_ratio)))
+                .unwrap_or(d.max_ratio),
+            max_members: (self.max_members)
+                .or_else(|| file.and_then(|a| num(&a.max_members)))
+                .unwrap_or(d.max_members),
         }
     }
 }
@@ -449,9 +475,10 @@ pub struct VerifyArgs {
 /// How sgscan talks to SendGrid (verification and revocation alike).
 #[derive(Debug, Args)]
 pub struct ApiArgs {
-    /// SendGrid API base URL (EU accounts: https://api.eu.sendgrid.com). https only; http only for loopback.
-    #[arg(long, env = "SGSCAN_API_URL", value_name = "URL", default_value = DEFAULT_API_URL, help_heading = API)]
-    pub api_url: String,
+    /// SendGrid API base URL (EU accounts: https://api.eu.sendgrid.com). https only; http only for
+    /// loopback [default: https://api.sendgrid.com].
+    #[arg(long, env = "SGSCAN_API_URL", value_name = "URL", help_heading = API)]
+    pub api_url: Option<String>,
     /// Timeout of one request, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10, help_heading = API)]
     pub verify_timeout: u64,
@@ -465,8 +492,18 @@ pub struct ApiArgs {
 
 impl ApiArgs {
     pub fn options(&self) -> ApiOptions {
+        self.options_over(None)
+    }
+
+    /// With `file_url` (a config's `[api] url`) under the flag and the environment.
+    pub fn options_over(&self, file_url: Option<&str>) -> ApiOptions {
         ApiOptions {
-            base_url: self.api_url.clone(),
+            base_url: self
+                .api_url
+                .as_deref()
+                .or(file_url)
+                .unwrap_or(DEFAULT_API_URL)
+                .to_string(),
             timeout: Duration::from_secs(self.verify_timeout.max(1)),
             deadline: Duration::from_secs(self.verify_deadline.max(1)),
             verbose: self.verbose,
@@ -476,8 +513,10 @@ impl ApiArgs {
 }
 
 impl CommonArgs {
-    /// The library's options for what follows a scan.
-    pub fn scan_options(&self) -> anyhow::Result<ScanOptions> {
+    /// The library's options for what follows a scan: the flags over `config` (if any) over the
+    /// defaults. `ignores` carries the config's ignores and how finding paths are read.
+    pub fn scan_options(&self, config: Option<&Config>, ignores: Ignores) -> anyhow::Result<ScanOptions> {
+        let file = config.map(|c| &c.file);
         let (v, r) = (&self.verify, &self.revoke);
         let rotate = match (r.rotate, &r.new_key.new_key_file, &r.new_key.new_key_command) {
             (false, _, _) => None,
@@ -498,9 +537,15 @@ impl CommonArgs {
             patterns: self.patterns.clone(),
             baseline: self.baseline.clone(),
             verify: (v.verify || r.revoke).then(|| VerifySettings {
-                api: self.api.options(),
+                api: self.api.options_over(
+                    file.and_then(|f| f.api.as_ref())
+                        .map(|a| a.get_ref().url.get_ref().as_str()),
+                ),
                 no_network: v.no_network,
                 policy: v.policy.clone(),
+                allowed_scopes: file
+                    .and_then(|f| f.policy.as_ref())
+                    .map(|p| p.allowed_scopes.clone()),
                 cache: v.cache.clone(),
                 cache_max_age: Duration::from_secs(v.cache_hours.saturating_mul(3600)),
                 concurrency: v.verify_concurrency,
@@ -512,43 +557,15 @@ impl CommonArgs {
                 audit_log: r.audit_log.clone(),
                 rotate,
             }),
-            archive: self.archive.limits(),
+            archive: self.archive.limits(file.map(|f| &f.archive)),
+            ignores,
         })
     }
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (digits, mult) = match s.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let mult = match c.to_ascii_uppercase() {
-                'K' => 1u64 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                _ => return Err(format!("unknown size suffix '{c}' (use K, M or G)")),
-            };
-            (&s[..i], mult)
-        }
-        _ => (s, 1),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size such as 1048576, 512K or 64M"))?;
-    n.checked_mul(mult).ok_or_else(|| format!("'{s}' is too large"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("100"), Ok(100));
-        assert_eq!(parse_size("64M"), Ok(64 << 20));
-        assert_eq!(parse_size("2k"), Ok(2048));
-        assert!(parse_size("5X").is_err());
-        assert!(parse_size("M").is_err());
-    }
 
     #[test]
     fn flags_are_consistent() {

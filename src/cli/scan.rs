@@ -1,6 +1,7 @@
 //! `sgscan dir`, `sgscan git` and `sgscan staged`: a source, the pipeline, the report (also used by
 //! `ci` and `stdin`).
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -8,6 +9,8 @@ use anyhow::{Result, bail};
 use super::args::{CommonArgs, DirArgs, FailOn, GitArgs, StagedArgs};
 use super::revoke::TerminalConfirm;
 use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, error, write_report};
+use crate::allow::Ignores;
+use crate::config::{self, Config, Trust};
 use crate::model::{Outcome, Status};
 use crate::pipeline::Scan;
 use crate::report;
@@ -15,13 +18,16 @@ use crate::source::{IGNORE_FILE, Source, git, staged, worktree};
 use crate::text::Safe;
 
 pub fn dir(args: DirArgs) -> Result<i32> {
+    // Walked paths are relative to the current directory (or absolute): no base to give.
+    let root = args.paths.first().filter(|p| p.is_dir());
+    let settings = Settings::load(&args.common, root.map(PathBuf::as_path), None)?;
     let source = worktree::Worktree {
         roots: args.paths.clone(),
         opts: worktree::WalkOptions {
             threads: args.common.threads,
             no_ignore: args.no_ignore,
             follow: args.follow,
-            max_file_size: args.common.max_file_size,
+            max_file_size: settings.max_file_size,
         },
     };
     // SARIF paths go relative to the repository the user stands in, which is what the checkout
@@ -40,17 +46,19 @@ pub fn dir(args: DirArgs) -> Result<i32> {
         paths,
         why: None,
     };
-    run.go(&source, &args.common).map(|(_, code)| code)
+    run.go(&source, &args.common, settings).map(|(_, code)| code)
 }
 
 /// `mode` names the analysis in SARIF (`git` or `ci`); `why` (from `ci`: the range it chose and why)
 /// leads the report's notes.
 pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32> {
+    let top = repo_top(&args.repo);
+    let settings = Settings::load(&args.common, top.as_deref(), top.clone())?;
     let source = git::History {
         repo: args.repo.clone(),
         opts: git::HistoryOptions {
             threads: args.common.threads,
-            max_file_size: args.common.max_file_size,
+            max_file_size: settings.max_file_size,
             range: args.range.clone(),
             shallow_ok: args.shallow_ok,
             branch: args.branch.clone(),
@@ -66,13 +74,15 @@ pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32
         paths: None,
         why,
     };
-    run.go(&source, &args.common).map(|(_, code)| code)
+    run.go(&source, &args.common, settings).map(|(_, code)| code)
 }
 
 pub fn staged(args: StagedArgs) -> Result<i32> {
+    let top = repo_top(&args.repo);
+    let settings = Settings::load(&args.common, top.as_deref(), top.clone())?;
     let source = staged::Staged {
         repo: args.repo.clone(),
-        max_file_size: args.common.max_file_size,
+        max_file_size: settings.max_file_size,
         threads: args.common.threads,
         files: args.files.clone(),
     };
@@ -81,7 +91,7 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
         paths: None,
         why: None,
     };
-    let (outcome, code) = run.go(&source, &args.common)?;
+    let (outcome, code) = run.go(&source, &args.common, settings)?;
     if code == EXIT_FINDINGS {
         eprintln!(
             "sgscan: commit blocked: {} staged key(s). Remove each key from the file and `git add` it again \
@@ -91,6 +101,69 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
         );
     }
     Ok(code)
+}
+
+/// The top of the repository at or above `repo`: its work tree, or the git dir of a bare one. None if
+/// there is no repository there (the source says so when it runs).
+fn repo_top(repo: &Path) -> Option<PathBuf> {
+    let repo = git::open_repo(repo).ok()?;
+    let top = repo.workdir().unwrap_or_else(|| repo.path());
+    Some(top.to_path_buf())
+}
+
+/// The flags merged over the config file (`--config FILE`, or the one found at the scanned root):
+/// what is needed before the pipeline (the source's size limit) and what it runs with.
+pub(super) struct Settings {
+    config: Option<Config>,
+    pub(super) max_file_size: u64,
+    fail_on: FailOn,
+    ignores: Ignores,
+}
+
+impl Settings {
+    /// `root`: where a config is looked for, and what its path globs are relative to (none: no
+    /// config is looked for, globs are relative to the current directory). `base`: what relative
+    /// paths in findings are relative to (none: the current directory).
+    pub(super) fn load(common: &CommonArgs, root: Option<&Path>, base: Option<PathBuf>) -> Result<Settings> {
+        let config = match (&common.config, common.no_config, root) {
+            (Some(file), _, _) => Some(Config::load(file, Trust::Given)?),
+            (None, false, Some(root)) => Config::find(root)?,
+            _ => None,
+        };
+        let file = config.as_ref().map(|c| &c.file.scan);
+        let max_file_size = common
+            .max_file_size
+            .or_else(|| file.and_then(|s| s.max_file_size.as_ref()).map(|v| v.get_ref().0))
+            .unwrap_or(crate::source::DEFAULT_MAX_FILE_SIZE);
+        let fail_on = common
+            .fail_on
+            .or_else(|| {
+                file.and_then(|s| s.fail_on.as_ref()).map(|v| match v.get_ref() {
+                    config::FailOn::Any => FailOn::Any,
+                    config::FailOn::Live => FailOn::Live,
+                    config::FailOn::None => FailOn::None,
+                })
+            })
+            .unwrap_or(FailOn::Any);
+        let mut ignores = match &config {
+            Some(c) => c.ignores(root.unwrap_or(Path::new(""))),
+            None => Ignores::default(),
+        };
+        ignores.base = base;
+        Ok(Settings {
+            config,
+            max_file_size,
+            fail_on,
+            ignores,
+        })
+    }
+
+    /// Where `fail_on` was set, if the config file set it and no flag overrode it.
+    fn fail_on_from_file(&self, common: &CommonArgs) -> Option<String> {
+        let c = self.config.as_ref()?;
+        let v = c.file.scan.fail_on.as_ref()?;
+        common.fail_on.is_none().then(|| c.at(v.span()))
+    }
 }
 
 /// How one command runs the pipeline: its SARIF mode, how its paths map to the repository's top,
@@ -105,7 +178,12 @@ impl Run {
     /// Sets the scan up (failing fast on a bad flag or file), runs it, writes the report. A scan that
     /// fails once started still writes its report file saying so (CI uploads it whatever the exit
     /// code), then fails.
-    pub(super) fn go(self, source: &dyn Source, common: &CommonArgs) -> Result<(Outcome, i32)> {
+    pub(super) fn go(
+        self,
+        source: &dyn Source,
+        common: &CommonArgs,
+        settings: Settings,
+    ) -> Result<(Outcome, i32)> {
         let Run { mode, paths, why } = self;
         let started = Instant::now();
         let verifies = common.verify.verify || common.revoke.revoke;
@@ -116,11 +194,17 @@ impl Run {
             paths,
             ..Default::default()
         };
-        if common.fail_on == FailOn::Live && !verifies {
-            bail!("--fail-on live needs --verify: without it no key is known to be live");
+        if settings.fail_on == FailOn::Live && !verifies {
+            match settings.fail_on_from_file(common) {
+                Some(at) => {
+                    bail!("{at}: fail_on = \"live\" needs --verify: without it no key is known to be live")
+                }
+                None => bail!("--fail-on live needs --verify: without it no key is known to be live"),
+            }
         }
         // A bad flag or file fails here, before anything is written: there was no scan to report.
-        let mut scan = Scan::new(common.scan_options()?)?;
+        let fail_on = settings.fail_on;
+        let mut scan = Scan::new(common.scan_options(settings.config.as_ref(), settings.ignores)?)?;
         let confirm = TerminalConfirm {
             yes: common.revoke.yes,
         };
@@ -151,7 +235,7 @@ impl Run {
                 error(e);
                 EXIT_ERROR
             }
-            None => fail_code(&ran.outcome, common.fail_on),
+            None => fail_code(&ran.outcome, fail_on),
         };
         Ok((ran.outcome, code))
     }
