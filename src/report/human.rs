@@ -150,7 +150,8 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
         }
         let hidden = f.location_count.saturating_sub(f.locations.len() as u64);
         if hidden > 0 {
-            writeln!(out, "  … and {} more", count(hidden, "location", "locations"))?;
+            let noun = if hidden == 1 { "location" } else { "locations" };
+            writeln!(out, "  … and {hidden} more {noun}")?;
         }
         if !ctx.quiet {
             write_next_steps(out, f)?;
@@ -350,4 +351,284 @@ fn history_steps(f: &Finding, dead: bool) -> Vec<String> {
         );
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CommitInfo, Encoding, Location, Revocation, Rotated, Stats};
+
+    const FP: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn loc(origin: Origin) -> Location {
+        Location {
+            origin,
+            line: 2,
+            column: 5,
+            encoding: Encoding::Plain,
+        }
+    }
+
+    fn finding(locations: Vec<Location>) -> Finding {
+        Finding {
+            rule_id: "sendgrid-api-key".into(),
+            rule_name: "SendGrid API key".into(),
+            fingerprint: FP.into(),
+            key_id: Some("AbCdEfGhIjKlMnOpQrStUv".into()),
+            redacted: "SG.AbCd…".into(),
+            confidence: Default::default(),
+            key: String::new(),
+            location_count: locations.len() as u64,
+            locations,
+            verification: None,
+            revocation: None,
+            rotation: None,
+        }
+    }
+
+    fn verified(status: Status, privilege: Option<Privilege>, reason: &str) -> Verification {
+        Verification {
+            status,
+            reason: reason.into(),
+            http_status: Some(200),
+            scopes: None,
+            privilege,
+            above_send_only: vec![],
+            policy_violations: vec![],
+            checked_at: "2026-01-01T00:00:00Z".into(),
+            attempts: 1,
+            cached: false,
+            account: None,
+        }
+    }
+
+    /// A location in git history: introduced by a commit, with what the history engine knows.
+    fn in_git(path: &str, in_head: Option<bool>, reachable: Option<bool>, refs: &[&str]) -> Location {
+        loc(Origin {
+            commit: Some(CommitInfo {
+                commit: "c0ffee".repeat(7),
+                author_name: "A".into(),
+                author_email: "a@example.com".into(),
+                date: "2026-01-01T00:00:00Z".into(),
+            }),
+            in_head,
+            reachable,
+            refs: refs.iter().map(|r| r.to_string()).collect(),
+            ..Origin::file(path)
+        })
+    }
+
+    fn steps(f: &Finding) -> String {
+        next_steps(f).join("\n")
+    }
+
+    #[test]
+    fn live_full_access_key_gets_revoke_command_page_rotation_and_why() {
+        let mut f = finding(vec![loc(Origin::file("app/.env"))]);
+        f.verification = Some(verified(Status::Live, Some(Privilege::FullAccess), "ok"));
+        let s = steps(&f);
+        assert!(
+            s.contains("`sgscan revoke --key-id AbCdEfGhIjKlMnOpQrStUv`"),
+            "{s}"
+        );
+        assert!(
+            s.contains("SGSCAN_ADMIN_KEY or --admin-key-file") && s.contains("--verify --revoke"),
+            "{s}"
+        );
+        assert!(
+            s.contains("rotate: create a replacement with only the scopes it needs"),
+            "{s}"
+        );
+        assert!(s.contains("--revoke --rotate"), "{s}");
+        assert!(s.contains(KEYS_PAGE), "{s}");
+        assert!(s.contains("full access: it can create keys"), "{s}");
+        // A work-tree finding says nothing about history.
+        assert!(!s.contains("HEAD") && !s.contains("filter-repo"), "{s}");
+        assert!(s.ends_with(&format!("`sgscan ignore {FP}`")), "{s}");
+
+        f.verification = Some(verified(Status::Live, Some(Privilege::Elevated), "ok"));
+        assert!(steps(&f).contains("elevated: beyond sending"));
+        f.verification = Some(verified(Status::Live, Some(Privilege::SendOnly), "ok"));
+        let s = steps(&f);
+        assert!(!s.contains("elevated") && !s.contains("full access"), "{s}");
+    }
+
+    #[test]
+    fn dead_unknown_and_unverified_keys() {
+        let mut f = finding(vec![loc(Origin::file("a"))]);
+        f.verification = Some(verified(Status::Invalid, None, "401"));
+        let s = steps(&f);
+        assert!(
+            s.starts_with(
+                "already dead: remove it from the code (and from history if you like); nothing to revoke"
+            ),
+            "{s}"
+        );
+        assert!(!s.contains("sgscan revoke"), "{s}");
+
+        f.verification = Some(verified(Status::Unknown, None, "HTTP 403 from a proxy\x1b[2J"));
+        let s = steps(&f);
+        assert!(
+            s.contains("could not verify: HTTP 403 from a proxy\\x1b[2J; check it on the API-keys page"),
+            "{s}"
+        );
+        assert!(!s.contains('\x1b'), "outside text is escaped: {s:?}");
+
+        f.verification = None;
+        assert!(steps(&f).starts_with("not verified: run with --verify"));
+    }
+
+    #[test]
+    fn what_this_run_did_and_what_is_left() {
+        let mut f = finding(vec![loc(Origin::file("a"))]);
+        f.verification = Some(verified(Status::Live, Some(Privilege::SendOnly), "ok"));
+        f.revocation = Some(Revocation {
+            status: RevokeStatus::Revoked,
+            reason: "gone".into(),
+            by: "self".into(),
+            manual_step: None,
+        });
+        let s = steps(&f);
+        assert!(
+            s.starts_with("revoked in this run: remove it from the code"),
+            "{s}"
+        );
+        assert!(!s.contains("sgscan revoke"), "nothing left to revoke: {s}");
+
+        f.rotation = Some(Rotated {
+            status: RotateStatus::Rotated,
+            step: "done".into(),
+            reason: "ok".into(),
+            new_key_id: Some("NewNewNewNewNewNewNewNe".into()),
+            new_key_redacted: Some("SG.NewN…".into()),
+            manual_step: None,
+        });
+        let s = steps(&f);
+        assert!(
+            s.starts_with("rotated in this run: the replacement (key id NewNewNewNewNewNewNewNe)"),
+            "{s}"
+        );
+        assert!(s.contains("remove the old key from the code"), "{s}");
+
+        f.rotation = None;
+        if let Some(r) = f.revocation.as_mut() {
+            r.status = RevokeStatus::RevokeFailed;
+        }
+        let s = steps(&f);
+        assert!(
+            s.starts_with("revocation failed (see above): revoke it: `sgscan revoke --key-id"),
+            "{s}"
+        );
+
+        if let Some(r) = f.revocation.as_mut() {
+            r.status = RevokeStatus::Planned;
+        }
+        assert!(steps(&f).starts_with("dry run: nothing was sent"));
+    }
+
+    #[test]
+    fn where_the_key_stands_in_git() {
+        let mut f = finding(vec![
+            in_git("config/.env", Some(true), Some(true), &["main", "v1.2"]),
+            in_git(
+                "old/.env",
+                Some(false),
+                Some(true),
+                &["main", "release", "v1.0", "v0.9"],
+            ),
+        ]);
+        f.verification = Some(verified(Status::Live, None, "ok"));
+        let s = steps(&f);
+        assert!(
+            s.contains("still in HEAD's tree at config/.env: remove it in a new commit"),
+            "{s}"
+        );
+        assert!(!s.contains("only in history"), "{s}");
+        assert!(
+            s.contains("reachable from: main, v1.2, release and 2 more"),
+            "{s}"
+        );
+        assert!(!s.contains("unreachable"), "{s}");
+        assert!(
+            s.contains("purging history (git filter-repo, BFG) does not replace rotation"),
+            "{s}"
+        );
+
+        let mut f = finding(vec![in_git("x\x1b.env", Some(false), Some(false), &[])]);
+        f.verification = Some(verified(Status::Invalid, None, "401"));
+        let s = steps(&f);
+        assert!(s.contains("only in history (not in HEAD's tree)"), "{s}");
+        assert!(
+            s.contains(
+                "unreachable object (amended or rebased away): still in clones and on the server until gc"
+            ),
+            "{s}"
+        );
+        assert!(!s.contains("reachable from"), "{s}");
+        assert!(!s.contains("filter-repo"), "a dead key needs no rotation: {s}");
+
+        // History the engine has not attributed yet: a commit but no HEAD or ref facts.
+        let f = finding(vec![in_git("a.env", None, None, &[])]);
+        let s = steps(&f);
+        assert!(!s.contains("HEAD") && !s.contains("reachable"), "{s}");
+        assert!(s.contains("filter-repo"), "{s}");
+
+        let paths: Vec<Location> = (0..5)
+            .map(|i| in_git(&format!("p{i}"), Some(true), None, &[]))
+            .collect();
+        let s = steps(&finding(paths));
+        assert!(
+            s.contains("still in HEAD's tree at p0, p1, p2 and 2 more:"),
+            "{s}"
+        );
+    }
+
+    fn report(outcome: &Outcome, quiet: bool) -> String {
+        let mut out = Vec::new();
+        let ctx = Context {
+            quiet,
+            ..Default::default()
+        };
+        write(&mut out, outcome, &ctx).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn next_block_sits_under_each_key_unless_quiet_and_counts_take_their_number() {
+        let mut f = finding(vec![loc(Origin::file("a"))]);
+        f.location_count = 1001;
+        let mut outcome = Outcome {
+            findings: vec![f],
+            stats: Stats {
+                blobs_scanned: 1,
+                ..Default::default()
+            },
+            skipped: vec![],
+            notes: vec![],
+        };
+        let text = report(&outcome, false);
+        assert!(
+            text.contains("  … and 1000 more locations\n  next:\n    not verified"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("    not a leak? `sgscan ignore {FP}`\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 key in 1001 locations; scanned 1 blob (0.0 MB)"),
+            "{text}"
+        );
+        let quiet = report(&outcome, true);
+        assert!(
+            !quiet.contains("next:") && !quiet.contains("sgscan ignore"),
+            "{quiet}"
+        );
+
+        outcome.findings[0].location_count = 2;
+        outcome.stats.blobs_scanned = 2;
+        let text = report(&outcome, false);
+        assert!(text.contains("  … and 1 more location\n"), "{text}");
+        assert!(text.contains("1 key in 2 locations; scanned 2 blobs"), "{text}");
+    }
 }
