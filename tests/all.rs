@@ -11,6 +11,7 @@ mod dir;
 mod encodings;
 mod escape;
 mod git;
+mod next_steps;
 mod revoke;
 mod rotate;
 mod rules;
