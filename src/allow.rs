@@ -220,9 +220,129 @@ fn normal(path: &Path) -> PathBuf {
     out
 }
 
+/// A fingerprint as `sgscan ignore` takes it: 64 hex digits, returned lower-case. The report's
+/// header shows only 16, which an ignore file cannot use: refused with where to find the rest.
+pub fn full_fingerprint(text: &str) -> Result<String> {
+    let fp = text.trim();
+    let hex = fp.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex && fp.len() == 64 {
+        return Ok(fp.to_ascii_lowercase());
+    }
+    let shown = crate::text::escape(fp);
+    if hex && !fp.is_empty() && fp.len() < 64 {
+        bail!(
+            "'{shown}' is {} of a fingerprint's 64 hex digits: copy the whole one from the human report's \
+             `sgscan ignore …` line (or the `fingerprint` of --format json)",
+            fp.len()
+        );
+    }
+    bail!("'{shown}' is not a fingerprint (64 hex digits, as the report's `sgscan ignore …` line gives it)");
+}
+
+/// Appends each of `fingerprints` (see [`full_fingerprint`]) that the ignore file at `path` does not
+/// list yet, as `FP  # REASON (added DATE)`; creates the file if need be. Returns those added.
+pub fn append_ignores(
+    path: &Path,
+    fingerprints: &[String],
+    reason: Option<&str>,
+    date: &str,
+) -> Result<Vec<String>> {
+    let existing = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut known: HashSet<String> = String::from_utf8_lossy(&existing)
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_ascii_lowercase())
+        .filter(|fp| !fp.is_empty())
+        .collect();
+    let added: Vec<String> = fingerprints
+        .iter()
+        .filter(|fp| known.insert(fp.to_ascii_lowercase()))
+        .map(|fp| fp.to_ascii_lowercase())
+        .collect();
+    if added.is_empty() {
+        return Ok(added);
+    }
+    // The comment must stay on its line: a newline in it would start an entry the reader rejects.
+    let reason: Option<String> = reason
+        .map(|r| {
+            r.chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect::<String>()
+        })
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    let comment = match &reason {
+        Some(r) => format!("{r} (added {date})"),
+        None => format!("added {date}"),
+    };
+    let mut text = String::new();
+    if !existing.is_empty() && !existing.ends_with(b"\n") {
+        text.push('\n');
+    }
+    for fp in &added {
+        text.push_str(&format!("{fp}  # {comment}\n"));
+    }
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(added)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_for_the_ignore_command() {
+        let fp = "AB".repeat(32);
+        assert_eq!(full_fingerprint(&fp).unwrap(), "ab".repeat(32));
+        let err = full_fingerprint(&fp[..16]).unwrap_err().to_string();
+        assert!(err.contains("16 of a fingerprint's 64 hex digits"), "{err}");
+        let err = full_fingerprint("SG.x\x1b").unwrap_err().to_string();
+        assert!(
+            err.contains("not a fingerprint") && !err.contains('\x1b'),
+            "{err}"
+        );
+        assert!(full_fingerprint(&format!("{fp}0")).is_err());
+    }
+
+    #[test]
+    fn appended_ignores_read_back_and_skip_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".sgscanignore");
+        let (a, b) = ("ab".repeat(32), "cd".repeat(32));
+        // An existing file without a final newline, listing `a` in upper case.
+        std::fs::write(&path, format!("# fixtures\n{}", a.to_ascii_uppercase())).unwrap();
+        let added = append_ignores(
+            &path,
+            &[a.clone(), b.clone(), b.clone()],
+            Some("test\nkey"),
+            "2026-01-02",
+        )
+        .unwrap();
+        assert_eq!(added, vec![b.clone()]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.ends_with(&format!("\n{b}  # test key (added 2026-01-02)\n")),
+            "{text:?}"
+        );
+        let mut list = Allowlist::default();
+        list.add_ignore_file(&text, "x").unwrap();
+        assert!(list.fingerprints.contains(&a) && list.fingerprints.contains(&b));
+        assert!(
+            append_ignores(&path, &[b], None, "2026-01-03")
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
 
     #[test]
     fn ignore_file_format() {

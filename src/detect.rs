@@ -151,11 +151,19 @@ impl Detector {
     /// form, where lines, columns and offsets refer to its characters; its raw bytes are searched
     /// too, since a binary file can look like UTF-16 and still hold an ASCII key.
     pub fn scan(&self, data: &[u8]) -> Vec<Match> {
-        let mut out = self.scan_bytes(data);
+        self.scan_with_allowed(data).0
+    }
+
+    /// [`Detector::scan`], and apart from them the matches dropped for [`ALLOW_MARKER`] on their
+    /// line: the report counts allowed keys, so they must not vanish without a trace.
+    pub fn scan_with_allowed(&self, data: &[u8]) -> (Vec<Match>, Vec<Match>) {
+        let (mut out, mut allowed) = self.scan_bytes(data);
         if let Some(text) = decode::utf16_text(data) {
-            out.extend(self.scan_bytes(&text));
+            let (more, more_allowed) = self.scan_bytes(&text);
+            out.extend(more);
+            allowed.extend(more_allowed);
         }
-        out
+        (out, allowed)
     }
 
     /// Every match in `data`, in offset order, with line and column.
@@ -163,10 +171,10 @@ impl Detector {
     /// Linear in `data` whatever it holds: keyword hits whose windows overlap are matched by one
     /// regex pass over the union of their windows, encoded text is decoded once per run however
     /// many hits it holds, and lines and columns come from one forward pass.
-    fn scan_bytes(&self, data: &[u8]) -> Vec<Match> {
+    fn scan_bytes(&self, data: &[u8]) -> (Vec<Match>, Vec<Match>) {
         let mut raw = self.find(data, true);
-        locate_and_allow(data, &mut raw);
-        raw
+        let allowed = locate_and_allow(data, &mut raw);
+        (raw, allowed)
     }
 
     /// The matches in `data` by offset, without line and column; with `nested`, also those of
@@ -758,8 +766,9 @@ pub const ALLOW_MARKER: &[u8] = b"sgscan:allow";
 
 /// Fills in line and column for matches sorted by offset and drops those on a line holding
 /// [`ALLOW_MARKER`], in one forward pass: a long line with many matches is walked once, not once per
-/// match.
-fn locate_and_allow(data: &[u8], matches: &mut Vec<Match>) {
+/// match. Returns the dropped matches.
+fn locate_and_allow(data: &[u8], matches: &mut Vec<Match>) -> Vec<Match> {
+    let mut dropped = Vec::new();
     let mut cursor = LineCursor::new(data);
     // (line start, whether that line holds the marker) of the last line looked at.
     let mut line_allowed: Option<(usize, bool)> = None;
@@ -767,7 +776,11 @@ fn locate_and_allow(data: &[u8], matches: &mut Vec<Match>) {
         let Some((line, column, line_start)) = cursor.locate(m.offset) else {
             let (line, column) = locate_naive(data, m.offset);
             (m.line, m.column) = (line, column);
-            return !allowed_naive(data, m.offset);
+            let allowed = allowed_naive(data, m.offset);
+            if allowed {
+                dropped.push(m.clone());
+            }
+            return !allowed;
         };
         (m.line, m.column) = (line, column);
         let allowed = match line_allowed {
@@ -780,8 +793,12 @@ fn locate_and_allow(data: &[u8], matches: &mut Vec<Match>) {
                 allowed
             }
         };
+        if allowed {
+            dropped.push(m.clone());
+        }
         !allowed
     });
+    dropped
 }
 
 /// Code points in `bytes`, an invalid byte counting as one.
@@ -983,7 +1000,14 @@ mod tests {
                     confidence: Confidence::High,
                 })
                 .collect();
-            locate_and_allow(&data, &mut matches);
+            let dropped = locate_and_allow(&data, &mut matches);
+            let dropped: Vec<usize> = dropped.iter().map(|m| m.offset).collect();
+            let dropped_naive: Vec<usize> = offsets
+                .iter()
+                .copied()
+                .filter(|&off| allowed_naive(&data, off))
+                .collect();
+            assert_eq!(dropped, dropped_naive, "dropped in {data:?}");
             let got: Vec<(usize, u64, u64)> = matches.iter().map(|m| (m.offset, m.line, m.column)).collect();
             let expected: Vec<(usize, u64, u64)> = offsets
                 .iter()

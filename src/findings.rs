@@ -1,7 +1,7 @@
 //! Findings: matches grouped by key. The same key in several places is one finding with several
 //! locations; the [`Collector`] is what every source feeds, from any number of threads.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,6 +16,9 @@ pub struct Collector<'d> {
     findings: Mutex<HashMap<String, Finding>>,
     skipped: Mutex<Vec<Skip>>,
     notes: Mutex<Vec<String>>,
+    /// Fingerprints of keys matched on a `sgscan:allow` line: counted as allowed unless the key is
+    /// also found elsewhere.
+    allowed_inline: Mutex<HashSet<String>>,
     blobs: AtomicU64,
     bytes: AtomicU64,
     messages: AtomicU64,
@@ -28,6 +31,7 @@ impl<'d> Collector<'d> {
             findings: Mutex::new(HashMap::new()),
             skipped: Mutex::new(Vec::new()),
             notes: Mutex::new(Vec::new()),
+            allowed_inline: Mutex::new(HashSet::new()),
             blobs: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             messages: AtomicU64::new(0),
@@ -35,7 +39,11 @@ impl<'d> Collector<'d> {
     }
 
     fn record(&self, data: &[u8], origin: impl FnOnce() -> Origin) {
-        let matches = self.detector.scan(data);
+        let (matches, allowed) = self.detector.scan_with_allowed(data);
+        if !allowed.is_empty() {
+            let mut set = self.allowed_inline.lock().unwrap_or_else(|e| e.into_inner());
+            set.extend(allowed.iter().map(|m| fingerprint(&m.key)));
+        }
         if matches.is_empty() {
             return;
         }
@@ -75,6 +83,11 @@ impl<'d> Collector<'d> {
     /// The findings in a stable order (by first location), each with its locations sorted.
     pub fn finish(self) -> Outcome {
         let map = self.findings.into_inner().unwrap_or_else(|e| e.into_inner());
+        let inline = self
+            .allowed_inline
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        let allowed = inline.iter().filter(|fp| !map.contains_key(*fp)).count() as u64;
         let findings: Vec<Finding> = map.into_values().collect();
         let skipped = self.skipped.into_inner().unwrap_or_else(|e| e.into_inner());
         let notes = self.notes.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -85,7 +98,7 @@ impl<'d> Collector<'d> {
                 blobs_scanned: self.blobs.into_inner(),
                 bytes_scanned: self.bytes.into_inner(),
                 commits_scanned: self.messages.into_inner(),
-                allowed: 0,
+                allowed,
             },
             skipped,
         };

@@ -397,7 +397,8 @@ pub struct Stats {
     pub bytes_scanned: u64,
     /// Commit messages scanned (git history), counted apart from blobs.
     pub commits_scanned: u64,
-    /// Findings dropped by `.sgscanignore` or `--baseline`.
+    /// Findings dropped by `.sgscanignore` or `--baseline`, and keys found only on lines marked
+    /// `sgscan:allow`.
     pub allowed: u64,
 }
 

@@ -268,7 +268,8 @@ fn verify_stage(v: &mut Verifier, detector: &Detector, revoking: bool, ran: &mut
     );
     if unverified > 0 {
         ran.warnings.push(format!(
-            "note: {unverified} finding(s) not verified: their rule does not declare sendgrid_key = true"
+            "note: {} not verified: their rule does not declare sendgrid_key = true",
+            crate::text::count(unverified as u64, "finding", "findings")
         ));
     }
 }
@@ -371,8 +372,8 @@ fn rotate_stage(
         .count();
     if incomplete > 0 {
         bail!(
-            "{incomplete} of {} live key(s) not rotated (refused, rolled back or failed): see each finding's rotation",
-            live.len()
+            "{incomplete} of {} not rotated (refused, rolled back or failed): see each finding's rotation",
+            crate::text::count(live.len() as u64, "live key", "live keys")
         );
     }
     Ok(())

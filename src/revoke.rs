@@ -278,10 +278,14 @@ pub fn revoke_all(findings: &mut [Finding], opts: &RevokeOptions) -> Result<()> 
         }
         return Ok(());
     }
-    if !opts
-        .confirm
-        .confirm(&format!("Revoke these {} key(s) now?", live.len()))?
-    {
+    if !opts.confirm.confirm(&format!(
+        "Revoke {} now?",
+        if live.len() == 1 {
+            "this key".to_string()
+        } else {
+            format!("these {} keys", live.len())
+        }
+    ))? {
         bail!("revocation not confirmed: nothing was sent");
     }
     let mut audit = Audit::open(opts.audit);

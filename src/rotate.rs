@@ -151,7 +151,7 @@ fn choose_scopes(old: &[String], choice: &ScopeChoice) -> Result<Vec<String>, St
             if !extra.is_empty() {
                 let extra: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
                 return Err(format!(
-                    "--scopes asks for scope(s) the old key does not hold ({}): a replacement never gets more",
+                    "--scopes asks for scopes the old key does not hold ({}): a replacement never gets more",
                     extra.join(", ")
                 ));
             }
@@ -276,10 +276,15 @@ pub fn rotate_all(ids: &[KeyId], opts: &RotateOptions) -> Result<Vec<Rotation>> 
             })
             .collect());
     }
-    if !opts.confirm.confirm(&format!(
-        "Create {} replacement key(s), hand them over, then revoke the old ones?",
-        plan.len()
-    ))? {
+    let question = if plan.len() == 1 {
+        "Create a replacement key, hand it over, then revoke the old one?".to_string()
+    } else {
+        format!(
+            "Create {} replacement keys, hand them over, then revoke the old ones?",
+            plan.len()
+        )
+    };
+    if !opts.confirm.confirm(&question)? {
         bail!("rotation not confirmed: nothing was sent");
     }
     let mut trail = Trail {

@@ -64,9 +64,23 @@ impl fmt::Display for Safe<'_> {
     }
 }
 
+/// `n` and the noun in the number it takes: `count(1, "blob", "blobs")` is "1 blob". Messages never
+/// hedge with "key(s)".
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_take_the_right_number() {
+        assert_eq!(count(0u64, "key", "keys"), "0 keys");
+        assert_eq!(count(1u32, "key", "keys"), "1 key");
+        assert_eq!(count(2u64, "blob", "blobs"), "2 blobs");
+    }
 
     #[test]
     fn plain_text_is_borrowed() {

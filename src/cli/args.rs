@@ -57,6 +57,24 @@ pub enum Command {
     Audit(AuditArgs),
     /// Replace keys: create a key with the same (or fewer) scopes, hand it over, then revoke the old one.
     Rotate(RotateArgs),
+    /// Add fingerprints (as the human report prints them) to .sgscanignore, so later scans allow them.
+    Ignore(IgnoreArgs),
+}
+
+/// `sgscan ignore`: appends to the ignore file.
+#[derive(Debug, Args)]
+pub struct IgnoreArgs {
+    /// Full fingerprints: 64 hex digits, as on the report's `sgscan ignore` line (or the JSON
+    /// report's `fingerprint`).
+    #[arg(required = true, value_name = "FINGERPRINT")]
+    pub fingerprints: Vec<String>,
+    /// Why these are not leaks (a fixture, a revoked test key), kept as the line's comment.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// The ignore file to append to (default: .sgscanignore at the top of the repository the
+    /// current directory is in, else in the current directory).
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
 }
 
 /// `sgscan audit`: the account as the admin key sees it.
@@ -185,7 +203,7 @@ pub struct GitArgs {
     /// (default: the branch the HEAD side names, or the one checked out at it).
     #[arg(long, value_name = "NAME", requires = "range", help_heading = SCAN)]
     pub branch: Option<String>,
-    /// No progress bar.
+    /// No progress bar, and no next steps under each key in the human report.
     #[arg(long, short = 'q', help_heading = OUTPUT)]
     pub quiet: bool,
     /// Scan only shard I of N (0-based; objects split by id), for spreading one repository over N
@@ -205,7 +223,7 @@ pub struct CiArgs {
     /// The repository (the CI checkout).
     #[arg(default_value = ".")]
     pub repo: PathBuf,
-    /// No progress bar.
+    /// No progress bar, and no next steps under each key in the human report.
     #[arg(long, short = 'q', help_heading = OUTPUT)]
     pub quiet: bool,
     #[command(flatten)]

@@ -12,7 +12,7 @@ use crate::account::{self, AccountKey, AuditOptions};
 use crate::report::schema::Tool;
 use crate::revoke::AdminKey;
 use crate::sendgrid::Api;
-use crate::text::Safe;
+use crate::text::{Safe, count};
 use crate::verify::Policy;
 
 pub fn run(args: AuditArgs) -> Result<i32> {
@@ -71,7 +71,10 @@ fn summary(keys: &[AccountKey]) -> serde_json::Value {
 }
 
 fn human(keys: &[AccountKey]) -> String {
-    let mut out = format!("sgscan audit: {} key(s) in the account\n", keys.len());
+    let mut out = format!(
+        "sgscan audit: {} in the account\n",
+        count(keys.len() as u64, "key", "keys")
+    );
     for k in keys {
         let level = k.privilege.map_or("unknown", |p| p.as_str());
         out.push_str(&format!(

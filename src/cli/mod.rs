@@ -5,6 +5,7 @@ mod args;
 mod audit;
 mod ci;
 mod hook;
+mod ignore;
 mod merge;
 mod revoke;
 mod rotate;
@@ -46,6 +47,7 @@ pub fn main() -> i32 {
         Command::Stdin(args) => stdin::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Rotate(args) => rotate::run(args),
+        Command::Ignore(args) => ignore::run(args),
     };
     match result {
         Ok(code) => code,

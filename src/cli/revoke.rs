@@ -9,7 +9,7 @@ use super::args::RevokeIdArgs;
 use super::{EXIT_CLEAN, EXIT_ERROR};
 use crate::revoke::{self, AdminKey, Confirm, Planned, RevokeOptions, RevokeStatus};
 use crate::sendgrid::Api;
-use crate::text::Safe;
+use crate::text::{Safe, count};
 
 /// Shows the plan on stderr and asks on the terminal, unless `--yes` answered already.
 pub struct TerminalConfirm {
@@ -25,7 +25,10 @@ impl Confirm for TerminalConfirm {
                 Safe(&one.by)
             ),
             _ => {
-                eprintln!("sgscan: {} live key(s) to revoke:", plan.len());
+                eprintln!(
+                    "sgscan: {} to revoke:",
+                    count(plan.len() as u64, "live key", "live keys")
+                );
                 for p in plan {
                     let scopes = if p.scopes.is_empty() { "unknown" } else { &p.scopes };
                     eprintln!(

@@ -15,7 +15,7 @@ use crate::model::{Outcome, Status};
 use crate::pipeline::Scan;
 use crate::report;
 use crate::source::{IGNORE_FILE, Source, git, staged, worktree};
-use crate::text::Safe;
+use crate::text::{Safe, count};
 
 pub fn dir(args: DirArgs) -> Result<i32> {
     // Walked paths are relative to the current directory (or absolute): no base to give.
@@ -45,6 +45,7 @@ pub fn dir(args: DirArgs) -> Result<i32> {
         mode: "dir",
         paths,
         why: None,
+        quiet: false,
     };
     run.go(&source, &args.common, settings).map(|(_, code)| code)
 }
@@ -73,6 +74,7 @@ pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32
         mode,
         paths: None,
         why,
+        quiet: args.quiet,
     };
     run.go(&source, &args.common, settings).map(|(_, code)| code)
 }
@@ -90,14 +92,16 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
         mode: "staged",
         paths: None,
         why: None,
+        quiet: false,
     };
     let (outcome, code) = run.go(&source, &args.common, settings)?;
     if code == EXIT_FINDINGS {
         eprintln!(
-            "sgscan: commit blocked: {} staged key(s). Remove each key from the file and `git add` it again \
+            "sgscan: commit blocked: {}. Remove each key from the file and `git add` it again \
              (or `git restore --staged FILE`), load it from the environment or a secret store instead, and revoke it \
-             if it was ever pushed. A false positive? Put `sgscan:allow` on that line, or its fingerprint in {IGNORE_FILE}.",
-            outcome.findings.len()
+             if it was ever pushed. A false positive? Put `sgscan:allow` on that line, or run the `sgscan ignore FINGERPRINT` \
+             shown for it above (it adds the key to {IGNORE_FILE} at the top of the repository: commit that file too).",
+            count(outcome.findings.len() as u64, "staged key", "staged keys")
         );
     }
     Ok(code)
@@ -172,6 +176,8 @@ pub(super) struct Run {
     pub(super) mode: &'static str,
     pub(super) paths: Option<report::Paths>,
     pub(super) why: Option<String>,
+    /// `--quiet`: no next steps in the human report.
+    pub(super) quiet: bool,
 }
 
 impl Run {
@@ -184,11 +190,17 @@ impl Run {
         common: &CommonArgs,
         settings: Settings,
     ) -> Result<(Outcome, i32)> {
-        let Run { mode, paths, why } = self;
+        let Run {
+            mode,
+            paths,
+            why,
+            quiet,
+        } = self;
         let started = Instant::now();
         let verifies = common.verify.verify || common.revoke.revoke;
         let mut ctx = report::Context {
             show_secrets: common.show_secrets,
+            quiet,
             mode,
             category: common.output.sarif_category.clone(),
             paths,

@@ -19,6 +19,7 @@ pub fn run(args: StdinArgs) -> Result<i32> {
         mode: "stdin",
         paths: None,
         why: None,
+        quiet: false,
     };
     run.go(&source, &args.common, settings).map(|(_, code)| code)
 }

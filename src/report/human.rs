@@ -4,8 +4,8 @@ use anstyle::{AnsiColor, Style};
 
 use super::Context;
 use crate::model::Origin;
-use crate::model::{Finding, Outcome};
-use crate::text::{Safe, escape, escape_bytes};
+use crate::model::{Finding, Outcome, Privilege, RevokeStatus, RotateStatus};
+use crate::text::{Safe, count, escape, escape_bytes};
 use crate::verify::{Status, Verification};
 
 const LIVE: Style = AnsiColor::Red.on_default().bold();
@@ -150,7 +150,11 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
         }
         let hidden = f.location_count.saturating_sub(f.locations.len() as u64);
         if hidden > 0 {
-            writeln!(out, "  … and {hidden} more locations")?;
+            let noun = if hidden == 1 { "location" } else { "locations" };
+            writeln!(out, "  … and {hidden} more {noun}")?;
+        }
+        if !ctx.quiet {
+            write_next_steps(out, f)?;
         }
         writeln!(out)?;
     }
@@ -167,22 +171,464 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
     for n in &outcome.notes {
         writeln!(out, "note: {}", Safe(n))?;
     }
-    let keys = outcome.findings.len();
     let mb = outcome.stats.bytes_scanned as f64 / 1e6;
     writeln!(
         out,
-        "{} {} in {} {}; scanned {} blobs ({mb:.1} MB) in {:.2} s; {} skipped; {} allowed",
-        keys,
-        if keys == 1 { "key" } else { "keys" },
-        outcome.location_count(),
-        if outcome.location_count() == 1 {
-            "location"
-        } else {
-            "locations"
-        },
-        outcome.stats.blobs_scanned,
+        "{} in {}; scanned {} ({mb:.1} MB) in {:.2} s; {} skipped; {} allowed",
+        count(outcome.findings.len() as u64, "key", "keys"),
+        count(outcome.location_count(), "location", "locations"),
+        count(outcome.stats.blobs_scanned, "blob", "blobs"),
         ctx.elapsed.as_secs_f64(),
         outcome.skipped.len(),
         outcome.stats.allowed,
     )
+}
+
+const KEYS_PAGE: &str = "https://app.sendgrid.com/settings/api_keys";
+
+/// Refs named per key: enough to tell a release tag from a stale branch.
+const REFS_SHOWN: usize = 3;
+/// Paths named in the "still in HEAD" line.
+const HEAD_PATHS_SHOWN: usize = 3;
+
+/// What the reader should do about one key, from what this run learnt of it: one `next:` block of
+/// a few lines, the last of them the command that ignores it (with the full fingerprint, the only
+/// form `.sgscanignore` takes).
+fn write_next_steps(out: &mut dyn Write, f: &Finding) -> std::io::Result<()> {
+    writeln!(out, "  next:")?;
+    for line in next_steps(f) {
+        writeln!(out, "    {line}")?;
+    }
+    Ok(())
+}
+
+/// The lines of [`write_next_steps`], escaped already.
+fn next_steps(f: &Finding) -> Vec<String> {
+    let mut lines = Vec::new();
+    let id = f.key_id.as_deref().map(|i| Safe(i).to_string());
+    let revoke_cmd = match &id {
+        Some(id) => format!(
+            "revoke it: `sgscan revoke --key-id {id}` (with an admin key in SGSCAN_ADMIN_KEY or --admin-key-file), or rerun with --verify --revoke"
+        ),
+        None => format!("revoke it on the API-keys page ({KEYS_PAGE}), or rerun with --verify --revoke"),
+    };
+    let revoked = f.revocation.as_ref().map(|r| r.status);
+    let rotated = f.rotation.as_ref().map(|r| r.status);
+    let status = f.verification.as_ref().map(|v| v.status);
+    // Whether the key can still be used by whoever found it: only then does history matter for
+    // more than tidiness.
+    let mut dead = false;
+    if revoked == Some(RevokeStatus::Revoked) || rotated == Some(RotateStatus::Rotated) {
+        dead = true;
+        match (rotated, f.rotation.as_ref().and_then(|r| r.new_key_id.as_deref())) {
+            (Some(RotateStatus::Rotated), Some(new)) => lines.push(format!(
+                "rotated in this run: the replacement (key id {}) is handed over and this key is revoked; remove the old key from the code",
+                Safe(new)
+            )),
+            _ => lines.push(
+                "revoked in this run: remove it from the code; whatever sent mail with it needs a new key (create one with only the scopes it needs)"
+                    .to_string(),
+            ),
+        }
+    } else if revoked == Some(RevokeStatus::Planned) || rotated == Some(RotateStatus::Planned) {
+        lines.push("dry run: nothing was sent; rerun without --dry-run to do it".to_string());
+    } else {
+        match status {
+            Some(Status::Live) => {
+                match revoked {
+                    Some(RevokeStatus::RevokePending) => lines.push(format!(
+                        "revocation pending: SendGrid accepted it, but the key still worked when sgscan stopped checking: check the API-keys page ({KEYS_PAGE})"
+                    )),
+                    Some(RevokeStatus::RevokeFailed) => {
+                        lines.push(format!("revocation failed (see above): {revoke_cmd}"))
+                    }
+                    _ => lines.push(revoke_cmd.clone()),
+                }
+                if rotated.is_some_and(RotateStatus::incomplete) {
+                    lines.push("rotation did not finish (see above): the leaked key was not replaced".to_string());
+                }
+                lines.push(
+                    "rotate: create a replacement with only the scopes it needs, deploy it, then revoke this one (--revoke --rotate does all three)"
+                        .to_string(),
+                );
+                lines.push(format!("API-keys page: {KEYS_PAGE}"));
+                match f.verification.as_ref().and_then(|v| v.privilege) {
+                    Some(Privilege::FullAccess) => lines.push(
+                        "full access: it can create keys and users, so whoever holds it may have made another key: look for keys you did not make (sgscan audit)"
+                            .to_string(),
+                    ),
+                    Some(Privilege::Elevated) => lines.push(
+                        "elevated: beyond sending, it reads or changes account data (contacts, stats, settings): treat that data as exposed"
+                            .to_string(),
+                    ),
+                    _ => {}
+                }
+            }
+            Some(Status::Invalid) => {
+                dead = true;
+                lines.push(
+                    "already dead: remove it from the code (and from history if you like); nothing to revoke"
+                        .to_string(),
+                );
+            }
+            Some(Status::Unknown) => {
+                let reason = f.verification.as_ref().map_or("", |v| v.reason.as_str());
+                lines.push(format!(
+                    "could not verify: {}; check it on the API-keys page ({KEYS_PAGE}), or rerun with --verify later",
+                    Safe(reason)
+                ));
+            }
+            None => lines.push(format!(
+                "not verified: run with --verify to learn whether it is live; until then treat it as live ({KEYS_PAGE})"
+            )),
+        }
+    }
+    lines.extend(history_steps(f, dead));
+    lines.push(format!("not a leak? `sgscan ignore {}`", Safe(&f.fingerprint)));
+    lines
+}
+
+/// Where the key stands in git: still in HEAD's tree or only in history, which refs reach it,
+/// unreachable objects, and that rewriting history is no substitute for rotation.
+fn history_steps(f: &Finding, dead: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    let origins: Vec<&Origin> = f.locations.iter().map(|l| &l.origin).collect();
+    let in_git = origins
+        .iter()
+        .any(|o| o.commit.is_some() || o.in_head.is_some() || o.reachable.is_some() || !o.refs.is_empty());
+    if !in_git {
+        return lines;
+    }
+    let mut head_paths: Vec<String> = Vec::new();
+    for o in origins.iter().filter(|o| o.in_head == Some(true)) {
+        let p = shown_path(o);
+        if !head_paths.contains(&p) {
+            head_paths.push(p);
+        }
+    }
+    if !head_paths.is_empty() {
+        let more = head_paths.len().saturating_sub(HEAD_PATHS_SHOWN);
+        let mut shown = head_paths[..head_paths.len().min(HEAD_PATHS_SHOWN)].join(", ");
+        if more > 0 {
+            shown.push_str(&format!(" and {more} more"));
+        }
+        lines.push(format!(
+            "still in HEAD's tree at {shown}: remove it in a new commit"
+        ));
+    } else if origins.iter().any(|o| o.in_head == Some(false)) {
+        lines.push("only in history (not in HEAD's tree)".to_string());
+    }
+    let mut refs: Vec<&str> = Vec::new();
+    for r in origins.iter().flat_map(|o| o.refs.iter()) {
+        if !refs.contains(&r.as_str()) {
+            refs.push(r);
+        }
+    }
+    if !refs.is_empty() {
+        let shown: Vec<String> = refs
+            .iter()
+            .take(REFS_SHOWN)
+            .map(|r| Safe(r).to_string())
+            .collect();
+        let more = refs.len().saturating_sub(REFS_SHOWN);
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        lines.push(format!("reachable from: {}{tail}", shown.join(", ")));
+    }
+    if origins.iter().any(|o| o.reachable == Some(false)) {
+        lines.push(
+            "unreachable object (amended or rebased away): still in clones and on the server until gc"
+                .to_string(),
+        );
+    }
+    if !dead {
+        lines.push(
+            "purging history (git filter-repo, BFG) does not replace rotation: the key was exposed once pushed"
+                .to_string(),
+        );
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CommitInfo, Encoding, Location, Revocation, Rotated, Stats};
+
+    const FP: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn loc(origin: Origin) -> Location {
+        Location {
+            origin,
+            line: 2,
+            column: 5,
+            encoding: Encoding::Plain,
+        }
+    }
+
+    fn finding(locations: Vec<Location>) -> Finding {
+        Finding {
+            rule_id: "sendgrid-api-key".into(),
+            rule_name: "SendGrid API key".into(),
+            fingerprint: FP.into(),
+            key_id: Some("AbCdEfGhIjKlMnOpQrStUv".into()),
+            redacted: "SG.AbCd…".into(),
+            confidence: Default::default(),
+            key: String::new(),
+            location_count: locations.len() as u64,
+            locations,
+            verification: None,
+            revocation: None,
+            rotation: None,
+        }
+    }
+
+    fn verified(status: Status, privilege: Option<Privilege>, reason: &str) -> Verification {
+        Verification {
+            status,
+            reason: reason.into(),
+            http_status: Some(200),
+            scopes: None,
+            privilege,
+            above_send_only: vec![],
+            policy_violations: vec![],
+            checked_at: "2026-01-01T00:00:00Z".into(),
+            attempts: 1,
+            cached: false,
+            account: None,
+        }
+    }
+
+    /// A location in git history: introduced by a commit, with what the history engine knows.
+    fn in_git(path: &str, in_head: Option<bool>, reachable: Option<bool>, refs: &[&str]) -> Location {
+        loc(Origin {
+            commit: Some(CommitInfo {
+                commit: "c0ffee".repeat(7),
+                author_name: "A".into(),
+                author_email: "a@example.com".into(),
+                date: "2026-01-01T00:00:00Z".into(),
+            }),
+            in_head,
+            reachable,
+            refs: refs.iter().map(|r| r.to_string()).collect(),
+            ..Origin::file(path)
+        })
+    }
+
+    fn steps(f: &Finding) -> String {
+        next_steps(f).join("\n")
+    }
+
+    #[test]
+    fn live_full_access_key_gets_revoke_command_page_rotation_and_why() {
+        let mut f = finding(vec![loc(Origin::file("app/.env"))]);
+        f.verification = Some(verified(Status::Live, Some(Privilege::FullAccess), "ok"));
+        let s = steps(&f);
+        assert!(
+            s.contains("`sgscan revoke --key-id AbCdEfGhIjKlMnOpQrStUv`"),
+            "{s}"
+        );
+        assert!(
+            s.contains("SGSCAN_ADMIN_KEY or --admin-key-file") && s.contains("--verify --revoke"),
+            "{s}"
+        );
+        assert!(
+            s.contains("rotate: create a replacement with only the scopes it needs"),
+            "{s}"
+        );
+        assert!(s.contains("--revoke --rotate"), "{s}");
+        assert!(s.contains(KEYS_PAGE), "{s}");
+        assert!(s.contains("full access: it can create keys"), "{s}");
+        // A work-tree finding says nothing about history.
+        assert!(!s.contains("HEAD") && !s.contains("filter-repo"), "{s}");
+        assert!(s.ends_with(&format!("`sgscan ignore {FP}`")), "{s}");
+
+        f.verification = Some(verified(Status::Live, Some(Privilege::Elevated), "ok"));
+        assert!(steps(&f).contains("elevated: beyond sending"));
+        f.verification = Some(verified(Status::Live, Some(Privilege::SendOnly), "ok"));
+        let s = steps(&f);
+        assert!(!s.contains("elevated") && !s.contains("full access"), "{s}");
+    }
+
+    #[test]
+    fn dead_unknown_and_unverified_keys() {
+        let mut f = finding(vec![loc(Origin::file("a"))]);
+        f.verification = Some(verified(Status::Invalid, None, "401"));
+        let s = steps(&f);
+        assert!(
+            s.starts_with(
+                "already dead: remove it from the code (and from history if you like); nothing to revoke"
+            ),
+            "{s}"
+        );
+        assert!(!s.contains("sgscan revoke"), "{s}");
+
+        f.verification = Some(verified(Status::Unknown, None, "HTTP 403 from a proxy\x1b[2J"));
+        let s = steps(&f);
+        assert!(
+            s.contains("could not verify: HTTP 403 from a proxy\\x1b[2J; check it on the API-keys page"),
+            "{s}"
+        );
+        assert!(!s.contains('\x1b'), "outside text is escaped: {s:?}");
+
+        f.verification = None;
+        assert!(steps(&f).starts_with("not verified: run with --verify"));
+    }
+
+    #[test]
+    fn what_this_run_did_and_what_is_left() {
+        let mut f = finding(vec![loc(Origin::file("a"))]);
+        f.verification = Some(verified(Status::Live, Some(Privilege::SendOnly), "ok"));
+        f.revocation = Some(Revocation {
+            status: RevokeStatus::Revoked,
+            reason: "gone".into(),
+            by: "self".into(),
+            manual_step: None,
+        });
+        let s = steps(&f);
+        assert!(
+            s.starts_with("revoked in this run: remove it from the code"),
+            "{s}"
+        );
+        assert!(!s.contains("sgscan revoke"), "nothing left to revoke: {s}");
+
+        f.rotation = Some(Rotated {
+            status: RotateStatus::Rotated,
+            step: "done".into(),
+            reason: "ok".into(),
+            new_key_id: Some("NewNewNewNewNewNewNewNe".into()),
+            new_key_redacted: Some("SG.NewN…".into()),
+            manual_step: None,
+        });
+        let s = steps(&f);
+        assert!(
+            s.starts_with("rotated in this run: the replacement (key id NewNewNewNewNewNewNewNe)"),
+            "{s}"
+        );
+        assert!(s.contains("remove the old key from the code"), "{s}");
+
+        f.rotation = None;
+        if let Some(r) = f.revocation.as_mut() {
+            r.status = RevokeStatus::RevokeFailed;
+        }
+        let s = steps(&f);
+        assert!(
+            s.starts_with("revocation failed (see above): revoke it: `sgscan revoke --key-id"),
+            "{s}"
+        );
+
+        if let Some(r) = f.revocation.as_mut() {
+            r.status = RevokeStatus::Planned;
+        }
+        assert!(steps(&f).starts_with("dry run: nothing was sent"));
+    }
+
+    #[test]
+    fn where_the_key_stands_in_git() {
+        let mut f = finding(vec![
+            in_git("config/.env", Some(true), Some(true), &["main", "v1.2"]),
+            in_git(
+                "old/.env",
+                Some(false),
+                Some(true),
+                &["main", "release", "v1.0", "v0.9"],
+            ),
+        ]);
+        f.verification = Some(verified(Status::Live, None, "ok"));
+        let s = steps(&f);
+        assert!(
+            s.contains("still in HEAD's tree at config/.env: remove it in a new commit"),
+            "{s}"
+        );
+        assert!(!s.contains("only in history"), "{s}");
+        assert!(
+            s.contains("reachable from: main, v1.2, release and 2 more"),
+            "{s}"
+        );
+        assert!(!s.contains("unreachable"), "{s}");
+        assert!(
+            s.contains("purging history (git filter-repo, BFG) does not replace rotation"),
+            "{s}"
+        );
+
+        let mut f = finding(vec![in_git("x\x1b.env", Some(false), Some(false), &[])]);
+        f.verification = Some(verified(Status::Invalid, None, "401"));
+        let s = steps(&f);
+        assert!(s.contains("only in history (not in HEAD's tree)"), "{s}");
+        assert!(
+            s.contains(
+                "unreachable object (amended or rebased away): still in clones and on the server until gc"
+            ),
+            "{s}"
+        );
+        assert!(!s.contains("reachable from"), "{s}");
+        assert!(!s.contains("filter-repo"), "a dead key needs no rotation: {s}");
+
+        // History the engine has not attributed yet: a commit but no HEAD or ref facts.
+        let f = finding(vec![in_git("a.env", None, None, &[])]);
+        let s = steps(&f);
+        assert!(!s.contains("HEAD") && !s.contains("reachable"), "{s}");
+        assert!(s.contains("filter-repo"), "{s}");
+
+        let paths: Vec<Location> = (0..5)
+            .map(|i| in_git(&format!("p{i}"), Some(true), None, &[]))
+            .collect();
+        let s = steps(&finding(paths));
+        assert!(
+            s.contains("still in HEAD's tree at p0, p1, p2 and 2 more:"),
+            "{s}"
+        );
+    }
+
+    fn report(outcome: &Outcome, quiet: bool) -> String {
+        let mut out = Vec::new();
+        let ctx = Context {
+            quiet,
+            ..Default::default()
+        };
+        write(&mut out, outcome, &ctx).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn next_block_sits_under_each_key_unless_quiet_and_counts_take_their_number() {
+        let mut f = finding(vec![loc(Origin::file("a"))]);
+        f.location_count = 1001;
+        let mut outcome = Outcome {
+            findings: vec![f],
+            stats: Stats {
+                blobs_scanned: 1,
+                ..Default::default()
+            },
+            skipped: vec![],
+            notes: vec![],
+        };
+        let text = report(&outcome, false);
+        assert!(
+            text.contains("  … and 1000 more locations\n  next:\n    not verified"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("    not a leak? `sgscan ignore {FP}`\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 key in 1001 locations; scanned 1 blob (0.0 MB)"),
+            "{text}"
+        );
+        let quiet = report(&outcome, true);
+        assert!(
+            !quiet.contains("next:") && !quiet.contains("sgscan ignore"),
+            "{quiet}"
+        );
+
+        outcome.findings[0].location_count = 2;
+        outcome.stats.blobs_scanned = 2;
+        let text = report(&outcome, false);
+        assert!(text.contains("  … and 1 more location\n"), "{text}");
+        assert!(text.contains("1 key in 2 locations; scanned 2 blobs"), "{text}");
+    }
 }

@@ -27,6 +27,8 @@ pub struct Context<'a> {
     /// Print full keys (`--show-secrets`). Never honoured by SARIF, which is made to be uploaded.
     pub show_secrets: bool,
     pub elapsed: std::time::Duration,
+    /// `--quiet`: the human report leaves out each key's next steps.
+    pub quiet: bool,
     /// Why the scan failed: the report is still written (CI uploads it `if: always()`), saying so.
     pub error: Option<String>,
     /// The scanning mode (`dir`, `git`, `staged`, `ci`), for SARIF's `automationDetails`.
