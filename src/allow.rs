@@ -334,7 +334,7 @@ mod tests {
             "{text:?}"
         );
         let mut list = Allowlist::default();
-        list.add_ignore_file(&text, "x").unwrap();
+        list.add_ignore_file_at(&text, "x", Path::new("")).unwrap();
         assert!(list.fingerprints.contains(&a) && list.fingerprints.contains(&b));
         assert!(
             append_ignores(&path, &[b], None, "2026-01-03")
