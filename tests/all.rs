@@ -8,6 +8,7 @@ mod architecture;
 mod archive;
 mod ci;
 mod dir;
+mod distribution;
 mod encodings;
 mod escape;
 mod git;

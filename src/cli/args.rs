@@ -54,6 +54,12 @@ pub enum Command {
     Audit(AuditArgs),
     /// Replace keys: create a key with the same (or fewer) scopes, hand it over, then revoke the old one.
     Rotate(RotateArgs),
+    /// Print the shell completion script for SHELL (`sgscan completions bash > /etc/bash_completion.d/sgscan`).
+    Completions(CompletionsArgs),
+    /// Print the man page in roff (`sgscan man > sgscan.1`).
+    Man,
+    /// Print the JSON Schema (draft 2020-12) of the JSON report, or of a JSONL report's lines.
+    Schema(SchemaArgs),
 }
 
 /// `sgscan audit`: the account as the admin key sees it.
@@ -555,4 +561,25 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+/// `sgscan completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    pub shell: clap_complete::Shell,
+}
+
+/// `sgscan schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The report format: `json` (one document) or `jsonl` (each line).
+    #[arg(value_enum, default_value = "json")]
+    pub format: SchemaFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFormat {
+    Json,
+    Jsonl,
 }

@@ -4,11 +4,14 @@
 mod args;
 mod audit;
 mod ci;
+mod completions;
 mod hook;
+mod man;
 mod merge;
 mod revoke;
 mod rotate;
 mod scan;
+mod schema;
 mod stdin;
 
 use std::io::Write;
@@ -46,6 +49,9 @@ pub fn main() -> i32 {
         Command::Stdin(args) => stdin::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Rotate(args) => rotate::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man => man::run(),
+        Command::Schema(args) => schema::run(args),
     };
     match result {
         Ok(code) => code,
@@ -93,5 +99,15 @@ fn write_report(
                 r => r.context("cannot write the report to standard output"),
             }
         }
+    }
+}
+
+/// Writes generated text (completions, man page, schema) to standard output; exit 0.
+fn print(text: &str) -> Result<i32> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        // `sgscan man | head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_CLEAN),
+        r => r.map(|_| EXIT_CLEAN).context("cannot write to standard output"),
     }
 }
