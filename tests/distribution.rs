@@ -115,6 +115,9 @@ fn reports(root: &Path) -> (Value, Vec<Value>) {
     (json.json(), jsonl.lines())
 }
 
+/// A way to break a report, and what it breaks.
+type Break = (&'static str, fn(&mut Value));
+
 sgtest!(a_report_that_breaks_the_schema_is_rejected, |dir, cmd| {
     let (doc, lines) = reports(dir.root());
     assert!(check_schema(&doc, ReportSchema::Json).is_ok());
@@ -125,7 +128,7 @@ sgtest!(a_report_that_breaks_the_schema_is_rejected, |dir, cmd| {
         .clone();
     assert!(check_schema(&finding_line, ReportSchema::Jsonl).is_ok());
 
-    let breaks: [(&str, fn(&mut Value)); 5] = [
+    let breaks: [Break; 5] = [
         ("a finding without its fingerprint", |d| {
             d["findings"][0].as_object_mut().unwrap().remove("fingerprint");
         }),
