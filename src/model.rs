@@ -414,7 +414,7 @@ pub struct Skip {
 }
 
 /// Counters for the summary line and the JSON `summary` object.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Stats {
     pub blobs_scanned: u64,
@@ -426,7 +426,7 @@ pub struct Stats {
 }
 
 /// Everything a scan produced.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     pub findings: Vec<Finding>,
     pub stats: Stats,
