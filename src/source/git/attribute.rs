@@ -3,10 +3,10 @@
 //! there; whether HEAD still has it; a few refs that reach that commit. A clean repository walks
 //! no tree at all.
 //!
-//! The trees are walked on all workers, commits in order, a chunk at a time, with one shared map
-//! from tree to the first commit that reached it: a tree is read again only when an earlier commit
-//! reaches it after a later one did, which can happen only within a chunk. Once every blob has its
-//! place, the walk stops.
+//! The trees are walked on all workers, commits handed out in order, with one shared map from tree
+//! to the first commit that reached it: a tree is read again only when an earlier commit reaches it
+//! after a later one did, which can happen only between commits walked at the same time. Once
+//! every blob has its place, the walk stops.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -14,10 +14,11 @@ use std::sync::Mutex;
 use gix::ObjectId;
 use gix::bstr::{BStr, BString, ByteVec};
 use gix::prelude::FindExt;
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::HistoryOptions;
 use super::objects::{read_commit, short};
+use super::repo::with_delta_cache;
 use super::refs::Tips;
 use super::store::{Scanned, pending_path};
 use super::sweep::commit_info;
@@ -25,8 +26,6 @@ use super::walk::Walked;
 use crate::model::Origin;
 use crate::source::{Attribute, Sink};
 
-/// Commits (or ref-named trees) handed to the workers at a time.
-const CHUNK: usize = 32;
 /// How many refs a report names per commit.
 const MAX_REFS: usize = 3;
 
@@ -72,7 +71,7 @@ pub(super) fn places<'a>(
     walked: &[Walked],
     scanned: &Scanned,
     sink: &dyn Sink,
-    pool: &rayon::ThreadPool,
+    threads: usize,
 ) -> Places<'a> {
     let targets: HashSet<ObjectId> = scanned
         .hits
@@ -93,7 +92,19 @@ pub(super) fn places<'a>(
     if !scanned.message_hits.is_empty() {
         places.commits = walked.iter().map(|w| (w.id, w.refs)).collect();
     }
-    if targets.is_empty() && !scanned.gitlinks {
+    // A gitlink in a commit's own tree has its name for a path; one deeper needs the walk, until
+    // a path is found for each such name.
+    let top: HashSet<ObjectId> = scanned.commits.iter().filter_map(|(_, t)| *t).collect();
+    let mut nested = HashSet::new();
+    for (tree, names) in &scanned.gitlinks {
+        if top.contains(tree) {
+            places.submodules.extend(names.iter().map(|n| n.to_string()));
+        } else {
+            nested.extend(names.iter().cloned());
+        }
+    }
+    drop(top);
+    if targets.is_empty() && nested.is_empty() {
         return places;
     }
     let mut roots: Vec<Root> = walked
@@ -120,14 +131,27 @@ pub(super) fn places<'a>(
         labels: (0..SHARDS).map(|_| Mutex::default()).collect(),
         found: Mutex::default(),
         submodules: Mutex::default(),
+        nested: Mutex::new(nested),
+        next_max: AtomicUsize::new(0),
         sink,
-        stop_when_found: !scanned.gitlinks,
         store_blobs: scanned.blobs.as_deref(),
         missing: Mutex::default(),
     };
     let shared = repo.clone().into_sync();
-    walk.run(&roots, 0, &shared, pool);
-    places.submodules = std::mem::take(walk.submodules.get_mut().unwrap_or_else(|e| e.into_inner()));
+    walk.run(&roots, 0, &shared, threads);
+    if std::env::var_os("SGSCAN_TIMINGS").is_some() {
+        eprintln!(
+            "sgscan timings: walked {} roots of {}; {} of {} blobs placed; gitlink names pending: {:?}",
+            walk.next_max.load(Ordering::Relaxed),
+            roots.len(),
+            walk.found.lock().map(|f| f.len()).unwrap_or(0),
+            targets.len(),
+            walk.nested.lock().map(|n| n.iter().map(|b| b.to_string()).collect::<Vec<_>>()).unwrap_or_default()
+        );
+    }
+    places
+        .submodules
+        .append(walk.submodules.get_mut().unwrap_or_else(|e| e.into_inner()));
     places.named_blobs = tips.blobs.iter().map(|(id, name)| (*id, name.clone())).collect();
     if !walk.found_all() {
         // Blobs no ref reaches: look in the commits no ref reaches (amended, rebased, dropped
@@ -137,6 +161,7 @@ pub(super) fn places<'a>(
         let mut lost: Vec<(i64, ObjectId, ObjectId)> = scanned
             .commits
             .iter()
+            .map(|(c, _)| c)
             .filter(|c| !reachable.contains(*c))
             .filter_map(|c| {
                 let head = read_commit(repo, c, &mut buf).ok()?;
@@ -152,8 +177,11 @@ pub(super) fn places<'a>(
             reachable: false,
             refs: 0,
         }));
-        walk.stop_when_found = true;
-        walk.run(&roots[start..], start, &shared, pool);
+        // Submodules are taken from reachable history only.
+        if let Ok(nested) = walk.nested.get_mut() {
+            nested.clear();
+        }
+        walk.run(&roots[start..], start, &shared, threads);
     }
     places.blobs = into_places(walk.found);
     places.roots = roots;
@@ -189,8 +217,11 @@ struct TreeWalk<'a> {
     /// Target blob → (first root, path there).
     found: Mutex<HashMap<ObjectId, (usize, BString)>>,
     submodules: Mutex<BTreeSet<String>>,
+    /// Roots handed out so far (for the timings).
+    next_max: AtomicUsize,
+    /// Names of gitlinks below the top whose path is not known yet.
+    nested: Mutex<HashSet<BString>>,
     sink: &'a dyn Sink,
-    stop_when_found: bool,
     /// Every blob in the store, sorted, to tell a missing one; none in a partial clone, which
     /// lacks blobs by design.
     store_blobs: Option<&'a [ObjectId]>,
@@ -201,6 +232,7 @@ struct TreeWalk<'a> {
 impl TreeWalk<'_> {
     fn found_all(&self) -> bool {
         self.found.lock().map(|f| f.len()).unwrap_or(0) >= self.targets.len()
+            && self.nested.lock().map(|n| n.is_empty()).unwrap_or(true)
     }
 
     /// Whether `tree` is new to root `label`: no root before it reached the tree yet. Claims it.
@@ -220,26 +252,28 @@ impl TreeWalk<'_> {
         }
     }
 
-    fn run(
-        &self,
-        roots: &[Root],
-        offset: usize,
-        shared: &gix::ThreadSafeRepository,
-        pool: &rayon::ThreadPool,
-    ) {
-        for (c, chunk) in roots.chunks(CHUNK).enumerate() {
-            if self.stop_when_found && self.found_all() {
-                return;
+    /// Hands the roots out in order, one at a time, to `threads` workers that each keep their own
+    /// handle (and its delta cache). A worker finishes the root it has before it stops, so when
+    /// every target is found, every root before the last one handed out has been walked: no
+    /// later root can place a blob earlier.
+    fn run(&self, roots: &[Root], offset: usize, shared: &gix::ThreadSafeRepository, threads: usize) {
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..threads.max(1) {
+                s.spawn(|| {
+                    let repo = with_delta_cache(shared.to_thread_local());
+                    let mut buf = Vec::new();
+                    while !self.found_all() {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        self.next_max.fetch_max(i + 1, Ordering::Relaxed);
+                        let Some(root) = roots.get(i) else {
+                            break;
+                        };
+                        self.root(&repo, &mut buf, root, offset + i);
+                    }
+                });
             }
-            pool.install(|| {
-                chunk.par_iter().enumerate().for_each_init(
-                    || (shared.to_thread_local(), Vec::new()),
-                    |(repo, buf), (i, root)| {
-                        self.root(repo, buf, root, offset + c * CHUNK + i);
-                    },
-                );
-            });
-        }
+        });
     }
 
     /// Depth first over the trees of one root that no earlier root reached.
@@ -274,6 +308,7 @@ impl TreeWalk<'_> {
                     }
                 } else if e.mode.is_commit() {
                     if root.reachable {
+                        self.nested.lock().unwrap_or_else(|e| e.into_inner()).remove(e.filename);
                         let path = join(&prefix, e.filename).to_string();
                         self.submodules
                             .lock()

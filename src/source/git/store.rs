@@ -13,14 +13,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use gix::ObjectId;
-use gix::bstr::ByteSlice;
+use gix::bstr::{BString, ByteSlice};
 use gix::objs::Kind;
 use gix::odb::pack;
 use gix::prelude::Find;
 use rayon::prelude::*;
 
 use super::HistoryOptions;
-use super::objects::raw_message;
+use super::objects::{header_id, raw_message};
 use super::progress::Progress;
 use super::shard::shard_of;
 use crate::model::{CommitInfo, Origin};
@@ -35,10 +35,11 @@ pub(super) struct Scanned {
     pub(super) message_hits: Vec<ObjectId>,
     /// Blobs over `--max-file-size`, with their size: recorded as skips once their place is known.
     pub(super) too_big: Vec<(ObjectId, u64)>,
-    /// Every commit object in the store, reachable or not.
-    pub(super) commits: Vec<ObjectId>,
-    /// Some tree has a gitlink (a submodule): the tree walk must find its path.
-    pub(super) gitlinks: bool,
+    /// Every commit object in the store, reachable or not, with its tree.
+    pub(super) commits: Vec<(ObjectId, Option<ObjectId>)>,
+    /// Trees with gitlinks (submodules), with the gitlinks' names: where the tree is a commit's
+    /// own, the name is the path; elsewhere the tree walk must find it.
+    pub(super) gitlinks: Vec<(ObjectId, Vec<BString>)>,
     /// Objects read.
     pub(super) objects: u64,
     /// Git LFS pointer files among the blobs scanned.
@@ -96,7 +97,6 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
         hash,
         progress: &progress,
         state: Default::default(),
-        gitlinks: AtomicBool::new(false),
         objects: AtomicU64::new(0),
         lfs: AtomicU64::new(0),
     };
@@ -132,7 +132,7 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
         message_hits,
         too_big: state.too_big,
         commits: state.commits,
-        gitlinks: scanner.gitlinks.into_inner(),
+        gitlinks: state.gitlinks,
         objects: scanner.objects.into_inner(),
         lfs: scanner.lfs.into_inner(),
         blobs: Some(blobs),
@@ -203,8 +203,9 @@ struct State {
     hits: Vec<ObjectId>,
     message_hits: Vec<ObjectId>,
     too_big: Vec<(ObjectId, u64)>,
-    commits: Vec<ObjectId>,
+    commits: Vec<(ObjectId, Option<ObjectId>)>,
     blobs: Vec<ObjectId>,
+    gitlinks: Vec<(ObjectId, Vec<BString>)>,
 }
 
 /// Shared by every worker.
@@ -214,7 +215,6 @@ struct Scanner<'a> {
     hash: gix::hash::Kind,
     progress: &'a Progress,
     state: Mutex<State>,
-    gitlinks: AtomicBool,
     objects: AtomicU64,
     lfs: AtomicU64,
 }
@@ -294,8 +294,9 @@ impl Scanner<'_> {
         match kind {
             // Submodules are looked for in every shard: each job notes them.
             Kind::Tree => {
-                if !self.gitlinks.load(Ordering::Relaxed) && has_gitlink(data, self.hash) {
-                    self.gitlinks.store(true, Ordering::Relaxed);
+                let names = gitlinks(data, self.hash);
+                if !names.is_empty() {
+                    self.lock().gitlinks.push((id.to_owned(), names));
                 }
             }
             _ if opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) => {}
@@ -319,7 +320,7 @@ impl Scanner<'_> {
                 });
             }
             Kind::Commit => {
-                self.lock().commits.push(id.to_owned());
+                self.lock().commits.push((id.to_owned(), header_id(data, b"tree ")));
                 // A commit that does not decode still has its message after the header's empty line.
                 let commit = gix::objs::CommitRef::from_bytes(data, self.hash).ok();
                 let message = commit.as_ref().map_or(raw_message(data), |c| c.message.as_ref());
@@ -340,13 +341,17 @@ impl Scanner<'_> {
     }
 }
 
-/// Whether a tree has a gitlink entry (mode 160000). The mode's text is looked for first, so a
+/// The names of a tree's gitlink entries (mode 160000). The mode's text is looked for first, so a
 /// tree without one, nearly all of them, costs one `memmem` pass and no parse.
-fn has_gitlink(tree: &[u8], hash: gix::hash::Kind) -> bool {
-    memchr::memmem::find(tree, b"160000 ").is_some()
-        && gix::objs::TreeRefIter::from_bytes(tree, hash)
-            .filter_map(Result::ok)
-            .any(|e| e.mode.is_commit())
+fn gitlinks(tree: &[u8], hash: gix::hash::Kind) -> Vec<BString> {
+    if memchr::memmem::find(tree, b"160000 ").is_none() {
+        return Vec::new();
+    }
+    gix::objs::TreeRefIter::from_bytes(tree, hash)
+        .filter_map(Result::ok)
+        .filter(|e| e.mode.is_commit())
+        .map(|e| e.filename.to_owned())
+        .collect()
 }
 
 /// Author and date of a commit from its decoded form; empty where it does not decode.
