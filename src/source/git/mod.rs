@@ -18,6 +18,8 @@ mod shard;
 mod store;
 mod submodules;
 mod sweep;
+mod treeindex;
+mod treewalk;
 mod walk;
 
 use std::path::{Path, PathBuf};
@@ -150,7 +152,7 @@ fn sweep_store(
                 .unwrap_or("every commit reached is unreadable"),
         );
     }
-    let places = attribute::places(repo, opts, &tips, &walked, &scanned, sink, opts.threads);
+    let places = attribute::places(repo, opts, &tips, &walked, &scanned, sink);
     sink.attribute(&places);
     timings.stage(&format!(
         "attribute ({} objects read, {} blobs and {} messages to place)",

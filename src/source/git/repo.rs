@@ -26,9 +26,8 @@ const DELTA_CACHE: usize = 64 << 20;
 /// `repo` with a memory-capped delta-base cache instead of gitoxide's 64-entry default, whose
 /// linear lookups cost more than they save on a long walk.
 pub(super) fn with_delta_cache(mut repo: gix::Repository) -> gix::Repository {
-    repo.objects.set_pack_cache(|| {
-        Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(DELTA_CACHE))
-    });
+    repo.objects
+        .set_pack_cache(|| Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(DELTA_CACHE)));
     repo
 }
 

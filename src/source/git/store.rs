@@ -23,6 +23,7 @@ use super::HistoryOptions;
 use super::objects::{header_id, raw_message};
 use super::progress::Progress;
 use super::shard::shard_of;
+use super::treeindex::{IndexBuilder, TreeEdges, TreeIndex};
 use crate::model::{CommitInfo, Origin};
 use crate::source::Sink;
 
@@ -37,9 +38,10 @@ pub(super) struct Scanned {
     pub(super) too_big: Vec<(ObjectId, u64)>,
     /// Every commit object in the store, reachable or not, with its tree.
     pub(super) commits: Vec<(ObjectId, Option<ObjectId>)>,
-    /// Trees with gitlinks (submodules), with the gitlinks' names: where the tree is a commit's
-    /// own, the name is the path; elsewhere the tree walk must find it.
+    /// Trees with gitlinks (submodules), with the gitlinks' names.
     pub(super) gitlinks: Vec<(ObjectId, Vec<BString>)>,
+    /// Which trees hold what; none if it outgrew its memory cap.
+    pub(super) index: Option<TreeIndex>,
     /// Objects read.
     pub(super) objects: u64,
     /// Git LFS pointer files among the blobs scanned.
@@ -97,6 +99,7 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
         hash,
         progress: &progress,
         state: Default::default(),
+        index: IndexBuilder::default(),
         objects: AtomicU64::new(0),
         lfs: AtomicU64::new(0),
     };
@@ -119,6 +122,7 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
     });
     progress.finish();
     let state = scanner.state.into_inner().unwrap_or_else(|e| e.into_inner());
+    let index = scanner.index.seal(&pool);
     let mut hits = state.hits;
     hits.sort_unstable();
     hits.dedup();
@@ -133,6 +137,7 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
         too_big: state.too_big,
         commits: state.commits,
         gitlinks: state.gitlinks,
+        index,
         objects: scanner.objects.into_inner(),
         lfs: scanner.lfs.into_inner(),
         blobs: Some(blobs),
@@ -215,6 +220,7 @@ struct Scanner<'a> {
     hash: gix::hash::Kind,
     progress: &'a Progress,
     state: Mutex<State>,
+    index: IndexBuilder,
     objects: AtomicU64,
     lfs: AtomicU64,
 }
@@ -294,9 +300,15 @@ impl Scanner<'_> {
         match kind {
             // Submodules are looked for in every shard: each job notes them.
             Kind::Tree => {
-                let names = gitlinks(data, self.hash);
-                if !names.is_empty() {
-                    self.lock().gitlinks.push((id.to_owned(), names));
+                let edges = if self.index.given_up() {
+                    TreeEdges::gitlinks(data, self.hash)
+                } else {
+                    let edges = TreeEdges::read(data, self.hash);
+                    self.index.add(id, &edges);
+                    edges
+                };
+                if !edges.gitlinks.is_empty() {
+                    self.lock().gitlinks.push((id.to_owned(), edges.gitlinks));
                 }
             }
             _ if opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) => {}
@@ -320,7 +332,9 @@ impl Scanner<'_> {
                 });
             }
             Kind::Commit => {
-                self.lock().commits.push((id.to_owned(), header_id(data, b"tree ")));
+                self.lock()
+                    .commits
+                    .push((id.to_owned(), header_id(data, b"tree ")));
                 // A commit that does not decode still has its message after the header's empty line.
                 let commit = gix::objs::CommitRef::from_bytes(data, self.hash).ok();
                 let message = commit.as_ref().map_or(raw_message(data), |c| c.message.as_ref());
@@ -339,19 +353,6 @@ impl Scanner<'_> {
             Kind::Tag => {}
         }
     }
-}
-
-/// The names of a tree's gitlink entries (mode 160000). The mode's text is looked for first, so a
-/// tree without one, nearly all of them, costs one `memmem` pass and no parse.
-fn gitlinks(tree: &[u8], hash: gix::hash::Kind) -> Vec<BString> {
-    if memchr::memmem::find(tree, b"160000 ").is_none() {
-        return Vec::new();
-    }
-    gix::objs::TreeRefIter::from_bytes(tree, hash)
-        .filter_map(Result::ok)
-        .filter(|e| e.mode.is_commit())
-        .map(|e| e.filename.to_owned())
-        .collect()
 }
 
 /// Author and date of a commit from its decoded form; empty where it does not decode.
