@@ -129,6 +129,15 @@ impl Sink for Collector<'_> {
         self.notes.lock().unwrap_or_else(|e| e.into_inner()).push(note);
     }
 
+    fn pending_blobs(&self) -> Vec<String> {
+        let map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
+        map.values()
+            .flat_map(|f| &f.locations)
+            .filter(|l| l.origin.pending)
+            .filter_map(|l| l.origin.blob.clone())
+            .collect()
+    }
+
     /// One pass over what was recorded: findings are few, so this costs nothing next to the scan.
     fn attribute(&self, places: &dyn Attribute) {
         let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());

@@ -201,6 +201,10 @@ impl Sink for Unpack<'_> {
     fn attribute(&self, places: &dyn Attribute) {
         self.inner.attribute(places);
     }
+
+    fn pending_blobs(&self) -> Vec<String> {
+        self.inner.pending_blobs()
+    }
 }
 
 /// One outer blob being opened: its budget is shared by every layer inside it.

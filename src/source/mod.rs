@@ -31,6 +31,9 @@ pub trait Sink: Sync {
     /// Provenance for what was handed on as pending ([`Origin::pending`]): called once, after the
     /// source has read everything, by a source that reads blobs before it knows where they are.
     fn attribute(&self, places: &dyn Attribute);
+    /// The blobs (ids) of the pending origins recorded so far: those a finding needs placed, as
+    /// opposed to those whose origin was only asked for a skip's path.
+    fn pending_blobs(&self) -> Vec<String>;
 }
 
 /// Where pending blobs were, once a source knows.

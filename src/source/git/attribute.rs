@@ -1,36 +1,35 @@
 //! Where the blobs that matter were. After the scan, only for the blobs that held something (and
 //! those too big to scan): the oldest commit, in the walk's order, whose tree has each, and its path
-//! there; whether HEAD still has it; a few refs that reach that commit. A clean repository walks
-//! no tree at all.
+//! there; whether HEAD still has it; a few refs that reach that commit.
 //!
-//! The trees are walked on all workers, commits in order, a chunk at a time, with one shared map
-//! from tree to the first commit that reached it: a tree is read again only when an earlier commit
-//! reaches it after a later one did, which can happen only within a chunk. Once every blob has its
-//! place, the walk stops.
+//! No history is walked for it (unless the index was too big to keep: `treewalk`): the tree index built during the scan (`treeindex`) gives, for a
+//! blob, every tree that holds it, up to the commits' own trees; the first commit in the walk's
+//! order among those is the one that introduced it, and its path is read down from that commit's
+//! tree through the holders alone. The cost is the trees that hold the blob, not the history.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
 
 use gix::ObjectId;
-use gix::bstr::{BStr, BString, ByteVec};
+use gix::bstr::BString;
 use gix::prelude::FindExt;
-use rayon::prelude::*;
 
 use super::HistoryOptions;
 use super::objects::{read_commit, short};
 use super::refs::Tips;
 use super::store::{Scanned, pending_path};
 use super::sweep::commit_info;
+use super::treeindex::TreeIndex;
+use super::treewalk::{Start, join, walk_trees};
 use super::walk::Walked;
 use crate::model::Origin;
 use crate::source::{Attribute, Sink};
 
-/// Commits (or ref-named trees) handed to the workers at a time.
-const CHUNK: usize = 32;
 /// How many refs a report names per commit.
 const MAX_REFS: usize = 3;
+/// Missing blobs recorded one by one; past this many, one note counts the rest.
+const MAX_MISSING: usize = 100;
 
-/// Where a tree walk starts: a commit's tree, or a tree a ref names.
+/// Where a path starts: a commit's tree, or a tree a ref names.
 struct Root {
     tree: ObjectId,
     commit: Option<ObjectId>,
@@ -59,12 +58,12 @@ pub(super) struct Places<'a> {
     named_blobs: HashMap<ObjectId, String>,
     /// Reachable commits, with the tips that reach each: for the messages that matter.
     commits: HashMap<ObjectId, u64>,
-    /// Paths of the submodules (gitlinks) seen.
+    /// Paths of the submodules (gitlinks) seen in reachable history.
     pub(super) submodules: BTreeSet<String>,
 }
 
-/// Finds the places of `scanned`'s hits. `walked` is the reachable history, oldest first, walked
-/// from `tips` (in that order: bit `i` of a commit's refs is `tips[i]`).
+/// Finds the places of `scanned`'s hits, its gitlinks and its missing blobs. `walked` is the
+/// reachable history, oldest first, walked from `tips` (bit `i` of a commit's refs is `tips[i]`).
 pub(super) fn places<'a>(
     repo: &'a gix::Repository,
     opts: &'a HistoryOptions,
@@ -72,280 +71,277 @@ pub(super) fn places<'a>(
     walked: &[Walked],
     scanned: &Scanned,
     sink: &dyn Sink,
-    pool: &rayon::ThreadPool,
 ) -> Places<'a> {
-    let targets: HashSet<ObjectId> = scanned
-        .hits
-        .iter()
-        .copied()
-        .chain(scanned.too_big.iter().map(|(id, _)| *id))
-        .collect();
     let mut places = Places {
         repo,
         opts,
         tip_names: tips.commits.iter().map(|(_, name)| name.clone()).collect(),
         roots: Vec::new(),
         blobs: HashMap::new(),
-        named_blobs: HashMap::new(),
+        named_blobs: tips.blobs.iter().map(|(id, name)| (*id, name.clone())).collect(),
         commits: HashMap::new(),
         submodules: BTreeSet::new(),
     };
     if !scanned.message_hits.is_empty() {
         places.commits = walked.iter().map(|w| (w.id, w.refs)).collect();
     }
-    if targets.is_empty() && !scanned.gitlinks {
+    let mut targets: Vec<ObjectId> = scanned
+        .hits
+        .iter()
+        .copied()
+        .chain(scanned.too_big.iter().map(|(id, _)| *id))
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let missing = match (&scanned.index, &scanned.blobs) {
+        (Some(index), Some(blobs)) => index.missing_blobs(blobs),
+        _ => Vec::new(),
+    };
+    if targets.is_empty() && scanned.gitlinks.is_empty() && missing.is_empty() {
         return places;
     }
-    let mut roots: Vec<Root> = walked
-        .iter()
-        .filter_map(|w| {
-            Some(Root {
-                tree: w.tree?,
+    // Roots in the order that decides: reachable commits oldest first, trees refs name, then
+    // commits no ref reaches (amended, rebased, dropped stash entries), oldest first.
+    let mut root_of: HashMap<ObjectId, usize> = HashMap::new();
+    let mut add = |roots: &mut Vec<Root>, tree: ObjectId, root: Root| {
+        root_of.entry(tree).or_insert(roots.len());
+        roots.push(root);
+    };
+    let mut roots = Vec::new();
+    for w in walked {
+        if let Some(tree) = w.tree {
+            let root = Root {
+                tree,
                 commit: Some(w.id),
                 ref_name: None,
                 reachable: true,
                 refs: w.refs,
-            })
+            };
+            add(&mut roots, tree, root);
+        }
+    }
+    for (tree, name) in &tips.trees {
+        let root = Root {
+            tree: *tree,
+            commit: None,
+            ref_name: Some(name.clone()),
+            reachable: true,
+            refs: 0,
+        };
+        add(&mut roots, *tree, root);
+    }
+    let reachable: HashSet<ObjectId> = walked.iter().map(|w| w.id).collect();
+    let mut buf = Vec::new();
+    let mut lost: Vec<(i64, ObjectId, ObjectId)> = scanned
+        .commits
+        .iter()
+        .filter(|(c, _)| !reachable.contains(c))
+        .filter_map(|(c, tree)| {
+            let time = read_commit(repo, c, &mut buf).ok().and_then(|h| h.time);
+            Some((time.unwrap_or(0), *c, (*tree)?))
         })
         .collect();
-    roots.extend(tips.trees.iter().map(|(tree, name)| Root {
-        tree: *tree,
-        commit: None,
-        ref_name: Some(name.clone()),
-        reachable: true,
-        refs: 0,
-    }));
-    let mut walk = TreeWalk {
-        targets: &targets,
-        labels: (0..SHARDS).map(|_| Mutex::default()).collect(),
-        found: Mutex::default(),
-        submodules: Mutex::default(),
-        sink,
-        stop_when_found: !scanned.gitlinks,
-        store_blobs: scanned.blobs.as_deref(),
-        missing: Mutex::default(),
-    };
-    let shared = repo.clone().into_sync();
-    walk.run(&roots, 0, &shared, pool);
-    places.submodules = std::mem::take(walk.submodules.get_mut().unwrap_or_else(|e| e.into_inner()));
-    places.named_blobs = tips.blobs.iter().map(|(id, name)| (*id, name.clone())).collect();
-    if !walk.found_all() {
-        // Blobs no ref reaches: look in the commits no ref reaches (amended, rebased, dropped
-        // stash entries), oldest first, so a leak still gets the path and author it had.
-        let reachable: HashSet<ObjectId> = walked.iter().map(|w| w.id).collect();
-        let mut buf = Vec::new();
-        let mut lost: Vec<(i64, ObjectId, ObjectId)> = scanned
-            .commits
-            .iter()
-            .filter(|c| !reachable.contains(*c))
-            .filter_map(|c| {
-                let head = read_commit(repo, c, &mut buf).ok()?;
-                Some((head.time.unwrap_or(0), *c, head.tree?))
-            })
-            .collect();
-        lost.sort_unstable();
-        let start = roots.len();
-        roots.extend(lost.into_iter().map(|(_, commit, tree)| Root {
+    lost.sort_unstable();
+    for (_, commit, tree) in lost {
+        let root = Root {
             tree,
             commit: Some(commit),
             ref_name: None,
             reachable: false,
             refs: 0,
-        }));
-        walk.stop_when_found = true;
-        walk.run(&roots[start..], start, &shared, pool);
+        };
+        add(&mut roots, tree, root);
     }
-    places.blobs = into_places(walk.found);
+    let head_tree = repo.head_tree_id().ok().map(|t| t.detach());
+    let Some(index) = &scanned.index else {
+        // Walking is costly: only for what findings (and too-big skips) need placed. A blob whose
+        // origin was asked for only to name a skip keeps its id for a path.
+        let needed: HashSet<ObjectId> = sink
+            .pending_blobs()
+            .iter()
+            .filter_map(|b| ObjectId::from_hex(b.as_bytes()).ok())
+            .chain(scanned.too_big.iter().map(|(id, _)| *id))
+            .collect();
+        targets.retain(|t| needed.contains(t));
+        places.walk_trees(roots, &root_of, &targets, scanned, sink);
+        places.mark_head(head_tree);
+        return places;
+    };
+    let mut find = Finder {
+        repo,
+        index,
+        root_of: &root_of,
+        buf: Vec::new(),
+    };
+    for id in &targets {
+        if let Some((root, path, holders)) = find.first_place(id, false) {
+            let in_head = head_tree.is_some_and(|h| holders.contains(&h));
+            places.blobs.insert(*id, Place { path, root, in_head });
+        }
+    }
+    // Submodules: a gitlink in a commit's own tree has its name for a path; a deeper one gets the
+    // path of the first reachable commit whose tree holds its tree, once per name.
+    let mut named: HashSet<&BString> = HashSet::new();
+    for (tree, names) in &scanned.gitlinks {
+        match root_of.get(tree) {
+            Some(&r) if roots[r].reachable => {
+                places.submodules.extend(names.iter().map(|n| n.to_string()));
+            }
+            Some(_) => {}
+            None => {
+                if names.iter().all(|n| named.contains(n)) {
+                    continue;
+                }
+                if let Some((r, path, _)) = find.first_place(tree, true)
+                    && roots[r].reachable
+                {
+                    for name in names {
+                        named.insert(name);
+                        places.submodules.insert(join(&path, name.as_ref()).to_string());
+                    }
+                }
+            }
+        }
+    }
     places.roots = roots;
-    places.mark_head(repo);
+    places.record_missing(&mut find, &missing, sink);
     places
 }
 
-fn into_places(found: Mutex<HashMap<ObjectId, (usize, BString)>>) -> HashMap<ObjectId, Place> {
-    found
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .map(|(id, (root, path))| {
-            (
-                id,
-                Place {
-                    path,
-                    root,
-                    in_head: false,
-                },
-            )
-        })
-        .collect()
+/// Finds first places through the index.
+struct Finder<'a> {
+    repo: &'a gix::Repository,
+    index: &'a TreeIndex,
+    root_of: &'a HashMap<ObjectId, usize>,
+    buf: Vec<u8>,
 }
 
-const SHARDS: usize = 64;
-
-/// The shared state of one labelled walk.
-struct TreeWalk<'a> {
-    targets: &'a HashSet<ObjectId>,
-    /// Tree → the first root (its index) that reached it, in shards by the id's first byte.
-    labels: Vec<Mutex<gix::hashtable::HashMap<ObjectId, usize>>>,
-    /// Target blob → (first root, path there).
-    found: Mutex<HashMap<ObjectId, (usize, BString)>>,
-    submodules: Mutex<BTreeSet<String>>,
-    sink: &'a dyn Sink,
-    stop_when_found: bool,
-    /// Every blob in the store, sorted, to tell a missing one; none in a partial clone, which
-    /// lacks blobs by design.
-    store_blobs: Option<&'a [ObjectId]>,
-    /// Missing blobs recorded so far: each once, however many trees name it.
-    missing: Mutex<HashSet<ObjectId>>,
-}
-
-impl TreeWalk<'_> {
-    fn found_all(&self) -> bool {
-        self.found.lock().map(|f| f.len()).unwrap_or(0) >= self.targets.len()
-    }
-
-    /// Whether `tree` is new to root `label`: no root before it reached the tree yet. Claims it.
-    fn claim(&self, tree: &gix::oid, label: usize) -> bool {
-        let shard = &self.labels[usize::from(tree.as_bytes()[0]) % SHARDS];
-        let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get_mut(tree) {
-            Some(l) if *l <= label => false,
-            Some(l) => {
-                *l = label;
-                true
-            }
-            None => {
-                map.insert(tree.to_owned(), label);
-                true
+impl Finder<'_> {
+    /// The first root (in the deciding order) whose tree holds `id`, the path to `id` there, and
+    /// every tree that holds `id`.
+    fn first_place(&mut self, id: &gix::oid, is_tree: bool) -> Option<(usize, BString, HashSet<ObjectId>)> {
+        let holders = self.index.holders(id, is_tree);
+        let mut candidates: Vec<(usize, ObjectId)> = holders
+            .iter()
+            .filter_map(|t| Some((*self.root_of.get(t)?, *t)))
+            .collect();
+        candidates.sort_unstable();
+        // The index's keys are short: a candidate is taken only once its tree really leads there.
+        for (root, tree) in candidates {
+            if let Some(path) = self.path_to(tree, id, is_tree, &holders) {
+                return Some((root, path, holders));
             }
         }
+        None
     }
 
-    fn run(
-        &self,
-        roots: &[Root],
-        offset: usize,
-        shared: &gix::ThreadSafeRepository,
-        pool: &rayon::ThreadPool,
-    ) {
-        for (c, chunk) in roots.chunks(CHUNK).enumerate() {
-            if self.stop_when_found && self.found_all() {
-                return;
-            }
-            pool.install(|| {
-                chunk.par_iter().enumerate().for_each_init(
-                    || (shared.to_thread_local(), Vec::new()),
-                    |(repo, buf), (i, root)| {
-                        self.root(repo, buf, root, offset + c * CHUNK + i);
-                    },
-                );
-            });
-        }
-    }
-
-    /// Depth first over the trees of one root that no earlier root reached.
-    fn root(&self, repo: &gix::Repository, buf: &mut Vec<u8>, root: &Root, label: usize) {
-        if !self.claim(&root.tree, label) {
-            return;
-        }
-        let mut stack = vec![(root.tree, BString::default())];
+    /// The first path (in tree order) from `top` down to `id`, through `holders` only.
+    fn path_to(
+        &mut self,
+        top: ObjectId,
+        id: &gix::oid,
+        is_tree: bool,
+        holders: &HashSet<ObjectId>,
+    ) -> Option<BString> {
+        let mut seen = HashSet::new();
+        // Depth first in tree order: entries are pushed in reverse so the first is popped first.
+        let mut stack = vec![(top, BString::default())];
         while let Some((tree, prefix)) = stack.pop() {
-            let iter = match repo.objects.find_tree_iter(&tree, buf) {
-                Ok(iter) => iter,
-                Err(e) => {
-                    self.sink.skip(
-                        where_(root, &prefix),
-                        format!("missing or corrupt tree {tree}: {e}"),
-                    );
-                    continue;
-                }
+            if !seen.insert(tree) {
+                continue;
+            }
+            let Ok(iter) = self.repo.objects.find_tree_iter(&tree, &mut self.buf) else {
+                continue;
             };
-            for e in iter {
-                let e = match e {
-                    Ok(e) => e,
-                    Err(err) => {
-                        self.sink
-                            .skip(where_(root, &prefix), format!("corrupt tree {tree}: {err}"));
-                        break;
-                    }
-                };
-                if e.mode.is_tree() {
-                    if self.claim(e.oid, label) {
-                        stack.push((e.oid.to_owned(), join(&prefix, e.filename)));
-                    }
-                } else if e.mode.is_commit() {
-                    if root.reachable {
-                        let path = join(&prefix, e.filename).to_string();
-                        self.submodules
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(path);
-                    }
-                } else if self
-                    .store_blobs
-                    .is_some_and(|all| all.binary_search_by(|b| b.as_ref().cmp(e.oid)).is_err())
-                {
-                    let first = self
-                        .missing
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(e.oid.to_owned());
-                    if !first {
-                        continue;
-                    }
-                    let path = join(&prefix, e.filename);
-                    self.sink.skip(
-                        where_(root, &path),
-                        format!("missing blob {}: not in the object store", e.oid),
-                    );
-                } else if self.targets.contains(e.oid) {
-                    let path = join(&prefix, e.filename);
-                    let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
-                    match found.get_mut(e.oid) {
-                        Some(place) if (place.0, &place.1) <= (label, &path) => {}
-                        Some(place) => *place = (label, path),
-                        None => {
-                            found.insert(e.oid.to_owned(), (label, path));
-                        }
-                    }
+            let mut below = Vec::new();
+            for e in iter.filter_map(Result::ok) {
+                if e.oid == id && e.mode.is_tree() == is_tree && !e.mode.is_commit() {
+                    return Some(join(&prefix, e.filename));
+                }
+                if e.mode.is_tree() && holders.contains(e.oid) {
+                    below.push((e.oid.to_owned(), join(&prefix, e.filename)));
                 }
             }
+            stack.extend(below.into_iter().rev());
         }
+        None
     }
-}
-
-/// Where a tree was reached, for the skips it records.
-fn where_(root: &Root, prefix: &BString) -> String {
-    match (&root.ref_name, root.commit) {
-        (Some(name), _) => format!("{name}:{prefix}"),
-        (None, Some(commit)) if prefix.is_empty() => format!("/@{}", short(&commit)),
-        (None, Some(commit)) => format!("{prefix}@{}", short(&commit)),
-        (None, None) => prefix.to_string(),
-    }
-}
-
-fn join(prefix: &BString, name: &BStr) -> BString {
-    let mut p = prefix.clone();
-    if !p.is_empty() {
-        p.push_byte(b'/');
-    }
-    p.push_str(name);
-    p
 }
 
 impl Places<'_> {
-    /// Marks the places whose blob is in HEAD's tree: the key is in the code today.
-    fn mark_head(&mut self, repo: &gix::Repository) {
-        if self.blobs.is_empty() {
+    /// Without an index (too big to keep): the trees are walked until every target is placed.
+    fn walk_trees(
+        &mut self,
+        roots: Vec<Root>,
+        root_of: &HashMap<ObjectId, usize>,
+        targets: &[ObjectId],
+        scanned: &Scanned,
+        sink: &dyn Sink,
+    ) {
+        let mut nested = HashSet::new();
+        for (tree, names) in &scanned.gitlinks {
+            match root_of.get(tree) {
+                Some(&r) if roots[r].reachable => {
+                    self.submodules.extend(names.iter().map(|n| n.to_string()));
+                }
+                Some(_) => {}
+                None if self.opts.submodules => nested.extend(names.iter().cloned()),
+                // Their paths would cost a walk: named as found, below some directory.
+                None => self.submodules.extend(names.iter().map(|n| format!("…/{n}"))),
+            }
+        }
+        if targets.is_empty() && nested.is_empty() {
+            self.roots = roots;
             return;
         }
-        let Ok(tree) = repo.head_tree_id() else {
+        let starts: Vec<Start<'_>> = roots
+            .iter()
+            .map(|r| Start {
+                tree: r.tree,
+                commit: r.commit,
+                ref_name: r.ref_name.as_deref(),
+                reachable: r.reachable,
+            })
+            .collect();
+        let targets: HashSet<ObjectId> = targets.iter().copied().collect();
+        let found = walk_trees(
+            self.repo,
+            &starts,
+            &targets,
+            nested,
+            scanned.blobs.as_deref(),
+            sink,
+            self.opts.threads,
+        );
+        drop(starts);
+        self.submodules.extend(found.submodules);
+        self.blobs = found
+            .places
+            .into_iter()
+            .map(|(id, (root, path))| {
+                (
+                    id,
+                    Place {
+                        path,
+                        root,
+                        in_head: false,
+                    },
+                )
+            })
+            .collect();
+        self.roots = roots;
+    }
+
+    /// Marks the places whose blob is in HEAD's tree: the key is in the code today.
+    fn mark_head(&mut self, head_tree: Option<ObjectId>) {
+        let Some(tree) = head_tree.filter(|_| !self.blobs.is_empty()) else {
             return;
         };
         let mut seen = gix::hashtable::HashSet::default();
-        let mut stack = vec![tree.detach()];
+        let mut stack = vec![tree];
         let mut buf = Vec::new();
         while let Some(tree) = stack.pop() {
-            let Ok(iter) = repo.objects.find_tree_iter(&tree, &mut buf) else {
+            let Ok(iter) = self.repo.objects.find_tree_iter(&tree, &mut buf) else {
                 continue;
             };
             for e in iter.filter_map(Result::ok) {
@@ -357,6 +353,48 @@ impl Places<'_> {
                     place.in_head = true;
                 }
             }
+        }
+    }
+
+    /// Blobs that trees name but the store lacks (deleted loose objects, a damaged copy), each
+    /// recorded once at the first place that has it.
+    fn record_missing(&self, find: &mut Finder<'_>, missing: &[(u64, ObjectId)], sink: &dyn Sink) {
+        for (k, tree) in missing.iter().take(MAX_MISSING) {
+            // The index keeps a short key: the real tree says which entry it was.
+            let mut buf = Vec::new();
+            let Ok(iter) = self.repo.objects.find_tree_iter(tree, &mut buf) else {
+                continue;
+            };
+            let Some((id, name)) = iter
+                .filter_map(Result::ok)
+                .find(|e| !e.mode.is_tree() && !e.mode.is_commit() && TreeIndex::has_key(e.oid, *k))
+                .map(|e| (e.oid.to_owned(), e.filename.to_owned()))
+            else {
+                continue;
+            };
+            let top = find
+                .root_of
+                .get(tree)
+                .map(|&r| (r, BString::default(), HashSet::new()));
+            let place = match top.or_else(|| find.first_place(tree, true)) {
+                Some((r, path, _)) => {
+                    let path = join(&path, name.as_ref());
+                    match (&self.roots[r].ref_name, self.roots[r].commit) {
+                        (Some(n), _) => format!("{n}:{path}"),
+                        (None, Some(c)) => format!("{path}@{}", short(&c)),
+                        (None, None) => path.to_string(),
+                    }
+                }
+                // No commit or ref has the tree: an object no ref reaches.
+                None => name.to_string(),
+            };
+            sink.skip(place, format!("missing blob {id}: not in the object store"));
+        }
+        if missing.len() > MAX_MISSING {
+            sink.note(format!(
+                "{} more blobs named by trees are missing from the object store (`git fsck` lists them)",
+                missing.len() - MAX_MISSING
+            ));
         }
     }
 

@@ -18,11 +18,13 @@ mod shard;
 mod store;
 mod submodules;
 mod sweep;
+mod treeindex;
+mod treewalk;
 mod walk;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 pub use repo::open_repo;
 pub(crate) use repo::repo_ignore_files;
@@ -112,12 +114,8 @@ fn sweep_store(
     if tips.named == 0 {
         sink.note("the repository has no commits");
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads)
-        .build()
-        .context("cannot start worker threads")?;
     // The commit walk is needed only to place what the scan finds, but costs little and overlaps it.
-    let walker_repo = repo.clone();
+    let walker_repo = repo::with_delta_cache(repo.clone());
     let timings = Timings::new();
     let (scanned, walked) = std::thread::scope(|s| {
         let tips = &tips;
@@ -154,7 +152,7 @@ fn sweep_store(
                 .unwrap_or("every commit reached is unreadable"),
         );
     }
-    let places = attribute::places(repo, opts, &tips, &walked, &scanned, sink, &pool);
+    let places = attribute::places(repo, opts, &tips, &walked, &scanned, sink);
     sink.attribute(&places);
     timings.stage(&format!(
         "attribute ({} objects read, {} blobs and {} messages to place)",

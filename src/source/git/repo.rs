@@ -19,6 +19,18 @@ pub fn open_repo(path: &Path) -> Result<gix::Repository> {
     Ok(repo)
 }
 
+/// Delta bases kept per handle, as git's `core.deltaBaseCacheLimit` (96 MiB there): a walk reads
+/// the versions of a tree one after the other, each a delta on the last.
+const DELTA_CACHE: usize = 64 << 20;
+
+/// `repo` with a memory-capped delta-base cache instead of gitoxide's 64-entry default, whose
+/// linear lookups cost more than they save on a long walk.
+pub(super) fn with_delta_cache(mut repo: gix::Repository) -> gix::Repository {
+    repo.objects
+        .set_pack_cache(|| Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(DELTA_CACHE)));
+    repo
+}
+
 /// `.sgscanignore` at the top of the repository's work tree (if it has one), then in the current
 /// directory.
 pub(crate) fn repo_ignore_files(path: &Path) -> Vec<PathBuf> {

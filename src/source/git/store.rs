@@ -13,16 +13,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use gix::ObjectId;
-use gix::bstr::ByteSlice;
+use gix::bstr::{BString, ByteSlice};
 use gix::objs::Kind;
 use gix::odb::pack;
 use gix::prelude::Find;
 use rayon::prelude::*;
 
 use super::HistoryOptions;
-use super::objects::raw_message;
+use super::objects::{header_id, raw_message};
 use super::progress::Progress;
 use super::shard::shard_of;
+use super::treeindex::{IndexBuilder, TreeEdges, TreeIndex};
 use crate::model::{CommitInfo, Origin};
 use crate::source::Sink;
 
@@ -35,10 +36,12 @@ pub(super) struct Scanned {
     pub(super) message_hits: Vec<ObjectId>,
     /// Blobs over `--max-file-size`, with their size: recorded as skips once their place is known.
     pub(super) too_big: Vec<(ObjectId, u64)>,
-    /// Every commit object in the store, reachable or not.
-    pub(super) commits: Vec<ObjectId>,
-    /// Some tree has a gitlink (a submodule): the tree walk must find its path.
-    pub(super) gitlinks: bool,
+    /// Every commit object in the store, reachable or not, with its tree.
+    pub(super) commits: Vec<(ObjectId, Option<ObjectId>)>,
+    /// Trees with gitlinks (submodules), with the gitlinks' names.
+    pub(super) gitlinks: Vec<(ObjectId, Vec<BString>)>,
+    /// Which trees hold what; none if it outgrew its memory cap.
+    pub(super) index: Option<TreeIndex>,
     /// Objects read.
     pub(super) objects: u64,
     /// Git LFS pointer files among the blobs scanned.
@@ -96,7 +99,7 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
         hash,
         progress: &progress,
         state: Default::default(),
-        gitlinks: AtomicBool::new(false),
+        index: IndexBuilder::default(),
         objects: AtomicU64::new(0),
         lfs: AtomicU64::new(0),
     };
@@ -119,6 +122,7 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
     });
     progress.finish();
     let state = scanner.state.into_inner().unwrap_or_else(|e| e.into_inner());
+    let index = scanner.index.seal(&pool);
     let mut hits = state.hits;
     hits.sort_unstable();
     hits.dedup();
@@ -132,7 +136,8 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
         message_hits,
         too_big: state.too_big,
         commits: state.commits,
-        gitlinks: scanner.gitlinks.into_inner(),
+        gitlinks: state.gitlinks,
+        index,
         objects: scanner.objects.into_inner(),
         lfs: scanner.lfs.into_inner(),
         blobs: Some(blobs),
@@ -203,8 +208,9 @@ struct State {
     hits: Vec<ObjectId>,
     message_hits: Vec<ObjectId>,
     too_big: Vec<(ObjectId, u64)>,
-    commits: Vec<ObjectId>,
+    commits: Vec<(ObjectId, Option<ObjectId>)>,
     blobs: Vec<ObjectId>,
+    gitlinks: Vec<(ObjectId, Vec<BString>)>,
 }
 
 /// Shared by every worker.
@@ -214,7 +220,7 @@ struct Scanner<'a> {
     hash: gix::hash::Kind,
     progress: &'a Progress,
     state: Mutex<State>,
-    gitlinks: AtomicBool,
+    index: IndexBuilder,
     objects: AtomicU64,
     lfs: AtomicU64,
 }
@@ -294,8 +300,15 @@ impl Scanner<'_> {
         match kind {
             // Submodules are looked for in every shard: each job notes them.
             Kind::Tree => {
-                if !self.gitlinks.load(Ordering::Relaxed) && has_gitlink(data, self.hash) {
-                    self.gitlinks.store(true, Ordering::Relaxed);
+                let edges = if self.index.given_up() {
+                    TreeEdges::gitlinks(data, self.hash)
+                } else {
+                    let edges = TreeEdges::read(data, self.hash);
+                    self.index.add(id, &edges);
+                    edges
+                };
+                if !edges.gitlinks.is_empty() {
+                    self.lock().gitlinks.push((id.to_owned(), edges.gitlinks));
                 }
             }
             _ if opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) => {}
@@ -319,7 +332,9 @@ impl Scanner<'_> {
                 });
             }
             Kind::Commit => {
-                self.lock().commits.push(id.to_owned());
+                self.lock()
+                    .commits
+                    .push((id.to_owned(), header_id(data, b"tree ")));
                 // A commit that does not decode still has its message after the header's empty line.
                 let commit = gix::objs::CommitRef::from_bytes(data, self.hash).ok();
                 let message = commit.as_ref().map_or(raw_message(data), |c| c.message.as_ref());
@@ -338,15 +353,6 @@ impl Scanner<'_> {
             Kind::Tag => {}
         }
     }
-}
-
-/// Whether a tree has a gitlink entry (mode 160000). The mode's text is looked for first, so a
-/// tree without one, nearly all of them, costs one `memmem` pass and no parse.
-fn has_gitlink(tree: &[u8], hash: gix::hash::Kind) -> bool {
-    memchr::memmem::find(tree, b"160000 ").is_some()
-        && gix::objs::TreeRefIter::from_bytes(tree, hash)
-            .filter_map(Result::ok)
-            .any(|e| e.mode.is_commit())
 }
 
 /// Author and date of a commit from its decoded form; empty where it does not decode.
