@@ -12,6 +12,7 @@ mod dir;
 mod encodings;
 mod escape;
 mod git;
+mod html;
 mod next_steps;
 mod revoke;
 mod rotate;

@@ -151,6 +151,8 @@ pub enum FormatArg {
     Json,
     Jsonl,
     Sarif,
+    /// One self-contained page (no scripts, no external assets); keys always redacted.
+    Html,
 }
 
 impl From<FormatArg> for report::Format {
@@ -160,6 +162,7 @@ impl From<FormatArg> for report::Format {
             FormatArg::Json => report::Format::Json,
             FormatArg::Jsonl => report::Format::Jsonl,
             FormatArg::Sarif => report::Format::Sarif,
+            FormatArg::Html => report::Format::Html,
         }
     }
 }
