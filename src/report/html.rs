@@ -265,9 +265,9 @@ fn render(outcome: &Outcome, ctx: &Context, generated: &str) -> String {
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         escape_html(&title)
     );
-    let _ = write!(
+    let _ = writeln!(
         page,
-        "<header><h1>{}</h1><p class=\"meta\">sgscan {} · generated <time datetime=\"{g}\">{g}</time></p></header>\n",
+        "<header><h1>{}</h1><p class=\"meta\">sgscan {} · generated <time datetime=\"{g}\">{g}</time></p></header>",
         escape_html(&title),
         escape_html(env!("CARGO_PKG_VERSION")),
         g = esc(generated)
