@@ -501,9 +501,9 @@ fn table(page: &mut String, rows: &[Row]) {
         );
         let _ = write!(
             page,
-            "<td class=\"key\"><code>{}</code><div class=\"why\">{}, confidence {}</div></td>",
-            esc(&f.redacted),
+            "<td class=\"key\"><code title=\"{}\">{}</code><div class=\"why\">confidence {}</div></td>",
             esc(&f.rule_name),
+            esc(&f.redacted),
             f.confidence.as_str()
         );
         let _ = write!(
@@ -583,9 +583,9 @@ fn table(page: &mut String, rows: &[Row]) {
 }
 
 /// Geometry of the timeline, in SVG user units.
-const WIDTH: i64 = 1000;
+const WIDTH: i64 = 1100;
 const BAR_X0: i64 = 210;
-const BAR_X1: i64 = 770;
+const BAR_X1: i64 = 760;
 const ROW_H: i64 = 24;
 const TOP: i64 = 8;
 
@@ -673,7 +673,7 @@ fn timeline(page: &mut String, rows: &[Row], generated: &str) {
             None => {
                 let _ = write!(
                     page,
-                    "<text class=\"end\" x=\"{BAR_X0}\" y=\"{}\">no commit date (not from git history)</text>",
+                    "<text class=\"end\" x=\"{BAR_X0}\" y=\"{}\">no commit date</text>",
                     mid + 4
                 );
             }
@@ -746,16 +746,17 @@ code{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid var(--line);padding:.45rem .5rem;text-align:left;vertical-align:top}
 th{font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:var(--muted);white-space:nowrap}
+td.key code,td.id code,td.first code{white-space:nowrap;word-break:normal}
 tr.live td.key code{color:var(--live);font-weight:600}
 .badge{display:inline-block;border-radius:10px;padding:0 .5rem;font-size:12px;font-weight:600;border:1px solid}
 .badge.live{color:var(--live)}.badge.unknown,.badge.unverified{color:var(--warn)}.badge.invalid{color:var(--muted)}
 .action{font-weight:600;margin-top:.2rem}
-td.next p{margin:0}td.next{min-width:22rem}
+td.next p{margin:0}td.next{min-width:16rem;overflow-wrap:anywhere}
 details summary{cursor:pointer;color:var(--muted)}
 details ul{margin:.3rem 0;padding-left:1.1rem}
 .tag{font-size:11px;border:1px solid var(--line);border-radius:8px;padding:0 .35rem}
 .commit,.refs{color:var(--muted);font-size:12px}
-#timeline{width:100%;height:auto;max-width:1000px}
+#timeline{width:100%;height:auto;max-width:1100px}
 #timeline text{font:12px ui-monospace,Menlo,Consolas,monospace;fill:var(--fg)}
 #timeline .tick{fill:var(--muted)}
 #timeline .bar.present{fill:var(--bar)}#timeline .bar.gone{fill:var(--gone)}
