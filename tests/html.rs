@@ -420,3 +420,53 @@ fn stdin_and_a_clean_scan_write_html_too() {
     assert_eq!(row_ids(&doc).len(), 0);
     assert!(text(doc.select(&sel("p.clean")).next().expect("says it is clean")).contains("No keys"));
 }
+
+#[test]
+fn revoked_in_this_run_is_counted_and_shown_with_its_next_step() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x47_06);
+    let (revocable, stuck) = (g.key(), g.key());
+    // A key holding api_keys.delete revokes itself; a send-only one cannot, without an admin key.
+    mock.set(
+        &revocable,
+        Behavior::live(&["mail.send", "api_keys.read", "api_keys.delete"]),
+    );
+    mock.set(&stuck, Behavior::live(&["mail.send"]));
+    let tree = Tree::new();
+    tree.put_key("a/.env", &revocable);
+    tree.put_key("b/.env", &stuck);
+    let audit = tree.outside("audit.jsonl");
+    let r = scan(
+        tree.root(),
+        &[
+            "dir",
+            tree.scan_dir().to_str().unwrap(),
+            "--revoke",
+            "--yes",
+            "--api-url",
+            &mock.url(),
+            "--audit-log",
+            audit.to_str().unwrap(),
+            "--revoke-wait",
+            "5",
+            "-f",
+            "html",
+        ],
+    );
+    assert!(mock.is_revoked(&revocable), "{r}");
+    let doc = page(&r, &[&revocable, &stuck]);
+    assert_eq!(figure(&doc, "revoked"), 1);
+    assert_eq!(
+        figure(&doc, "live"),
+        2,
+        "live when verified, before the revocation"
+    );
+    let row = row(&doc, &revocable);
+    let status = cell(row, "status");
+    assert!(status.contains("revoked (by self)"), "{status}");
+    assert!(
+        cell(row, "next").starts_with("revoked in this run: remove it from the code"),
+        "{}",
+        cell(row, "next")
+    );
+}
