@@ -254,6 +254,7 @@ fn render(outcome: &Outcome, ctx: &Context, generated: &str) -> String {
     let mut page = String::with_capacity(8192 + 2048 * rows.len());
     let title = match ctx.mode {
         "" => "sgscan report".to_string(),
+        "merge" => "sgscan report: merged reports".to_string(),
         mode => format!("sgscan report: {mode} scan"),
     };
     let _ = write!(
