@@ -1,6 +1,7 @@
 //! The data model: what a scan produces, as plain data. Every later stage fills or reads these
 //! types; this module imports nothing of ours, so any stage can use it without pulling in another.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// How the matched key was written in the scanned bytes. Serialized as a string (`plain`,
@@ -73,6 +74,11 @@ impl Encoding {
     }
 
     pub fn parse(s: &str) -> Option<Encoding> {
+        Encoding::all().find(|e| e.as_str() == s)
+    }
+
+    /// Every encoding, chains included: what `parse` accepts and the report schema lists.
+    pub fn all() -> impl Iterator<Item = Encoding> {
         let simple = [
             Encoding::Plain,
             Encoding::Base64,
@@ -84,13 +90,29 @@ impl Encoding {
         let nested = LAYERS
             .iter()
             .flat_map(|o| LAYERS.iter().map(|i| Encoding::Nested(*o, *i)));
-        simple.into_iter().chain(nested).find(|e| e.as_str() == s)
+        simple.into_iter().chain(nested)
     }
 }
 
 impl Serialize for Encoding {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+/// Serialized by hand, so its schema is by hand too: one of the names `as_str` gives.
+impl JsonSchema for Encoding {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Encoding".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = Encoding::all().map(Encoding::as_str).collect();
+        schemars::json_schema!({
+            "description": "How the key was written: `plain`, an encoding, or a chain of two, outer first (`base64>percent`).",
+            "type": "string",
+            "enum": names,
+        })
     }
 }
 
@@ -104,7 +126,9 @@ impl<'de> Deserialize<'de> for Encoding {
 /// How much a match looks like a key SendGrid issued, never a reason to drop it: real keys are
 /// canonical base64url of 16 and 32 random bytes, so the spare bits of the id's last character and
 /// of the secret's last character are zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
     High,
@@ -124,7 +148,7 @@ impl Confidence {
 }
 
 /// Where bytes came from. Sources fill what they know; git history adds the commit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 pub struct Origin {
     /// The repository swept, as given on the command line, when a run sweeps more than one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,7 +207,7 @@ impl Origin {
 }
 
 /// The commit that introduced a blob at a path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CommitInfo {
     pub commit: String,
     pub author_name: String,
@@ -192,7 +216,7 @@ pub struct CommitInfo {
     pub date: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Location {
     #[serde(flatten)]
     pub origin: Origin,
@@ -201,7 +225,7 @@ pub struct Location {
     pub encoding: Encoding,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
     pub rule_id: String,
     pub rule_name: String,
@@ -230,7 +254,7 @@ pub struct Finding {
 }
 
 /// What `--verify` learnt of a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Live,
@@ -239,7 +263,7 @@ pub enum Status {
 }
 
 /// Least-privilege assessment of a live key, highest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Privilege {
     /// Can manage API keys, users, teammates, subusers or credentials: could mint a new key and
@@ -261,7 +285,7 @@ impl Privilege {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Verification {
     pub status: Status,
     /// The API's message, or what went wrong.
@@ -293,7 +317,7 @@ pub struct Verification {
 }
 
 /// What `--revoke` did to a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RevokeStatus {
     /// The key no longer authenticates.
@@ -316,7 +340,7 @@ impl RevokeStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Revocation {
     pub status: RevokeStatus,
     pub reason: String,
@@ -328,7 +352,7 @@ pub struct Revocation {
 }
 
 /// How a rotation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RotateStatus {
     Rotated,
@@ -363,7 +387,7 @@ impl RotateStatus {
 
 /// What `--revoke --rotate` did for a leaked key. The replacement appears by id and redacted form
 /// only: a report is shared, and the new key must not leak where the old one did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Rotated {
     pub status: RotateStatus,
     /// The step it ended at: lookup, scopes, create, hand-over, verify-new, revoke, done.
@@ -383,7 +407,7 @@ pub struct Rotated {
 pub const MAX_LOCATIONS: usize = 1000;
 
 /// Something the scan could not look at, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Skip {
     pub path: String,
     pub reason: String,

@@ -9,6 +9,7 @@ mod archive;
 mod ci;
 mod config;
 mod dir;
+mod distribution;
 mod encodings;
 mod escape;
 mod git;

@@ -59,6 +59,12 @@ pub enum Command {
     Rotate(RotateArgs),
     /// Add fingerprints (as the human report prints them) to .sgscanignore, so later scans allow them.
     Ignore(IgnoreArgs),
+    /// Print the shell completion script for SHELL (`sgscan completions bash > /etc/bash_completion.d/sgscan`).
+    Completions(CompletionsArgs),
+    /// Print the man page in roff (`sgscan man > sgscan.1`).
+    Man,
+    /// Print the JSON Schema (draft 2020-12) of the JSON report, or of a JSONL report's lines.
+    Schema(SchemaArgs),
 }
 
 /// `sgscan ignore`: appends to the ignore file.
@@ -593,4 +599,25 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+/// `sgscan completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    pub shell: clap_complete::Shell,
+}
+
+/// `sgscan schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The report format: `json` (one document) or `jsonl` (each line).
+    #[arg(value_enum, default_value = "json")]
+    pub format: SchemaFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFormat {
+    Json,
+    Jsonl,
 }

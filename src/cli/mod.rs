@@ -4,12 +4,15 @@
 mod args;
 mod audit;
 mod ci;
+mod completions;
 mod hook;
 mod ignore;
+mod man;
 mod merge;
 mod revoke;
 mod rotate;
 mod scan;
+mod schema;
 mod stdin;
 
 use std::io::Write;
@@ -48,6 +51,9 @@ pub fn main() -> i32 {
         Command::Audit(args) => audit::run(args),
         Command::Rotate(args) => rotate::run(args),
         Command::Ignore(args) => ignore::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man => man::run(),
+        Command::Schema(args) => schema::run(args),
     };
     match result {
         Ok(code) => code,
@@ -95,5 +101,15 @@ fn write_report(
                 r => r.context("cannot write the report to standard output"),
             }
         }
+    }
+}
+
+/// Writes generated text (completions, man page, schema) to standard output; exit 0.
+fn print(text: &str) -> Result<i32> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        // `sgscan man | head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_CLEAN),
+        r => r.map(|_| EXIT_CLEAN).context("cannot write to standard output"),
     }
 }

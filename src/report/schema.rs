@@ -2,11 +2,12 @@
 //! `sgscan merge` and `--baseline` read back. One definition, so the writer and the readers cannot
 //! drift apart. Field names are documented in README.md and kept stable.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Finding, Location, Outcome, Skip, Stats};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
     pub name: String,
     pub version: String,
@@ -22,7 +23,7 @@ impl Tool {
 }
 
 /// The `summary` object (and the JSONL `summary` line).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct Summary {
     pub keys: u64,
@@ -60,7 +61,7 @@ impl Summary {
 }
 
 /// A finding as reports carry it: the key itself only with `--show-secrets`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct FindingRecord {
     #[serde(flatten)]
     pub finding: Finding,
@@ -85,7 +86,7 @@ impl FindingRecord {
 }
 
 /// `--format json`: one document.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Document {
     pub tool: Tool,
     pub summary: Summary,
@@ -97,7 +98,7 @@ pub struct Document {
 }
 
 /// A JSONL `finding` line: one location, with its finding's fields (without `locations`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct LocationLine {
     #[serde(flatten)]
     pub finding: FindingRecord,
@@ -105,20 +106,20 @@ pub struct LocationLine {
     pub location: Location,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SummaryLine {
     #[serde(flatten)]
     pub summary: Summary,
     pub tool: Tool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct NoteLine {
     pub message: String,
 }
 
 /// `--format jsonl`: one of these per line, tagged by `type`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Line {
     Finding(Box<LocationLine>),
@@ -212,4 +213,33 @@ pub fn document(outcome: &Outcome, show_secrets: bool, elapsed: std::time::Durat
         skipped: outcome.skipped.clone(),
         notes: outcome.notes.clone(),
     }
+}
+
+/// Which report a JSON Schema describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaOf {
+    /// `--format json`: the whole document.
+    Json,
+    /// `--format jsonl`: each line on its own.
+    Jsonl,
+}
+
+/// The JSON Schema (draft 2020-12) of what sgscan writes, derived from the types above with the
+/// serializing contract: a field sgscan always writes is required, one it may leave out is not.
+pub fn json_schema(of: SchemaOf) -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator();
+    let (schema, title) = match of {
+        SchemaOf::Json => (generator.into_root_schema_for::<Document>(), "sgscan JSON report"),
+        SchemaOf::Jsonl => (
+            generator.into_root_schema_for::<Line>(),
+            "sgscan JSONL report line",
+        ),
+    };
+    let mut value = schema.to_value();
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("title".into(), title.into());
+    }
+    value
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
@@ -100,10 +101,14 @@ pub struct Run {
 }
 
 impl Run {
-    /// Standard output as one JSON document.
+    /// Standard output as one JSON document; a report is checked against `sgscan schema json`.
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.out)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
+        let doc = serde_json::from_slice(&self.out)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"));
+        if is_report_document(&doc) {
+            assert_matches_schema(&doc, ReportSchema::Json, "stdout");
+        }
+        doc
     }
 
     /// Standard output as JSON lines.
@@ -128,8 +133,18 @@ impl Run {
 }
 
 /// Parses JSON lines (`what` names the text in messages): one object per line, and no partial
-/// last line.
+/// last line. The lines of a report are each checked against `sgscan schema jsonl`.
 pub fn jsonl(text: &str, what: &str) -> Vec<Value> {
+    let lines = parse_jsonl(text, what);
+    if is_report_stream(&lines) {
+        for (i, line) in lines.iter().enumerate() {
+            assert_matches_schema(line, ReportSchema::Jsonl, &format!("line {} of {what}", i + 1));
+        }
+    }
+    lines
+}
+
+fn parse_jsonl(text: &str, what: &str) -> Vec<Value> {
     assert!(
         text.is_empty() || text.ends_with('\n'),
         "{what} ends with a partial line:\n{}",
@@ -199,4 +214,77 @@ pub fn assert_no_key(text: &str, what: &str, keys: &[&String]) {
         "{what} contains something shaped like a key:\n{}",
         cut(&scrub(text))
     );
+}
+
+/// The two report schemas `sgscan schema` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportSchema {
+    Json,
+    Jsonl,
+}
+
+/// `sgscan schema json` and `jsonl`, compiled once per test process: every report a test reads
+/// is checked against what the binary says its reports are.
+fn compiled() -> &'static (boon::Schemas, boon::SchemaIndex, boon::SchemaIndex) {
+    static SCHEMAS: OnceLock<(boon::Schemas, boon::SchemaIndex, boon::SchemaIndex)> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        let mut schemas = boon::Schemas::new();
+        let mut compiler = boon::Compiler::new();
+        let mut index = |format: &str| {
+            let loc = format!("urn:sgscan:schema:{format}");
+            compiler
+                .add_resource(&loc, report_schema(format))
+                .unwrap_or_else(|e| panic!("`sgscan schema {format}`: {e:#}"));
+            compiler
+                .compile(&loc, &mut schemas)
+                .unwrap_or_else(|e| panic!("`sgscan schema {format}` is not a valid JSON Schema: {e:#}"))
+        };
+        let (json, jsonl) = (index("json"), index("jsonl"));
+        (schemas, json, jsonl)
+    })
+}
+
+/// What `sgscan schema FORMAT` prints, as JSON.
+pub fn report_schema(format: &str) -> Value {
+    let run = run(sgscan(Path::new(".")).args(["schema", format]));
+    assert_eq!(run.code, 0, "`sgscan schema {format}` failed:\n{run}");
+    serde_json::from_slice(&run.out)
+        .unwrap_or_else(|e| panic!("`sgscan schema {format}` is not JSON ({e}):\n{run}"))
+}
+
+/// Whether `value` satisfies the report schema; the error lists every violation.
+pub fn check_schema(value: &Value, schema: ReportSchema) -> Result<(), String> {
+    let (schemas, json, jsonl) = compiled();
+    let index = match schema {
+        ReportSchema::Json => *json,
+        ReportSchema::Jsonl => *jsonl,
+    };
+    schemas.validate(value, index).map_err(|e| format!("{e:#}"))
+}
+
+fn assert_matches_schema(value: &Value, schema: ReportSchema, what: &str) {
+    if let Err(e) = check_schema(value, schema) {
+        panic!(
+            "{what} does not match `sgscan schema`: {}\n{}",
+            scrub(&e),
+            cut(&scrub(&value.to_string()))
+        );
+    }
+}
+
+/// A JSON document is a scan report unless it is one of the other documents sgscan writes: SARIF
+/// (`runs`), `sgscan audit` (`keys`), `sgscan rotate` (`rotations`). Anything else is checked, so
+/// a report that lost its `findings` still fails.
+fn is_report_document(doc: &Value) -> bool {
+    doc.is_object() && !["runs", "keys", "rotations"].iter().any(|k| doc.get(k).is_some())
+}
+
+/// JSON lines are a scan report unless they are an audit log (`event`), `sgscan audit`'s (`key`
+/// lines, and a summary line that nests its counts) or `sgscan rotate`'s (`rotation` lines).
+fn is_report_stream(lines: &[Value]) -> bool {
+    !lines.iter().any(|l| {
+        l.get("event").is_some()
+            || matches!(l.get("type").and_then(Value::as_str), Some("key" | "rotation"))
+            || l.get("summary").is_some_and(Value::is_object)
+    })
 }

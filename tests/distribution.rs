@@ -1,0 +1,219 @@
+//! What ships besides the scanner: shell completions, the man page, the report schema, and the
+//! package's contents.
+//!
+//! No key literal appears in this file: keys are generated at run time (`util::KeyGen`).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::run::{ReportSchema, check_schema, report_schema};
+use crate::util::{KeyGen, Run, run, scan, sgscan};
+
+/// Every subcommand a user can type; completions and the man page must name each.
+const SUBCOMMANDS: &[&str] = &[
+    "dir",
+    "git",
+    "staged",
+    "install-hook",
+    "revoke",
+    "merge",
+    "ci",
+    "stdin",
+    "audit",
+    "rotate",
+    "completions",
+    "man",
+    "schema",
+];
+
+sgtest!(completions_for_every_shell_name_every_subcommand, |dir, cmd| {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let r = run(sgscan(dir.root()).args(["completions", shell]));
+        r.expect_code(0);
+        assert!(r.stderr.is_empty(), "{shell}: stderr\n{r}");
+        for sub in SUBCOMMANDS {
+            assert!(r.stdout.contains(sub), "{shell} completions lack `{sub}`");
+        }
+        // A flag of a subcommand, so the script completes more than command names.
+        assert!(
+            r.stdout.contains("max-file-size"),
+            "{shell} completions lack --max-file-size"
+        );
+    }
+});
+
+sgtest!(completions_for_an_unknown_shell_are_an_error, |dir, cmd| {
+    let r = run(cmd.args(["completions", "tcsh"]));
+    r.expect_code(2);
+    assert!(r.stderr.contains("tcsh"), "the error names the shell\n{r}");
+});
+
+sgtest!(
+    man_page_is_roff_with_every_subcommand_and_its_options,
+    |dir, cmd| {
+        let r = run(cmd.arg("man"));
+        r.expect_code(0);
+        assert!(r.stdout.contains(".TH sgscan 1"), "a roff title line\n{r}");
+        for sub in SUBCOMMANDS {
+            let heading = format!(".SH \"SGSCAN {}\"", sub.to_uppercase());
+            assert!(
+                r.stdout.contains(&heading),
+                "the man page lacks the section {heading}"
+            );
+        }
+        // Each subcommand's options are in its section: `--range` only `git`'s.
+        let git = section(&r.stdout, "GIT");
+        assert!(
+            git.contains("\\-\\-range"),
+            "`sgscan git`'s section lists --range\n{git}"
+        );
+        assert!(
+            !section(&r.stdout, "DIR").contains("\\-\\-range"),
+            "`sgscan dir` has no --range"
+        );
+    }
+);
+
+/// The man page's section for `sgscan SUB` (upper case).
+fn section<'a>(page: &'a str, sub: &str) -> &'a str {
+    let start = page
+        .find(&format!(".SH \"SGSCAN {sub}\""))
+        .unwrap_or_else(|| panic!("no section for {sub}"));
+    let rest = &page[start + 4..];
+    &rest[..rest.find(".SH ").unwrap_or(rest.len())]
+}
+
+sgtest!(
+    schema_is_draft_2020_12_and_compiles_against_its_meta_schema,
+    |dir, cmd| {
+        for format in ["json", "jsonl"] {
+            let schema = report_schema(format);
+            assert_eq!(
+                schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
+                "`sgscan schema {format}` declares draft 2020-12"
+            );
+        }
+        // Compiling validates each schema against the draft's meta-schema; an invalid one panics.
+        assert!(check_schema(&serde_json::json!({}), ReportSchema::Json).is_err());
+        // No argument: the JSON report's.
+        let r = run(cmd.arg("schema"));
+        r.expect_code(0);
+        let printed: Value = serde_json::from_slice(&r.out).expect("the schema is JSON");
+        assert_eq!(printed, report_schema("json"));
+    }
+);
+
+/// A JSON and a JSONL report of a tree holding one key.
+fn reports(root: &Path) -> (Value, Vec<Value>) {
+    let key = KeyGen::new(14).key();
+    std::fs::write(root.join(".env"), format!("SENDGRID_API_KEY={key}\n")).unwrap();
+    let json = scan(root, &["dir", ".", "--format", "json"]);
+    json.expect_code(1);
+    let jsonl = scan(root, &["dir", ".", "--format", "jsonl"]);
+    jsonl.expect_code(1);
+    (json.json(), jsonl.lines())
+}
+
+/// A way to break a report, and what it breaks.
+type Break = (&'static str, fn(&mut Value));
+
+sgtest!(a_report_that_breaks_the_schema_is_rejected, |dir, cmd| {
+    let (doc, lines) = reports(dir.root());
+    assert!(check_schema(&doc, ReportSchema::Json).is_ok());
+    let finding_line = lines
+        .iter()
+        .find(|l| l["type"] == "finding")
+        .expect("a finding line")
+        .clone();
+    assert!(check_schema(&finding_line, ReportSchema::Jsonl).is_ok());
+
+    let breaks: [Break; 5] = [
+        ("a finding without its fingerprint", |d| {
+            d["findings"][0].as_object_mut().unwrap().remove("fingerprint");
+        }),
+        ("an unknown encoding", |d| {
+            d["findings"][0]["locations"][0]["encoding"] = "rot13".into()
+        }),
+        ("a line number as a string", |d| {
+            d["findings"][0]["locations"][0]["line"] = "2".into()
+        }),
+        ("an unknown confidence", |d| {
+            d["findings"][0]["confidence"] = "certain".into()
+        }),
+        ("a summary without its key count", |d| {
+            d["summary"].as_object_mut().unwrap().remove("keys");
+        }),
+    ];
+    for (what, change) in breaks {
+        let mut broken = doc.clone();
+        change(&mut broken);
+        assert!(
+            check_schema(&broken, ReportSchema::Json).is_err(),
+            "accepted: {what}"
+        );
+    }
+
+    let mut untyped = finding_line.clone();
+    untyped["type"] = "findings".into();
+    assert!(
+        check_schema(&untyped, ReportSchema::Jsonl).is_err(),
+        "accepted: an unknown line type"
+    );
+    let mut no_column = finding_line;
+    no_column.as_object_mut().unwrap().remove("column");
+    assert!(
+        check_schema(&no_column, ReportSchema::Jsonl).is_err(),
+        "accepted: a location without column"
+    );
+
+    // The harness applies the check: a report it parses that breaks the schema fails the test.
+    let mut broken = doc.clone();
+    broken["findings"][0]["locations"][0]["encoding"] = "rot13".into();
+    let fake = Run {
+        code: 1,
+        stdout: broken.to_string(),
+        stderr: String::new(),
+        out: broken.to_string().into_bytes(),
+        err: Vec::new(),
+        elapsed: std::time::Duration::ZERO,
+    };
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fake.json()));
+    assert!(
+        parsed.is_err(),
+        "Run::json accepted a report that breaks the schema"
+    );
+});
+
+sgtest!(package_holds_the_licences_and_no_bench_data, |dir, cmd| {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["package", "--list", "--locked", "--allow-dirty"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs");
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "cargo package --list failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files: Vec<&str> = list.lines().collect();
+    for needed in [
+        "LICENSE-MIT",
+        "LICENSE-APACHE",
+        "README.md",
+        "CHANGELOG.md",
+        "Cargo.lock",
+        "patterns/sendgrid.toml",
+    ] {
+        assert!(files.contains(&needed), "the package lacks {needed}:\n{list}");
+    }
+    for f in &files {
+        let outside = f.starts_with("target/")
+            || f.starts_with(".github/")
+            || f.starts_with(".ci/")
+            || (f.starts_with("benches/") && !f.ends_with(".rs"));
+        assert!(!outside, "the package holds {f}");
+    }
+});
