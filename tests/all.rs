@@ -13,6 +13,7 @@ mod distribution;
 mod encodings;
 mod escape;
 mod git;
+mod html;
 mod next_steps;
 mod revoke;
 mod rotate;

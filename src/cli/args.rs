@@ -157,6 +157,8 @@ pub enum FormatArg {
     Json,
     Jsonl,
     Sarif,
+    /// One self-contained page (no scripts, no external assets); keys always redacted.
+    Html,
 }
 
 impl From<FormatArg> for report::Format {
@@ -166,6 +168,7 @@ impl From<FormatArg> for report::Format {
             FormatArg::Json => report::Format::Json,
             FormatArg::Jsonl => report::Format::Jsonl,
             FormatArg::Sarif => report::Format::Sarif,
+            FormatArg::Html => report::Format::Html,
         }
     }
 }

@@ -48,8 +48,10 @@ pub fn run(args: AuditArgs) -> Result<i32> {
             out.push_str(&format!("{line}\n"));
             out
         }
-        FormatArg::Sarif => {
-            bail!("sgscan audit writes human, json or jsonl (SARIF describes files, an account has none)")
+        FormatArg::Sarif | FormatArg::Html => {
+            bail!(
+                "sgscan audit writes human, json or jsonl (SARIF and HTML report scanned files; an account has none)"
+            )
         }
     };
     emit(&text, args.output.output.as_deref())?;

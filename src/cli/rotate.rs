@@ -24,7 +24,7 @@ pub fn run(args: RotateArgs) -> Result<i32> {
         },
         (None, None) => bail!("say where the new key goes: --new-key-file FILE or --new-key-command CMD"),
     };
-    if matches!(args.output.format, FormatArg::Sarif) {
+    if matches!(args.output.format, FormatArg::Sarif | FormatArg::Html) {
         bail!("sgscan rotate writes human, json or jsonl");
     }
     // Everything that can be refused without the network is refused before the first request.

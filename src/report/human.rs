@@ -44,8 +44,8 @@ fn write_verification(out: &mut dyn Write, v: &Verification) -> std::io::Result<
 }
 
 /// The path for a terminal: control characters escaped, and the exact bytes (as `\xNN`) of a name
-/// that is not UTF-8; inside an archive, `outer!member`.
-fn shown_path(o: &Origin) -> String {
+/// that is not UTF-8; inside an archive, `outer!member`. The HTML report shows paths the same way.
+pub(super) fn shown_path(o: &Origin) -> String {
     let outer = match o.path_bytes.as_deref().and_then(|h| hex::decode(h).ok()) {
         Some(raw) => escape_bytes(&raw),
         None => escape(&o.path).into_owned(),
@@ -202,8 +202,11 @@ fn write_next_steps(out: &mut dyn Write, f: &Finding) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The lines of [`write_next_steps`], escaped already.
-fn next_steps(f: &Finding) -> Vec<String> {
+/// The lines of [`write_next_steps`]: the one source of the advice, for the HTML report too. Plain
+/// text with no markup, each writer adding its own (the HTML report escapes it for HTML); text from
+/// outside is already shown as [`Safe`] shows it, so that a control or bidi character in a file name
+/// or an API answer is visible, never acted on, in either.
+pub(super) fn next_steps(f: &Finding) -> Vec<String> {
     let mut lines = Vec::new();
     let id = f.key_id.as_deref().map(|i| Safe(i).to_string());
     let revoke_cmd = match &id {

@@ -1,6 +1,8 @@
-//! Reports: the same [`Outcome`] rendered for people (`human`) or machines (`json`, `jsonl`, `sarif`).
+//! Reports: the same [`Outcome`] rendered for people (`human`, and `html` to pass around) or machines
+//! (`json`, `jsonl`, `sarif`).
 //! Field names of the machine formats are documented in README.md and kept stable.
 
+mod html;
 mod human;
 mod json;
 pub mod merge;
@@ -18,13 +20,15 @@ pub enum Format {
     Json,
     Jsonl,
     Sarif,
+    Html,
 }
 
 /// What a report needs besides the outcome.
 #[derive(Default)]
 pub struct Context<'a> {
     pub rules: &'a [Rule],
-    /// Print full keys (`--show-secrets`). Never honoured by SARIF, which is made to be uploaded.
+    /// Print full keys (`--show-secrets`). Never honoured by SARIF, which is made to be uploaded, nor
+    /// by HTML, which is made to be passed around.
     pub show_secrets: bool,
     pub elapsed: std::time::Duration,
     /// `--quiet`: the human report leaves out each key's next steps.
@@ -52,5 +56,6 @@ pub fn write(out: &mut dyn Write, format: Format, outcome: &Outcome, ctx: &Conte
         Format::Json => json::write(out, outcome, ctx),
         Format::Jsonl => json::write_lines(out, outcome, ctx),
         Format::Sarif => sarif::write(out, outcome, ctx),
+        Format::Html => html::write(out, outcome, ctx),
     }
 }
