@@ -15,6 +15,7 @@ mod escape;
 mod git;
 mod html;
 mod next_steps;
+mod repos;
 mod revoke;
 mod rotate;
 mod rules;
