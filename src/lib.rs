@@ -50,7 +50,7 @@ pub use report::{Context as ReportContext, Format, write as write_report};
 pub use revoke::{Confirm, Planned};
 pub use rules::{Rule, embedded as embedded_rules, load_dir as load_rules};
 pub use sendgrid::ApiOptions;
-pub use source::git::{History, HistoryOptions};
+pub use source::git::{Histories, History, HistoryOptions};
 pub use source::staged::Staged;
 pub use source::worktree::{WalkOptions, Worktree};
 pub use source::{Sink, Source};

@@ -198,9 +198,14 @@ pub struct DirArgs {
 
 #[derive(Debug, Args)]
 pub struct GitArgs {
-    /// The repository (a work tree or a bare repository).
-    #[arg(default_value = ".")]
-    pub repo: PathBuf,
+    /// The repositories (work trees or bare repositories; default `.`). Several make one report:
+    /// each finding names its repository, and each distinct key is verified once.
+    #[arg(value_name = "REPO")]
+    pub repos: Vec<PathBuf>,
+    /// Also sweep the repositories listed in FILE, one path per line (`#` comments): an
+    /// organisation's mirror directory in one run.
+    #[arg(long, value_name = "FILE", help_heading = SCAN)]
+    pub repos_file: Option<PathBuf>,
     /// Only the blobs introduced by the commits in BASE..HEAD (a push). A BASE of all zeros (a new
     /// branch) means the commits no other ref has.
     #[arg(long, value_name = "BASE..HEAD", help_heading = SCAN)]

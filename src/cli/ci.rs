@@ -46,7 +46,8 @@ pub fn run(args: CiArgs) -> Result<i32> {
     };
     eprintln!("{}", Safe(&why));
     let git = GitArgs {
-        repo: args.repo,
+        repos: vec![args.repo],
+        repos_file: None,
         range: choice.range,
         shallow_ok: false,
         branch: choice.branch,

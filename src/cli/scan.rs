@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::args::{CommonArgs, DirArgs, FailOn, GitArgs, StagedArgs};
 use super::revoke::TerminalConfirm;
@@ -53,10 +53,14 @@ pub fn dir(args: DirArgs) -> Result<i32> {
 /// `mode` names the analysis in SARIF (`git` or `ci`); `why` (from `ci`: the range it chose and why)
 /// leads the report's notes.
 pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32> {
-    let top = repo_top(&args.repo);
+    let repos = repo_list(&args.repos, args.repos_file.as_deref())?;
+    if repos.len() > 1 && args.range.is_some() {
+        bail!("--range takes one repository, not {}", repos.len());
+    }
+    let top = repo_top(&repos[0]);
     let settings = Settings::load(&args.common, top.as_deref(), top.clone())?;
-    let source = git::History {
-        repo: args.repo.clone(),
+    let source = git::Histories {
+        repos,
         opts: git::HistoryOptions {
             threads: args.common.threads,
             max_file_size: settings.max_file_size,
@@ -109,6 +113,28 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
 
 /// The top of the repository at or above `repo`: its work tree, or the git dir of a bare one. None if
 /// there is no repository there (the source says so when it runs).
+/// The repositories named and those in `--repos-file`; `.` if none.
+fn repo_list(named: &[PathBuf], file: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let mut repos = named.to_vec();
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read --repos-file {}", file.display()))?;
+        repos.extend(
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim())
+                .filter(|l| !l.is_empty())
+                .map(PathBuf::from),
+        );
+        if repos.is_empty() {
+            bail!("--repos-file {} lists no repository", file.display());
+        }
+    }
+    if repos.is_empty() {
+        repos.push(PathBuf::from("."));
+    }
+    Ok(repos)
+}
+
 fn repo_top(repo: &Path) -> Option<PathBuf> {
     let repo = git::open_repo(repo).ok()?;
     let top = repo.workdir().unwrap_or_else(|| repo.path());

@@ -50,6 +50,10 @@ pub(super) fn shown_path(o: &Origin) -> String {
         Some(raw) => escape_bytes(&raw),
         None => escape(&o.path).into_owned(),
     };
+    let outer = match &o.repository {
+        Some(repo) => format!("[{}] {outer}", escape(repo)),
+        None => outer,
+    };
     match &o.member {
         Some(m) => format!("{outer}!{}", escape(m)),
         None => outer,

@@ -71,6 +71,59 @@ impl Source for History {
     }
 }
 
+/// Several histories in one run (an organisation's mirrors): one report, each finding naming its
+/// repository. A repository that cannot be read is recorded and the others are swept; only if none
+/// can be read is the run an error.
+pub struct Histories {
+    pub repos: Vec<PathBuf>,
+    pub opts: HistoryOptions,
+}
+
+impl Source for Histories {
+    fn scan(&self, sink: &dyn Sink) -> Result<()> {
+        if let [repo] = &self.repos[..] {
+            return scan_repo(repo, &self.opts, sink);
+        }
+        let mut failed = Vec::new();
+        for repo in &self.repos {
+            let opts = HistoryOptions {
+                repository: Some(repo.display().to_string()),
+                ..self.opts.clone()
+            };
+            if let Err(e) = scan_repo(repo, &opts, sink) {
+                sink.skip(
+                    format!("({})", repo.display()),
+                    format!("repository not swept: {e:#}"),
+                );
+                failed.push(e);
+            }
+        }
+        match failed.len() {
+            0 => Ok(()),
+            n if n == self.repos.len() => Err(failed.swap_remove(0).context(format!(
+                "none of the {n} repositories could be swept; the first error"
+            ))),
+            n => {
+                sink.note(format!(
+                    "{n} of {} repositories could not be swept (see skipped)",
+                    self.repos.len()
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    fn ignore_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = Vec::new();
+        for f in self.repos.iter().flat_map(|r| repo_ignore_files(r)) {
+            if !files.contains(&f) {
+                files.push(f);
+            }
+        }
+        files
+    }
+}
+
 fn scan_repo(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> {
     let repo = open_repo(path)?;
     let partial = repo::note_partial_clone(&repo, sink);

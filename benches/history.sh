@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# sgscan git against git's own best order, interleaved in one run, on each repository given:
+#
+#   benches/history.sh [REPO...]      (default: /work/bench-data/history.git)
+#
+#   SGSCAN  the binary (default target/release/sgscan)      RUNS  runs of each (default 5)
+#
+# Real repositories: fetch tokio and git/git as bare mirrors, e.g.
+#   git clone --mirror https://github.com/tokio-rs/tokio tokio.git
+#   git clone --mirror https://github.com/git/git git.git
+# For each run of each command: wall, user, sys, peak RSS and peak RssAnon (sampled every 20 ms
+# from /proc), then the medians, the ratio sgscan / cat-file and the cores busy ((user+sys)/wall).
+# One more sgscan run with SGSCAN_TIMINGS=1 prints the per-stage times. The load average is printed
+# before each repository: numbers mean little on a busy machine.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+SGSCAN="${SGSCAN:-$root/target/release/sgscan}"
+RUNS="${RUNS:-5}"
+[ $# -eq 0 ] && set -- /work/bench-data/history.git
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# measure OUT CMD...: appends "wall user sys maxrss_kb rssanon_kb" to OUT.
+measure() {
+  local out="$1"
+  shift
+  /usr/bin/time -f "%e %U %S %M" -o "$tmp/t" "$@" >/dev/null 2>&1 &
+  local tpid=$! anon=0 pid a
+  sleep 0.02
+  pid="$(pgrep -P "$tpid" | head -n1)"
+  while kill -0 "$tpid" 2>/dev/null; do
+    for p in $pid $(pgrep -P "${pid:-0}" 2>/dev/null); do
+      a="$(awk '/^RssAnon/ {print $2}' "/proc/$p/status" 2>/dev/null)"
+      [ -n "$a" ] && [ "$a" -gt "$anon" ] && anon="$a"
+    done
+    sleep 0.02
+  done
+  wait "$tpid"
+  echo "$(tail -n1 "$tmp/t") $anon" >>"$out"
+}
+
+for repo in "$@"; do
+  echo "## $repo  $(date -u +%FT%TZ)  $(nproc) cores  load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  rm -f "$tmp/s" "$tmp/c"
+  "$SGSCAN" git "$repo" -q -f json -o /dev/null >/dev/null 2>&1 # warm the page cache
+  for ((i = 0; i < RUNS; i++)); do
+    measure "$tmp/s" "$SGSCAN" git "$repo" -q -f json -o /dev/null
+    measure "$tmp/c" sh -c "git -C '$repo' cat-file --batch-all-objects --batch --unordered >/dev/null"
+  done
+  python3 - "$tmp/s" "$tmp/c" <<'PY'
+import statistics, sys
+def load(p):
+    rows = [list(map(float, l.split())) for l in open(p)]
+    return [statistics.median(c) for c in zip(*rows)]
+s, c = load(sys.argv[1]), load(sys.argv[2])
+for name, r in (("sgscan git", s), ("git cat-file --batch-all-objects --batch --unordered", c)):
+    wall, user, sys_, rss, anon = r
+    print(f"  {name:<55} {wall:7.2f} s  user {user:6.2f}  sys {sys_:5.2f}  cores {(user+sys_)/wall:4.2f}"
+          f"  peak RSS {rss/1024:6.0f} MB  RssAnon {anon/1024:6.0f} MB")
+print(f"  ratio sgscan / cat-file: {s[0]/c[0]:.2f}")
+PY
+  SGSCAN_TIMINGS=1 "$SGSCAN" git "$repo" -q -f json -o /dev/null 2>&1 >/dev/null | sed 's/^/  /'
+  echo "  load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+done
