@@ -13,6 +13,7 @@ mod distribution;
 mod encodings;
 mod escape;
 mod git;
+mod history;
 mod html;
 mod next_steps;
 mod repos;

@@ -14,7 +14,7 @@ use serde_json::Value;
 const ZEROS: &str = "0000000000000000000000000000000000000000";
 
 /// `sgscan git -q -f json REPO EXTRA...`, run from `cwd`.
-fn scan_git(cwd: &Path, repo: &Path, extra: &[&str]) -> Run {
+pub(crate) fn scan_git(cwd: &Path, repo: &Path, extra: &[&str]) -> Run {
     let repo = repo.to_str().unwrap();
     let mut args = vec!["git", "-q", "-f", "json", repo];
     args.extend_from_slice(extra);
@@ -1196,7 +1196,7 @@ sgtest!(
 // sgscan git: damaged repositories
 
 /// The `skipped` entry whose path names `id`; panics with the report if there is none.
-fn skip_of<'a>(doc: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn skip_of<'a>(doc: &'a Value, id: &str) -> &'a Value {
     doc["skipped"]
         .as_array()
         .unwrap()

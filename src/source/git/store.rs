@@ -311,6 +311,12 @@ impl Scanner<'_> {
                     self.lock().gitlinks.push((id.to_owned(), edges.gitlinks));
                 }
             }
+            // Every shard places what it finds in commits no ref reaches: each needs them all.
+            Kind::Commit if opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) => {
+                self.lock()
+                    .commits
+                    .push((id.to_owned(), header_id(data, b"tree ")));
+            }
             _ if opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) => {}
             Kind::Blob => {
                 if data.len() as u64 > opts.max_file_size {
