@@ -369,6 +369,8 @@ mod tests {
         let mut buf = AlignedBuf::default();
         assert!(read_bounded(&path, 99, &mut buf).unwrap().is_none());
         assert_eq!(read_bounded(&path, 100, &mut buf).unwrap().unwrap().len(), 100);
+        // A buffer grown past the file does not lift the limit.
+        assert!(read_bounded(&path, 99, &mut buf).unwrap().is_none());
     }
 
     /// procfs files report size 0 but have contents: the read loop grows the buffer past the
@@ -384,5 +386,10 @@ mod tests {
         assert!(data.len() > 64 && aligned(data));
         assert!(data.starts_with(b"Name:"));
         assert!(read_bounded(path, 10, &mut buf).unwrap().is_none());
+        assert!(
+            read_bounded(path, 10, &mut AlignedBuf::default())
+                .unwrap()
+                .is_none()
+        );
     }
 }
