@@ -8,7 +8,7 @@
 # Real repositories: fetch tokio and git/git as bare mirrors, e.g.
 #   git clone --mirror https://github.com/tokio-rs/tokio tokio.git
 #   git clone --mirror https://github.com/git/git git.git
-# For each run of each command: wall, user, sys, peak RSS and peak RssAnon (sampled every 20 ms
+# For each run of each command: wall, user, sys, peak RSS and peak RssAnon (sampled every 50 ms
 # from /proc), then the medians, the ratio sgscan / cat-file and the cores busy ((user+sys)/wall).
 # One more sgscan run with SGSCAN_TIMINGS=1 prints the per-stage times. The load average is printed
 # before each repository: numbers mean little on a busy machine.
@@ -20,20 +20,23 @@ RUNS="${RUNS:-5}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-# measure OUT CMD...: appends "wall user sys maxrss_kb rssanon_kb" to OUT.
+# measure OUT CMD...: appends "wall user sys maxrss_kb rssanon_kb" to OUT. The sampler uses shell
+# builtins only (no process per sample), so it takes no core from what it measures.
 measure() {
   local out="$1"
   shift
   /usr/bin/time -f "%e %U %S %M" -o "$tmp/t" "$@" >/dev/null 2>&1 &
-  local tpid=$! anon=0 pid a
-  sleep 0.02
-  pid="$(pgrep -P "$tpid" | head -n1)"
+  local tpid=$! anon=0 p1 p2 p k v rest
   while kill -0 "$tpid" 2>/dev/null; do
-    for p in $pid $(pgrep -P "${pid:-0}" 2>/dev/null); do
-      a="$(awk '/^RssAnon/ {print $2}' "/proc/$p/status" 2>/dev/null)"
-      [ -n "$a" ] && [ "$a" -gt "$anon" ] && anon="$a"
+    p1="" p2=""
+    read -r p1 rest <"/proc/$tpid/task/$tpid/children" 2>/dev/null
+    [ -n "$p1" ] && read -r p2 rest <"/proc/$p1/task/$p1/children" 2>/dev/null
+    for p in $p1 $p2; do
+      while read -r k v rest; do
+        [ "$k" = "RssAnon:" ] && [ "$v" -gt "$anon" ] && anon="$v"
+      done <"/proc/$p/status" 2>/dev/null
     done
-    sleep 0.02
+    sleep 0.05
   done
   wait "$tpid"
   echo "$(tail -n1 "$tmp/t") $anon" >>"$out"

@@ -45,6 +45,10 @@ impl Progress {
         self.0.inc(1);
     }
 
+    pub(super) fn inc_by(&self, n: u64) {
+        self.0.inc(n);
+    }
+
     pub(super) fn finish(&self) {
         self.0.finish_and_clear();
     }

@@ -111,14 +111,17 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
         scanner.pack(p, &packs[..k], repo, &pool);
     }
     pool.install(|| {
-        loose_ids.par_iter().for_each_init(Vec::new, |buf, (i, id)| {
-            match loose[*i].try_find(id, buf) {
-                Ok(Some(data)) => scanner.object(id, data.kind, data.data),
-                // Gone between listing and reading: pruned while we ran.
-                Ok(None) => {}
-                Err(e) => sink.skip(format!("(object {id})"), format!("unreadable loose object: {e}")),
-            }
-        });
+        loose_ids.par_iter().for_each_init(
+            || (Vec::new(), scanner.local(None)),
+            |(buf, local), (i, id)| {
+                match loose[*i].try_find(id, buf) {
+                    Ok(Some(data)) => scanner.object(local, id, data.kind, data.data),
+                    // Gone between listing and reading: pruned while we ran.
+                    Ok(None) => {}
+                    Err(e) => sink.skip(format!("(object {id})"), format!("unreadable loose object: {e}")),
+                }
+            },
+        );
     });
     progress.finish();
     let state = scanner.state.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -213,6 +216,47 @@ struct State {
     gitlinks: Vec<(ObjectId, Vec<BString>)>,
 }
 
+/// What one worker gathers, handed to the shared state when it is dropped: a lock per object
+/// would make the workers queue for it.
+struct Local<'a> {
+    state: &'a Mutex<State>,
+    progress: &'a Progress,
+    /// Pack offsets read, for the one-by-one fallback of a pack that fails part-way.
+    done: Option<&'a Mutex<Vec<u64>>>,
+    offsets: Vec<u64>,
+    blobs: Vec<ObjectId>,
+    commits: Vec<(ObjectId, Option<ObjectId>)>,
+    read: u64,
+}
+
+impl Clone for Local<'_> {
+    fn clone(&self) -> Self {
+        Local {
+            state: self.state,
+            progress: self.progress,
+            done: self.done,
+            offsets: Vec::new(),
+            blobs: Vec::new(),
+            commits: Vec::new(),
+            read: 0,
+        }
+    }
+}
+
+impl Drop for Local<'_> {
+    fn drop(&mut self) {
+        self.progress.inc_by(self.read % 256);
+        if let Some(done) = self.done {
+            done.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .append(&mut self.offsets);
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.blobs.append(&mut self.blobs);
+        state.commits.append(&mut self.commits);
+    }
+}
+
 /// Shared by every worker.
 struct Scanner<'a> {
     sink: &'a dyn Sink,
@@ -235,13 +279,13 @@ impl Scanner<'_> {
     /// the pack), the objects it did not reach are read one by one, each failure a skip of its own.
     fn pack(&self, p: &Pack, earlier: &[Pack], repo: &gix::Repository, pool: &rayon::ThreadPool) {
         let done: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-        let processor = |kind: Kind, data: &[u8], entry: &pack::index::Entry, _: &dyn gix::Progress| {
-            done.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(entry.pack_offset);
+        let mut local = self.local(Some(&done));
+        // gitoxide clones the processor for each of its threads: each gets its own `Local`.
+        let processor = move |kind: Kind, data: &[u8], entry: &pack::index::Entry, _: &dyn gix::Progress| {
+            local.offsets.push(entry.pack_offset);
             // An object in two packs is read from the first (newest) only.
             if !earlier.iter().any(|e| e.index.lookup(entry.oid).is_some()) {
-                self.object(&entry.oid, kind, data);
+                self.object(&mut local, &entry.oid, kind, data);
             }
             Ok(())
         };
@@ -275,9 +319,9 @@ impl Scanner<'_> {
         let shared = repo.clone().into_sync();
         pool.install(|| {
             rest.par_iter().for_each_init(
-                || (shared.to_thread_local(), Vec::new()),
-                |(repo, buf), id| match repo.objects.try_find(id, buf) {
-                    Ok(Some(data)) => self.object(id, data.kind, data.data),
+                || (shared.to_thread_local(), Vec::new(), self.local(None)),
+                |(repo, buf, local), id| match repo.objects.try_find(id, buf) {
+                    Ok(Some(data)) => self.object(local, id, data.kind, data.data),
                     Ok(None) => self
                         .sink
                         .skip(format!("(object {id})"), format!("missing object in {}", p.name)),
@@ -290,12 +334,27 @@ impl Scanner<'_> {
         });
     }
 
-    fn object(&self, id: &gix::oid, kind: Kind, data: &[u8]) {
+    fn local<'s>(&'s self, done: Option<&'s Mutex<Vec<u64>>>) -> Local<'s> {
+        Local {
+            state: &self.state,
+            progress: self.progress,
+            done,
+            offsets: Vec::new(),
+            blobs: Vec::new(),
+            commits: Vec::new(),
+            read: 0,
+        }
+    }
+
+    fn object(&self, local: &mut Local<'_>, id: &gix::oid, kind: Kind, data: &[u8]) {
+        local.read += 1;
+        if local.read.is_multiple_of(256) {
+            self.progress.inc_by(256);
+        }
         self.objects.fetch_add(1, Ordering::Relaxed);
-        self.progress.inc();
         let opts = self.opts;
         if kind == Kind::Blob {
-            self.lock().blobs.push(id.to_owned());
+            local.blobs.push(id.to_owned());
         }
         match kind {
             // Submodules are looked for in every shard: each job notes them.
@@ -313,9 +372,7 @@ impl Scanner<'_> {
             }
             // Every shard places what it finds in commits no ref reaches: each needs them all.
             Kind::Commit if opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) => {
-                self.lock()
-                    .commits
-                    .push((id.to_owned(), header_id(data, b"tree ")));
+                local.commits.push((id.to_owned(), header_id(data, b"tree ")));
             }
             _ if opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) => {}
             Kind::Blob => {
@@ -338,9 +395,7 @@ impl Scanner<'_> {
                 });
             }
             Kind::Commit => {
-                self.lock()
-                    .commits
-                    .push((id.to_owned(), header_id(data, b"tree ")));
+                local.commits.push((id.to_owned(), header_id(data, b"tree ")));
                 // A commit that does not decode still has its message after the header's empty line.
                 let commit = gix::objs::CommitRef::from_bytes(data, self.hash).ok();
                 let message = commit.as_ref().map_or(raw_message(data), |c| c.message.as_ref());
