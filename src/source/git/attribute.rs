@@ -14,12 +14,12 @@ use gix::bstr::BString;
 use gix::prelude::FindExt;
 
 use super::HistoryOptions;
-use super::objects::{read_commit, short};
+use super::objects::{join, read_commit, short};
 use super::refs::Tips;
 use super::store::{Scanned, pending_path};
 use super::sweep::commit_info;
 use super::treeindex::TreeIndex;
-use super::treewalk::{Start, join, walk_trees};
+use super::treewalk::{Start, walk_trees};
 use super::walk::Walked;
 use crate::model::Origin;
 use crate::source::{Attribute, Sink};
@@ -38,6 +38,17 @@ struct Root {
     reachable: bool,
     /// Tips reaching the commit (see [`Walked::refs`]).
     refs: u64,
+}
+
+impl Root {
+    /// `path@commit`, or `ref:path` for a tree a ref names: how skips name a place.
+    fn place(&self, path: &BString) -> String {
+        match (&self.ref_name, self.commit) {
+            (Some(name), _) => format!("{name}:{path}"),
+            (None, Some(c)) => format!("{path}@{}", short(&c)),
+            (None, None) => path.to_string(),
+        }
+    }
 }
 
 /// Where a blob was first seen.
@@ -377,14 +388,7 @@ impl Places<'_> {
                 .get(tree)
                 .map(|&r| (r, BString::default(), HashSet::new()));
             let place = match top.or_else(|| find.first_place(tree, true)) {
-                Some((r, path, _)) => {
-                    let path = join(&path, name.as_ref());
-                    match (&self.roots[r].ref_name, self.roots[r].commit) {
-                        (Some(n), _) => format!("{n}:{path}"),
-                        (None, Some(c)) => format!("{path}@{}", short(&c)),
-                        (None, None) => path.to_string(),
-                    }
-                }
+                Some((r, path, _)) => self.roots[r].place(&join(&path, name.as_ref())),
                 // No commit or ref has the tree: an object no ref reaches.
                 None => name.to_string(),
             };
@@ -418,12 +422,7 @@ impl Places<'_> {
     fn shown(&self, id: &gix::oid) -> Option<String> {
         let prefix = &self.opts.prefix;
         if let Some(place) = self.blobs.get(id) {
-            let root = &self.roots[place.root];
-            return Some(match (&root.ref_name, root.commit) {
-                (Some(name), _) => format!("{prefix}{name}:{}", place.path),
-                (None, Some(c)) => format!("{prefix}{}@{}", place.path, short(&c)),
-                (None, None) => format!("{prefix}{}", place.path),
-            });
+            return Some(format!("{prefix}{}", self.roots[place.root].place(&place.path)));
         }
         self.named_blobs.get(id).map(|name| format!("{prefix}{name}"))
     }

@@ -134,7 +134,7 @@ fn scan_repo(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> 
     let swept = match &opts.range {
         None => sweep_store(&repo, opts, partial, sink)?,
         Some(range) => {
-            repo::check_packs(&repo, sink);
+            store::check_packs(&repo, sink);
             let mut swept = sweep::scan_planned(&repo, opts, sink, |plan| {
                 plan::plan_range(&repo, range, opts, sink, plan)
             })?;

@@ -2,7 +2,7 @@
 //! header lines and message say.
 
 use gix::ObjectId;
-use gix::bstr::ByteSlice;
+use gix::bstr::{BStr, BString, ByteSlice, ByteVec};
 use gix::prelude::FindExt;
 
 /// The id on the first header line starting with `field` (`b"tree "`, `b"object "`), read without
@@ -117,6 +117,16 @@ pub(super) fn read_commit(
             Ok(head)
         }
     }
+}
+
+/// `prefix/name`, a path in a tree (`name` alone at the top).
+pub(super) fn join(prefix: &BString, name: &BStr) -> BString {
+    let mut p = prefix.clone();
+    if !p.is_empty() {
+        p.push_byte(b'/');
+    }
+    p.push_str(name);
+    p
 }
 
 /// An abbreviated id, for the places that skips name.

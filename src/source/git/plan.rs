@@ -5,12 +5,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use anyhow::{Context, Result, anyhow, bail};
 use gix::ObjectId;
-use gix::bstr::{BStr, BString, ByteVec};
+use gix::bstr::BString;
 use gix::objs::tree::EntryMode;
 use gix::prelude::FindExt;
 
 use super::HistoryOptions;
-use super::objects::{read_commit, short};
+use super::objects::{join, read_commit, short};
 use super::refs::ref_tips_except;
 use super::shard::shard_of;
 use super::walk::walk;
@@ -327,13 +327,4 @@ impl<'r> Trees<'r> {
         });
         read.then_some(out)
     }
-}
-
-fn join(prefix: &BString, name: &BStr) -> BString {
-    let mut p = prefix.clone();
-    if !p.is_empty() {
-        p.push_byte(b'/');
-    }
-    p.push_str(name);
-    p
 }

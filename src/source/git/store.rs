@@ -100,7 +100,6 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
         progress: &progress,
         state: Default::default(),
         index: IndexBuilder::default(),
-        objects: AtomicU64::new(0),
         lfs: AtomicU64::new(0),
     };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -141,11 +140,22 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
         commits: state.commits,
         gitlinks: state.gitlinks,
         index,
-        objects: scanner.objects.into_inner(),
+        objects: state.objects,
         lfs: scanner.lfs.into_inner(),
         blobs: Some(blobs),
         bad_packs,
     })
+}
+
+/// Records each pack of the repository that does not open (what a range, which reads objects by
+/// id, would otherwise find only as objects that seem missing).
+pub(super) fn check_packs(repo: &gix::Repository, sink: &dyn Sink) {
+    open_packs(
+        repo.objects.store_ref().path(),
+        repo.object_hash(),
+        sink,
+        &mut Vec::new(),
+    );
 }
 
 /// The packs of one objects directory, newest first as git reads them; one that does not open is
@@ -214,6 +224,7 @@ struct State {
     commits: Vec<(ObjectId, Option<ObjectId>)>,
     blobs: Vec<ObjectId>,
     gitlinks: Vec<(ObjectId, Vec<BString>)>,
+    objects: u64,
 }
 
 /// What one worker gathers, handed to the shared state when it is dropped: a lock per object
@@ -252,6 +263,7 @@ impl Drop for Local<'_> {
                 .append(&mut self.offsets);
         }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.objects += self.read;
         state.blobs.append(&mut self.blobs);
         state.commits.append(&mut self.commits);
     }
@@ -265,7 +277,6 @@ struct Scanner<'a> {
     progress: &'a Progress,
     state: Mutex<State>,
     index: IndexBuilder,
-    objects: AtomicU64,
     lfs: AtomicU64,
 }
 
@@ -351,7 +362,6 @@ impl Scanner<'_> {
         if local.read.is_multiple_of(256) {
             self.progress.inc_by(256);
         }
-        self.objects.fetch_add(1, Ordering::Relaxed);
         let opts = self.opts;
         if kind == Kind::Blob {
             local.blobs.push(id.to_owned());

@@ -15,6 +15,7 @@ use super::plan::{BlobJob, Plan};
 use super::progress::Progress;
 use super::refs::tag_objects;
 use super::shard::shard_of;
+use super::store;
 use crate::model::{CommitInfo, Origin};
 use crate::source::Sink;
 
@@ -177,25 +178,6 @@ pub(super) fn scan_tag_messages(repo: &gix::Repository, opts: &HistoryOptions, s
 /// Author and date of a commit, read only when a finding needs them.
 pub(super) fn commit_info(repo: &gix::Repository, commit: ObjectId) -> CommitInfo {
     let mut buf = Vec::new();
-    let mut info = CommitInfo {
-        commit: commit.to_string(),
-        author_name: String::new(),
-        author_email: String::new(),
-        date: String::new(),
-    };
-    let author = repo
-        .objects
-        .find_commit(&commit, &mut buf)
-        .ok()
-        .and_then(|c| c.author().ok());
-    if let Some(a) = author {
-        info.author_name = a.name.to_str_lossy().trim().to_string();
-        info.author_email = a.email.to_str_lossy().trim().to_string();
-        info.date = a
-            .time()
-            .ok()
-            .and_then(|t| t.format(gix::date::time::format::ISO8601_STRICT).ok())
-            .unwrap_or_default();
-    }
-    info
+    let decoded = repo.objects.find_commit(&commit, &mut buf).ok();
+    store::commit_info(&commit, decoded.as_ref())
 }

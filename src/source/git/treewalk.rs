@@ -9,10 +9,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gix::ObjectId;
-use gix::bstr::{BStr, BString, ByteVec};
+use gix::bstr::BString;
 use gix::prelude::FindExt;
 
-use super::objects::short;
+use super::objects::{join, short};
 use super::repo::with_delta_cache;
 use crate::source::Sink;
 
@@ -194,13 +194,4 @@ fn where_(start: &Start<'_>, prefix: &BString) -> String {
         (None, Some(commit)) => format!("{prefix}@{}", short(&commit)),
         (None, None) => prefix.to_string(),
     }
-}
-
-pub(super) fn join(prefix: &BString, name: &BStr) -> BString {
-    let mut p = prefix.clone();
-    if !p.is_empty() {
-        p.push_byte(b'/');
-    }
-    p.push_str(name);
-    p
 }
