@@ -1183,3 +1183,130 @@ fn a_new_key_file_takes_one_key_so_two_live_leaks_rotate_nothing() {
     }
     assert!(!s.path("new.key").exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// the hand-over must be proven (issue 21)
+// ---------------------------------------------------------------------------------------------
+
+/// Commands that exit 0 without reading the whole key: the key fits in the pipe's buffer, so the
+/// write succeeds and only the bytes left unread tell. Each is a rolled-back hand-over, and the old
+/// key is never deleted.
+const NOT_READING: [(&str, u64); 3] = [
+    ("true", 0xa101),
+    ("sleep 0.3; exit 0", 0xa102),
+    ("head -c 10 >/dev/null", 0xa103),
+];
+
+#[cfg(unix)]
+#[test]
+fn a_new_key_command_that_exits_0_without_reading_the_key_is_rolled_back() {
+    for (cmd, seed) in NOT_READING {
+        let mut s = Setup::new(seed);
+        let old = s.key("prod mailer", &["mail.send"]);
+        let r = s.rotate(&old, &["--new-key-command", cmd, "--yes"]);
+        assert_eq!(r.code, 2, "{cmd}: {r}");
+        s.assert_leaks_nothing(&r, &[&old]);
+        let created = s.mock.created();
+        assert_eq!(created.len(), 1, "{cmd}: {r}");
+        let new = &created[0];
+        let rot = rotation(&r);
+        assert_eq!(
+            (rot["status"].as_str(), rot["step"].as_str()),
+            (Some("rolled-back"), Some("hand-over")),
+            "{cmd}: {r}"
+        );
+        let reason = rot["reason"].as_str().unwrap();
+        assert!(reason.contains("bytes unread"), "{cmd}: {r}");
+        assert!(s.mock.is_revoked(new), "{cmd}: the new key is deleted again");
+        assert!(!s.mock.is_revoked(&old), "{cmd}: the old key is left alone");
+        assert_eq!(s.deletes(), [format!("DELETE /v3/api_keys/{}", id(new))], "{cmd}");
+        let steps = s.audit_steps();
+        assert!(
+            !steps.iter().any(|(_, step)| step == "revoke"),
+            "{cmd}: {steps:?}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_key_command_that_reads_the_whole_key_hands_it_over() {
+    for (cmd, seed) in [
+        ("cat > got.key", 0xa104),
+        ("read -r k; printf '%s\\n' \"$k\" > got.key", 0xa105),
+    ] {
+        let mut s = Setup::new(seed);
+        let old = s.key("prod mailer", &["mail.send"]);
+        let r = s.rotate(&old, &["--new-key-command", cmd, "--yes"]);
+        assert_eq!(r.code, 0, "{cmd}: {r}");
+        s.assert_leaks_nothing(&r, &[&old]);
+        let new = &s.mock.created()[0];
+        assert_eq!(rotation(&r)["status"], "rotated", "{cmd}: {r}");
+        assert_eq!(
+            std::fs::read_to_string(s.path("got.key")).unwrap(),
+            format!("{new}\n"),
+            "{cmd}"
+        );
+        assert!(s.mock.is_revoked(&old), "{cmd}");
+        assert!(!s.mock.is_revoked(new), "{cmd}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_scan_with_revoke_rotate_rolls_back_a_hand_over_that_did_not_read_the_key() {
+    for (cmd, seed) in NOT_READING {
+        let mut s = Setup::new(seed + 0x10);
+        let old = s.key("prod mailer", &["mail.send"]);
+        s.leak("config.env", &old);
+        let r = s.scan_rotating(
+            sgscan(s.tmp.path(), &s.admin),
+            &["--new-key-command", cmd, "--yes", "-f", "json"],
+        );
+        assert_eq!(r.code, 2, "{cmd}: {r}");
+        s.assert_leaks_nothing(&r, &[&old]);
+        let created = s.mock.created();
+        assert_eq!(created.len(), 1, "{cmd}: {r}");
+        let new = &created[0];
+        let doc = r.json();
+        let rot = &crate::util::finding(&doc, &old)["rotation"];
+        assert_eq!(
+            (rot["status"].as_str(), rot["step"].as_str()),
+            (Some("rolled-back"), Some("hand-over")),
+            "{cmd}: {r}"
+        );
+        assert!(
+            rot["reason"].as_str().unwrap().contains("bytes unread"),
+            "{cmd}: {r}"
+        );
+        assert!(s.mock.is_revoked(new), "{cmd}: the new key is deleted again");
+        assert!(!s.mock.is_revoked(&old), "{cmd}: the old key is left alone");
+        assert_eq!(s.deletes(), [format!("DELETE /v3/api_keys/{}", id(new))], "{cmd}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_scan_with_revoke_rotate_hands_over_to_a_command_that_reads_the_key() {
+    let mut s = Setup::new(0xa116);
+    let old = s.key("prod mailer", &["mail.send"]);
+    s.leak("config.env", &old);
+    let r = s.scan_rotating(
+        sgscan(s.tmp.path(), &s.admin),
+        &["--new-key-command", "cat > got.key", "--yes", "-f", "json"],
+    );
+    assert_eq!(r.code, 1, "{r}");
+    s.assert_leaks_nothing(&r, &[&old]);
+    let new = &s.mock.created()[0];
+    let doc = r.json();
+    assert_eq!(
+        crate::util::finding(&doc, &old)["rotation"]["status"],
+        "rotated",
+        "{r}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.path("got.key")).unwrap(),
+        format!("{new}\n")
+    );
+    assert!(s.mock.is_revoked(&old));
+}
