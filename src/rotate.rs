@@ -3,8 +3,9 @@
 //! not stop its mail. Order: look up → create → hand over → check the new key is live → revoke the
 //! old one exactly as `revoke --key-id` does. A hand-over that fails deletes the new key again,
 //! but only a key the create answer proves is new (SendGrid's exact 201, an id that is neither the
-//! old key's, the admin key's nor one seen in this run): any doubt ends in a manual step instead,
-//! since a DELETE of the wrong id revokes a key in use.
+//! old key's, the admin key's, one seen in this run nor one the account listed just before the
+//! create): any doubt ends in a manual step instead, since a DELETE of the wrong id revokes a key
+//! in use.
 //!
 //! The new key's value exists only in a [`NewKey`] for the hand-over; reports, the audit log and
 //! every message carry its id and redacted form only.
@@ -18,7 +19,7 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::account::{KeyDetails, key_details};
+use crate::account::{KeyDetails, key_details, list_keys};
 use crate::key::{KeyId, redact};
 pub use crate::model::RotateStatus;
 use crate::revoke::{self, AdminKey, AuditLog, Confirm, Deleted, Planned, RevokeOptions, RevokeStatus};
@@ -293,6 +294,7 @@ pub fn rotate_all(ids: &[KeyId], opts: &RotateOptions) -> Result<Vec<Rotation>> 
     let mut known = Known {
         admin: opts.admin.key_id(),
         ids: ids.to_vec(),
+        existing: Vec::new(),
     };
     Ok(looked_up
         .into_iter()
@@ -416,11 +418,14 @@ fn check_account(name: &str, old_id: &str, ids: &[String]) -> String {
     )
 }
 
-/// Ids a create must never answer with: the old key's, the admin key's, and every id this run has
-/// rotated or created. Deleting one of them in a rollback would revoke a key in use.
+/// Ids a create must never answer with: the old key's, the admin key's, every id this run has
+/// rotated or created, and every id the account listed just before the create. Deleting one of
+/// them in a rollback would revoke a key in use.
 struct Known {
     admin: Option<KeyId>,
     ids: Vec<KeyId>,
+    /// The account's ids as `GET /v3/api_keys` gave them before the current create.
+    existing: Vec<KeyId>,
 }
 
 impl Known {
@@ -431,6 +436,8 @@ impl Known {
             Some("the admin key's id")
         } else if self.ids.contains(id) {
             Some("the id of a key this run already rotated or created")
+        } else if self.existing.contains(id) {
+            Some("the id of a key the account held before the create")
         } else {
             None
         }
@@ -441,6 +448,18 @@ fn rotate_one(mut r: Rotation, opts: &RotateOptions, trail: &mut Trail, known: &
     let by = opts.admin.who();
     let old_id = r.old_key_id.clone();
     let name = r.new_name.clone().unwrap_or_default();
+    // Without the account's ids just before the create, a created id cannot be told new: an
+    // answer naming another key of the account would get that key deleted on rollback.
+    match list_keys(opts.api, opts.admin) {
+        Ok(listed) => known.existing = listed.into_iter().map(|(_, id)| id).collect(),
+        Err(why) => {
+            return r.end(
+                RotateStatus::Refused,
+                "create",
+                format!("{why}: a created key could not be told from an existing one, nothing created"),
+            );
+        }
+    }
     let body = json!({ "name": name, "scopes": r.new_scopes });
     let detail = json!({ "action": "POST /v3/api_keys", "name": name, "scopes": r.new_scopes });
     if let Err(why) = trail.line("attempt", "create", &old_id, &by, detail) {

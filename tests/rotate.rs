@@ -1310,3 +1310,71 @@ fn a_scan_with_revoke_rotate_hands_over_to_a_command_that_reads_the_key() {
     );
     assert!(s.mock.is_revoked(&old));
 }
+
+/// A 201 in SendGrid's shape that hands back another key of the account, real key and id: without
+/// the account's ids from before the create it would pass for new, and the failed hand-over's
+/// rollback would DELETE a key in use.
+#[test]
+fn a_create_answer_naming_another_existing_key_never_deletes_it() {
+    let mut s = Setup::new(0xa117);
+    let old = s.key("mailer", &["mail.send"]);
+    let other = s.key("billing mailer", &["mail.send"]);
+    s.create_answers(&other, &id(&other), None);
+    let r = s.rotate(&old, &["--new-key-command", "cat > got.key; exit 1", "--yes"]);
+    assert_eq!(r.code, 2, "{r}");
+    s.assert_leaks_nothing(&r, &[&old, &other]);
+    let rot = rotation(&r);
+    assert_eq!(
+        (rot["status"].as_str(), rot["step"].as_str()),
+        (Some("failed"), Some("create")),
+        "{r}"
+    );
+    assert!(
+        rot["reason"].as_str().unwrap().contains("held before the create"),
+        "{r}"
+    );
+    assert_eq!(rot["new_key_id"], Value::Null, "{r}");
+    assert!(
+        rot["manual_step"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&id(&other)),
+        "{r}"
+    );
+    assert!(s.deletes().is_empty(), "{:?}", s.trace());
+    assert!(!s.mock.is_revoked(&other));
+    assert!(!s.mock.is_revoked(&old));
+    assert!(!s.path("got.key").exists(), "nothing is handed over");
+    // The list came before the create.
+    let trace = s.trace();
+    let list = trace.iter().position(|t| t.starts_with("GET /v3/api_keys?"));
+    let create = trace.iter().position(|t| t == "POST /v3/api_keys");
+    assert!(matches!((list, create), (Some(l), Some(c)) if l < c), "{trace:?}");
+}
+
+#[test]
+fn a_rotation_whose_key_list_cannot_be_read_creates_nothing() {
+    let mut s = Setup::new(0xa118);
+    let old = s.key("mailer", &["mail.send"]);
+    s.mock
+        .hostile(&s.admin, "GET", "/v3/api_keys?", Hostile::gateway_403());
+    let r = s.rotate(&old, &["--new-key-command", "cat > got.key", "--yes"]);
+    assert_eq!(r.code, 2, "{r}");
+    let rot = rotation(&r);
+    assert_eq!(
+        (rot["status"].as_str(), rot["step"].as_str()),
+        (Some("refused"), Some("create")),
+        "{r}"
+    );
+    assert!(
+        rot["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot list the account's keys"),
+        "{r}"
+    );
+    assert_eq!(s.mock.count("POST", "/"), 0, "{:?}", s.trace());
+    assert!(s.deletes().is_empty(), "{:?}", s.trace());
+    assert!(!s.mock.is_revoked(&old));
+    assert!(!s.path("got.key").exists());
+}
