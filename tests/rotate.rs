@@ -119,8 +119,13 @@ impl Setup {
     }
 
     fn audit(&self, extra: &[&str]) -> Run {
+        self.audit_as("json", extra)
+    }
+
+    /// [`Setup::audit`] in this output format.
+    fn audit_as(&self, format: &str, extra: &[&str]) -> Run {
         run(sgscan(self.tmp.path(), &self.admin)
-            .args(["audit", "--api-url", &self.mock.url(), "-f", "json"])
+            .args(["audit", "--api-url", &self.mock.url(), "-f", format])
             .args(extra))
     }
 
@@ -1377,4 +1382,106 @@ fn a_rotation_whose_key_list_cannot_be_read_creates_nothing() {
     assert!(s.deletes().is_empty(), "{:?}", s.trace());
     assert!(!s.mock.is_revoked(&old));
     assert!(!s.path("got.key").exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// an audit that could not read a key says so and does not pass (issue 21)
+// ---------------------------------------------------------------------------------------------
+
+/// 401 with SendGrid's dead-key message, in SendGrid's shape.
+fn invalid_401() -> Hostile {
+    Hostile::Raw {
+        status: 401,
+        content_type: "application/json",
+        body: serde_json::json!({"errors": [{"field": null, "message": mock::INVALID_MESSAGE}]}).to_string(),
+        headers: Vec::new(),
+    }
+}
+
+#[test]
+fn an_audit_that_could_read_no_key_exits_2_and_says_nothing_was_assessed() {
+    let mut s = Setup::new(0xa119);
+    s.key("mailer", &["mail.send"]);
+    s.key("reporting", &["mail.send", "stats.read"]);
+    // The list answers; every key's lookup is refused.
+    s.mock.hostile(&s.admin, "GET", "/v3/api_keys/", invalid_401());
+    let r = s.audit(&[]);
+    assert_eq!(r.code, 2, "an audit that assessed nothing must not pass:\n{r}");
+    s.assert_leaks_nothing(&r, &[]);
+    let doc = r.json();
+    assert_eq!(doc["summary"]["complete"], false, "{r}");
+    assert!(
+        doc["summary"]["not_assessed"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nothing was assessed"),
+        "{r}"
+    );
+    assert_eq!(doc["keys"].as_array().map(Vec::len), Some(3), "{r}");
+    assert!(r.stderr.contains("audit incomplete"), "{r}");
+
+    let r = s.audit_as("human", &[]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stdout.contains("NOT ASSESSED"), "{r}");
+    assert!(r.stdout.contains("nothing was assessed"), "{r}");
+
+    let r = s.audit_as("jsonl", &[]);
+    assert_eq!(r.code, 2, "{r}");
+    let lines = r.lines();
+    let summary = lines.last().expect("a summary line");
+    assert_eq!(summary["summary"]["complete"], false, "{r}");
+}
+
+#[test]
+fn an_audit_with_one_unread_key_names_it_and_exits_2() {
+    let mut s = Setup::new(0xa11a);
+    s.key("mailer", &["mail.send"]);
+    let hidden = s.key("reporting", &["mail.send", "stats.read"]);
+    s.mock.hostile(
+        &s.admin,
+        "GET",
+        &format!("/v3/api_keys/{}", id(&hidden)),
+        Hostile::html_403(),
+    );
+    let r = s.audit(&[]);
+    assert_eq!(r.code, 2, "{r}");
+    let doc = r.json();
+    assert_eq!(doc["summary"]["complete"], false, "{r}");
+    assert!(
+        doc["summary"]["not_assessed"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("1 of 3 keys not assessed"),
+        "{r}"
+    );
+    let entry = doc["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["api_key_id"] == id(&hidden).as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(entry["error"].is_string(), "{r}");
+    // Every key read: complete, and exit 0 as before.
+    let mut s = Setup::new(0xa11b);
+    s.key("mailer", &["mail.send"]);
+    let r = s.audit(&[]);
+    assert_eq!(r.code, 0, "{r}");
+    let doc = r.json();
+    assert_eq!(doc["summary"]["complete"], true, "{r}");
+    assert_eq!(doc["summary"]["not_assessed"], Value::Null, "{r}");
+}
+
+#[test]
+fn an_audit_of_an_empty_key_list_exits_2() {
+    let s = Setup::new(0xa11c);
+    s.mock.hostile(
+        &s.admin,
+        "GET",
+        "/v3/api_keys?",
+        Hostile::json_200(r#"{"result":[]}"#),
+    );
+    let r = s.audit_as("human", &[]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stdout.contains("nothing was assessed"), "{r}");
 }
