@@ -41,7 +41,8 @@ pub enum ScopeChoice {
 pub enum Handover {
     /// A new file, mode 0600; an existing file is refused before any request.
     File(PathBuf),
-    /// `sh -c CMD` with the key on its standard input, given `timeout` to finish with status 0.
+    /// `sh -c CMD` with the key on its standard input, given `timeout` to read all of it and finish
+    /// with status 0.
     Command { cmd: String, timeout: Duration },
 }
 
