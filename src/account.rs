@@ -223,3 +223,29 @@ pub fn audit(opts: &AuditOptions) -> Result<Vec<AccountKey>> {
 pub fn needs_action(keys: &[AccountKey]) -> bool {
     keys.iter().any(|k| k.leaked || !k.policy_violations.is_empty())
 }
+
+/// What the audit could not assess, said in its output; `None` when every key was assessed. A
+/// scheduled audit must not pass on keys it never read: an unread key's privilege and policy
+/// violations are unknown, and an empty list cannot be right (the admin key is a key of the
+/// account).
+pub fn not_assessed(keys: &[AccountKey]) -> Option<String> {
+    let unread = keys.iter().filter(|k| k.scopes.is_none()).count();
+    if keys.is_empty() {
+        Some(
+            "the account listed no keys, not even the admin key the audit runs with: nothing was assessed"
+                .into(),
+        )
+    } else if unread == keys.len() {
+        Some(format!(
+            "no key could be read ({}): nothing was assessed",
+            crate::text::count(keys.len() as u64, "key listed", "keys listed")
+        ))
+    } else if unread > 0 {
+        Some(format!(
+            "{unread} of {} not assessed: their details could not be read, so their privilege and policy violations are unknown",
+            crate::text::count(keys.len() as u64, "key", "keys")
+        ))
+    } else {
+        None
+    }
+}

@@ -3,8 +3,9 @@
 //! not stop its mail. Order: look up → create → hand over → check the new key is live → revoke the
 //! old one exactly as `revoke --key-id` does. A hand-over that fails deletes the new key again,
 //! but only a key the create answer proves is new (SendGrid's exact 201, an id that is neither the
-//! old key's, the admin key's nor one seen in this run): any doubt ends in a manual step instead,
-//! since a DELETE of the wrong id revokes a key in use.
+//! old key's, the admin key's, one seen in this run nor one the account listed just before the
+//! create): any doubt ends in a manual step instead, since a DELETE of the wrong id revokes a key
+//! in use.
 //!
 //! The new key's value exists only in a [`NewKey`] for the hand-over; reports, the audit log and
 //! every message carry its id and redacted form only.
@@ -18,7 +19,7 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::account::{KeyDetails, key_details};
+use crate::account::{KeyDetails, key_details, list_keys};
 use crate::key::{KeyId, redact};
 pub use crate::model::RotateStatus;
 use crate::revoke::{self, AdminKey, AuditLog, Confirm, Deleted, Planned, RevokeOptions, RevokeStatus};
@@ -40,7 +41,8 @@ pub enum ScopeChoice {
 pub enum Handover {
     /// A new file, mode 0600; an existing file is refused before any request.
     File(PathBuf),
-    /// `sh -c CMD` with the key on its standard input, given `timeout` to finish with status 0.
+    /// `sh -c CMD` with the key on its standard input, given `timeout` to read all of it and finish
+    /// with status 0.
     Command { cmd: String, timeout: Duration },
 }
 
@@ -293,6 +295,7 @@ pub fn rotate_all(ids: &[KeyId], opts: &RotateOptions) -> Result<Vec<Rotation>> 
     let mut known = Known {
         admin: opts.admin.key_id(),
         ids: ids.to_vec(),
+        existing: Vec::new(),
     };
     Ok(looked_up
         .into_iter()
@@ -416,11 +419,14 @@ fn check_account(name: &str, old_id: &str, ids: &[String]) -> String {
     )
 }
 
-/// Ids a create must never answer with: the old key's, the admin key's, and every id this run has
-/// rotated or created. Deleting one of them in a rollback would revoke a key in use.
+/// Ids a create must never answer with: the old key's, the admin key's, every id this run has
+/// rotated or created, and every id the account listed just before the create. Deleting one of
+/// them in a rollback would revoke a key in use.
 struct Known {
     admin: Option<KeyId>,
     ids: Vec<KeyId>,
+    /// The account's ids as `GET /v3/api_keys` gave them before the current create.
+    existing: Vec<KeyId>,
 }
 
 impl Known {
@@ -431,6 +437,8 @@ impl Known {
             Some("the admin key's id")
         } else if self.ids.contains(id) {
             Some("the id of a key this run already rotated or created")
+        } else if self.existing.contains(id) {
+            Some("the id of a key the account held before the create")
         } else {
             None
         }
@@ -441,6 +449,18 @@ fn rotate_one(mut r: Rotation, opts: &RotateOptions, trail: &mut Trail, known: &
     let by = opts.admin.who();
     let old_id = r.old_key_id.clone();
     let name = r.new_name.clone().unwrap_or_default();
+    // Without the account's ids just before the create, a created id cannot be told new: an
+    // answer naming another key of the account would get that key deleted on rollback.
+    match list_keys(opts.api, opts.admin) {
+        Ok(listed) => known.existing = listed.into_iter().map(|(_, id)| id).collect(),
+        Err(why) => {
+            return r.end(
+                RotateStatus::Refused,
+                "create",
+                format!("{why}: a created key could not be told from an existing one, nothing created"),
+            );
+        }
+    }
     let body = json!({ "name": name, "scopes": r.new_scopes });
     let detail = json!({ "action": "POST /v3/api_keys", "name": name, "scopes": r.new_scopes });
     if let Err(why) = trail.line("attempt", "create", &old_id, &by, detail) {
@@ -674,14 +694,24 @@ fn hand_over_file(path: &Path, key: &NewKey) -> Result<(), String> {
 /// How long the command's output may keep its pipes open after the command is gone.
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
+/// Runs the command with the key on its standard input. The pipe is ours, and a duplicate of its
+/// read end stays here: a `write_all` that succeeded proves nothing (the key fits in any pipe's
+/// buffer), but once the command has ended, bytes still in the pipe prove it did not read the key
+/// whole. A process the command left behind is killed with its group before the pipe is looked at,
+/// so what it read counts as read; what it did with it is beyond what sgscan can see.
 fn hand_over_command(cmd: &str, key: &NewKey, timeout: Duration) -> Result<(), String> {
+    let (reader, writer) =
+        std::io::pipe().map_err(|e| format!("cannot make a pipe for the --new-key-command: {e}"))?;
+    let kept = reader
+        .try_clone()
+        .map_err(|e| format!("cannot make a pipe for the --new-key-command: {e}"))?;
     let mut command = Command::new("sh");
     command
         .arg("-c")
         .arg(cmd)
         // The command gets the new key on stdin and nothing else of ours.
         .env_remove("SGSCAN_ADMIN_KEY")
-        .stdin(Stdio::piped())
+        .stdin(reader)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // Its own process group, so that a timeout or its end stops everything it started: a leftover
@@ -691,9 +721,9 @@ fn hand_over_command(cmd: &str, key: &NewKey, timeout: Duration) -> Result<(), S
         use std::os::unix::process::CommandExt;
         command.process_group(0);
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("cannot run the --new-key-command: {e}"))?;
+    let spawned = command.spawn();
+    drop(command);
+    let mut child = spawned.map_err(|e| format!("cannot run the --new-key-command: {e}"))?;
     // The output is only counted: whatever the command prints may hold the key, whole or in
     // pieces, and none of it may reach a report or the audit log. The readers report through a
     // channel: a process that keeps a pipe open must not hold sgscan past the command's own end.
@@ -712,10 +742,8 @@ fn hand_over_command(cmd: &str, key: &NewKey, timeout: Duration) -> Result<(), S
         });
     }
     drop(tx);
-    let fed = match child.stdin.take() {
-        Some(stdin) => feed(stdin, key.expose()),
-        None => Err("no standard input to write to".to_string()),
-    };
+    // `feed` drops the write end: the command sees the end of its input.
+    let fed = feed(writer, key.expose());
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -738,6 +766,8 @@ fn hand_over_command(cmd: &str, key: &NewKey, timeout: Duration) -> Result<(), S
         }
     };
     kill_group(&child);
+    let unread = unread(&kept);
+    drop(kept);
     let mut bytes = 0u64;
     let mut finished = 0;
     let grace = Instant::now() + OUTPUT_GRACE;
@@ -755,7 +785,20 @@ fn hand_over_command(cmd: &str, key: &NewKey, timeout: Duration) -> Result<(), S
     } else {
         format!("{bytes} bytes of output, not shown")
     };
-    verdict(fed, status, &output)
+    verdict(fed, status, unread, &output)
+}
+
+/// How many bytes of the key are still in the hand-over pipe.
+#[cfg(unix)]
+fn unread(pipe: &std::io::PipeReader) -> Result<u64, String> {
+    rustix::io::ioctl_fionread(pipe)
+        .map_err(|e| format!("cannot tell whether the --new-key-command read the key (FIONREAD: {e})"))
+}
+
+/// Elsewhere there is no FIONREAD on a pipe: only the exit status counts, as the README says.
+#[cfg(not(unix))]
+fn unread(_: &std::io::PipeReader) -> Result<u64, String> {
+    Ok(0)
 }
 
 /// The key and a newline on the command's stdin; dropping `stdin` closes it.
@@ -767,22 +810,28 @@ fn feed(mut stdin: impl Write, key: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// A hand-over holds only when the command took the whole key and then exited 0: a command that
-/// exits 0 without reading its input never got the key, and the old key must not go.
+/// A hand-over holds only when the key was written whole, the command exited 0, and it left
+/// nothing of the key unread: a command that exits 0 without reading its input (`true`, a typo)
+/// never got the key, and the old key must not go.
 fn verdict(
     fed: Result<(), String>,
     status: Result<std::process::ExitStatus, String>,
+    unread: Result<u64, String>,
     output: &str,
 ) -> Result<(), String> {
-    match (fed, status) {
-        (_, Err(why)) => Err(format!("{why} ({output})")),
-        (Err(e), Ok(status)) => Err(format!(
+    match (fed, status, unread) {
+        (_, Err(why), _) => Err(format!("{why} ({output})")),
+        (Err(e), Ok(status), _) => Err(format!(
             "the --new-key-command did not take the key ({e}) and exited with {status} ({output})"
         )),
-        (Ok(()), Ok(status)) if !status.success() => {
+        (Ok(()), Ok(status), _) if !status.success() => {
             Err(format!("the --new-key-command exited with {status} ({output})"))
         }
-        (Ok(()), Ok(_)) => Ok(()),
+        (Ok(()), Ok(_), Err(why)) => Err(format!("{why} ({output})")),
+        (Ok(()), Ok(status), Ok(n)) if n > 0 => Err(format!(
+            "the --new-key-command exited with {status} but left {n} of the key's bytes unread: it did not take the key ({output})"
+        )),
+        (Ok(()), Ok(_), Ok(_)) => Ok(()),
     }
 }
 
@@ -859,8 +908,33 @@ mod tests {
         for kind in [std::io::ErrorKind::BrokenPipe, std::io::ErrorKind::WriteZero] {
             let fed = feed(Broken(kind), key);
             assert!(fed.is_err(), "{kind:?}");
-            assert!(verdict(fed, ok(), "0 bytes").is_err(), "{kind:?}");
+            assert!(verdict(fed, ok(), Ok(0), "0 bytes").is_err(), "{kind:?}");
         }
-        assert!(verdict(feed(Vec::new(), key), ok(), "0 bytes").is_ok());
+        assert!(verdict(feed(Vec::new(), key), ok(), Ok(0), "0 bytes").is_ok());
+    }
+
+    /// Written whole and exit 0 is not enough: the command must have read it all.
+    #[cfg(unix)]
+    #[test]
+    fn a_key_left_in_the_pipe_is_a_failed_hand_over() {
+        use std::os::unix::process::ExitStatusExt;
+        let ok = || Ok(std::process::ExitStatus::from_raw(0));
+        let fed = || feed(Vec::new(), "SG.not-a-real-key");
+        let left = verdict(fed(), ok(), Ok(60), "0 bytes").unwrap_err();
+        assert!(left.contains("left 60 of the key's bytes unread"), "{left}");
+        assert!(verdict(fed(), ok(), Err("FIONREAD failed".into()), "0 bytes").is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unread_counts_what_is_left_in_a_pipe() {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        assert_eq!(unread(&reader), Ok(0));
+        writer.write_all(b"0123456789").unwrap();
+        drop(writer);
+        assert_eq!(unread(&reader), Ok(10));
+        let mut half = [0u8; 4];
+        (&reader).read_exact(&mut half).unwrap();
+        assert_eq!(unread(&reader), Ok(6));
     }
 }

@@ -119,8 +119,13 @@ impl Setup {
     }
 
     fn audit(&self, extra: &[&str]) -> Run {
+        self.audit_as("json", extra)
+    }
+
+    /// [`Setup::audit`] in this output format.
+    fn audit_as(&self, format: &str, extra: &[&str]) -> Run {
         run(sgscan(self.tmp.path(), &self.admin)
-            .args(["audit", "--api-url", &self.mock.url(), "-f", "json"])
+            .args(["audit", "--api-url", &self.mock.url(), "-f", format])
             .args(extra))
     }
 
@@ -1182,4 +1187,301 @@ fn a_new_key_file_takes_one_key_so_two_live_leaks_rotate_nothing() {
         );
     }
     assert!(!s.path("new.key").exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// the hand-over must be proven (issue 21)
+// ---------------------------------------------------------------------------------------------
+
+/// Commands that exit 0 without reading the whole key: the key fits in the pipe's buffer, so the
+/// write succeeds and only the bytes left unread tell. Each is a rolled-back hand-over, and the old
+/// key is never deleted.
+const NOT_READING: [(&str, u64); 3] = [
+    ("true", 0xa101),
+    ("sleep 0.3; exit 0", 0xa102),
+    ("head -c 10 >/dev/null", 0xa103),
+];
+
+#[cfg(unix)]
+#[test]
+fn a_new_key_command_that_exits_0_without_reading_the_key_is_rolled_back() {
+    for (cmd, seed) in NOT_READING {
+        let mut s = Setup::new(seed);
+        let old = s.key("prod mailer", &["mail.send"]);
+        let r = s.rotate(&old, &["--new-key-command", cmd, "--yes"]);
+        assert_eq!(r.code, 2, "{cmd}: {r}");
+        s.assert_leaks_nothing(&r, &[&old]);
+        let created = s.mock.created();
+        assert_eq!(created.len(), 1, "{cmd}: {r}");
+        let new = &created[0];
+        let rot = rotation(&r);
+        assert_eq!(
+            (rot["status"].as_str(), rot["step"].as_str()),
+            (Some("rolled-back"), Some("hand-over")),
+            "{cmd}: {r}"
+        );
+        let reason = rot["reason"].as_str().unwrap();
+        assert!(reason.contains("bytes unread"), "{cmd}: {r}");
+        assert!(s.mock.is_revoked(new), "{cmd}: the new key is deleted again");
+        assert!(!s.mock.is_revoked(&old), "{cmd}: the old key is left alone");
+        assert_eq!(s.deletes(), [format!("DELETE /v3/api_keys/{}", id(new))], "{cmd}");
+        let steps = s.audit_steps();
+        assert!(
+            !steps.iter().any(|(_, step)| step == "revoke"),
+            "{cmd}: {steps:?}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_key_command_that_reads_the_whole_key_hands_it_over() {
+    for (cmd, seed) in [
+        ("cat > got.key", 0xa104),
+        ("read -r k; printf '%s\\n' \"$k\" > got.key", 0xa105),
+    ] {
+        let mut s = Setup::new(seed);
+        let old = s.key("prod mailer", &["mail.send"]);
+        let r = s.rotate(&old, &["--new-key-command", cmd, "--yes"]);
+        assert_eq!(r.code, 0, "{cmd}: {r}");
+        s.assert_leaks_nothing(&r, &[&old]);
+        let new = &s.mock.created()[0];
+        assert_eq!(rotation(&r)["status"], "rotated", "{cmd}: {r}");
+        assert_eq!(
+            std::fs::read_to_string(s.path("got.key")).unwrap(),
+            format!("{new}\n"),
+            "{cmd}"
+        );
+        assert!(s.mock.is_revoked(&old), "{cmd}");
+        assert!(!s.mock.is_revoked(new), "{cmd}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_scan_with_revoke_rotate_rolls_back_a_hand_over_that_did_not_read_the_key() {
+    for (cmd, seed) in NOT_READING {
+        let mut s = Setup::new(seed + 0x10);
+        let old = s.key("prod mailer", &["mail.send"]);
+        s.leak("config.env", &old);
+        let r = s.scan_rotating(
+            sgscan(s.tmp.path(), &s.admin),
+            &["--new-key-command", cmd, "--yes", "-f", "json"],
+        );
+        assert_eq!(r.code, 2, "{cmd}: {r}");
+        s.assert_leaks_nothing(&r, &[&old]);
+        let created = s.mock.created();
+        assert_eq!(created.len(), 1, "{cmd}: {r}");
+        let new = &created[0];
+        let doc = r.json();
+        let rot = &crate::util::finding(&doc, &old)["rotation"];
+        assert_eq!(
+            (rot["status"].as_str(), rot["step"].as_str()),
+            (Some("rolled-back"), Some("hand-over")),
+            "{cmd}: {r}"
+        );
+        assert!(
+            rot["reason"].as_str().unwrap().contains("bytes unread"),
+            "{cmd}: {r}"
+        );
+        assert!(s.mock.is_revoked(new), "{cmd}: the new key is deleted again");
+        assert!(!s.mock.is_revoked(&old), "{cmd}: the old key is left alone");
+        assert_eq!(s.deletes(), [format!("DELETE /v3/api_keys/{}", id(new))], "{cmd}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_scan_with_revoke_rotate_hands_over_to_a_command_that_reads_the_key() {
+    let mut s = Setup::new(0xa116);
+    let old = s.key("prod mailer", &["mail.send"]);
+    s.leak("config.env", &old);
+    let r = s.scan_rotating(
+        sgscan(s.tmp.path(), &s.admin),
+        &["--new-key-command", "cat > got.key", "--yes", "-f", "json"],
+    );
+    assert_eq!(r.code, 1, "{r}");
+    s.assert_leaks_nothing(&r, &[&old]);
+    let new = &s.mock.created()[0];
+    let doc = r.json();
+    assert_eq!(
+        crate::util::finding(&doc, &old)["rotation"]["status"],
+        "rotated",
+        "{r}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.path("got.key")).unwrap(),
+        format!("{new}\n")
+    );
+    assert!(s.mock.is_revoked(&old));
+}
+
+/// A 201 in SendGrid's shape that hands back another key of the account, real key and id: without
+/// the account's ids from before the create it would pass for new, and the failed hand-over's
+/// rollback would DELETE a key in use.
+#[test]
+fn a_create_answer_naming_another_existing_key_never_deletes_it() {
+    let mut s = Setup::new(0xa117);
+    let old = s.key("mailer", &["mail.send"]);
+    let other = s.key("billing mailer", &["mail.send"]);
+    s.create_answers(&other, &id(&other), None);
+    let r = s.rotate(&old, &["--new-key-command", "cat > got.key; exit 1", "--yes"]);
+    assert_eq!(r.code, 2, "{r}");
+    s.assert_leaks_nothing(&r, &[&old, &other]);
+    let rot = rotation(&r);
+    assert_eq!(
+        (rot["status"].as_str(), rot["step"].as_str()),
+        (Some("failed"), Some("create")),
+        "{r}"
+    );
+    assert!(
+        rot["reason"].as_str().unwrap().contains("held before the create"),
+        "{r}"
+    );
+    assert_eq!(rot["new_key_id"], Value::Null, "{r}");
+    assert!(
+        rot["manual_step"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&id(&other)),
+        "{r}"
+    );
+    assert!(s.deletes().is_empty(), "{:?}", s.trace());
+    assert!(!s.mock.is_revoked(&other));
+    assert!(!s.mock.is_revoked(&old));
+    assert!(!s.path("got.key").exists(), "nothing is handed over");
+    // The list came before the create.
+    let trace = s.trace();
+    let list = trace.iter().position(|t| t.starts_with("GET /v3/api_keys?"));
+    let create = trace.iter().position(|t| t == "POST /v3/api_keys");
+    assert!(matches!((list, create), (Some(l), Some(c)) if l < c), "{trace:?}");
+}
+
+#[test]
+fn a_rotation_whose_key_list_cannot_be_read_creates_nothing() {
+    let mut s = Setup::new(0xa118);
+    let old = s.key("mailer", &["mail.send"]);
+    s.mock
+        .hostile(&s.admin, "GET", "/v3/api_keys?", Hostile::gateway_403());
+    let r = s.rotate(&old, &["--new-key-command", "cat > got.key", "--yes"]);
+    assert_eq!(r.code, 2, "{r}");
+    let rot = rotation(&r);
+    assert_eq!(
+        (rot["status"].as_str(), rot["step"].as_str()),
+        (Some("refused"), Some("create")),
+        "{r}"
+    );
+    assert!(
+        rot["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot list the account's keys"),
+        "{r}"
+    );
+    assert_eq!(s.mock.count("POST", "/"), 0, "{:?}", s.trace());
+    assert!(s.deletes().is_empty(), "{:?}", s.trace());
+    assert!(!s.mock.is_revoked(&old));
+    assert!(!s.path("got.key").exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// an audit that could not read a key says so and does not pass (issue 21)
+// ---------------------------------------------------------------------------------------------
+
+/// 401 with SendGrid's dead-key message, in SendGrid's shape.
+fn invalid_401() -> Hostile {
+    Hostile::Raw {
+        status: 401,
+        content_type: "application/json",
+        body: serde_json::json!({"errors": [{"field": null, "message": mock::INVALID_MESSAGE}]}).to_string(),
+        headers: Vec::new(),
+    }
+}
+
+#[test]
+fn an_audit_that_could_read_no_key_exits_2_and_says_nothing_was_assessed() {
+    let mut s = Setup::new(0xa119);
+    s.key("mailer", &["mail.send"]);
+    s.key("reporting", &["mail.send", "stats.read"]);
+    // The list answers; every key's lookup is refused.
+    s.mock.hostile(&s.admin, "GET", "/v3/api_keys/", invalid_401());
+    let r = s.audit(&[]);
+    assert_eq!(r.code, 2, "an audit that assessed nothing must not pass:\n{r}");
+    s.assert_leaks_nothing(&r, &[]);
+    let doc = r.json();
+    assert_eq!(doc["summary"]["complete"], false, "{r}");
+    assert!(
+        doc["summary"]["not_assessed"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nothing was assessed"),
+        "{r}"
+    );
+    assert_eq!(doc["keys"].as_array().map(Vec::len), Some(3), "{r}");
+    assert!(r.stderr.contains("audit incomplete"), "{r}");
+
+    let r = s.audit_as("human", &[]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stdout.contains("NOT ASSESSED"), "{r}");
+    assert!(r.stdout.contains("nothing was assessed"), "{r}");
+
+    let r = s.audit_as("jsonl", &[]);
+    assert_eq!(r.code, 2, "{r}");
+    let lines = r.lines();
+    let summary = lines.last().expect("a summary line");
+    assert_eq!(summary["summary"]["complete"], false, "{r}");
+}
+
+#[test]
+fn an_audit_with_one_unread_key_names_it_and_exits_2() {
+    let mut s = Setup::new(0xa11a);
+    s.key("mailer", &["mail.send"]);
+    let hidden = s.key("reporting", &["mail.send", "stats.read"]);
+    s.mock.hostile(
+        &s.admin,
+        "GET",
+        &format!("/v3/api_keys/{}", id(&hidden)),
+        Hostile::html_403(),
+    );
+    let r = s.audit(&[]);
+    assert_eq!(r.code, 2, "{r}");
+    let doc = r.json();
+    assert_eq!(doc["summary"]["complete"], false, "{r}");
+    assert!(
+        doc["summary"]["not_assessed"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("1 of 3 keys not assessed"),
+        "{r}"
+    );
+    let entry = doc["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["api_key_id"] == id(&hidden).as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(entry["error"].is_string(), "{r}");
+    // Every key read: complete, and exit 0 as before.
+    let mut s = Setup::new(0xa11b);
+    s.key("mailer", &["mail.send"]);
+    let r = s.audit(&[]);
+    assert_eq!(r.code, 0, "{r}");
+    let doc = r.json();
+    assert_eq!(doc["summary"]["complete"], true, "{r}");
+    assert_eq!(doc["summary"]["not_assessed"], Value::Null, "{r}");
+}
+
+#[test]
+fn an_audit_of_an_empty_key_list_exits_2() {
+    let s = Setup::new(0xa11c);
+    s.mock.hostile(
+        &s.admin,
+        "GET",
+        "/v3/api_keys?",
+        Hostile::json_200(r#"{"result":[]}"#),
+    );
+    let r = s.audit_as("human", &[]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stdout.contains("nothing was assessed"), "{r}");
 }

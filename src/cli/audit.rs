@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::json;
 
 use super::args::{AuditArgs, FormatArg};
-use super::{EXIT_CLEAN, EXIT_FINDINGS};
+use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 use crate::account::{self, AccountKey, AuditOptions};
 use crate::report::schema::Tool;
 use crate::revoke::AdminKey;
@@ -29,10 +29,12 @@ pub fn run(args: AuditArgs) -> Result<i32> {
         policy: policy.as_ref(),
         reports: &args.report,
     })?;
+    let missed = account::not_assessed(&keys);
     let text = match args.output.format {
-        FormatArg::Human => human(&keys),
+        FormatArg::Human => human(&keys, missed.as_deref()),
         FormatArg::Json => {
-            let doc = json!({ "tool": Tool::this(), "summary": summary(&keys), "keys": keys });
+            let doc =
+                json!({ "tool": Tool::this(), "summary": summary(&keys, missed.as_deref()), "keys": keys });
             format!("{}\n", serde_json::to_string_pretty(&doc)?)
         }
         FormatArg::Jsonl => {
@@ -44,7 +46,7 @@ pub fn run(args: AuditArgs) -> Result<i32> {
                 }
                 out.push_str(&format!("{line}\n"));
             }
-            let line = json!({ "type": "summary", "tool": Tool::this(), "summary": summary(&keys) });
+            let line = json!({ "type": "summary", "tool": Tool::this(), "summary": summary(&keys, missed.as_deref()) });
             out.push_str(&format!("{line}\n"));
             out
         }
@@ -55,15 +57,21 @@ pub fn run(args: AuditArgs) -> Result<i32> {
         }
     };
     emit(&text, args.output.output.as_deref())?;
-    Ok(if account::needs_action(&keys) {
+    // An audit that did not read every key is incomplete, whatever it found in the others.
+    Ok(if let Some(why) = missed {
+        eprintln!("sgscan: error: audit incomplete: {}", Safe(&why));
+        EXIT_ERROR
+    } else if account::needs_action(&keys) {
         EXIT_FINDINGS
     } else {
         EXIT_CLEAN
     })
 }
 
-fn summary(keys: &[AccountKey]) -> serde_json::Value {
+fn summary(keys: &[AccountKey], missed: Option<&str>) -> serde_json::Value {
     json!({
+        "complete": missed.is_none(),
+        "not_assessed": missed,
         "keys": keys.len(),
         "leaked": keys.iter().filter(|k| k.leaked).count(),
         "policy_violations": keys.iter().filter(|k| !k.policy_violations.is_empty()).count(),
@@ -72,7 +80,7 @@ fn summary(keys: &[AccountKey]) -> serde_json::Value {
     })
 }
 
-fn human(keys: &[AccountKey]) -> String {
+fn human(keys: &[AccountKey], missed: Option<&str>) -> String {
     let mut out = format!(
         "sgscan audit: {} in the account\n",
         count(keys.len() as u64, "key", "keys")
@@ -110,8 +118,11 @@ fn human(keys: &[AccountKey]) -> String {
             ));
         }
         if let Some(e) = &k.error {
-            out.push_str(&format!("  not read: {}\n", Safe(e)));
+            out.push_str(&format!("  NOT ASSESSED, not read: {}\n", Safe(e)));
         }
+    }
+    if let Some(why) = missed {
+        out.push_str(&format!("audit incomplete: {}\n", Safe(why)));
     }
     out
 }
