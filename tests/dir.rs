@@ -604,7 +604,7 @@ sgtest!(fifo_is_skipped_without_blocking, |dir, cmd| {
     assert_locations(&doc, vec![loc(&key, "key.txt", 1, 1, "plain")]);
     assert_eq!(
         skipped(&doc),
-        [("pipe".to_string(), "not a regular file".to_string())]
+        [("pipe".to_string(), "a FIFO, not a regular file".to_string())]
     );
 });
 

@@ -117,7 +117,7 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
 fn repo_list(named: &[PathBuf], file: Option<&Path>) -> Result<Vec<PathBuf>> {
     let mut repos = named.to_vec();
     if let Some(file) = file {
-        let text = std::fs::read_to_string(file)
+        let text = crate::file::read_to_string(file, crate::file::SMALL)
             .with_context(|| format!("cannot read --repos-file {}", file.display()))?;
         repos.extend(
             text.lines()
