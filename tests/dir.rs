@@ -1452,61 +1452,64 @@ sgtest!(base64_value_does_not_run_into_neighbouring_lines, |dir, cmd| {
 /// `sgscan dir ARGS…` in `cwd` with a short timeout: a run that waits on a FIFO fails the test.
 #[cfg(unix)]
 fn dir_quick(cwd: &Path, args: &[&str]) -> Run {
-    run(sgscan(cwd)
-        .arg("dir")
-        .args(args)
-        .timeout(Duration::from_secs(30)))
+    run(sgscan(cwd).arg("dir").args(args).timeout(Duration::from_secs(30)))
 }
 
 // The walker opens ignore files itself: a FIFO `.gitignore`, a `.ignore` linked to a FIFO and a
 // FIFO `.git/info/exclude` are never opened, the directories they are in are scanned without
 // ignore rules (a note says so), and the keys beside them are found.
 #[cfg(unix)]
-sgtest!(fifo_ignore_files_are_not_opened_and_their_directories_are_scanned, |dir, cmd| {
-    let root = dir.root();
-    let mut keys = KeyGen::new(2101);
-    let (a, b, c) = (keys.key(), keys.key(), keys.key());
-    write(root, "fifo-gitignore/key.txt", format!("{a}\n"));
-    util::mkfifo(&root.join("fifo-gitignore/.gitignore"));
-    write(root, "linked/deep/key.txt", format!("{b}\n"));
-    util::mkfifo(&root.join("elsewhere/fifo"));
-    std::os::unix::fs::symlink("../../elsewhere/fifo", root.join("linked/deep/.ignore")).unwrap();
-    write(root, "checkout/key.txt", format!("{c}\n"));
-    util::mkfifo(&root.join("checkout/.git/info/exclude"));
-    let run = dir_quick(root, &["--format", "json", "."]);
-    assert_eq!(run.code, 1, "{run}");
-    let doc = run.json();
-    assert_locations(
-        &doc,
-        vec![
-            loc(&a, "fifo-gitignore/key.txt", 1, 1, "plain"),
-            loc(&b, "linked/deep/key.txt", 1, 1, "plain"),
-            loc(&c, "checkout/key.txt", 1, 1, "plain"),
-        ],
-    );
-    for (file, under) in [
-        ("fifo-gitignore/.gitignore", "fifo-gitignore"),
-        ("linked/deep/.ignore", "linked/deep"),
-        ("checkout/.git/info/exclude", "checkout"),
-    ] {
-        let note = format!(
-            "{file} is a FIFO, not a regular file: its ignore rules were not read, and everything under {under} was scanned without ignore rules"
+sgtest!(
+    fifo_ignore_files_are_not_opened_and_their_directories_are_scanned,
+    |dir, cmd| {
+        let root = dir.root();
+        let mut keys = KeyGen::new(2101);
+        let (a, b, c) = (keys.key(), keys.key(), keys.key());
+        write(root, "fifo-gitignore/key.txt", format!("{a}\n"));
+        util::mkfifo(&root.join("fifo-gitignore/.gitignore"));
+        write(root, "linked/deep/key.txt", format!("{b}\n"));
+        util::mkfifo(&root.join("elsewhere/fifo"));
+        std::os::unix::fs::symlink("../../elsewhere/fifo", root.join("linked/deep/.ignore")).unwrap();
+        write(root, "checkout/key.txt", format!("{c}\n"));
+        util::mkfifo(&root.join("checkout/.git/info/exclude"));
+        let run = dir_quick(root, &["--format", "json", "."]);
+        assert_eq!(run.code, 1, "{run}");
+        let doc = run.json();
+        assert_locations(
+            &doc,
+            vec![
+                loc(&a, "fifo-gitignore/key.txt", 1, 1, "plain"),
+                loc(&b, "linked/deep/key.txt", 1, 1, "plain"),
+                loc(&c, "checkout/key.txt", 1, 1, "plain"),
+            ],
         );
-        assert!(util::has_note(&doc, &note), "{note}\n{run}");
+        for (file, under) in [
+            ("fifo-gitignore/.gitignore", "fifo-gitignore"),
+            ("linked/deep/.ignore", "linked/deep"),
+            ("checkout/.git/info/exclude", "checkout"),
+        ] {
+            let note = format!(
+                "{file} is a FIFO, not a regular file: its ignore rules were not read, and everything under {under} was scanned without ignore rules"
+            );
+            assert!(util::has_note(&doc, &note), "{note}\n{run}");
+        }
+        let skips = skipped(&doc);
+        assert!(
+            skips.contains(&(
+                "fifo-gitignore/.gitignore".to_string(),
+                "a FIFO, not a regular file".to_string()
+            )),
+            "{skips:?}"
+        );
+        // The same directory given as the root: its own ignore file is checked before the walk.
+        let run = dir_quick(root, &["--format", "json", "fifo-gitignore"]);
+        assert_eq!(run.code, 1, "{run}");
+        assert_locations(
+            &run.json(),
+            vec![loc(&a, "fifo-gitignore/key.txt", 1, 1, "plain")],
+        );
     }
-    let skips = skipped(&doc);
-    assert!(
-        skips.contains(&(
-            "fifo-gitignore/.gitignore".to_string(),
-            "a FIFO, not a regular file".to_string()
-        )),
-        "{skips:?}"
-    );
-    // The same directory given as the root: its own ignore file is checked before the walk.
-    let run = dir_quick(root, &["--format", "json", "fifo-gitignore"]);
-    assert_eq!(run.code, 1, "{run}");
-    assert_locations(&run.json(), vec![loc(&a, "fifo-gitignore/key.txt", 1, 1, "plain")]);
-});
+);
 
 // A root that is a FIFO or a device is an error, as an unreadable root is: one line, exit 2,
 // nothing waited on.
@@ -1517,8 +1520,14 @@ sgtest!(fifo_or_device_root_is_a_one_line_error, |dir, cmd| {
     util::mkfifo(&root.join("pipe"));
     for (args, says) in [
         (&["pipe"][..], "cannot read pipe: a FIFO, not a regular file"),
-        (&["a.txt", "pipe"][..], "cannot read pipe: a FIFO, not a regular file"),
-        (&["/dev/zero"][..], "cannot read /dev/zero: a character device, not a regular file"),
+        (
+            &["a.txt", "pipe"][..],
+            "cannot read pipe: a FIFO, not a regular file",
+        ),
+        (
+            &["/dev/zero"][..],
+            "cannot read /dev/zero: a character device, not a regular file",
+        ),
     ] {
         let run = dir_quick(root, args);
         assert_eq!(run.code, 2, "{args:?}: {run}");
@@ -1572,10 +1581,7 @@ sgtest!(threads_beyond_the_cap_are_capped_with_a_note, |dir, cmd| {
     write(root, "a.txt", "hello\n");
     let (run, doc) = dir_json(root, &["-j", "5000", "a.txt"]);
     assert_eq!(run.code, 0, "{run}");
-    assert!(
-        util::has_note(&doc, "--threads 5000 capped at"),
-        "{run}"
-    );
+    assert!(util::has_note(&doc, "--threads 5000 capped at"), "{run}");
     let run = dir_scan(root, &["--threads", "5000", "a.txt"]);
     assert_eq!(run.code, 0, "{run}");
     assert!(run.stdout.contains("--threads 5000 capped at"), "{run}");

@@ -84,7 +84,11 @@ fn walk(roots: &[PathBuf], opts: &WalkOptions, sink: &dyn Sink) -> Result<()> {
     let unruled: Unruled = Arc::default();
     let mut ruled = Vec::new();
     for root in roots {
-        let bad = if respect && root.is_dir() { unsafe_ignore_files_at_or_above(&root) } else { Vec::new() };
+        let bad = if respect && root.is_dir() {
+            unsafe_ignore_files_at_or_above(&root)
+        } else {
+            Vec::new()
+        };
         match bad.is_empty() {
             true => ruled.push(root),
             false => lock(&unruled).push((root, bad)),
@@ -190,7 +194,8 @@ fn unsafe_ignore_files(dir: &Path) -> Vec<(PathBuf, std::io::Error)> {
                     .ok()
                     .and_then(|t| t.lines().next().map(str::to_string))
             };
-            let Some(real) = first_line(&git).and_then(|l| l.strip_prefix("gitdir: ").map(PathBuf::from)) else {
+            let Some(real) = first_line(&git).and_then(|l| l.strip_prefix("gitdir: ").map(PathBuf::from))
+            else {
                 return bad;
             };
             let commondir = real.join("commondir");
@@ -490,7 +495,10 @@ mod tests {
         std::fs::write(&path, [b'x'; 100]).unwrap();
         let mut buf = AlignedBuf::default();
         assert!(read_bounded(&path, 99, true, &mut buf).unwrap().is_none());
-        assert_eq!(read_bounded(&path, 100, true, &mut buf).unwrap().unwrap().len(), 100);
+        assert_eq!(
+            read_bounded(&path, 100, true, &mut buf).unwrap().unwrap().len(),
+            100
+        );
         // A buffer grown past the file does not lift the limit.
         assert!(read_bounded(&path, 99, true, &mut buf).unwrap().is_none());
     }

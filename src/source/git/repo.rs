@@ -23,7 +23,15 @@ pub fn open_repo(path: &Path) -> Result<gix::Repository> {
 }
 
 /// Files gitoxide opens on its own in a git directory, as it finds the repository or reads its refs.
-const GIT_FILES: &[&str] = &["HEAD", "config", "commondir", "gitdir", "packed-refs", "shallow", "index"];
+const GIT_FILES: &[&str] = &[
+    "HEAD",
+    "config",
+    "commondir",
+    "gitdir",
+    "packed-refs",
+    "shallow",
+    "index",
+];
 
 /// Directories whose every file gitoxide may open (a loose ref or object is a file each).
 const GIT_TREES: &[&str] = &["refs", "objects"];
@@ -98,7 +106,11 @@ fn check_git_dir(git_dir: &Path) -> std::io::Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => return Err(named(&alternates, e)),
             Err(_) => continue,
         };
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             objects.push((dir.join(line), depth + 1));
         }
     }
@@ -131,7 +143,11 @@ fn check_tree(top: &Path) -> std::io::Result<()> {
             } else if !ft.is_file() {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
-                    format!("{} is {}, not a regular file", path.display(), crate::file::kind(ft)),
+                    format!(
+                        "{} is {}, not a regular file",
+                        path.display(),
+                        crate::file::kind(ft)
+                    ),
                 ));
             }
         }
