@@ -150,7 +150,7 @@ fn leaked_ids(reports: &[PathBuf]) -> Result<BTreeMap<String, Vec<String>>> {
         format!("{}:{}{commit}", l.origin.path, l.line)
     };
     for path in reports {
-        let text = std::fs::read_to_string(path)
+        let text = crate::file::read_to_string(path, crate::file::REPORT)
             .with_context(|| format!("cannot read report {}", path.display()))?;
         let report = Report::parse(&text).with_context(|| format!("report {}", path.display()))?;
         match report {

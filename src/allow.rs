@@ -60,16 +60,18 @@ impl Allowlist {
         let mut read = HashSet::new();
         for path in ignore_files {
             let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
-            if !path.is_file() || !read.insert(canonical) {
+            // One that is there but is no regular file (a FIFO would block the read) is an error,
+            // not a list left out in silence.
+            if !path.exists() || !read.insert(canonical) {
                 continue;
             }
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let text = crate::file::read_to_string(path, crate::file::SMALL)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             let dir = path.parent().unwrap_or(Path::new(""));
             list.add_ignore_file_at(&text, &path.display().to_string(), dir)?;
         }
         if let Some(path) = baseline {
-            let text = std::fs::read_to_string(path)
+            let text = crate::file::read_to_string(path, crate::file::REPORT)
                 .with_context(|| format!("cannot read baseline {}", path.display()))?;
             list.add_baseline(&text).with_context(|| {
                 format!(
@@ -247,7 +249,7 @@ pub fn append_ignores(
     reason: Option<&str>,
     date: &str,
 ) -> Result<Vec<String>> {
-    let existing = match std::fs::read(path) {
+    let existing = match crate::file::read(path, crate::file::SMALL) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),

@@ -173,7 +173,8 @@ impl Config {
             true => PathBuf::from(CONFIG_FILE),
             false => root.join(CONFIG_FILE),
         };
-        if !path.is_file() {
+        // One that is there but is no regular file is an error, not a config left out in silence.
+        if !path.exists() {
             return Ok(None);
         }
         Config::load(&path, Trust::Found).map(Some)
@@ -181,7 +182,7 @@ impl Config {
 
     /// Reads and checks the file: every error names it, with the line and column where it can.
     pub fn load(path: &Path, trust: Trust) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::file::read_to_string(path, crate::file::SMALL)
             .with_context(|| format!("cannot read config {}", path.display()))?;
         Config::parse(text, path, trust)
     }

@@ -1,7 +1,8 @@
 //! sgscan: find leaked SendGrid API keys in working trees and git history, check which are live,
 //! and revoke them.
 //!
-//! The modules are the pipeline, bottom first: `model` (plain data) and `key` (fingerprint,
+//! The modules are the pipeline, bottom first: `model` (plain data), `file` (opening only regular
+//! files by name) and `key` (fingerprint,
 //! redaction, key id) → `rules`, `decode` and `detect` (finding keys in bytes) → `source` (bytes with
 //! provenance: the work tree, the git history, the staged index) → `findings` (the collector: one
 //! finding per key, many locations) → `allow` (allow lists) → `sendgrid` (the only HTTP client),
@@ -26,6 +27,7 @@ pub mod cli;
 pub(crate) mod config;
 pub(crate) mod decode;
 pub(crate) mod detect;
+pub(crate) mod file;
 pub(crate) mod findings;
 pub(crate) mod key;
 pub(crate) mod model;

@@ -210,8 +210,8 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Rule>> {
     let mut specs = Vec::new();
     for path in paths {
         let origin = path.display().to_string();
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read pattern file {origin}"))?;
+        let text = crate::file::read_to_string(&path, crate::file::SMALL)
+            .with_context(|| format!("cannot read pattern file {origin}"))?;
         specs.extend(
             parse_rule_file(&text, &origin)?
                 .into_iter()

@@ -61,7 +61,7 @@ pub struct Policy {
 
 impl Policy {
     pub fn load(path: &Path) -> Result<Policy> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::file::read_to_string(path, crate::file::SMALL)
             .with_context(|| format!("cannot read policy {}", path.display()))?;
         toml::from_str(&text).with_context(|| {
             format!(
@@ -293,7 +293,7 @@ pub struct Cache {
 
 impl Cache {
     pub fn load(path: &Path, max_age: Duration) -> Result<Cache> {
-        let entries = match std::fs::read_to_string(path) {
+        let entries = match crate::file::read_to_string(path, crate::file::REPORT) {
             Ok(text) => serde_json::from_str(&text)
                 .with_context(|| format!("{}: not an sgscan verification cache", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),

@@ -8,7 +8,7 @@ use std::path::Path;
 /// Bottom first. A module may use its own layer's modules and any layer below, never one above.
 /// The report schema sits low: allow lists read baselines through it.
 const LAYERS: &[&[&str]] = &[
-    &["text", "model"],
+    &["text", "model", "file"],
     &["key"],
     &["rules"],
     &["decode"],

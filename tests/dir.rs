@@ -590,11 +590,7 @@ sgtest!(fifo_is_skipped_without_blocking, |dir, cmd| {
     let root = dir.root();
     let key = KeyGen::new(604).key();
     write(root, "key.txt", format!("{key}\n"));
-    let status = std::process::Command::new("mkfifo")
-        .arg(root.join("pipe"))
-        .status()
-        .expect("mkfifo runs");
-    assert!(status.success());
+    util::mkfifo(&root.join("pipe"));
     let run = util::run(
         cmd.args(["dir", "--format", "json"])
             .timeout(Duration::from_secs(30)),
@@ -604,7 +600,7 @@ sgtest!(fifo_is_skipped_without_blocking, |dir, cmd| {
     assert_locations(&doc, vec![loc(&key, "key.txt", 1, 1, "plain")]);
     assert_eq!(
         skipped(&doc),
-        [("pipe".to_string(), "not a regular file".to_string())]
+        [("pipe".to_string(), "a FIFO, not a regular file".to_string())]
     );
 });
 
@@ -1451,4 +1447,144 @@ sgtest!(base64_value_does_not_run_into_neighbouring_lines, |dir, cmd| {
     let (run, doc) = dir_json(root, &[]);
     assert_eq!(run.code, 1, "{run}");
     assert_locations(&doc, expected);
+});
+
+/// `sgscan dir ARGS…` in `cwd` with a short timeout: a run that waits on a FIFO fails the test.
+#[cfg(unix)]
+fn dir_quick(cwd: &Path, args: &[&str]) -> Run {
+    run(sgscan(cwd).arg("dir").args(args).timeout(Duration::from_secs(30)))
+}
+
+// The walker opens ignore files itself: a FIFO `.gitignore`, a `.ignore` linked to a FIFO and a
+// FIFO `.git/info/exclude` are never opened, the directories they are in are scanned without
+// ignore rules (a note says so), and the keys beside them are found.
+#[cfg(unix)]
+sgtest!(
+    fifo_ignore_files_are_not_opened_and_their_directories_are_scanned,
+    |dir, cmd| {
+        let root = dir.root();
+        let mut keys = KeyGen::new(2101);
+        let (a, b, c) = (keys.key(), keys.key(), keys.key());
+        write(root, "fifo-gitignore/key.txt", format!("{a}\n"));
+        util::mkfifo(&root.join("fifo-gitignore/.gitignore"));
+        write(root, "linked/deep/key.txt", format!("{b}\n"));
+        util::mkfifo(&root.join("elsewhere/fifo"));
+        std::os::unix::fs::symlink("../../elsewhere/fifo", root.join("linked/deep/.ignore")).unwrap();
+        write(root, "checkout/key.txt", format!("{c}\n"));
+        util::mkfifo(&root.join("checkout/.git/info/exclude"));
+        let run = dir_quick(root, &["--format", "json", "."]);
+        assert_eq!(run.code, 1, "{run}");
+        let doc = run.json();
+        assert_locations(
+            &doc,
+            vec![
+                loc(&a, "fifo-gitignore/key.txt", 1, 1, "plain"),
+                loc(&b, "linked/deep/key.txt", 1, 1, "plain"),
+                loc(&c, "checkout/key.txt", 1, 1, "plain"),
+            ],
+        );
+        for (file, under) in [
+            ("fifo-gitignore/.gitignore", "fifo-gitignore"),
+            ("linked/deep/.ignore", "linked/deep"),
+            ("checkout/.git/info/exclude", "checkout"),
+        ] {
+            let note = format!(
+                "{file} is a FIFO, not a regular file: its ignore rules were not read, and everything under {under} was scanned without ignore rules"
+            );
+            assert!(util::has_note(&doc, &note), "{note}\n{run}");
+        }
+        let skips = skipped(&doc);
+        assert!(
+            skips.contains(&(
+                "fifo-gitignore/.gitignore".to_string(),
+                "a FIFO, not a regular file".to_string()
+            )),
+            "{skips:?}"
+        );
+        // The same directory given as the root: its own ignore file is checked before the walk.
+        let run = dir_quick(root, &["--format", "json", "fifo-gitignore"]);
+        assert_eq!(run.code, 1, "{run}");
+        assert_locations(
+            &run.json(),
+            vec![loc(&a, "fifo-gitignore/key.txt", 1, 1, "plain")],
+        );
+    }
+);
+
+// A root that is a FIFO or a device is an error, as an unreadable root is: one line, exit 2,
+// nothing waited on.
+#[cfg(unix)]
+sgtest!(fifo_or_device_root_is_a_one_line_error, |dir, cmd| {
+    let root = dir.root();
+    write(root, "a.txt", "hello\n");
+    util::mkfifo(&root.join("pipe"));
+    for (args, says) in [
+        (&["pipe"][..], "cannot read pipe: a FIFO, not a regular file"),
+        (
+            &["a.txt", "pipe"][..],
+            "cannot read pipe: a FIFO, not a regular file",
+        ),
+        (
+            &["/dev/zero"][..],
+            "cannot read /dev/zero: a character device, not a regular file",
+        ),
+    ] {
+        let run = dir_quick(root, args);
+        assert_eq!(run.code, 2, "{args:?}: {run}");
+        assert_eq!(run.stdout, "", "{args:?}: {run}");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {run}");
+        assert!(lines[0].contains(says), "{args:?}: {run}");
+    }
+});
+
+// Files sgscan reads by name (`.sgscanignore`, `.sgscan.toml`, `--baseline`, pattern files,
+// `--repos-file`, reports to merge) that are FIFOs: each a one-line error naming the file, exit
+// 2, never a wait.
+#[cfg(unix)]
+sgtest!(fifo_config_and_input_files_are_refused, |dir, cmd| {
+    let root = dir.root();
+    write(root, "a.txt", "hello\n");
+    util::mkfifo(&dir.outside("fifo"));
+    util::mkfifo(&dir.outside("patterns/sendgrid.toml"));
+    let fifo = dir.outside("fifo").display().to_string();
+    let patterns = dir.outside("patterns").display().to_string();
+    let scan_dir = dir.scan_dir();
+    util::mkfifo(&scan_dir.join(".sgscanignore"));
+    let scan_path = scan_dir.display().to_string();
+    let config_dir = dir.outside("configured");
+    util::mkfifo(&config_dir.join(".sgscan.toml"));
+    let config_path = config_dir.display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["dir", "a.txt", "--baseline", &fifo], "baseline"),
+        (vec!["dir", "a.txt", "--patterns", &patterns], "sendgrid.toml"),
+        (vec!["git", "--repos-file", &fifo], "--repos-file"),
+        (vec!["merge", &fifo], "report"),
+        (vec!["dir", &scan_path], ".sgscanignore"),
+        (vec!["dir", &config_path], ".sgscan.toml"),
+    ];
+    for (args, names) in cases {
+        let run = util::run(sgscan(root).args(&args).timeout(Duration::from_secs(30)));
+        assert_eq!(run.code, 2, "{args:?}: {run}");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {run}");
+        assert!(
+            lines[0].contains(names) && lines[0].contains("a FIFO, not a regular file"),
+            "{args:?}: {run}"
+        );
+    }
+});
+
+// `-j 5000` is accepted, capped, and said.
+sgtest!(threads_beyond_the_cap_are_capped_with_a_note, |dir, cmd| {
+    let root = dir.root();
+    write(root, "a.txt", "hello\n");
+    let (run, doc) = dir_json(root, &["-j", "5000", "a.txt"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(util::has_note(&doc, "--threads 5000 capped at"), "{run}");
+    let run = dir_scan(root, &["--threads", "5000", "a.txt"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("--threads 5000 capped at"), "{run}");
+    let help = util::run(sgscan(root).args(["dir", "--help"]));
+    assert!(help.stdout.contains("more is capped"), "{help}");
 });

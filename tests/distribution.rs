@@ -203,6 +203,7 @@ sgtest!(package_holds_the_licences_and_no_bench_data, |dir, cmd| {
         "LICENSE-MIT",
         "LICENSE-APACHE",
         "README.md",
+        "SECURITY.md",
         "CHANGELOG.md",
         "Cargo.lock",
         "patterns/sendgrid.toml",

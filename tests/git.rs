@@ -1531,3 +1531,40 @@ sgtest!(git_gitlink_outside_the_repository_is_refused, |dir, cmd| {
         "notes: {n:?}"
     );
 });
+
+// gitoxide opens a repository's files on its own: a FIFO at `objects/info/alternates`, at
+// `packed-refs` or as a loose ref would make it wait forever. Each is found before gitoxide opens
+// anything: a one-line error naming the file, exit 2, in `git`, a range and `staged`.
+#[cfg(unix)]
+sgtest!(fifo_in_the_git_directory_is_an_error_not_a_wait, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
+    repo.write("a.txt", "hello\n");
+    repo.commit("one");
+    let git_dir = repo.path.join(".git");
+    for fifo in ["objects/info/alternates", "packed-refs", "refs/heads/stray"] {
+        crate::util::mkfifo(&git_dir.join(fifo));
+        let r = repo.path.to_str().unwrap();
+        for args in [
+            vec!["git", "-q", r],
+            vec!["git", "-q", r, "--range", "HEAD"],
+            vec!["staged", r],
+        ] {
+            let run = crate::util::run(
+                crate::util::sgscan(dir.root())
+                    .args(&args)
+                    .timeout(std::time::Duration::from_secs(30)),
+            );
+            assert_eq!(run.code, 2, "{fifo} {args:?}: {run}");
+            let lines: Vec<&str> = run.stderr.lines().collect();
+            assert_eq!(lines.len(), 1, "{fifo} {args:?}: {run}");
+            assert!(
+                lines[0].contains(fifo) && lines[0].contains("is a FIFO, not a regular file"),
+                "{fifo} {args:?}: {run}"
+            );
+        }
+        std::fs::remove_file(git_dir.join(fifo)).unwrap();
+    }
+    // Without them, the same repository scans.
+    let run = scan_git(dir.root(), &repo.path, &[]);
+    assert_eq!(run.code, 0, "{run}");
+});

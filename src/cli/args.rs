@@ -344,7 +344,8 @@ pub struct CommonArgs {
     /// Skip files larger than this (bytes, or with a K/M/G suffix) [default: 64M].
     #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = SCAN)]
     pub max_file_size: Option<u64>,
-    /// Worker threads (0: one per core).
+    /// Worker threads (0: one per core). At most 4 per core (16 at least, 256 at most): more is
+    /// capped, with a note.
     #[arg(long, short = 'j', default_value_t = 0, help_heading = SCAN)]
     pub threads: usize,
     /// A previous JSON or JSONL report: its findings are not reported again.
@@ -544,7 +545,32 @@ impl ApiArgs {
     }
 }
 
+/// The most worker threads a scan starts: 4 per core, which keeps slow disks busy, within
+/// [16, 256]. Idle workers look for work at each other, at a cost that grows with the square of
+/// their number: `-j 5000` spent over a minute on a one-file tree, `-j 256` half a second on 2
+/// cores, `-j 128` 30 ms; each costs a stack and a repository handle too.
+pub fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    cores.saturating_mul(4).clamp(16, 256)
+}
+
 impl CommonArgs {
+    /// `--threads`, capped at [`max_threads`].
+    pub fn threads(&self) -> usize {
+        self.threads.min(max_threads())
+    }
+
+    /// What is said when `--threads` was capped.
+    pub fn threads_note(&self) -> Option<String> {
+        let max = max_threads();
+        (self.threads > max).then(|| {
+            format!(
+                "--threads {} capped at {max} worker threads (4 per core, 16 at least, 256 at most)",
+                self.threads
+            )
+        })
+    }
+
     /// The library's options for what follows a scan: the flags over `config` (if any) over the
     /// defaults. `ignores` carries the config's ignores and how finding paths are read.
     pub fn scan_options(&self, config: Option<&Config>, ignores: Ignores) -> anyhow::Result<ScanOptions> {

@@ -73,7 +73,7 @@ fn choose(env: &dyn Fn(&str) -> Option<String>) -> Choice {
 fn github(event: &str, env: &dyn Fn(&str) -> Option<String>) -> Choice {
     let payload = match env("GITHUB_EVENT_PATH") {
         None => return Choice::sweep(format!("GitHub Actions {event} event without GITHUB_EVENT_PATH")),
-        Some(path) => match std::fs::read(&path)
+        Some(path) => match crate::file::read(std::path::Path::new(&path), crate::file::REPORT)
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()))
         {

@@ -24,7 +24,7 @@ pub fn dir(args: DirArgs) -> Result<i32> {
     let source = worktree::Worktree {
         roots: args.paths.clone(),
         opts: worktree::WalkOptions {
-            threads: args.common.threads,
+            threads: args.common.threads(),
             no_ignore: args.no_ignore,
             follow: args.follow,
             max_file_size: settings.max_file_size,
@@ -62,7 +62,7 @@ pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32
     let source = git::Histories {
         repos,
         opts: git::HistoryOptions {
-            threads: args.common.threads,
+            threads: args.common.threads(),
             max_file_size: settings.max_file_size,
             range: args.range.clone(),
             shallow_ok: args.shallow_ok,
@@ -89,7 +89,7 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
     let source = staged::Staged {
         repo: args.repo.clone(),
         max_file_size: settings.max_file_size,
-        threads: args.common.threads,
+        threads: args.common.threads(),
         files: args.files.clone(),
     };
     let run = Run {
@@ -117,7 +117,7 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
 fn repo_list(named: &[PathBuf], file: Option<&Path>) -> Result<Vec<PathBuf>> {
     let mut repos = named.to_vec();
     if let Some(file) = file {
-        let text = std::fs::read_to_string(file)
+        let text = crate::file::read_to_string(file, crate::file::SMALL)
             .with_context(|| format!("cannot read --repos-file {}", file.display()))?;
         repos.extend(
             text.lines()
@@ -256,6 +256,7 @@ impl Run {
         if let Some(why) = why {
             ran.outcome.notes.insert(0, why);
         }
+        ran.outcome.notes.extend(common.threads_note());
         for w in &ran.warnings {
             eprintln!("sgscan: {}", Safe(w));
         }

@@ -19,7 +19,7 @@ pub struct Merger {
 
 impl Merger {
     pub fn add_file(&mut self, path: &Path) -> Result<()> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::file::read_to_string(path, crate::file::REPORT)
             .with_context(|| format!("cannot read report {}", path.display()))?;
         self.add_report(&text)
             .with_context(|| format!("{}: not an sgscan JSON or JSONL report", path.display()))

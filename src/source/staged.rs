@@ -124,7 +124,7 @@ fn scan_file(full: &Path, rel: &str, max_file_size: u64, sink: &dyn Sink) {
             format!("larger than --max-file-size ({max_file_size} bytes)"),
         ),
         Ok(m) if !m.is_file() => {}
-        Ok(_) => match std::fs::read(full) {
+        Ok(_) => match crate::file::read(full, max_file_size) {
             Ok(data) => sink.scan(&data, &Origin::file(rel)),
             Err(e) => sink.skip(rel.to_string(), format!("cannot read: {e}")),
         },

@@ -1,8 +1,8 @@
 //! The working tree: a parallel, gitignore-aware walk (the `ignore` crate, as ripgrep uses it).
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Result, bail};
 use ignore::{WalkBuilder, WalkState};
@@ -59,28 +59,77 @@ impl Source for Worktree {
 /// anything below a root that cannot be read is recorded as skipped.
 fn walk(roots: &[PathBuf], opts: &WalkOptions, sink: &dyn Sink) -> Result<()> {
     let roots = distinct_roots(roots);
-    let Some((first, rest)) = roots.split_first() else {
+    if roots.is_empty() {
         bail!("no path to scan")
-    };
+    }
     for root in &roots {
         // The walker would record an unreadable root as one skip and exit 0; but a root is what the
         // user asked for, so not reading it is an error (a CI job must not pass on a tree it never saw).
+        // Nor is one that is no regular file: a FIFO or a device is refused, never opened to wait.
         let readable = std::fs::metadata(root).and_then(|m| {
             if m.is_dir() {
                 std::fs::read_dir(root).map(drop)
             } else {
-                File::open(root).map(drop)
+                crate::file::open(root, true).map(drop)
             }
         });
         if let Err(e) = readable {
             bail!("cannot read {}: {e}", root.display());
         }
     }
-    let mut builder = WalkBuilder::new(first);
-    for root in rest {
+    let respect = !opts.no_ignore;
+    // The walker opens ignore files itself, in each directory it enters and in every parent of a
+    // root: a directory where one is a FIFO or a device is kept from it and walked afterwards with
+    // no ignore rules at all (more is scanned, nothing waits, nothing is left out).
+    let unruled: Unruled = Arc::default();
+    let mut ruled = Vec::new();
+    for root in roots {
+        let bad = if respect && root.is_dir() {
+            unsafe_ignore_files_at_or_above(&root)
+        } else {
+            Vec::new()
+        };
+        match bad.is_empty() {
+            true => ruled.push(root),
+            false => lock(&unruled).push((root, bad)),
+        }
+    }
+    if !ruled.is_empty() {
+        run(&ruled, opts, respect, &unruled, sink);
+    }
+    let unruled = std::mem::take(&mut *lock(&unruled));
+    // A note, not a skip: the file itself, if it is in the tree, is recorded as skipped when the
+    // walk meets it.
+    for (dir, bad) in &unruled {
+        for (file, e) in bad {
+            sink.note(format!(
+                "{} is {e}: its ignore rules were not read, and everything under {} was scanned without ignore rules",
+                display_path(file),
+                display_path(dir)
+            ));
+        }
+    }
+    let dirs: Vec<PathBuf> = unruled.into_iter().map(|(dir, _)| dir).collect();
+    if !dirs.is_empty() {
+        run(&dirs, opts, false, &Arc::default(), sink);
+    }
+    Ok(())
+}
+
+/// Directories kept from the ruled walk, each with its ignore files that are no regular file.
+type Unruled = Arc<Mutex<Vec<(PathBuf, Vec<(PathBuf, std::io::Error)>)>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One parallel walk of `roots` (none empty), with the ignore files or without any.
+fn run(roots: &[PathBuf], opts: &WalkOptions, respect: bool, unruled: &Unruled, sink: &dyn Sink) {
+    let mut builder = WalkBuilder::new(&roots[0]);
+    for root in &roots[1..] {
         builder.add(root);
     }
-    let respect = !opts.no_ignore;
+    let unruled = Arc::clone(unruled);
     builder
         .hidden(false)
         .ignore(respect)
@@ -92,7 +141,19 @@ fn walk(roots: &[PathBuf], opts: &WalkOptions, sink: &dyn Sink) -> Result<()> {
         .require_git(false)
         .follow_links(opts.follow)
         .threads(opts.threads)
-        .filter_entry(|e| e.file_name() != ".git");
+        .filter_entry(move |e| {
+            if e.file_name() == ".git" {
+                return false;
+            }
+            if respect && e.depth() > 0 && e.file_type().is_some_and(|t| t.is_dir()) {
+                let bad = unsafe_ignore_files(e.path());
+                if !bad.is_empty() {
+                    lock(&unruled).push((e.path().to_path_buf(), bad));
+                    return false;
+                }
+            }
+            true
+        });
     builder.build_parallel().run(|| {
         let mut buf = AlignedBuf::default();
         Box::new(move |entry| {
@@ -103,7 +164,66 @@ fn walk(roots: &[PathBuf], opts: &WalkOptions, sink: &dyn Sink) -> Result<()> {
             WalkState::Continue
         })
     });
-    Ok(())
+}
+
+/// The ignore files the walker would open on entering `dir` that are there but no regular file
+/// (links followed, as the walker opens them): `.gitignore`, `.ignore`, and git's `info/exclude`
+/// of a checkout whose `.git` is here, through a `gitdir:` file as the walker resolves one.
+fn unsafe_ignore_files(dir: &Path) -> Vec<(PathBuf, std::io::Error)> {
+    let mut bad = Vec::new();
+    let mut check = |p: PathBuf| match crate::file::regular_or_absent(&p) {
+        // Other errors (permission denied) make the walker's own open fail at once.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            bad.push((p, e));
+            false
+        }
+        Err(_) => false,
+        Ok(()) => p.is_file(),
+    };
+    check(dir.join(".gitignore"));
+    check(dir.join(".ignore"));
+    let git = dir.join(".git");
+    match std::fs::metadata(&git) {
+        Ok(m) if m.is_dir() => {
+            check(git.join("info").join("exclude"));
+        }
+        Ok(m) if m.is_file() => {
+            // A worktree's or submodule's pointer: `gitdir: X`, then `X/commondir`.
+            let first_line = |p: &Path| {
+                crate::file::read_to_string(p, crate::file::SMALL)
+                    .ok()
+                    .and_then(|t| t.lines().next().map(str::to_string))
+            };
+            let Some(real) = first_line(&git).and_then(|l| l.strip_prefix("gitdir: ").map(PathBuf::from))
+            else {
+                return bad;
+            };
+            let commondir = real.join("commondir");
+            if check(commondir.clone())
+                && let Some(line) = first_line(&commondir)
+            {
+                let common = match line.starts_with('.') {
+                    true => real.join(line),
+                    false => PathBuf::from(line),
+                };
+                check(common.join("info").join("exclude"));
+            }
+        }
+        _ => {}
+    }
+    bad
+}
+
+/// [`unsafe_ignore_files`] of `root` and of every directory above it, whose ignore files the walker
+/// reads for a root.
+fn unsafe_ignore_files_at_or_above(root: &Path) -> Vec<(PathBuf, std::io::Error)> {
+    let mut bad = unsafe_ignore_files(root);
+    if let Ok(abs) = root.canonicalize() {
+        for parent in abs.ancestors().skip(1) {
+            bad.extend(unsafe_ignore_files(parent));
+        }
+    }
+    bad
 }
 
 fn visit(
@@ -126,10 +246,10 @@ fn visit(
         return;
     }
     if !ft.is_file() {
-        sink.skip(shown, "not a regular file");
+        sink.skip(shown, format!("{}, not a regular file", crate::file::kind(ft)));
         return;
     }
-    match read_bounded(path, opts.max_file_size, buf) {
+    match read_bounded(path, opts.max_file_size, opts.follow, buf) {
         Ok(Some(data)) => sink.scan(data, &origin(path)),
         Ok(None) => sink.skip(
             shown,
@@ -165,8 +285,13 @@ fn distinct_roots(roots: &[PathBuf]) -> Vec<PathBuf> {
 
 /// Reads the file into `buf`; `None` if it is larger than `max` (checked by reading, not by
 /// trusting metadata, since files grow while being walked).
-fn read_bounded<'b>(path: &Path, max: u64, buf: &'b mut AlignedBuf) -> std::io::Result<Option<&'b [u8]>> {
-    let mut file = File::open(path)?;
+fn read_bounded<'b>(
+    path: &Path,
+    max: u64,
+    follow: bool,
+    buf: &'b mut AlignedBuf,
+) -> std::io::Result<Option<&'b [u8]>> {
+    let mut file = crate::file::open(path, follow)?;
     let size = file.metadata()?.len();
     if size > max {
         return Ok(None);
@@ -263,6 +388,8 @@ fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "vanished while scanning".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        // Swapped for a FIFO or a device since the walk saw it: refused, not waited on.
+        std::io::ErrorKind::InvalidInput => e.to_string(),
         _ => format!("read error: {e}"),
     }
 }
@@ -339,7 +466,7 @@ mod tests {
             let path = dir.path().join(format!("f{i}"));
             let content: Vec<u8> = (0..size).map(|b| (b % 251) as u8).collect();
             std::fs::write(&path, &content).unwrap();
-            let data = read_bounded(&path, DEFAULT_MAX_FILE_SIZE, &mut buf)
+            let data = read_bounded(&path, DEFAULT_MAX_FILE_SIZE, true, &mut buf)
                 .unwrap()
                 .unwrap();
             assert!(aligned(data), "size {size}: starts at {:p}", data.as_ptr());
@@ -367,10 +494,13 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, [b'x'; 100]).unwrap();
         let mut buf = AlignedBuf::default();
-        assert!(read_bounded(&path, 99, &mut buf).unwrap().is_none());
-        assert_eq!(read_bounded(&path, 100, &mut buf).unwrap().unwrap().len(), 100);
+        assert!(read_bounded(&path, 99, true, &mut buf).unwrap().is_none());
+        assert_eq!(
+            read_bounded(&path, 100, true, &mut buf).unwrap().unwrap().len(),
+            100
+        );
         // A buffer grown past the file does not lift the limit.
-        assert!(read_bounded(&path, 99, &mut buf).unwrap().is_none());
+        assert!(read_bounded(&path, 99, true, &mut buf).unwrap().is_none());
     }
 
     /// procfs files report size 0 but have contents: the read loop grows the buffer past the
@@ -380,14 +510,14 @@ mod tests {
     fn files_longer_than_their_metadata_grow_the_buffer() {
         let path = Path::new("/proc/self/status");
         let mut buf = AlignedBuf::default();
-        let data = read_bounded(path, DEFAULT_MAX_FILE_SIZE, &mut buf)
+        let data = read_bounded(path, DEFAULT_MAX_FILE_SIZE, true, &mut buf)
             .unwrap()
             .unwrap();
         assert!(data.len() > 64 && aligned(data));
         assert!(data.starts_with(b"Name:"));
-        assert!(read_bounded(path, 10, &mut buf).unwrap().is_none());
+        assert!(read_bounded(path, 10, true, &mut buf).unwrap().is_none());
         assert!(
-            read_bounded(path, 10, &mut AlignedBuf::default())
+            read_bounded(path, 10, true, &mut AlignedBuf::default())
                 .unwrap()
                 .is_none()
         );

@@ -89,6 +89,20 @@ pub fn write(root: &Path, rel: &str, contents: impl AsRef<[u8]>) {
     std::fs::write(&path, contents).unwrap();
 }
 
+/// A FIFO at `path` (its directory created): what no scan may open and wait on. Runs that meet one
+/// keep the timeout of [`sgscan`], so a hang fails the test instead of blocking it.
+#[cfg(unix)]
+pub fn mkfifo(path: &Path) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
 /// SHA-256 of the key, lower-case hex: the fingerprint sgscan reports, computed independently.
 pub fn fp(key: &str) -> String {
     mock::fingerprint(key)

@@ -51,6 +51,15 @@ pub(super) fn follow(
             Some(repo.common_dir().join("modules").join(path)),
             repo.workdir().map(|w| w.join(path)),
         ];
+        // Checked before gitoxide opens one: a FIFO in it would stop the scan forever.
+        if let Some(e) = candidates
+            .iter()
+            .flatten()
+            .find_map(|c| super::repo::refuse_special_files(c).err())
+        {
+            sink.skip(shown, format!("submodule not scanned: {e}"));
+            continue;
+        }
         let found = candidates.into_iter().flatten().find(|c| gix::open(c).is_ok());
         let Some(dir) = found else {
             sink.note(format!(
