@@ -114,6 +114,33 @@ pub fn read(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     Ok(data)
 }
 
+/// The admin key file: a regular file, or a pipe the user hands over on purpose
+/// (`--admin-key-file <(pass sendgrid/admin)`), so a credential never has to touch the disk. Only
+/// the user names this file (nothing in a scanned tree can), so waiting on its writer is theirs to
+/// choose; a device is still refused. At most `max` bytes, found by reading.
+pub fn read_credential(path: &Path, max: u64) -> io::Result<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let meta = std::fs::metadata(path)?;
+        if meta.file_type().is_fifo() {
+            let mut data = Vec::new();
+            File::open(path)?
+                .take(max.saturating_add(1))
+                .read_to_end(&mut data)?;
+            if data.len() as u64 > max {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("larger than {max} bytes"),
+                ));
+            }
+            return String::from_utf8(data)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"));
+        }
+    }
+    read_to_string(path, max)
+}
+
 /// [`read`], as UTF-8 text.
 pub fn read_to_string(path: &Path, max: u64) -> io::Result<String> {
     String::from_utf8(read(path, max)?)

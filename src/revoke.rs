@@ -22,7 +22,7 @@ pub struct AdminKey(String);
 impl AdminKey {
     pub fn load(file: Option<&Path>) -> Result<Option<AdminKey>> {
         if let Some(path) = file {
-            let text = crate::file::read_to_string(path, crate::file::SMALL)
+            let text = crate::file::read_credential(path, crate::file::SMALL)
                 .with_context(|| format!("cannot read admin key file {}", path.display()))?;
             let key = text.trim();
             if key.is_empty() {

@@ -1289,6 +1289,29 @@ fn revoke_by_id_deletes_exactly_that_id() {
     }
 }
 
+/// `--admin-key-file <(pass …)`: a pipe the user names on purpose is read (files sgscan finds in
+/// a tree are never opened when they are FIFOs; this one nothing in a tree can name).
+#[test]
+fn revoke_by_id_reads_the_admin_key_from_a_pipe() {
+    let mock = MockSendGrid::start();
+    let mut g = KeyGen::new(0x7e19);
+    let (target, admin) = (g.key(), g.key());
+    mock.set(&target, Behavior::live(&["mail.send"]));
+    mock.set(&admin, admin_scopes());
+    let tree = Tree::new();
+    let fifo = tree.outside("admin.pipe");
+    crate::util::mkfifo(&fifo);
+    let writer = {
+        let (fifo, admin) = (fifo.clone(), admin.clone());
+        std::thread::spawn(move || std::fs::write(&fifo, format!("{admin}\n")))
+    };
+    let r = revoke_id(&tree, &mock, Admin::File(&fifo), &id(&target), &["--yes"]);
+    writer.join().unwrap().unwrap();
+    assert_eq!(r.code, 0, "{r}");
+    assert!(mock.is_revoked(&target));
+    assert_leaks_nothing(&r, &tree, &[&target, &admin]);
+}
+
 #[test]
 fn revoke_by_id_without_an_admin_key_is_refused() {
     let mock = MockSendGrid::start();
