@@ -125,6 +125,28 @@ impl<'d> Collector<'d> {
     }
 }
 
+/// Longest dot-free run after a `.` that counts as an extension.
+const MAX_EXTENSION: usize = 10;
+
+/// `names` with every `.` that starts a short dot-free run (an extension: `.env`, `.tar`, `.gz`)
+/// made a space: the rule takes a key glued to `.token` for part of a longer token, but in a file
+/// name (`SG.….env`) that is its extension. A key's own dots start runs of 22 and 43 characters,
+/// so no key loses one. Same length, so columns hold; linear, each run looked at up to its 11th byte.
+fn split_extensions(names: &[u8]) -> Vec<u8> {
+    let mut out = names.to_vec();
+    for i in memchr::memchr_iter(b'.', names) {
+        let run = names[i + 1..]
+            .iter()
+            .take(MAX_EXTENSION + 1)
+            .take_while(|&&b| b != b'.' && b != b'\n')
+            .count();
+        if (1..=MAX_EXTENSION).contains(&run) {
+            out[i] = b' ';
+        }
+    }
+    out
+}
+
 impl Sink for Collector<'_> {
     fn blob(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
         self.blobs.fetch_add(1, Ordering::Relaxed);
@@ -133,7 +155,7 @@ impl Sink for Collector<'_> {
     }
 
     fn names(&self, names: &[u8], origin: &dyn Fn(usize) -> Origin) {
-        self.record(names, true, origin);
+        self.record(&split_extensions(names), true, origin);
     }
 
     /// Counted apart from blobs, so the blob count says what was read from the object store.
@@ -186,5 +208,22 @@ impl Sink for Collector<'_> {
                 skip.path = path;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_extensions;
+
+    #[test]
+    fn extensions_are_split_off_names_and_key_dots_are_kept() {
+        let id = "a".repeat(22);
+        let secret = "b".repeat(43);
+        let name = format!("x.SG.{id}.{secret}.tar.gz\nREADME.md\n...\n.\n");
+        let want = format!("x SG.{id}.{secret} tar gz\nREADME md\n...\n.\n");
+        assert_eq!(split_extensions(name.as_bytes()), want.as_bytes());
+        // A run of 11 or more is no extension.
+        assert_eq!(split_extensions(b"a.bcdefghijkl"), b"a.bcdefghijkl");
+        assert_eq!(split_extensions(b"a.bcdefghijk"), b"a bcdefghijk");
     }
 }
