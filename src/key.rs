@@ -50,9 +50,9 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
     match redact_bytes(text.as_bytes()) {
         Cow::Borrowed(_) => Cow::Borrowed(text),
         // A key is ASCII, and its redacted form is UTF-8: cutting one out leaves UTF-8.
-        Cow::Owned(b) => Cow::Owned(String::from_utf8(b).unwrap_or_else(|e| {
-            String::from_utf8_lossy(e.as_bytes()).into_owned()
-        })),
+        Cow::Owned(b) => Cow::Owned(
+            String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ),
     }
 }
 
@@ -155,6 +155,24 @@ mod tests {
             fingerprint("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn key_shaped_text_is_redacted_wherever_it_is() {
+        let key = format!("SG.{}.{}", "a1".repeat(11), "b2".repeat(21) + "c");
+        assert!(matches!(redact_text("no key here, SG. alone"), Cow::Borrowed(_)));
+        // Glued to key characters on both sides, twice in a row, next to multi-byte text.
+        let text = format!("é{key}x {key}{key}-tail\n{}", &key[..60]);
+        assert_eq!(
+            redact_text(&text),
+            "éSG.a1a1…x SG.a1a1…SG.a1a1…-tail\n".to_string() + &key[..60]
+        );
+        let mut bytes = b"\xff/".to_vec();
+        bytes.extend_from_slice(key.as_bytes());
+        assert_eq!(&redact_bytes(&bytes)[..], b"\xff/SG.a1a1\xe2\x80\xa6");
+        // `SG.` over and over costs one look each: linear.
+        let many = "SG.".repeat(100_000);
+        assert!(matches!(redact_text(&many), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -17,8 +17,8 @@ use crate::revoke::{self, AdminKey, Confirm, RevokeOptions};
 use crate::rotate::{self, Handover, RotateOptions, RotateStatus, Rotation, ScopeChoice};
 use crate::rules::{self, Rule};
 use crate::sendgrid::{Api, ApiOptions};
-use crate::source::Source;
 use crate::source::Routed;
+use crate::source::Source;
 use crate::source::archive::{self, Unpack};
 use crate::verify::{self, Cache, Policy};
 

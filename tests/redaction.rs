@@ -95,7 +95,12 @@ fn places(doc: &Value, key: &str) -> Vec<(String, u64)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| (l["path"].as_str().unwrap().to_string(), l["line"].as_u64().unwrap()))
+        .map(|l| {
+            (
+                l["path"].as_str().unwrap().to_string(),
+                l["line"].as_u64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -120,10 +125,15 @@ fn a_key_in_a_file_name_is_found_at_line_0_and_redacted_in_every_path() {
     assert_eq!(places(&doc, &in_dir), vec![(redacted(&in_dir), 0)]);
     #[cfg(unix)]
     {
-        assert_eq!(places(&doc, &in_link), vec![(format!("link={}", redacted(&in_link)), 0)]);
+        assert_eq!(
+            places(&doc, &in_link),
+            vec![(format!("link={}", redacted(&in_link)), 0)]
+        );
         let skips = skipped(&doc);
         assert!(
-            skips.iter().any(|(p, _)| *p == format!("link={}", redacted(&in_link))),
+            skips
+                .iter()
+                .any(|(p, _)| *p == format!("link={}", redacted(&in_link))),
             "the link's skip shows its path redacted: {skips:?}"
         );
     }
@@ -161,13 +171,20 @@ fn a_key_in_a_file_name_in_git_history_is_placed_at_its_commit_and_path() {
         places(&doc, &key),
         vec![(format!("config/{}.json", redacted(&key)), 0)]
     );
-    let f = findings(&doc).iter().find(|f| f["fingerprint"] == fp(&key)).unwrap();
+    let f = findings(&doc)
+        .iter()
+        .find(|f| f["fingerprint"] == fp(&key))
+        .unwrap();
     assert_eq!(f["locations"][0]["commit"], second.as_str());
     assert_eq!(f["locations"][0]["in_head"], true);
     assert_eq!(places(&doc, &later), vec![(redacted(&later), 0)]);
 
     // A range reads the paths of the blobs its commits bring.
-    let doc = scan(&repo.path, &["git", ".", "--range", "HEAD~2..HEAD~1", "-f", "json"]).json();
+    let doc = scan(
+        &repo.path,
+        &["git", ".", "--range", "HEAD~2..HEAD~1", "-f", "json"],
+    )
+    .json();
     assert_eq!(
         places(&doc, &key),
         vec![(format!("config/{}.json", redacted(&key)), 0)]

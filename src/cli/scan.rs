@@ -297,7 +297,7 @@ fn write_failed(e: &anyhow::Error, common: &CommonArgs, mut ctx: report::Context
         notes: why
             .into_iter()
             .map(|w| redact_text(&w).into_owned())
-        .chain((format != report::Format::Sarif).then(|| format!("error: the scan failed: {message}")))
+            .chain((format != report::Format::Sarif).then(|| format!("error: the scan failed: {message}")))
             .collect(),
     };
     ctx.error = Some(message);

@@ -439,7 +439,11 @@ fn list(items: &[String]) -> String {
 fn location_item(page: &mut String, l: &Location) {
     if l.line == 0 {
         // Line 0: the key is in the name itself (shown redacted).
-        let _ = write!(page, "<li><code>{}</code> (in its name)", esc(&shown_path(&l.origin)));
+        let _ = write!(
+            page,
+            "<li><code>{}</code> (in its name)",
+            esc(&shown_path(&l.origin))
+        );
     } else {
         let _ = write!(
             page,

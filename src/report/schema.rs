@@ -140,7 +140,10 @@ fn redact_strings(mut v: serde_json::Value) -> serde_json::Value {
             Value::String(s) => crate::key::redact_in_place(s),
             Value::Array(items) => stack.extend(items.iter_mut()),
             Value::Object(map) => {
-                if map.keys().any(|k| matches!(crate::key::redact_text(k), std::borrow::Cow::Owned(_))) {
+                if map
+                    .keys()
+                    .any(|k| matches!(crate::key::redact_text(k), std::borrow::Cow::Owned(_)))
+                {
                     let old = std::mem::take(map);
                     *map = old
                         .into_iter()

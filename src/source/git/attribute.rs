@@ -111,7 +111,8 @@ pub(super) fn places<'a>(
         (Some(index), Some(blobs)) => index.missing_blobs(blobs),
         _ => Vec::new(),
     };
-    if targets.is_empty() && scanned.gitlinks.is_empty() && missing.is_empty() && scanned.tree_hits.is_empty() {
+    if targets.is_empty() && scanned.gitlinks.is_empty() && missing.is_empty() && scanned.tree_hits.is_empty()
+    {
         return places;
     }
     // Roots in the order that decides: reachable commits oldest first, trees refs name, then
@@ -468,7 +469,9 @@ impl Places<'_> {
             Some(hexed) => hex::decode(hexed).ok()?,
             None => pending.path.as_bytes().to_vec(),
         };
-        let rest = raw.strip_prefix(self.opts.prefix.as_bytes())?.strip_prefix(b"(tree ")?;
+        let rest = raw
+            .strip_prefix(self.opts.prefix.as_bytes())?
+            .strip_prefix(b"(tree ")?;
         let close = rest.iter().position(|&b| b == b')')?;
         let id = ObjectId::from_hex(&rest[..close]).ok()?;
         let name = rest[close + 1..].strip_prefix(b"/")?;

@@ -425,7 +425,7 @@ impl Scanner<'_> {
                 if !edges.gitlinks.is_empty() {
                     self.lock().gitlinks.push((id.to_owned(), edges.gitlinks));
                 }
-                if !opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) {
+                if opts.shard.is_none_or(|(i, n)| shard_of(id, n) == i) {
                     self.names(local, id, data);
                 }
             }
