@@ -230,6 +230,15 @@ pub fn full_fingerprint(text: &str) -> Result<String> {
     if hex && fp.len() == 64 {
         return Ok(fp.to_ascii_lowercase());
     }
+    // A key pasted where its fingerprint belongs must not be echoed back into a terminal's log.
+    let redacted = crate::key::redact_text(fp);
+    if matches!(redacted, std::borrow::Cow::Owned(_)) {
+        bail!(
+            "'{}' holds a key, not a fingerprint: give the key's fingerprint (the human report's `sgscan ignore …` \
+             line, or the `fingerprint` of --format json), never the key itself",
+            crate::text::escape(&redacted)
+        );
+    }
     let shown = crate::text::escape(fp);
     if hex && !fp.is_empty() && fp.len() < 64 {
         bail!(

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::detect::Detector;
-use crate::key::{fingerprint, redact};
+use crate::key::{fingerprint, redact, redact_in_place, redact_origin};
 use crate::model::{Finding, Location, MAX_LOCATIONS, Origin, Outcome, Skip, Stats};
 use crate::source::{Attribute, Sink};
 
@@ -38,7 +38,9 @@ impl<'d> Collector<'d> {
         }
     }
 
-    fn record(&self, data: &[u8], origin: impl FnOnce() -> Origin) {
+    /// `origin(i, m)` places a match; `in_name`: `data` is names, one a line, and a match is at
+    /// line 0 of the origin of its own name.
+    fn record(&self, data: &[u8], in_name: bool, mut origin: impl FnMut(usize) -> Origin) {
         let (matches, allowed) = self.detector.scan_with_allowed(data);
         if !allowed.is_empty() {
             let mut set = self.allowed_inline.lock().unwrap_or_else(|e| e.into_inner());
@@ -48,7 +50,13 @@ impl<'d> Collector<'d> {
             return;
         }
         let rules = self.detector.rules();
-        let origin = origin();
+        // Names come from outside, and may hold the very key found: redacted before they are kept.
+        let mut place = |i: usize| {
+            let mut o = origin(i);
+            redact_origin(&mut o);
+            o
+        };
+        let mut current: Option<(usize, Origin)> = None;
         // A poisoned lock means another thread panicked mid-insert; its data is still sound to keep.
         let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
         for m in matches {
@@ -70,9 +78,19 @@ impl<'d> Collector<'d> {
             });
             entry.location_count += 1;
             if entry.locations.len() < MAX_LOCATIONS {
+                // Lines are 1-based: a name's line says which name, and line 0 says "in the name".
+                let i = if in_name {
+                    usize::try_from(m.line.saturating_sub(1)).unwrap_or(usize::MAX)
+                } else {
+                    0
+                };
+                let origin = match &current {
+                    Some((at, o)) if *at == i => o.clone(),
+                    _ => current.insert((i, place(i))).1.clone(),
+                };
                 entry.locations.push(Location {
-                    origin: origin.clone(),
-                    line: m.line,
+                    origin,
+                    line: if in_name { 0 } else { m.line },
                     column: m.column,
                     encoding: m.encoding,
                 });
@@ -107,25 +125,55 @@ impl<'d> Collector<'d> {
     }
 }
 
+/// Longest dot-free run after a `.` that counts as an extension.
+const MAX_EXTENSION: usize = 10;
+
+/// `names` with every `.` that starts a short dot-free run (an extension: `.env`, `.tar`, `.gz`)
+/// made a space: the rule takes a key glued to `.token` for part of a longer token, but in a file
+/// name (`SG.….env`) that is its extension. A key's own dots start runs of 22 and 43 characters,
+/// so no key loses one. Same length, so columns hold; linear, each run looked at up to its 11th byte.
+fn split_extensions(names: &[u8]) -> Vec<u8> {
+    let mut out = names.to_vec();
+    for i in memchr::memchr_iter(b'.', names) {
+        let run = names[i + 1..]
+            .iter()
+            .take(MAX_EXTENSION + 1)
+            .take_while(|&&b| b != b'.' && b != b'\n')
+            .count();
+        if (1..=MAX_EXTENSION).contains(&run) {
+            out[i] = b' ';
+        }
+    }
+    out
+}
+
 impl Sink for Collector<'_> {
     fn blob(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
         self.blobs.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.record(data, origin);
+        self.record(data, false, |_| origin());
+    }
+
+    fn names(&self, names: &[u8], origin: &dyn Fn(usize) -> Origin) {
+        self.record(&split_extensions(names), true, origin);
     }
 
     /// Counted apart from blobs, so the blob count says what was read from the object store.
     fn message(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
         self.messages.fetch_add(1, Ordering::Relaxed);
-        self.record(data, origin);
+        self.record(data, false, |_| origin());
     }
 
-    fn skipped(&self, skip: Skip) {
+    fn skipped(&self, mut skip: Skip) {
+        // Paths and error texts come from outside: a tar error can quote the block after a header.
+        redact_in_place(&mut skip.path);
+        redact_in_place(&mut skip.reason);
         // A poisoned lock means another thread panicked mid-push; the list is still sound.
         self.skipped.lock().unwrap_or_else(|e| e.into_inner()).push(skip);
     }
 
-    fn noted(&self, note: String) {
+    fn noted(&self, mut note: String) {
+        redact_in_place(&mut note);
         self.notes.lock().unwrap_or_else(|e| e.into_inner()).push(note);
     }
 
@@ -148,15 +196,34 @@ impl Sink for Collector<'_> {
             if let Some(mut origin) = places.origin(&loc.origin) {
                 origin.member = loc.origin.member.take();
                 origin.pending = false;
+                redact_origin(&mut origin);
                 loc.origin = origin;
             }
         }
         drop(map);
         let mut skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
         for skip in skipped.iter_mut() {
-            if let Some(path) = places.skip_path(&skip.path) {
+            if let Some(mut path) = places.skip_path(&skip.path) {
+                redact_in_place(&mut path);
                 skip.path = path;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_extensions;
+
+    #[test]
+    fn extensions_are_split_off_names_and_key_dots_are_kept() {
+        let id = "a".repeat(22);
+        let secret = "b".repeat(43);
+        let name = format!("x.SG.{id}.{secret}.tar.gz\nREADME.md\n...\n.\n");
+        let want = format!("x SG.{id}.{secret} tar gz\nREADME md\n...\n.\n");
+        assert_eq!(split_extensions(name.as_bytes()), want.as_bytes());
+        // A run of 11 or more is no extension.
+        assert_eq!(split_extensions(b"a.bcdefghijkl"), b"a.bcdefghijkl");
+        assert_eq!(split_extensions(b"a.bcdefghijk"), b"a bcdefghijk");
     }
 }

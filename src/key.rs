@@ -1,7 +1,11 @@
 //! A key's public faces: its fingerprint (for baselines and cross-referencing) and its redacted
 //! form (for people). Nothing here ever returns the secret.
 
+use std::borrow::Cow;
+
 use sha2::{Digest, Sha256};
+
+use crate::model::Origin;
 
 /// SHA-256 of the key, lower-case hex: stable across runs and machines, safe to store in baselines.
 pub fn fingerprint(key: &str) -> String {
@@ -18,6 +22,94 @@ pub fn redact(key: &str) -> String {
     };
     let cut = key.char_indices().nth(keep).map_or(key.len(), |(i, _)| i);
     format!("{}…", &key[..cut])
+}
+
+/// Length of a whole key: `SG.`, the id, `.`, the secret.
+const KEY_LEN: usize = 3 + KEY_ID_LEN + 1 + SECRET_LEN;
+const SECRET_LEN: usize = 43;
+
+fn is_key_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// Whether `b` starts with a whole key (`SG.` + 22 + `.` + 43 key characters).
+fn key_at(b: &[u8]) -> bool {
+    b.len() >= KEY_LEN
+        && b.starts_with(b"SG.")
+        && b[3..3 + KEY_ID_LEN].iter().all(|c| is_key_char(*c))
+        && b[3 + KEY_ID_LEN] == b'.'
+        && b[3 + KEY_ID_LEN + 1..KEY_LEN].iter().all(|c| is_key_char(*c))
+}
+
+/// `text` with every key-shaped run (`SG.` + 22 + `.` + 43 key characters) in its redacted form:
+/// the one redaction of text that comes from outside (paths, member names, skip reasons, notes,
+/// error chains, merged reports) before it is stored or printed. No boundary is asked for, so a
+/// key glued to other characters is redacted too. Linear: each `SG.` is checked over at most a
+/// key's length, and the `SG.`s found do not overlap. Borrowed when there is nothing to redact.
+pub fn redact_text(text: &str) -> Cow<'_, str> {
+    match redact_bytes(text.as_bytes()) {
+        Cow::Borrowed(_) => Cow::Borrowed(text),
+        // A key is ASCII, and its redacted form is UTF-8: cutting one out leaves UTF-8.
+        Cow::Owned(b) => Cow::Owned(
+            String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ),
+    }
+}
+
+/// [`redact_text`] for bytes that may not be UTF-8 (a file name).
+pub fn redact_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    for at in memchr::memmem::find_iter(bytes, b"SG.") {
+        // Inside a key already redacted: `SG.` cannot occur in one, but a later find may start there.
+        if at < copied || !key_at(&bytes[at..]) {
+            continue;
+        }
+        let key = &bytes[at..at + KEY_LEN];
+        let out = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+        out.extend_from_slice(&bytes[copied..at]);
+        // Key characters are ASCII: the slice is UTF-8.
+        out.extend_from_slice(redact(std::str::from_utf8(key).unwrap_or_default()).as_bytes());
+        copied = at + KEY_LEN;
+    }
+    match out {
+        None => Cow::Borrowed(bytes),
+        Some(mut out) => {
+            out.extend_from_slice(&bytes[copied..]);
+            Cow::Owned(out)
+        }
+    }
+}
+
+/// [`redact_text`] in place, allocating only when there is a key to cut out.
+pub fn redact_in_place(text: &mut String) {
+    if let Cow::Owned(r) = redact_text(text) {
+        *text = r;
+    }
+}
+
+/// Every text of an origin that came from outside (paths, member names, refs, author) through
+/// [`redact_text`]. `path_bytes` too: its hex is the key as surely as the text is, so a name with a
+/// key keeps its exact bytes but for the key.
+pub fn redact_origin(o: &mut Origin) {
+    redact_in_place(&mut o.path);
+    if let Some(r) = o.repository.as_mut() {
+        redact_in_place(r);
+    }
+    if let Some(m) = o.member.as_mut() {
+        redact_in_place(m);
+    }
+    if let Some(hexed) = o.path_bytes.as_mut()
+        && let Ok(raw) = hex::decode(hexed.as_bytes())
+        && let Cow::Owned(r) = redact_bytes(&raw)
+    {
+        *hexed = hex::encode(r);
+    }
+    if let Some(c) = o.commit.as_mut() {
+        redact_in_place(&mut c.author_name);
+        redact_in_place(&mut c.author_email);
+    }
+    o.refs.iter_mut().for_each(redact_in_place);
 }
 
 /// A key's id: the 22-character middle segment of `SG.<id>.<secret>`. It names the key in the API
@@ -63,6 +155,24 @@ mod tests {
             fingerprint("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn key_shaped_text_is_redacted_wherever_it_is() {
+        let key = format!("SG.{}.{}", "a1".repeat(11), "b2".repeat(21) + "c");
+        assert!(matches!(redact_text("no key here, SG. alone"), Cow::Borrowed(_)));
+        // Glued to key characters on both sides, twice in a row, next to multi-byte text.
+        let text = format!("é{key}x {key}{key}-tail\n{}", &key[..60]);
+        assert_eq!(
+            redact_text(&text),
+            "éSG.a1a1…x SG.a1a1…SG.a1a1…-tail\n".to_string() + &key[..60]
+        );
+        let mut bytes = b"\xff/".to_vec();
+        bytes.extend_from_slice(key.as_bytes());
+        assert_eq!(&redact_bytes(&bytes)[..], b"\xff/SG.a1a1\xe2\x80\xa6");
+        // `SG.` over and over costs one look each: linear.
+        let many = "SG.".repeat(100_000);
+        assert!(matches!(redact_text(&many), Cow::Borrowed(_)));
     }
 
     #[test]

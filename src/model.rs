@@ -220,7 +220,10 @@ pub struct CommitInfo {
 pub struct Location {
     #[serde(flatten)]
     pub origin: Origin,
+    /// 1-based. 0: the key is in the path itself (the name of a file, a directory or a tree
+    /// entry), not in what it holds; the path shows it redacted.
     pub line: u64,
+    /// 1-based, in characters; with line 0, in the name that holds the key.
     pub column: u64,
     pub encoding: Encoding,
 }

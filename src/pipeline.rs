@@ -17,6 +17,7 @@ use crate::revoke::{self, AdminKey, Confirm, RevokeOptions};
 use crate::rotate::{self, Handover, RotateOptions, RotateStatus, Rotation, ScopeChoice};
 use crate::rules::{self, Rule};
 use crate::sendgrid::{Api, ApiOptions};
+use crate::source::Routed;
 use crate::source::Source;
 use crate::source::archive::{self, Unpack};
 use crate::verify::{self, Cache, Policy};
@@ -193,7 +194,11 @@ impl Scan {
     pub fn run(&mut self, source: &dyn Source, confirm: &dyn Confirm) -> Result<Ran> {
         let collector = Collector::new(&self.detector);
         // Every source gets archives opened for free: the transform sits between it and the collector.
-        source.scan(&Unpack::new(&collector, self.archive))?;
+        let unpack = Unpack::new(&collector, self.archive);
+        source.scan(&Routed {
+            names: &collector,
+            rest: &unpack,
+        })?;
         let mut outcome = collector.finish();
         let mut allow = Allowlist::load(&source.ignore_files(), self.baseline.as_deref())?;
         allow.add_ignores(&self.ignores)?;

@@ -16,6 +16,7 @@ mod git;
 mod history;
 mod html;
 mod next_steps;
+mod redaction;
 mod repos;
 mod revoke;
 mod rotate;

@@ -44,7 +44,7 @@ pub fn run(args: CiArgs) -> Result<i32> {
         Some(range) => format!("sgscan ci: {}: scanning --range {range}", choice.why),
         None => format!("sgscan ci: {}: scanning the whole history", choice.why),
     };
-    eprintln!("{}", Safe(&why));
+    eprintln!("{}", Safe(&crate::key::redact_text(&why)));
     let git = GitArgs {
         repos: vec![args.repo],
         repos_file: None,

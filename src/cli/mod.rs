@@ -64,9 +64,15 @@ pub fn main() -> i32 {
     }
 }
 
-/// One line on stderr, escaped: errors quote paths and API text.
+/// One line on stderr, escaped and redacted: errors quote paths, file contents (a parser's
+/// message) and API text.
 fn error(e: &anyhow::Error) {
-    eprintln!("sgscan: error: {}", Safe(&format!("{e:#}")));
+    eprintln!("sgscan: error: {}", Safe(&error_text(e)));
+}
+
+/// An error chain as one line of text, with key-shaped text redacted.
+fn error_text(e: &anyhow::Error) -> String {
+    crate::key::redact_text(&format!("{e:#}")).into_owned()
 }
 
 fn exit_code(outcome: &Outcome) -> i32 {
@@ -86,8 +92,8 @@ fn write_report(
 ) -> Result<()> {
     match output {
         Some(path) => {
-            let file =
-                std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let file = create_report(path, ctx.show_secrets)
+                .with_context(|| format!("cannot create {}", path.display()))?;
             let mut out = std::io::BufWriter::new(anstream::StripStream::new(file));
             report::write(&mut out, format, outcome, ctx)
                 .and_then(|_| out.flush())
@@ -102,6 +108,27 @@ fn write_report(
             }
         }
     }
+}
+
+/// The report file, truncated. With `--show-secrets` it holds whole keys: readable by its owner
+/// only, whether it is made now or was there before (a regular file's mode is then narrowed too).
+fn create_report(path: &Path, show_secrets: bool) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if show_secrets {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        opts.mode(0o600);
+        let file = opts.open(path)?;
+        // Not a terminal or a pipe (`--output /dev/stdout`): their modes are not the report's.
+        if file.metadata()?.is_file() {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        return Ok(file);
+    }
+    #[cfg(not(unix))]
+    let _ = show_secrets;
+    opts.open(path)
 }
 
 /// Writes generated text (completions, man page, schema) to standard output; exit 0.

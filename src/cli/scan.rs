@@ -8,9 +8,10 @@ use anyhow::{Context, Result, bail};
 
 use super::args::{CommonArgs, DirArgs, FailOn, GitArgs, StagedArgs};
 use super::revoke::TerminalConfirm;
-use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, error, write_report};
+use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, error, error_text, write_report};
 use crate::allow::Ignores;
 use crate::config::{self, Config, Trust};
+use crate::key::redact_text;
 use crate::model::{Outcome, Status};
 use crate::pipeline::Scan;
 use crate::report;
@@ -254,11 +255,12 @@ impl Run {
             }
         };
         if let Some(why) = why {
-            ran.outcome.notes.insert(0, why);
+            // Names a branch or a range from the CI event: text from outside, like any note.
+            ran.outcome.notes.insert(0, redact_text(&why).into_owned());
         }
         ran.outcome.notes.extend(common.threads_note());
         for w in &ran.warnings {
-            eprintln!("sgscan: {}", Safe(w));
+            eprintln!("sgscan: {}", Safe(&redact_text(w)));
         }
         ctx.rules = scan.rules();
         ctx.elapsed = started.elapsed();
@@ -288,13 +290,14 @@ fn write_failed(e: &anyhow::Error, common: &CommonArgs, mut ctx: report::Context
     if common.output.output.is_none() {
         return;
     }
-    let message = format!("{e:#}");
+    let message = error_text(e);
     let outcome = Outcome {
         findings: Vec::new(),
         stats: Default::default(),
         skipped: Vec::new(),
         notes: why
             .into_iter()
+            .map(|w| redact_text(&w).into_owned())
             .chain((format != report::Format::Sarif).then(|| format!("error: the scan failed: {message}")))
             .collect(),
     };

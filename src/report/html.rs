@@ -437,13 +437,22 @@ fn list(items: &[String]) -> String {
 }
 
 fn location_item(page: &mut String, l: &Location) {
-    let _ = write!(
-        page,
-        "<li><code>{}</code>:{}:{}",
-        esc(&shown_path(&l.origin)),
-        l.line,
-        l.column
-    );
+    if l.line == 0 {
+        // Line 0: the key is in the name itself (shown redacted).
+        let _ = write!(
+            page,
+            "<li><code>{}</code> (in its name)",
+            esc(&shown_path(&l.origin))
+        );
+    } else {
+        let _ = write!(
+            page,
+            "<li><code>{}</code>:{}:{}",
+            esc(&shown_path(&l.origin)),
+            l.line,
+            l.column
+        );
+    }
     if l.encoding != crate::model::Encoding::Plain {
         let _ = write!(page, " ({}-encoded)", escape_html(l.encoding.as_str()));
     }

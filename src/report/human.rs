@@ -130,13 +130,18 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             }
         }
         for loc in &f.locations {
-            write!(
-                out,
-                "  {PATH}{}{PATH:#}:{}:{}",
-                shown_path(&loc.origin),
-                loc.line,
-                loc.column
-            )?;
+            if loc.line == 0 {
+                // Line 0: the key is in the name itself (shown redacted), not in the contents.
+                write!(out, "  {PATH}{}{PATH:#} (in its name)", shown_path(&loc.origin))?;
+            } else {
+                write!(
+                    out,
+                    "  {PATH}{}{PATH:#}:{}:{}",
+                    shown_path(&loc.origin),
+                    loc.line,
+                    loc.column
+                )?;
+            }
             if loc.encoding != crate::model::Encoding::Plain {
                 write!(out, " ({}-encoded)", loc.encoding.as_str())?;
             }

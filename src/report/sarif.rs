@@ -163,6 +163,18 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 },
                 "properties": { "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding, "confidence": f.confidence, "status": status, "privilege": privilege, "scopes": scopes },
             });
+            if loc.line == 0
+                && let Some(physical) = result.pointer_mut("/locations/0/physicalLocation")
+                && let Some(obj) = physical.as_object_mut()
+            {
+                // In the file's name: SARIF lines start at 1, and no region of the file holds it.
+                obj.remove("region");
+                if let Some(text) = result.pointer_mut("/message/text")
+                    && let Some(t) = text.as_str()
+                {
+                    *text = json!(format!("{t} The key is in the file's name."));
+                }
+            }
             if let (Some(i), Some(obj)) = (rule_index, result.as_object_mut()) {
                 obj.insert("ruleIndex".into(), json!(i));
             }

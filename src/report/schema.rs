@@ -128,6 +128,36 @@ pub enum Line {
     Summary(SummaryLine),
 }
 
+/// Every string of a report read back (values and names) with key-shaped text redacted: a report
+/// is input like any other, and one made by hand can carry a key in any field. On the parsed
+/// value, since a JSON escape (`\u0053G.`) hides a key from the text.
+fn redact_strings(mut v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    // A stack, not recursion: nesting depth is the input's to choose (serde caps it at 128 anyway).
+    let mut stack = vec![&mut v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => crate::key::redact_in_place(s),
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            Value::Object(map) => {
+                if map
+                    .keys()
+                    .any(|k| matches!(crate::key::redact_text(k), std::borrow::Cow::Owned(_)))
+                {
+                    let old = std::mem::take(map);
+                    *map = old
+                        .into_iter()
+                        .map(|(k, v)| (crate::key::redact_text(&k).into_owned(), v))
+                        .collect();
+                }
+                stack.extend(map.values_mut());
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
 /// A report read back: a JSON document or the lines of a JSONL report.
 pub enum Report {
     Document(Document),
@@ -139,13 +169,17 @@ impl Report {
     pub fn parse(text: &str) -> anyhow::Result<Report> {
         use anyhow::Context as _;
         if text.trim_start().starts_with('{')
-            && let Ok(doc) = serde_json::from_str::<Document>(text)
+            && let Ok(doc) = serde_json::from_str::<serde_json::Value>(text)
+                .map(redact_strings)
+                .and_then(serde_json::from_value::<Document>)
         {
             return Ok(Report::Document(doc));
         }
         let mut lines = Vec::new();
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let parsed: Line = serde_json::from_str(line)
+            let parsed: Line = serde_json::from_str::<serde_json::Value>(line)
+                .map(redact_strings)
+                .and_then(serde_json::from_value)
                 .with_context(|| format!("line {}: not an sgscan report record", i + 1))?;
             lines.push(parsed);
         }

@@ -24,6 +24,14 @@ pub trait Sink: Sync {
     fn blob(&self, data: &[u8], origin: &dyn Fn() -> Origin);
     /// A commit or tag message: scanned, but counted apart from blobs.
     fn message(&self, data: &[u8], origin: &dyn Fn() -> Origin);
+    /// Names (paths, tree entries) scanned as text, one per line of `names`: a key in one is a
+    /// finding at line 0 of the origin `origin(i)` gives for the name on line `i` (0-based), since
+    /// a key in a file's name leaks as surely as one in its contents. Names are not blobs: not
+    /// counted. A sink that only transforms blobs (the archive unpacker) has none to see: the
+    /// pipeline hands names past it with [`Routed`], and the default drops nothing it could get.
+    fn names(&self, names: &[u8], origin: &dyn Fn(usize) -> Origin) {
+        let _ = (names, origin);
+    }
     /// Something that could not be read, and why.
     fn skipped(&self, skip: Skip);
     /// A remark about the scan as a whole (a shallow clone, submodules not followed).
@@ -34,6 +42,43 @@ pub trait Sink: Sync {
     /// The blobs (ids) of the pending origins recorded so far: those a finding needs placed, as
     /// opposed to those whose origin was only asked for a skip's path.
     fn pending_blobs(&self) -> Vec<String>;
+}
+
+/// A sink whose names go to one sink and everything else to another: names are not blobs, so
+/// they bypass what unpacks blobs (archives) and go straight to the collector.
+pub struct Routed<'a> {
+    pub names: &'a dyn Sink,
+    pub rest: &'a dyn Sink,
+}
+
+impl Sink for Routed<'_> {
+    fn blob(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
+        self.rest.blob(data, origin);
+    }
+
+    fn message(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
+        self.rest.message(data, origin);
+    }
+
+    fn names(&self, names: &[u8], origin: &dyn Fn(usize) -> Origin) {
+        self.names.names(names, origin);
+    }
+
+    fn skipped(&self, skip: Skip) {
+        self.rest.skipped(skip);
+    }
+
+    fn noted(&self, note: String) {
+        self.rest.noted(note);
+    }
+
+    fn attribute(&self, places: &dyn Attribute) {
+        self.rest.attribute(places);
+    }
+
+    fn pending_blobs(&self) -> Vec<String> {
+        self.rest.pending_blobs()
+    }
 }
 
 /// Where pending blobs were, once a source knows.
@@ -56,6 +101,17 @@ impl dyn Sink + '_ {
 
     pub fn scan_message(&self, data: &[u8], origin: impl Fn() -> Origin) {
         self.message(data, &origin);
+    }
+
+    /// One name, e.g. a file's path: see [`Sink::names`].
+    pub fn scan_name(&self, name: &[u8], origin: impl Fn() -> Origin) {
+        if name.contains(&b'\n') {
+            // A newline would make it two names; it cannot be inside a key, nor can a space.
+            let one: Vec<u8> = name.iter().map(|&b| if b == b'\n' { b' ' } else { b }).collect();
+            self.names(&one, &|_| origin());
+        } else {
+            self.names(name, &|_| origin());
+        }
     }
 
     pub fn skip(&self, path: impl Into<String>, reason: impl Into<String>) {

@@ -118,6 +118,7 @@ fn staged_blobs(repo: &gix::Repository, path: &Path) -> Result<Vec<(ObjectId, BS
 
 /// A work-tree file, for a file named to the hook that is not staged.
 fn scan_file(full: &Path, rel: &str, max_file_size: u64, sink: &dyn Sink) {
+    sink.scan_name(rel.as_bytes(), || Origin::file(rel));
     match std::fs::metadata(full) {
         Ok(m) if m.len() > max_file_size => sink.skip(
             rel.to_string(),
@@ -153,6 +154,7 @@ fn scan_blobs(
         let repo = shared.to_thread_local();
         let mut buf = Vec::new();
         while let Some((id, path)) = blobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+            sink.scan_name(path, || Origin::from_bytes(path));
             match repo.objects.find_blob(id, &mut buf) {
                 Ok(blob) if blob.data.len() as u64 > max_file_size => sink.skip(
                     path.to_string(),

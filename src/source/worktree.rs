@@ -233,6 +233,11 @@ fn visit(
     sink: &dyn Sink,
     buf: &mut AlignedBuf,
 ) {
+    // Each entry's own name, once: a key in a directory's name is reported at the directory, not
+    // again for every file below it.
+    if let Some(name) = path.file_name() {
+        sink.scan_name(name.as_encoded_bytes(), || origin(path));
+    }
     let shown = display_path(path);
     let Some(ft) = file_type else {
         // Only stdin has no file type; roots are paths here.

@@ -65,6 +65,8 @@ pub(super) struct Places<'a> {
     tip_names: Vec<String>,
     roots: Vec<Root>,
     blobs: HashMap<ObjectId, Place>,
+    /// Trees with a key in an entry's name.
+    trees: HashMap<ObjectId, Place>,
     /// Blobs a ref names directly (`git tag x <blob>`), under the ref's name.
     named_blobs: HashMap<ObjectId, String>,
     /// Reachable commits, with the tips that reach each: for the messages that matter.
@@ -89,6 +91,7 @@ pub(super) fn places<'a>(
         tip_names: tips.commits.iter().map(|(_, name)| name.clone()).collect(),
         roots: Vec::new(),
         blobs: HashMap::new(),
+        trees: HashMap::new(),
         named_blobs: tips.blobs.iter().map(|(id, name)| (*id, name.clone())).collect(),
         commits: HashMap::new(),
         submodules: BTreeSet::new(),
@@ -108,7 +111,8 @@ pub(super) fn places<'a>(
         (Some(index), Some(blobs)) => index.missing_blobs(blobs),
         _ => Vec::new(),
     };
-    if targets.is_empty() && scanned.gitlinks.is_empty() && missing.is_empty() {
+    if targets.is_empty() && scanned.gitlinks.is_empty() && missing.is_empty() && scanned.tree_hits.is_empty()
+    {
         return places;
     }
     // Roots in the order that decides: reachable commits oldest first, trees refs name, then
@@ -188,6 +192,19 @@ pub(super) fn places<'a>(
         if let Some((root, path, holders)) = find.first_place(id, false) {
             let in_head = head_tree.is_some_and(|h| holders.contains(&h));
             places.blobs.insert(*id, Place { path, root, in_head });
+        }
+    }
+    for id in &scanned.tree_hits {
+        // A commit's own tree is no holder of itself: its place is the top of that commit.
+        let top = root_of.get(id).map(|&r| (r, BString::default(), HashSet::new()));
+        let below = find.first_place(id, true);
+        let first = match (top, below) {
+            (Some(t), Some(b)) => Some(if b.0 < t.0 { b } else { t }),
+            (t, b) => t.or(b),
+        };
+        if let Some((root, path, holders)) = first {
+            let in_head = head_tree.is_some_and(|h| h == *id || holders.contains(&h));
+            places.trees.insert(*id, Place { path, root, in_head });
         }
     }
     // Submodules: a gitlink in a commit's own tree has its name for a path; a deeper one gets the
@@ -444,6 +461,38 @@ impl Places<'_> {
     }
 }
 
+impl Places<'_> {
+    /// A tree entry with a key in its name (`(tree <id>)/name`, the name redacted already): its
+    /// tree's place and the name.
+    fn tree_entry(&self, pending: &Origin) -> Option<Origin> {
+        let raw = match &pending.path_bytes {
+            Some(hexed) => hex::decode(hexed).ok()?,
+            None => pending.path.as_bytes().to_vec(),
+        };
+        let rest = raw
+            .strip_prefix(self.opts.prefix.as_bytes())?
+            .strip_prefix(b"(tree ")?;
+        let close = rest.iter().position(|&b| b == b')')?;
+        let id = ObjectId::from_hex(&rest[..close]).ok()?;
+        let name = rest[close + 1..].strip_prefix(b"/")?;
+        let place = self.trees.get(&id)?;
+        let root = &self.roots[place.root];
+        let mut path = self.opts.prefix.as_bytes().to_vec();
+        if let Some(ref_name) = &root.ref_name {
+            path.extend_from_slice(format!("{ref_name}:").as_bytes());
+        }
+        path.extend_from_slice(&join(&place.path, name.into()));
+        Some(Origin {
+            commit: root.commit.map(|c| commit_info(self.repo, c)),
+            reachable: Some(root.reachable),
+            in_head: Some(place.in_head),
+            refs: self.ref_names(root.refs),
+            repository: self.opts.repository.clone(),
+            ..Origin::from_bytes(&path)
+        })
+    }
+}
+
 impl Attribute for Places<'_> {
     fn origin(&self, pending: &Origin) -> Option<Origin> {
         let opts = self.opts;
@@ -483,6 +532,9 @@ impl Attribute for Places<'_> {
                 repository: opts.repository.clone(),
                 ..origin
             });
+        }
+        if let Some(origin) = self.tree_entry(pending) {
+            return Some(origin);
         }
         let commit = pending.commit.as_ref()?;
         let id = ObjectId::from_hex(commit.commit.as_bytes()).ok()?;

@@ -34,6 +34,8 @@ pub(super) struct Scanned {
     pub(super) hits: Vec<ObjectId>,
     /// Commits whose message holds something.
     pub(super) message_hits: Vec<ObjectId>,
+    /// Trees with a key in an entry's name, sorted, each once.
+    pub(super) tree_hits: Vec<ObjectId>,
     /// Blobs over `--max-file-size`, with their size: recorded as skips once their place is known.
     pub(super) too_big: Vec<(ObjectId, u64)>,
     /// Every commit object in the store, reachable or not, with its tree.
@@ -64,6 +66,11 @@ struct Pack {
 /// The path a pending blob has until it is attributed.
 pub(super) fn pending_path(prefix: &str, id: &gix::oid) -> String {
     format!("{prefix}(blob {id})")
+}
+
+/// The path a tree entry with a key in its name has until it is attributed: `(tree <id>)/name`.
+pub(super) fn pending_tree_path(prefix: &str, id: &gix::oid) -> String {
+    format!("{prefix}(tree {id})")
 }
 
 /// Reads every object of the repository's object store (and its alternates) once.
@@ -130,12 +137,16 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
     hits.dedup();
     let mut blobs = state.blobs;
     blobs.sort_unstable();
+    let mut tree_hits = state.tree_hits;
+    tree_hits.sort_unstable();
+    tree_hits.dedup();
     let mut message_hits = state.message_hits;
     message_hits.sort_unstable();
     message_hits.dedup();
     Ok(Scanned {
         hits,
         message_hits,
+        tree_hits,
         too_big: state.too_big,
         commits: state.commits,
         gitlinks: state.gitlinks,
@@ -219,6 +230,7 @@ fn open_packs(objects: &Path, hash: gix::hash::Kind, sink: &dyn Sink, bad: &mut 
 #[derive(Default)]
 struct State {
     hits: Vec<ObjectId>,
+    tree_hits: Vec<ObjectId>,
     message_hits: Vec<ObjectId>,
     too_big: Vec<(ObjectId, u64)>,
     commits: Vec<(ObjectId, Option<ObjectId>)>,
@@ -237,6 +249,8 @@ struct Local<'a> {
     offsets: Vec<u64>,
     blobs: Vec<ObjectId>,
     commits: Vec<(ObjectId, Option<ObjectId>)>,
+    /// A tree's entry names, one a line: reused from tree to tree.
+    names: Vec<u8>,
     read: u64,
 }
 
@@ -249,6 +263,7 @@ impl Clone for Local<'_> {
             offsets: Vec::new(),
             blobs: Vec::new(),
             commits: Vec::new(),
+            names: Vec::new(),
             read: 0,
         }
     }
@@ -353,8 +368,39 @@ impl Scanner<'_> {
             offsets: Vec::new(),
             blobs: Vec::new(),
             commits: Vec::new(),
+            names: Vec::new(),
             read: 0,
         }
+    }
+
+    /// The names of a tree's entries, scanned as text, one per line: a key in a file's name. Each
+    /// tree once, so each name once per tree that has it; placed after the scan (`(tree <id>)/name`
+    /// until then) at the tree's first place.
+    fn names(&self, local: &mut Local<'_>, id: &gix::oid, data: &[u8]) {
+        let names = &mut local.names;
+        names.clear();
+        for e in gix::objs::TreeRefIter::from_bytes(data, self.hash) {
+            let Ok(e) = e else { break };
+            // A newline in a name would make it two; it cannot be part of a key, nor a space.
+            names.extend(e.filename.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
+            names.push(b'\n');
+        }
+        let opts = self.opts;
+        self.sink.names(names, &|i| {
+            let mut path = pending_tree_path(&opts.prefix, id).into_bytes();
+            path.push(b'/');
+            // Asked only for a name that holds a key: parsing the tree again costs nothing then.
+            let entry = gix::objs::TreeRefIter::from_bytes(data, self.hash)
+                .map_while(Result::ok)
+                .nth(i);
+            path.extend_from_slice(entry.map(|e| e.filename.as_ref()).unwrap_or_default());
+            self.lock().tree_hits.push(id.to_owned());
+            Origin {
+                repository: opts.repository.clone(),
+                pending: true,
+                ..Origin::from_bytes(&path)
+            }
+        });
     }
 
     fn object(&self, local: &mut Local<'_>, id: &gix::oid, kind: Kind, data: &[u8]) {
@@ -378,6 +424,9 @@ impl Scanner<'_> {
                 };
                 if !edges.gitlinks.is_empty() {
                     self.lock().gitlinks.push((id.to_owned(), edges.gitlinks));
+                }
+                if opts.shard.is_none_or(|(i, n)| shard_of(id, n) == i) {
+                    self.names(local, id, data);
                 }
             }
             // Every shard places what it finds in commits no ref reaches: each needs them all.

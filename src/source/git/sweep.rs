@@ -103,6 +103,15 @@ fn scan_blob(
         Some(commit) => format!("{prefix}{}@{}", job.path, short(&commit)),
         None => format!("{prefix}{}", job.path),
     };
+    // The path's own name, whatever becomes of the blob: a key in it leaks with the checkout.
+    sink.scan_name(&job.path, || {
+        let mut path = prefix.as_bytes().to_vec();
+        path.extend_from_slice(&job.path);
+        Origin {
+            commit: job.commit.map(|c| commit_info(repo, c)),
+            ..Origin::from_bytes(&path)
+        }
+    });
     match repo.find_header(job.id) {
         Ok(h) if h.size() > max => {
             sink.skip(

@@ -1,0 +1,269 @@
+//! No full key outside `--show-secrets`, whatever text carries it: a parser's error quoting file
+//! contents, a file's own name, a key pasted where a fingerprint belongs, a hand-made report given
+//! to `merge`; and a report written with `--show-secrets` is readable by its owner only.
+//!
+//! No key literal appears in this file: every key is generated at run time (`util::KeyGen`).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::git::Repo;
+use crate::util::{KeyGen, Run, Tree, assert_run_leaks_nothing, findings, fp, run, scan, sgscan, skipped};
+
+const FORMATS: &[&str] = &["human", "json", "jsonl", "sarif", "html"];
+
+/// `SG.` and the first four characters of the id, then `…`: how reports show a key.
+fn redacted(key: &str) -> String {
+    format!("{}…", &key[..7])
+}
+
+/// `sgscan ARGS… -f FORMAT` in `cwd` for every format; each run's streams hold no key.
+fn every_format(cwd: &Path, args: &[&str], keys: &[&String]) {
+    for format in FORMATS {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-f", format]);
+        let run = scan(cwd, &all);
+        assert!(run.code == 0 || run.code == 1, "{format}: {run}");
+        assert_run_leaks_nothing(&run, keys);
+    }
+}
+
+/// A ustar archive whose one header says its member is empty, followed by a block of text that
+/// holds `key`: the tar crate reads that block as the next header and its error quotes the block.
+fn understated_tar(key: &str) -> Vec<u8> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path("a.txt").unwrap();
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    let mut block = format!("api_key={key}\n").into_bytes();
+    block.resize(512, b'x');
+    out.extend(block);
+    out.extend([0u8; 1024]);
+    out
+}
+
+/// The skips of a JSON report whose reason names a tar that could not be read.
+fn tar_skips(doc: &Value) -> Vec<(String, String)> {
+    skipped(doc)
+        .into_iter()
+        .filter(|(_, reason)| reason.contains("tar"))
+        .collect()
+}
+
+#[test]
+fn a_tar_error_quoting_a_key_is_redacted_in_dir_stdin_and_git() {
+    let mut keys = KeyGen::new(2101);
+    let key = keys.key();
+    let tree = Tree::new();
+    tree.write("dist/bundle.tar", understated_tar(&key));
+    every_format(tree.root(), &["dir", "."], &[&key]);
+    let doc = scan(tree.root(), &["dir", ".", "-f", "json"]).json();
+    let skips = tar_skips(&doc);
+    assert!(
+        skips.iter().any(|(_, reason)| reason.contains(&redacted(&key))),
+        "the skip says what it quoted, redacted: {skips:?}"
+    );
+
+    // stdin: the same bytes piped in.
+    for format in FORMATS {
+        let run = run(sgscan(tree.root())
+            .env("NO_COLOR", "1")
+            .args(["stdin", "-f", format])
+            .write_stdin(understated_tar(&key)));
+        assert_run_leaks_nothing(&run, &[&key]);
+    }
+
+    // git: the archive committed.
+    let repo = Repo::init(&tree.root().join("repo"));
+    std::fs::write(repo.path.join("bundle.tar"), understated_tar(&key)).unwrap();
+    repo.commit("add bundle");
+    every_format(&repo.path, &["git", "."], &[&key]);
+    let doc = scan(&repo.path, &["git", ".", "-f", "json"]).json();
+    assert!(!tar_skips(&doc).is_empty(), "the tar is skipped with a reason");
+}
+
+/// The finding of `key`, and its locations' paths and lines.
+fn places(doc: &Value, key: &str) -> Vec<(String, u64)> {
+    let f = findings(doc)
+        .iter()
+        .find(|f| f["fingerprint"] == fp(key))
+        .unwrap_or_else(|| panic!("no finding for the key (fingerprint {})", fp(key)));
+    f["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["path"].as_str().unwrap().to_string(),
+                l["line"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_key_in_a_file_name_is_found_at_line_0_and_redacted_in_every_path() {
+    let mut keys = KeyGen::new(2102);
+    let (in_file, in_dir, in_link) = (keys.key(), keys.key(), keys.key());
+    let tree = Tree::new();
+    tree.write(&format!("conf/{in_file}.env"), "# nothing here\n");
+    tree.write(&format!("{in_dir}/notes.txt"), "hello\n");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("conf", tree.root().join(format!("link={in_link}"))).unwrap();
+    let all = [&in_file, &in_dir, &in_link];
+    every_format(tree.root(), &["dir", "."], &all);
+
+    let doc = scan(tree.root(), &["dir", ".", "-f", "json"]).json();
+    assert_eq!(
+        places(&doc, &in_file),
+        vec![(format!("conf/{}.env", redacted(&in_file)), 0)]
+    );
+    // A directory's name once, at the directory, not again for each file below it.
+    assert_eq!(places(&doc, &in_dir), vec![(redacted(&in_dir), 0)]);
+    #[cfg(unix)]
+    {
+        assert_eq!(
+            places(&doc, &in_link),
+            vec![(format!("link={}", redacted(&in_link)), 0)]
+        );
+        let skips = skipped(&doc);
+        assert!(
+            skips
+                .iter()
+                .any(|(p, _)| *p == format!("link={}", redacted(&in_link))),
+            "the link's skip shows its path redacted: {skips:?}"
+        );
+    }
+    let human = scan(tree.root(), &["dir", "."]);
+    assert!(human.stdout.contains("(in its name)"), "{human}");
+    let sarif: Value = serde_json::from_str(&scan(tree.root(), &["dir", ".", "-f", "sarif"]).stdout).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), all.len());
+    for r in results {
+        assert!(
+            r["locations"][0]["physicalLocation"].get("region").is_none(),
+            "no region (SARIF lines start at 1): {r}"
+        );
+    }
+}
+
+#[test]
+fn a_key_in_a_file_name_in_git_history_is_placed_at_its_commit_and_path() {
+    let mut keys = KeyGen::new(2103);
+    let (key, later) = (keys.key(), keys.key());
+    let tree = Tree::new();
+    let repo = Repo::init(&tree.root().join("repo"));
+    // The same (empty) content at a plain name first: the key's place comes from the name's tree,
+    // not from the blob's first place.
+    repo.write("empty.txt", "");
+    repo.commit("first");
+    repo.write(&format!("config/{key}.json"), "");
+    let second = repo.commit("second");
+    repo.write(&format!("{later}/x.txt"), "x\n");
+    repo.commit("third");
+    every_format(&repo.path, &["git", "."], &[&key, &later]);
+
+    let doc = scan(&repo.path, &["git", ".", "-f", "json"]).json();
+    assert_eq!(
+        places(&doc, &key),
+        vec![(format!("config/{}.json", redacted(&key)), 0)]
+    );
+    let f = findings(&doc)
+        .iter()
+        .find(|f| f["fingerprint"] == fp(&key))
+        .unwrap();
+    assert_eq!(f["locations"][0]["commit"], second.as_str());
+    assert_eq!(f["locations"][0]["in_head"], true);
+    assert_eq!(places(&doc, &later), vec![(redacted(&later), 0)]);
+
+    // A range reads the paths of the blobs its commits bring.
+    let doc = scan(
+        &repo.path,
+        &["git", ".", "--range", "HEAD~2..HEAD~1", "-f", "json"],
+    )
+    .json();
+    assert_eq!(
+        places(&doc, &key),
+        vec![(format!("config/{}.json", redacted(&key)), 0)]
+    );
+    let run = scan(&repo.path, &["git", ".", "--range", "HEAD~2..HEAD", "-f", "json"]);
+    assert_run_leaks_nothing(&run, &[&key, &later]);
+}
+
+#[test]
+fn ignore_given_a_key_says_so_without_echoing_it() {
+    let mut keys = KeyGen::new(2104);
+    let key = keys.key();
+    let tree = Tree::new();
+    let run = scan(tree.root(), &["ignore", &key, "--file", "ignore-list"]);
+    run.expect_code(2);
+    assert_run_leaks_nothing(&run, &[&key]);
+    assert!(run.stderr.contains("holds a key"), "{run}");
+    assert!(!tree.root().join("ignore-list").exists());
+}
+
+#[test]
+fn merge_redacts_key_text_in_every_field_of_a_hostile_report() {
+    let mut keys = KeyGen::new(2105);
+    let (key, planted) = (keys.key(), keys.key());
+    let tree = Tree::new();
+    tree.write("scan/.env", format!("SENDGRID_API_KEY={key}\n"));
+    let mut doc = scan(tree.root(), &["dir", "scan", "-f", "json"]).json();
+    let f = &mut doc["findings"][0];
+    f["redacted"] = Value::from(planted.clone());
+    f["rule_name"] = Value::from(format!("x{planted}y"));
+    f["locations"][0]["path"] = Value::from(format!("src/{planted}.txt"));
+    f["locations"][0]["member"] = Value::from(planted.clone());
+    doc["skipped"] = serde_json::json!([{ "path": planted, "reason": format!("see {planted}") }]);
+    doc["notes"] = serde_json::json!([planted]);
+    let text = serde_json::to_string_pretty(&doc).unwrap();
+    // One copy behind a JSON escape, which text matching would miss.
+    let escaped = text.replacen(&format!("\"see {}", &planted[..3]), "\"see \\u0053G.", 1);
+    assert_ne!(escaped, text);
+    tree.write("hostile.json", escaped);
+    for format in FORMATS {
+        let run = scan(tree.root(), &["merge", "hostile.json", "-f", format]);
+        run.expect_code(1);
+        assert_run_leaks_nothing(&run, &[&key, &planted]);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_report_with_secrets_is_written_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut keys = KeyGen::new(2106);
+    let key = keys.key();
+    let tree = Tree::new();
+    tree.put_key(".env", &key);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let fresh = tree.root().join("fresh.json");
+    let args = |out: &Path| {
+        vec![
+            "dir".to_string(),
+            "scan".into(),
+            "--show-secrets".into(),
+            "-f".into(),
+            "json".into(),
+            "--output".into(),
+            out.display().to_string(),
+        ]
+    };
+    let run_to = |out: &Path| -> Run {
+        let run = run(sgscan(tree.root()).args(args(out)));
+        run.expect_code(1);
+        run
+    };
+    run_to(&fresh);
+    assert_eq!(mode(&fresh), 0o600);
+    assert!(std::fs::read_to_string(&fresh).unwrap().contains(&key));
+    // A file there already, readable by all: narrowed before the keys go in.
+    let existing = tree.root().join("existing.json");
+    std::fs::write(&existing, "old").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
+    run_to(&existing);
+    assert_eq!(mode(&existing), 0o600);
+}
