@@ -297,10 +297,7 @@ pub fn append_ignores(
         text.push_str(&format!("{fp}  # {comment}\n"));
     }
     use std::io::Write as _;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
+    crate::file::create(path, crate::file::Write::Append, false)
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(added)

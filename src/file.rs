@@ -167,6 +167,78 @@ pub fn regular_or_absent(path: &Path) -> io::Result<()> {
     }
 }
 
+/// How [`create`] opens a file it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// Replace what is there (a report).
+    Truncate,
+    /// Add at the end (an audit log, an allow list).
+    Append,
+}
+
+/// Opens `path` for writing (created if absent; `private`: mode 0600), never through a link
+/// planted where the file goes: a scanned tree or a pull request can hold `report.sarif ->
+/// ~/.bashrc`, and a report or log written through it would replace or grow the file it names. A
+/// link is followed only to what is not a file at all (`/dev/stdout`, `>(cat)`, a terminal), and
+/// that is checked on what was opened, without truncating, so a link swapped in between changes
+/// nothing. A FIFO with no reader is an error, not a wait.
+pub fn create(path: &Path, how: Write, private: bool) -> io::Result<File> {
+    #[cfg(unix)]
+    {
+        use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true);
+        if how == Write::Append {
+            opts.append(true);
+        }
+        let file = {
+            let mut first = opts.clone();
+            first.create(true).truncate(how == Write::Truncate);
+            first
+                .mode(if private { 0o600 } else { 0o666 })
+                .custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32);
+            match first.open(path) {
+                Ok(f) => f,
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                    let f = opts
+                        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
+                        .open(path)?;
+                    let ft = f.metadata()?.file_type();
+                    if ft.is_file() || ft.is_dir() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            "a symbolic link to a file: not written through (name the file itself)",
+                        ));
+                    }
+                    f
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let flags = fcntl_getfl(&file)?;
+        fcntl_setfl(&file, flags - OFlags::NONBLOCK)?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = private;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true);
+        match how {
+            Write::Truncate => opts.truncate(true),
+            Write::Append => opts.append(true),
+        };
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a symbolic link: not written through (name the file itself)",
+            ));
+        }
+        opts.open(path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +306,35 @@ mod tests {
         assert_eq!(read(&missing, 5).unwrap_err().kind(), io::ErrorKind::NotFound);
         assert!(regular_or_absent(&missing).is_ok());
         assert!(regular_or_absent(&f).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_to_a_file_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let link = dir.path().join("report.json");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        for how in [Write::Truncate, Write::Append] {
+            assert!(create(&link, how, false).is_err());
+        }
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        // A link to a device is what `/dev/stdout` is: followed.
+        let null = dir.path().join("null");
+        std::os::unix::fs::symlink("/dev/null", &null).unwrap();
+        assert!(create(&null, Write::Truncate, false).is_ok());
+        // A FIFO nobody reads: an error, not a wait.
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        assert!(create(&fifo, Write::Truncate, false).is_err());
+        let new = dir.path().join("new");
+        let mut f = create(&new, Write::Truncate, true).unwrap();
+        std::io::Write::write_all(&mut f, b"x").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&new).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

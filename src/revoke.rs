@@ -2,7 +2,7 @@
 //! segment, never anything else. Only keys verified `live` in this run are touched; each attempt is
 //! appended to an fsynced audit log; success is reported only once the key stops authenticating.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -65,16 +65,8 @@ pub struct AuditLog {
 
 impl AuditLog {
     pub fn open(path: &Path) -> Result<AuditLog> {
-        let mut open = OpenOptions::new();
-        open.create(true).append(true);
         // The log names keys, the admin key's fingerprint and who ran what: not for other users.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            open.mode(0o600);
-        }
-        let file = open
-            .open(path)
+        let file = crate::file::create(path, crate::file::Write::Append, true)
             .with_context(|| format!("cannot open audit log {}", path.display()))?;
         Ok(AuditLog {
             file,

@@ -327,7 +327,9 @@ impl Cache {
     pub fn save(&self) -> Result<()> {
         let tmp = self.path.with_extension("tmp");
         let text = serde_json::to_string_pretty(&self.entries)?;
-        std::fs::write(&tmp, text).with_context(|| format!("cannot write cache {}", tmp.display()))?;
+        crate::file::create(&tmp, crate::file::Write::Truncate, true)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .with_context(|| format!("cannot write cache {}", tmp.display()))?;
         std::fs::rename(&tmp, &self.path)
             .with_context(|| format!("cannot write cache {}", self.path.display()))
     }

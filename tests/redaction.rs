@@ -267,3 +267,42 @@ fn a_report_with_secrets_is_written_owner_only() {
     run_to(&existing);
     assert_eq!(mode(&existing), 0o600);
 }
+
+/// A pull request can commit `sgscan.sarif -> ~/.bashrc`; CI then runs `sgscan ci --output
+/// sgscan.sarif` in the checkout. Neither a report nor the audit log is written through a link
+/// to a file; a link to a device (`/dev/stdout`) still works.
+#[test]
+fn reports_and_logs_are_never_written_through_a_planted_link() {
+    let key = KeyGen::new(2107).key();
+    let tree = Tree::new();
+    tree.put_key("app.env", &key);
+    let victim = tree.outside("victim");
+    std::fs::write(&victim, "keep\n").unwrap();
+    let scan_dir = tree.scan_dir();
+    std::os::unix::fs::symlink(&victim, scan_dir.join("report.json")).unwrap();
+    std::os::unix::fs::symlink(&victim, scan_dir.join("audit.log")).unwrap();
+
+    let r = run(sgscan(&scan_dir).args(["dir", ".", "-f", "json", "--output", "report.json"]));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("not written through"), "{r}");
+    let mock = crate::util::mock::MockSendGrid::start();
+    mock.set(&key, crate::util::mock::Behavior::live(&["mail.send"]));
+    let r = run(sgscan(&scan_dir).args([
+        "dir",
+        ".",
+        "--revoke",
+        "--yes",
+        "--api-url",
+        &mock.url(),
+        "--audit-log",
+        "audit.log",
+    ]));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("not written through"), "{r}");
+    assert_eq!(mock.count("DELETE", "/"), 0, "no DELETE without an audit line");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep\n");
+
+    std::os::unix::fs::symlink("/dev/null", scan_dir.join("null.json")).unwrap();
+    let r = run(sgscan(&scan_dir).args(["dir", ".", "-f", "json", "--output", "null.json"]));
+    assert_eq!(r.code, 1, "{r}");
+}

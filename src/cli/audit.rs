@@ -130,7 +130,9 @@ fn human(keys: &[AccountKey], missed: Option<&str>) -> String {
 /// Writes a command's output to `path` or standard output.
 pub(super) fn emit(text: &str, path: Option<&Path>) -> Result<()> {
     match path {
-        Some(p) => std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display())),
+        Some(p) => crate::file::create(p, crate::file::Write::Truncate, false)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .with_context(|| format!("cannot write {}", p.display())),
         None => {
             let mut out = std::io::stdout().lock();
             match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
