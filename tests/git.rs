@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::util::git::{AUTHOR_EMAIL, AUTHOR_NAME, Repo, check, git_command};
-use crate::util::{KeyGen, Run, env_line, finding, findings, fp, fps, has_note, notes, scan, set, summary};
+use crate::util::{
+    KeyGen, Run, env_line, finding, findings, fp, fps, has_note, notes, run, scan, set, sgscan, summary,
+};
 use serde_json::Value;
 
 const ZEROS: &str = "0000000000000000000000000000000000000000";
@@ -458,6 +460,169 @@ sgtest!(git_not_a_repository_is_a_one_line_error, |dir, cmd| {
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.starts_with("sgscan: error:"), "{}", run.stderr);
+});
+
+/// `sgscan ARGS` in `cwd` with no CI event data but `envs`.
+fn ci_run(cwd: &Path, envs: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = sgscan(cwd);
+    cmd.env("NO_COLOR", "1").args(args);
+    for v in [
+        "GITHUB_EVENT_NAME",
+        "GITHUB_EVENT_PATH",
+        "GITHUB_REF",
+        "CI_PIPELINE_SOURCE",
+    ] {
+        cmd.env_remove(v);
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
+}
+
+/// Every command that reads a repository's refs fails on `path` with exit 2 and one line naming
+/// what is not supported.
+fn refused_everywhere(cwd: &Path, path: &Path, message: &str) {
+    let p = path.to_str().unwrap();
+    let runs = [
+        ("git", scan(cwd, &["git", "-q", p])),
+        (
+            "git --range",
+            scan(cwd, &["git", "-q", p, "--range", "HEAD~1..HEAD"]),
+        ),
+        ("staged", scan(cwd, &["staged", p])),
+        ("ci", ci_run(cwd, &[], &["ci", "-q", p])),
+    ];
+    for (what, run) in runs {
+        run.expect_code(2);
+        assert_eq!(run.stdout, "", "{what}");
+        let last = run.stderr.trim_end().lines().last().unwrap_or("").to_string();
+        assert_eq!(last, format!("sgscan: error: {message}: {p}"), "{what}: {run}");
+        assert!(!run.stderr.contains("HEAD"), "{what}: {run}");
+    }
+}
+
+sgtest!(git_reftable_repository_is_refused_in_one_line, |dir, cmd| {
+    let mut keys = KeyGen::new(2101);
+    let path = dir.root().join("r");
+    std::fs::create_dir_all(&path).unwrap();
+    let repo = Repo::open(&path);
+    // git 2.45 and later write reftable; with an older git the configuration that says so is
+    // written by hand, which is what sgscan reads.
+    let reftable = repo
+        .run(&[], &["init", "-q", "--ref-format=reftable"])
+        .status
+        .success();
+    if !reftable {
+        repo.git(&["init", "-q"]);
+    }
+    repo.write("a.env", &env_line(&keys.key()));
+    repo.commit("one");
+    repo.write("b.txt", "b\n");
+    repo.commit("two");
+    if !reftable {
+        let config = repo.path.join(".git/config");
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("repositoryformatversion = 0", "repositoryformatversion = 1");
+        std::fs::write(&config, text + "[extensions]\n\trefStorage = reftable\n").unwrap();
+    }
+    refused_everywhere(dir.root(), &path, "reftable refs are not supported");
+
+    // Among several repositories: that one is recorded, the others swept.
+    let other = Repo::init(&dir.root().join("other"));
+    let key = keys.key();
+    other.write("c.env", &env_line(&key));
+    other.commit("c");
+    let run = scan(
+        dir.root(),
+        &[
+            "git",
+            "-q",
+            "-f",
+            "json",
+            path.to_str().unwrap(),
+            other.path.to_str().unwrap(),
+        ],
+    );
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    let reason = skip_of(&doc, path.to_str().unwrap())["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("reftable refs are not supported"), "{reason}");
+});
+
+sgtest!(git_sha256_repository_is_read_by_every_command, |dir, cmd| {
+    let mut keys = KeyGen::new(2102);
+    let (old, staged) = (keys.key(), keys.key());
+    let path = dir.root().join("r");
+    std::fs::create_dir_all(&path).unwrap();
+    let repo = Repo::open(&path);
+    repo.git(&["init", "-q", "--object-format=sha256"]);
+    repo.write("README.md", "# app\n");
+    let c0 = repo.commit("init");
+    assert_eq!(c0.len(), 64, "a SHA-256 id");
+    repo.write("mail.env", &env_line(&old));
+    let c1 = repo.commit(&format!("add mail\n\nkey {old}\n"));
+    std::fs::remove_file(repo.path.join("mail.env")).unwrap();
+    let c2 = repo.commit("remove mail");
+    let p = path.to_str().unwrap();
+
+    let check_old = |run: &Run, what: &str| {
+        run.expect_code(1);
+        let doc = run.json();
+        assert_eq!(fps(&doc), set(&[&old]), "{what}");
+        let f = finding(&doc, &old);
+        let paths: BTreeSet<(String, String)> = f["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["path"].as_str().unwrap().to_string(),
+                    l["commit"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let want: BTreeSet<(String, String)> = [("mail.env", &c1), ("(commit message)", &c1)]
+            .into_iter()
+            .map(|(p, c)| (p.to_string(), c.to_string()))
+            .collect();
+        assert_eq!(paths, want, "{what}");
+        f["locations"][0]["reachable"] != false
+    };
+    // A sweep that read no ref would call the key unreachable.
+    assert!(check_old(&scan_git(dir.root(), &path, &[]), "git"));
+    repo.git(&["gc", "-q"]);
+    assert!(check_old(&scan_git(dir.root(), &path, &[]), "git (packed)"));
+    check_old(
+        &scan_git(dir.root(), &path, &["--range", &format!("{c0}..{c2}")]),
+        "git --range",
+    );
+    let event = dir.root().join("event.json");
+    std::fs::write(
+        &event,
+        serde_json::json!({ "before": c0, "after": c2, "ref": "refs/heads/main" }).to_string(),
+    )
+    .unwrap();
+    let ci = ci_run(
+        dir.root(),
+        &[
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ],
+        &["ci", "-q", "-f", "json", p],
+    );
+    check_old(&ci, "ci");
+
+    repo.write("new.env", &env_line(&staged));
+    repo.git(&["add", "new.env"]);
+    let run = scan_staged(dir.root(), &path);
+    run.expect_code(1);
+    assert_eq!(fps(&run.json()), set(&[&staged]));
 });
 
 sgtest!(git_repository_without_commits, |dir, cmd| {

@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-pub use repo::open_repo;
 pub(crate) use repo::repo_ignore_files;
+pub use repo::{open_repo, open_repo_with_refs};
 pub use shard::parse_shard;
 
 use super::{Sink, Source};
@@ -125,7 +125,7 @@ impl Source for Histories {
 }
 
 fn scan_repo(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> {
-    let repo = open_repo(path)?;
+    let repo = open_repo_with_refs(path)?;
     let partial = repo::note_partial_clone(&repo, sink);
     if opts.range.is_none() {
         sweep::scan_tag_messages(&repo, opts, sink);
