@@ -120,6 +120,10 @@ impl Sink for Collector<'_> {
         self.record(data, origin);
     }
 
+    fn header(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
+        self.record(data, origin);
+    }
+
     fn skipped(&self, skip: Skip) {
         // A poisoned lock means another thread panicked mid-push; the list is still sound.
         self.skipped.lock().unwrap_or_else(|e| e.into_inner()).push(skip);

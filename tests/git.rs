@@ -1249,6 +1249,129 @@ sgtest!(git_key_in_an_annotated_tag_message, |dir, cmd| {
     assert_eq!(loc["line"], 3);
 });
 
+/// `(path, line)` of every location of `key`.
+fn places_of(doc: &Value, key: &str) -> BTreeSet<(String, u64)> {
+    finding(doc, key)["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["path"].as_str().unwrap().to_string(),
+                l["line"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, u64)]) -> BTreeSet<(String, u64)> {
+    list.iter().map(|(p, l)| (p.to_string(), *l)).collect()
+}
+
+sgtest!(git_keys_in_commit_and_tag_headers, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
+    let mut keys = KeyGen::new(2103);
+    let (in_author, in_extra, in_sig, in_message, in_tagger) =
+        (keys.key(), keys.key(), keys.key(), keys.key(), keys.key());
+    repo.write("README", "hello\n");
+    let base = repo.commit("init");
+    let tree = repo.rev("HEAD^{tree}");
+    // Header lines git writes (a signature, continued on lines that start with a space) and one
+    // it does not know, which it keeps and shows with `git cat-file`.
+    let text = format!(
+        "tree {tree}\nparent {base}\nauthor Eve {in_author} <eve@x.test> 1700000000 +0000\n\
+         committer Carl <carl@x.test> 1700000000 +0000\nx-deploy-note {in_extra}\n\
+         gpgsig -----BEGIN PGP SIGNATURE-----\n \n {in_sig}\n -----END PGP SIGNATURE-----\n\n\
+         subject\n\n{in_message}\n"
+    );
+    let c = repo.literal("commit", text.as_bytes());
+    repo.git(&["update-ref", "refs/heads/main", &c]);
+    let tag_text = format!(
+        "object {c}\ntype commit\ntag v1\ntagger Tom {in_tagger} <tom@x.test> 1700000000 +0000\n\nrelease\n"
+    );
+    // Without --literally: git checks that this is a valid tag.
+    let tag_file = dir.root().join("tag.txt");
+    std::fs::write(&tag_file, tag_text).unwrap();
+    let tag = repo.git(&["hash-object", "-t", "tag", "-w", tag_file.to_str().unwrap()]);
+    repo.git(&["update-ref", "refs/tags/v1", &tag]);
+
+    let run = scan_git(dir.root(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(
+        fps(&doc),
+        set(&[&in_author, &in_extra, &in_sig, &in_message, &in_tagger])
+    );
+    // Header lines are counted from the object's first line, a message's from its own.
+    assert_eq!(places_of(&doc, &in_author), pairs(&[("(commit header)", 3)]));
+    assert_eq!(places_of(&doc, &in_extra), pairs(&[("(commit header)", 5)]));
+    assert_eq!(places_of(&doc, &in_sig), pairs(&[("(commit header)", 8)]));
+    assert_eq!(places_of(&doc, &in_message), pairs(&[("(commit message)", 3)]));
+    assert_eq!(
+        places_of(&doc, &in_tagger),
+        pairs(&[("(tag header refs/tags/v1)", 4)])
+    );
+    let loc = &finding(&doc, &in_extra)["locations"][0];
+    assert_eq!(loc["commit"], c.as_str());
+    assert_eq!(loc["reachable"], true);
+    assert_eq!(loc["refs"][0], "refs/heads/main");
+    // Each commit and tag once, header and message together.
+    assert_eq!(summary(&doc, "commits_scanned"), 3);
+
+    let run = scan_git(dir.root(), &repo.path, &["--range", &format!("{base}..{c}")]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&in_author, &in_extra, &in_sig, &in_message]));
+    assert_eq!(places_of(&doc, &in_sig), pairs(&[("(commit header)", 8)]));
+    assert_eq!(summary(&doc, "commits_scanned"), 1);
+
+    let run = scan(
+        dir.root(),
+        &["git", "-q", "-f", "sarif", repo.path.to_str().unwrap()],
+    );
+    run.expect_code(1);
+    assert!(
+        run.stdout.contains(&format!(".sgscan/commit-header/{c}"))
+            && run.stdout.contains(".sgscan/tag-header/v1"),
+        "{run}"
+    );
+});
+
+sgtest!(git_unreachable_annotated_tag_message, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
+    let mut keys = KeyGen::new(2104);
+    let (gone, kept) = (keys.key(), keys.key());
+    repo.write("README", "hello\n");
+    repo.commit("init");
+    repo.git(&[
+        "tag",
+        "-a",
+        "v0.9",
+        "-m",
+        &format!("release notes\n\nsmtp key {gone}\n"),
+    ]);
+    let tag = repo.rev("refs/tags/v0.9");
+    repo.git(&["tag", "-d", "v0.9"]);
+    assert_eq!(repo.git(&["cat-file", "-t", &tag]), "tag");
+    // A tag a ref still names: read through the ref, once.
+    repo.git(&["tag", "-a", "v1.0", "-m", &format!("notes\n\n{kept}\n")]);
+
+    let run = scan_git(dir.root(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&gone, &kept]));
+    let f = finding(&doc, &gone);
+    assert_eq!(f["location_count"], 1);
+    let loc = &f["locations"][0];
+    assert_eq!(loc["path"], format!("(tag message {tag})"), "{loc}");
+    assert_eq!(loc["line"], 3);
+    assert_eq!(loc["reachable"], false, "{loc}");
+    let f = finding(&doc, &kept);
+    assert_eq!(f["location_count"], 1, "{f}");
+    assert_eq!(f["locations"][0]["path"], "(tag message refs/tags/v1.0)");
+    assert_eq!(summary(&doc, "commits_scanned"), 3);
+});
+
 sgtest!(git_partial_clone_is_noted, |dir, cmd| {
     let origin = Repo::init(&dir.root().join("origin"));
     origin.write("a.txt", "a\n");

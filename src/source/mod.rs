@@ -24,6 +24,9 @@ pub trait Sink: Sync {
     fn blob(&self, data: &[u8], origin: &dyn Fn() -> Origin);
     /// A commit or tag message: scanned, but counted apart from blobs.
     fn message(&self, data: &[u8], origin: &dyn Fn() -> Origin);
+    /// The header lines of a commit or tag (author, committer, tagger, extra headers, signatures)
+    /// whose message is handed on too: scanned, not counted again.
+    fn header(&self, data: &[u8], origin: &dyn Fn() -> Origin);
     /// Something that could not be read, and why.
     fn skipped(&self, skip: Skip);
     /// A remark about the scan as a whole (a shallow clone, submodules not followed).
@@ -56,6 +59,10 @@ impl dyn Sink + '_ {
 
     pub fn scan_message(&self, data: &[u8], origin: impl Fn() -> Origin) {
         self.message(data, &origin);
+    }
+
+    pub fn scan_header(&self, data: &[u8], origin: impl Fn() -> Origin) {
+        self.header(data, &origin);
     }
 
     pub fn skip(&self, path: impl Into<String>, reason: impl Into<String>) {
