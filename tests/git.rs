@@ -480,8 +480,8 @@ fn ci_run(cwd: &Path, envs: &[(&str, &str)], args: &[&str]) -> Run {
     run(&mut cmd)
 }
 
-/// Every command that reads a repository's refs fails on `path` with exit 2 and one line naming
-/// what is not supported.
+/// Every command that reads a repository's refs (and `install-hook`) fails on `path` with exit 2
+/// and one line naming what is not supported.
 fn refused_everywhere(cwd: &Path, path: &Path, message: &str) {
     let p = path.to_str().unwrap();
     let runs = [
@@ -492,6 +492,8 @@ fn refused_everywhere(cwd: &Path, path: &Path, message: &str) {
         ),
         ("staged", scan(cwd, &["staged", p])),
         ("ci", ci_run(cwd, &[], &["ci", "-q", p])),
+        // The hook it would install runs `staged`, which would block every commit.
+        ("install-hook", scan(cwd, &["install-hook", p])),
     ];
     for (what, run) in runs {
         run.expect_code(2);
@@ -528,6 +530,7 @@ sgtest!(git_reftable_repository_is_refused_in_one_line, |dir, cmd| {
         std::fs::write(&config, text + "[extensions]\n\trefStorage = reftable\n").unwrap();
     }
     refused_everywhere(dir.root(), &path, "reftable refs are not supported");
+    assert!(!path.join(".git/hooks/pre-commit").exists());
 
     // Among several repositories: that one is recorded, the others swept.
     let other = Repo::init(&dir.root().join("other"));
