@@ -164,6 +164,10 @@ impl Sink for Collector<'_> {
         self.record(data, false, |_| origin());
     }
 
+    fn header(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
+        self.record(data, false, |_| origin());
+    }
+
     fn skipped(&self, mut skip: Skip) {
         // Paths and error texts come from outside: a tar error can quote the block after a header.
         redact_in_place(&mut skip.path);

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::util::git::{AUTHOR_EMAIL, AUTHOR_NAME, Repo, check, git_command};
-use crate::util::{KeyGen, Run, env_line, finding, findings, fp, fps, has_note, notes, scan, set, summary};
+use crate::util::{
+    KeyGen, Run, env_line, finding, findings, fp, fps, has_note, notes, run, scan, set, sgscan, summary,
+};
 use serde_json::Value;
 
 const ZEROS: &str = "0000000000000000000000000000000000000000";
@@ -458,6 +460,172 @@ sgtest!(git_not_a_repository_is_a_one_line_error, |dir, cmd| {
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.starts_with("sgscan: error:"), "{}", run.stderr);
+});
+
+/// `sgscan ARGS` in `cwd` with no CI event data but `envs`.
+fn ci_run(cwd: &Path, envs: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = sgscan(cwd);
+    cmd.env("NO_COLOR", "1").args(args);
+    for v in [
+        "GITHUB_EVENT_NAME",
+        "GITHUB_EVENT_PATH",
+        "GITHUB_REF",
+        "CI_PIPELINE_SOURCE",
+    ] {
+        cmd.env_remove(v);
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
+}
+
+/// Every command that reads a repository's refs (and `install-hook`) fails on `path` with exit 2
+/// and one line naming what is not supported.
+fn refused_everywhere(cwd: &Path, path: &Path, message: &str) {
+    let p = path.to_str().unwrap();
+    let runs = [
+        ("git", scan(cwd, &["git", "-q", p])),
+        (
+            "git --range",
+            scan(cwd, &["git", "-q", p, "--range", "HEAD~1..HEAD"]),
+        ),
+        ("staged", scan(cwd, &["staged", p])),
+        ("ci", ci_run(cwd, &[], &["ci", "-q", p])),
+        // The hook it would install runs `staged`, which would block every commit.
+        ("install-hook", scan(cwd, &["install-hook", p])),
+    ];
+    for (what, run) in runs {
+        run.expect_code(2);
+        assert_eq!(run.stdout, "", "{what}");
+        let last = run.stderr.trim_end().lines().last().unwrap_or("").to_string();
+        assert_eq!(last, format!("sgscan: error: {message}: {p}"), "{what}: {run}");
+        assert!(!run.stderr.contains("HEAD"), "{what}: {run}");
+    }
+}
+
+sgtest!(git_reftable_repository_is_refused_in_one_line, |dir, cmd| {
+    let mut keys = KeyGen::new(2101);
+    let path = dir.root().join("r");
+    std::fs::create_dir_all(&path).unwrap();
+    let repo = Repo::open(&path);
+    // git 2.45 and later write reftable; with an older git the configuration that says so is
+    // written by hand, which is what sgscan reads.
+    let reftable = repo
+        .run(&[], &["init", "-q", "--ref-format=reftable"])
+        .status
+        .success();
+    if !reftable {
+        repo.git(&["init", "-q"]);
+    }
+    repo.write("a.env", &env_line(&keys.key()));
+    repo.commit("one");
+    repo.write("b.txt", "b\n");
+    repo.commit("two");
+    if !reftable {
+        let config = repo.path.join(".git/config");
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("repositoryformatversion = 0", "repositoryformatversion = 1");
+        std::fs::write(&config, text + "[extensions]\n\trefStorage = reftable\n").unwrap();
+    }
+    refused_everywhere(dir.root(), &path, "reftable refs are not supported");
+    assert!(!path.join(".git/hooks/pre-commit").exists());
+
+    // Among several repositories: that one is recorded, the others swept.
+    let other = Repo::init(&dir.root().join("other"));
+    let key = keys.key();
+    other.write("c.env", &env_line(&key));
+    other.commit("c");
+    let run = scan(
+        dir.root(),
+        &[
+            "git",
+            "-q",
+            "-f",
+            "json",
+            path.to_str().unwrap(),
+            other.path.to_str().unwrap(),
+        ],
+    );
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&key]));
+    let reason = skip_of(&doc, path.to_str().unwrap())["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("reftable refs are not supported"), "{reason}");
+});
+
+sgtest!(git_sha256_repository_is_read_by_every_command, |dir, cmd| {
+    let mut keys = KeyGen::new(2102);
+    let (old, staged) = (keys.key(), keys.key());
+    let path = dir.root().join("r");
+    std::fs::create_dir_all(&path).unwrap();
+    let repo = Repo::open(&path);
+    repo.git(&["init", "-q", "--object-format=sha256"]);
+    repo.write("README.md", "# app\n");
+    let c0 = repo.commit("init");
+    assert_eq!(c0.len(), 64, "a SHA-256 id");
+    repo.write("mail.env", &env_line(&old));
+    let c1 = repo.commit(&format!("add mail\n\nkey {old}\n"));
+    std::fs::remove_file(repo.path.join("mail.env")).unwrap();
+    let c2 = repo.commit("remove mail");
+    let p = path.to_str().unwrap();
+
+    let check_old = |run: &Run, what: &str| {
+        run.expect_code(1);
+        let doc = run.json();
+        assert_eq!(fps(&doc), set(&[&old]), "{what}");
+        let f = finding(&doc, &old);
+        let paths: BTreeSet<(String, String)> = f["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["path"].as_str().unwrap().to_string(),
+                    l["commit"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let want: BTreeSet<(String, String)> = [("mail.env", &c1), ("(commit message)", &c1)]
+            .into_iter()
+            .map(|(p, c)| (p.to_string(), c.to_string()))
+            .collect();
+        assert_eq!(paths, want, "{what}");
+        f["locations"][0]["reachable"] != false
+    };
+    // A sweep that read no ref would call the key unreachable.
+    assert!(check_old(&scan_git(dir.root(), &path, &[]), "git"));
+    repo.git(&["gc", "-q"]);
+    assert!(check_old(&scan_git(dir.root(), &path, &[]), "git (packed)"));
+    check_old(
+        &scan_git(dir.root(), &path, &["--range", &format!("{c0}..{c2}")]),
+        "git --range",
+    );
+    let event = dir.root().join("event.json");
+    std::fs::write(
+        &event,
+        serde_json::json!({ "before": c0, "after": c2, "ref": "refs/heads/main" }).to_string(),
+    )
+    .unwrap();
+    let ci = ci_run(
+        dir.root(),
+        &[
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ],
+        &["ci", "-q", "-f", "json", p],
+    );
+    check_old(&ci, "ci");
+
+    repo.write("new.env", &env_line(&staged));
+    repo.git(&["add", "new.env"]);
+    let run = scan_staged(dir.root(), &path);
+    run.expect_code(1);
+    assert_eq!(fps(&run.json()), set(&[&staged]));
 });
 
 sgtest!(git_repository_without_commits, |dir, cmd| {
@@ -1082,6 +1250,131 @@ sgtest!(git_key_in_an_annotated_tag_message, |dir, cmd| {
     let loc = &finding(&doc, &key)["locations"][0];
     assert_eq!(loc["path"], "(tag message refs/tags/v2.0)");
     assert_eq!(loc["line"], 3);
+});
+
+/// `(path, line)` of every location of `key`.
+fn places_of(doc: &Value, key: &str) -> BTreeSet<(String, u64)> {
+    finding(doc, key)["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["path"].as_str().unwrap().to_string(),
+                l["line"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, u64)]) -> BTreeSet<(String, u64)> {
+    list.iter().map(|(p, l)| (p.to_string(), *l)).collect()
+}
+
+sgtest!(git_keys_in_commit_and_tag_headers, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
+    let mut keys = KeyGen::new(2103);
+    let (in_author, in_extra, in_sig, in_message, in_tagger) =
+        (keys.key(), keys.key(), keys.key(), keys.key(), keys.key());
+    repo.write("README", "hello\n");
+    let base = repo.commit("init");
+    let tree = repo.rev("HEAD^{tree}");
+    // Header lines git writes (a signature, continued on lines that start with a space) and one
+    // it does not know, which it keeps and shows with `git cat-file`.
+    let text = format!(
+        "tree {tree}\nparent {base}\nauthor Eve {in_author} <eve@x.test> 1700000000 +0000\n\
+         committer Carl <carl@x.test> 1700000000 +0000\nx-deploy-note {in_extra}\n\
+         gpgsig -----BEGIN PGP SIGNATURE-----\n \n {in_sig}\n -----END PGP SIGNATURE-----\n\n\
+         subject\n\n{in_message}\n"
+    );
+    let c = repo.literal("commit", text.as_bytes());
+    repo.git(&["update-ref", "refs/heads/main", &c]);
+    let tag_text = format!(
+        "object {c}\ntype commit\ntag v1\ntagger Tom {in_tagger} <tom@x.test> 1700000000 +0000\n\nrelease\n"
+    );
+    // Without --literally: git checks that this is a valid tag.
+    let tag_file = dir.root().join("tag.txt");
+    std::fs::write(&tag_file, tag_text).unwrap();
+    let tag = repo.git(&["hash-object", "-t", "tag", "-w", tag_file.to_str().unwrap()]);
+    repo.git(&["update-ref", "refs/tags/v1", &tag]);
+
+    let run = scan_git(dir.root(), &repo.path, &[]);
+    run.expect_code(1);
+    // The author's name is printed with every location of the commit: redacted there too.
+    crate::util::assert_run_leaks_nothing(&run, &[&in_author, &in_extra, &in_sig, &in_message, &in_tagger]);
+    let doc = run.json();
+    assert_eq!(
+        fps(&doc),
+        set(&[&in_author, &in_extra, &in_sig, &in_message, &in_tagger])
+    );
+    // Header lines are counted from the object's first line, a message's from its own.
+    assert_eq!(places_of(&doc, &in_author), pairs(&[("(commit header)", 3)]));
+    assert_eq!(places_of(&doc, &in_extra), pairs(&[("(commit header)", 5)]));
+    assert_eq!(places_of(&doc, &in_sig), pairs(&[("(commit header)", 8)]));
+    assert_eq!(places_of(&doc, &in_message), pairs(&[("(commit message)", 3)]));
+    assert_eq!(
+        places_of(&doc, &in_tagger),
+        pairs(&[("(tag header refs/tags/v1)", 4)])
+    );
+    let loc = &finding(&doc, &in_extra)["locations"][0];
+    assert_eq!(loc["commit"], c.as_str());
+    assert_eq!(loc["reachable"], true);
+    assert_eq!(loc["refs"][0], "refs/heads/main");
+    // Each commit and tag once, header and message together.
+    assert_eq!(summary(&doc, "commits_scanned"), 3);
+
+    let run = scan_git(dir.root(), &repo.path, &["--range", &format!("{base}..{c}")]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&in_author, &in_extra, &in_sig, &in_message]));
+    assert_eq!(places_of(&doc, &in_sig), pairs(&[("(commit header)", 8)]));
+    assert_eq!(summary(&doc, "commits_scanned"), 1);
+
+    let run = scan(
+        dir.root(),
+        &["git", "-q", "-f", "sarif", repo.path.to_str().unwrap()],
+    );
+    run.expect_code(1);
+    assert!(
+        run.stdout.contains(&format!(".sgscan/commit-header/{c}"))
+            && run.stdout.contains(".sgscan/tag-header/v1"),
+        "{run}"
+    );
+});
+
+sgtest!(git_unreachable_annotated_tag_message, |dir, cmd| {
+    let repo = Repo::init(&dir.root().join("r"));
+    let mut keys = KeyGen::new(2104);
+    let (gone, kept) = (keys.key(), keys.key());
+    repo.write("README", "hello\n");
+    repo.commit("init");
+    repo.git(&[
+        "tag",
+        "-a",
+        "v0.9",
+        "-m",
+        &format!("release notes\n\nsmtp key {gone}\n"),
+    ]);
+    let tag = repo.rev("refs/tags/v0.9");
+    repo.git(&["tag", "-d", "v0.9"]);
+    assert_eq!(repo.git(&["cat-file", "-t", &tag]), "tag");
+    // A tag a ref still names: read through the ref, once.
+    repo.git(&["tag", "-a", "v1.0", "-m", &format!("notes\n\n{kept}\n")]);
+
+    let run = scan_git(dir.root(), &repo.path, &[]);
+    run.expect_code(1);
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&gone, &kept]));
+    let f = finding(&doc, &gone);
+    assert_eq!(f["location_count"], 1);
+    let loc = &f["locations"][0];
+    assert_eq!(loc["path"], format!("(tag message {tag})"), "{loc}");
+    assert_eq!(loc["line"], 3);
+    assert_eq!(loc["reachable"], false, "{loc}");
+    let f = finding(&doc, &kept);
+    assert_eq!(f["location_count"], 1, "{f}");
+    assert_eq!(f["locations"][0]["path"], "(tag message refs/tags/v1.0)");
+    assert_eq!(summary(&doc, "commits_scanned"), 3);
 });
 
 sgtest!(git_partial_clone_is_noted, |dir, cmd| {

@@ -537,3 +537,57 @@ sgtest!(history_shards_together_find_what_the_sweep_finds, |dir, cmd| {
     assert_eq!(placed(&merged), placed(&whole));
     assert_eq!(finding(&merged, &lost)["locations"][0]["reachable"], false);
 });
+
+// Commits whose date cannot be read
+
+/// A commit of `tree` (and `parent`) whose author and committer dates are garbage.
+fn dateless_commit(repo: &Repo, tree: &str, parent: Option<&str>) -> String {
+    let parent = parent.map(|p| format!("parent {p}\n")).unwrap_or_default();
+    let text = format!(
+        "tree {tree}\n{parent}author A <a@a.test> notadate +0000\ncommitter C <c@c.test> notadate +0000\n\nno date\n"
+    );
+    repo.literal("commit", text.as_bytes())
+}
+
+sgtest!(
+    history_commit_without_a_date_introduces_nothing_older,
+    |dir, cmd| {
+        let mut keygen = KeyGen::new(2105);
+        let (key, lost_key) = (keygen.key(), keygen.key());
+        let repo = Repo::init(&dir.root().join("r"));
+        repo.write("README.md", "# app\n");
+        repo.commit("init");
+        repo.write("mail.env", &env_line(&key));
+        let added = repo.commit("add mail");
+        // A branch whose tip has no readable date, on top of the commit that added the key.
+        let tree = repo.rev("HEAD^{tree}");
+        let tip = dateless_commit(&repo, &tree, Some(&added));
+        repo.git(&["update-ref", "refs/heads/side", &tip]);
+        // Two commits no ref reaches with the same tree: one dated, one not.
+        repo.write("lost.env", &env_line(&lost_key));
+        repo.git(&["add", "lost.env"]);
+        let lost_tree = repo.git(&["write-tree"]);
+        repo.git(&["reset", "-q"]);
+        std::fs::remove_file(repo.path.join("lost.env")).unwrap();
+        let undated = dateless_commit(&repo, &lost_tree, None);
+        let dated = repo.git(&["commit-tree", &lost_tree, "-m", "dated"]);
+
+        let check = |run: Run, what: &str| {
+            run.expect_code(1);
+            let doc = run.json();
+            assert_eq!(fps(&doc), set(&[&key, &lost_key]), "{what}");
+            let loc = &finding(&doc, &key)["locations"][0];
+            assert_eq!(loc["path"], "mail.env", "{what}");
+            assert_eq!(loc["commit"], added.as_str(), "{what}: not the dateless {tip}");
+            let loc = &finding(&doc, &lost_key)["locations"][0];
+            assert_eq!(
+                loc["commit"],
+                dated.as_str(),
+                "{what}: not the dateless {undated}"
+            );
+            assert_eq!(loc["reachable"], false, "{what}");
+        };
+        check(scan_git(dir.root(), &repo.path, &[]), "index");
+        check(scan_git_without_index(dir.root(), &repo.path), "tree walk");
+    }
+);

@@ -12,7 +12,9 @@ use crate::text::Safe;
 /// Writes the pre-commit hook where git will run it; returns its path. Refuses to replace an
 /// existing hook unless `force`.
 fn install(repo_path: &Path, force: bool) -> Result<PathBuf> {
-    let repo = git::open_repo(repo_path)?;
+    // The hook runs `sgscan staged`, which refuses a repository whose refs it cannot read (and so
+    // would block every commit): refused here instead.
+    let repo = git::open_repo_with_refs(repo_path)?;
     if repo.is_bare() {
         bail!(
             "{} is a bare repository: it has no commits made in it to guard",

@@ -265,20 +265,29 @@ fn automation_id(ctx: &Context) -> String {
 /// A relative path is relative to `%SRCROOT%` (the repository's top: `paths` moves one relative to
 /// another directory there); an absolute one becomes a `file://` URI of its own. A commit
 /// message has no file: it is reported at `.sgscan/commit-message/<commit>` (a tag's message at
-/// `.sgscan/tag-message/<tag>`), paths GitHub accepts and shows, with the line within the message.
+/// `.sgscan/tag-message/<tag>`), paths GitHub accepts and shows, with the line within the message;
+/// a commit's or tag's header lines likewise at `.sgscan/commit-header/…` and `.sgscan/tag-header/…`,
+/// with the line within the object.
 fn artifact(path: &str, commit: Option<&str>, paths: Option<&Paths>) -> Value {
     let (prefix, name) = match path.rfind('(') {
         Some(i) if path.ends_with(')') => (&path[..i], &path[i..]),
         _ => ("", path),
     };
-    let relative = if name == "(commit message)" {
-        format!("{prefix}.sgscan/commit-message/{}", commit.unwrap_or("unknown"))
-    } else if let Some(tag) = name
-        .strip_prefix("(tag message ")
+    let part = |p: &str| matches!(p, "message" | "header");
+    let relative = if let Some(p) = name
+        .strip_prefix("(commit ")
+        .and_then(|p| p.strip_suffix(')'))
+        .filter(|p| part(p))
+    {
+        format!("{prefix}.sgscan/commit-{p}/{}", commit.unwrap_or("unknown"))
+    } else if let Some((p, tag)) = name
+        .strip_prefix("(tag ")
         .and_then(|t| t.strip_suffix(')'))
+        .and_then(|t| t.split_once(' '))
+        .filter(|(p, _)| part(p))
     {
         format!(
-            "{prefix}.sgscan/tag-message/{}",
+            "{prefix}.sgscan/tag-{p}/{}",
             tag.strip_prefix("refs/tags/").unwrap_or(tag)
         )
     } else {
@@ -382,6 +391,14 @@ mod tests {
         assert_eq!(
             artifact("vendor/(commit message)", Some("abc"), None)["uri"],
             "vendor/.sgscan/commit-message/abc"
+        );
+        assert_eq!(
+            artifact("(commit header)", Some("abc"), None)["uri"],
+            ".sgscan/commit-header/abc"
+        );
+        assert_eq!(
+            artifact("(tag header refs/tags/v1)", None, None)["uri"],
+            ".sgscan/tag-header/v1"
         );
         assert_eq!(end_column(5, 69, Encoding::Plain), 74);
         assert_eq!(end_column(1, 69, Encoding::Base64), 93);

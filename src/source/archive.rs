@@ -190,6 +190,10 @@ impl Sink for Unpack<'_> {
         self.inner.message(data, origin);
     }
 
+    fn header(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
+        self.inner.header(data, origin);
+    }
+
     fn skipped(&self, skip: Skip) {
         self.inner.skipped(skip);
     }

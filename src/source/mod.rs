@@ -32,6 +32,9 @@ pub trait Sink: Sync {
     fn names(&self, names: &[u8], origin: &dyn Fn(usize) -> Origin) {
         let _ = (names, origin);
     }
+    /// The header lines of a commit or tag (author, committer, tagger, extra headers, signatures)
+    /// whose message is handed on too: scanned, not counted again.
+    fn header(&self, data: &[u8], origin: &dyn Fn() -> Origin);
     /// Something that could not be read, and why.
     fn skipped(&self, skip: Skip);
     /// A remark about the scan as a whole (a shallow clone, submodules not followed).
@@ -58,6 +61,10 @@ impl Sink for Routed<'_> {
 
     fn message(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
         self.rest.message(data, origin);
+    }
+
+    fn header(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
+        self.rest.header(data, origin);
     }
 
     fn names(&self, names: &[u8], origin: &dyn Fn(usize) -> Origin) {
@@ -112,6 +119,10 @@ impl dyn Sink + '_ {
         } else {
             self.names(name, &|_| origin());
         }
+    }
+
+    pub fn scan_header(&self, data: &[u8], origin: impl Fn() -> Origin) {
+        self.header(data, &origin);
     }
 
     pub fn skip(&self, path: impl Into<String>, reason: impl Into<String>) {

@@ -15,7 +15,7 @@ use gix::ObjectId;
 use gix::bstr::{BStr, BString, ByteSlice};
 use gix::prelude::FindExt;
 
-use super::git::{open_repo, repo_ignore_files};
+use super::git::{open_repo_with_refs, repo_ignore_files};
 use super::{Sink, Source};
 use crate::model::Origin;
 
@@ -31,7 +31,7 @@ pub struct Staged {
 
 impl Source for Staged {
     fn scan(&self, sink: &dyn Sink) -> Result<()> {
-        let repo = open_repo(&self.repo)?;
+        let repo = open_repo_with_refs(&self.repo)?;
         let mut blobs = staged_blobs(&repo, &self.repo)?;
         let Some(files) = &self.files else {
             return scan_blobs(repo, &blobs, self.max_file_size, self.threads, sink);

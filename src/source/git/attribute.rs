@@ -153,7 +153,8 @@ pub(super) fn places<'a>(
         .filter(|(c, _)| !reachable.contains(c))
         .filter_map(|(c, tree)| {
             let time = read_commit(repo, c, &mut buf).ok().and_then(|h| h.time);
-            Some((time.unwrap_or(0), *c, (*tree)?))
+            // No date: not the oldest (it would win every blob in its tree), the newest.
+            Some((time.unwrap_or(i64::MAX), *c, (*tree)?))
         })
         .collect();
     lost.sort_unstable();

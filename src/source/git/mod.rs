@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-pub use repo::open_repo;
 pub(crate) use repo::repo_ignore_files;
+pub use repo::{open_repo, open_repo_with_refs};
 pub use shard::parse_shard;
 
 use super::{Sink, Source};
@@ -125,11 +125,8 @@ impl Source for Histories {
 }
 
 fn scan_repo(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> {
-    let repo = open_repo(path)?;
+    let repo = open_repo_with_refs(path)?;
     let partial = repo::note_partial_clone(&repo, sink);
-    if opts.range.is_none() {
-        sweep::scan_tag_messages(&repo, opts, sink);
-    }
     repo::note_shallow(&repo, sink);
     let swept = match &opts.range {
         None => sweep_store(&repo, opts, partial, sink)?,
@@ -167,6 +164,10 @@ fn sweep_store(
     if tips.named == 0 {
         sink.note("the repository has no commits");
     }
+    // Annotated tags are read through the refs that reach them, under their names; the store
+    // reads those no ref reaches (a tag whose ref was deleted).
+    sweep::scan_tag_messages(repo, &tips.tags, opts, sink);
+    let named_tags: gix::hashtable::HashSet = tips.tags.iter().map(|(id, _)| *id).collect();
     // The commit walk is needed only to place what the scan finds, but costs little and overlaps it.
     let walker_repo = repo::with_delta_cache(repo.clone());
     let timings = Timings::new();
@@ -177,7 +178,7 @@ fn sweep_store(
             timings.stage("walk (commits, beside the scan)");
             walked
         });
-        let scanned = store::scan_store(repo, opts, sink);
+        let scanned = store::scan_store(repo, opts, &named_tags, sink);
         timings.stage("store (inflate and scan every object)");
         (scanned, walker.join())
     });

@@ -5,6 +5,9 @@ use gix::ObjectId;
 use gix::bstr::{BStr, BString, ByteSlice, ByteVec};
 use gix::prelude::FindExt;
 
+use crate::model::Origin;
+use crate::source::Sink;
+
 /// The id on the first header line starting with `field` (`b"tree "`, `b"object "`), read without
 /// decoding the rest of the object.
 pub(super) fn header_id(data: &[u8], field: &[u8]) -> Option<ObjectId> {
@@ -18,9 +21,24 @@ fn header_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     data.split(|&b| b == b'\n').take_while(|l| !l.is_empty())
 }
 
-/// The message of a commit or tag: what follows the header's empty line.
-pub(super) fn raw_message(data: &[u8]) -> &[u8] {
-    data.find(b"\n\n").map_or(&[][..], |i| &data[i + 2..])
+/// The header lines of a commit or tag (through the newline that ends the last one) and its
+/// message, what follows the empty line after them: together, every byte but that empty line.
+/// Read raw, so that a commit or tag that does not decode is split the same way.
+pub(super) fn split(data: &[u8]) -> (&[u8], &[u8]) {
+    match data.find(b"\n\n") {
+        Some(i) => (&data[..=i], &data[i + 2..]),
+        None => (data, &[]),
+    }
+}
+
+/// Scans the whole text of a commit or tag, each byte once: its message (counted as one message,
+/// lines within the message) and its header lines, where a key can sit in an author's name, an
+/// extra header or a signature (lines within the object, which starts with them). `origin` is
+/// given the part a match is in, `"message"` or `"header"`.
+pub(super) fn scan_text(sink: &dyn Sink, data: &[u8], origin: impl Fn(&str) -> Origin) {
+    let (header, message) = split(data);
+    sink.scan_message(message, || origin("message"));
+    sink.scan_header(header, || origin("header"));
 }
 
 /// What the walk needs of a commit.

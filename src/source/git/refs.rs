@@ -15,6 +15,9 @@ pub(super) struct Tips {
     pub(super) commits: Vec<(ObjectId, String)>,
     pub(super) trees: Vec<(ObjectId, String)>,
     pub(super) blobs: Vec<(ObjectId, String)>,
+    /// Annotated tag objects peeled through (tags of tags too), each with the ref that reached it,
+    /// in the order of the refs: their own text is scanned under that name.
+    pub(super) tags: Vec<(ObjectId, String)>,
     /// Refs (and HEADs) that name an object at all.
     pub(super) named: usize,
     /// Why the first unreadable ref target could not be read, for the error if nothing could.
@@ -103,7 +106,7 @@ pub(super) fn ref_tips_except(
     let mut seen = gix::hashtable::HashSet::default();
     let mut buf = Vec::new();
     for (id, name) in named {
-        let Some((id, kind)) = peel(repo, id, &name, sink, &mut buf, &mut tips.first_error) else {
+        let Some((id, kind)) = peel(repo, id, &name, sink, &mut buf, &mut tips) else {
             continue;
         };
         if !seen.insert(id) {
@@ -128,8 +131,9 @@ fn peel(
     name: &str,
     sink: &dyn Sink,
     buf: &mut Vec<u8>,
-    first_error: &mut Option<String>,
+    tips: &mut Tips,
 ) -> Option<(ObjectId, gix::object::Kind)> {
+    let first_error = &mut tips.first_error;
     let mut fail = |path: String, reason: String| {
         first_error.get_or_insert_with(|| format!("{path}: {reason}"));
         sink.skip(path, reason);
@@ -149,6 +153,7 @@ fn peel(
         if kind != gix::object::Kind::Tag {
             return Some((id, kind));
         }
+        tips.tags.push((id, name.to_string()));
         let data = match repo.objects.find(&id, buf) {
             Ok(d) => d.data,
             Err(e) => {
@@ -183,25 +188,6 @@ fn peel(
     }
     sink.skip(name.to_string(), "tag chain longer than 32 tags: not followed");
     None
-}
-
-/// Annotated tags' own messages: `(name, tag object id)`.
-pub(super) fn tag_objects(repo: &gix::Repository) -> Vec<(String, ObjectId)> {
-    let mut out = Vec::new();
-    let Ok(platform) = repo.references() else {
-        return out;
-    };
-    let Ok(tags) = platform.tags() else { return out };
-    for r in tags.flatten() {
-        if let Some(id) = r.try_id()
-            && repo
-                .find_header(id)
-                .is_ok_and(|h| h.kind() == gix::object::Kind::Tag)
-        {
-            out.push((r.name().as_bstr().to_string(), id.detach()));
-        }
-    }
-    out
 }
 
 /// Branches first (HEAD's own before the rest), then tags, remote-tracking branches, the others

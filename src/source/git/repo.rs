@@ -155,6 +155,22 @@ fn check_tree(top: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// [`open_repo`] for what reads refs (history, a range, the staged index against HEAD). gitoxide
+/// reads only the files ref store: in a reftable repository it finds no ref and no HEAD, and a
+/// sweep would call every key unreachable. Refused in one line instead.
+pub fn open_repo_with_refs(path: &Path) -> Result<gix::Repository> {
+    let repo = open_repo(path)?;
+    let storage = repo
+        .config_snapshot()
+        .string("extensions.refStorage")
+        .map(|v| v.to_string());
+    match storage.as_deref() {
+        None | Some("files") => Ok(repo),
+        Some("reftable") => bail!("reftable refs are not supported: {}", path.display()),
+        Some(other) => bail!("ref storage '{other}' is not supported: {}", path.display()),
+    }
+}
+
 /// Delta bases kept per handle, as git's `core.deltaBaseCacheLimit` (96 MiB there): a walk reads
 /// the versions of a tree one after the other, each a delta on the last.
 const DELTA_CACHE: usize = 64 << 20;

@@ -20,7 +20,7 @@ use gix::prelude::Find;
 use rayon::prelude::*;
 
 use super::HistoryOptions;
-use super::objects::{header_id, raw_message};
+use super::objects::{header_id, scan_text};
 use super::progress::Progress;
 use super::shard::shard_of;
 use super::treeindex::{IndexBuilder, TreeEdges, TreeIndex};
@@ -74,7 +74,13 @@ pub(super) fn pending_tree_path(prefix: &str, id: &gix::oid) -> String {
 }
 
 /// Reads every object of the repository's object store (and its alternates) once.
-pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &dyn Sink) -> Result<Scanned> {
+/// `named_tags`: the tag objects the refs reach, whose text is read through them.
+pub(super) fn scan_store(
+    repo: &gix::Repository,
+    opts: &HistoryOptions,
+    named_tags: &gix::hashtable::HashSet,
+    sink: &dyn Sink,
+) -> Result<Scanned> {
     let hash = repo.object_hash();
     let mut dirs = vec![repo.objects.store_ref().path().to_path_buf()];
     match gix::odb::alternate::resolve(dirs[0].clone(), &std::env::current_dir().unwrap_or_default()) {
@@ -103,6 +109,7 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
     let scanner = Scanner {
         sink,
         opts,
+        named_tags,
         hash,
         progress: &progress,
         state: Default::default(),
@@ -288,6 +295,7 @@ impl Drop for Local<'_> {
 struct Scanner<'a> {
     sink: &'a dyn Sink,
     opts: &'a HistoryOptions,
+    named_tags: &'a gix::hashtable::HashSet,
     hash: gix::hash::Kind,
     progress: &'a Progress,
     state: Mutex<State>,
@@ -455,13 +463,11 @@ impl Scanner<'_> {
             }
             Kind::Commit => {
                 local.commits.push((id.to_owned(), header_id(data, b"tree ")));
-                // A commit that does not decode still has its message after the header's empty line.
                 let commit = gix::objs::CommitRef::from_bytes(data, self.hash).ok();
-                let message = commit.as_ref().map_or(raw_message(data), |c| c.message.as_ref());
-                self.sink.scan_message(message, || {
+                scan_text(self.sink, data, |part| {
                     self.lock().message_hits.push(id.to_owned());
                     Origin {
-                        path: format!("{}(commit message)", opts.prefix),
+                        path: format!("{}(commit {part})", opts.prefix),
                         repository: opts.repository.clone(),
                         commit: Some(commit_info(id, commit.as_ref())),
                         pending: true,
@@ -469,8 +475,14 @@ impl Scanner<'_> {
                     }
                 });
             }
-            // Tag messages are read through the refs that name them, under the tag's name.
-            Kind::Tag => {}
+            // Tags the refs reach are read through them, under the ref's name.
+            Kind::Tag if self.named_tags.contains(id) => {}
+            Kind::Tag => scan_text(self.sink, data, |part| Origin {
+                path: format!("{}(tag {part} {id})", opts.prefix),
+                repository: opts.repository.clone(),
+                reachable: Some(false),
+                ..Origin::default()
+            }),
         }
     }
 }

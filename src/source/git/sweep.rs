@@ -6,14 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use gix::ObjectId;
-use gix::bstr::ByteSlice;
 use gix::prelude::FindExt;
 
 use super::HistoryOptions;
-use super::objects::{raw_message, short};
+use super::objects::{scan_text, short};
 use super::plan::{BlobJob, Plan};
 use super::progress::Progress;
-use super::refs::tag_objects;
 use super::shard::shard_of;
 use super::store;
 use crate::model::{CommitInfo, Origin};
@@ -147,37 +145,37 @@ fn scan_blob(
     }
 }
 
+/// A commit's message and header lines.
 pub(super) fn scan_message(repo: &gix::Repository, commit: ObjectId, prefix: &str, sink: &dyn Sink) {
     let mut buf = Vec::new();
-    // A commit that does not decode still has its message after the header's empty line.
     if let Ok(data) = repo.objects.find(&commit, &mut buf) {
-        let msg = match gix::objs::CommitRef::from_bytes(data.data, repo.object_hash()) {
-            Ok(c) => c.message,
-            Err(_) => raw_message(data.data).as_bstr(),
-        };
-        sink.scan_message(msg, || Origin {
-            path: format!("{prefix}(commit message)"),
+        scan_text(sink, data.data, |part| Origin {
+            path: format!("{prefix}(commit {part})"),
             commit: Some(commit_info(repo, commit)),
             ..Origin::default()
         });
     }
 }
 
-pub(super) fn scan_tag_messages(repo: &gix::Repository, opts: &HistoryOptions, sink: &dyn Sink) {
+/// The annotated tags the refs reach (`Tips::tags`), each once, under the first ref that reaches
+/// it: message and header lines.
+pub(super) fn scan_tag_messages(
+    repo: &gix::Repository,
+    tags: &[(ObjectId, String)],
+    opts: &HistoryOptions,
+    sink: &dyn Sink,
+) {
     let shard = opts.shard;
     let mut buf = Vec::new();
-    for (name, id) in tag_objects(repo) {
-        if shard.is_some_and(|(i, n)| shard_of(&id, n) != i) {
+    let mut seen = gix::hashtable::HashSet::default();
+    for (id, name) in tags {
+        if !seen.insert(*id) || shard.is_some_and(|(i, n)| shard_of(id, n) != i) {
             continue;
         }
-        // A tag that does not decode still has its message after the header's empty line.
-        if let Ok(data) = repo.objects.find(&id, &mut buf) {
-            let message = match gix::objs::TagRef::from_bytes(data.data, repo.object_hash()) {
-                Ok(tag) => tag.message,
-                Err(_) => raw_message(data.data).as_bstr(),
-            };
-            sink.scan_message(message, || Origin {
-                path: format!("{}(tag message {name})", opts.prefix),
+        if let Ok(data) = repo.objects.find(id, &mut buf) {
+            scan_text(sink, data.data, |part| Origin {
+                path: format!("{}(tag {part} {name})", opts.prefix),
+                repository: opts.repository.clone(),
                 ..Origin::default()
             });
         }

@@ -62,7 +62,9 @@ pub(super) fn walk(
         .map(|s| s.iter().copied().collect())
         .unwrap_or_default();
     // (commit, hidden, how it was reached, the time of the child that reached it, the tips that
-    // reach it)
+    // reach it). A commit whose date cannot be read is queued at its child's time, that is where
+    // the walk reached it; a tip has no child and is taken first. Time 0 instead would make it the
+    // oldest commit of all, and so the one that introduced everything in its tree.
     let mut pending: Vec<(ObjectId, bool, Via, i64, u64)> = tips
         .iter()
         .enumerate()
@@ -72,11 +74,11 @@ pub(super) fn walk(
                 *id,
                 false,
                 Via::Ref(i),
-                0,
+                i64::MAX,
                 1u64.checked_shl(i as u32).unwrap_or(0),
             )
         })
-        .chain(hidden.iter().map(|id| (*id, true, Via::Hidden, 0, 0)))
+        .chain(hidden.iter().map(|id| (*id, true, Via::Hidden, i64::MAX, 0)))
         .collect();
     loop {
         while let Some((id, hide, via, child_time, refs)) = pending.pop() {
