@@ -498,27 +498,39 @@ struct GzMembers<'d, 'c> {
     outside: &'c RefCell<Vec<u8>>,
 }
 
+impl GzMembers<'_, '_> {
+    /// A member's file name, comment and extra field, once its header is read.
+    fn fields(dec: &flate2::bufread::GzDecoder<&[u8]>, outside: &mut Vec<u8>) {
+        if let Some(h) = dec.header() {
+            for field in [h.filename(), h.comment(), h.extra()].into_iter().flatten() {
+                outside.extend_from_slice(field);
+                outside.push(b'\n');
+            }
+        }
+    }
+}
+
 impl Read for GzMembers<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let Some(dec) = self.current.as_mut() else {
                 return Ok(0);
             };
-            let n = dec.read(buf)?;
+            let read = dec.read(buf);
             self.input.set((self.total - dec.get_ref().len()) as u64);
-            if n > 0 || buf.is_empty() {
-                return Ok(n);
+            match read {
+                Ok(n) if n > 0 || buf.is_empty() => return Ok(n),
+                Ok(_) => {}
+                Err(e) => {
+                    Self::fields(dec, &mut self.outside.borrow_mut());
+                    return Err(e);
+                }
             }
             let Some(dec) = self.current.take() else {
                 return Ok(0);
             };
             let mut outside = self.outside.borrow_mut();
-            if let Some(h) = dec.header() {
-                for field in [h.filename(), h.comment(), h.extra()].into_iter().flatten() {
-                    outside.extend_from_slice(field);
-                    outside.push(b'\n');
-                }
-            }
+            Self::fields(&dec, &mut outside);
             let rest = dec.into_inner();
             if rest.starts_with(&[0x1f, 0x8b]) {
                 self.current = Some(flate2::bufread::GzDecoder::new(rest));
@@ -638,18 +650,21 @@ impl<'a> Job<'a> {
             }
         };
         let end = self.stream(kind, decoded, &input, member, depth);
-        if end == End::Broken {
-            return self.leaf(data, member);
-        }
+        let consumed = usize::try_from(input.get()).unwrap_or(usize::MAX);
+        let rest = data.get(consumed..).unwrap_or_default();
         let mut raw = Raw::new(self, member);
         raw.more(&outside.borrow());
-        let consumed = usize::try_from(input.get()).unwrap_or(usize::MAX);
-        if end == End::Clean
-            && kind != Kind::Gzip
-            && let Some(rest) = data.get(consumed..)
-        {
-            raw.gap();
-            raw.more(rest);
+        raw.gap();
+        match (end, kind) {
+            // gzip is read from the slice itself, so where it stopped is exact: a member that
+            // inflated (and was scanned) is not scanned again raw.
+            (End::Broken, Kind::Gzip) => raw.more(rest),
+            // Bytes after the last gzip member are already among those outside.
+            (End::Clean, Kind::Gzip) => {}
+            (End::Clean, _) => raw.more(rest),
+            // The other decoders read ahead of what they decode: the whole stream is scanned.
+            (End::Broken, _) => raw.more(data),
+            (End::Cut, _) => {}
         }
         raw.finish();
     }
@@ -822,8 +837,12 @@ impl<'a> Job<'a> {
                     format!("tar bytes {start}..{at} are not a valid header: skipped to the next header; scanned as raw bytes"),
                 );
             }
-            raw.gap();
-            raw.more(&block);
+            // A header's text fields, each apart: they abut one another and the numeric fields (a
+            // link target directly follows the type flag), which would glue a key to its neighbours.
+            for field in [0..100, 157..257, 265..297, 297..329, 345..512] {
+                raw.gap();
+                raw.more(&block[field]);
+            }
             let padding = h.size.next_multiple_of(512) - h.size;
             if is_extension(h.kind) {
                 let size = h.size;
