@@ -640,10 +640,17 @@ fn archive_tar_extension_header_past_the_cap_is_a_skip_and_the_rest_is_read() {
     let key = KeyGen::new(7121).key();
     // A GNU long name of 2 MiB, then an ordinary member: the name is not held, the member is read.
     let name = vec![b'n'; 2 << 20];
-    let tar = typed_tar(&[(b'L', "././@LongLink", "", &name), (b'0', "app.env", "", &prop(&key))]);
+    let tar = typed_tar(&[
+        (b'L', "././@LongLink", "", &name),
+        (b'0', "app.env", "", &prop(&key)),
+    ]);
     write(tmp.path(), "long.tar.gz", gz(&tar));
     // The name is a run of one byte: let the ratio guard pass it.
-    let run = sg(tmp.path(), &["dir", ".", "-f", "json", "--max-ratio", "100000"], None);
+    let run = sg(
+        tmp.path(),
+        &["dir", ".", "-f", "json", "--max-ratio", "100000"],
+        None,
+    );
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
     assert_eq!(places(&doc, &key), vec!["long.tar.gz!app.env"], "{run}");
@@ -651,7 +658,9 @@ fn archive_tar_extension_header_past_the_cap_is_a_skip_and_the_rest_is_read() {
     assert_eq!(skips.len(), 1, "{skips:?}");
     assert_eq!(skips[0].0, "long.tar.gz");
     assert!(
-        skips[0].1.contains("extension header (type L) of 2097152 bytes, above the 1048576-byte cap"),
+        skips[0]
+            .1
+            .contains("extension header (type L) of 2097152 bytes, above the 1048576-byte cap"),
         "{skips:?}"
     );
     assert_run_leaks_nothing(&run, &[&key]);
@@ -665,7 +674,11 @@ fn archive_zip_entries_overlapping_one_member_are_refused_once() {
     data.resize(16 * 1024, b'.');
     // 2,000 directory entries, one local entry: read once, not 2,000 times.
     let dir: Vec<(String, usize)> = (0..2000).map(|i| (format!("m{i:04}.env"), 0)).collect();
-    write(tmp.path(), "overlap.zip", stored_zip(&[("a.env", &data)], &dir, b""));
+    write(
+        tmp.path(),
+        "overlap.zip",
+        stored_zip(&[("a.env", &data)], &dir, b""),
+    );
     let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
@@ -697,8 +710,16 @@ fn archive_zip_stored_members_count_against_the_total() {
         })
         .collect();
     let names = ["a.env", "b.env", "c.env", "d.env"];
-    let locals: Vec<(&str, &[u8])> = names.iter().zip(&datas).map(|(n, d)| (*n, d.as_slice())).collect();
-    let dir: Vec<(String, usize)> = names.iter().enumerate().map(|(i, n)| (n.to_string(), i)).collect();
+    let locals: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&datas)
+        .map(|(n, d)| (*n, d.as_slice()))
+        .collect();
+    let dir: Vec<(String, usize)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_string(), i))
+        .collect();
     write(tmp.path(), "stored.zip", stored_zip(&locals, &dir, b""));
     let run = sg(
         tmp.path(),
@@ -720,13 +741,18 @@ fn archive_raw_bytes_outside_members_are_scanned() {
     let keys: Vec<String> = (0..9).map(|_| g.key()).collect();
     let inner = zip(&[("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n")]);
     // An executable jar: a shell script, then the zip.
-    let mut jar = format!("#!/bin/sh\nexport SENDGRID_API_KEY={}\nexec java -jar \"$0\"\n", keys[0]).into_bytes();
+    let mut jar = format!(
+        "#!/bin/sh\nexport SENDGRID_API_KEY={}\nexec java -jar \"$0\"\n",
+        keys[0]
+    )
+    .into_bytes();
     jar.extend_from_slice(&inner);
     write(tmp.path(), "app.jar", &jar);
     // A zip comment.
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     w.set_comment(format!("key {}", keys[1])).unwrap();
-    w.start_file("a.txt", zip::write::SimpleFileOptions::default()).unwrap();
+    w.start_file("a.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
     w.write_all(b"nothing\n").unwrap();
     write(tmp.path(), "comment.zip", w.finish().unwrap().into_inner());
     // A stored local entry the central directory leaves out.
@@ -754,7 +780,11 @@ fn archive_raw_bytes_outside_members_are_scanned() {
         e.finish().unwrap()
     };
     write(tmp.path(), "name.gz", named(&format!("{} copy", keys[4]), "x"));
-    write(tmp.path(), "comment.gz", named("x.txt", &format!("key {}", keys[5])));
+    write(
+        tmp.path(),
+        "comment.gz",
+        named("x.txt", &format!("key {}", keys[5])),
+    );
     // A tar symlink's target, a pax comment, text between tar entries.
     write(
         tmp.path(),
@@ -765,7 +795,10 @@ fn archive_raw_bytes_outside_members_are_scanned() {
     write(
         tmp.path(),
         "pax.tar.gz",
-        gz(&typed_tar(&[(b'x', "PaxHeaders/a.txt", "", &pax), (b'0', "a.txt", "", b"nothing\n")])),
+        gz(&typed_tar(&[
+            (b'x', "PaxHeaders/a.txt", "", &pax),
+            (b'0', "a.txt", "", b"nothing\n"),
+        ])),
     );
     let mut between = tar(&[("a.txt", b"nothing\n")]);
     // The padding of the first member's last block holds text.

@@ -12,6 +12,14 @@
 //! [`Limits::max_members`] members, and a stream or member whose output outgrows its input by more
 //! than [`Limits::max_ratio`] is stopped (a bomb inflates 1000:1; text seldom passes 20:1). What is
 //! stopped is recorded as a skip with its reason; what was read before the stop is still scanned.
+//! Stored zip members are charged to the total like inflated ones, and zip entries whose bytes
+//! overlap are refused, so a directory of many entries naming one member cannot multiply it.
+//!
+//! An archive hides nothing: the raw bytes of a container that no member accounts for (headers,
+//! names, link targets, comments, a script before a zip, text between or after entries, entries
+//! missing from an index, blocks that are not headers) are scanned at the container's own place
+//! ([`Raw`]). Member data read whole is left out of that scan, so a key in a stored member is one
+//! location, not two; a member cut short stays in it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -361,6 +369,27 @@ impl<R: Read> Read for CountIn<'_, R> {
     }
 }
 
+/// A zip held in memory, counting the bytes its members' decoders pull, so the ratio guard
+/// follows what was read rather than what a header declares.
+struct CountSeek<'d, 'c> {
+    inner: Cursor<&'d [u8]>,
+    n: &'c Cell<u64>,
+}
+
+impl Read for CountSeek<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n.set(self.n.get() + n as u64);
+        Ok(n)
+    }
+}
+
+impl io::Seek for CountSeek<'_, '_> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
 /// The output side of an inflation: charges the blob's total and applies the ratio guard.
 struct Meter<'j, 'a, R> {
     inner: R,
@@ -452,7 +481,9 @@ impl<'j, 'a> Raw<'j, 'a> {
     /// Bytes that follow the last ones given.
     fn more(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            let n = (RAW_CHUNK - self.buf.len().min(RAW_CHUNK)).min(bytes.len()).max(1);
+            let n = (RAW_CHUNK - self.buf.len().min(RAW_CHUNK))
+                .min(bytes.len())
+                .max(1);
             self.buf.extend_from_slice(&bytes[..n]);
             bytes = &bytes[n..];
             if self.buf.len() >= RAW_CHUNK {
@@ -671,7 +702,14 @@ impl<'a> Job<'a> {
 
     /// A compressed stream's content: a tar is read entry by entry as it inflates; anything else
     /// is read (bounded) into memory and looked at again.
-    fn stream(&self, kind: Kind, decoder: Box<dyn Read + '_>, input: &Cell<u64>, member: &str, depth: u32) -> End {
+    fn stream(
+        &self,
+        kind: Kind,
+        decoder: Box<dyn Read + '_>,
+        input: &Cell<u64>,
+        member: &str,
+        depth: u32,
+    ) -> End {
         let mut meter = Meter {
             inner: decoder,
             job: self,
@@ -806,12 +844,17 @@ impl<'a> Job<'a> {
                 if let Some(start) = bad.filter(|_| !ended) {
                     self.skip(
                         member,
-                        format!("tar bytes {start}..{} are not a valid header; scanned as raw bytes", offset + n as u64),
+                        format!(
+                            "tar bytes {start}..{} are not a valid header; scanned as raw bytes",
+                            offset + n as u64
+                        ),
                     );
                 } else if n > 0 && !ended {
                     self.skip(
                         member,
-                        format!("tar cut short: the last {n} bytes are not a whole block; scanned as raw bytes"),
+                        format!(
+                            "tar cut short: the last {n} bytes are not a whole block; scanned as raw bytes"
+                        ),
                     );
                 }
                 return End::Clean;
@@ -966,14 +1009,14 @@ impl<'a> Job<'a> {
     /// entries pointing at one member would otherwise read it again for each. Every member, a
     /// stored one too, is charged to the blob's total.
     fn zip(&self, data: &[u8], member: &str, depth: u32) {
-        let mut archive = match zip::unstable::read::ZipIterable::try_new(Cursor::new(data), Default::default())
-        {
-            Ok(a) => a,
-            Err(e) => {
-                self.skip(member, format!("cannot open zip: {e}; scanned as raw bytes"));
-                return self.leaf(data, member);
-            }
-        };
+        let mut archive =
+            match zip::unstable::read::ZipIterable::try_new(Cursor::new(data), Default::default()) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.skip(member, format!("cannot open zip: {e}; scanned as raw bytes"));
+                    return self.leaf(data, member);
+                }
+            };
         let files = match archive.files() {
             Ok(f) => f,
             Err(e) => {
@@ -981,7 +1024,11 @@ impl<'a> Job<'a> {
                 return self.leaf(data, member);
             }
         };
-        let mut body = Cursor::new(data);
+        let pulled = Cell::new(0);
+        let mut body = CountSeek {
+            inner: Cursor::new(data),
+            n: &pulled,
+        };
         // Start → end of the bytes of each entry read: they never overlap one another.
         let mut taken: BTreeMap<u64, u64> = BTreeMap::new();
         // Member data scanned whole, left out of the raw scan.
@@ -993,7 +1040,10 @@ impl<'a> Job<'a> {
                 Err(e) => {
                     self.skip(
                         member,
-                        format!("cannot read zip central directory entry #{}: {e}; the rest scanned as raw bytes", i + 1),
+                        format!(
+                            "cannot read zip central directory entry #{}: {e}; the rest scanned as raw bytes",
+                            i + 1
+                        ),
                     );
                     break;
                 }
@@ -1012,7 +1062,10 @@ impl<'a> Job<'a> {
             let mut file = match entry.with_reader(&mut body, zip::read::ZipReadOptions::new()) {
                 Ok(f) => f,
                 Err(e) => {
-                    self.skip(&path, format!("cannot read zip member: {e}; scanned as raw bytes"));
+                    self.skip(
+                        &path,
+                        format!("cannot read zip member: {e}; scanned as raw bytes"),
+                    );
                     continue;
                 }
             };
@@ -1027,12 +1080,13 @@ impl<'a> Job<'a> {
             }
             taken.insert(start, end);
             // Stored or not, a member is metered: charged to the total, and stopped at the ratio
-            // (read up to there, not refused on what its header declares).
-            let input = Cell::new(file.compressed_size());
+            // of what it inflated to what its decoder read (read up to there, not refused on what
+            // its header declares).
+            pulled.set(0);
             let mut meter = Meter {
                 inner: &mut file,
                 job: self,
-                input: &input,
+                input: &pulled,
                 out: 0,
             };
             let got = self.bounded(&mut meter, Kind::Zip);
