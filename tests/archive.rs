@@ -540,3 +540,442 @@ fn stdin_larger_than_the_bound_is_scanned_up_to_it_and_says_so() {
     assert_eq!(skips[0].0, "(stdin)");
     assert!(skips[0].1.contains("--max-file-size"), "{skips:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 21: memory follows the bytes read, and an archive hides nothing
+// ---------------------------------------------------------------------------------------------
+
+/// A zip of stored members built byte by byte, so it can say what a writer would refuse:
+/// `locals` are the local entries in file order, `dir` the central directory's entries, each a
+/// name and the local entry it points at (several may point at one; a local entry may be left
+/// out of the directory).
+fn stored_zip(locals: &[(&str, &[u8])], dir: &[(String, usize)], comment: &[u8]) -> Vec<u8> {
+    let crc = |data: &[u8]| {
+        let mut c = flate2::Crc::new();
+        c.update(data);
+        c.sum()
+    };
+    let mut out = Vec::new();
+    let mut offsets = Vec::new();
+    for (name, data) in locals {
+        offsets.push(out.len() as u32);
+        out.extend_from_slice(b"PK\x03\x04");
+        for v in [20u16, 0, 0, 0, 0] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [crc(data), data.len() as u32, data.len() as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [name.len() as u16, 0] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+    }
+    let cd_start = out.len() as u32;
+    for (name, local) in dir {
+        let data = locals[*local].1;
+        out.extend_from_slice(b"PK\x01\x02");
+        for v in [20u16, 20, 0, 0, 0, 0] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [crc(data), data.len() as u32, data.len() as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [name.len() as u16, 0, 0, 0, 0] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&offsets[*local].to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+    }
+    let cd_len = out.len() as u32 - cd_start;
+    out.extend_from_slice(b"PK\x05\x06");
+    for v in [0u16, 0, dir.len() as u16, dir.len() as u16] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [cd_len, cd_start] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&(comment.len() as u16).to_le_bytes());
+    out.extend_from_slice(comment);
+    out
+}
+
+/// A tar of entries of any type: (type flag, name, link name, data).
+fn typed_tar(entries: &[(u8, &str, &str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (kind, name, link, data) in entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::new(*kind));
+        h.set_path(name).unwrap();
+        if !link.is_empty() {
+            h.set_link_name(link).unwrap();
+        }
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A pax extended header record: `<len> key=value\n`, its length counting itself.
+fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while format!("{len}{body}").len() != len {
+        len += 1;
+    }
+    format!("{len}{body}").into_bytes()
+}
+
+fn skip_reasons(doc: &Value) -> Vec<(String, String)> {
+    skipped(doc)
+}
+
+#[test]
+fn archive_tar_extension_header_past_the_cap_is_a_skip_and_the_rest_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = KeyGen::new(7121).key();
+    // A GNU long name of 2 MiB, then an ordinary member: the name is not held, the member is read.
+    let name = vec![b'n'; 2 << 20];
+    let tar = typed_tar(&[
+        (b'L', "././@LongLink", "", &name),
+        (b'0', "app.env", "", &prop(&key)),
+    ]);
+    write(tmp.path(), "long.tar.gz", gz(&tar));
+    // The name is a run of one byte: let the ratio guard pass it.
+    let run = sg(
+        tmp.path(),
+        &["dir", ".", "-f", "json", "--max-ratio", "100000"],
+        None,
+    );
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &key), vec!["long.tar.gz!app.env"], "{run}");
+    let skips = skip_reasons(&doc);
+    assert_eq!(skips.len(), 1, "{skips:?}");
+    assert_eq!(skips[0].0, "long.tar.gz");
+    assert!(
+        skips[0]
+            .1
+            .contains("extension header (type L) of 2097152 bytes, above the 1048576-byte cap"),
+        "{skips:?}"
+    );
+    assert_run_leaks_nothing(&run, &[&key]);
+}
+
+#[test]
+fn archive_zip_entries_overlapping_one_member_are_refused_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = KeyGen::new(7122).key();
+    let mut data = prop(&key);
+    data.resize(16 * 1024, b'.');
+    // 2,000 directory entries, one local entry: read once, not 2,000 times.
+    let dir: Vec<(String, usize)> = (0..2000).map(|i| (format!("m{i:04}.env"), 0)).collect();
+    write(
+        tmp.path(),
+        "overlap.zip",
+        stored_zip(&[("a.env", &data)], &dir, b""),
+    );
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &key), vec!["overlap.zip!m0000.env"], "{run}");
+    assert_eq!(
+        skip_reasons(&doc),
+        vec![(
+            "overlap.zip".to_string(),
+            "1999 zip entries overlap the bytes of another (the first: m0001.env): not read; scanned as raw bytes"
+                .to_string()
+        )]
+    );
+    // The member once, and the file's own bytes once: nowhere near 2,000 × 16 KiB.
+    let scanned = doc["summary"]["bytes_scanned"].as_u64().unwrap();
+    assert!(scanned < 256 * 1024, "{scanned} bytes scanned:\n{run}");
+}
+
+#[test]
+fn archive_zip_stored_members_count_against_the_total() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7123);
+    let keys: Vec<String> = (0..4).map(|_| g.key()).collect();
+    let datas: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|k| {
+            let mut d = prop(k);
+            d.resize(2048, b'.');
+            d
+        })
+        .collect();
+    let names = ["a.env", "b.env", "c.env", "d.env"];
+    let locals: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&datas)
+        .map(|(n, d)| (*n, d.as_slice()))
+        .collect();
+    let dir: Vec<(String, usize)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_string(), i))
+        .collect();
+    write(tmp.path(), "stored.zip", stored_zip(&locals, &dir, b""));
+    let run = sg(
+        tmp.path(),
+        &["dir", ".", "-f", "json", "--max-archive-size", "5K"],
+        None,
+    );
+    let doc = run.json();
+    let skips = skip_reasons(&doc);
+    assert_eq!(skips.len(), 1, "{skips:?}");
+    assert_eq!(skips[0].0, "stored.zip");
+    assert!(skips[0].1.contains("--max-archive-size"), "{skips:?}");
+    assert!(places(&doc, &keys[3]).is_empty(), "{run}");
+}
+
+#[test]
+fn archive_raw_bytes_outside_members_are_scanned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7124);
+    let keys: Vec<String> = (0..9).map(|_| g.key()).collect();
+    let inner = zip(&[("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n")]);
+    // An executable jar: a shell script, then the zip.
+    let mut jar = format!(
+        "#!/bin/sh\nexport SENDGRID_API_KEY={}\nexec java -jar \"$0\"\n",
+        keys[0]
+    )
+    .into_bytes();
+    jar.extend_from_slice(&inner);
+    write(tmp.path(), "app.jar", &jar);
+    // A zip comment.
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.set_comment(format!("key {}", keys[1])).unwrap();
+    w.start_file("a.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    w.write_all(b"nothing\n").unwrap();
+    write(tmp.path(), "comment.zip", w.finish().unwrap().into_inner());
+    // A stored local entry the central directory leaves out.
+    let orphan = prop(&keys[2]);
+    write(
+        tmp.path(),
+        "orphan.zip",
+        stored_zip(
+            &[("a.txt", b"nothing\n"), ("hidden.env", &orphan)],
+            &[("a.txt".into(), 0)],
+            b"",
+        ),
+    );
+    // Text after the end records.
+    let mut trailing = inner.clone();
+    trailing.extend_from_slice(format!("\nSENDGRID_API_KEY={}\n", keys[3]).as_bytes());
+    write(tmp.path(), "trailing.zip", &trailing);
+    // gzip's file name and comment fields.
+    let named = |name: &str, comment: &str| {
+        let mut e = flate2::GzBuilder::new()
+            .filename(name)
+            .comment(comment)
+            .write(Vec::new(), flate2::Compression::fast());
+        e.write_all(b"nothing here\n").unwrap();
+        e.finish().unwrap()
+    };
+    write(tmp.path(), "name.gz", named(&format!("{} copy", keys[4]), "x"));
+    write(
+        tmp.path(),
+        "comment.gz",
+        named("x.txt", &format!("key {}", keys[5])),
+    );
+    // A tar symlink's target, a pax comment, text between tar entries.
+    write(
+        tmp.path(),
+        "link.tar",
+        typed_tar(&[(b'2', "conf", &keys[6], b""), (b'0', "a.txt", "", b"nothing\n")]),
+    );
+    let pax = pax_record("comment", &keys[7]);
+    write(
+        tmp.path(),
+        "pax.tar.gz",
+        gz(&typed_tar(&[
+            (b'x', "PaxHeaders/a.txt", "", &pax),
+            (b'0', "a.txt", "", b"nothing\n"),
+        ])),
+    );
+    let mut between = tar(&[("a.txt", b"nothing\n")]);
+    // The padding of the first member's last block holds text.
+    let note = format!("KEY={}", keys[8]);
+    between[512 + 8..512 + 8 + note.len()].copy_from_slice(note.as_bytes());
+    write(tmp.path(), "between.tar", &between);
+
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    let want = [
+        "app.jar",
+        "comment.zip",
+        "orphan.zip",
+        "trailing.zip",
+        "name.gz",
+        "comment.gz",
+        "link.tar",
+        "pax.tar.gz",
+        "between.tar",
+    ];
+    for (i, w) in want.iter().enumerate() {
+        assert_eq!(places(&doc, &keys[i]), vec![w.to_string()], "key #{i}:\n{run}");
+    }
+    assert!(skipped(&doc).is_empty(), "{run}");
+    // The script's key is on its own line of the jar.
+    let jar = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["fingerprint"] == fp(&keys[0]).as_str())
+        .unwrap();
+    assert_eq!(jar["locations"][0]["line"], 2, "{run}");
+    let all: Vec<&String> = keys.iter().collect();
+    assert_run_leaks_nothing(&run, &all);
+}
+
+#[test]
+fn archive_stored_member_is_one_location_not_two() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7125);
+    let (k1, k2) = (g.key(), g.key());
+    write(tmp.path(), "plain.tar", tar(&[("app.env", &prop(&k1))]));
+    write(
+        tmp.path(),
+        "stored.zip",
+        stored_zip(&[("app.env", &prop(&k2))], &[("app.env".into(), 0)], b""),
+    );
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    let doc = run.json();
+    assert_eq!(places(&doc, &k1), vec!["plain.tar!app.env"], "{run}");
+    assert_eq!(places(&doc, &k2), vec!["stored.zip!app.env"], "{run}");
+}
+
+#[test]
+fn archive_zip_entries_of_one_name_are_all_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7126);
+    let (k1, k2) = (g.key(), g.key());
+    let (d1, d2) = (prop(&k1), prop(&k2));
+    write(
+        tmp.path(),
+        "dup.zip",
+        stored_zip(
+            &[("app.env", &d1), ("app.env", &d2)],
+            &[("app.env".into(), 0), ("app.env".into(), 1)],
+            b"",
+        ),
+    );
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &k1), vec!["dup.zip!app.env"], "{run}");
+    assert_eq!(places(&doc, &k2), vec!["dup.zip!app.env"], "{run}");
+    assert!(skipped(&doc).is_empty(), "{run}");
+}
+
+#[test]
+fn archive_small_stream_with_padding_or_a_cut_trailer_is_still_scanned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7127);
+    let keys: Vec<String> = (0..3).map(|_| g.key()).collect();
+    let mut padded = gz(&prop(&keys[0]));
+    padded.resize(padded.len() + 100, 0);
+    write(tmp.path(), "padded.gz", &padded);
+    let mut cut = gz(&prop(&keys[1]));
+    cut.truncate(cut.len() - 4);
+    write(tmp.path(), "cut.gz", &cut);
+    let mut cut_bz = bz2(&prop(&keys[2]));
+    cut_bz.truncate(cut_bz.len() - 4);
+    write(tmp.path(), "cut.bz2", &cut_bz);
+    for f in [&padded, &cut, &cut_bz] {
+        assert!(f.len() < 512);
+    }
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    for (i, w) in ["padded.gz", "cut.gz", "cut.bz2"].iter().enumerate() {
+        assert_eq!(places(&doc, &keys[i]), vec![w.to_string()], "key #{i}:\n{run}");
+    }
+    // Zero padding is harmless (gzip ignores it); a cut trailer is said.
+    let paths: Vec<String> = skipped(&doc).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(paths, vec!["cut.bz2".to_string(), "cut.gz".to_string()], "{run}");
+}
+
+#[test]
+fn archive_tar_contiguous_and_unknown_entry_types_are_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7128);
+    let (k1, k2) = (g.key(), g.key());
+    write(
+        tmp.path(),
+        "types.tar",
+        typed_tar(&[(b'7', "c.env", "", &prop(&k1)), (b'Q', "q.env", "", &prop(&k2))]),
+    );
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &k1), vec!["types.tar!c.env"], "{run}");
+    assert_eq!(places(&doc, &k2), vec!["types.tar!q.env"], "{run}");
+}
+
+#[test]
+fn archive_tar_bad_header_is_skipped_to_the_next_valid_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7129);
+    let keys: Vec<String> = (0..4).map(|_| g.key()).collect();
+    let data: Vec<Vec<u8>> = keys[..3].iter().map(|k| prop(k)).collect();
+    let mut t = tar(&[("a.env", &data[0]), ("b.env", &data[1]), ("c.env", &data[2])]);
+    // b.env's header no longer sums to its checksum.
+    t[1024 + 10] ^= 0x20;
+    write(tmp.path(), "bad.tar", &t);
+    // A header that understates its size: the rest of the data reads as a bad header.
+    let mut long = format!("first line\n{}\n", "-".repeat(600)).into_bytes();
+    long.extend_from_slice(&prop(&keys[3]));
+    let mut under = typed_tar(&[(b'0', "big.env", "", &long), (b'0', "z.txt", "", b"end\n")]);
+    let mut h = tar::Header::new_ustar();
+    h.as_mut_bytes().copy_from_slice(&under[..512]);
+    h.set_size(10);
+    h.set_cksum();
+    under[..512].copy_from_slice(h.as_bytes());
+    write(tmp.path(), "under.tar.gz", gz(&under));
+
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &keys[0]), vec!["bad.tar!a.env"], "{run}");
+    // b.env's data is scanned raw; c.env is read as a member again.
+    assert_eq!(places(&doc, &keys[1]), vec!["bad.tar"], "{run}");
+    assert_eq!(places(&doc, &keys[2]), vec!["bad.tar!c.env"], "{run}");
+    assert_eq!(places(&doc, &keys[3]), vec!["under.tar.gz"], "{run}");
+    let skips = skipped(&doc);
+    for path in ["bad.tar", "under.tar.gz"] {
+        assert!(
+            skips
+                .iter()
+                .any(|(p, r)| p == path && r.contains("not a valid header: skipped to the next header")),
+            "{path}: {skips:?}"
+        );
+    }
+    assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn archive_zip_member_past_the_ratio_is_read_up_to_the_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = KeyGen::new(7130).key();
+    bombs(tmp.path(), &prop(&key));
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &key), vec!["bomb.gz", "bomb.zip!zeros.bin"], "{run}");
+    let skips = skipped(&doc);
+    assert!(
+        skips
+            .iter()
+            .any(|(p, r)| p == "bomb.zip!zeros.bin" && r.contains("ratio above 200:1 (--max-ratio)")),
+        "{skips:?}"
+    );
+}

@@ -12,8 +12,17 @@
 //! [`Limits::max_members`] members, and a stream or member whose output outgrows its input by more
 //! than [`Limits::max_ratio`] is stopped (a bomb inflates 1000:1; text seldom passes 20:1). What is
 //! stopped is recorded as a skip with its reason; what was read before the stop is still scanned.
+//! Stored zip members are charged to the total like inflated ones, and zip entries whose bytes
+//! overlap are refused, so a directory of many entries naming one member cannot multiply it.
+//!
+//! An archive hides nothing: the raw bytes of a container that no member accounts for (headers,
+//! names, link targets, comments, a script before a zip, text between or after entries, entries
+//! missing from an index, blocks that are not headers) are scanned at the container's own place
+//! ([`Raw`]). Member data read whole is left out of that scan, so a key in a stored member is one
+//! location, not two; a member cut short stays in it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::io::{self, Cursor, Read};
 
 use crate::model::{Origin, Skip};
@@ -123,37 +132,147 @@ fn is_tar(data: &[u8]) -> bool {
     let Some(h) = data.get(..512) else {
         return false;
     };
-    if &h[257..262] == b"ustar" {
-        return true;
+    &h[257..262] == b"ustar" || (h[0] != 0 && checksum_ok(h))
+}
+
+/// An octal field: leading spaces, digits, then a NUL or space (or the field's end). `None` for
+/// anything else, so a block of text is not taken for a header.
+fn octal(field: &[u8]) -> Option<u64> {
+    let digits = field.iter().skip_while(|b| **b == b' ');
+    let mut value: u64 = 0;
+    let mut ended = false;
+    for b in digits {
+        match b {
+            b'0'..=b'7' if !ended => value = value.checked_mul(8)?.checked_add(u64::from(b - b'0'))?,
+            b'0'..=b'7' => return None,
+            0 | b' ' => ended = true,
+            _ => return None,
+        }
     }
-    if h[0] == 0 {
-        return false;
-    }
-    let field = &h[148..156];
-    let digits: Vec<u8> = field
-        .iter()
-        .copied()
-        .skip_while(|b| *b == b' ')
-        .take_while(|b| (b'0'..=b'7').contains(b))
-        .collect();
-    let Some(stored) = std::str::from_utf8(&digits)
-        .ok()
-        .and_then(|s| u32::from_str_radix(s, 8).ok())
-    else {
+    Some(value)
+}
+
+/// The checksum of a header block, as unsigned bytes and as signed ones (old tars summed signed).
+fn checksum_ok(h: &[u8]) -> bool {
+    let Some(stored) = octal(&h[148..156]) else {
         return false;
     };
-    let sum: u32 = h
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u32::from(*b)
-            }
+    let (mut unsigned, mut signed) = (0u64, 0i64);
+    for (i, b) in h.iter().enumerate() {
+        let b = if (148..156).contains(&i) { b' ' } else { *b };
+        unsigned += u64::from(b);
+        signed += i64::from(b as i8);
+    }
+    stored == unsigned || i64::try_from(stored).is_ok_and(|s| s == signed)
+}
+
+/// The size field: octal, or GNU's base-256 for sizes past 8 GiB (a negative one is refused).
+fn tar_size(field: &[u8]) -> Option<u64> {
+    if field[0] & 0x80 == 0 {
+        return octal(field);
+    }
+    if field[0] == 0xff {
+        return None;
+    }
+    let mut value = u64::from(field[0] & 0x7f);
+    for b in &field[1..] {
+        value = value.checked_mul(256)?.checked_add(u64::from(*b))?;
+    }
+    Some(value)
+}
+
+/// The text of a NUL-padded field.
+fn nul_trimmed(field: &[u8]) -> &[u8] {
+    let end = memchr::memchr(0, field).unwrap_or(field.len());
+    &field[..end]
+}
+
+/// The parts of one tar header block this reader uses.
+struct TarHeader {
+    kind: u8,
+    size: u64,
+    name: Vec<u8>,
+    /// A GNU sparse header followed by more blocks of its map.
+    sparse_more: bool,
+}
+
+impl TarHeader {
+    /// `None` unless the block is a header: a valid checksum and a readable size.
+    fn parse(b: &[u8; 512]) -> Option<TarHeader> {
+        if !checksum_ok(b) {
+            return None;
+        }
+        let size = tar_size(&b[124..136])?;
+        let name = nul_trimmed(&b[..100]);
+        // POSIX ustar splits a long path into a prefix; GNU tars use that field for times.
+        let prefix = nul_trimmed(&b[345..500]);
+        let name = if &b[257..263] == b"ustar\0" && !prefix.is_empty() {
+            [prefix, b"/", name].concat()
+        } else {
+            name.to_vec()
+        };
+        Some(TarHeader {
+            kind: b[156],
+            size,
+            name,
+            sparse_more: b[156] == b'S' && b[482] != 0,
         })
-        .sum();
-    sum == stored
+    }
+}
+
+/// Extension headers: data that describes the next entry rather than being one.
+fn is_extension(kind: u8) -> bool {
+    matches!(kind, b'L' | b'K' | b'x' | b'g' | b'X')
+}
+
+/// Entries whose data, if any, is not a file's content (links, devices, directories, a GNU
+/// directory dump or volume label): scanned raw, not as members. Every other type, `7`
+/// (contiguous) and unknown ones included, is a file, as GNU tar extracts it.
+fn is_not_file(kind: u8) -> bool {
+    matches!(kind, b'1'..=b'6' | b'D' | b'V' | b'N')
+}
+
+/// The `path` and `size` records of a pax extended header; other records only matter to the raw
+/// scan. Malformed records end the parse.
+fn pax_records(data: &[u8], name: &mut Option<Vec<u8>>, size: &mut Option<u64>) {
+    let mut rest = data;
+    while let Some(space) = memchr::memchr(b' ', rest) {
+        let Some(len) = std::str::from_utf8(&rest[..space])
+            .ok()
+            .and_then(|l| l.parse::<usize>().ok())
+        else {
+            return;
+        };
+        let Some(record) = rest.get(space + 1..len) else {
+            return;
+        };
+        let record = record.strip_suffix(b"\n").unwrap_or(record);
+        if let Some(eq) = memchr::memchr(b'=', record) {
+            let (key, value) = (&record[..eq], &record[eq + 1..]);
+            match key {
+                b"path" => *name = Some(value.to_vec()),
+                b"size" => {
+                    *size = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+                }
+                _ => {}
+            }
+        }
+        rest = &rest[len..];
+    }
+}
+
+/// Fills `buf` from `r` unless the input ends first; the count read.
+fn fill(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// The transform: wraps the sink that gets the members.
@@ -254,6 +373,27 @@ impl<R: Read> Read for CountIn<'_, R> {
     }
 }
 
+/// A zip held in memory, counting the bytes its members' decoders pull, so the ratio guard
+/// follows what was read rather than what a header declares.
+struct CountSeek<'d, 'c> {
+    inner: Cursor<&'d [u8]>,
+    n: &'c Cell<u64>,
+}
+
+impl Read for CountSeek<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n.set(self.n.get() + n as u64);
+        Ok(n)
+    }
+}
+
+impl io::Seek for CountSeek<'_, '_> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
 /// The output side of an inflation: charges the blob's total and applies the ratio guard.
 struct Meter<'j, 'a, R> {
     inner: R,
@@ -293,6 +433,148 @@ struct Bounded {
     data: Vec<u8>,
     /// Why it stopped short of the end, if it did.
     cut: Option<String>,
+    /// How the read ended.
+    end: End,
+    /// There was more than `max_member` to read: the rest was left unread.
+    more: bool,
+}
+
+/// How reading a stream ended, which says what of its raw bytes is left to scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// At the end of the input.
+    Clean,
+    /// At a limit: the rest was not read, on purpose.
+    Cut,
+    /// At bytes that could not be decoded.
+    Broken,
+}
+
+/// Memory for raw bytes gathered before they are scanned; a run longer than this is scanned in
+/// windows that overlap by [`RAW_KEEP`], so a key across a window's edge is still whole in one.
+const RAW_CHUNK: usize = 1024 * 1024;
+const RAW_KEEP: usize = 4096;
+
+/// GNU long names and pax records are applied only up to this size: a name of a MiB is already
+/// absurd, and a bigger one would be held whole.
+const MAX_EXTENSION: u64 = 1024 * 1024;
+
+/// The raw bytes of a container that no member accounts for: headers and names, comments, the
+/// script before a self-extracting zip, text between entries or after the end, entries missing
+/// from an index, whatever could not be parsed. They are scanned at the container's own place
+/// (no member), so an archive hides nothing. Member data that was read whole is left out, since
+/// it is scanned as the member: a key in a stored member is reported once, at the member.
+struct Raw<'j, 'a> {
+    job: &'j Job<'a>,
+    member: &'j str,
+    buf: Vec<u8>,
+    /// How much of `buf` was already scanned (the overlap kept from the last window).
+    seen: usize,
+}
+
+impl<'j, 'a> Raw<'j, 'a> {
+    fn new(job: &'j Job<'a>, member: &'j str) -> Raw<'j, 'a> {
+        Raw {
+            job,
+            member,
+            buf: Vec::new(),
+            seen: 0,
+        }
+    }
+
+    /// Bytes that follow the last ones given.
+    fn more(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let n = (RAW_CHUNK - self.buf.len().min(RAW_CHUNK))
+                .min(bytes.len())
+                .max(1);
+            self.buf.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.buf.len() >= RAW_CHUNK {
+                self.flush(true);
+            }
+        }
+    }
+
+    /// What comes next is not adjacent to what came before (member data lies between): a line
+    /// break keeps the two from reading as one token.
+    fn gap(&mut self) {
+        if self.buf.last().is_some_and(|b| *b != b'\n') {
+            self.more(b"\n");
+        }
+    }
+
+    fn flush(&mut self, keep: bool) {
+        if self.buf.len() > self.seen {
+            self.job.leaf(&self.buf, self.member);
+        }
+        let from = if keep {
+            self.buf.len().saturating_sub(RAW_KEEP)
+        } else {
+            self.buf.len()
+        };
+        self.buf.drain(..from);
+        self.seen = self.buf.len();
+    }
+
+    fn finish(mut self) {
+        self.flush(false);
+    }
+}
+
+/// A gzip file read member by member, so what lies outside the deflated data (each member's file
+/// name, comment and extra field, bytes after the last member) reaches the raw scan. Reading
+/// from a slice consumes exactly what each member takes.
+struct GzMembers<'d, 'c> {
+    current: Option<flate2::bufread::GzDecoder<&'d [u8]>>,
+    total: usize,
+    /// Compressed bytes consumed, for the ratio guard.
+    input: &'c Cell<u64>,
+    outside: &'c RefCell<Vec<u8>>,
+}
+
+impl GzMembers<'_, '_> {
+    /// A member's file name, comment and extra field, once its header is read.
+    fn fields(dec: &flate2::bufread::GzDecoder<&[u8]>, outside: &mut Vec<u8>) {
+        if let Some(h) = dec.header() {
+            for field in [h.filename(), h.comment(), h.extra()].into_iter().flatten() {
+                outside.extend_from_slice(field);
+                outside.push(b'\n');
+            }
+        }
+    }
+}
+
+impl Read for GzMembers<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(dec) = self.current.as_mut() else {
+                return Ok(0);
+            };
+            let read = dec.read(buf);
+            self.input.set((self.total - dec.get_ref().len()) as u64);
+            match read {
+                Ok(n) if n > 0 || buf.is_empty() => return Ok(n),
+                Ok(_) => {}
+                Err(e) => {
+                    Self::fields(dec, &mut self.outside.borrow_mut());
+                    return Err(e);
+                }
+            }
+            let Some(dec) = self.current.take() else {
+                return Ok(0);
+            };
+            let mut outside = self.outside.borrow_mut();
+            Self::fields(&dec, &mut outside);
+            let rest = dec.into_inner();
+            if rest.starts_with(&[0x1f, 0x8b]) {
+                self.current = Some(flate2::bufread::GzDecoder::new(rest));
+            } else if rest.iter().any(|b| *b != 0) {
+                // Zero padding after the last member is common and harmless (gzip ignores it).
+                outside.extend_from_slice(rest);
+            }
+        }
+    }
 }
 
 impl<'a> Job<'a> {
@@ -362,32 +644,76 @@ impl<'a> Job<'a> {
         }
         match kind {
             Kind::Zip => self.zip(data, member, depth),
-            Kind::Tar => self.tar(&mut Cursor::new(data), member, depth),
-            _ => {
-                let input = Cell::new(0);
-                match decoder(
-                    kind,
-                    CountIn {
-                        inner: data,
-                        n: &input,
-                    },
-                ) {
-                    Ok(d) => self.stream(kind, d, &input, member, depth),
-                    Err(e) => {
-                        self.skip(
-                            member,
-                            format!("cannot open {}: {e}; scanned as raw bytes", kind.name()),
-                        );
-                        self.leaf(data, member);
-                    }
+            Kind::Tar => {
+                self.tar(&mut Cursor::new(data), member, depth);
+            }
+            _ => self.compressed(kind, data, member, depth),
+        }
+    }
+
+    /// A compressed stream held in memory: its content, then what of its raw bytes the decoder
+    /// does not account for (gzip's header fields, bytes after the stream's end, or all of them
+    /// when the stream breaks, since then nobody can tell). The compressed data of a stream read
+    /// to its end is not scanned raw: a key shows there only in a stored block, and it is then
+    /// found in the content.
+    fn compressed(&self, kind: Kind, data: &[u8], member: &str, depth: u32) {
+        let input = Cell::new(0);
+        let outside = RefCell::new(Vec::new());
+        let decoded: Box<dyn Read + '_> = if kind == Kind::Gzip {
+            Box::new(GzMembers {
+                current: Some(flate2::bufread::GzDecoder::new(data)),
+                total: data.len(),
+                input: &input,
+                outside: &outside,
+            })
+        } else {
+            match decoder(
+                kind,
+                CountIn {
+                    inner: data,
+                    n: &input,
+                },
+            ) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.skip(
+                        member,
+                        format!("cannot open {}: {e}; scanned as raw bytes", kind.name()),
+                    );
+                    return self.leaf(data, member);
                 }
             }
+        };
+        let end = self.stream(kind, decoded, &input, member, depth);
+        let consumed = usize::try_from(input.get()).unwrap_or(usize::MAX);
+        let rest = data.get(consumed..).unwrap_or_default();
+        let mut raw = Raw::new(self, member);
+        raw.more(&outside.borrow());
+        raw.gap();
+        match (end, kind) {
+            // gzip is read from the slice itself, so where it stopped is exact: a member that
+            // inflated (and was scanned) is not scanned again raw.
+            (End::Broken, Kind::Gzip) => raw.more(rest),
+            // Bytes after the last gzip member are already among those outside.
+            (End::Clean, Kind::Gzip) => {}
+            (End::Clean, _) => raw.more(rest),
+            // The other decoders read ahead of what they decode: the whole stream is scanned.
+            (End::Broken, _) => raw.more(data),
+            (End::Cut, _) => {}
         }
+        raw.finish();
     }
 
     /// A compressed stream's content: a tar is read entry by entry as it inflates; anything else
     /// is read (bounded) into memory and looked at again.
-    fn stream(&self, kind: Kind, decoder: Box<dyn Read + '_>, input: &Cell<u64>, member: &str, depth: u32) {
+    fn stream(
+        &self,
+        kind: Kind,
+        decoder: Box<dyn Read + '_>,
+        input: &Cell<u64>,
+        member: &str,
+        depth: u32,
+    ) -> End {
         let mut meter = Meter {
             inner: decoder,
             job: self,
@@ -396,22 +722,38 @@ impl<'a> Job<'a> {
         };
         let mut head = Vec::with_capacity(512);
         if let Err(e) = (&mut meter).take(512).read_to_end(&mut head) {
-            self.skip(member, self.describe(kind, &e));
-            return;
+            // A small stream with a cut trailer: what inflated before the error is still scanned.
+            let end = self.failed(member, kind, &e);
+            self.bytes(&head, member, depth + 1);
+            return end;
         }
         if is_tar(&head) && depth < self.limits.depth {
-            self.tar(&mut Cursor::new(head).chain(meter), member, depth + 1);
-            return;
+            return self.tar(&mut Cursor::new(head).chain(meter), member, depth + 1);
         }
         let got = self.bounded(&mut Cursor::new(head).chain(meter), kind);
         if let Some(why) = got.cut {
             self.skip(member, why);
         }
         self.bytes(&got.data, member, depth + 1);
+        got.end
     }
 
     fn describe(&self, kind: Kind, e: &io::Error) -> String {
         limit_reason(e).unwrap_or_else(|| format!("cannot read {} stream: {e}", kind.name()))
+    }
+
+    /// Records a read error (the blob-wide stop is reported once, not at each read it cut) and
+    /// says how the read ended.
+    fn failed(&self, member: &str, kind: Kind, e: &io::Error) -> End {
+        if self.is_stopped() {
+            return End::Cut;
+        }
+        self.skip(member, self.describe(kind, e));
+        if limit_reason(e).is_some() {
+            End::Cut
+        } else {
+            End::Broken
+        }
     }
 
     /// Reads at most `max_member` bytes; says why it stopped short if it did.
@@ -419,19 +761,31 @@ impl<'a> Job<'a> {
         let max = self.limits.max_member;
         let mut data = Vec::new();
         let res = r.take(max.saturating_add(1)).read_to_end(&mut data);
-        let cut = match res {
+        let (cut, end) = match res {
             // The blob-wide stop is reported once, not at each member it cut.
-            Err(_) if self.is_stopped() => None,
-            Err(e) => Some(self.describe(kind, &e)),
+            Err(_) if self.is_stopped() => (None, End::Cut),
+            Err(e) if limit_reason(&e).is_some() => (Some(self.describe(kind, &e)), End::Cut),
+            Err(e) => (Some(self.describe(kind, &e)), End::Broken),
             Ok(_) if data.len() as u64 > max => {
                 data.truncate(max as usize);
-                Some(format!(
+                let why = format!(
                     "member larger than {max} inflated bytes (--max-member-size): only the first {max} scanned"
-                ))
+                );
+                return Bounded {
+                    data,
+                    cut: Some(why),
+                    end: End::Cut,
+                    more: true,
+                };
             }
-            Ok(_) => None,
+            Ok(_) => (None, End::Clean),
         };
-        Bounded { data, cut }
+        Bounded {
+            data,
+            cut,
+            end,
+            more: false,
+        }
     }
 
     /// Counts a member against the blob's limit; false once it is reached.
@@ -459,97 +813,291 @@ impl<'a> Job<'a> {
         }
     }
 
-    fn tar(&self, r: &mut dyn Read, member: &str, depth: u32) {
-        let mut archive = tar::Archive::new(r);
-        let entries = match archive.entries() {
-            Ok(e) => e,
-            Err(e) => return self.skip(member, format!("cannot read tar: {e}")),
-        };
-        for entry in entries {
-            let mut entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    if !self.is_stopped() {
-                        let why = limit_reason(&e).unwrap_or_else(|| format!("cannot read tar: {e}"));
-                        self.skip(member, why);
-                    }
-                    return;
-                }
+    /// A tar, read block by block; what is not a member's data goes to the raw scan.
+    fn tar(&self, r: &mut dyn Read, member: &str, depth: u32) -> End {
+        let mut raw = Raw::new(self, member);
+        let end = self.tar_entries(r, member, depth, &mut raw);
+        raw.finish();
+        end
+    }
+
+    /// Header by header, as GNU tar reads: a block that is not a valid header is skipped (and
+    /// scanned raw) until the next one that is; zero blocks are passed over, so concatenated tars
+    /// are read whole; extension headers are applied only up to [`MAX_EXTENSION`]. Every read is
+    /// bounded by the bytes actually there, whatever a header declares.
+    fn tar_entries(&self, r: &mut dyn Read, member: &str, depth: u32, raw: &mut Raw<'_, '_>) -> End {
+        let mut offset: u64 = 0;
+        // Two zero blocks end the archive; what follows is scanned raw without complaint.
+        let (mut zeros, mut ended) = (0u32, false);
+        // Where the unparseable run being skipped began.
+        let mut bad: Option<u64> = None;
+        // What extension headers said of the next entry.
+        let (mut long_name, mut pax_size): (Option<Vec<u8>>, Option<u64>) = (None, None);
+        let mut block = [0u8; 512];
+        let fail = |e: &io::Error| self.failed(member, Kind::Tar, e);
+        loop {
+            if self.is_stopped() {
+                return End::Cut;
+            }
+            let n = match fill(r, &mut block) {
+                Ok(n) => n,
+                Err(e) => return fail(&e),
             };
-            if !entry.header().entry_type().is_file() {
+            if n < 512 {
+                raw.more(&block[..n]);
+                if let Some(start) = bad.filter(|_| !ended) {
+                    self.skip(
+                        member,
+                        format!(
+                            "tar bytes {start}..{} are not a valid header; scanned as raw bytes",
+                            offset + n as u64
+                        ),
+                    );
+                } else if n > 0 && !ended {
+                    self.skip(
+                        member,
+                        format!(
+                            "tar cut short: the last {n} bytes are not a whole block; scanned as raw bytes"
+                        ),
+                    );
+                }
+                return End::Clean;
+            }
+            let at = offset;
+            offset += 512;
+            if block.iter().all(|b| *b == 0) {
+                zeros += 1;
+                ended |= zeros >= 2;
+                continue;
+            }
+            zeros = 0;
+            let Some(h) = TarHeader::parse(&block) else {
+                bad.get_or_insert(at);
+                raw.more(&block);
+                continue;
+            };
+            if let Some(start) = bad.take()
+                && !ended
+            {
+                self.skip(
+                    member,
+                    format!("tar bytes {start}..{at} are not a valid header: skipped to the next header; scanned as raw bytes"),
+                );
+            }
+            // A header's text fields, each apart: they abut one another and the numeric fields (a
+            // link target directly follows the type flag), which would glue a key to its neighbours.
+            for field in [0..100, 157..257, 265..297, 297..329, 345..512] {
+                raw.gap();
+                raw.more(&block[field]);
+            }
+            let padding = h.size.next_multiple_of(512) - h.size;
+            if is_extension(h.kind) {
+                let size = h.size;
+                if size > MAX_EXTENSION {
+                    self.skip(
+                        member,
+                        format!(
+                            "tar extension header (type {}) of {size} bytes, above the {MAX_EXTENSION}-byte cap: not applied; scanned as raw bytes",
+                            char::from(h.kind)
+                        ),
+                    );
+                    match self.tar_raw(r, size + padding, raw) {
+                        Ok(n) => offset += n,
+                        Err(e) => return fail(&e),
+                    }
+                    continue;
+                }
+                let mut data = Vec::new();
+                match r.take(size + padding).read_to_end(&mut data) {
+                    Ok(n) => offset += n as u64,
+                    Err(e) => return fail(&e),
+                }
+                raw.more(&data);
+                if (data.len() as u64) < size {
+                    self.skip(
+                        member,
+                        "tar cut short in an extension header; scanned as raw bytes".to_string(),
+                    );
+                    return End::Clean;
+                }
+                let data = data.get(..size as usize).unwrap_or(&data);
+                match h.kind {
+                    b'L' => long_name = Some(nul_trimmed(data).to_vec()),
+                    b'x' | b'X' => pax_records(data, &mut long_name, &mut pax_size),
+                    _ => {}
+                }
+                continue;
+            }
+            let size = pax_size.take().unwrap_or(h.size);
+            let padding = size.next_multiple_of(512) - size;
+            let name = long_name.take().unwrap_or(h.name);
+            let mut sparse_more = h.sparse_more;
+            while sparse_more {
+                // GNU sparse maps go on in blocks of their own before the data.
+                match fill(r, &mut block) {
+                    Ok(512) => {}
+                    Ok(n) => {
+                        raw.more(&block[..n]);
+                        return End::Clean;
+                    }
+                    Err(e) => return fail(&e),
+                }
+                offset += 512;
+                raw.more(&block);
+                sparse_more = block[504] != 0;
+            }
+            if is_not_file(h.kind) {
+                match self.tar_raw(r, size + padding, raw) {
+                    Ok(n) => offset += n,
+                    Err(e) => return fail(&e),
+                }
                 continue;
             }
             if !self.admit() {
-                break;
+                return End::Cut;
             }
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let path = Self::join(member, &name);
-            let got = self.bounded(&mut entry, Kind::Tar);
+            let path = Self::join(member, &String::from_utf8_lossy(&name));
+            let mut data = r.take(size);
+            let got = self.bounded(&mut data, Kind::Tar);
+            let mut end = got.end;
             if let Some(why) = got.cut {
                 self.skip(&path, why);
             }
+            if got.more {
+                // Past --max-member-size the rest is passed over, unscanned.
+                match io::copy(&mut data, &mut io::sink()) {
+                    Ok(_) => end = End::Clean,
+                    Err(e) => end = fail(&e),
+                }
+            }
+            let short = data.limit();
             self.bytes(&got.data, &path, depth + 1);
-            if self.is_stopped() {
-                break;
+            if end != End::Clean {
+                return end;
+            }
+            offset += size - short;
+            if short > 0 {
+                self.skip(
+                    &path,
+                    format!("tar cut short: the member declares {size} bytes, {short} of them missing"),
+                );
+                return End::Clean;
+            }
+            raw.gap();
+            // Padding is normally zeros; anything else in it is text between entries.
+            match self.tar_raw(r, padding, raw) {
+                Ok(n) => offset += n,
+                Err(e) => return fail(&e),
             }
         }
     }
 
+    /// Passes `n` bytes of a tar to the raw scan as they are read; the count there was.
+    fn tar_raw(&self, r: &mut dyn Read, n: u64, raw: &mut Raw<'_, '_>) -> io::Result<u64> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut left = n;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            let got = fill(r, &mut buf[..want])?;
+            raw.more(&buf[..got]);
+            left -= got as u64;
+            if got < want {
+                break;
+            }
+        }
+        Ok(n - left)
+    }
+
+    /// A zip, entry by entry as its central directory lists them (two entries of one name are
+    /// both read). An entry whose bytes overlap an earlier one's is refused: a directory of many
+    /// entries pointing at one member would otherwise read it again for each. Every member, a
+    /// stored one too, is charged to the blob's total.
     fn zip(&self, data: &[u8], member: &str, depth: u32) {
-        let mut archive = match zip::ZipArchive::new(Cursor::new(data)) {
-            Ok(a) => a,
+        let mut archive =
+            match zip::unstable::read::ZipIterable::try_new(Cursor::new(data), Default::default()) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.skip(member, format!("cannot open zip: {e}; scanned as raw bytes"));
+                    return self.leaf(data, member);
+                }
+            };
+        let files = match archive.files() {
+            Ok(f) => f,
             Err(e) => {
                 self.skip(member, format!("cannot open zip: {e}; scanned as raw bytes"));
                 return self.leaf(data, member);
             }
         };
-        for i in 0..archive.len() {
-            let name = archive
-                .name_for_index(i)
-                .and_then(Result::ok)
-                .map(|n| n.into_owned())
-                .unwrap_or_else(|| format!("#{i}"));
-            let mut file = match archive.by_index(i) {
-                Ok(f) => f,
+        let pulled = Cell::new(0);
+        let mut body = CountSeek {
+            inner: Cursor::new(data),
+            n: &pulled,
+        };
+        // Start → end of the bytes of each entry read: they never overlap one another.
+        let mut taken: BTreeMap<u64, u64> = BTreeMap::new();
+        // Member data scanned whole, left out of the raw scan.
+        let mut scanned: Vec<(u64, u64)> = Vec::new();
+        let (mut overlapping, mut first_overlap) = (0u64, None::<String>);
+        for (i, entry) in files.enumerate() {
+            let entry = match entry {
+                Ok(e) => e,
                 Err(e) => {
-                    self.skip(&Self::join(member, &name), format!("cannot read zip member: {e}"));
-                    continue;
+                    self.skip(
+                        member,
+                        format!(
+                            "cannot read zip central directory entry #{}: {e}; the rest scanned as raw bytes",
+                            i + 1
+                        ),
+                    );
+                    break;
                 }
             };
-            if file.is_dir() {
+            let name = match entry.name() {
+                Ok(n) => n.into_owned(),
+                Err(_) => String::from_utf8_lossy(entry.name_raw()).into_owned(),
+            };
+            if entry.is_dir() {
                 continue;
             }
             if !self.admit() {
                 break;
             }
             let path = Self::join(member, &name);
-            let (size, packed) = (file.size(), file.compressed_size().max(1));
-            if size > RATIO_FLOOR && size / packed > self.limits.max_ratio {
-                // The header declares a bomb: believed without inflating a byte.
-                self.skip(
-                    &path,
-                    format!(
-                        "declares {size} bytes in {packed}: compression ratio above {}:1 (--max-ratio), a likely bomb: not scanned",
-                        self.limits.max_ratio
-                    ),
-                );
+            let mut file = match entry.with_reader(&mut body, zip::read::ZipReadOptions::new()) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.skip(
+                        &path,
+                        format!("cannot read zip member: {e}; scanned as raw bytes"),
+                    );
+                    continue;
+                }
+            };
+            let start = file.header_start();
+            let data_start = file.data_start().unwrap_or(start);
+            let end = data_start.saturating_add(file.compressed_size());
+            let before = taken.range(..end).next_back().map(|(_, e)| *e);
+            if before.is_some_and(|e| e > start) {
+                overlapping += 1;
+                first_overlap.get_or_insert(path);
                 continue;
             }
-            // A stored member is not an inflation; a compressed one is metered like a stream.
-            let input = Cell::new(file.compressed_size());
-            let got = if file.compression() == zip::CompressionMethod::Stored {
-                self.bounded(&mut file, Kind::Zip)
-            } else {
-                let mut meter = Meter {
-                    inner: &mut file,
-                    job: self,
-                    input: &input,
-                    out: 0,
-                };
-                self.bounded(&mut meter, Kind::Zip)
+            taken.insert(start, end);
+            // Stored or not, a member is metered: charged to the total, and stopped at the ratio
+            // of what it inflated to what its decoder read (read up to there, not refused on what
+            // its header declares).
+            pulled.set(0);
+            let mut meter = Meter {
+                inner: &mut file,
+                job: self,
+                input: &pulled,
+                out: 0,
             };
+            let got = self.bounded(&mut meter, Kind::Zip);
             if let Some(why) = got.cut {
                 self.skip(&path, why);
+            } else {
+                scanned.push((data_start, end));
             }
             drop(file);
             self.bytes(&got.data, &path, depth + 1);
@@ -557,6 +1105,30 @@ impl<'a> Job<'a> {
                 break;
             }
         }
+        if let Some(first) = first_overlap {
+            self.skip(
+                member,
+                format!(
+                    "{overlapping} zip entries overlap the bytes of another (the first: {first}): not read; scanned as raw bytes"
+                ),
+            );
+        }
+        if self.is_stopped() {
+            return;
+        }
+        scanned.sort_unstable();
+        let mut raw = Raw::new(self, member);
+        let mut at = 0usize;
+        for (s, e) in scanned {
+            let (s, e) = (s as usize, (e as usize).min(data.len()));
+            if let Some(between) = data.get(at..s) {
+                raw.more(between);
+            }
+            raw.gap();
+            at = at.max(e);
+        }
+        raw.more(data.get(at..).unwrap_or_default());
+        raw.finish();
     }
 }
 
