@@ -30,7 +30,8 @@ fn every_format(cwd: &Path, args: &[&str], keys: &[&String]) {
 }
 
 /// A ustar archive whose one header says its member is empty, followed by a block of text that
-/// holds `key`: the tar crate reads that block as the next header and its error quotes the block.
+/// holds `key`: the tar crate read that block as the next header, and its error quoted the block
+/// into a skip reason while the key went unreported.
 fn understated_tar(key: &str) -> Vec<u8> {
     let mut h = tar::Header::new_ustar();
     h.set_path("a.txt").unwrap();
@@ -45,14 +46,6 @@ fn understated_tar(key: &str) -> Vec<u8> {
     out
 }
 
-/// The skips of a JSON report whose reason names a tar that could not be read.
-fn tar_skips(doc: &Value) -> Vec<(String, String)> {
-    skipped(doc)
-        .into_iter()
-        .filter(|(_, reason)| reason.contains("tar"))
-        .collect()
-}
-
 #[test]
 fn a_tar_error_quoting_a_key_is_redacted_in_dir_stdin_and_git() {
     let mut keys = KeyGen::new(2101);
@@ -60,11 +53,11 @@ fn a_tar_error_quoting_a_key_is_redacted_in_dir_stdin_and_git() {
     let tree = Tree::new();
     tree.write("dist/bundle.tar", understated_tar(&key));
     every_format(tree.root(), &["dir", "."], &[&key]);
+    // The block that is no header is passed over, and its bytes are still scanned.
     let doc = scan(tree.root(), &["dir", ".", "-f", "json"]).json();
-    let skips = tar_skips(&doc);
     assert!(
-        skips.iter().any(|(_, reason)| reason.contains(&redacted(&key))),
-        "the skip says what it quoted, redacted: {skips:?}"
+        findings(&doc).iter().any(|f| f["fingerprint"] == fp(&key)),
+        "the key in the unparsed block is reported"
     );
 
     // stdin: the same bytes piped in.
@@ -82,7 +75,23 @@ fn a_tar_error_quoting_a_key_is_redacted_in_dir_stdin_and_git() {
     repo.commit("add bundle");
     every_format(&repo.path, &["git", "."], &[&key]);
     let doc = scan(&repo.path, &["git", ".", "-f", "json"]).json();
-    assert!(!tar_skips(&doc).is_empty(), "the tar is skipped with a reason");
+    assert!(findings(&doc).iter().any(|f| f["fingerprint"] == fp(&key)));
+}
+
+/// A parser's error quotes what it failed on: a `.sgscan.toml` whose unknown key is a key ends
+/// the run with that error, redacted.
+#[test]
+fn an_error_quoting_a_key_is_redacted() {
+    let key = KeyGen::new(2108).key();
+    let tree = Tree::new();
+    tree.write(".sgscan.toml", format!("\"{key}\" = 1\n"));
+    let r = run(sgscan(tree.root()).args(["dir", "."]));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr.contains(&redacted(&key)),
+        "the error quotes the line, redacted: {r}"
+    );
+    assert_run_leaks_nothing(&r, &[&key]);
 }
 
 /// The finding of `key`, and its locations' paths and lines.
