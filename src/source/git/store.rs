@@ -353,7 +353,9 @@ impl Scanner<'_> {
         let done: Mutex<Vec<u64>> = Mutex::new(Vec::new());
         let mut local = self.local(Some(&done));
         // gitoxide clones the inspector for each of its threads: each gets its own `Local`.
-        let inspect = move |slot: &mut &vet::Slot, _: &dyn gix::progress::Progress, cx: pack::cache::delta::traverse::Context<'_>| {
+        let inspect = move |slot: &mut &vet::Slot,
+                            _: &dyn gix::progress::Progress,
+                            cx: pack::cache::delta::traverse::Context<'_>| {
             local.offsets.push(slot.offset);
             if let Some(kind) = cx.entry.header.as_kind() {
                 self.read_copy(&mut local, slot, kind, cx.decompressed, &p.name);

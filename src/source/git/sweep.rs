@@ -106,7 +106,10 @@ fn scan_blob(
     let blob = match find_bounded(repo, &job.id, max, buf) {
         Ok(Some(Bounded::Read(data))) if data.kind == gix::objs::Kind::Blob => data.data,
         Ok(Some(Bounded::Read(data))) => {
-            sink.skip(where_(), format!("object {} is a {}, not a blob", job.id, data.kind));
+            sink.skip(
+                where_(),
+                format!("object {} is a {}, not a blob", job.id, data.kind),
+            );
             return;
         }
         Ok(Some(Bounded::TooBig(_, size))) => {

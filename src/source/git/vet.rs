@@ -73,8 +73,11 @@ pub(super) fn vet(
             .enumerate()
             .map_init(gix::zlib::Inflate::default, |inflate, (i, e)| {
                 // The bytes up to the next entry are all this one can have.
-                let end = entries.get(i + 1).map_or(pack_end, |n| n.pack_offset.min(pack_end));
-                let (verdict, base) = judge(data, index, e.pack_offset, end, inflate, &resolve, max_file_size);
+                let end = entries
+                    .get(i + 1)
+                    .map_or(pack_end, |n| n.pack_offset.min(pack_end));
+                let (verdict, base) =
+                    judge(data, index, e.pack_offset, end, inflate, &resolve, max_file_size);
                 Slot {
                     oid: e.oid,
                     offset: e.pack_offset,
@@ -120,16 +123,8 @@ fn judge(
         },
         _ => None,
     };
-    let compressed = end.saturating_sub(entry.data_offset);
-    if entry.decompressed_size > compressed.saturating_mul(MAX_RATIO).saturating_add(RATIO_SLACK) {
-        return (
-            Verdict::Lost(format!(
-                "its entry declares {} bytes, more than its {compressed} compressed bytes can hold",
-                entry.decompressed_size
-            )),
-            base,
-        );
-    }
+    let (declared, data_offset) = (entry.decompressed_size, entry.data_offset);
+    // Only headers are read here: a delta's first 20 inflated bytes into a fixed buffer.
     let header = match data.decode_header(entry, inflate, resolve) {
         Ok(h) => h,
         Err(e) => return (Verdict::Lost(format!("unreadable entry: {e}")), base),
@@ -143,6 +138,20 @@ fn judge(
             size_limit(kind, max_file_size)
         )),
     };
+    if !matches!(verdict, Verdict::Read) {
+        return (verdict, base);
+    }
+    // Within its limit by what it says: what it says must fit the bytes it has.
+    let compressed = end.saturating_sub(data_offset);
+    if declared > compressed.saturating_mul(MAX_RATIO).saturating_add(RATIO_SLACK) {
+        return (
+            Verdict::Lost(format!(
+                "its entry declares {} bytes, more than its {compressed} compressed bytes can hold",
+                declared
+            )),
+            base,
+        );
+    }
     (verdict, base)
 }
 
