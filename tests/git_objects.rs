@@ -58,7 +58,9 @@ sgtest!(git_blob_over_the_limit_is_never_inflated, |dir, cmd| {
     run.expect_code(1);
     let doc = run.json();
     assert_eq!(fps(&doc), set(&[&key]));
-    let skip = &skips_with(&doc, &blob)[0];
+    let skips = skips_with(&doc, &blob);
+    assert_eq!(skips.len(), 1, "one skip for the blob: {doc:#}");
+    let skip = skips[0];
     assert_eq!(
         skip["path"],
         "zeros.bin@".to_string() + &repo.head()[..12],

@@ -147,6 +147,7 @@ pub(super) fn scan_store(repo: &gix::Repository, opts: &HistoryOptions, sink: &d
     hits.dedup();
     let mut blobs = state.blobs;
     blobs.sort_unstable();
+    blobs.dedup();
     let mut message_hits = state.message_hits;
     message_hits.sort_unstable();
     message_hits.dedup();
@@ -326,6 +327,8 @@ impl Scanner<'_> {
                 Verdict::Alone => alone.push(slot.oid),
                 Verdict::Lost(why) => {
                     lost += 1;
+                    // Its skip names it; it is not also a blob missing from the store.
+                    self.lock().blobs.push(slot.oid);
                     self.sink.skip(
                         format!("(object {})", slot.oid),
                         format!("in {}: {why}; not read", p.name),
@@ -440,6 +443,10 @@ impl Scanner<'_> {
 
     /// An object over its limit, not inflated: a blob is recorded at its place once attributed.
     fn too_big(&self, id: &gix::oid, kind: Kind, size: u64) {
+        if kind == Kind::Blob {
+            // In the store, though not read: a tree naming it does not name a missing blob.
+            self.lock().blobs.push(id.to_owned());
+        }
         if self.opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) {
             return;
         }
