@@ -13,6 +13,7 @@ mod distribution;
 mod encodings;
 mod escape;
 mod git;
+mod git_objects;
 mod history;
 mod html;
 mod next_steps;

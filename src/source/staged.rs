@@ -15,7 +15,7 @@ use gix::ObjectId;
 use gix::bstr::{BStr, BString, ByteSlice};
 use gix::prelude::FindExt;
 
-use super::git::{open_repo_with_refs, repo_ignore_files};
+use super::git::{Bounded, find_bounded, open_repo_with_refs, repo_ignore_files, too_big_reason};
 use super::{Sink, Source};
 use crate::model::Origin;
 
@@ -155,13 +155,14 @@ fn scan_blobs(
         let mut buf = Vec::new();
         while let Some((id, path)) = blobs.get(next.fetch_add(1, Ordering::Relaxed)) {
             sink.scan_name(path, || Origin::from_bytes(path));
-            match repo.objects.find_blob(id, &mut buf) {
-                Ok(blob) if blob.data.len() as u64 > max_file_size => sink.skip(
-                    path.to_string(),
-                    format!("larger than --max-file-size ({max_file_size} bytes)"),
-                ),
-                Ok(blob) => sink.scan(blob.data, &Origin::from_bytes(path)),
-                Err(e) => sink.skip(path.to_string(), format!("staged blob {id} is missing: {e}")),
+            // The header first: a staged blob over the limit is never inflated.
+            match find_bounded(&repo, id, max_file_size, &mut buf) {
+                Ok(Some(Bounded::Read(blob))) => sink.scan(blob.data, &Origin::from_bytes(path)),
+                Ok(Some(Bounded::TooBig(_, size))) => {
+                    sink.skip(path.to_string(), too_big_reason(id, size, max_file_size))
+                }
+                Ok(None) => sink.skip(path.to_string(), format!("staged blob {id} is missing")),
+                Err(e) => sink.skip(path.to_string(), format!("staged blob {id} is corrupt: {e}")),
             }
         }
     });

@@ -16,7 +16,8 @@ use tempfile::TempDir;
 
 pub use keys::{KeyGen, expand};
 pub use run::{
-    Run, assert_no_key, assert_run_leaks_nothing, cut, jsonl, run, scan, scrub, sgscan, sgscan_process,
+    Run, assert_no_key, assert_run_leaks_nothing, cut, jsonl, run, run_peak_rss, scan, scrub, sgscan,
+    sgscan_process,
 };
 
 /// A test with a fresh scratch tree (`dir`, a [`Tree`]) and an `sgscan` command (`cmd`) whose

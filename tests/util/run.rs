@@ -288,3 +288,59 @@ fn is_report_stream(lines: &[Value]) -> bool {
             || l.get("summary").is_some_and(Value::is_object)
     })
 }
+
+/// Runs `cmd` (a plain process, e.g. [`sgscan_process`]) to the end and returns its run and its
+/// peak resident set size in KiB: the child's `VmHWM` (`/proc/PID/status`, Linux), read until it
+/// exits. (`wait4`'s `ru_maxrss` would not do: it counts the test process's own RSS at the fork.)
+/// A peak held for less than the polling interval just before the exit could be missed; a buffer
+/// sized from what an object declares is held for as long as its inflating takes.
+pub fn run_peak_rss(cmd: &mut std::process::Command) -> (Run, u64) {
+    let (out, err) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
+        .expect("the command starts");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    let status = loop {
+        if let Some(hwm) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:").map(str::to_string))
+            })
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(hwm);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the command did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    let (out, err) = (read(out), read(err));
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+        out,
+        err,
+        elapsed: started.elapsed(),
+    };
+    assert!(!run.stderr.contains("panicked"), "sgscan panicked:\n{run}");
+    (run, peak)
+}

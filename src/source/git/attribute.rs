@@ -14,7 +14,7 @@ use gix::bstr::BString;
 use gix::prelude::FindExt;
 
 use super::HistoryOptions;
-use super::objects::{join, read_commit, short};
+use super::objects::{join, read_commit, short, too_big_reason};
 use super::refs::Tips;
 use super::store::{Scanned, pending_path};
 use super::sweep::commit_info;
@@ -447,17 +447,11 @@ impl Places<'_> {
 
     /// Records a skip for each blob over `--max-file-size`, at its place.
     pub(super) fn skip_too_big(&self, too_big: &[(ObjectId, u64)], sink: &dyn Sink) {
-        for (id, _) in too_big {
+        for (id, size) in too_big {
             let place = self
                 .shown(id)
                 .unwrap_or_else(|| pending_path(&self.opts.prefix, id));
-            sink.skip(
-                place,
-                format!(
-                    "blob {id} larger than --max-file-size ({} bytes)",
-                    self.opts.max_file_size
-                ),
-            );
+            sink.skip(place, too_big_reason(id, *size, self.opts.max_file_size));
         }
     }
 }

@@ -20,12 +20,14 @@ mod submodules;
 mod sweep;
 mod treeindex;
 mod treewalk;
+mod vet;
 mod walk;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+pub(crate) use objects::{Bounded, find_bounded, too_big_reason};
 pub(crate) use repo::repo_ignore_files;
 pub use repo::{open_repo, open_repo_with_refs};
 pub use shard::parse_shard;

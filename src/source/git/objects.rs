@@ -151,3 +151,52 @@ pub(super) fn join(prefix: &BString, name: &BStr) -> BString {
 pub(super) fn short(id: &ObjectId) -> String {
     id.to_hex_with_len(12).to_string()
 }
+
+/// Trees, commits and tags are read up to this size even under a smaller `--max-file-size`: the
+/// history cannot be followed without them, and git itself never writes one this big.
+const META_LIMIT: u64 = 64 << 20;
+
+/// The most bytes an object of `kind` is inflated to: `--max-file-size` for a blob.
+pub(super) fn size_limit(kind: gix::objs::Kind, max_file_size: u64) -> u64 {
+    match kind {
+        gix::objs::Kind::Blob => max_file_size,
+        _ => max_file_size.max(META_LIMIT),
+    }
+}
+
+/// An object read by id only if its header allows it.
+pub(crate) enum Bounded<'a> {
+    Read(gix::objs::Data<'a>),
+    /// Over its limit (`size_limit`): kind and declared size, and nothing inflated.
+    TooBig(gix::objs::Kind, u64),
+}
+
+/// Reads object `id` into `buf` only once its header (a pack entry's, a delta's result size, a
+/// loose object's first inflated bytes) shows it within `size_limit`: gitoxide sizes its buffer from
+/// that header, so an object declaring gigabytes costs gigabytes before anything is checked.
+/// `Ok(None)`: no such object.
+pub(crate) fn find_bounded<'a>(
+    repo: &gix::Repository,
+    id: &gix::oid,
+    max_file_size: u64,
+    buf: &'a mut Vec<u8>,
+) -> Result<Option<Bounded<'a>>, String> {
+    use gix::objs::{Find as _, FindHeader as _};
+    let Some(header) = repo.objects.try_header(id).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let (kind, size) = (header.kind, header.size);
+    if size > size_limit(kind, max_file_size) {
+        return Ok(Some(Bounded::TooBig(kind, size)));
+    }
+    match repo.objects.try_find(id, buf) {
+        Ok(Some(data)) => Ok(Some(Bounded::Read(data))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The reason recorded for a blob over `--max-file-size`.
+pub(crate) fn too_big_reason(id: &gix::oid, size: u64, max_file_size: u64) -> String {
+    format!("blob {id} of {size} bytes, larger than --max-file-size ({max_file_size} bytes): not read")
+}

@@ -16,14 +16,14 @@ use gix::ObjectId;
 use gix::bstr::{BString, ByteSlice};
 use gix::objs::Kind;
 use gix::odb::pack;
-use gix::prelude::Find;
 use rayon::prelude::*;
 
 use super::HistoryOptions;
-use super::objects::{header_id, scan_text};
+use super::objects::{Bounded, find_bounded, header_id, scan_text, size_limit};
 use super::progress::Progress;
 use super::shard::shard_of;
 use super::treeindex::{IndexBuilder, TreeEdges, TreeIndex};
+use super::vet::{self, Verdict};
 use crate::model::{CommitInfo, Origin};
 use crate::source::Sink;
 
@@ -115,18 +115,31 @@ pub(super) fn scan_store(
         state: Default::default(),
         index: IndexBuilder::default(),
         lfs: AtomicU64::new(0),
+        verified: Mutex::default(),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
         .context("cannot start worker threads")?;
-    for (k, p) in packs.iter().enumerate() {
-        scanner.pack(p, &packs[..k], repo, &pool);
+    for k in 0..packs.len() {
+        scanner.pack(k, &packs, repo, &pool);
     }
     pool.install(|| {
         loose_ids.par_iter().for_each_init(
             || (Vec::new(), scanner.local(None)),
             |(buf, local), (i, id)| {
+                // The header first (its first inflated bytes): nothing over its limit is inflated.
+                match loose[*i].try_header(id) {
+                    Ok(Some((size, kind))) if size > size_limit(kind, opts.max_file_size) => {
+                        scanner.too_big(id, kind, size);
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        sink.skip(format!("(object {id})"), format!("unreadable loose object: {e}"));
+                        return;
+                    }
+                }
                 match loose[*i].try_find(id, buf) {
                     Ok(Some(data)) => scanner.object(local, id, data.kind, data.data),
                     // Gone between listing and reading: pruned while we ran.
@@ -139,6 +152,10 @@ pub(super) fn scan_store(
     progress.finish();
     let state = scanner.state.into_inner().unwrap_or_else(|e| e.into_inner());
     let index = scanner.index.seal(&pool);
+    let mut too_big = state.too_big;
+    // A blob in two packs is over the limit in both.
+    too_big.sort_unstable();
+    too_big.dedup();
     let mut hits = state.hits;
     hits.sort_unstable();
     hits.dedup();
@@ -147,6 +164,7 @@ pub(super) fn scan_store(
     let mut tree_hits = state.tree_hits;
     tree_hits.sort_unstable();
     tree_hits.dedup();
+    blobs.dedup();
     let mut message_hits = state.message_hits;
     message_hits.sort_unstable();
     message_hits.dedup();
@@ -154,7 +172,7 @@ pub(super) fn scan_store(
         hits,
         message_hits,
         tree_hits,
-        too_big: state.too_big,
+        too_big,
         commits: state.commits,
         gitlinks: state.gitlinks,
         index,
@@ -301,6 +319,8 @@ struct Scanner<'a> {
     state: Mutex<State>,
     index: IndexBuilder,
     lfs: AtomicU64,
+    /// Ids held by more than one pack whose copy was read and found to match.
+    verified: Mutex<std::collections::HashSet<ObjectId>>,
 }
 
 impl Scanner<'_> {
@@ -309,53 +329,107 @@ impl Scanner<'_> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One pack, through its delta tree; if that fails part-way (a corrupt entry, a base outside
-    /// the pack), the objects it did not reach are read one by one, each failure a skip of its own.
-    fn pack(&self, p: &Pack, earlier: &[Pack], repo: &gix::Repository, pool: &rayon::ThreadPool) {
+    /// One pack, through its delta tree, once `vet` has read every entry's header: entries over
+    /// their limit are recorded, not inflated. If the tree fails part-way (a corrupt entry), the
+    /// objects it did not reach are read one by one, each failure a skip of its own.
+    fn pack(&self, k: usize, packs: &[Pack], repo: &gix::Repository, pool: &rayon::ThreadPool) {
+        let p = &packs[k];
+        let others: Vec<&pack::index::File> = packs
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != k)
+            .map(|(_, o)| &o.index)
+            .collect();
+        let vetted = vet::vet(&p.index, &p.data, &others, self.opts.max_file_size, pool);
+        let mut lost = 0usize;
+        let mut alone = Vec::new();
+        for slot in &vetted.slots {
+            match &slot.verdict {
+                Verdict::Read => {}
+                Verdict::TooBig(size) => self.too_big(&slot.oid, Kind::Blob, *size),
+                Verdict::Alone => alone.push(slot.oid),
+                Verdict::Lost(why) => {
+                    lost += 1;
+                    // Its skip names it; it is not also a blob missing from the store.
+                    self.lock().blobs.push(slot.oid);
+                    self.sink.skip(
+                        format!("(object {})", slot.oid),
+                        format!("in {}: {why}; not read", p.name),
+                    );
+                }
+            }
+        }
+        if vetted.damaged {
+            self.sink.skip(
+                format!("({})", p.name),
+                format!(
+                    "its trailer does not match its index: the pack is truncated or altered; {lost} object(s) in it not read (each named)"
+                ),
+            );
+        }
+        let tree = pack::cache::delta::Tree::from_offsets_in_pack(
+            p.data.path(),
+            vetted.slots.iter().filter(|s| matches!(s.verdict, Verdict::Read)),
+            &|s: &&vet::Slot| s.offset,
+            &|id| Ok(p.index.lookup(id).map(|i| p.index.pack_offset_at_index(i))),
+            &mut gix::progress::Discard,
+            &AtomicBool::new(false),
+            self.hash,
+        );
         let done: Mutex<Vec<u64>> = Mutex::new(Vec::new());
         let mut local = self.local(Some(&done));
-        // gitoxide clones the processor for each of its threads: each gets its own `Local`.
-        let processor = move |kind: Kind, data: &[u8], entry: &pack::index::Entry, _: &dyn gix::Progress| {
-            local.offsets.push(entry.pack_offset);
-            // An object in two packs is read from the first (newest) only.
-            if !earlier.iter().any(|e| e.index.lookup(entry.oid).is_some()) {
-                self.object(&mut local, &entry.oid, kind, data);
+        // gitoxide clones the inspector for each of its threads: each gets its own `Local`.
+        let inspect = move |slot: &mut &vet::Slot,
+                            _: &dyn gix::progress::Progress,
+                            cx: pack::cache::delta::traverse::Context<'_>| {
+            local.offsets.push(slot.offset);
+            if let Some(kind) = cx.entry.header.as_kind() {
+                self.read_copy(&mut local, slot, kind, cx.decompressed, &p.name);
             }
             Ok(())
         };
-        let outcome = p.index.traverse_with_index(
-            &p.data,
-            processor,
-            &mut gix::progress::Discard,
-            &AtomicBool::new(false),
-            pack::index::traverse::with_index::Options {
-                thread_limit: Some(self.opts.threads.max(1)),
-                check: pack::index::traverse::SafetyCheck::SkipFileAndObjectChecksumVerification,
-                alloc_limit_bytes: None,
-            },
-        );
-        let Err(e) = outcome else {
+        let outcome = tree.and_then(|tree| {
+            tree.traverse(
+                |range, data: &pack::data::File| data.entry_slice(range),
+                &p.data,
+                p.data.pack_end() as u64,
+                inspect,
+                pack::cache::delta::traverse::Options {
+                    object_progress: Box::new(gix::progress::Discard),
+                    size_progress: &mut gix::progress::Discard,
+                    thread_limit: Some(self.opts.threads.max(1)),
+                    should_interrupt: &AtomicBool::new(false),
+                    object_hash: self.hash,
+                    alloc_limit_bytes: None,
+                },
+            )
+        });
+        let mut rest: Vec<ObjectId> = alone;
+        if let Err(e) = outcome {
+            let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+            done.sort_unstable();
+            self.sink.skip(
+                format!("({})", p.name),
+                format!("cannot resolve the pack in one pass ({e}); the objects it had not reached were read one by one"),
+            );
+            rest.extend(
+                vetted
+                    .slots
+                    .iter()
+                    .filter(|s| matches!(s.verdict, Verdict::Read) && done.binary_search(&s.offset).is_err())
+                    .map(|s| s.oid),
+            );
+        }
+        if rest.is_empty() {
             return;
-        };
-        let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
-        done.sort_unstable();
-        self.sink.skip(
-            format!("({})", p.name),
-            format!("cannot resolve the pack in one pass ({e}); the objects it had not reached were read one by one"),
-        );
-        let rest: Vec<ObjectId> = p
-            .index
-            .iter()
-            .filter(|entry| done.binary_search(&entry.pack_offset).is_err())
-            .map(|entry| entry.oid)
-            .filter(|id| !earlier.iter().any(|e| e.index.lookup(id).is_some()))
-            .collect();
+        }
         let shared = repo.clone().into_sync();
         pool.install(|| {
             rest.par_iter().for_each_init(
                 || (shared.to_thread_local(), Vec::new(), self.local(None)),
-                |(repo, buf, local), id| match repo.objects.try_find(id, buf) {
-                    Ok(Some(data)) => self.object(local, id, data.kind, data.data),
+                |(repo, buf, local), id| match find_bounded(repo, id, self.opts.max_file_size, buf) {
+                    Ok(Some(Bounded::Read(data))) => self.object(local, id, data.kind, data.data),
+                    Ok(Some(Bounded::TooBig(kind, size))) => self.too_big(id, kind, size),
                     Ok(None) => self
                         .sink
                         .skip(format!("(object {id})"), format!("missing object in {}", p.name)),
@@ -366,6 +440,50 @@ impl Scanner<'_> {
                 },
             );
         });
+    }
+
+    /// One pack's copy of an object. An id another pack holds too is checked against what was
+    /// read: a copy that is not what its id says is still scanned (git may serve it) and said so;
+    /// copies that agree are scanned once.
+    fn read_copy(&self, local: &mut Local<'_>, slot: &vet::Slot, kind: Kind, data: &[u8], pack: &str) {
+        if slot.dup {
+            match gix::objs::compute_hash(self.hash, kind, data) {
+                Ok(id) if id == slot.oid => {
+                    if !self.verified.lock().unwrap_or_else(|e| e.into_inner()).insert(id) {
+                        return;
+                    }
+                }
+                _ => self.sink.skip(
+                    format!("(object {})", slot.oid),
+                    format!(
+                        "the copy in {pack} does not hash to its id, and another pack holds the same id: the packs disagree (the copy was scanned)"
+                    ),
+                ),
+            }
+        }
+        self.object(local, &slot.oid, kind, data);
+    }
+
+    /// An object over its limit, not inflated: a blob is recorded at its place once attributed.
+    fn too_big(&self, id: &gix::oid, kind: Kind, size: u64) {
+        if kind == Kind::Blob {
+            // In the store, though not read: a tree naming it does not name a missing blob.
+            self.lock().blobs.push(id.to_owned());
+        }
+        if self.opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) {
+            return;
+        }
+        if kind == Kind::Blob {
+            self.lock().too_big.push((id.to_owned(), size));
+        } else {
+            self.sink.skip(
+                format!("(object {id})"),
+                format!(
+                    "a {kind} of {size} bytes, more than is read of one ({} bytes): not read",
+                    size_limit(kind, self.opts.max_file_size)
+                ),
+            );
+        }
     }
 
     fn local<'s>(&'s self, done: Option<&'s Mutex<Vec<u64>>>) -> Local<'s> {

@@ -9,7 +9,7 @@ use gix::ObjectId;
 use gix::prelude::FindExt;
 
 use super::HistoryOptions;
-use super::objects::{scan_text, short};
+use super::objects::{Bounded, find_bounded, scan_text, short, too_big_reason};
 use super::plan::{BlobJob, Plan};
 use super::progress::Progress;
 use super::shard::shard_of;
@@ -110,39 +110,39 @@ fn scan_blob(
             ..Origin::from_bytes(&path)
         }
     });
-    match repo.find_header(job.id) {
-        Ok(h) if h.size() > max => {
+    let blob = match find_bounded(repo, &job.id, max, buf) {
+        Ok(Some(Bounded::Read(data))) if data.kind == gix::objs::Kind::Blob => data.data,
+        Ok(Some(Bounded::Read(data))) => {
             sink.skip(
                 where_(),
-                format!("blob {} larger than --max-file-size ({} bytes)", job.id, max),
+                format!("object {} is a {}, not a blob", job.id, data.kind),
             );
             return;
         }
-        Ok(_) => {}
-        Err(e) => {
-            sink.skip(where_(), format!("missing or corrupt blob {}: {e}", job.id));
+        Ok(Some(Bounded::TooBig(_, size))) => {
+            sink.skip(where_(), too_big_reason(&job.id, size, max));
             return;
         }
-    }
-    match repo.objects.find_blob(&job.id, buf) {
-        Ok(blob) => {
-            if blob
-                .data
-                .starts_with(b"version https://git-lfs.github.com/spec/v1")
-            {
-                lfs.fetch_add(1, Ordering::Relaxed);
-            }
-            sink.scan_lazy(blob.data, || {
-                let mut path = prefix.as_bytes().to_vec();
-                path.extend_from_slice(&job.path);
-                Origin {
-                    commit: job.commit.map(|c| commit_info(repo, c)),
-                    ..Origin::from_bytes(&path)
-                }
-            });
+        Ok(None) => {
+            sink.skip(where_(), format!("missing blob {}", job.id));
+            return;
         }
-        Err(e) => sink.skip(where_(), format!("missing or corrupt blob {}: {e}", job.id)),
+        Err(e) => {
+            sink.skip(where_(), format!("corrupt blob {}: {e}", job.id));
+            return;
+        }
+    };
+    if blob.starts_with(b"version https://git-lfs.github.com/spec/v1") {
+        lfs.fetch_add(1, Ordering::Relaxed);
     }
+    sink.scan_lazy(blob, || {
+        let mut path = prefix.as_bytes().to_vec();
+        path.extend_from_slice(&job.path);
+        Origin {
+            commit: job.commit.map(|c| commit_info(repo, c)),
+            ..Origin::from_bytes(&path)
+        }
+    });
 }
 
 /// A commit's message and header lines.
