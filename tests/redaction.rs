@@ -427,3 +427,28 @@ fn an_existing_private_file_is_narrowed_or_refused() {
         assert!(!std::fs::read_to_string(&theirs).unwrap().contains(&key));
     }
 }
+
+/// Counts in a report given to `merge` are the input's to choose: two at u64::MAX add up without
+/// a panic (an overflow in a debug build, a wrap to a small count in a release one).
+#[test]
+fn merge_of_hostile_counts_saturates() {
+    let key = KeyGen::new(2110).key();
+    let tree = Tree::new();
+    tree.write("scan/.env", format!("SENDGRID_API_KEY={key}\n"));
+    let mut doc = scan(tree.root(), &["dir", "scan", "-f", "json"]).json();
+    doc["findings"][0]["location_count"] = Value::from(u64::MAX);
+    for field in ["blobs_scanned", "bytes_scanned", "commits_scanned", "allowed"] {
+        if doc["summary"].get(field).is_some() {
+            doc["summary"][field] = Value::from(u64::MAX);
+        }
+    }
+    let text = serde_json::to_string(&doc).unwrap();
+    tree.write("a.json", &text);
+    tree.write("b.json", &text);
+    for format in FORMATS {
+        let run = scan(tree.root(), &["merge", "a.json", "b.json", "-f", format]);
+        run.expect_code(1);
+    }
+    let merged = scan(tree.root(), &["merge", "a.json", "b.json", "-f", "json"]).json();
+    assert_eq!(merged["findings"][0]["location_count"], u64::MAX);
+}
