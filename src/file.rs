@@ -182,20 +182,28 @@ pub enum Write {
 /// link is followed only to what is not a file at all (`/dev/stdout`, `>(cat)`, a terminal), and
 /// that is checked on what was opened, without truncating, so a link swapped in between changes
 /// nothing. A FIFO with no reader is an error, not a wait.
+///
+/// The same holds for the rest of the name: a relative path whose directories include a link
+/// (`out -> /home/user` in the tree, `--output out/report.sarif`) is refused, and so is a file with
+/// other names (a hard link) — O_NOFOLLOW covers only the last component and no link at all of
+/// the second kind. A `private` file that exists already is narrowed to 0600 before anything is
+/// written, and refused when another user owns it (they could read it whatever its mode).
 pub fn create(path: &Path, how: Write, private: bool) -> io::Result<File> {
     #[cfg(unix)]
     {
         use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+        no_linked_directory(path)?;
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true);
         if how == Write::Append {
             opts.append(true);
         }
         let file = {
+            // Not truncated on open: what was opened is checked first.
             let mut first = opts.clone();
-            first.create(true).truncate(how == Write::Truncate);
             first
+                .create(true)
                 .mode(if private { 0o600 } else { 0o666 })
                 .custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32);
             match first.open(path) {
@@ -216,6 +224,29 @@ pub fn create(path: &Path, how: Write, private: bool) -> io::Result<File> {
                 Err(e) => return Err(e),
             }
         };
+        let meta = file.metadata()?;
+        if meta.is_file() {
+            if meta.nlink() > 1 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a file with other names too (a hard link): not written through",
+                ));
+            }
+            if private {
+                if meta.uid() != rustix::process::geteuid().as_raw() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        "owned by another user, who could read what is written: not written",
+                    ));
+                }
+                if meta.permissions().mode() & 0o077 != 0 {
+                    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                }
+            }
+            if how == Write::Truncate {
+                file.set_len(0)?;
+            }
+        }
         let flags = fcntl_getfl(&file)?;
         fcntl_setfl(&file, flags - OFlags::NONBLOCK)?;
         Ok(file)
@@ -237,6 +268,31 @@ pub fn create(path: &Path, how: Write, private: bool) -> io::Result<File> {
         }
         opts.open(path)
     }
+}
+
+/// Refuses a relative `path` whose directories include a symbolic link: the tree it is written
+/// into may be someone else's, and its `out -> /home/user` would take the file elsewhere. An
+/// absolute path is the user's own to spell (`/tmp` is a link on some systems).
+#[cfg(unix)]
+fn no_linked_directory(path: &Path) -> io::Result<()> {
+    if path.is_absolute() {
+        return Ok(());
+    }
+    for dir in path.ancestors().skip(1) {
+        if dir.as_os_str().is_empty() {
+            continue;
+        }
+        if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is a symbolic link: not written through (name the directory it points to)",
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

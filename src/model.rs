@@ -442,7 +442,9 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn location_count(&self) -> u64 {
-        self.findings.iter().map(|f| f.location_count).sum()
+        self.findings
+            .iter()
+            .fold(0u64, |n, f| n.saturating_add(f.location_count))
     }
 
     /// The one report order, for a single run and for merged reports alike: each finding's

@@ -705,6 +705,11 @@ fn hand_over_command(cmd: &str, key: &NewKey, timeout: Duration) -> Result<(), S
     let kept = reader
         .try_clone()
         .map_err(|e| format!("cannot make a pipe for the --new-key-command: {e}"))?;
+    // The key goes in before the command exists: an empty pipe takes its 70 bytes at once, while
+    // a command that filled the pipe first (it can open `/proc/self/fd/0` for writing) would
+    // block a later write past the timeout. `feed` drops the write end: the command sees the end
+    // of its input.
+    let fed = feed(writer, key.expose());
     let mut command = Command::new("sh");
     command
         .arg("-c")
@@ -742,8 +747,6 @@ fn hand_over_command(cmd: &str, key: &NewKey, timeout: Duration) -> Result<(), S
         });
     }
     drop(tx);
-    // `feed` drops the write end: the command sees the end of its input.
-    let fed = feed(writer, key.expose());
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -828,24 +831,26 @@ fn verdict(
             Err(format!("the --new-key-command exited with {status} ({output})"))
         }
         (Ok(()), Ok(_), Err(why)) => Err(format!("{why} ({output})")),
-        (Ok(()), Ok(status), Ok(n)) if n > 0 => Err(format!(
+        // Bytes leave a pipe from the front: one left is at most the newline after the key
+        // (`head -c 69`, `dd bs=69 count=1`), and the key itself was read whole.
+        (Ok(()), Ok(status), Ok(n)) if n > 1 => Err(format!(
             "the --new-key-command exited with {status} but left {n} of the key's bytes unread: it did not take the key ({output})"
         )),
         (Ok(()), Ok(_), Ok(_)) => Ok(()),
     }
 }
 
-/// SIGKILL to the command's process group (its id is the command's pid, see `process_group(0)`).
-/// `libc` is not a dependency of ours, so kill(1) sends it.
+/// SIGKILL to the command's process group (its id is the command's pid, see `process_group(0)`),
+/// sent by sgscan itself: a kill(1) looked up on PATH may be missing (a slim container), and the
+/// group would then outlive the hand-over in silence. Once the group is gone (ESRCH) there is
+/// nothing to stop.
 fn kill_group(child: &std::process::Child) {
     #[cfg(unix)]
+    if let Some(pid) = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
     {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", child.id())])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
     #[cfg(not(unix))]
     let _ = child;
@@ -922,6 +927,9 @@ mod tests {
         let fed = || feed(Vec::new(), "SG.not-a-real-key");
         let left = verdict(fed(), ok(), Ok(60), "0 bytes").unwrap_err();
         assert!(left.contains("left 60 of the key's bytes unread"), "{left}");
+        // Only the newline after the key left: the key was read whole.
+        assert!(verdict(fed(), ok(), Ok(1), "0 bytes").is_ok());
+        assert!(verdict(fed(), ok(), Ok(2), "0 bytes").is_err());
         assert!(verdict(fed(), ok(), Err("FIONREAD failed".into()), "0 bytes").is_err());
     }
 

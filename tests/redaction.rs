@@ -315,3 +315,140 @@ fn reports_and_logs_are_never_written_through_a_planted_link() {
     let r = run(sgscan(&scan_dir).args(["dir", ".", "-f", "json", "--output", "null.json"]));
     assert_eq!(r.code, 1, "{r}");
 }
+
+/// O_NOFOLLOW covers the last component only: a tree with `out -> <elsewhere>` and a CI step
+/// writing `--output out/report.json` would put the report (or grow an audit log) where the link
+/// points, replacing a file of that name there. A relative path through a link is refused, and
+/// so is a file with a second name (a hard link), which no flag tells from the file itself.
+#[cfg(unix)]
+#[test]
+fn reports_and_logs_are_never_written_through_a_linked_directory_or_a_hard_link() {
+    let key = KeyGen::new(2108).key();
+    let tree = Tree::new();
+    tree.put_key("app.env", &key);
+    let elsewhere = tree.outside("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("report.json"), "keep\n").unwrap();
+    let scan_dir = tree.scan_dir();
+    std::os::unix::fs::symlink(&elsewhere, scan_dir.join("out")).unwrap();
+
+    let r = run(sgscan(&scan_dir).args(["dir", ".", "-f", "json", "--output", "out/report.json"]));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("not written through"), "{r}");
+    let mock = crate::util::mock::MockSendGrid::start();
+    // It could revoke itself: only the audit log stands in the way.
+    mock.set(
+        &key,
+        crate::util::mock::Behavior::live(&["mail.send", "api_keys.delete"]),
+    );
+    let r = run(sgscan(&scan_dir).args([
+        "dir",
+        ".",
+        "--revoke",
+        "--yes",
+        "--api-url",
+        &mock.url(),
+        "--audit-log",
+        "out/audit.log",
+    ]));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("not written through"), "{r}");
+    assert_eq!(mock.count("DELETE", "/"), 0, "no DELETE without an audit line");
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.join("report.json")).unwrap(),
+        "keep\n"
+    );
+    assert!(!elsewhere.join("audit.log").exists());
+
+    let victim = tree.outside("victim");
+    std::fs::write(&victim, "keep\n").unwrap();
+    std::fs::hard_link(&victim, scan_dir.join("hard.json")).unwrap();
+    let r = run(sgscan(&scan_dir).args(["dir", ".", "-f", "json", "--output", "hard.json"]));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("hard link"), "{r}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep\n");
+}
+
+/// The audit log names keys and who ran what: one there already, readable by all, is narrowed
+/// to its owner before the first line. A `--show-secrets` report whose file another user owns is
+/// refused (as root, a chmod would not stop its owner from reading the keys).
+#[cfg(unix)]
+#[test]
+fn an_existing_private_file_is_narrowed_or_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let key = KeyGen::new(2109).key();
+    let tree = Tree::new();
+    tree.put_key("app.env", &key);
+    let scan_dir = tree.scan_dir();
+    let log = scan_dir.join("audit.log");
+    std::fs::write(&log, "").unwrap();
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mock = crate::util::mock::MockSendGrid::start();
+    // It could revoke itself: only the audit log stands in the way.
+    mock.set(
+        &key,
+        crate::util::mock::Behavior::live(&["mail.send", "api_keys.delete"]),
+    );
+    let r = run(sgscan(&scan_dir).args([
+        "dir",
+        ".",
+        "--revoke",
+        "--yes",
+        "--api-url",
+        &mock.url(),
+        "--audit-log",
+        "audit.log",
+    ]));
+    assert_eq!(mock.count("DELETE", "/"), 1, "{r}");
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{r}");
+
+    // Only root can give a file away; elsewhere there is nothing to test.
+    let theirs = scan_dir.join("theirs.json");
+    std::fs::write(&theirs, "").unwrap();
+    let given = std::process::Command::new("chown")
+        .args(["65534"])
+        .arg(&theirs)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if given {
+        let r = run(sgscan(&scan_dir).args([
+            "dir",
+            "app.env",
+            "--show-secrets",
+            "-f",
+            "json",
+            "--output",
+            "theirs.json",
+        ]));
+        assert_eq!(r.code, 2, "{r}");
+        assert!(r.stderr.contains("owned by another user"), "{r}");
+        assert!(!std::fs::read_to_string(&theirs).unwrap().contains(&key));
+    }
+}
+
+/// Counts in a report given to `merge` are the input's to choose: two at u64::MAX add up without
+/// a panic (an overflow in a debug build, a wrap to a small count in a release one).
+#[test]
+fn merge_of_hostile_counts_saturates() {
+    let key = KeyGen::new(2110).key();
+    let tree = Tree::new();
+    tree.write("scan/.env", format!("SENDGRID_API_KEY={key}\n"));
+    let mut doc = scan(tree.root(), &["dir", "scan", "-f", "json"]).json();
+    doc["findings"][0]["location_count"] = Value::from(u64::MAX);
+    for field in ["blobs_scanned", "bytes_scanned", "commits_scanned", "allowed"] {
+        if doc["summary"].get(field).is_some() {
+            doc["summary"][field] = Value::from(u64::MAX);
+        }
+    }
+    let text = serde_json::to_string(&doc).unwrap();
+    tree.write("a.json", &text);
+    tree.write("b.json", &text);
+    for format in FORMATS {
+        let run = scan(tree.root(), &["merge", "a.json", "b.json", "-f", format]);
+        run.expect_code(1);
+    }
+    let merged = scan(tree.root(), &["merge", "a.json", "b.json", "-f", "json"]).json();
+    assert_eq!(merged["findings"][0]["location_count"], u64::MAX);
+}

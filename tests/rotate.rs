@@ -1485,3 +1485,52 @@ fn an_audit_of_an_empty_key_list_exits_2() {
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stdout.contains("nothing was assessed"), "{r}");
 }
+
+/// The key read whole and its newline left in the pipe (`head -c 69`): a hand-over. Counting it as
+/// failed would delete a key the command stored and may already have deployed.
+#[cfg(unix)]
+#[test]
+fn a_new_key_command_that_reads_the_key_but_not_its_newline_hands_it_over() {
+    let mut s = Setup::new(0xbb01);
+    let old = s.key("prod mailer", &["mail.send"]);
+    let r = s.rotate(&old, &["--new-key-command", "head -c 69 > got.key", "--yes"]);
+    assert_eq!(r.code, 0, "{r}");
+    s.assert_leaks_nothing(&r, &[&old]);
+    let new = &s.mock.created()[0];
+    assert_eq!(rotation(&r)["status"], "rotated", "{r}");
+    assert_eq!(std::fs::read_to_string(s.path("got.key")).unwrap(), *new);
+    assert!(s.mock.is_revoked(&old));
+    assert!(!s.mock.is_revoked(new));
+}
+
+/// The command's process group is killed by sgscan itself: with no kill(1) on PATH (a slim
+/// container) a process it left behind must not outlive the hand-over.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_process_the_new_key_command_left_is_killed_without_kill_on_path() {
+    let mut s = Setup::new(0xbb03);
+    let old = s.key("prod mailer", &["mail.send"]);
+    let bin = s.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["sh", "sleep", "cat"] {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap();
+        let at = String::from_utf8(found.stdout).unwrap();
+        std::os::unix::fs::symlink(at.trim(), bin.join(tool)).unwrap();
+    }
+    let r = run(sgscan(s.tmp.path(), &s.admin)
+        .env("PATH", &bin)
+        .args(["rotate", "--key-id", &id(&old), "--api-url", &s.mock.url()])
+        .arg("--audit-log")
+        .arg(s.path("audit.jsonl"))
+        .args(["--revoke-wait", "5", "-f", "json", "--yes"])
+        .args([
+            "--new-key-command",
+            "sleep 300 & echo $! > bg.pid; cat >/dev/null",
+        ]));
+    assert_eq!(r.code, 0, "{r}");
+    s.assert_leaks_nothing(&r, &[&old]);
+    left_behind(&s.path("bg.pid"));
+}

@@ -111,17 +111,9 @@ fn write_report(
 }
 
 /// The report file, truncated. With `--show-secrets` it holds whole keys: readable by its owner
-/// only, whether it is made now or was there before (a regular file's mode is then narrowed too).
+/// only, whether it is made now or was there before (`file::create` narrows an existing one).
 fn create_report(path: &Path, show_secrets: bool) -> std::io::Result<std::fs::File> {
-    let file = crate::file::create(path, crate::file::Write::Truncate, show_secrets)?;
-    // An existing file keeps its mode on open; one that holds keys is narrowed before any is
-    // written. Not a terminal or a pipe (`--output /dev/stdout`): their modes are not the report's.
-    #[cfg(unix)]
-    if show_secrets && file.metadata()?.is_file() {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(file)
+    crate::file::create(path, crate::file::Write::Truncate, show_secrets)
 }
 
 /// Writes generated text (completions, man page, schema) to standard output; exit 0.

@@ -32,7 +32,7 @@ impl Merger {
                     let incoming = record.finding.location_count;
                     let locations = record.finding.locations.clone();
                     let entry = self.finding(record);
-                    entry.location_count += incoming;
+                    entry.location_count = entry.location_count.saturating_add(incoming);
                     for l in locations {
                         push_location(entry, l);
                     }
@@ -54,7 +54,7 @@ impl Merger {
                             let l = *l;
                             let entry = self.finding(l.finding);
                             if first {
-                                entry.location_count += count;
+                                entry.location_count = entry.location_count.saturating_add(count);
                             }
                             push_location(entry, l.location);
                         }
@@ -85,12 +85,14 @@ impl Merger {
         })
     }
 
+    /// Counts are the input's to choose: they saturate rather than overflow.
     fn add_stats(&mut self, s: &Summary) {
         let s = s.stats();
-        self.stats.blobs_scanned += s.blobs_scanned;
-        self.stats.bytes_scanned += s.bytes_scanned;
-        self.stats.commits_scanned += s.commits_scanned;
-        self.stats.allowed += s.allowed;
+        let t = &mut self.stats;
+        t.blobs_scanned = t.blobs_scanned.saturating_add(s.blobs_scanned);
+        t.bytes_scanned = t.bytes_scanned.saturating_add(s.bytes_scanned);
+        t.commits_scanned = t.commits_scanned.saturating_add(s.commits_scanned);
+        t.allowed = t.allowed.saturating_add(s.allowed);
     }
 
     pub fn finish(self) -> Outcome {
