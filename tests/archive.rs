@@ -979,3 +979,70 @@ fn archive_zip_member_past_the_ratio_is_read_up_to_the_stop() {
         "{skips:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 21, second look at the input side: what a hostile archive can still do
+// ---------------------------------------------------------------------------------------------
+
+/// A one-entry tar whose header's size field is `size` as given (any bytes: base-256 too), the
+/// data after it as given.
+fn tar_with_size_field(name: &str, kind: u8, size: &[u8; 12], data: &[u8]) -> Vec<u8> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(name).unwrap();
+    h.set_entry_type(tar::EntryType::new(kind));
+    h.set_mode(0o644);
+    h.as_mut_bytes()[124..136].copy_from_slice(size);
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().next_multiple_of(512) + 1024, 0);
+    out
+}
+
+#[test]
+fn archive_tar_sizes_near_u64_max_are_no_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7140);
+    let keys = [g.key(), g.key(), g.key()];
+    // GNU base-256: 2^64 - 1 bytes, of a file and of a long-name header.
+    let mut max = [0xffu8; 12];
+    max[..4].copy_from_slice(&[0x80, 0, 0, 0]);
+    write(
+        tmp.path(),
+        "file.tar",
+        tar_with_size_field("a.env", b'0', &max, &prop(&keys[0])),
+    );
+    write(
+        tmp.path(),
+        "ext.tar",
+        tar_with_size_field("././@LongLink", b'L', &max, &prop(&keys[1])),
+    );
+    // A pax size record of 2^64 - 1 for the next entry.
+    let mut pax = typed_tar(&[(b'x', "pax", "", &pax_record("size", &u64::MAX.to_string()))]);
+    pax.truncate(pax.len() - 1024);
+    pax.extend(typed_tar(&[(b'0', "b.env", "", &prop(&keys[2]))]));
+    write(tmp.path(), "pax.tar", pax);
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert!(!run.stderr.contains("panicked"), "{run}");
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &keys[0]), vec!["file.tar!a.env"], "{run}");
+    assert_eq!(places(&doc, &keys[1]), vec!["ext.tar"], "{run}");
+    assert_eq!(places(&doc, &keys[2]), vec!["pax.tar!b.env"], "{run}");
+    let skips = skipped(&doc);
+    for path in ["file.tar!a.env", "pax.tar!b.env"] {
+        assert!(
+            skips
+                .iter()
+                .any(|(p, r)| p == path && r.contains("tar cut short")),
+            "{path}: {skips:?}"
+        );
+    }
+    assert!(
+        skips
+            .iter()
+            .any(|(p, r)| p == "ext.tar" && r.contains("above the 1048576-byte cap")),
+        "{skips:?}"
+    );
+    assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
+}

@@ -181,6 +181,12 @@ fn tar_size(field: &[u8]) -> Option<u64> {
     Some(value)
 }
 
+/// The zeros after an entry's data up to the next block. A declared size may be anything up to
+/// `u64::MAX` (base-256, a pax record): computed without rounding up, which would overflow.
+fn tar_padding(size: u64) -> u64 {
+    (512 - size % 512) % 512
+}
+
 /// The text of a NUL-padded field.
 fn nul_trimmed(field: &[u8]) -> &[u8] {
     let end = memchr::memchr(0, field).unwrap_or(field.len());
@@ -890,7 +896,7 @@ impl<'a> Job<'a> {
                 raw.gap();
                 raw.more(&block[field]);
             }
-            let padding = h.size.next_multiple_of(512) - h.size;
+            let padding = tar_padding(h.size);
             if is_extension(h.kind) {
                 let size = h.size;
                 if size > MAX_EXTENSION {
@@ -901,14 +907,14 @@ impl<'a> Job<'a> {
                             char::from(h.kind)
                         ),
                     );
-                    match self.tar_raw(r, size + padding, raw) {
+                    match self.tar_raw(r, size.saturating_add(padding), raw) {
                         Ok(n) => offset += n,
                         Err(e) => return fail(&e),
                     }
                     continue;
                 }
                 let mut data = Vec::new();
-                match r.take(size + padding).read_to_end(&mut data) {
+                match r.take(size.saturating_add(padding)).read_to_end(&mut data) {
                     Ok(n) => offset += n as u64,
                     Err(e) => return fail(&e),
                 }
@@ -929,7 +935,7 @@ impl<'a> Job<'a> {
                 continue;
             }
             let size = pax_size.take().unwrap_or(h.size);
-            let padding = size.next_multiple_of(512) - size;
+            let padding = tar_padding(size);
             let name = long_name.take().unwrap_or(h.name);
             let mut sparse_more = h.sparse_more;
             while sparse_more {
@@ -947,7 +953,7 @@ impl<'a> Job<'a> {
                 sparse_more = block[504] != 0;
             }
             if is_not_file(h.kind) {
-                match self.tar_raw(r, size + padding, raw) {
+                match self.tar_raw(r, size.saturating_add(padding), raw) {
                     Ok(n) => offset += n,
                     Err(e) => return fail(&e),
                 }
