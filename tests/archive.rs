@@ -1046,3 +1046,36 @@ fn archive_tar_sizes_near_u64_max_are_no_panic() {
     );
     assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
 }
+
+#[test]
+fn archive_gzip_header_cut_inside_a_name_or_comment_is_scanned_raw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7141);
+    let keys = [g.key(), g.key()];
+    // FNAME, then FCOMMENT, with no NUL to end it: the decoder holds the field and gives up.
+    let head = |flag: u8, text: &str| {
+        let mut h = vec![0x1f, 0x8b, 0x08, flag, 0, 0, 0, 0, 0, 3];
+        h.extend_from_slice(text.as_bytes());
+        h
+    };
+    write(tmp.path(), "name.gz", head(0x08, &format!("app {}", keys[0])));
+    // A whole member first: the broken second one is scanned from its own start.
+    let mut two = gz(b"hello\n");
+    two.extend(head(0x10, &format!("note {}", keys[1])));
+    write(tmp.path(), "second.gz", two);
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &keys[0]), vec!["name.gz"], "{run}");
+    assert_eq!(places(&doc, &keys[1]), vec!["second.gz"], "{run}");
+    let skips = skipped(&doc);
+    for path in ["name.gz", "second.gz"] {
+        assert!(
+            skips
+                .iter()
+                .any(|(p, r)| p == path && r.contains("cannot read gzip stream")),
+            "{path}: {skips:?}"
+        );
+    }
+    assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
+}

@@ -534,6 +534,8 @@ impl<'j, 'a> Raw<'j, 'a> {
 struct GzMembers<'d, 'c> {
     current: Option<flate2::bufread::GzDecoder<&'d [u8]>>,
     total: usize,
+    /// Where the current member begins.
+    start: usize,
     /// Compressed bytes consumed, for the ratio guard.
     input: &'c Cell<u64>,
     outside: &'c RefCell<Vec<u8>>,
@@ -563,6 +565,11 @@ impl Read for GzMembers<'_, '_> {
                 Ok(n) if n > 0 || buf.is_empty() => return Ok(n),
                 Ok(_) => {}
                 Err(e) => {
+                    if dec.header().is_none() {
+                        // A header cut short (a file name without its NUL) is held inside the
+                        // decoder, not given back: the raw scan starts again where it began.
+                        self.input.set(self.start as u64);
+                    }
                     Self::fields(dec, &mut self.outside.borrow_mut());
                     return Err(e);
                 }
@@ -574,6 +581,7 @@ impl Read for GzMembers<'_, '_> {
             Self::fields(&dec, &mut outside);
             let rest = dec.into_inner();
             if rest.starts_with(&[0x1f, 0x8b]) {
+                self.start = self.total - rest.len();
                 self.current = Some(flate2::bufread::GzDecoder::new(rest));
             } else if rest.iter().any(|b| *b != 0) {
                 // Zero padding after the last member is common and harmless (gzip ignores it).
@@ -669,6 +677,7 @@ impl<'a> Job<'a> {
             Box::new(GzMembers {
                 current: Some(flate2::bufread::GzDecoder::new(data)),
                 total: data.len(),
+                start: 0,
                 input: &input,
                 outside: &outside,
             })
