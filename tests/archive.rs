@@ -1079,3 +1079,19 @@ fn archive_gzip_header_cut_inside_a_name_or_comment_is_scanned_raw() {
     }
     assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
 }
+
+#[test]
+fn archive_zip_entry_named_like_a_directory_with_content_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = KeyGen::new(7142).key();
+    // Deflated, so the raw scan cannot see the key: only reading the entry finds it.
+    write(
+        tmp.path(),
+        "dir.zip",
+        zip(&[("conf/", &prop(&key)), ("empty/", b"")]),
+    );
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(places(&run.json(), &key), vec!["dir.zip!conf/"], "{run}");
+    assert_run_leaks_nothing(&run, &[&key]);
+}

@@ -1071,7 +1071,9 @@ impl<'a> Job<'a> {
                 Ok(n) => n.into_owned(),
                 Err(_) => String::from_utf8_lossy(entry.name_raw()).into_owned(),
             };
-            if entry.is_dir() {
+            // A directory has no content; an entry named like one that declares some is read,
+            // since its name is all that makes it a directory.
+            if entry.is_dir() && entry.compressed_size() == 0 && entry.size() == 0 {
                 continue;
             }
             if !self.admit() {
