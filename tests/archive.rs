@@ -1095,3 +1095,41 @@ fn archive_zip_entry_named_like_a_directory_with_content_is_read() {
     assert_eq!(places(&run.json(), &key), vec!["dir.zip!conf/"], "{run}");
     assert_run_leaks_nothing(&run, &[&key]);
 }
+
+#[test]
+fn archive_raw_bytes_scanned_in_windows_count_each_key_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7143);
+    // Raw bytes are scanned in 1 MiB windows that overlap by 4 KiB: keys every 97 bytes around the
+    // first window's end, in blocks that are no tar header (scanned raw after the one that is).
+    let mut body = vec![b'.'; 3 << 20];
+    let mut keys = Vec::new();
+    let mut at = (1 << 20) - 6000;
+    while at < (1 << 20) + 300 {
+        let key = g.key();
+        body[at + 1..at + 1 + key.len()].copy_from_slice(key.as_bytes());
+        body[at] = b' ';
+        body[at + 1 + key.len()] = b' ';
+        keys.push(key);
+        at += 97;
+    }
+    write(
+        tmp.path(),
+        "raw.tar",
+        tar_with_size_field("empty", b'0', b"00000000000\0", &body),
+    );
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    for key in &keys {
+        assert_eq!(places(&doc, key), vec!["raw.tar"], "{key:.8}");
+    }
+    let counts: Vec<u64> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["location_count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![1; keys.len()]);
+    assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
+}

@@ -311,6 +311,10 @@ impl Sink for Unpack<'_> {
         }
     }
 
+    fn window(&self, data: &[u8], owned: usize, origin: &dyn Fn() -> Origin) {
+        self.inner.window(data, owned, origin);
+    }
+
     fn message(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
         self.inner.message(data, origin);
     }
@@ -474,8 +478,6 @@ struct Raw<'j, 'a> {
     job: &'j Job<'a>,
     member: &'j str,
     buf: Vec<u8>,
-    /// How much of `buf` was already scanned (the overlap kept from the last window).
-    seen: usize,
 }
 
 impl<'j, 'a> Raw<'j, 'a> {
@@ -484,7 +486,6 @@ impl<'j, 'a> Raw<'j, 'a> {
             job,
             member,
             buf: Vec::new(),
-            seen: 0,
         }
     }
 
@@ -510,17 +511,18 @@ impl<'j, 'a> Raw<'j, 'a> {
         }
     }
 
+    /// Scans the window; with `keep`, its last [`RAW_KEEP`] bytes start the next one, and a match
+    /// that starts in them is left to it (one location, however the windows fall).
     fn flush(&mut self, keep: bool) {
-        if self.buf.len() > self.seen {
-            self.job.leaf(&self.buf, self.member);
-        }
-        let from = if keep {
+        let owned = if keep {
             self.buf.len().saturating_sub(RAW_KEEP)
         } else {
             self.buf.len()
         };
-        self.buf.drain(..from);
-        self.seen = self.buf.len();
+        if owned > 0 {
+            self.job.window(&self.buf, owned, self.member);
+        }
+        self.buf.drain(..owned);
     }
 
     fn finish(mut self) {
@@ -636,6 +638,19 @@ impl<'a> Job<'a> {
                 self.leaf(data, member);
             }
             None => self.leaf(data, member),
+        }
+    }
+
+    /// A window of raw bytes at `member`'s place: see [`Sink::window`].
+    fn window(&self, data: &[u8], owned: usize, member: &str) {
+        if member.is_empty() {
+            self.sink.window(data, owned, self.origin);
+        } else {
+            self.sink.window(data, owned, &|| {
+                let mut o = (self.origin)();
+                o.member = Some(member.to_string());
+                o
+            });
         }
     }
 
