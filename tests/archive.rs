@@ -1133,3 +1133,34 @@ fn archive_raw_bytes_scanned_in_windows_count_each_key_once() {
     assert_eq!(counts, vec![1; keys.len()]);
     assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
 }
+
+#[test]
+fn archive_key_split_across_a_members_edge_is_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7144);
+    let keys = [g.key(), g.key()];
+    // A stored zip member that declares 50 bytes where its data runs on: the key starts in the
+    // member and ends in the bytes after it, which no entry claims.
+    let data = prop(&keys[0]);
+    let mut z = stored_zip(&[("a.env", &data)], &[("a.env".to_string(), 0)], b"");
+    let mut crc = flate2::Crc::new();
+    crc.update(&data[..50]);
+    let cd = z.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    for at in [14, cd + 16] {
+        z[at..at + 4].copy_from_slice(&crc.sum().to_le_bytes());
+        z[at + 4..at + 8].copy_from_slice(&50u32.to_le_bytes());
+        z[at + 8..at + 12].copy_from_slice(&50u32.to_le_bytes());
+    }
+    write(tmp.path(), "split.zip", z);
+    // A tar member of 50 bytes whose padding holds the rest of the key.
+    let data = prop(&keys[1]);
+    let mut t = typed_tar(&[(b'0', "b.env", "", &data[..50])]);
+    t[512 + 50..512 + data.len()].copy_from_slice(&data[50..]);
+    write(tmp.path(), "split.tar", t);
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &keys[0]), vec!["split.zip"], "{run}");
+    assert_eq!(places(&doc, &keys[1]), vec!["split.tar"], "{run}");
+    assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
+}

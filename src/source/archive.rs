@@ -465,6 +465,11 @@ enum End {
 const RAW_CHUNK: usize = 1024 * 1024;
 const RAW_KEEP: usize = 4096;
 
+/// Bytes of a member's data at each of its edges that join the raw scan of what surrounds it,
+/// so a key split across the edge (a member that declares less than the bytes there) is found:
+/// one fewer than a key's length, so no key inside the member is seen twice.
+const SEAM: usize = 68;
+
 /// GNU long names and pax records are applied only up to this size: a name of a MiB is already
 /// absurd, and a bigger one would be held whole.
 const MAX_EXTENSION: u64 = 1024 * 1024;
@@ -499,6 +504,18 @@ impl<'j, 'a> Raw<'j, 'a> {
             bytes = &bytes[n..];
             if self.buf.len() >= RAW_CHUNK {
                 self.flush(true);
+            }
+        }
+    }
+
+    /// The edges of member data scanned on its own ([`SEAM`] bytes of `head`, the start of what
+    /// was read, and of `tail`, all of it when the end was read too), with a gap between.
+    fn seams(&mut self, head: &[u8], tail: Option<&[u8]>) {
+        self.more(&head[..head.len().min(SEAM)]);
+        if head.len() > SEAM || tail.is_none() {
+            self.gap();
+            if let Some(t) = tail.filter(|t| t.len() > SEAM) {
+                self.more(&t[t.len() - SEAM..]);
             }
         }
     }
@@ -1002,6 +1019,8 @@ impl<'a> Job<'a> {
             }
             let short = data.limit();
             self.bytes(&got.data, &path, depth + 1);
+            let tail = (!got.more).then_some(got.data.as_slice());
+            raw.seams(&got.data, tail);
             if end != End::Clean {
                 return end;
             }
@@ -1013,7 +1032,6 @@ impl<'a> Job<'a> {
                 );
                 return End::Clean;
             }
-            raw.gap();
             // Padding is normally zeros; anything else in it is text between entries.
             match self.tar_raw(r, padding, raw) {
                 Ok(n) => offset += n,
@@ -1156,7 +1174,10 @@ impl<'a> Job<'a> {
             if let Some(between) = data.get(at..s) {
                 raw.more(between);
             }
-            raw.gap();
+            match data.get(s.max(at)..e) {
+                Some(member) => raw.seams(member, Some(member)),
+                None => raw.gap(),
+            }
             at = at.max(e);
         }
         raw.more(data.get(at..).unwrap_or_default());
