@@ -1164,3 +1164,26 @@ fn archive_key_split_across_a_members_edge_is_found() {
     assert_eq!(places(&doc, &keys[1]), vec!["split.tar"], "{run}");
     assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
 }
+
+#[test]
+fn key_in_base64_in_a_name_is_redacted_in_every_path_shown() {
+    use base64::Engine;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7145);
+    let keys = [g.key(), g.key()];
+    let std = base64::engine::general_purpose::STANDARD.encode(&keys[0]);
+    let url = base64::engine::general_purpose::URL_SAFE.encode(&keys[1]);
+    // As a member's name (the standard alphabet's `/` reads as directories) and as a file's.
+    write(tmp.path(), "names.zip", zip(&[(&format!("cfg/{std}"), b"x")]));
+    write(tmp.path(), &format!("b64_{url}"), "x");
+    for format in ["json", "human"] {
+        let run = sg(tmp.path(), &["dir", ".", "-f", format], None);
+        assert_eq!(run.code, 1, "{run}");
+        for encoded in [&std, &url] {
+            assert!(!run.stdout.contains(&encoded[..60]), "{format}: {run}");
+        }
+        assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
+    }
+    let doc = sg(tmp.path(), &["dir", ".", "-f", "json"], None).json();
+    assert_eq!(places(&doc, &keys[1]), vec!["b64_(base64 of a key)"]);
+}
