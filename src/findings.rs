@@ -40,8 +40,20 @@ impl<'d> Collector<'d> {
 
     /// `origin(i, m)` places a match; `in_name`: `data` is names, one a line, and a match is at
     /// line 0 of the origin of its own name.
-    fn record(&self, data: &[u8], in_name: bool, mut origin: impl FnMut(usize) -> Origin) {
-        let (matches, allowed) = self.detector.scan_with_allowed(data);
+    fn record(&self, data: &[u8], in_name: bool, origin: impl FnMut(usize) -> Origin) {
+        self.record_owned(data, in_name, data.len(), origin);
+    }
+
+    /// [`Self::record`] of the matches that start before `owned`.
+    fn record_owned(
+        &self,
+        data: &[u8],
+        in_name: bool,
+        owned: usize,
+        mut origin: impl FnMut(usize) -> Origin,
+    ) {
+        let (mut matches, allowed) = self.detector.scan_with_allowed(data);
+        matches.retain(|m| m.offset < owned);
         if !allowed.is_empty() {
             let mut set = self.allowed_inline.lock().unwrap_or_else(|e| e.into_inner());
             set.extend(allowed.iter().map(|m| fingerprint(&m.key)));
@@ -156,6 +168,14 @@ impl Sink for Collector<'_> {
 
     fn names(&self, names: &[u8], origin: &dyn Fn(usize) -> Origin) {
         self.record(&split_extensions(names), true, origin);
+    }
+
+    /// Bytes are counted once: those it owns.
+    fn window(&self, data: &[u8], owned: usize, origin: &dyn Fn() -> Origin) {
+        self.blobs.fetch_add(1, Ordering::Relaxed);
+        let owned = owned.min(data.len());
+        self.bytes.fetch_add(owned as u64, Ordering::Relaxed);
+        self.record_owned(data, false, owned, |_| origin());
     }
 
     /// Counted apart from blobs, so the blob count says what was read from the object store.

@@ -58,6 +58,90 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
 
 /// [`redact_text`] for bytes that may not be UTF-8 (a file name).
 pub fn redact_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
+    match redact_plain(bytes) {
+        Cow::Borrowed(b) => redact_base64(b),
+        Cow::Owned(o) => Cow::Owned(redact_base64(&o).into_owned()),
+    }
+}
+
+/// Base64 of a whole key, the shortest run that can hold one.
+const B64_KEY_LEN: usize = KEY_LEN * 4 / 3;
+
+fn is_b64_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
+}
+
+fn sextet(b: u8) -> u8 {
+    match b {
+        b'A'..=b'Z' => b - b'A',
+        b'a'..=b'z' => b - b'a' + 26,
+        b'0'..=b'9' => b - b'0' + 52,
+        b'+' | b'-' => 62,
+        _ => 63,
+    }
+}
+
+/// The spans of the base64 text `run` (either alphabet, any of its four alignments) that
+/// encode a whole key, in order, merged where they overlap.
+fn base64_keys(run: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut out = Vec::with_capacity(run.len() * 3 / 4);
+    for skip in 0..4.min(run.len()) {
+        out.clear();
+        for q in run[skip..].chunks_exact(4) {
+            let v = q.iter().fold(0u32, |v, &c| v << 6 | u32::from(sextet(c)));
+            out.extend_from_slice(&v.to_be_bytes()[1..]);
+        }
+        for at in memchr::memmem::find_iter(&out, b"SG.").filter(|&at| key_at(&out[at..])) {
+            let end = skip + (at + KEY_LEN).div_ceil(3) * 4;
+            spans.push((skip + at / 3 * 4, end.min(run.len())));
+        }
+    }
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in spans {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
+}
+
+/// `bytes` with the base64 text of every key (a file named as the base64 of a key is a finding,
+/// and its path is shown) made `(base64 of a key)`. Linear: each run is decoded four times.
+fn redact_base64(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let (mut copied, mut i) = (0, 0);
+    while i < bytes.len() {
+        if !is_b64_char(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && is_b64_char(bytes[i]) {
+            i += 1;
+        }
+        if i - start < B64_KEY_LEN {
+            continue;
+        }
+        for (s, e) in base64_keys(&bytes[start..i]) {
+            let out = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+            out.extend_from_slice(&bytes[copied..start + s]);
+            out.extend_from_slice(b"(base64 of a key)");
+            copied = start + e;
+        }
+    }
+    match out {
+        None => Cow::Borrowed(bytes),
+        Some(mut out) => {
+            out.extend_from_slice(&bytes[copied..]);
+            Cow::Owned(out)
+        }
+    }
+}
+
+fn redact_plain(bytes: &[u8]) -> Cow<'_, [u8]> {
     let mut out: Option<Vec<u8>> = None;
     let mut copied = 0;
     for at in memchr::memmem::find_iter(bytes, b"SG.") {

@@ -979,3 +979,211 @@ fn archive_zip_member_past_the_ratio_is_read_up_to_the_stop() {
         "{skips:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 21, second look at the input side: what a hostile archive can still do
+// ---------------------------------------------------------------------------------------------
+
+/// A one-entry tar whose header's size field is `size` as given (any bytes: base-256 too), the
+/// data after it as given.
+fn tar_with_size_field(name: &str, kind: u8, size: &[u8; 12], data: &[u8]) -> Vec<u8> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(name).unwrap();
+    h.set_entry_type(tar::EntryType::new(kind));
+    h.set_mode(0o644);
+    h.as_mut_bytes()[124..136].copy_from_slice(size);
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().next_multiple_of(512) + 1024, 0);
+    out
+}
+
+#[test]
+fn archive_tar_sizes_near_u64_max_are_no_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7140);
+    let keys = [g.key(), g.key(), g.key()];
+    // GNU base-256: 2^64 - 1 bytes, of a file and of a long-name header.
+    let mut max = [0xffu8; 12];
+    max[..4].copy_from_slice(&[0x80, 0, 0, 0]);
+    write(
+        tmp.path(),
+        "file.tar",
+        tar_with_size_field("a.env", b'0', &max, &prop(&keys[0])),
+    );
+    write(
+        tmp.path(),
+        "ext.tar",
+        tar_with_size_field("././@LongLink", b'L', &max, &prop(&keys[1])),
+    );
+    // A pax size record of 2^64 - 1 for the next entry.
+    let mut pax = typed_tar(&[(b'x', "pax", "", &pax_record("size", &u64::MAX.to_string()))]);
+    pax.truncate(pax.len() - 1024);
+    pax.extend(typed_tar(&[(b'0', "b.env", "", &prop(&keys[2]))]));
+    write(tmp.path(), "pax.tar", pax);
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert!(!run.stderr.contains("panicked"), "{run}");
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &keys[0]), vec!["file.tar!a.env"], "{run}");
+    assert_eq!(places(&doc, &keys[1]), vec!["ext.tar"], "{run}");
+    assert_eq!(places(&doc, &keys[2]), vec!["pax.tar!b.env"], "{run}");
+    let skips = skipped(&doc);
+    for path in ["file.tar!a.env", "pax.tar!b.env"] {
+        assert!(
+            skips
+                .iter()
+                .any(|(p, r)| p == path && r.contains("tar cut short")),
+            "{path}: {skips:?}"
+        );
+    }
+    assert!(
+        skips
+            .iter()
+            .any(|(p, r)| p == "ext.tar" && r.contains("above the 1048576-byte cap")),
+        "{skips:?}"
+    );
+    assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn archive_gzip_header_cut_inside_a_name_or_comment_is_scanned_raw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7141);
+    let keys = [g.key(), g.key()];
+    // FNAME, then FCOMMENT, with no NUL to end it: the decoder holds the field and gives up.
+    let head = |flag: u8, text: &str| {
+        let mut h = vec![0x1f, 0x8b, 0x08, flag, 0, 0, 0, 0, 0, 3];
+        h.extend_from_slice(text.as_bytes());
+        h
+    };
+    write(tmp.path(), "name.gz", head(0x08, &format!("app {}", keys[0])));
+    // A whole member first: the broken second one is scanned from its own start.
+    let mut two = gz(b"hello\n");
+    two.extend(head(0x10, &format!("note {}", keys[1])));
+    write(tmp.path(), "second.gz", two);
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &keys[0]), vec!["name.gz"], "{run}");
+    assert_eq!(places(&doc, &keys[1]), vec!["second.gz"], "{run}");
+    let skips = skipped(&doc);
+    for path in ["name.gz", "second.gz"] {
+        assert!(
+            skips
+                .iter()
+                .any(|(p, r)| p == path && r.contains("cannot read gzip stream")),
+            "{path}: {skips:?}"
+        );
+    }
+    assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn archive_zip_entry_named_like_a_directory_with_content_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = KeyGen::new(7142).key();
+    // Deflated, so the raw scan cannot see the key: only reading the entry finds it.
+    write(
+        tmp.path(),
+        "dir.zip",
+        zip(&[("conf/", &prop(&key)), ("empty/", b"")]),
+    );
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(places(&run.json(), &key), vec!["dir.zip!conf/"], "{run}");
+    assert_run_leaks_nothing(&run, &[&key]);
+}
+
+#[test]
+fn archive_raw_bytes_scanned_in_windows_count_each_key_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7143);
+    // Raw bytes are scanned in 1 MiB windows that overlap by 4 KiB: keys every 97 bytes around the
+    // first window's end, in blocks that are no tar header (scanned raw after the one that is).
+    let mut body = vec![b'.'; 3 << 20];
+    let mut keys = Vec::new();
+    let mut at = (1 << 20) - 6000;
+    while at < (1 << 20) + 300 {
+        let key = g.key();
+        body[at + 1..at + 1 + key.len()].copy_from_slice(key.as_bytes());
+        body[at] = b' ';
+        body[at + 1 + key.len()] = b' ';
+        keys.push(key);
+        at += 97;
+    }
+    write(
+        tmp.path(),
+        "raw.tar",
+        tar_with_size_field("empty", b'0', b"00000000000\0", &body),
+    );
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    for key in &keys {
+        assert_eq!(places(&doc, key), vec!["raw.tar"], "{key:.8}");
+    }
+    let counts: Vec<u64> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["location_count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![1; keys.len()]);
+    assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn archive_key_split_across_a_members_edge_is_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7144);
+    let keys = [g.key(), g.key()];
+    // A stored zip member that declares 50 bytes where its data runs on: the key starts in the
+    // member and ends in the bytes after it, which no entry claims.
+    let data = prop(&keys[0]);
+    let mut z = stored_zip(&[("a.env", &data)], &[("a.env".to_string(), 0)], b"");
+    let mut crc = flate2::Crc::new();
+    crc.update(&data[..50]);
+    let cd = z.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    for at in [14, cd + 16] {
+        z[at..at + 4].copy_from_slice(&crc.sum().to_le_bytes());
+        z[at + 4..at + 8].copy_from_slice(&50u32.to_le_bytes());
+        z[at + 8..at + 12].copy_from_slice(&50u32.to_le_bytes());
+    }
+    write(tmp.path(), "split.zip", z);
+    // A tar member of 50 bytes whose padding holds the rest of the key.
+    let data = prop(&keys[1]);
+    let mut t = typed_tar(&[(b'0', "b.env", "", &data[..50])]);
+    t[512 + 50..512 + data.len()].copy_from_slice(&data[50..]);
+    write(tmp.path(), "split.tar", t);
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &keys[0]), vec!["split.zip"], "{run}");
+    assert_eq!(places(&doc, &keys[1]), vec!["split.tar"], "{run}");
+    assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn key_in_base64_in_a_name_is_redacted_in_every_path_shown() {
+    use base64::Engine;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(7145);
+    let keys = [g.key(), g.key()];
+    let std = base64::engine::general_purpose::STANDARD.encode(&keys[0]);
+    let url = base64::engine::general_purpose::URL_SAFE.encode(&keys[1]);
+    // As a member's name (the standard alphabet's `/` reads as directories) and as a file's.
+    write(tmp.path(), "names.zip", zip(&[(&format!("cfg/{std}"), b"x")]));
+    write(tmp.path(), &format!("b64_{url}"), "x");
+    for format in ["json", "human"] {
+        let run = sg(tmp.path(), &["dir", ".", "-f", format], None);
+        assert_eq!(run.code, 1, "{run}");
+        for encoded in [&std, &url] {
+            assert!(!run.stdout.contains(&encoded[..60]), "{format}: {run}");
+        }
+        assert_run_leaks_nothing(&run, &keys.iter().collect::<Vec<_>>());
+    }
+    let doc = sg(tmp.path(), &["dir", ".", "-f", "json"], None).json();
+    assert_eq!(places(&doc, &keys[1]), vec!["b64_(base64 of a key)"]);
+}

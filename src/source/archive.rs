@@ -181,6 +181,12 @@ fn tar_size(field: &[u8]) -> Option<u64> {
     Some(value)
 }
 
+/// The zeros after an entry's data up to the next block. A declared size may be anything up to
+/// `u64::MAX` (base-256, a pax record): computed without rounding up, which would overflow.
+fn tar_padding(size: u64) -> u64 {
+    (512 - size % 512) % 512
+}
+
 /// The text of a NUL-padded field.
 fn nul_trimmed(field: &[u8]) -> &[u8] {
     let end = memchr::memchr(0, field).unwrap_or(field.len());
@@ -303,6 +309,10 @@ impl Sink for Unpack<'_> {
             }
             _ => self.inner.blob(data, origin),
         }
+    }
+
+    fn window(&self, data: &[u8], owned: usize, origin: &dyn Fn() -> Origin) {
+        self.inner.window(data, owned, origin);
     }
 
     fn message(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
@@ -455,6 +465,11 @@ enum End {
 const RAW_CHUNK: usize = 1024 * 1024;
 const RAW_KEEP: usize = 4096;
 
+/// Bytes of a member's data at each of its edges that join the raw scan of what surrounds it,
+/// so a key split across the edge (a member that declares less than the bytes there) is found:
+/// one fewer than a key's length, so no key inside the member is seen twice.
+const SEAM: usize = 68;
+
 /// GNU long names and pax records are applied only up to this size: a name of a MiB is already
 /// absurd, and a bigger one would be held whole.
 const MAX_EXTENSION: u64 = 1024 * 1024;
@@ -468,8 +483,6 @@ struct Raw<'j, 'a> {
     job: &'j Job<'a>,
     member: &'j str,
     buf: Vec<u8>,
-    /// How much of `buf` was already scanned (the overlap kept from the last window).
-    seen: usize,
 }
 
 impl<'j, 'a> Raw<'j, 'a> {
@@ -478,7 +491,6 @@ impl<'j, 'a> Raw<'j, 'a> {
             job,
             member,
             buf: Vec::new(),
-            seen: 0,
         }
     }
 
@@ -496,6 +508,18 @@ impl<'j, 'a> Raw<'j, 'a> {
         }
     }
 
+    /// The edges of member data scanned on its own ([`SEAM`] bytes of `head`, the start of what
+    /// was read, and of `tail`, all of it when the end was read too), with a gap between.
+    fn seams(&mut self, head: &[u8], tail: Option<&[u8]>) {
+        self.more(&head[..head.len().min(SEAM)]);
+        if head.len() > SEAM || tail.is_none() {
+            self.gap();
+            if let Some(t) = tail.filter(|t| t.len() > SEAM) {
+                self.more(&t[t.len() - SEAM..]);
+            }
+        }
+    }
+
     /// What comes next is not adjacent to what came before (member data lies between): a line
     /// break keeps the two from reading as one token.
     fn gap(&mut self) {
@@ -504,17 +528,18 @@ impl<'j, 'a> Raw<'j, 'a> {
         }
     }
 
+    /// Scans the window; with `keep`, its last [`RAW_KEEP`] bytes start the next one, and a match
+    /// that starts in them is left to it (one location, however the windows fall).
     fn flush(&mut self, keep: bool) {
-        if self.buf.len() > self.seen {
-            self.job.leaf(&self.buf, self.member);
-        }
-        let from = if keep {
+        let owned = if keep {
             self.buf.len().saturating_sub(RAW_KEEP)
         } else {
             self.buf.len()
         };
-        self.buf.drain(..from);
-        self.seen = self.buf.len();
+        if owned > 0 {
+            self.job.window(&self.buf, owned, self.member);
+        }
+        self.buf.drain(..owned);
     }
 
     fn finish(mut self) {
@@ -528,6 +553,8 @@ impl<'j, 'a> Raw<'j, 'a> {
 struct GzMembers<'d, 'c> {
     current: Option<flate2::bufread::GzDecoder<&'d [u8]>>,
     total: usize,
+    /// Where the current member begins.
+    start: usize,
     /// Compressed bytes consumed, for the ratio guard.
     input: &'c Cell<u64>,
     outside: &'c RefCell<Vec<u8>>,
@@ -557,6 +584,11 @@ impl Read for GzMembers<'_, '_> {
                 Ok(n) if n > 0 || buf.is_empty() => return Ok(n),
                 Ok(_) => {}
                 Err(e) => {
+                    if dec.header().is_none() {
+                        // A header cut short (a file name without its NUL) is held inside the
+                        // decoder, not given back: the raw scan starts again where it began.
+                        self.input.set(self.start as u64);
+                    }
                     Self::fields(dec, &mut self.outside.borrow_mut());
                     return Err(e);
                 }
@@ -568,6 +600,7 @@ impl Read for GzMembers<'_, '_> {
             Self::fields(&dec, &mut outside);
             let rest = dec.into_inner();
             if rest.starts_with(&[0x1f, 0x8b]) {
+                self.start = self.total - rest.len();
                 self.current = Some(flate2::bufread::GzDecoder::new(rest));
             } else if rest.iter().any(|b| *b != 0) {
                 // Zero padding after the last member is common and harmless (gzip ignores it).
@@ -625,6 +658,19 @@ impl<'a> Job<'a> {
         }
     }
 
+    /// A window of raw bytes at `member`'s place: see [`Sink::window`].
+    fn window(&self, data: &[u8], owned: usize, member: &str) {
+        if member.is_empty() {
+            self.sink.window(data, owned, self.origin);
+        } else {
+            self.sink.window(data, owned, &|| {
+                let mut o = (self.origin)();
+                o.member = Some(member.to_string());
+                o
+            });
+        }
+    }
+
     fn leaf(&self, data: &[u8], member: &str) {
         if member.is_empty() {
             self.sink.blob(data, self.origin);
@@ -663,6 +709,7 @@ impl<'a> Job<'a> {
             Box::new(GzMembers {
                 current: Some(flate2::bufread::GzDecoder::new(data)),
                 total: data.len(),
+                start: 0,
                 input: &input,
                 outside: &outside,
             })
@@ -890,7 +937,7 @@ impl<'a> Job<'a> {
                 raw.gap();
                 raw.more(&block[field]);
             }
-            let padding = h.size.next_multiple_of(512) - h.size;
+            let padding = tar_padding(h.size);
             if is_extension(h.kind) {
                 let size = h.size;
                 if size > MAX_EXTENSION {
@@ -901,14 +948,14 @@ impl<'a> Job<'a> {
                             char::from(h.kind)
                         ),
                     );
-                    match self.tar_raw(r, size + padding, raw) {
+                    match self.tar_raw(r, size.saturating_add(padding), raw) {
                         Ok(n) => offset += n,
                         Err(e) => return fail(&e),
                     }
                     continue;
                 }
                 let mut data = Vec::new();
-                match r.take(size + padding).read_to_end(&mut data) {
+                match r.take(size.saturating_add(padding)).read_to_end(&mut data) {
                     Ok(n) => offset += n as u64,
                     Err(e) => return fail(&e),
                 }
@@ -929,7 +976,7 @@ impl<'a> Job<'a> {
                 continue;
             }
             let size = pax_size.take().unwrap_or(h.size);
-            let padding = size.next_multiple_of(512) - size;
+            let padding = tar_padding(size);
             let name = long_name.take().unwrap_or(h.name);
             let mut sparse_more = h.sparse_more;
             while sparse_more {
@@ -947,7 +994,7 @@ impl<'a> Job<'a> {
                 sparse_more = block[504] != 0;
             }
             if is_not_file(h.kind) {
-                match self.tar_raw(r, size + padding, raw) {
+                match self.tar_raw(r, size.saturating_add(padding), raw) {
                     Ok(n) => offset += n,
                     Err(e) => return fail(&e),
                 }
@@ -972,6 +1019,8 @@ impl<'a> Job<'a> {
             }
             let short = data.limit();
             self.bytes(&got.data, &path, depth + 1);
+            let tail = (!got.more).then_some(got.data.as_slice());
+            raw.seams(&got.data, tail);
             if end != End::Clean {
                 return end;
             }
@@ -983,7 +1032,6 @@ impl<'a> Job<'a> {
                 );
                 return End::Clean;
             }
-            raw.gap();
             // Padding is normally zeros; anything else in it is text between entries.
             match self.tar_raw(r, padding, raw) {
                 Ok(n) => offset += n,
@@ -1056,7 +1104,9 @@ impl<'a> Job<'a> {
                 Ok(n) => n.into_owned(),
                 Err(_) => String::from_utf8_lossy(entry.name_raw()).into_owned(),
             };
-            if entry.is_dir() {
+            // A directory has no content; an entry named like one that declares some is read,
+            // since its name is all that makes it a directory.
+            if entry.is_dir() && entry.compressed_size() == 0 && entry.size() == 0 {
                 continue;
             }
             if !self.admit() {
@@ -1124,7 +1174,10 @@ impl<'a> Job<'a> {
             if let Some(between) = data.get(at..s) {
                 raw.more(between);
             }
-            raw.gap();
+            match data.get(s.max(at)..e) {
+                Some(member) => raw.seams(member, Some(member)),
+                None => raw.gap(),
+            }
             at = at.max(e);
         }
         raw.more(data.get(at..).unwrap_or_default());

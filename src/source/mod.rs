@@ -22,6 +22,13 @@ pub trait Sink: Sync {
     /// A blob (a file, a git blob), counted in the summary; `origin` is built only if the blob
     /// holds something, since provenance can be costly (a commit to read).
     fn blob(&self, data: &[u8], origin: &dyn Fn() -> Origin);
+    /// One window of a longer run of bytes scanned in overlapping windows: a match starting at or
+    /// past `owned` is left to the next window, which starts there (so a key in the overlap is
+    /// one location, not two). The default scans it as a blob.
+    fn window(&self, data: &[u8], owned: usize, origin: &dyn Fn() -> Origin) {
+        let _ = owned;
+        self.blob(data, origin);
+    }
     /// A commit or tag message: scanned, but counted apart from blobs.
     fn message(&self, data: &[u8], origin: &dyn Fn() -> Origin);
     /// Names (paths, tree entries) scanned as text, one per line of `names`: a key in one is a
@@ -57,6 +64,10 @@ pub struct Routed<'a> {
 impl Sink for Routed<'_> {
     fn blob(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
         self.rest.blob(data, origin);
+    }
+
+    fn window(&self, data: &[u8], owned: usize, origin: &dyn Fn() -> Origin) {
+        self.rest.window(data, owned, origin);
     }
 
     fn message(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
