@@ -684,7 +684,10 @@ fn ci_tag_on_no_branch_is_scanned_and_says_nothing_of_branch() {
         assert!(run.stderr.contains("a new tag"), "{name}: {run}");
         // No advice naming a flag `ci` does not take.
         assert!(!run.stderr.contains("--branch"), "{name}: {run}");
-        assert!(!notes(&doc).iter().any(|n| n.contains("--branch")), "{name}: {run}");
+        assert!(
+            !notes(&doc).iter().any(|n| n.contains("--branch")),
+            "{name}: {run}"
+        );
     }
 }
 
@@ -761,20 +764,32 @@ fn ci_new_branch_in_a_depth_1_checkout_is_judged_against_the_remotes_branches() 
     origin.write("side.txt", "side\n");
     origin.commit("side");
     origin.git(&["checkout", "-q", "main"]);
-    let ci = clone(&origin, &tmp.path().join("ci"), &["--depth", "1", "-b", "feature"]);
+    let ci = clone(
+        &origin,
+        &tmp.path().join("ci"),
+        &["--depth", "1", "-b", "feature"],
+    );
 
     let envs = push_event(tmp.path(), "refs/heads/feature", ZEROS, &tip2);
     let run = ci_run(&ci, &envs, &[]);
     assert_eq!(run.code, 1, "{run}");
     let doc = run.json();
-    assert_eq!(fps(&doc), set(&[&new]), "main's keys in the tip's tree are not new: {run}");
+    assert_eq!(
+        fps(&doc),
+        set(&[&new]),
+        "main's keys in the tip's tree are not new: {run}"
+    );
     assert_eq!(doc["summary"]["commits_scanned"], 2, "{run}");
     assert_eq!(first_commit(&doc, &new), tip);
 
     // A branch pushed at main's tip brings nothing, in a depth-1 checkout too.
     let main_tip = origin.git(&["rev-parse", "main"]);
     origin.git(&["branch", "release", "main"]);
-    let ci = clone(&origin, &tmp.path().join("ci2"), &["--depth", "1", "-b", "release"]);
+    let ci = clone(
+        &origin,
+        &tmp.path().join("ci2"),
+        &["--depth", "1", "-b", "release"],
+    );
     let envs = push_event(tmp.path(), "refs/heads/release", ZEROS, &main_tip);
     let run = ci_run(&ci, &envs, &[]);
     assert_eq!(run.code, 0, "{run}");
@@ -824,7 +839,11 @@ fn ci_merge_group_scans_its_range_and_a_deletion_scans_nothing() {
     ];
     let run = ci_scan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
     assert_eq!(run.code, 1, "{run}");
-    assert_eq!(fps(&run.json()), set(&[&new]), "the group's range, not the history: {run}");
+    assert_eq!(
+        fps(&run.json()),
+        set(&[&new]),
+        "the group's range, not the history: {run}"
+    );
     assert!(
         run.stderr.contains(&format!("--range {main_tip}..{feature_tip}")),
         "{run}"
@@ -841,4 +860,34 @@ fn ci_merge_group_scans_its_range_and_a_deletion_scans_nothing() {
         "{:?}",
         notes(&doc)
     );
+}
+
+#[test]
+fn ci_pull_request_in_a_depth_1_merge_checkout_fetches_its_head_and_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, _, new, main_tip, feature_tip) = origin_with_live_keys(tmp.path(), 2208);
+    // actions/checkout checks out the pull request's merge commit, one commit deep.
+    origin.git(&["checkout", "-q", "-b", "pr-merge", "main"]);
+    origin.git(&["merge", "-q", "--no-ff", "--no-edit", "feature"]);
+    origin.git(&["checkout", "-q", "main"]);
+    let ci = clone(
+        &origin,
+        &tmp.path().join("ci"),
+        &["--depth", "1", "-b", "pr-merge"],
+    );
+    let path = tmp.path().join("pr.json");
+    std::fs::write(
+        &path,
+        serde_json::json!({"pull_request": {"number": 9, "base": {"sha": main_tip, "ref": "main"}, "head": {"sha": feature_tip, "ref": "feature"}}}).to_string(),
+    )
+    .unwrap();
+    let envs = [
+        ("GITHUB_EVENT_NAME", "pull_request"),
+        ("GITHUB_EVENT_PATH", path.to_str().unwrap()),
+    ];
+    let run = ci_scan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&new]), "{run}");
+    assert_eq!(doc["summary"]["commits_scanned"], 1, "{run}");
 }

@@ -100,7 +100,9 @@ fn github(event: &str, env: &dyn Fn(&str) -> Option<String>) -> Choice {
                     Some(r) if r.starts_with("refs/tags/") => "a new tag",
                     _ => "a new ref",
                 };
-                format!("GitHub Actions push of {shown}, {what}: the commits none of the remote's other branches has")
+                format!(
+                    "GitHub Actions push of {shown}, {what}: the commits none of the remote's other branches has"
+                )
             } else if payload["forced"].as_bool() == Some(true) {
                 format!(
                     "GitHub Actions force-push of {shown}: what it brings since {before} (if the force-push rewrote that away, the commits none of the remote's other branches has)"
@@ -179,7 +181,9 @@ fn gitlab(source: &str, env: &dyn Fn(&str) -> Option<String>) -> Choice {
             // GitLab gives zeros for the first push of a branch or a tag (and when it does not know).
             let before = sha("CI_COMMIT_BEFORE_SHA").unwrap_or_else(|| ZEROS.into());
             let why = if is_zero(&before) {
-                format!("GitLab CI push of {shown}, a new ref: the commits none of the remote's other branches has")
+                format!(
+                    "GitLab CI push of {shown}, a new ref: the commits none of the remote's other branches has"
+                )
             } else {
                 format!("GitLab CI push of {shown}")
             };

@@ -37,27 +37,40 @@ pub(super) fn prepare(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Pr
     let Ok((base, head)) = split_range(range) else {
         return out;
     };
-    let Ok(repo) = open_repo(path) else { return out };
+    let Ok(mut repo) = open_repo(path) else { return out };
     if !repo.is_shallow().unwrap_or(false) || is_zero(head) {
         return out;
+    }
+    let git = Git {
+        git_dir: repo.git_dir().to_path_buf(),
+    };
+    if !repo.remote_names().iter().any(|n| *n == "origin") {
+        out.failed = Some("this clone has no `origin` remote".into());
+        return out;
+    }
+    // A pull request's checkout is its merge commit: the head it names is fetched by id.
+    if commit_id(&repo, head).is_err()
+        && ObjectId::from_hex(head.as_bytes()).is_ok()
+        && let Err(e) = git.fetch(&["--depth=1", "origin", head])
+    {
+        out.failed = Some(e);
+        return out;
+    }
+    if let Ok(r) = open_repo(path) {
+        repo = r;
     }
     let Ok(head_id) = commit_id(&repo, head) else {
         return out;
     };
-    let git = Git {
-        git_dir: repo.git_dir().to_path_buf(),
-    };
-    if !repo.remote_names().iter().any(|n| n.to_string() == "origin") {
-        out.failed = Some("this clone has no `origin` remote".into());
-        return out;
-    }
     let pushed = pushed_ref(&repo, head, head_id, opts);
     let result = if is_zero(base) {
         new_ref(&git, path, head_id, &pushed)
     } else {
         match ObjectId::from_hex(base.as_bytes()) {
             Ok(base_id) => existing(&git, path, head_id, base_id, &pushed),
-            Err(_) => Err(format!("BASE '{base}' is not a commit id, so it cannot be fetched")),
+            Err(_) => Err(format!(
+                "BASE '{base}' is not a commit id, so it cannot be fetched"
+            )),
         }
     };
     match result {
@@ -73,7 +86,13 @@ pub(super) fn prepare(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Pr
 }
 
 /// A push to a branch the remote had at `base`.
-fn existing(git: &Git, path: &Path, head: ObjectId, base: ObjectId, pushed: &Pushed) -> Result<Prepared, String> {
+fn existing(
+    git: &Git,
+    path: &Path,
+    head: ObjectId,
+    base: ObjectId,
+    pushed: &Pushed,
+) -> Result<Prepared, String> {
     let complete = || -> Result<bool, String> {
         let repo = open_repo(path).map_err(|e| format!("{e:#}"))?;
         if !repo.has_object(base) {
@@ -115,7 +134,10 @@ fn new_ref(git: &Git, path: &Path, head: ObjectId, pushed: &Pushed) -> Result<Pr
         let Some((id, name)) = line.split_once('\t') else {
             continue;
         };
-        let (Ok(id), Some(branch)) = (ObjectId::from_hex(id.as_bytes()), name.strip_prefix("refs/heads/")) else {
+        let (Ok(id), Some(branch)) = (
+            ObjectId::from_hex(id.as_bytes()),
+            name.strip_prefix("refs/heads/"),
+        ) else {
             continue;
         };
         let pushed_itself = match pushed {
@@ -140,7 +162,10 @@ fn new_ref(git: &Git, path: &Path, head: ObjectId, pushed: &Pushed) -> Result<Pr
         git.fetch(&["--unshallow", "origin", &head_hex])?;
         return Ok(Prepared::default());
     }
-    let mut args: Vec<String> = others.iter().map(|(_, n)| format!("--shallow-exclude={n}")).collect();
+    let mut args: Vec<String> = others
+        .iter()
+        .map(|(_, n)| format!("--shallow-exclude={n}"))
+        .collect();
     args.extend(["origin".into(), head_hex]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     if let Err(e) = git.fetch(&args) {
@@ -238,7 +263,10 @@ impl Git {
             Ok(String::from_utf8_lossy(&text).into_owned())
         } else {
             let err = String::from_utf8_lossy(&err);
-            Err(format!("`{shown}` failed ({status}): {}", err.trim().replace('\n', "; ")))
+            Err(format!(
+                "`{shown}` failed ({status}): {}",
+                err.trim().replace('\n', "; ")
+            ))
         }
     }
 }

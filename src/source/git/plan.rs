@@ -99,9 +99,7 @@ pub(super) fn plan_range(
 ) -> Result<Vec<ObjectId>> {
     let (base, head) = split_range(range)?;
     if is_zero(head) {
-        sink.note(format!(
-            "--range HEAD side is all zeros: the push deleted the ref, which brings nothing to scan"
-        ));
+        sink.note("--range HEAD side is all zeros: the push deleted the ref, which brings nothing to scan");
         return Ok(Vec::new());
     }
     let head_id =
@@ -118,7 +116,11 @@ pub(super) fn plan_range(
                 sink.note(format!(
                     "--range base '{base}' is not in this clone ({e:#}), {}: a force-push rewrote it away, \
                      so the commits of '{head}' that no other branch of the remote has were scanned",
-                    if shallow { "nor on the remote" } else { "which is not shallow" }
+                    if shallow {
+                        "nor on the remote"
+                    } else {
+                        "which is not shallow"
+                    }
                 ));
                 pre_existing(repo, head, head_id, opts, sink)?
             }
@@ -283,7 +285,12 @@ impl Pushed {
     }
 }
 
-pub(super) fn pushed_ref(repo: &gix::Repository, head: &str, head_id: ObjectId, opts: &HistoryOptions) -> Pushed {
+pub(super) fn pushed_ref(
+    repo: &gix::Repository,
+    head: &str,
+    head_id: ObjectId,
+    opts: &HistoryOptions,
+) -> Pushed {
     match &opts.branch {
         Some(b) => Pushed::from_name(b),
         None => pushed_branch(repo, head, head_id).map_or(Pushed::Unknown, Pushed::Branch),
@@ -334,14 +341,22 @@ fn pre_existing(
     }
     let branches = if remote.is_empty() { local } else { remote };
     let hidden = match &pushed {
-        Pushed::Branch(b) => branches.into_iter().filter(|(name, _)| name != b).map(|(_, id)| id).collect(),
+        Pushed::Branch(b) => branches
+            .into_iter()
+            .filter(|(name, _)| name != b)
+            .map(|(_, id)| id)
+            .collect(),
         Pushed::Tag(_) => branches.into_iter().map(|(_, id)| id).collect(),
         Pushed::Unknown => {
             sink.note(format!(
                 "cannot tell which branch '{head}' is{}: every branch at that commit was taken for the pushed one",
                 if opts.ci { "" } else { " (pass --branch NAME)" }
             ));
-            branches.into_iter().map(|(_, id)| id).filter(|id| *id != head_id).collect()
+            branches
+                .into_iter()
+                .map(|(_, id)| id)
+                .filter(|id| *id != head_id)
+                .collect()
         }
     };
     Ok(hidden)
