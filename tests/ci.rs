@@ -589,3 +589,305 @@ fn sarif_keeps_githubs_limit_of_25000_results_and_says_what_it_cut() {
         .count();
     assert_eq!(per_key, 26);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The push shapes of issue #22: tags, other refs, shallow checkouts, merge queues, deletions
+// ---------------------------------------------------------------------------------------------
+
+/// A GitHub `push` event for `git_ref` from `before` to `after`, written to `dir/event.json`; the
+/// variables `sgscan ci` reads, to pass to [`ci_scan`].
+fn push_event(dir: &Path, git_ref: &str, before: &str, after: &str) -> Vec<(&'static str, String)> {
+    let path = dir.join("event.json");
+    std::fs::write(
+        &path,
+        serde_json::json!({"ref": git_ref, "before": before, "after": after, "forced": false}).to_string(),
+    )
+    .unwrap();
+    vec![
+        ("GITHUB_EVENT_NAME", "push".into()),
+        ("GITHUB_EVENT_PATH", path.to_str().unwrap().into()),
+        ("GITHUB_REF", git_ref.into()),
+    ]
+}
+
+fn ci_run(ci: &Repo, envs: &[(&'static str, String)], extra: &[&str]) -> Run {
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut args = vec!["ci", "-q", "-f", "json"];
+    args.extend_from_slice(extra);
+    ci_scan(&ci.path, &envs, &args)
+}
+
+/// An origin whose main holds two keys still in its tree (and so in any clone's tip tree), and a
+/// `feature` branch adding one more: (origin, main's keys, the new key, main's tip, feature's tip).
+fn origin_with_live_keys(tmp: &Path, seed: u64) -> (Repo, [String; 2], String, String, String) {
+    let mut keys = KeyGen::new(seed);
+    let (a, b, new) = (keys.key(), keys.key(), keys.key());
+    let origin = Repo::init(&tmp.join("origin"));
+    origin.write("a.env", &env_line(&a));
+    origin.commit("a");
+    origin.write("b.env", &env_line(&b));
+    let main_tip = origin.commit("b");
+    origin.git(&["checkout", "-q", "-b", "feature"]);
+    origin.write("feature.env", &env_line(&new));
+    let feature_tip = origin.commit("feature config");
+    origin.git(&["checkout", "-q", "main"]);
+    (origin, [a, b], new, main_tip, feature_tip)
+}
+
+#[test]
+fn ci_new_branch_is_scanned_whatever_tag_or_local_branch_sits_at_its_tip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, _, new, _, tip) = origin_with_live_keys(tmp.path(), 2201);
+    // `git push --follow-tags`: an annotated tag at the new branch's tip, in the same push.
+    origin.git(&["tag", "-a", "v1", "-m", "release", &tip]);
+    // A lightweight tag there too.
+    origin.git(&["tag", "light", &tip]);
+    let ci = clone(&origin, &tmp.path().join("ci"), &["-b", "feature"]);
+    // Another local branch at the pushed commit (a reused runner checkout).
+    ci.git(&["branch", "other", &tip]);
+    assert!(ci.git(&["tag"]).contains("v1"), "the full clone has the tags");
+
+    let envs = push_event(tmp.path(), "refs/heads/feature", ZEROS, &tip);
+    let run = ci_run(&ci, &envs, &[]);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&new]), "{run}");
+    assert_eq!(doc["summary"]["commits_scanned"], 1, "{run}");
+    assert_eq!(first_commit(&doc, &new), tip);
+}
+
+#[test]
+fn ci_tag_on_no_branch_is_scanned_and_says_nothing_of_branch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, _, _, _, _) = origin_with_live_keys(tmp.path(), 2202);
+    let key = KeyGen::new(2212).key();
+    // A commit on no branch, only an annotated tag names it.
+    origin.git(&["checkout", "-q", "--detach", "main"]);
+    origin.write("release.env", &env_line(&key));
+    let commit = origin.commit("release config");
+    origin.git(&["tag", "-a", "v2", "-m", "release", &commit]);
+    let tag_object = origin.git(&["rev-parse", "v2"]);
+    assert_ne!(tag_object, commit);
+    origin.git(&["checkout", "-q", "main"]);
+
+    // GitHub's `after` for an annotated tag is the tag object's id; the checkout is the tag.
+    let envs = push_event(tmp.path(), "refs/tags/v2", ZEROS, &tag_object);
+    for (name, extra) in [("full", &[][..]), ("depth 1", &["--depth", "1"][..])] {
+        let mut args = vec!["-b", "v2"];
+        args.extend_from_slice(extra);
+        let ci = clone(&origin, &tmp.path().join(format!("ci {name}")), &args);
+        let run = ci_run(&ci, &envs, &[]);
+        assert_eq!(run.code, 1, "{name}: {run}");
+        let doc = run.json();
+        assert_eq!(fps(&doc), set(&[&key]), "{name}: {run}");
+        assert_eq!(doc["summary"]["commits_scanned"], 1, "{name}: {run}");
+        assert!(run.stderr.contains("a new tag"), "{name}: {run}");
+        // No advice naming a flag `ci` does not take.
+        assert!(!run.stderr.contains("--branch"), "{name}: {run}");
+        assert!(
+            !notes(&doc).iter().any(|n| n.contains("--branch")),
+            "{name}: {run}"
+        );
+    }
+}
+
+#[test]
+fn ci_tag_pushed_with_its_branch_and_a_tag_event_without_a_ref_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, _, new, _, tip) = origin_with_live_keys(tmp.path(), 2203);
+    origin.git(&["tag", "-a", "v1", "-m", "release", &tip]);
+    let tag_object = origin.git(&["rev-parse", "v1"]);
+    let ci = clone(&origin, &tmp.path().join("ci"), &["-b", "v1"]);
+    // The tag's own event: main's keys are never the tag's.
+    let envs = push_event(tmp.path(), "refs/tags/v1", ZEROS, &tag_object);
+    let run = ci_run(&ci, &envs, &[]);
+    assert_ne!(run.code, 2, "{run}");
+    let found = fps(&run.json());
+    assert!(found.is_subset(&set(&[&new])), "{run}");
+    assert!(!run.stderr.contains("--branch"), "{run}");
+
+    // An event that names no ref: the note says so without advising a flag `ci` lacks.
+    let path = tmp.path().join("bare-event.json");
+    std::fs::write(
+        &path,
+        serde_json::json!({"before": ZEROS, "after": tip}).to_string(),
+    )
+    .unwrap();
+    let envs = [
+        ("GITHUB_EVENT_NAME", "push"),
+        ("GITHUB_EVENT_PATH", path.to_str().unwrap()),
+    ];
+    let run = ci_scan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
+    assert_ne!(run.code, 2, "{run}");
+    assert!(!run.stdout.contains("--branch"), "{run}");
+    assert!(!run.stderr.contains("--branch"), "{run}");
+}
+
+#[test]
+fn ci_existing_branch_push_past_a_depth_1_checkout_fetches_its_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut keys = KeyGen::new(2204);
+    let (old, new) = (keys.key(), keys.key());
+    let origin = origin_with_old_key(tmp.path(), &old);
+    let before = origin.git(&["rev-parse", "HEAD"]);
+    origin.write("new.env", &env_line(&new));
+    let added = origin.commit("new config");
+    origin.write("README.md", "# app\n");
+    let after = origin.commit("docs");
+    // actions/checkout's default: one commit.
+    let ci = clone(&origin, &tmp.path().join("ci"), &["--depth", "1", "-b", "main"]);
+    assert_eq!(ci.git(&["rev-list", "--count", "HEAD"]), "1");
+
+    let envs = push_event(tmp.path(), "refs/heads/main", &before, &after);
+    let run = ci_run(&ci, &envs, &[]);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&new]), "exactly the push's key: {run}");
+    assert_eq!(doc["summary"]["commits_scanned"], 2, "{run}");
+    assert_eq!(first_commit(&doc, &new), added);
+    assert!(
+        notes(&doc).iter().any(|n| n.contains("fetched from origin")),
+        "{:?}",
+        notes(&doc)
+    );
+}
+
+#[test]
+fn ci_new_branch_in_a_depth_1_checkout_is_judged_against_the_remotes_branches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, _, new, _, tip) = origin_with_live_keys(tmp.path(), 2205);
+    // A second commit on the branch, and a branch of the remote that forked elsewhere.
+    origin.git(&["checkout", "-q", "feature"]);
+    origin.write("README.md", "# feature\n");
+    let tip2 = origin.commit("docs");
+    origin.git(&["checkout", "-q", "-b", "side", "main~1"]);
+    origin.write("side.txt", "side\n");
+    origin.commit("side");
+    origin.git(&["checkout", "-q", "main"]);
+    let ci = clone(
+        &origin,
+        &tmp.path().join("ci"),
+        &["--depth", "1", "-b", "feature"],
+    );
+
+    let envs = push_event(tmp.path(), "refs/heads/feature", ZEROS, &tip2);
+    let run = ci_run(&ci, &envs, &[]);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(
+        fps(&doc),
+        set(&[&new]),
+        "main's keys in the tip's tree are not new: {run}"
+    );
+    assert_eq!(doc["summary"]["commits_scanned"], 2, "{run}");
+    assert_eq!(first_commit(&doc, &new), tip);
+
+    // A branch pushed at main's tip brings nothing, in a depth-1 checkout too.
+    let main_tip = origin.git(&["rev-parse", "main"]);
+    origin.git(&["branch", "release", "main"]);
+    let ci = clone(
+        &origin,
+        &tmp.path().join("ci2"),
+        &["--depth", "1", "-b", "release"],
+    );
+    let envs = push_event(tmp.path(), "refs/heads/release", ZEROS, &main_tip);
+    let run = ci_run(&ci, &envs, &[]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json()["summary"]["commits_scanned"], 0, "{run}");
+}
+
+#[test]
+fn ci_shallow_checkout_without_a_remote_fails_with_advice_ci_takes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut keys = KeyGen::new(2206);
+    let (old, new) = (keys.key(), keys.key());
+    let origin = origin_with_old_key(tmp.path(), &old);
+    let before = origin.git(&["rev-parse", "HEAD"]);
+    origin.write("new.env", &env_line(&new));
+    origin.commit("new config");
+    origin.write("README.md", "# app\n");
+    let after = origin.commit("docs");
+    let ci = clone(&origin, &tmp.path().join("ci"), &["--depth", "1", "-b", "main"]);
+    ci.git(&["remote", "remove", "origin"]);
+
+    let envs = push_event(tmp.path(), "refs/heads/main", &before, &after);
+    let run = ci_run(&ci, &envs, &[]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("no `origin` remote"), "{run}");
+    assert!(run.stderr.contains("fetch-depth: 0"), "{run}");
+    assert!(run.stderr.contains("--shallow-ok"), "{run}");
+    // The advice works: `ci` takes --shallow-ok, and scans what is there.
+    let run = ci_run(&ci, &envs, &["--shallow-ok"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(fps(&run.json()).contains(&fp(&new)), "{run}");
+}
+
+#[test]
+fn ci_merge_group_scans_its_range_and_a_deletion_scans_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ci, old, new, main_tip, feature_tip) = ci_scenario(tmp.path(), 2207);
+    let _ = old;
+    let path = tmp.path().join("mq.json");
+    std::fs::write(
+        &path,
+        serde_json::json!({"merge_group": {"base_sha": main_tip, "head_sha": feature_tip, "head_ref": "refs/heads/gh-readonly-queue/main/pr-7"}}).to_string(),
+    )
+    .unwrap();
+    let envs = [
+        ("GITHUB_EVENT_NAME", "merge_group"),
+        ("GITHUB_EVENT_PATH", path.to_str().unwrap()),
+    ];
+    let run = ci_scan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(
+        fps(&run.json()),
+        set(&[&new]),
+        "the group's range, not the history: {run}"
+    );
+    assert!(
+        run.stderr.contains(&format!("--range {main_tip}..{feature_tip}")),
+        "{run}"
+    );
+
+    // A branch deletion: `after` all zeros.
+    let envs = push_event(tmp.path(), "refs/heads/feature", &feature_tip, ZEROS);
+    let run = ci_run(&ci, &envs, &[]);
+    assert_eq!(run.code, 0, "{run}");
+    let doc = run.json();
+    assert_eq!(doc["summary"]["commits_scanned"], 0, "{run}");
+    assert!(
+        notes(&doc).iter().any(|n| n.contains("deleted")),
+        "{:?}",
+        notes(&doc)
+    );
+}
+
+#[test]
+fn ci_pull_request_in_a_depth_1_merge_checkout_fetches_its_head_and_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, _, new, main_tip, feature_tip) = origin_with_live_keys(tmp.path(), 2208);
+    // actions/checkout checks out the pull request's merge commit, one commit deep.
+    origin.git(&["checkout", "-q", "-b", "pr-merge", "main"]);
+    origin.git(&["merge", "-q", "--no-ff", "--no-edit", "feature"]);
+    origin.git(&["checkout", "-q", "main"]);
+    let ci = clone(
+        &origin,
+        &tmp.path().join("ci"),
+        &["--depth", "1", "-b", "pr-merge"],
+    );
+    let path = tmp.path().join("pr.json");
+    std::fs::write(
+        &path,
+        serde_json::json!({"pull_request": {"number": 9, "base": {"sha": main_tip, "ref": "main"}, "head": {"sha": feature_tip, "ref": "feature"}}}).to_string(),
+    )
+    .unwrap();
+    let envs = [
+        ("GITHUB_EVENT_NAME", "pull_request"),
+        ("GITHUB_EVENT_PATH", path.to_str().unwrap()),
+    ];
+    let run = ci_scan(&ci.path, &envs, &["ci", "-q", "-f", "json"]);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&new]), "{run}");
+    assert_eq!(doc["summary"]["commits_scanned"], 1, "{run}");
+}

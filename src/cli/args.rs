@@ -207,14 +207,15 @@ pub struct GitArgs {
     #[arg(long, value_name = "FILE", help_heading = SCAN)]
     pub repos_file: Option<PathBuf>,
     /// Only the blobs introduced by the commits in BASE..HEAD (a push). A BASE of all zeros (a new
-    /// branch) means the commits no other ref has.
+    /// branch or tag) means the commits none of the remote's other branches has.
     #[arg(long, value_name = "BASE..HEAD", help_heading = SCAN)]
     pub range: Option<String>,
     /// With --range, scan what the clone has if BASE is missing (shallow checkout) instead of failing.
     #[arg(long, requires = "range", help_heading = SCAN)]
     pub shallow_ok: bool,
-    /// With a zero BASE: the branch that was pushed, left out of the refs whose commits are known
-    /// (default: the branch the HEAD side names, or the one checked out at it).
+    /// With a zero BASE: the branch that was pushed, left out of the remote's branches whose
+    /// commits are known (default: the branch the HEAD side names, or the one checked out at it);
+    /// `refs/tags/NAME` for a pushed tag.
     #[arg(long, value_name = "NAME", requires = "range", help_heading = SCAN)]
     pub branch: Option<String>,
     /// No progress bar, and no next steps under each key in the human report.
@@ -237,6 +238,10 @@ pub struct CiArgs {
     /// The repository (the CI checkout).
     #[arg(default_value = ".")]
     pub repo: PathBuf,
+    /// In a shallow clone where what the range needs cannot be fetched from `origin`, scan what
+    /// is there instead of failing (commits at the shallow boundary count their whole tree as new).
+    #[arg(long, help_heading = SCAN)]
+    pub shallow_ok: bool,
     /// No progress bar, and no next steps under each key in the human report.
     #[arg(long, short = 'q', help_heading = OUTPUT)]
     pub quiet: bool,

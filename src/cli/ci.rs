@@ -49,7 +49,7 @@ pub fn run(args: CiArgs) -> Result<i32> {
         repos: vec![args.repo],
         repos_file: None,
         range: choice.range,
-        shallow_ok: false,
+        shallow_ok: args.shallow_ok,
         branch: choice.branch,
         quiet: args.quiet,
         shard: None,
@@ -92,21 +92,39 @@ fn github(event: &str, env: &dyn Fn(&str) -> Option<String>) -> Choice {
                 return Choice::sweep("GitHub Actions push event without before/after commits");
             };
             let git_ref = env("GITHUB_REF").or_else(|| payload["ref"].as_str().map(str::to_string));
-            let branch = git_ref
-                .as_deref()
-                .and_then(|r| r.strip_prefix("refs/heads/"))
-                .map(str::to_string);
             let shown = git_ref.as_deref().unwrap_or("a ref");
-            let why = if is_zero(&before) {
-                format!("GitHub Actions push of {shown}, a new ref: the commits no other ref has")
+            let why = if is_zero(&after) {
+                format!("GitHub Actions push deleting {shown}: nothing to scan")
+            } else if is_zero(&before) {
+                let what = match git_ref.as_deref() {
+                    Some(r) if r.starts_with("refs/tags/") => "a new tag",
+                    _ => "a new ref",
+                };
+                format!(
+                    "GitHub Actions push of {shown}, {what}: the commits none of the remote's other branches has"
+                )
             } else if payload["forced"].as_bool() == Some(true) {
                 format!(
-                    "GitHub Actions force-push of {shown}: what it brings since {before} (if the force-push rewrote that away, the commits no other ref has)"
+                    "GitHub Actions force-push of {shown}: what it brings since {before} (if the force-push rewrote that away, the commits none of the remote's other branches has)"
                 )
             } else {
                 format!("GitHub Actions push of {shown}")
             };
-            Choice::range(&before, &after, branch, why)
+            // The full ref, so that a pushed tag is known for one (`refs/tags/…`).
+            Choice::range(&before, &after, git_ref.filter(|r| r.starts_with("refs/")), why)
+        }
+        "merge_group" => {
+            let group = &payload["merge_group"];
+            let (Some(base), Some(head)) = (sha(&group["base_sha"]), sha(&group["head_sha"])) else {
+                return Choice::sweep("GitHub Actions merge_group event without base_sha/head_sha");
+            };
+            let shown = group["head_ref"].as_str().unwrap_or("a merge queue group");
+            Choice::range(
+                &base,
+                &head,
+                None,
+                format!("GitHub Actions merge queue group {shown}: the commits it adds to its base"),
+            )
         }
         "pull_request" | "pull_request_target" => {
             let pr = &payload["pull_request"];
@@ -153,19 +171,23 @@ fn gitlab(source: &str, env: &dyn Fn(&str) -> Option<String>) -> Choice {
             )
         }
         "push" => {
-            let branch = env("CI_COMMIT_BRANCH");
-            let shown = branch
-                .clone()
+            let git_ref = env("CI_COMMIT_BRANCH")
+                .map(|b| format!("refs/heads/{b}"))
+                .or_else(|| env("CI_COMMIT_TAG").map(|t| format!("refs/tags/{t}")));
+            let shown = env("CI_COMMIT_BRANCH")
+                .or_else(|| env("CI_COMMIT_TAG"))
                 .or_else(|| env("CI_COMMIT_REF_NAME"))
                 .unwrap_or_else(|| "a ref".into());
-            // GitLab gives zeros for the first push of a branch (and when it does not know).
+            // GitLab gives zeros for the first push of a branch or a tag (and when it does not know).
             let before = sha("CI_COMMIT_BEFORE_SHA").unwrap_or_else(|| ZEROS.into());
             let why = if is_zero(&before) {
-                format!("GitLab CI push of {shown}, a new branch: the commits no other ref has")
+                format!(
+                    "GitLab CI push of {shown}, a new ref: the commits none of the remote's other branches has"
+                )
             } else {
                 format!("GitLab CI push of {shown}")
             };
-            Choice::range(&before, &head, branch, why)
+            Choice::range(&before, &head, git_ref, why)
         }
         other => Choice::sweep(format!("GitLab CI {other} pipeline, which names no range")),
     }
@@ -199,7 +221,7 @@ mod tests {
             ("CI_COMMIT_BRANCH", "feature"),
         ]));
         assert_eq!(c.range, Some(format!("{ZEROS}..{b}")));
-        assert_eq!(c.branch.as_deref(), Some("feature"));
+        assert_eq!(c.branch.as_deref(), Some("refs/heads/feature"));
         let c = choose(&env(&[
             ("CI_PIPELINE_SOURCE", "merge_request_event"),
             ("CI_COMMIT_SHA", &b),

@@ -68,6 +68,7 @@ pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32
             range: args.range.clone(),
             shallow_ok: args.shallow_ok,
             branch: args.branch.clone(),
+            ci: mode == "ci",
             progress: !args.quiet,
             shard: args.shard,
             submodules: args.submodules,

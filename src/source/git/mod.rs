@@ -9,6 +9,7 @@
 //! (`sweep`). Submodules come last (`submodules`).
 
 mod attribute;
+mod fetch;
 mod objects;
 mod plan;
 mod progress;
@@ -42,8 +43,11 @@ pub struct HistoryOptions {
     pub range: Option<String>,
     /// With a range whose BASE is missing (shallow CI checkout), scan what is there instead of failing.
     pub shallow_ok: bool,
-    /// With a zero BASE: the branch that was pushed (else taken from the HEAD side or the checkout).
+    /// With a zero BASE: the ref that was pushed, a branch (`NAME` or `refs/heads/NAME`) or a tag
+    /// (`refs/tags/NAME`); else the branch taken from the HEAD side or the checkout.
     pub branch: Option<String>,
+    /// `sgscan ci`: in a shallow clone, fetch from `origin` what the range needs first.
+    pub ci: bool,
     /// Draw a progress bar on stderr (only if stderr is a terminal).
     pub progress: bool,
     /// `(i, n)`: scan only the objects in shard `i` of `n` (0-based).
@@ -127,6 +131,13 @@ impl Source for Histories {
 }
 
 fn scan_repo(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> {
+    // Checked before `git fetch` runs in it: a FIFO in the git directory, reftable refs.
+    open_repo_with_refs(path)?;
+    let prepared = match opts.ci {
+        true => fetch::prepare(path, opts, sink),
+        false => plan::Prepared::default(),
+    };
+    // Opened again: the fetch may have brought packs.
     let repo = open_repo_with_refs(path)?;
     let partial = repo::note_partial_clone(&repo, sink);
     repo::note_shallow(&repo, sink);
@@ -135,7 +146,7 @@ fn scan_repo(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> 
         Some(range) => {
             store::check_packs(&repo, sink);
             let mut swept = sweep::scan_planned(&repo, opts, sink, |plan| {
-                plan::plan_range(&repo, range, opts, sink, plan)
+                plan::plan_range(&repo, range, opts, &prepared, sink, plan)
             })?;
             if let Some((i, n)) = opts.shard {
                 swept.commits.retain(|c| shard::shard_of(c, n) == i);

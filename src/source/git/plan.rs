@@ -11,7 +11,6 @@ use gix::prelude::FindExt;
 
 use super::HistoryOptions;
 use super::objects::{join, read_commit, short};
-use super::refs::ref_tips_except;
 use super::shard::shard_of;
 use super::walk::walk;
 use crate::source::Sink;
@@ -94,41 +93,69 @@ pub(super) fn plan_range(
     repo: &gix::Repository,
     range: &str,
     opts: &HistoryOptions,
+    prepared: &Prepared,
     sink: &dyn Sink,
     plan: &mut Plan,
 ) -> Result<Vec<ObjectId>> {
-    let (base, head) = range
-        .split_once("..")
-        .filter(|(b, h)| !b.is_empty() && !h.is_empty() && !h.starts_with('.'))
-        .ok_or_else(|| anyhow!("--range must be BASE..HEAD (two commits), not '{range}'"))?;
+    let (base, head) = split_range(range)?;
+    if is_zero(head) {
+        sink.note("--range HEAD side is all zeros: the push deleted the ref, which brings nothing to scan");
+        return Ok(Vec::new());
+    }
     let head_id =
         resolve(repo, head).with_context(|| format!("--range: cannot resolve HEAD side '{head}'"))?;
-    let hidden = if base.bytes().all(|b| b == b'0') {
-        new_branch(repo, head, head_id, opts.branch.as_deref(), sink)?
+    let shallow = repo.is_shallow().unwrap_or(true);
+    let mut hidden = if is_zero(base) {
+        pre_existing(repo, head, head_id, opts, sink)?
     } else {
         match resolve(repo, base) {
             Ok(id) => vec![id],
-            Err(e) if !repo.is_shallow().unwrap_or(true) => {
-                // A full clone lacks BASE only when the push rewrote it away (a force-push): what
-                // the pushed branch has that no other ref has is what the push can have brought.
+            Err(e) if !shallow || prepared.base_gone => {
+                // A clone lacks BASE when the push rewrote it away (a force-push): what the
+                // remote's other branches do not reach is what the push can have brought.
                 sink.note(format!(
-                    "--range base '{base}' is not in this clone ({e:#}), which is not shallow: a force-push rewrote it away, \
-                     so the commits of '{head}' that no other ref has were scanned"
+                    "--range base '{base}' is not in this clone ({e:#}), {}: a force-push rewrote it away, \
+                     so the commits of '{head}' that no other branch of the remote has were scanned",
+                    if shallow {
+                        "nor on the remote"
+                    } else {
+                        "which is not shallow"
+                    }
                 ));
-                new_branch(repo, head, head_id, opts.branch.as_deref(), sink)?
+                pre_existing(repo, head, head_id, opts, sink)?
             }
             Err(e) if opts.shallow_ok => {
                 sink.note(format!("--range base '{base}' is not in this clone ({e:#}); scanned every commit reachable from '{head}' that is present"));
                 Vec::new()
             }
             Err(e) => bail!(
-                "--range base '{base}' is not in this shallow clone ({e:#}). Fetch the history \
-                 (GitHub Actions: `fetch-depth: 0` on actions/checkout; otherwise `git fetch --deepen=<n>` or `git fetch --unshallow`), \
-                 or pass --shallow-ok to scan what is there"
+                "--range base '{base}' is not in this shallow clone ({e:#}){}",
+                shallow_advice(prepared)
             ),
         }
     };
+    hidden.extend(prepared.hidden.iter().copied());
     let commits = walk(repo, &[(head_id, head.to_string())], &hidden, sink);
+    if shallow {
+        // A commit of the range whose parents the clone lacks would count its whole tree as new:
+        // the range is not all here.
+        let cut = cut_commits(repo, commits.iter().map(|c| c.id));
+        if let Some(first) = cut.first() {
+            if !opts.shallow_ok {
+                bail!(
+                    "the range {base}..{head} reaches past this shallow clone's history ({} commit(s) at its boundary, \
+                     first {first}, lack their parents){}",
+                    cut.len(),
+                    shallow_advice(prepared)
+                );
+            }
+            sink.note(format!(
+                "{} commit(s) of the range lack their parents in this shallow clone (first {first}): \
+                 everything in their trees was scanned as new (--shallow-ok)",
+                cut.len()
+            ));
+        }
+    }
     let mut trees = Trees::new(repo);
     for c in &commits {
         let Some(tree) = c.tree else {
@@ -189,39 +216,154 @@ pub(super) fn plan_range(
     Ok(commits.into_iter().map(|c| c.id).collect())
 }
 
-/// The commits to hide for a new branch (a zero BASE): every ref's, but for the pushed branch, its
-/// remote-tracking twins and a HEAD that is the pushed commit. A branch pushed at another branch's
-/// tip then brings nothing new, instead of its whole history.
-fn new_branch(
+/// What `sgscan ci` fetched for a range in a shallow clone (see `fetch`).
+#[derive(Default)]
+pub(super) struct Prepared {
+    /// Commits the remote had before the push (the parents of the range's oldest commits),
+    /// fetched so the range ends at them.
+    pub(super) hidden: Vec<ObjectId>,
+    /// BASE cannot be had from the remote either: a force-push rewrote it away.
+    pub(super) base_gone: bool,
+    /// Why fetching what the range needs failed.
+    pub(super) failed: Option<String>,
+}
+
+fn shallow_advice(prepared: &Prepared) -> String {
+    let failed = prepared
+        .failed
+        .as_deref()
+        .map(|f| format!("; fetching it failed: {f}"))
+        .unwrap_or_default();
+    format!(
+        "{failed}. Fetch the history (GitHub Actions: `fetch-depth: 0` on actions/checkout; otherwise \
+         `git fetch --deepen=<n>` or `git fetch --unshallow`), or pass --shallow-ok to scan what is there"
+    )
+}
+
+pub(super) fn split_range(range: &str) -> Result<(&str, &str)> {
+    range
+        .split_once("..")
+        .filter(|(b, h)| !b.is_empty() && !h.is_empty() && !h.starts_with('.'))
+        .ok_or_else(|| anyhow!("--range must be BASE..HEAD (two commits), not '{range}'"))
+}
+
+pub(super) fn is_zero(s: &str) -> bool {
+    s.bytes().all(|b| b == b'0')
+}
+
+/// The commits among `commits` that are shallow and lack a parent.
+pub(super) fn cut_commits(repo: &gix::Repository, commits: impl Iterator<Item = ObjectId>) -> Vec<ObjectId> {
+    let Ok(Some(shallow)) = repo.shallow_commits() else {
+        return Vec::new();
+    };
+    let mut buf = Vec::new();
+    commits
+        .filter(|c| shallow.contains(c))
+        .filter(|c| {
+            read_commit(repo, c, &mut buf)
+                .map(|h| h.parents.iter().any(|p| !repo.has_object(p)))
+                .unwrap_or(true)
+        })
+        .collect()
+}
+
+/// The ref a push updated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Pushed {
+    Branch(String),
+    Tag(String),
+    Unknown,
+}
+
+impl Pushed {
+    /// `--branch` (or the CI's ref): `refs/tags/X` is a tag, anything else a branch.
+    pub(super) fn from_name(name: &str) -> Pushed {
+        match name.strip_prefix("refs/tags/") {
+            Some(tag) => Pushed::Tag(tag.to_string()),
+            None => Pushed::Branch(name.strip_prefix("refs/heads/").unwrap_or(name).to_string()),
+        }
+    }
+}
+
+pub(super) fn pushed_ref(
     repo: &gix::Repository,
     head: &str,
     head_id: ObjectId,
-    branch: Option<&str>,
+    opts: &HistoryOptions,
+) -> Pushed {
+    match &opts.branch {
+        Some(b) => Pushed::from_name(b),
+        None => pushed_branch(repo, head, head_id).map_or(Pushed::Unknown, Pushed::Branch),
+    }
+}
+
+/// The branches the remote had before a push of a new ref (a zero BASE), as commits to hide: the
+/// remote-tracking branches but the pushed one (a repository with none, such as the remote's own,
+/// has its branches for them). Tags, local branches and HEAD are not the remote's branches: one at
+/// the pushed commit (a tag pushed with `--follow-tags`) must not hide what the push brings. A
+/// branch pushed at main's tip brings nothing new.
+fn pre_existing(
+    repo: &gix::Repository,
+    head: &str,
+    head_id: ObjectId,
+    opts: &HistoryOptions,
     sink: &dyn Sink,
 ) -> Result<Vec<ObjectId>> {
-    let branch = branch
-        .map(|b| b.strip_prefix("refs/heads/").unwrap_or(b).to_string())
-        .or_else(|| pushed_branch(repo, head, head_id));
-    let tips = match &branch {
-        Some(b) => {
-            let local = format!("refs/heads/{b}");
-            ref_tips_except(repo, sink, &|name, id| {
-                name == local
-                    || (name == "HEAD" && *id == head_id)
-                    || name
-                        .strip_prefix("refs/remotes/")
-                        .and_then(|r| r.split_once('/'))
-                        .is_some_and(|(_, rest)| rest == b)
-            })?
+    let pushed = pushed_ref(repo, head, head_id, opts);
+    let platform = repo.references().context("cannot read the repository's refs")?;
+    let mut remote = Vec::new();
+    let mut local = Vec::new();
+    for r in platform.all().context("cannot read the repository's refs")? {
+        let Ok(mut r) = r else { continue };
+        // A symbolic ref (`origin/HEAD`) names a branch that is listed in its own right.
+        if matches!(r.target(), gix::refs::TargetRef::Symbolic(_)) {
+            continue;
         }
-        None => {
+        let name = r.name().as_bstr().to_string();
+        let (list, branch) = if let Some(rest) = name.strip_prefix("refs/remotes/") {
+            match rest.split_once('/') {
+                Some((_, b)) => (&mut remote, b.to_string()),
+                None => continue,
+            }
+        } else if let Some(b) = name.strip_prefix("refs/heads/") {
+            (&mut local, b.to_string())
+        } else {
+            continue;
+        };
+        let Ok(id) = r.peel_to_id() else {
+            sink.skip(name, "cannot resolve ref".to_string());
+            continue;
+        };
+        let Some(commit) = peel_to_commit(repo, id.detach()) else {
+            continue;
+        };
+        list.push((branch, commit));
+    }
+    let branches = if remote.is_empty() { local } else { remote };
+    let hidden = match &pushed {
+        Pushed::Branch(b) => branches
+            .into_iter()
+            .filter(|(name, _)| name != b)
+            .map(|(_, id)| id)
+            .collect(),
+        Pushed::Tag(_) => branches.into_iter().map(|(_, id)| id).collect(),
+        Pushed::Unknown => {
             sink.note(format!(
-                "cannot tell which branch '{head}' is (pass --branch NAME): every ref at that commit was taken for the pushed branch"
+                "cannot tell which branch '{head}' is{}: every branch at that commit was taken for the pushed one",
+                if opts.ci { "" } else { " (pass --branch NAME)" }
             ));
-            ref_tips_except(repo, sink, &|_, id| *id == head_id)?
+            branches
+                .into_iter()
+                .map(|(_, id)| id)
+                .filter(|id| *id != head_id)
+                .collect()
         }
     };
-    Ok(tips.commits.into_iter().map(|(id, _)| id).collect())
+    Ok(hidden)
+}
+
+fn peel_to_commit(repo: &gix::Repository, id: ObjectId) -> Option<ObjectId> {
+    Some(repo.find_object(id).ok()?.peel_to_commit().ok()?.id)
 }
 
 /// The branch name behind the HEAD side of a range: the ref it names, else the branch checked out

@@ -54,7 +54,7 @@ pub(super) fn walk(
     let mut interesting = 0usize;
     let mut order = Vec::new();
     let mut buf = Vec::new();
-    // A shallow clone's boundary commits name parents it does not have, by design.
+    // A shallow clone's boundary commits name parents it does not have, by design: not a skip.
     let shallow: gix::hashtable::HashSet = repo
         .shallow_commits()
         .ok()
@@ -109,8 +109,9 @@ pub(super) fn walk(
             };
             let head = match read_commit(repo, &id, &mut buf) {
                 Ok(mut h) => {
+                    // Its parents that a later fetch brought in are followed like any others.
                     if shallow.contains(&id) {
-                        h.parents.clear();
+                        h.parents.retain(|p| repo.has_object(p));
                     }
                     h
                 }

@@ -1,0 +1,288 @@
+//! `sgscan ci` in a shallow clone (actions/checkout fetches one commit, GitLab CI 20 to 50): before
+//! the range is planned, fetch from the `origin` remote what it needs, with the `git` program, so
+//! that exactly the range is scanned. A push to a branch the remote had: deepen until BASE and the
+//! commits between are here. A new ref (or a BASE the remote no longer has): the commits of HEAD
+//! that none of the remote's other branches reach (`--shallow-exclude` of each, by name), and the
+//! parents they start from (their trees are what the range's first commits are compared with).
+//!
+//! Only commit ids (checked hex) and branch names the remote lists go on git's command line, each
+//! as one argument; the URL is the clone's own `origin`. Nothing from the work tree steers the
+//! fetch: no submodules, no tags, no hooks.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use gix::ObjectId;
+
+use super::HistoryOptions;
+use super::plan::{Prepared, Pushed, cut_commits, is_zero, pushed_ref, split_range};
+use super::repo::open_repo;
+use super::walk::walk;
+use crate::model::{Origin, Skip};
+use crate::source::{Attribute, Sink};
+
+/// How far each deepening goes before the next (then the whole history of HEAD).
+const DEEPEN: &[u32] = &[50, 500, 5000];
+
+/// What git may print on stdout (`ls-remote` of a remote with many branches) and stderr.
+const MAX_OUT: u64 = 64 << 20;
+const MAX_ERR: u64 = 64 << 10;
+
+/// Fetches what `opts.range` needs if the clone at `path` is shallow. Never fails: what it could not
+/// fetch is in [`Prepared::failed`], for the planner's error if the range then is not all here.
+pub(super) fn prepare(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Prepared {
+    let mut out = Prepared::default();
+    let Some(range) = &opts.range else { return out };
+    let Ok((base, head)) = split_range(range) else {
+        return out;
+    };
+    let Ok(mut repo) = open_repo(path) else { return out };
+    if !repo.is_shallow().unwrap_or(false) || is_zero(head) {
+        return out;
+    }
+    let git = Git {
+        git_dir: repo.git_dir().to_path_buf(),
+    };
+    if !repo.remote_names().iter().any(|n| *n == "origin") {
+        out.failed = Some("this clone has no `origin` remote".into());
+        return out;
+    }
+    // A pull request's checkout is its merge commit: the head it names is fetched by id.
+    if commit_id(&repo, head).is_err()
+        && ObjectId::from_hex(head.as_bytes()).is_ok()
+        && let Err(e) = git.fetch(&["--depth=1", "origin", head])
+    {
+        out.failed = Some(e);
+        return out;
+    }
+    if let Ok(r) = open_repo(path) {
+        repo = r;
+    }
+    let Ok(head_id) = commit_id(&repo, head) else {
+        return out;
+    };
+    let pushed = pushed_ref(&repo, head, head_id, opts);
+    let result = if is_zero(base) {
+        new_ref(&git, path, head_id, &pushed)
+    } else {
+        match ObjectId::from_hex(base.as_bytes()) {
+            Ok(base_id) => existing(&git, path, head_id, base_id, &pushed),
+            Err(_) => Err(format!(
+                "BASE '{base}' is not a commit id, so it cannot be fetched"
+            )),
+        }
+    };
+    match result {
+        Ok(p) => {
+            sink.note("shallow clone: sgscan ci fetched from origin what the range needs");
+            p
+        }
+        Err(e) => {
+            out.failed = Some(e);
+            out
+        }
+    }
+}
+
+/// A push to a branch the remote had at `base`.
+fn existing(
+    git: &Git,
+    path: &Path,
+    head: ObjectId,
+    base: ObjectId,
+    pushed: &Pushed,
+) -> Result<Prepared, String> {
+    let complete = || -> Result<bool, String> {
+        let repo = open_repo(path).map_err(|e| format!("{e:#}"))?;
+        if !repo.has_object(base) {
+            return Ok(false);
+        }
+        let commits = walk(&repo, &[(head, String::new())], &[base], &Quiet);
+        Ok(cut_commits(&repo, commits.iter().map(|c| c.id)).is_empty())
+    };
+    if complete()? {
+        return Ok(Prepared::default());
+    }
+    let base_hex = base.to_string();
+    let head_hex = head.to_string();
+    if !open_repo(path).is_ok_and(|r| r.has_object(base))
+        && let Err(e) = git.fetch(&["--depth=1", "origin", &base_hex])
+    {
+        // The remote answers but has no BASE: a force-push rewrote it away (and it was collected).
+        git.run(&["ls-remote", "--heads", "origin"]).map_err(|_| e)?;
+        let mut p = new_ref(git, path, head, pushed)?;
+        p.base_gone = true;
+        return Ok(p);
+    }
+    for n in DEEPEN {
+        git.fetch(&[&format!("--deepen={n}"), "origin", &head_hex])?;
+        if complete()? {
+            return Ok(Prepared::default());
+        }
+    }
+    git.fetch(&["--unshallow", "origin", &head_hex])?;
+    Ok(Prepared::default())
+}
+
+/// A new ref (or one whose BASE the remote no longer has): what none of the remote's other branches
+/// reach.
+fn new_ref(git: &Git, path: &Path, head: ObjectId, pushed: &Pushed) -> Result<Prepared, String> {
+    let listing = git.run(&["ls-remote", "--heads", "origin"])?;
+    let mut others = Vec::new();
+    for line in listing.lines() {
+        let Some((id, name)) = line.split_once('\t') else {
+            continue;
+        };
+        let (Ok(id), Some(branch)) = (
+            ObjectId::from_hex(id.as_bytes()),
+            name.strip_prefix("refs/heads/"),
+        ) else {
+            continue;
+        };
+        let pushed_itself = match pushed {
+            Pushed::Branch(b) => b == branch,
+            Pushed::Tag(_) => false,
+            Pushed::Unknown => id == head,
+        };
+        if !pushed_itself {
+            others.push((id, name.to_string()));
+        }
+    }
+    if others.iter().any(|(id, _)| *id == head) {
+        // Another branch of the remote is at the pushed commit: it brings nothing new.
+        return Ok(Prepared {
+            hidden: vec![head],
+            ..Prepared::default()
+        });
+    }
+    let head_hex = head.to_string();
+    if others.is_empty() {
+        // The remote's only branch: everything is new.
+        git.fetch(&["--unshallow", "origin", &head_hex])?;
+        return Ok(Prepared::default());
+    }
+    let mut args: Vec<String> = others
+        .iter()
+        .map(|(_, n)| format!("--shallow-exclude={n}"))
+        .collect();
+    args.extend(["origin".into(), head_hex]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if let Err(e) = git.fetch(&args) {
+        if e.contains("no commits selected") {
+            // Every commit of HEAD is on another branch already.
+            return Ok(Prepared {
+                hidden: vec![head],
+                ..Prepared::default()
+            });
+        }
+        return Err(e);
+    }
+    // The oldest commits fetched start from commits the other branches have: fetch those (their
+    // trees only matter) and end the range at them.
+    let repo = open_repo(path).map_err(|e| format!("{e:#}"))?;
+    let commits = walk(&repo, &[(head, String::new())], &[], &Quiet);
+    let mut buf = Vec::new();
+    let mut parents: Vec<ObjectId> = Vec::new();
+    for c in cut_commits(&repo, commits.iter().map(|c| c.id)) {
+        if let Ok(h) = super::objects::read_commit(&repo, &c, &mut buf) {
+            parents.extend(h.parents.into_iter().filter(|p| !repo.has_object(p)));
+        }
+    }
+    parents.sort_unstable();
+    parents.dedup();
+    if !parents.is_empty() {
+        let hex: Vec<String> = parents.iter().map(ObjectId::to_string).collect();
+        let mut args = vec!["--depth=1", "origin"];
+        args.extend(hex.iter().map(String::as_str));
+        git.fetch(&args)?;
+    }
+    Ok(Prepared {
+        hidden: parents,
+        ..Prepared::default()
+    })
+}
+
+fn commit_id(repo: &gix::Repository, spec: &str) -> anyhow::Result<ObjectId> {
+    let id = repo.rev_parse_single(spec)?.detach();
+    Ok(repo.find_object(id)?.peel_to_commit()?.id)
+}
+
+struct Git {
+    git_dir: std::path::PathBuf,
+}
+
+impl Git {
+    fn fetch(&self, args: &[&str]) -> Result<String, String> {
+        let mut all = vec![
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-recurse-submodules",
+            "--no-write-fetch-head",
+        ];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    /// `git ARGS` on this repository: stdout, or what went wrong.
+    fn run(&self, args: &[&str]) -> Result<String, String> {
+        let shown = format!("git {}", args.join(" "));
+        let mut child = Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.git_dir)
+            // No hook runs for a fetch but `reference-transaction`: none at all.
+            .args(["-c", "core.hooksPath=/dev/null"])
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+        let stderr = child.stderr.take();
+        let err_reader = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(s) = stderr {
+                let mut limited = s.take(MAX_ERR);
+                let _ = limited.read_to_end(&mut text);
+                // Drain the rest so git never blocks on a full pipe.
+                let _ = std::io::copy(&mut limited.into_inner(), &mut std::io::sink());
+            }
+            text
+        });
+        let mut text = Vec::new();
+        if let Some(s) = child.stdout.take() {
+            let mut limited = s.take(MAX_OUT);
+            let _ = limited.read_to_end(&mut text);
+            let _ = std::io::copy(&mut limited.into_inner(), &mut std::io::sink());
+        }
+        let status = child.wait().map_err(|e| format!("`{shown}`: {e}"))?;
+        let err = err_reader.join().unwrap_or_default();
+        if status.success() {
+            Ok(String::from_utf8_lossy(&text).into_owned())
+        } else {
+            let err = String::from_utf8_lossy(&err);
+            Err(format!(
+                "`{shown}` failed ({status}): {}",
+                err.trim().replace('\n', "; ")
+            ))
+        }
+    }
+}
+
+/// The walks here only test whether the range is all present; the planner's own walk records
+/// what it cannot read.
+struct Quiet;
+
+impl Sink for Quiet {
+    fn blob(&self, _: &[u8], _: &dyn Fn() -> Origin) {}
+    fn message(&self, _: &[u8], _: &dyn Fn() -> Origin) {}
+    fn header(&self, _: &[u8], _: &dyn Fn() -> Origin) {}
+    fn skipped(&self, _: Skip) {}
+    fn noted(&self, _: String) {}
+    fn attribute(&self, _: &dyn Attribute) {}
+    fn pending_blobs(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
