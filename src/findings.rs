@@ -1,13 +1,15 @@
 //! Findings: matches grouped by key. The same key in several places is one finding with several
 //! locations; the [`Collector`] is what every source feeds, from any number of threads.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::detect::Detector;
 use crate::key::{fingerprint, redact};
-use crate::model::{Finding, Location, MAX_LOCATIONS, Origin, Outcome, Skip, Stats};
+use crate::model::{
+    AllowKind, Allowed, AllowedBy, Finding, Location, MAX_LOCATIONS, Origin, Outcome, Skip, Stats,
+};
 use crate::source::{Attribute, Sink};
 
 /// Shared sink for every source: runs the detector on a blob and records what it finds.
@@ -16,9 +18,11 @@ pub struct Collector<'d> {
     findings: Mutex<HashMap<String, Finding>>,
     skipped: Mutex<Vec<Skip>>,
     notes: Mutex<Vec<String>>,
-    /// Fingerprints of keys matched on a `sgscan:allow` line: counted as allowed unless the key is
-    /// also found elsewhere.
-    allowed_inline: Mutex<HashSet<String>>,
+    /// Keys matched on a `sgscan:allow` line, with where: listed as allowed unless the key is also
+    /// found elsewhere.
+    allowed_inline: Mutex<HashMap<String, Finding>>,
+    /// Whether `sgscan:allow` counts (`--no-inline-allow`, `--no-config`: it does not).
+    inline_allow: bool,
     blobs: AtomicU64,
     bytes: AtomicU64,
     messages: AtomicU64,
@@ -31,26 +35,45 @@ impl<'d> Collector<'d> {
             findings: Mutex::new(HashMap::new()),
             skipped: Mutex::new(Vec::new()),
             notes: Mutex::new(Vec::new()),
-            allowed_inline: Mutex::new(HashSet::new()),
+            allowed_inline: Mutex::new(HashMap::new()),
+            inline_allow: true,
             blobs: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             messages: AtomicU64::new(0),
         }
     }
 
+    /// Markers off: a key on a `sgscan:allow` line is reported like any other.
+    pub fn without_inline_allow(mut self) -> Self {
+        self.inline_allow = false;
+        self
+    }
+
     fn record(&self, data: &[u8], origin: impl FnOnce() -> Origin) {
-        let (matches, allowed) = self.detector.scan_with_allowed(data);
-        if !allowed.is_empty() {
-            let mut set = self.allowed_inline.lock().unwrap_or_else(|e| e.into_inner());
-            set.extend(allowed.iter().map(|m| fingerprint(&m.key)));
+        let (mut matches, allowed) = self.detector.scan_with_allowed(data);
+        let mut allowed = Some(allowed).filter(|a| !a.is_empty());
+        if !self.inline_allow
+            && let Some(a) = allowed.take()
+        {
+            matches.extend(a);
         }
-        if matches.is_empty() {
+        if matches.is_empty() && allowed.is_none() {
             return;
         }
-        let rules = self.detector.rules();
         let origin = origin();
-        // A poisoned lock means another thread panicked mid-insert; its data is still sound to keep.
-        let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(allowed) = allowed {
+            let mut map = self.allowed_inline.lock().unwrap_or_else(|e| e.into_inner());
+            self.insert(&mut map, allowed, &origin);
+        }
+        if !matches.is_empty() {
+            // A poisoned lock means another thread panicked mid-insert; its data is still sound.
+            let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
+            self.insert(&mut map, matches, &origin);
+        }
+    }
+
+    fn insert(&self, map: &mut HashMap<String, Finding>, matches: Vec<crate::detect::Match>, origin: &Origin) {
+        let rules = self.detector.rules();
         for m in matches {
             let rule = &rules[m.rule];
             let fp = fingerprint(&m.key);
@@ -87,7 +110,19 @@ impl<'d> Collector<'d> {
             .allowed_inline
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
-        let allowed = inline.iter().filter(|fp| !map.contains_key(*fp)).count() as u64;
+        // A key also found on an unmarked line is reported there: its marked lines allow nothing.
+        let allowed: Vec<Allowed> = inline
+            .into_values()
+            .filter(|f| !map.contains_key(&f.fingerprint))
+            .map(|f| {
+                Allowed::of(f, |l| AllowedBy {
+                    kind: AllowKind::Inline,
+                    file: inline_file(&l.origin),
+                    line: Some(l.line),
+                    commit: l.origin.commit.as_ref().map(|c| c.commit.clone()),
+                })
+            })
+            .collect();
         let findings: Vec<Finding> = map.into_values().collect();
         let skipped = self.skipped.into_inner().unwrap_or_else(|e| e.into_inner());
         let notes = self.notes.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -98,12 +133,21 @@ impl<'d> Collector<'d> {
                 blobs_scanned: self.blobs.into_inner(),
                 bytes_scanned: self.bytes.into_inner(),
                 commits_scanned: self.messages.into_inner(),
-                allowed,
+                allowed: allowed.len() as u64,
             },
             skipped,
+            allowed,
         };
         outcome.sort();
         outcome
+    }
+}
+
+/// The file a marker is in: the path, `path!member` inside an archive.
+fn inline_file(o: &Origin) -> String {
+    match &o.member {
+        Some(m) => format!("{}!{m}", o.path),
+        None => o.path.clone(),
     }
 }
 
@@ -131,7 +175,9 @@ impl Sink for Collector<'_> {
 
     fn pending_blobs(&self) -> Vec<String> {
         let map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
+        let inline = self.allowed_inline.lock().unwrap_or_else(|e| e.into_inner());
         map.values()
+            .chain(inline.values())
             .flat_map(|f| &f.locations)
             .filter(|l| l.origin.pending)
             .filter_map(|l| l.origin.blob.clone())
@@ -141,7 +187,12 @@ impl Sink for Collector<'_> {
     /// One pass over what was recorded: findings are few, so this costs nothing next to the scan.
     fn attribute(&self, places: &dyn Attribute) {
         let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
-        for loc in map.values_mut().flat_map(|f| f.locations.iter_mut()) {
+        let mut inline = self.allowed_inline.lock().unwrap_or_else(|e| e.into_inner());
+        for loc in map
+            .values_mut()
+            .chain(inline.values_mut())
+            .flat_map(|f| f.locations.iter_mut())
+        {
             if !loc.origin.pending {
                 continue;
             }
@@ -151,7 +202,7 @@ impl Sink for Collector<'_> {
                 loc.origin = origin;
             }
         }
-        drop(map);
+        drop((map, inline));
         let mut skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
         for skip in skipped.iter_mut() {
             if let Some(path) = places.skip_path(&skip.path) {

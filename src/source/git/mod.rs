@@ -9,6 +9,7 @@
 //! (`sweep`). Submodules come last (`submodules`).
 
 mod attribute;
+mod base;
 mod objects;
 mod plan;
 mod progress;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+pub use base::{BaseSide, range_base};
 pub use repo::open_repo;
 pub(crate) use repo::repo_ignore_files;
 pub use shard::parse_shard;

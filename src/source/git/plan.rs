@@ -97,10 +97,7 @@ pub(super) fn plan_range(
     sink: &dyn Sink,
     plan: &mut Plan,
 ) -> Result<Vec<ObjectId>> {
-    let (base, head) = range
-        .split_once("..")
-        .filter(|(b, h)| !b.is_empty() && !h.is_empty() && !h.starts_with('.'))
-        .ok_or_else(|| anyhow!("--range must be BASE..HEAD (two commits), not '{range}'"))?;
+    let (base, head) = split_range(range)?;
     let head_id =
         resolve(repo, head).with_context(|| format!("--range: cannot resolve HEAD side '{head}'"))?;
     let hidden = if base.bytes().all(|b| b == b'0') {
@@ -189,10 +186,18 @@ pub(super) fn plan_range(
     Ok(commits.into_iter().map(|c| c.id).collect())
 }
 
+/// `BASE..HEAD` split in two.
+pub(super) fn split_range(range: &str) -> Result<(&str, &str)> {
+    range
+        .split_once("..")
+        .filter(|(b, h)| !b.is_empty() && !h.is_empty() && !h.starts_with('.'))
+        .ok_or_else(|| anyhow!("--range must be BASE..HEAD (two commits), not '{range}'"))
+}
+
 /// The commits to hide for a new branch (a zero BASE): every ref's, but for the pushed branch, its
 /// remote-tracking twins and a HEAD that is the pushed commit. A branch pushed at another branch's
 /// tip then brings nothing new, instead of its whole history.
-fn new_branch(
+pub(super) fn new_branch(
     repo: &gix::Repository,
     head: &str,
     head_id: ObjectId,
@@ -245,7 +250,7 @@ fn pushed_branch(repo: &gix::Repository, head: &str, head_id: ObjectId) -> Optio
     short_name(&name)
 }
 
-fn resolve(repo: &gix::Repository, spec: &str) -> Result<ObjectId> {
+pub(super) fn resolve(repo: &gix::Repository, spec: &str) -> Result<ObjectId> {
     let id = repo.rev_parse_single(spec).map_err(|e| anyhow!("{e}"))?.detach();
     let commit = repo
         .find_object(id)
