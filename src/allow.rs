@@ -112,7 +112,8 @@ impl Allowlist {
             let text = crate::file::read_to_string(path, crate::file::SMALL)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let dir = path.parent().unwrap_or(Path::new(""));
-            list.add_ignore_file_at(&text, &path.display().to_string(), dir)?;
+            let shown = crate::source::worktree::display_path(path);
+            list.add_ignore_file_at(&text, &shown, dir)?;
         }
         if let Some(path) = baseline {
             let text = crate::file::read_to_string(path, crate::file::REPORT)
@@ -274,7 +275,7 @@ impl Allowlist {
         let n = allowed.len() as u64;
         outcome.stats.allowed += n;
         outcome.allowed.extend(allowed);
-        outcome.sort();
+        outcome.sort_allowed();
         n
     }
 

@@ -570,6 +570,20 @@ impl Outcome {
         });
         self.skipped
             .sort_by(|a, b| (&a.path, &a.reason).cmp(&(&b.path, &b.reason)));
+        self.sort_allowed();
+    }
+
+    /// The allowed keys in the order of [`Outcome::sort`].
+    pub fn sort_allowed(&mut self) {
+        fn place(l: &Location) -> (&str, Option<&str>, u64, u64, Encoding) {
+            (
+                &l.origin.path,
+                l.origin.member.as_deref(),
+                l.line,
+                l.column,
+                l.encoding,
+            )
+        }
         for a in &mut self.allowed {
             a.locations
                 .sort_by(|x, y| place(&x.location).cmp(&place(&y.location)));

@@ -633,6 +633,7 @@ mod tests {
                 ..Default::default()
             },
             skipped: vec![],
+            allowed: vec![],
             notes: vec![],
         };
         let text = report(&outcome, false);
