@@ -118,12 +118,13 @@ impl Allowlist {
         if let Some(path) = baseline {
             let text = crate::file::read_to_string(path, crate::file::REPORT)
                 .with_context(|| format!("cannot read baseline {}", path.display()))?;
-            list.add_baseline(&text, &path.display().to_string()).with_context(|| {
-                format!(
-                    "baseline {} is not an sgscan JSON or JSONL report",
-                    path.display()
-                )
-            })?;
+            list.add_baseline(&text, &path.display().to_string())
+                .with_context(|| {
+                    format!(
+                        "baseline {} is not an sgscan JSON or JSONL report",
+                        path.display()
+                    )
+                })?;
         }
         Ok(list)
     }

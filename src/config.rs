@@ -316,7 +316,12 @@ impl Config {
             fingerprints: ignore
                 .fingerprints
                 .iter()
-                .map(|k| (k.get_ref().fingerprint.trim().to_ascii_lowercase(), self.at(k.span())))
+                .map(|k| {
+                    (
+                        k.get_ref().fingerprint.trim().to_ascii_lowercase(),
+                        self.at(k.span()),
+                    )
+                })
                 .collect(),
             root: root.to_path_buf(),
             globs: ignore

@@ -72,7 +72,12 @@ impl<'d> Collector<'d> {
         }
     }
 
-    fn insert(&self, map: &mut HashMap<String, Finding>, matches: Vec<crate::detect::Match>, origin: &Origin) {
+    fn insert(
+        &self,
+        map: &mut HashMap<String, Finding>,
+        matches: Vec<crate::detect::Match>,
+        origin: &Origin,
+    ) {
         let rules = self.detector.rules();
         for m in matches {
             let rule = &rules[m.rule];

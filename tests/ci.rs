@@ -631,6 +631,9 @@ fn ci_pull_request(ci: &Repo, base: &str, head: &str, args: &[&str]) -> Run {
     ci_scan(&ci.path, &envs, &all)
 }
 
+/// A file a commit writes: its path and bytes.
+type File<'a> = (&'a str, &'a [u8]);
+
 #[test]
 fn ci_pull_request_cannot_allow_its_own_key() {
     let mut keys = KeyGen::new(0x22_01);
@@ -639,7 +642,7 @@ fn ci_pull_request_cannot_allow_its_own_key() {
     let tgz = crate::archive::gz(&crate::archive::tar(&[("conf/app.env", line.as_bytes())]));
     let ignore_fp = format!("# a fixture\n{}\n", fp(&key));
     // What a hostile pull request adds beside its key, and the file the report names.
-    let cases: [(&str, Vec<(&str, &[u8])>, &str); 5] = [
+    let cases: [(&str, Vec<File>, &str); 5] = [
         (
             "an ignore file allowing every path",
             vec![("app.env", line.as_bytes()), (".sgscanignore", b"*\n")],
@@ -647,7 +650,10 @@ fn ci_pull_request_cannot_allow_its_own_key() {
         ),
         (
             "an ignore file listing the key",
-            vec![("app.env", line.as_bytes()), (".sgscanignore", ignore_fp.as_bytes())],
+            vec![
+                ("app.env", line.as_bytes()),
+                (".sgscanignore", ignore_fp.as_bytes()),
+            ],
             ".sgscanignore",
         ),
         (
@@ -759,10 +765,7 @@ fn range_allow_lists_of_the_base_side_are_honoured_and_listed() {
         .iter()
         .map(|r| {
             let s = &r["suppressions"][0];
-            assert!(
-                s["justification"].as_str().is_some_and(|j| !j.is_empty()),
-                "{r}"
-            );
+            assert!(s["justification"].as_str().is_some_and(|j| !j.is_empty()), "{r}");
             (
                 r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
                     .as_str()
@@ -793,10 +796,8 @@ fn range_allow_lists_of_the_base_side_are_honoured_and_listed() {
         "{run}"
     );
     assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("docs/demo.sh:2:")
-                && l.contains(&format!("by sgscan:allow at docs/demo.sh@{}:2", &pr_tip[..12]))),
+        lines.iter().any(|l| l.contains("docs/demo.sh:2:")
+            && l.contains(&format!("by sgscan:allow at docs/demo.sh@{}:2", &pr_tip[..12]))),
         "{run}"
     );
 
@@ -814,7 +815,9 @@ fn range_allow_lists_of_the_base_side_are_honoured_and_listed() {
     let run = ci_scan(
         &ci.path,
         &[],
-        &["git", "-q", "-f", "json", "--range", &range, "--branch", "feature"],
+        &[
+            "git", "-q", "-f", "json", "--range", &range, "--branch", "feature",
+        ],
     );
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(run.json()["summary"]["allowed"], 2, "{run}");

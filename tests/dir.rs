@@ -1605,10 +1605,7 @@ fn dir_scans_tracked_files_that_gitignore_matches() {
     repo.write(".gitignore", ".env\nbuild/\n");
     repo.write("build/out.env", &util::env_line(&untracked));
     repo.commit("ignore local files");
-    assert!(
-        repo.git(&["ls-files", "build"]).is_empty(),
-        "build/ is untracked"
-    );
+    assert!(repo.git(&["ls-files", "build"]).is_empty(), "build/ is untracked");
 
     // In the work tree, from outside it, and from a subdirectory given as the root.
     for (cwd, root, shown) in [

@@ -198,9 +198,11 @@ impl Settings {
         let config = match &common.config {
             Some(file) => Some(Config::load(file, Trust::Given)?),
             None => match (text(config::CONFIG_FILE), &side.commit) {
-                (Some(t), Some(c)) => Some(Config::from_commit(t, config::CONFIG_FILE).with_context(|| {
-                    format!("{} of the range's base commit {}", config::CONFIG_FILE, short(c))
-                })?),
+                (Some(t), Some(c)) => {
+                    Some(Config::from_commit(t, config::CONFIG_FILE).with_context(|| {
+                        format!("{} of the range's base commit {}", config::CONFIG_FILE, short(c))
+                    })?)
+                }
                 _ => None,
             },
         };
@@ -239,7 +241,12 @@ impl Settings {
         Ok(settings)
     }
 
-    fn with(common: &CommonArgs, config: Option<Config>, root: &Path, base: Option<PathBuf>) -> Result<Settings> {
+    fn with(
+        common: &CommonArgs,
+        config: Option<Config>,
+        root: &Path,
+        base: Option<PathBuf>,
+    ) -> Result<Settings> {
         let file = config.as_ref().map(|c| &c.file.scan);
         let max_file_size = common
             .max_file_size

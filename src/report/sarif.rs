@@ -179,7 +179,11 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             results.push((rank, result));
         }
     }
-    results.extend(allowed_results(outcome, ctx, &mut nth).into_iter().map(|r| (4, r)));
+    results.extend(
+        allowed_results(outcome, ctx, &mut nth)
+            .into_iter()
+            .map(|r| (4, r)),
+    );
     results.sort_by_key(|(rank, _)| *rank);
     let total = results.len();
     results.truncate(MAX_RESULTS);
@@ -262,7 +266,9 @@ fn allowed_results(
             );
             let uri = artifact["uri"].as_str().unwrap_or_default().to_string();
             let commit = loc.origin.commit.as_ref().map(|c| c.commit.clone());
-            let n = nth.entry((a.fingerprint.clone(), uri.clone(), commit)).or_insert(0);
+            let n = nth
+                .entry((a.fingerprint.clone(), uri.clone(), commit))
+                .or_insert(0);
             *n += 1;
             let kind = match l.allowed_by.kind {
                 AllowKind::Inline => "inSource",

@@ -195,12 +195,7 @@ pub fn lines(outcome: &Outcome, show_secrets: bool, elapsed: std::time::Duration
         }
     }
     out.extend(outcome.skipped.iter().cloned().map(Line::Skipped));
-    out.extend(
-        outcome
-            .allowed
-            .iter()
-            .map(|a| Line::Allowed(Box::new(a.clone()))),
-    );
+    out.extend(outcome.allowed.iter().map(|a| Line::Allowed(Box::new(a.clone()))));
     out.extend(
         outcome
             .notes

@@ -11,7 +11,7 @@ use gix::ObjectId;
 
 use super::plan::{new_branch, resolve, split_range};
 use super::walk::walk;
-use super::{open_repo, objects::short};
+use super::{objects::short, open_repo};
 use crate::model::{Origin, Skip};
 use crate::source::{Attribute, Sink};
 
@@ -92,7 +92,7 @@ fn top_blob(repo: &gix::Repository, commit: ObjectId, name: &str) -> Result<Opti
     let shown = || format!("{name} in commit {}", short(&commit));
     let tree = repo
         .find_commit(commit)
-        .and_then(|c| c.tree().map_err(Into::into))
+        .and_then(|c| c.tree())
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("cannot read the tree of commit {}", short(&commit)))?;
     let Some(entry) = tree
@@ -108,7 +108,10 @@ fn top_blob(repo: &gix::Repository, commit: ObjectId, name: &str) -> Result<Opti
         .with_context(|| format!("cannot read {}", shown()))?
         .size();
     if size > crate::file::SMALL {
-        bail!("{} is {size} bytes, more than an ignore or config file may be", shown());
+        bail!(
+            "{} is {size} bytes, more than an ignore or config file may be",
+            shown()
+        );
     }
     let blob = repo
         .find_blob(id)
