@@ -364,6 +364,23 @@ sgtest!(config_no_config_drops_ignore_files_and_markers_too, |dir, cmd| {
         "{r}"
     );
 
+    // JSONL: an `allowed` line each (checked against `sgscan schema jsonl`), merged back whole.
+    let r = scan(dir.root(), &["dir", "-f", "jsonl", "-o", "out.jsonl"]);
+    r.expect_code(0);
+    let text = std::fs::read_to_string(dir.root().join("out.jsonl")).unwrap();
+    let lines = crate::util::jsonl(&text, "out.jsonl");
+    assert_eq!(
+        lines.iter().filter(|l| l["type"] == "allowed").count(),
+        2,
+        "{text}"
+    );
+    let merged = scan(dir.root(), &["merge", "-f", "json", "out.jsonl"]);
+    assert_eq!(
+        merged.json()["allowed"].as_array().map(Vec::len),
+        Some(2),
+        "{merged}"
+    );
+
     let r = dir_json(dir.root(), &["--no-config"]);
     r.expect_code(1);
     assert_eq!(fps(&r.json()), set(&[&listed, &marked]), "{r}");
