@@ -1,20 +1,22 @@
 //! Allowing known findings: `.sgscanignore` files of fingerprints and path globs, the config
 //! file's `[ignore]`, and `--baseline` reports, so a team can adopt sgscan on an old repository and
 //! fail only on new leaks. (The inline `sgscan:allow` marker is handled by the detector, which sees
-//! the line.)
+//! the line.) What an allow list lets through is listed in the report with what allowed it, never
+//! dropped in silence.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
-use crate::model::{Origin, Outcome};
+use crate::model::{AllowKind, Allowed, AllowedBy, Origin, Outcome};
 use crate::report::schema::Report;
 
 #[derive(Debug, Default)]
 pub struct Allowlist {
-    fingerprints: HashSet<String>,
+    /// Each with the first entry that lists it.
+    fingerprints: HashMap<String, AllowedBy>,
     paths: Vec<PathRules>,
     /// What relative paths in findings are relative to; none: the current directory.
     base: Option<PathBuf>,
@@ -27,12 +29,32 @@ pub struct Ignores {
     /// What relative paths in findings are relative to (the repository's top for git sources,
     /// whose paths are the commit's); none: the current directory, as for files on disk.
     pub base: Option<PathBuf>,
-    /// SHA-256 fingerprints, lower case.
-    pub fingerprints: Vec<String>,
+    /// SHA-256 fingerprints, lower case, each with where it was written (`FILE:LINE:COLUMN`).
+    pub fingerprints: Vec<(String, String)>,
     /// The directory `globs` are relative to.
     pub root: PathBuf,
     /// Gitignore-style globs, each with where it was written (`FILE:LINE:COLUMN`) for errors.
     pub globs: Vec<(String, String)>,
+    /// The commit the config was read from (the base of a `--range`), when not from disk.
+    pub commit: Option<String>,
+    /// Ignore files read from elsewhere than the source's own (a range's base commit).
+    pub files: Vec<IgnoreText>,
+    /// Leave out the `.sgscanignore` files the source names (the work tree of a `--range`'s head
+    /// side, or anything with `--no-config`): written by whoever wrote what is scanned.
+    pub no_source_files: bool,
+    /// `sgscan:allow` does not allow (`--no-inline-allow`, `--no-config`, `inline_allow = false`).
+    pub no_inline: bool,
+}
+
+/// An ignore file's text, read from a commit rather than from disk.
+#[derive(Debug, Clone)]
+pub struct IgnoreText {
+    pub text: String,
+    /// As reports name it (`.sgscanignore`).
+    pub file: String,
+    pub commit: Option<String>,
+    /// The directory its globs are relative to.
+    pub root: PathBuf,
 }
 
 /// Gitignore-style globs relative to a directory.
@@ -43,6 +65,28 @@ struct PathRules {
     root: PathBuf,
     canonical: Option<PathBuf>,
     globs: Gitignore,
+    /// Each glob's entry, by the index the glob carries as its `from`.
+    by: Vec<AllowedBy>,
+}
+
+/// What allowed by the entry written at `at` (`FILE:LINE` or `FILE:LINE:COLUMN`).
+fn entry_at(kind: AllowKind, at: &str, commit: Option<&str>) -> AllowedBy {
+    let mut file = at;
+    let mut numbers = Vec::new();
+    while numbers.len() < 2
+        && let Some((rest, n)) = file.rsplit_once(':')
+        && let Ok(n) = n.parse::<u64>()
+    {
+        numbers.push(n);
+        file = rest;
+    }
+    AllowedBy {
+        kind,
+        file: file.to_string(),
+        // FILE:LINE:COLUMN was read right to left.
+        line: numbers.last().copied(),
+        commit: commit.map(str::to_string),
+    }
 }
 
 /// Whether `glob` is a gitignore line the matcher accepts.
@@ -68,17 +112,19 @@ impl Allowlist {
             let text = crate::file::read_to_string(path, crate::file::SMALL)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let dir = path.parent().unwrap_or(Path::new(""));
-            list.add_ignore_file_at(&text, &path.display().to_string(), dir)?;
+            let shown = crate::source::worktree::display_path(path);
+            list.add_ignore_file_at(&text, &shown, dir)?;
         }
         if let Some(path) = baseline {
             let text = crate::file::read_to_string(path, crate::file::REPORT)
                 .with_context(|| format!("cannot read baseline {}", path.display()))?;
-            list.add_baseline(&text).with_context(|| {
-                format!(
-                    "baseline {} is not an sgscan JSON or JSONL report",
-                    path.display()
-                )
-            })?;
+            list.add_baseline(&text, &path.display().to_string())
+                .with_context(|| {
+                    format!(
+                        "baseline {} is not an sgscan JSON or JSONL report",
+                        path.display()
+                    )
+                })?;
         }
         Ok(list)
     }
@@ -86,6 +132,15 @@ impl Allowlist {
     /// One SHA-256 fingerprint or one gitignore-style path glob (relative to `root`, the file's
     /// directory) per line; `#` starts a comment.
     pub fn add_ignore_file_at(&mut self, text: &str, origin: &str, root: &Path) -> Result<()> {
+        self.add_ignore_text(text, origin, None, root)
+    }
+
+    /// [`Allowlist::add_ignore_file_at`] of a file read from `commit`.
+    fn add_ignore_text(&mut self, text: &str, origin: &str, commit: Option<&str>, root: &Path) -> Result<()> {
+        let shown = match commit {
+            Some(c) => format!("{origin}@{}", c.get(..12).unwrap_or(c)),
+            None => origin.to_string(),
+        };
         let mut globs = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let entry = line.split('#').next().unwrap_or("").trim();
@@ -94,40 +149,58 @@ impl Allowlist {
             }
             let hex = entry.bytes().all(|b| b.is_ascii_hexdigit());
             if hex && entry.len() == 64 {
-                self.fingerprints.insert(entry.to_ascii_lowercase());
+                let by = entry_at(AllowKind::IgnoreFile, &format!("{origin}:{}", i + 1), commit);
+                self.fingerprints.entry(entry.to_ascii_lowercase()).or_insert(by);
             } else if hex && entry.len() >= 8 {
                 // A short or cut fingerprint pasted from a report would otherwise become a glob that
                 // matches no file, and the key would stay reported without a word.
                 bail!(
-                    "{origin}:{}: not a SHA-256 fingerprint (64 hex digits): '{entry}' (a file of that name: write /{entry})",
+                    "{shown}:{}: not a SHA-256 fingerprint (64 hex digits): '{entry}' (a file of that name: write /{entry})",
                     i + 1
                 );
             } else {
                 globs.push((entry.to_string(), format!("{origin}:{}", i + 1)));
             }
         }
-        self.add_globs(root, &globs)
+        self.add_globs(root, &globs, AllowKind::IgnoreFile, commit)
     }
 
     /// The config file's ignores, and how finding paths are read.
     pub fn add_ignores(&mut self, ignores: &Ignores) -> Result<()> {
-        self.fingerprints.extend(ignores.fingerprints.iter().cloned());
+        for f in &ignores.files {
+            self.add_ignore_text(&f.text, &f.file, f.commit.as_deref(), &f.root)?;
+        }
+        let commit = ignores.commit.as_deref();
+        for (fp, at) in &ignores.fingerprints {
+            self.fingerprints
+                .entry(fp.clone())
+                .or_insert_with(|| entry_at(AllowKind::Config, at, commit));
+        }
         if ignores.base.is_some() {
             self.base = ignores.base.clone();
         }
-        self.add_globs(&ignores.root, &ignores.globs)
+        self.add_globs(&ignores.root, &ignores.globs, AllowKind::Config, commit)
     }
 
-    fn add_globs(&mut self, root: &Path, globs: &[(String, String)]) -> Result<()> {
+    fn add_globs(
+        &mut self,
+        root: &Path,
+        globs: &[(String, String)],
+        kind: AllowKind,
+        commit: Option<&str>,
+    ) -> Result<()> {
         if globs.is_empty() {
             return Ok(());
         }
         let root = absolute(root)?;
         let mut builder = GitignoreBuilder::new(&root);
-        for (glob, at) in globs {
+        let mut by = Vec::with_capacity(globs.len());
+        for (i, (glob, at)) in globs.iter().enumerate() {
+            // The glob's `from` carries the index of its entry, for the report to name it.
             builder
-                .add_line(None, glob)
+                .add_line(Some(PathBuf::from(i.to_string())), glob)
                 .with_context(|| format!("{at}: bad path glob '{glob}'"))?;
+            by.push(entry_at(kind, at, commit));
         }
         let globs = builder
             .build()
@@ -136,60 +209,97 @@ impl Allowlist {
             canonical: root.canonicalize().ok().filter(|c| *c != root),
             root,
             globs,
+            by,
         });
         Ok(())
     }
 
-    /// A previous `--format json` (or `jsonl`) report: its findings' fingerprints.
-    pub fn add_baseline(&mut self, text: &str) -> Result<()> {
+    /// A previous `--format json` (or `jsonl`) report, `file`: its findings' fingerprints.
+    pub fn add_baseline(&mut self, text: &str, file: &str) -> Result<()> {
         let report = Report::parse(text)?;
-        self.fingerprints
-            .extend(report.fingerprints().into_iter().map(str::to_ascii_lowercase));
+        for fp in report.fingerprints() {
+            self.fingerprints
+                .entry(fp.to_ascii_lowercase())
+                .or_insert_with(|| AllowedBy {
+                    kind: AllowKind::Baseline,
+                    file: file.to_string(),
+                    line: None,
+                    commit: None,
+                });
+        }
         Ok(())
     }
 
-    /// Drops allowed findings, and the locations path globs match; returns how many findings were
-    /// dropped. A finding is dropped by path only when every location it had matches: the key is
-    /// reported if it is anywhere else.
+    /// Moves allowed findings to `outcome.allowed`, each location with what allowed it, and drops
+    /// the locations path globs match; returns how many findings were allowed. A finding is
+    /// allowed by path only when every location it had matches: the key is reported if it is
+    /// anywhere else.
     pub fn apply(&self, outcome: &mut Outcome) -> u64 {
-        let before = outcome.findings.len();
-        outcome
-            .findings
-            .retain(|f| !self.fingerprints.contains(&f.fingerprint));
-        if !self.paths.is_empty() {
-            let base = match &self.base {
-                Some(b) => absolute(b).ok(),
-                None => std::env::current_dir().ok(),
-            };
-            outcome.findings.retain_mut(|f| {
-                let listed = f.locations.len();
-                f.locations
-                    .retain(|l| !self.path_allowed(&l.origin, base.as_deref()));
-                let dropped = (listed - f.locations.len()) as u64;
-                f.location_count = f.location_count.saturating_sub(dropped);
-                // Locations past the kept maximum were never seen here: they keep the finding.
-                dropped == 0 || f.location_count > 0
-            });
+        let base = match &self.base {
+            _ if self.paths.is_empty() => None,
+            Some(b) => absolute(b).ok(),
+            None => std::env::current_dir().ok(),
+        };
+        let mut allowed = Vec::new();
+        for mut f in std::mem::take(&mut outcome.findings) {
+            if let Some(by) = self.fingerprints.get(&f.fingerprint) {
+                allowed.push(Allowed::of(f, |_| by.clone()));
+                continue;
+            }
+            if self.paths.is_empty() {
+                outcome.findings.push(f);
+                continue;
+            }
+            let matched: Vec<Option<AllowedBy>> = f
+                .locations
+                .iter()
+                .map(|l| self.path_allowed(&l.origin, base.as_deref()))
+                .collect();
+            let dropped = matched.iter().flatten().count() as u64;
+            // Locations past the kept maximum were never seen here: they keep the finding.
+            if dropped > 0 && f.location_count == dropped {
+                let mut by = matched.into_iter().flatten();
+                let fallback = AllowedBy {
+                    kind: AllowKind::Config,
+                    file: String::new(),
+                    line: None,
+                    commit: None,
+                };
+                allowed.push(Allowed::of(f, |_| by.next().unwrap_or_else(|| fallback.clone())));
+                continue;
+            }
+            let mut keep = matched.iter().map(Option::is_none);
+            f.locations.retain(|_| keep.next().unwrap_or(true));
+            f.location_count = f.location_count.saturating_sub(dropped);
+            outcome.findings.push(f);
         }
-        let allowed = (before - outcome.findings.len()) as u64;
-        outcome.stats.allowed += allowed;
-        allowed
+        let n = allowed.len() as u64;
+        outcome.stats.allowed += n;
+        outcome.allowed.extend(allowed);
+        outcome.sort_allowed();
+        n
     }
 
-    fn path_allowed(&self, origin: &Origin, base: Option<&Path>) -> bool {
+    /// What allows a key at `origin` by its path, if anything.
+    fn path_allowed(&self, origin: &Origin, base: Option<&Path>) -> Option<AllowedBy> {
         let path = Path::new(&origin.path);
         let path = match base {
             _ if path.is_absolute() => normal(path),
             Some(base) => normal(&base.join(path)),
             // No current directory to read a relative path against: nothing matches.
-            None => return false,
+            None => return None,
         };
-        self.paths.iter().any(|rules| {
+        self.paths.iter().find_map(|rules| {
             let rel = std::iter::once(&rules.root)
                 .chain(rules.canonical.as_ref())
                 .find_map(|root| path.strip_prefix(root).ok())
-                .filter(|rel| !rel.as_os_str().is_empty());
-            rel.is_some_and(|rel| rules.globs.matched_path_or_any_parents(rel, false).is_ignore())
+                .filter(|rel| !rel.as_os_str().is_empty())?;
+            let m = rules.globs.matched_path_or_any_parents(rel, false);
+            if !m.is_ignore() {
+                return None;
+            }
+            let i: usize = m.inner()?.from()?.to_str()?.parse().ok()?;
+            rules.by.get(i).cloned()
         })
     }
 }
@@ -343,7 +453,7 @@ mod tests {
         );
         let mut list = Allowlist::default();
         list.add_ignore_file_at(&text, "x", Path::new("")).unwrap();
-        assert!(list.fingerprints.contains(&a) && list.fingerprints.contains(&b));
+        assert!(list.fingerprints.contains_key(&a) && list.fingerprints.contains_key(&b));
         assert!(
             append_ignores(&path, &[b], None, "2026-01-03")
                 .unwrap()
@@ -358,7 +468,7 @@ mod tests {
         let fp = "ab".repeat(32);
         a.add_ignore_file_at(&format!("# comment\n\n{fp}  # fixture\n"), "x", Path::new(""))
             .unwrap();
-        assert!(a.fingerprints.contains(&fp));
+        assert!(a.fingerprints.contains_key(&fp));
         let err = a
             .add_ignore_file_at("\n0123abcd\n", ".sgscanignore", Path::new(""))
             .unwrap_err();
@@ -404,13 +514,17 @@ mod tests {
             ],
             stats: Default::default(),
             skipped: vec![],
+            allowed: vec![],
             notes: vec![],
         };
         let mut a = Allowlist::default();
         a.add_ignores(&Ignores {
             base: Some("/repo".into()),
             root: "/repo".into(),
-            globs: vec![("fixtures/**".into(), "x".into()), ("*.snap".into(), "x".into())],
+            globs: vec![
+                ("fixtures/**".into(), "x:1:1".into()),
+                ("*.snap".into(), "y:2".into()),
+            ],
             ..Ignores::default()
         })
         .unwrap();
@@ -422,6 +536,15 @@ mod tests {
             .collect();
         assert_eq!(left, [("b", 1, 1), ("c", 0, 4), ("d", 1, 1)]);
         assert_eq!(outcome.stats.allowed, 1);
+        // Listed with the glob that allowed each location.
+        let listed: Vec<(&str, &str)> = outcome.allowed[0]
+            .locations
+            .iter()
+            .map(|l| (l.location.origin.path.as_str(), l.allowed_by.file.as_str()))
+            .collect();
+        assert_eq!(outcome.allowed[0].fingerprint, "a");
+        assert_eq!(listed, [("fixtures/x.env", "x"), ("sub/b.snap", "y")]);
+        assert_eq!(outcome.allowed[0].locations[1].allowed_by.line, Some(2));
     }
 
     #[test]
@@ -451,6 +574,7 @@ mod tests {
             findings: vec![finding(fp)],
             stats: Stats::default(),
             skipped: vec![],
+            allowed: vec![],
             notes: vec![],
         };
         let zero = std::time::Duration::ZERO;
@@ -460,10 +584,11 @@ mod tests {
             .map(|l| serde_json::to_string(l).unwrap())
             .collect();
         let mut a = Allowlist::default();
-        a.add_baseline(&doc).unwrap();
-        a.add_baseline(&lines.join("\n")).unwrap();
-        assert!(a.fingerprints.contains("aa") && a.fingerprints.contains("bb"));
-        assert!(a.add_baseline("garbage").is_err());
-        assert!(a.add_baseline(r#"{"type":"finding"}"#).is_err());
+        a.add_baseline(&doc, "b.json").unwrap();
+        a.add_baseline(&lines.join("\n"), "b.jsonl").unwrap();
+        assert!(a.fingerprints.contains_key("aa") && a.fingerprints.contains_key("bb"));
+        assert_eq!(a.fingerprints["bb"].file, "b.jsonl");
+        assert!(a.add_baseline("garbage", "g").is_err());
+        assert!(a.add_baseline(r#"{"type":"finding"}"#, "g").is_err());
     }
 }

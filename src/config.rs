@@ -89,6 +89,10 @@ pub struct ScanSection {
     pub max_file_size: Option<Spanned<Size>>,
     #[serde(default)]
     pub fail_on: Option<Spanned<FailOn>>,
+    /// `false`: `sgscan:allow` markers allow nothing, so every exception goes through a reviewed
+    /// ignore file. Only ever read from the range's base side (or a given file) in CI.
+    #[serde(default)]
+    pub inline_allow: Option<bool>,
 }
 
 /// The `--max-archive-depth`, `--max-member-size`, `--max-archive-size`, `--max-ratio` and
@@ -185,6 +189,12 @@ impl Config {
         let text = crate::file::read_to_string(path, crate::file::SMALL)
             .with_context(|| format!("cannot read config {}", path.display()))?;
         Config::parse(text, path, trust)
+    }
+
+    /// A file read from a commit (a range's base side), named `name` in messages: checked as a
+    /// found file is.
+    pub fn from_commit(text: String, name: &str) -> Result<Config> {
+        Config::parse(text, Path::new(name), Trust::Found)
     }
 
     fn parse(text: String, path: &Path, trust: Trust) -> Result<Config> {
@@ -306,7 +316,12 @@ impl Config {
             fingerprints: ignore
                 .fingerprints
                 .iter()
-                .map(|k| k.get_ref().fingerprint.trim().to_ascii_lowercase())
+                .map(|k| {
+                    (
+                        k.get_ref().fingerprint.trim().to_ascii_lowercase(),
+                        self.at(k.span()),
+                    )
+                })
                 .collect(),
             root: root.to_path_buf(),
             globs: ignore
@@ -314,6 +329,7 @@ impl Config {
                 .iter()
                 .map(|g| (g.get_ref().clone(), self.at(g.span())))
                 .collect(),
+            ..allow::Ignores::default()
         }
     }
 }
@@ -366,7 +382,7 @@ mod tests {
         assert_eq!(f.scan.max_file_size.as_ref().unwrap().get_ref().0, 1 << 20);
         assert_eq!(*f.scan.fail_on.as_ref().unwrap().get_ref(), FailOn::Live);
         assert_eq!(f.archive.max_size.as_ref().unwrap().get_ref().0, 2 << 20);
-        assert_eq!(c.ignores(Path::new("/r")).fingerprints, vec![fp]);
+        assert_eq!(c.ignores(Path::new("/r")).fingerprints[0].0, fp);
     }
 
     #[test]

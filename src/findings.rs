@@ -1,13 +1,15 @@
 //! Findings: matches grouped by key. The same key in several places is one finding with several
 //! locations; the [`Collector`] is what every source feeds, from any number of threads.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::detect::Detector;
 use crate::key::{fingerprint, redact, redact_in_place, redact_origin};
-use crate::model::{Finding, Location, MAX_LOCATIONS, Origin, Outcome, Skip, Stats};
+use crate::model::{
+    AllowKind, Allowed, AllowedBy, Finding, Location, MAX_LOCATIONS, Origin, Outcome, Skip, Stats,
+};
 use crate::source::{Attribute, Sink};
 
 /// Shared sink for every source: runs the detector on a blob and records what it finds.
@@ -16,9 +18,11 @@ pub struct Collector<'d> {
     findings: Mutex<HashMap<String, Finding>>,
     skipped: Mutex<Vec<Skip>>,
     notes: Mutex<Vec<String>>,
-    /// Fingerprints of keys matched on a `sgscan:allow` line: counted as allowed unless the key is
-    /// also found elsewhere.
-    allowed_inline: Mutex<HashSet<String>>,
+    /// Keys matched on a `sgscan:allow` line, with where: listed as allowed unless the key is also
+    /// found elsewhere.
+    allowed_inline: Mutex<HashMap<String, Finding>>,
+    /// Whether `sgscan:allow` counts (`--no-inline-allow`, `--no-config`: it does not).
+    inline_allow: bool,
     blobs: AtomicU64,
     bytes: AtomicU64,
     messages: AtomicU64,
@@ -31,15 +35,22 @@ impl<'d> Collector<'d> {
             findings: Mutex::new(HashMap::new()),
             skipped: Mutex::new(Vec::new()),
             notes: Mutex::new(Vec::new()),
-            allowed_inline: Mutex::new(HashSet::new()),
+            allowed_inline: Mutex::new(HashMap::new()),
+            inline_allow: true,
             blobs: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             messages: AtomicU64::new(0),
         }
     }
 
-    /// `origin(i, m)` places a match; `in_name`: `data` is names, one a line, and a match is at
-    /// line 0 of the origin of its own name.
+    /// Markers off: a key on a `sgscan:allow` line is reported like any other.
+    pub fn without_inline_allow(mut self) -> Self {
+        self.inline_allow = false;
+        self
+    }
+
+    /// `origin(i)` places a match; `in_name`: `data` is names, one a line, and a match is at
+    /// line 0 of the origin of its own name (`i`, 0-based).
     fn record(&self, data: &[u8], in_name: bool, origin: impl FnMut(usize) -> Origin) {
         self.record_owned(data, in_name, data.len(), origin);
     }
@@ -52,25 +63,44 @@ impl<'d> Collector<'d> {
         owned: usize,
         mut origin: impl FnMut(usize) -> Origin,
     ) {
-        let (mut matches, allowed) = self.detector.scan_with_allowed(data);
+        let (mut matches, mut allowed) = self.detector.scan_with_allowed(data);
         matches.retain(|m| m.offset < owned);
-        if !allowed.is_empty() {
-            let mut set = self.allowed_inline.lock().unwrap_or_else(|e| e.into_inner());
-            set.extend(allowed.iter().map(|m| fingerprint(&m.key)));
+        allowed.retain(|m| m.offset < owned);
+        if !self.inline_allow {
+            matches.append(&mut allowed);
         }
-        if matches.is_empty() {
+        if matches.is_empty() && allowed.is_empty() {
             return;
         }
-        let rules = self.detector.rules();
         // Names come from outside, and may hold the very key found: redacted before they are kept.
-        let mut place = |i: usize| {
-            let mut o = origin(i);
-            redact_origin(&mut o);
-            o
-        };
         let mut current: Option<(usize, Origin)> = None;
+        let mut place = |i: usize| match &current {
+            Some((at, o)) if *at == i => o.clone(),
+            _ => {
+                let mut o = origin(i);
+                redact_origin(&mut o);
+                current.insert((i, o)).1.clone()
+            }
+        };
         // A poisoned lock means another thread panicked mid-insert; its data is still sound to keep.
-        let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
+        if !allowed.is_empty() {
+            let mut map = self.allowed_inline.lock().unwrap_or_else(|e| e.into_inner());
+            self.insert(&mut map, allowed, in_name, &mut place);
+        }
+        if !matches.is_empty() {
+            let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
+            self.insert(&mut map, matches, in_name, &mut place);
+        }
+    }
+
+    fn insert(
+        &self,
+        map: &mut HashMap<String, Finding>,
+        matches: Vec<crate::detect::Match>,
+        in_name: bool,
+        place: &mut dyn FnMut(usize) -> Origin,
+    ) {
+        let rules = self.detector.rules();
         for m in matches {
             let rule = &rules[m.rule];
             let fp = fingerprint(&m.key);
@@ -88,7 +118,7 @@ impl<'d> Collector<'d> {
                 revocation: None,
                 rotation: None,
             });
-            entry.location_count += 1;
+            entry.location_count = entry.location_count.saturating_add(1);
             if entry.locations.len() < MAX_LOCATIONS {
                 // Lines are 1-based: a name's line says which name, and line 0 says "in the name".
                 let i = if in_name {
@@ -96,12 +126,8 @@ impl<'d> Collector<'d> {
                 } else {
                     0
                 };
-                let origin = match &current {
-                    Some((at, o)) if *at == i => o.clone(),
-                    _ => current.insert((i, place(i))).1.clone(),
-                };
                 entry.locations.push(Location {
-                    origin,
+                    origin: place(i),
                     line: if in_name { 0 } else { m.line },
                     column: m.column,
                     encoding: m.encoding,
@@ -117,7 +143,19 @@ impl<'d> Collector<'d> {
             .allowed_inline
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
-        let allowed = inline.iter().filter(|fp| !map.contains_key(*fp)).count() as u64;
+        // A key also found on an unmarked line is reported there: its marked lines allow nothing.
+        let allowed: Vec<Allowed> = inline
+            .into_values()
+            .filter(|f| !map.contains_key(&f.fingerprint))
+            .map(|f| {
+                Allowed::of(f, |l| AllowedBy {
+                    kind: AllowKind::Inline,
+                    file: inline_file(&l.origin),
+                    line: Some(l.line),
+                    commit: l.origin.commit.as_ref().map(|c| c.commit.clone()),
+                })
+            })
+            .collect();
         let findings: Vec<Finding> = map.into_values().collect();
         let skipped = self.skipped.into_inner().unwrap_or_else(|e| e.into_inner());
         let notes = self.notes.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -128,12 +166,21 @@ impl<'d> Collector<'d> {
                 blobs_scanned: self.blobs.into_inner(),
                 bytes_scanned: self.bytes.into_inner(),
                 commits_scanned: self.messages.into_inner(),
-                allowed,
+                allowed: allowed.len() as u64,
             },
             skipped,
+            allowed,
         };
         outcome.sort();
         outcome
+    }
+}
+
+/// The file a marker is in: the path, `path!member` inside an archive.
+fn inline_file(o: &Origin) -> String {
+    match &o.member {
+        Some(m) => format!("{}!{m}", o.path),
+        None => o.path.clone(),
     }
 }
 
@@ -203,7 +250,9 @@ impl Sink for Collector<'_> {
 
     fn pending_blobs(&self) -> Vec<String> {
         let map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
+        let inline = self.allowed_inline.lock().unwrap_or_else(|e| e.into_inner());
         map.values()
+            .chain(inline.values())
             .flat_map(|f| &f.locations)
             .filter(|l| l.origin.pending)
             .filter_map(|l| l.origin.blob.clone())
@@ -213,7 +262,12 @@ impl Sink for Collector<'_> {
     /// One pass over what was recorded: findings are few, so this costs nothing next to the scan.
     fn attribute(&self, places: &dyn Attribute) {
         let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
-        for loc in map.values_mut().flat_map(|f| f.locations.iter_mut()) {
+        let mut inline = self.allowed_inline.lock().unwrap_or_else(|e| e.into_inner());
+        for loc in map
+            .values_mut()
+            .chain(inline.values_mut())
+            .flat_map(|f| f.locations.iter_mut())
+        {
             if !loc.origin.pending {
                 continue;
             }
@@ -224,7 +278,7 @@ impl Sink for Collector<'_> {
                 loc.origin = origin;
             }
         }
-        drop(map);
+        drop((map, inline));
         let mut skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
         for skip in skipped.iter_mut() {
             if let Some(mut path) = places.skip_path(&skip.path) {

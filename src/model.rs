@@ -406,6 +406,109 @@ pub struct Rotated {
     pub manual_step: Option<String>,
 }
 
+/// What kind of allow list let a key through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AllowKind {
+    /// `sgscan:allow` on the key's line.
+    Inline,
+    /// An entry of a `.sgscanignore` file.
+    IgnoreFile,
+    /// The `[ignore]` section of a config file.
+    Config,
+    /// A `--baseline` report.
+    Baseline,
+}
+
+impl AllowKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AllowKind::Inline => "inline",
+            AllowKind::IgnoreFile => "ignore-file",
+            AllowKind::Config => "config",
+            AllowKind::Baseline => "baseline",
+        }
+    }
+}
+
+/// What allowed a key at one place: the marker's or the entry's file and line, or the baseline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AllowedBy {
+    pub kind: AllowKind,
+    /// The file holding the marker or the entry, or the baseline report.
+    pub file: String,
+    /// Its line (none for a baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The commit the file was read from (the base of a `--range`), when not from disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+impl AllowedBy {
+    /// `FILE:LINE`, `FILE@COMMIT:LINE` or `FILE`, for a person.
+    pub fn describe(&self) -> String {
+        let file = match &self.commit {
+            Some(c) => format!("{}@{}", self.file, c.get(..12).unwrap_or(c)),
+            None => self.file.clone(),
+        };
+        let at = match self.line {
+            Some(l) => format!("{file}:{l}"),
+            None => file,
+        };
+        match self.kind {
+            AllowKind::Inline => format!("sgscan:allow at {at}"),
+            AllowKind::IgnoreFile => format!("ignore entry {at}"),
+            AllowKind::Config => format!("config [ignore] {at}"),
+            AllowKind::Baseline => format!("baseline {at}"),
+        }
+    }
+}
+
+/// A place an allowed key was seen, and what allowed it there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AllowedLocation {
+    #[serde(flatten)]
+    pub location: Location,
+    pub allowed_by: AllowedBy,
+}
+
+/// A key found and not reported because an allow list let it through: listed, never dropped in
+/// silence, so a reviewer sees what a change allowed. Redacted only: no report carries the key.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Allowed {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub fingerprint: String,
+    pub key_id: Option<String>,
+    pub redacted: String,
+    /// How many locations were seen in all; `locations` keeps at most [`MAX_LOCATIONS`].
+    pub location_count: u64,
+    pub locations: Vec<AllowedLocation>,
+}
+
+impl Allowed {
+    /// `f`, every listed location allowed by `by(location)`.
+    pub fn of(f: Finding, mut by: impl FnMut(&Location) -> AllowedBy) -> Allowed {
+        Allowed {
+            rule_id: f.rule_id,
+            rule_name: f.rule_name,
+            fingerprint: f.fingerprint,
+            key_id: f.key_id,
+            redacted: f.redacted,
+            location_count: f.location_count,
+            locations: f
+                .locations
+                .into_iter()
+                .map(|l| AllowedLocation {
+                    allowed_by: by(&l),
+                    location: l,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Locations kept per key, so a key committed in 100k places does not grow memory without bound.
 pub const MAX_LOCATIONS: usize = 1000;
 
@@ -435,6 +538,9 @@ pub struct Outcome {
     pub findings: Vec<Finding>,
     pub stats: Stats,
     pub skipped: Vec<Skip>,
+    /// Keys allow lists let through (`stats.allowed` counts them), by first location.
+    #[serde(default)]
+    pub allowed: Vec<Allowed>,
     /// Things the user should know about the scan as a whole (a shallow clone, submodules not
     /// followed, LFS pointers), one line each.
     pub notes: Vec<String>,
@@ -469,5 +575,28 @@ impl Outcome {
         });
         self.skipped
             .sort_by(|a, b| (&a.path, &a.reason).cmp(&(&b.path, &b.reason)));
+        self.sort_allowed();
+    }
+
+    /// The allowed keys in the order of [`Outcome::sort`].
+    pub fn sort_allowed(&mut self) {
+        fn place(l: &Location) -> (&str, Option<&str>, u64, u64, Encoding) {
+            (
+                &l.origin.path,
+                l.origin.member.as_deref(),
+                l.line,
+                l.column,
+                l.encoding,
+            )
+        }
+        for a in &mut self.allowed {
+            a.locations
+                .sort_by(|x, y| place(&x.location).cmp(&place(&y.location)));
+        }
+        self.allowed.sort_by(|a, b| {
+            let ka = a.locations.first().map(|l| place(&l.location));
+            let kb = b.locations.first().map(|l| place(&l.location));
+            ka.cmp(&kb).then_with(|| a.fingerprint.cmp(&b.fingerprint))
+        });
     }
 }

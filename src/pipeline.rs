@@ -192,7 +192,10 @@ impl Scan {
     /// detect → allow → verify → revoke (or rotate). An error means the source could not be read at all, or an
     /// allow list is malformed; revocation problems come back in [`Ran::revoke_error`].
     pub fn run(&mut self, source: &dyn Source, confirm: &dyn Confirm) -> Result<Ran> {
-        let collector = Collector::new(&self.detector);
+        let collector = match self.ignores.no_inline {
+            true => Collector::new(&self.detector).without_inline_allow(),
+            false => Collector::new(&self.detector),
+        };
         // Every source gets archives opened for free: the transform sits between it and the collector.
         let unpack = Unpack::new(&collector, self.archive);
         source.scan(&Routed {
@@ -200,7 +203,11 @@ impl Scan {
             rest: &unpack,
         })?;
         let mut outcome = collector.finish();
-        let mut allow = Allowlist::load(&source.ignore_files(), self.baseline.as_deref())?;
+        let files = match self.ignores.no_source_files {
+            true => Vec::new(),
+            false => source.ignore_files(),
+        };
+        let mut allow = Allowlist::load(&files, self.baseline.as_deref())?;
         allow.add_ignores(&self.ignores)?;
         allow.apply(&mut outcome);
         let mut ran = Ran {

@@ -891,3 +891,277 @@ fn ci_pull_request_in_a_depth_1_merge_checkout_fetches_its_head_and_base() {
     assert_eq!(fps(&doc), set(&[&new]), "{run}");
     assert_eq!(doc["summary"]["commits_scanned"], 1, "{run}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Allow lists in a range come from its base side, and every allowance is listed (issue #22)
+// ---------------------------------------------------------------------------------------------
+
+/// An origin whose main has some code (and `base` files), and a pull request branch adding `files`
+/// on top; cloned on the pull request's branch as actions/checkout does. Returns the clone, main's
+/// tip and the pull request's.
+fn pull_request(tmp: &Path, base: &[(&str, &[u8])], files: &[(&str, &[u8])]) -> (Repo, String, String) {
+    let origin = Repo::init(&tmp.join("origin"));
+    origin.write("src/app.py", "print('hello')\n");
+    for (name, data) in base {
+        crate::util::write(&origin.path, name, data);
+    }
+    let main_tip = origin.commit("app");
+    origin.git(&["checkout", "-q", "-b", "feature"]);
+    for (name, data) in files {
+        crate::util::write(&origin.path, name, data);
+    }
+    let pr_tip = origin.commit("feature");
+    origin.git(&["checkout", "-q", "main"]);
+    let ci = clone(&origin, &tmp.join("ci"), &["-b", "feature"]);
+    (ci, main_tip, pr_tip)
+}
+
+/// `sgscan ci ARGS` on a GitHub `pull_request` event from `base` to `head`.
+fn ci_pull_request(ci: &Repo, base: &str, head: &str, args: &[&str]) -> Run {
+    let event = ci.path.parent().unwrap().join("event.json");
+    std::fs::write(
+        &event,
+        serde_json::json!({"pull_request": {"number": 9, "base": {"sha": base, "ref": "main"}, "head": {"sha": head, "ref": "feature"}}}).to_string(),
+    )
+    .unwrap();
+    let envs = [
+        ("GITHUB_EVENT_NAME", "pull_request"),
+        ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+    ];
+    let mut all = vec!["ci", "-q"];
+    all.extend_from_slice(args);
+    ci_scan(&ci.path, &envs, &all)
+}
+
+/// A file a commit writes: its path and bytes.
+type File<'a> = (&'a str, &'a [u8]);
+
+#[test]
+fn ci_pull_request_cannot_allow_its_own_key() {
+    let mut keys = KeyGen::new(0x22_01);
+    let key = keys.key();
+    let line = env_line(&key);
+    let tgz = crate::archive::gz(&crate::archive::tar(&[("conf/app.env", line.as_bytes())]));
+    let ignore_fp = format!("# a fixture\n{}\n", fp(&key));
+    // What a hostile pull request adds beside its key, and the file the report names.
+    let cases: [(&str, Vec<File>, &str); 5] = [
+        (
+            "an ignore file allowing every path",
+            vec![("app.env", line.as_bytes()), (".sgscanignore", b"*\n")],
+            ".sgscanignore",
+        ),
+        (
+            "an ignore file listing the key",
+            vec![
+                ("app.env", line.as_bytes()),
+                (".sgscanignore", ignore_fp.as_bytes()),
+            ],
+            ".sgscanignore",
+        ),
+        (
+            "a config ignoring every path",
+            vec![
+                ("app.env", line.as_bytes()),
+                (".sgscan.toml", b"[ignore]\npaths = [\"**\"]\n"),
+            ],
+            ".sgscan.toml",
+        ),
+        (
+            "a config that never fails",
+            vec![
+                ("app.env", line.as_bytes()),
+                (".sgscan.toml", b"[scan]\nfail_on = \"none\"\n"),
+            ],
+            ".sgscan.toml",
+        ),
+        (
+            "a config that opens no archive, the key in a .tgz",
+            vec![
+                ("dist/conf.tgz", &tgz),
+                (".sgscan.toml", b"[archive]\nmax_depth = 0\n"),
+            ],
+            ".sgscan.toml",
+        ),
+    ];
+    for (what, files, changed) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let (ci, main_tip, pr_tip) = pull_request(tmp.path(), &[], &files);
+        let run = ci_pull_request(&ci, &main_tip, &pr_tip, &["-f", "json"]);
+        assert_eq!(run.code, 1, "{what}: {run}");
+        let doc = run.json();
+        assert_eq!(fps(&doc), set(&[&key]), "{what}: {run}");
+        let note = format!("the range changes {changed}: what it writes there takes effect once merged");
+        assert!(
+            notes(&doc).iter().any(|n| n.contains(&note)),
+            "{what}: {:?}",
+            notes(&doc)
+        );
+        // SARIF: the result, and the note as a notification.
+        let run = ci_pull_request(&ci, &main_tip, &pr_tip, &["-f", "sarif"]);
+        assert_eq!(run.code, 1, "{what}: {run}");
+        let doc = run.json();
+        assert_eq!(doc["runs"][0]["results"].as_array().unwrap().len(), 1, "{what}");
+        let notified = doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["message"]["text"].as_str().unwrap().contains(&note));
+        assert!(notified, "{what}: {run}");
+        assert_no_key(&run.stdout, "stdout", &[&key]);
+    }
+}
+
+#[test]
+fn range_allow_lists_of_the_base_side_are_honoured_and_listed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut keys = KeyGen::new(0x22_02);
+    let (fixture, marked) = (keys.key(), keys.key());
+    // main already allows the fixture (line 2 of its ignore file); the pull request brings the
+    // fixture and a key on a line marked `sgscan:allow`, which a reviewer sees in the diff.
+    let ignore = format!("# test fixtures\n{}\n", fp(&fixture));
+    let fixture_line = env_line(&fixture);
+    let marked_line = format!("# demo\nKEY={marked}  # sgscan:allow revoked demo key\n");
+    let (ci, main_tip, pr_tip) = pull_request(
+        tmp.path(),
+        &[(".sgscanignore", ignore.as_bytes())],
+        &[
+            ("test/fixture.env", fixture_line.as_bytes()),
+            ("docs/demo.sh", marked_line.as_bytes()),
+        ],
+    );
+
+    let run = ci_pull_request(&ci, &main_tip, &pr_tip, &["-f", "json"]);
+    assert_eq!(run.code, 0, "{run}");
+    let doc = run.json();
+    assert!(fps(&doc).is_empty(), "{run}");
+    assert_eq!(doc["summary"]["allowed"], 2, "{run}");
+    let allowed = doc["allowed"].as_array().expect("`allowed` is an array");
+    let entry = |key: &str| {
+        allowed
+            .iter()
+            .find(|a| a["fingerprint"] == fp(key).as_str())
+            .unwrap_or_else(|| panic!("not listed as allowed: {run}"))
+    };
+    let f = entry(&fixture);
+    assert_eq!(f["key_id"], crate::util::id(&fixture).as_str());
+    assert!(f["redacted"].as_str().unwrap().starts_with("SG."));
+    assert_eq!(f["locations"][0]["path"], "test/fixture.env");
+    assert_eq!(
+        f["locations"][0]["allowed_by"],
+        serde_json::json!({"kind": "ignore-file", "file": ".sgscanignore", "line": 2, "commit": main_tip})
+    );
+    let m = entry(&marked);
+    assert_eq!(m["locations"][0]["path"], "docs/demo.sh");
+    assert_eq!(m["locations"][0]["line"], 2);
+    assert_eq!(m["locations"][0]["allowed_by"]["kind"], "inline");
+    assert_eq!(m["locations"][0]["allowed_by"]["file"], "docs/demo.sh");
+    assert_eq!(m["locations"][0]["allowed_by"]["line"], 2);
+    crate::util::assert_run_leaks_nothing(&run, &[&fixture, &marked]);
+
+    // SARIF: a suppressed result each, saying what allowed it.
+    let run = ci_pull_request(&ci, &main_tip, &pr_tip, &["-f", "sarif"]);
+    assert_eq!(run.code, 0, "{run}");
+    let doc = run.json();
+    let results = doc["runs"][0]["results"].as_array().unwrap();
+    let mut kinds: Vec<(String, String)> = results
+        .iter()
+        .map(|r| {
+            let s = &r["suppressions"][0];
+            assert!(s["justification"].as_str().is_some_and(|j| !j.is_empty()), "{r}");
+            (
+                r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                s["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("docs/demo.sh".to_string(), "inSource".to_string()),
+            ("test/fixture.env".to_string(), "external".to_string())
+        ]
+    );
+    crate::util::assert_run_leaks_nothing(&run, &[&fixture, &marked]);
+
+    // Human: one line each.
+    let run = ci_pull_request(&ci, &main_tip, &pr_tip, &[]);
+    assert_eq!(run.code, 0, "{run}");
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("allowed ")).collect();
+    assert_eq!(lines.len(), 2, "{run}");
+    assert!(
+        lines.iter().any(|l| l.contains("test/fixture.env:1:")
+            && l.contains(&format!("by ignore entry .sgscanignore@{}:2", &main_tip[..12]))),
+        "{run}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("docs/demo.sh:2:")
+            && l.contains(&format!("by sgscan:allow at docs/demo.sh@{}:2", &pr_tip[..12]))),
+        "{run}"
+    );
+
+    // Markers off by flag: the marked key is reported, the base's ignore entry still allows.
+    let run = ci_pull_request(&ci, &main_tip, &pr_tip, &["-f", "json", "--no-inline-allow"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(fps(&run.json()), set(&[&marked]), "{run}");
+    // `--no-config`: nothing of the tree's, neither the base's ignore file nor the marker.
+    let run = ci_pull_request(&ci, &main_tip, &pr_tip, &["-f", "json", "--no-config"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(fps(&run.json()), set(&[&fixture, &marked]), "{run}");
+
+    // A new branch pushed (zero `before`): the base is where it leaves main.
+    let range = format!("{ZEROS}..{pr_tip}");
+    let run = ci_scan(
+        &ci.path,
+        &[],
+        &[
+            "git", "-q", "-f", "json", "--range", &range, "--branch", "feature",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json()["summary"]["allowed"], 2, "{run}");
+}
+
+#[test]
+fn range_inline_allow_off_by_the_base_sides_config_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let marked = KeyGen::new(0x22_04).key();
+    let marked_line = format!("KEY={marked}  # sgscan:allow\n");
+    // On the base side, markers are off: the pull request's marker allows nothing.
+    let (ci, main_tip, pr_tip) = pull_request(
+        tmp.path(),
+        &[(".sgscan.toml", b"[scan]\ninline_allow = false\n")],
+        &[("demo.sh", marked_line.as_bytes())],
+    );
+    let range = format!("{main_tip}..{pr_tip}");
+    let run = ci_scan(&ci.path, &[], &["git", "-q", "-f", "json", "--range", &range]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(fps(&run.json()), set(&[&marked]), "{run}");
+
+    // A pull request that turns markers back on changes nothing until it is merged.
+    let tmp = tempfile::tempdir().unwrap();
+    let (ci, main_tip, pr_tip) = pull_request(
+        tmp.path(),
+        &[(".sgscan.toml", b"[scan]\ninline_allow = false\n")],
+        &[
+            ("demo.sh", marked_line.as_bytes()),
+            (".sgscan.toml", b"[scan]\ninline_allow = true\n"),
+        ],
+    );
+    let range = format!("{main_tip}..{pr_tip}");
+    let run = ci_scan(&ci.path, &[], &["git", "-q", "-f", "json", "--range", &range]);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(fps(&doc), set(&[&marked]), "{run}");
+    assert!(
+        notes(&doc)
+            .iter()
+            .any(|n| n.contains("the range changes .sgscan.toml")
+                && n.contains(&format!("the base commit {}'s", &main_tip[..12]))),
+        "{:?}",
+        notes(&doc)
+    );
+}

@@ -212,7 +212,8 @@ sgtest!(
                 repo.path.to_str().unwrap(),
             ],
         );
-        assert_eq!(fps(&r.json()), set(&[&fixture, &zipped, &real]), "{r}");
+        // Nothing from the tree: not the config, not `.sgscanignore` either (issue #22).
+        assert_eq!(fps(&r.json()), set(&[&fixture, &legacy, &zipped, &real]), "{r}");
     }
 );
 
@@ -327,3 +328,66 @@ fn config_policy_flags_scopes_beyond_the_allowed_ones() {
     let v = &verification(&doc, &key)["policy_violations"];
     assert!(v.is_null() || *v == serde_json::json!([]), "{doc}");
 }
+
+// `--no-config`: no file from the scanned tree changes the result (issue #22)
+
+sgtest!(config_no_config_drops_ignore_files_and_markers_too, |dir, cmd| {
+    let mut keys = KeyGen::new(0xc0_22);
+    let (listed, marked) = (keys.key(), keys.key());
+    dir.write("a.env", env_line(&listed));
+    dir.write("b.sh", format!("KEY={marked}  # sgscan:allow\n"));
+    dir.write(".sgscanignore", format!("{}\n", crate::util::fp(&listed)));
+
+    // By default both are allowed, and listed with what allowed them.
+    let r = dir_json(dir.root(), &[]);
+    r.expect_code(0);
+    let doc = r.json();
+    assert_eq!(summary(&doc, "allowed"), 2, "{r}");
+    let by: Vec<(String, String)> = doc["allowed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let b = &a["locations"][0]["allowed_by"];
+            (
+                b["kind"].as_str().unwrap().into(),
+                b["file"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by,
+        [
+            ("ignore-file".to_string(), ".sgscanignore".to_string()),
+            ("inline".to_string(), "b.sh".to_string())
+        ],
+        "{r}"
+    );
+
+    // JSONL: an `allowed` line each (checked against `sgscan schema jsonl`), merged back whole.
+    let r = scan(dir.root(), &["dir", "-f", "jsonl", "-o", "out.jsonl"]);
+    r.expect_code(0);
+    let text = std::fs::read_to_string(dir.root().join("out.jsonl")).unwrap();
+    let lines = crate::util::jsonl(&text, "out.jsonl");
+    assert_eq!(
+        lines.iter().filter(|l| l["type"] == "allowed").count(),
+        2,
+        "{text}"
+    );
+    let merged = scan(dir.root(), &["merge", "-f", "json", "out.jsonl"]);
+    assert_eq!(
+        merged.json()["allowed"].as_array().map(Vec::len),
+        Some(2),
+        "{merged}"
+    );
+
+    let r = dir_json(dir.root(), &["--no-config"]);
+    r.expect_code(1);
+    assert_eq!(fps(&r.json()), set(&[&listed, &marked]), "{r}");
+    assert_eq!(summary(&r.json(), "allowed"), 0, "{r}");
+    // `--no-inline-allow` turns only the markers off.
+    let r = dir_json(dir.root(), &["--no-inline-allow"]);
+    r.expect_code(1);
+    assert_eq!(fps(&r.json()), set(&[&marked]), "{r}");
+    assert_run_leaks_nothing(&r, &[&listed, &marked]);
+});

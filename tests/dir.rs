@@ -1588,3 +1588,45 @@ sgtest!(threads_beyond_the_cap_are_capped_with_a_note, |dir, cmd| {
     let help = util::run(sgscan(root).args(["dir", "--help"]));
     assert!(help.stdout.contains("more is capped"), "{help}");
 });
+
+// Tracked files that an ignore rule matches (issue #22)
+
+/// Git applies `.gitignore` to untracked files only: a `.env` committed before it was listed there
+/// is in every clone, so `dir` scans it (with a note), while an untracked ignored file stays out.
+#[test]
+fn dir_scans_tracked_files_that_gitignore_matches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut keys = KeyGen::new(0x22_03);
+    let (committed, untracked) = (keys.key(), keys.key());
+    let repo = crate::util::git::Repo::init(&tmp.path().join("r"));
+    repo.write("conf/.env", &util::env_line(&committed));
+    repo.write("README", "app\n");
+    repo.commit("config");
+    repo.write(".gitignore", ".env\nbuild/\n");
+    repo.write("build/out.env", &util::env_line(&untracked));
+    repo.commit("ignore local files");
+    assert!(repo.git(&["ls-files", "build"]).is_empty(), "build/ is untracked");
+
+    // In the work tree, from outside it, and from a subdirectory given as the root.
+    for (cwd, root, shown) in [
+        (repo.path.clone(), ".", "conf/.env"),
+        (tmp.path().to_path_buf(), "r", "r/conf/.env"),
+        (repo.path.clone(), "conf", "conf/.env"),
+    ] {
+        let (r, doc) = dir_json(&cwd, &[root]);
+        assert_eq!(r.code, 1, "{r}");
+        let f = find(&doc, &committed).unwrap_or_else(|| panic!("tracked .env not scanned:\n{r}"));
+        assert_eq!(f["locations"][0]["path"], shown, "{r}");
+        assert!(find(&doc, &untracked).is_none(), "{r}");
+        assert!(
+            util::has_note(&doc, "1 file tracked by git but matching an ignore rule"),
+            "{r}"
+        );
+        util::assert_run_leaks_nothing(&r, &[&committed, &untracked]);
+    }
+    // --no-ignore scans both, with no note to make.
+    let (r, doc) = dir_json(&repo.path, &["--no-ignore"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(find(&doc, &committed).is_some() && find(&doc, &untracked).is_some());
+    assert!(!util::has_note(&doc, "tracked by git"), "{r}");
+}

@@ -364,9 +364,13 @@ pub struct CommonArgs {
     /// the scanned root or repository top. Flags override it.
     #[arg(long, value_name = "FILE", help_heading = SCAN)]
     pub config: Option<PathBuf>,
-    /// Ignore the .sgscan.toml found at the scanned root.
+    /// Let no file from the scanned tree change the result: no .sgscan.toml, no .sgscanignore, no
+    /// `sgscan:allow` marker.
     #[arg(long, conflicts_with = "config", help_heading = SCAN)]
     pub no_config: bool,
+    /// `sgscan:allow` markers allow nothing: every exception goes through a reviewed ignore file.
+    #[arg(long, help_heading = SCAN)]
+    pub no_inline_allow: bool,
     #[command(flatten)]
     pub archive: ArchiveArgs,
     #[command(flatten)]

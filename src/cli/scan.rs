@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use super::args::{CommonArgs, DirArgs, FailOn, GitArgs, StagedArgs};
 use super::revoke::TerminalConfirm;
 use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, error, error_text, write_report};
-use crate::allow::Ignores;
+use crate::allow::{IgnoreText, Ignores};
 use crate::config::{self, Config, Trust};
 use crate::key::redact_text;
 use crate::model::{Outcome, Status};
@@ -59,7 +59,10 @@ pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32
         bail!("--range takes one repository, not {}", repos.len());
     }
     let top = repo_top(&repos[0]);
-    let settings = Settings::load(&args.common, top.as_deref(), top.clone())?;
+    let settings = match &args.range {
+        Some(range) => Settings::load_range(&args.common, &repos[0], range, args.branch.as_deref(), top)?,
+        None => Settings::load(&args.common, top.as_deref(), top.clone())?,
+    };
     let source = git::Histories {
         repos,
         opts: git::HistoryOptions {
@@ -150,6 +153,8 @@ pub(super) struct Settings {
     pub(super) max_file_size: u64,
     fail_on: FailOn,
     ignores: Ignores,
+    /// What the report should say about where the settings came from.
+    notes: Vec<String>,
 }
 
 impl Settings {
@@ -162,6 +167,88 @@ impl Settings {
             (None, false, Some(root)) => Config::find(root)?,
             _ => None,
         };
+        Settings::with(common, config, root.unwrap_or(Path::new("")), base)
+    }
+
+    /// For `git --range` (and `ci`): the allow list and config of the range's base commit, read
+    /// from git objects. What the range itself writes in them takes effect once merged: judged by
+    /// its own rules, a change could allow its own key. The work tree (the head side, in CI) is
+    /// not read; the report says when the range changes either file.
+    pub(super) fn load_range(
+        common: &CommonArgs,
+        repo: &Path,
+        range: &str,
+        branch: Option<&str>,
+        top: Option<PathBuf>,
+    ) -> Result<Settings> {
+        let mut notes = Vec::new();
+        let side = match common.no_config {
+            true => git::BaseSide::default(),
+            false => git::range_base(repo, range, branch, &[IGNORE_FILE, config::CONFIG_FILE])
+                .unwrap_or_else(|e| {
+                    // The scan itself fails on a range it cannot read, and says why; this says
+                    // only that nothing of the tree's was honoured.
+                    notes.push(format!(
+                        "the range's base side could not be read ({e:#}): no {IGNORE_FILE} or {} was honoured",
+                        config::CONFIG_FILE
+                    ));
+                    git::BaseSide::default()
+                }),
+        };
+        let short = |c: &str| c.get(..12).unwrap_or(c).to_string();
+        let text = |name: &str| side.files.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone());
+        let config = match &common.config {
+            Some(file) => Some(Config::load(file, Trust::Given)?),
+            None => match (text(config::CONFIG_FILE), &side.commit) {
+                (Some(t), Some(c)) => {
+                    Some(Config::from_commit(t, config::CONFIG_FILE).with_context(|| {
+                        format!("{} of the range's base commit {}", config::CONFIG_FILE, short(c))
+                    })?)
+                }
+                _ => None,
+            },
+        };
+        let from_base = common.config.is_none() && config.is_some();
+        let root = top.clone().unwrap_or_default();
+        let mut settings = Settings::with(common, config, &root, top)?;
+        if from_base {
+            settings.ignores.commit = side.commit.clone();
+        }
+        settings.ignores.no_source_files = true;
+        if let Some(t) = text(IGNORE_FILE) {
+            settings.ignores.files.push(IgnoreText {
+                text: t,
+                file: IGNORE_FILE.to_string(),
+                commit: side.commit.clone(),
+                root,
+            });
+        }
+        for name in &side.changed {
+            let used = match &side.commit {
+                Some(c) if side.files.iter().any(|(n, _)| n == name) => {
+                    format!("this scan used the base commit {}'s", short(c))
+                }
+                Some(c) => format!("the base commit {} has none, so none was used", short(c)),
+                None => "the range has no base commit here, so none was used".to_string(),
+            };
+            let given = match (name == config::CONFIG_FILE, &common.config) {
+                (true, Some(f)) => format!(" (and --config {} replaced it)", f.display()),
+                _ => String::new(),
+            };
+            notes.push(format!(
+                "the range changes {name}: what it writes there takes effect once merged; {used}{given}"
+            ));
+        }
+        settings.notes.extend(notes);
+        Ok(settings)
+    }
+
+    fn with(
+        common: &CommonArgs,
+        config: Option<Config>,
+        root: &Path,
+        base: Option<PathBuf>,
+    ) -> Result<Settings> {
         let file = config.as_ref().map(|c| &c.file.scan);
         let max_file_size = common
             .max_file_size
@@ -178,15 +265,23 @@ impl Settings {
             })
             .unwrap_or(FailOn::Any);
         let mut ignores = match &config {
-            Some(c) => c.ignores(root.unwrap_or(Path::new(""))),
+            Some(c) => c.ignores(root),
             None => Ignores::default(),
         };
         ignores.base = base;
+        // No file from the scanned tree changes the result, markers included.
+        ignores.no_source_files = common.no_config;
+        let markers_off = config
+            .as_ref()
+            .and_then(|c| c.file.scan.inline_allow)
+            .is_some_and(|on| !on);
+        ignores.no_inline = common.no_config || common.no_inline_allow || markers_off;
         Ok(Settings {
             config,
             max_file_size,
             fail_on,
             ignores,
+            notes: Vec::new(),
         })
     }
 
@@ -244,6 +339,7 @@ impl Run {
         }
         // A bad flag or file fails here, before anything is written: there was no scan to report.
         let fail_on = settings.fail_on;
+        let settings_notes = settings.notes;
         let mut scan = Scan::new(common.scan_options(settings.config.as_ref(), settings.ignores)?)?;
         let confirm = TerminalConfirm {
             yes: common.revoke.yes,
@@ -255,9 +351,9 @@ impl Run {
                 return Err(e);
             }
         };
-        if let Some(why) = why {
-            // Names a branch or a range from the CI event: text from outside, like any note.
-            ran.outcome.notes.insert(0, redact_text(&why).into_owned());
+        // Names a branch or a range from the CI event: text from outside, like any note.
+        for (i, n) in why.into_iter().chain(settings_notes).enumerate() {
+            ran.outcome.notes.insert(i, redact_text(&n).into_owned());
         }
         ran.outcome.notes.extend(common.threads_note());
         for w in &ran.warnings {
@@ -296,6 +392,7 @@ fn write_failed(e: &anyhow::Error, common: &CommonArgs, mut ctx: report::Context
         findings: Vec::new(),
         stats: Default::default(),
         skipped: Vec::new(),
+        allowed: Vec::new(),
         notes: why
             .into_iter()
             .map(|w| redact_text(&w).into_owned())

@@ -718,12 +718,34 @@ fn day_of(t: i64) -> String {
 }
 
 fn notes(page: &mut String, outcome: &Outcome) {
-    if outcome.notes.is_empty() && outcome.skipped.is_empty() {
+    if outcome.notes.is_empty() && outcome.skipped.is_empty() && outcome.allowed.is_empty() {
         return;
     }
     page.push_str("<section>\n<h2>Notes</h2>\n<ul class=\"notes\">");
     for n in &outcome.notes {
         let _ = write!(page, "<li>{}</li>", esc(n));
+    }
+    for a in &outcome.allowed {
+        let id = a
+            .key_id
+            .as_deref()
+            .map(|k| format!(" key id {}", esc(k)))
+            .unwrap_or_default();
+        let at = a.locations.first().map(|l| {
+            format!(
+                " at <code>{}:{}:{}</code> by {}",
+                esc(&shown_path(&l.location.origin)),
+                l.location.line,
+                l.location.column,
+                esc(&l.allowed_by.describe())
+            )
+        });
+        let _ = write!(
+            page,
+            "<li class=\"allowed\">allowed <code>{}</code>{id}{}</li>",
+            esc(&a.redacted),
+            at.unwrap_or_default()
+        );
     }
     for s in outcome.skipped.iter().take(SKIPS_SHOWN) {
         let _ = write!(

@@ -167,6 +167,28 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
         }
         writeln!(out)?;
     }
+    // Each allowed key on a line of its own: an allowance a change brings is seen, not only counted.
+    for a in &outcome.allowed {
+        write!(out, "allowed {} {}", Safe(&a.rule_name), Safe(&a.redacted))?;
+        if let Some(id) = &a.key_id {
+            write!(out, "  key id {}", Safe(id))?;
+        }
+        if let Some(l) = a.locations.first() {
+            write!(
+                out,
+                "  at {PATH}{}{PATH:#}:{}:{}  by {}",
+                shown_path(&l.location.origin),
+                l.location.line,
+                l.location.column,
+                Safe(&l.allowed_by.describe())
+            )?;
+        }
+        let more = a.location_count.saturating_sub(1);
+        if more > 0 {
+            write!(out, " (and {})", count(more, "more location", "more locations"))?;
+        }
+        writeln!(out)?;
+    }
     for s in outcome.skipped.iter().take(SKIPS_SHOWN) {
         writeln!(out, "{DIM}skipped {}: {}{DIM:#}", Safe(&s.path), Safe(&s.reason))?;
     }
@@ -616,6 +638,7 @@ mod tests {
                 ..Default::default()
             },
             skipped: vec![],
+            allowed: vec![],
             notes: vec![],
         };
         let text = report(&outcome, false);

@@ -7,13 +7,14 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::schema::{FindingRecord, Line, Report, Summary};
-use crate::model::{Finding, Location, MAX_LOCATIONS, Outcome, Skip, Stats};
+use crate::model::{Allowed, Finding, Location, MAX_LOCATIONS, Outcome, Skip, Stats};
 
 #[derive(Default)]
 pub struct Merger {
     findings: HashMap<String, Finding>,
     stats: Stats,
     skipped: Vec<Skip>,
+    allowed: HashMap<String, Allowed>,
     notes: Vec<String>,
 }
 
@@ -39,6 +40,9 @@ impl Merger {
                 }
                 self.add_stats(&doc.summary);
                 self.skipped.extend(doc.skipped);
+                for a in doc.allowed {
+                    self.allowed(a);
+                }
                 for n in doc.notes {
                     self.note(n);
                 }
@@ -59,6 +63,7 @@ impl Merger {
                             push_location(entry, l.location);
                         }
                         Line::Skipped(s) => self.skipped.push(s),
+                        Line::Allowed(a) => self.allowed(*a),
                         Line::Note(n) => self.note(n.message),
                         Line::Summary(s) => self.add_stats(&s.summary),
                     }
@@ -66,6 +71,23 @@ impl Merger {
             }
         }
         Ok(())
+    }
+
+    /// One entry per allowed key, its locations from every report.
+    fn allowed(&mut self, a: Allowed) {
+        match self.allowed.get_mut(&a.fingerprint) {
+            None => {
+                self.allowed.insert(a.fingerprint.clone(), a);
+            }
+            Some(entry) => {
+                entry.location_count += a.location_count;
+                for l in a.locations {
+                    if entry.locations.len() < MAX_LOCATIONS && !entry.locations.contains(&l) {
+                        entry.locations.push(l);
+                    }
+                }
+            }
+        }
     }
 
     fn note(&mut self, n: String) {
@@ -104,6 +126,7 @@ impl Merger {
             findings,
             stats: self.stats,
             skipped: self.skipped,
+            allowed: self.allowed.into_values().collect(),
             notes: self.notes,
         };
         outcome.sort();

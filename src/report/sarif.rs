@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Context, Paths};
-use crate::model::{Encoding, Layer, MAX_LOCATIONS, Outcome};
+use crate::model::{AllowKind, Encoding, Layer, MAX_LOCATIONS, Outcome};
 use crate::verify::Status;
 
 /// Characters that cannot appear raw in a relative URI reference path.
@@ -191,6 +191,11 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             results.push((rank, result));
         }
     }
+    results.extend(
+        allowed_results(outcome, ctx, &mut nth)
+            .into_iter()
+            .map(|r| (4, r)),
+    );
     results.sort_by_key(|(rank, _)| *rank);
     let total = results.len();
     results.truncate(MAX_RESULTS);
@@ -245,6 +250,74 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
     });
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
+}
+
+/// A result per location of each allowed key, with a suppression naming what allowed it (`inSource`
+/// for a marker on the line, `external` for an ignore file, a config or a baseline): code
+/// scanning shows the allowance to whoever reviews the change instead of nothing at all.
+fn allowed_results(
+    outcome: &Outcome,
+    ctx: &Context,
+    nth: &mut HashMap<(String, String, Option<String>), u32>,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    for a in &outcome.allowed {
+        let rule_index = ctx.rules.iter().position(|r| r.spec.id == a.rule_id);
+        let key_id = a
+            .key_id
+            .as_deref()
+            .map(|k| format!(", key id {k}"))
+            .unwrap_or_default();
+        for l in &a.locations {
+            let loc = &l.location;
+            let by = l.allowed_by.describe();
+            let artifact = artifact(
+                &loc.origin.path,
+                loc.origin.commit.as_ref().map(|c| c.commit.as_str()),
+                ctx.paths.as_ref(),
+            );
+            let uri = artifact["uri"].as_str().unwrap_or_default().to_string();
+            let commit = loc.origin.commit.as_ref().map(|c| c.commit.clone());
+            let n = nth
+                .entry((a.fingerprint.clone(), uri.clone(), commit))
+                .or_insert(0);
+            *n += 1;
+            let kind = match l.allowed_by.kind {
+                AllowKind::Inline => "inSource",
+                _ => "external",
+            };
+            let mut result = json!({
+                "ruleId": a.rule_id,
+                "level": "note",
+                "message": { "text": format!("{} {}{key_id}, allowed by {by}: not reported as a leak. Check the allowance is meant.", a.rule_name, a.redacted) },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": artifact,
+                        "region": {
+                            "startLine": loc.line,
+                            "startColumn": loc.column,
+                            "endLine": loc.line,
+                            "endColumn": end_column(loc.column, 69, loc.encoding),
+                        },
+                    }
+                }],
+                "suppressions": [{ "kind": kind, "status": "accepted", "justification": by }],
+                "partialFingerprints": {
+                    "primaryLocationLineHash": line_hash(&a.fingerprint, &uri, *n),
+                    "sgscan/key/v1": a.fingerprint,
+                },
+                "properties": { "fingerprint": a.fingerprint, "key_id": a.key_id, "encoding": loc.encoding, "status": "allowed", "allowed_by": l.allowed_by },
+            });
+            if let (Some(i), Some(obj)) = (rule_index, result.as_object_mut()) {
+                obj.insert("ruleIndex".into(), json!(i));
+            }
+            if let Some(m) = &loc.origin.member {
+                archive_member(&mut result, m, loc.line);
+            }
+            out.push(result);
+        }
+    }
+    out
 }
 
 /// `sgscan/<mode>/[<category>/]`: GitHub takes everything before the last `/` as the category,

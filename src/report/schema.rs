@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Finding, Location, Outcome, Skip, Stats};
+use crate::model::{Allowed, Finding, Location, Outcome, Skip, Stats};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
@@ -93,6 +93,10 @@ pub struct Document {
     pub findings: Vec<FindingRecord>,
     #[serde(default)]
     pub skipped: Vec<Skip>,
+    /// Keys an allow list let through, each location with what allowed it (`summary.allowed`
+    /// counts them). Redacted only, even with `--show-secrets`.
+    #[serde(default)]
+    pub allowed: Vec<Allowed>,
     #[serde(default)]
     pub notes: Vec<String>,
 }
@@ -124,6 +128,8 @@ pub struct NoteLine {
 pub enum Line {
     Finding(Box<LocationLine>),
     Skipped(Skip),
+    /// A key an allow list let through, with its locations.
+    Allowed(Box<Allowed>),
     Note(NoteLine),
     Summary(SummaryLine),
 }
@@ -208,7 +214,8 @@ impl Report {
     }
 }
 
-/// The records of a JSONL report for `outcome`, in order: locations, skips, notes, summary.
+/// The records of a JSONL report for `outcome`, in order: locations, skips, allowed keys, notes,
+/// summary.
 pub fn lines(outcome: &Outcome, show_secrets: bool, elapsed: std::time::Duration) -> Vec<Line> {
     let mut out = Vec::new();
     for f in &outcome.findings {
@@ -222,6 +229,7 @@ pub fn lines(outcome: &Outcome, show_secrets: bool, elapsed: std::time::Duration
         }
     }
     out.extend(outcome.skipped.iter().cloned().map(Line::Skipped));
+    out.extend(outcome.allowed.iter().map(|a| Line::Allowed(Box::new(a.clone()))));
     out.extend(
         outcome
             .notes
@@ -245,6 +253,7 @@ pub fn document(outcome: &Outcome, show_secrets: bool, elapsed: std::time::Durat
             .map(|f| FindingRecord::of(f, show_secrets))
             .collect(),
         skipped: outcome.skipped.clone(),
+        allowed: outcome.allowed.clone(),
         notes: outcome.notes.clone(),
     }
 }

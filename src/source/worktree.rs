@@ -1,5 +1,6 @@
 //! The working tree: a parallel, gitignore-aware walk (the `ignore` crate, as ripgrep uses it).
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -78,6 +79,13 @@ fn walk(roots: &[PathBuf], opts: &WalkOptions, sink: &dyn Sink) -> Result<()> {
         }
     }
     let respect = !opts.no_ignore;
+    // Git applies `.gitignore` to untracked files only: a committed `.env` later listed there is
+    // still in every clone. The walk marks off what it visits; what is left is scanned after it.
+    let tracked: Tracked = Arc::new(Mutex::new(if respect {
+        tracked_files(&roots)
+    } else {
+        HashSet::new()
+    }));
     // The walker opens ignore files itself, in each directory it enters and in every parent of a
     // root: a directory where one is a FIFO or a device is kept from it and walked afterwards with
     // no ignore rules at all (more is scanned, nothing waits, nothing is left out).
@@ -95,7 +103,7 @@ fn walk(roots: &[PathBuf], opts: &WalkOptions, sink: &dyn Sink) -> Result<()> {
         }
     }
     if !ruled.is_empty() {
-        run(&ruled, opts, respect, &unruled, sink);
+        run(&ruled, opts, respect, &unruled, &tracked, sink);
     }
     let unruled = std::mem::take(&mut *lock(&unruled));
     // A note, not a skip: the file itself, if it is in the tree, is recorded as skipped when the
@@ -111,9 +119,67 @@ fn walk(roots: &[PathBuf], opts: &WalkOptions, sink: &dyn Sink) -> Result<()> {
     }
     let dirs: Vec<PathBuf> = unruled.into_iter().map(|(dir, _)| dir).collect();
     if !dirs.is_empty() {
-        run(&dirs, opts, false, &Arc::default(), sink);
+        run(&dirs, opts, false, &Arc::default(), &tracked, sink);
+    }
+    let mut left: Vec<PathBuf> = std::mem::take(&mut *lock(&tracked)).into_iter().collect();
+    left.sort();
+    let mut buf = AlignedBuf::default();
+    let mut scanned = 0u64;
+    for path in &left {
+        // A tracked file deleted from the work tree (or a sparse checkout's) is not on disk to scan.
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            continue;
+        };
+        scanned += 1;
+        visit(path, Some(meta.file_type()), opts, sink, &mut buf);
+    }
+    if scanned > 0 {
+        sink.note(format!(
+            "{} tracked by git but matching an ignore rule {} scanned all the same: git ignores only untracked files, so {} in every clone",
+            crate::text::count(scanned, "file", "files"),
+            if scanned == 1 { "was" } else { "were" },
+            if scanned == 1 { "it is" } else { "they are" },
+        ));
     }
     Ok(())
+}
+
+/// The tracked files the walk has not visited yet, as the walker names them (`root/rel`).
+type Tracked = Arc<Mutex<HashSet<PathBuf>>>;
+
+/// The files the index of the work tree each directory root is in tracks under that root, named
+/// as the walker names them. Empty outside a git work tree; reading the index is one pass over it.
+fn tracked_files(roots: &[PathBuf]) -> HashSet<PathBuf> {
+    let mut out = HashSet::new();
+    for root in roots.iter().filter(|r| r.is_dir()) {
+        let Ok(repo) = super::git::open_repo(root) else {
+            continue;
+        };
+        let (Some(workdir), true) = (repo.workdir(), repo.index_path().is_file()) else {
+            continue;
+        };
+        let (Ok(top), Ok(abs)) = (workdir.canonicalize(), root.canonicalize()) else {
+            continue;
+        };
+        let Ok(under) = abs.strip_prefix(&top) else {
+            continue;
+        };
+        let Ok(index) = repo.open_index() else {
+            continue;
+        };
+        for entry in index.entries() {
+            if entry.mode.is_submodule() {
+                continue;
+            }
+            let Ok(path) = gix::path::from_bstr(entry.path(&index)) else {
+                continue;
+            };
+            if let Ok(rel) = path.strip_prefix(under) {
+                out.insert(root.join(rel));
+            }
+        }
+    }
+    out
 }
 
 /// Directories kept from the ruled walk, each with its ignore files that are no regular file.
@@ -124,7 +190,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// One parallel walk of `roots` (none empty), with the ignore files or without any.
-fn run(roots: &[PathBuf], opts: &WalkOptions, respect: bool, unruled: &Unruled, sink: &dyn Sink) {
+fn run(
+    roots: &[PathBuf],
+    opts: &WalkOptions,
+    respect: bool,
+    unruled: &Unruled,
+    tracked: &Tracked,
+    sink: &dyn Sink,
+) {
     let mut builder = WalkBuilder::new(&roots[0]);
     for root in &roots[1..] {
         builder.add(root);
@@ -154,11 +227,18 @@ fn run(roots: &[PathBuf], opts: &WalkOptions, respect: bool, unruled: &Unruled, 
             }
             true
         });
+    // Checked once: outside a git work tree the walk takes no lock per file.
+    let tracking = !lock(tracked).is_empty();
     builder.build_parallel().run(|| {
         let mut buf = AlignedBuf::default();
         Box::new(move |entry| {
             match entry {
-                Ok(entry) => visit(entry.path(), entry.file_type(), opts, sink, &mut buf),
+                Ok(entry) => {
+                    if tracking {
+                        lock(tracked).remove(entry.path());
+                    }
+                    visit(entry.path(), entry.file_type(), opts, sink, &mut buf)
+                }
                 Err(err) => sink.skip(error_path(&err), one_line(&err)),
             }
             WalkState::Continue

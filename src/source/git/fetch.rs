@@ -19,8 +19,7 @@ use super::HistoryOptions;
 use super::plan::{Prepared, Pushed, cut_commits, is_zero, pushed_ref, split_range};
 use super::repo::open_repo;
 use super::walk::walk;
-use crate::model::{Origin, Skip};
-use crate::source::{Attribute, Sink};
+use crate::source::Sink;
 
 /// How far each deepening goes before the next (then the whole history of HEAD).
 const DEEPEN: &[u32] = &[50, 500, 5000];
@@ -98,7 +97,7 @@ fn existing(
         if !repo.has_object(base) {
             return Ok(false);
         }
-        let commits = walk(&repo, &[(head, String::new())], &[base], &Quiet);
+        let commits = walk(&repo, &[(head, String::new())], &[base], &super::Quiet);
         Ok(cut_commits(&repo, commits.iter().map(|c| c.id)).is_empty())
     };
     if complete()? {
@@ -181,7 +180,7 @@ fn new_ref(git: &Git, path: &Path, head: ObjectId, pushed: &Pushed) -> Result<Pr
     // The oldest commits fetched start from commits the other branches have: fetch those (their
     // trees only matter) and end the range at them.
     let repo = open_repo(path).map_err(|e| format!("{e:#}"))?;
-    let commits = walk(&repo, &[(head, String::new())], &[], &Quiet);
+    let commits = walk(&repo, &[(head, String::new())], &[], &super::Quiet);
     let mut buf = Vec::new();
     let mut parents: Vec<ObjectId> = Vec::new();
     for c in cut_commits(&repo, commits.iter().map(|c| c.id)) {
@@ -268,21 +267,5 @@ impl Git {
                 err.trim().replace('\n', "; ")
             ))
         }
-    }
-}
-
-/// The walks here only test whether the range is all present; the planner's own walk records
-/// what it cannot read.
-struct Quiet;
-
-impl Sink for Quiet {
-    fn blob(&self, _: &[u8], _: &dyn Fn() -> Origin) {}
-    fn message(&self, _: &[u8], _: &dyn Fn() -> Origin) {}
-    fn header(&self, _: &[u8], _: &dyn Fn() -> Origin) {}
-    fn skipped(&self, _: Skip) {}
-    fn noted(&self, _: String) {}
-    fn attribute(&self, _: &dyn Attribute) {}
-    fn pending_blobs(&self) -> Vec<String> {
-        Vec::new()
     }
 }

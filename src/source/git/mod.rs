@@ -9,6 +9,7 @@
 //! (`sweep`). Submodules come last (`submodules`).
 
 mod attribute;
+mod base;
 mod fetch;
 mod objects;
 mod plan;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+pub use base::{BaseSide, range_base};
 pub(crate) use objects::{Bounded, find_bounded, too_big_reason};
 pub(crate) use repo::repo_ignore_files;
 pub use repo::{open_repo, open_repo_with_refs};
@@ -249,5 +251,21 @@ impl Timings {
         if let Some(start) = self.0 {
             eprintln!("sgscan timings: {:>8.3} s  {what}", start.elapsed().as_secs_f64());
         }
+    }
+}
+
+/// A sink that keeps nothing: for the walks that only plan (is the range all here? where does the
+/// head leave it?), whose findings and skips the range's own scan reports.
+struct Quiet;
+
+impl Sink for Quiet {
+    fn blob(&self, _: &[u8], _: &dyn Fn() -> crate::model::Origin) {}
+    fn message(&self, _: &[u8], _: &dyn Fn() -> crate::model::Origin) {}
+    fn header(&self, _: &[u8], _: &dyn Fn() -> crate::model::Origin) {}
+    fn skipped(&self, _: crate::model::Skip) {}
+    fn noted(&self, _: String) {}
+    fn attribute(&self, _: &dyn super::Attribute) {}
+    fn pending_blobs(&self) -> Vec<String> {
+        Vec::new()
     }
 }

@@ -240,6 +240,7 @@ fn shallow_advice(prepared: &Prepared) -> String {
     )
 }
 
+/// `BASE..HEAD` split in two.
 pub(super) fn split_range(range: &str) -> Result<(&str, &str)> {
     range
         .split_once("..")
@@ -302,7 +303,7 @@ pub(super) fn pushed_ref(
 /// has its branches for them). Tags, local branches and HEAD are not the remote's branches: one at
 /// the pushed commit (a tag pushed with `--follow-tags`) must not hide what the push brings. A
 /// branch pushed at main's tip brings nothing new.
-fn pre_existing(
+pub(super) fn pre_existing(
     repo: &gix::Repository,
     head: &str,
     head_id: ObjectId,
@@ -387,7 +388,7 @@ fn pushed_branch(repo: &gix::Repository, head: &str, head_id: ObjectId) -> Optio
     short_name(&name)
 }
 
-fn resolve(repo: &gix::Repository, spec: &str) -> Result<ObjectId> {
+pub(super) fn resolve(repo: &gix::Repository, spec: &str) -> Result<ObjectId> {
     let id = repo.rev_parse_single(spec).map_err(|e| anyhow!("{e}"))?.detach();
     let commit = repo
         .find_object(id)
