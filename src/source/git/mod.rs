@@ -11,6 +11,7 @@
 mod attribute;
 mod objects;
 mod plan;
+mod presence;
 mod progress;
 mod refs;
 mod repo;
