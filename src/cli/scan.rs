@@ -270,6 +270,9 @@ impl Run {
             common.output.output.as_deref(),
             &ctx,
         )?;
+        if mode == "ci" && std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+            github_log(&ran.outcome, common.output.output.is_some());
+        }
         let code = match &ran.revoke_error {
             // The report above is complete; the error is about the revocation only.
             Some(e) => {
@@ -279,6 +282,38 @@ impl Run {
             None => fail_code(&ran.outcome, fail_on),
         };
         Ok((ran.outcome, code))
+    }
+}
+
+/// On GitHub Actions, `sgscan ci` also tells the job's log: an annotation per location (on standard
+/// output when the report goes to a file, as the runner reads commands there; else on standard
+/// error, so a report on standard output stays whole) and a table appended to
+/// `$GITHUB_STEP_SUMMARY`. Neither can change the result: a failure is only said.
+fn github_log(outcome: &Outcome, report_in_file: bool) {
+    let written = if report_in_file {
+        let mut out = std::io::stdout().lock();
+        report::github::annotations(&mut out, outcome).and_then(|_| std::io::Write::flush(&mut out))
+    } else {
+        let mut out = std::io::stderr().lock();
+        report::github::annotations(&mut out, outcome)
+    };
+    if let Err(e) = written {
+        eprintln!("sgscan: cannot write the GitHub annotations: {e}");
+    }
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let path = PathBuf::from(path);
+    // Appended, as every step adds its own part; never through a link planted where it goes.
+    let written = crate::file::create(&path, crate::file::Write::Append, false).and_then(|file| {
+        let mut out = std::io::BufWriter::new(file);
+        report::github::summary(&mut out, outcome).and_then(|_| std::io::Write::flush(&mut out))
+    });
+    if let Err(e) = written {
+        eprintln!(
+            "sgscan: cannot write the job summary {}: {e}",
+            Safe(&path.display().to_string())
+        );
     }
 }
 
