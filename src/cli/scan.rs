@@ -1,6 +1,7 @@
 //! `sgscan dir`, `sgscan git` and `sgscan staged`: a source, the pipeline, the report (also used by
 //! `ci` and `stdin`).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, error, error_text, write_repo
 use crate::allow::Ignores;
 use crate::config::{self, Config, Trust};
 use crate::key::redact_text;
-use crate::model::{Outcome, Status};
+use crate::model::{Finding, Outcome, Status};
 use crate::pipeline::Scan;
 use crate::report;
 use crate::source::{IGNORE_FILE, Source, git, staged, worktree};
@@ -92,6 +93,7 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
         max_file_size: settings.max_file_size,
         threads: args.common.threads(),
         files: args.files.clone(),
+        committed: Default::default(),
     };
     let run = Run {
         mode: "staged",
@@ -101,13 +103,48 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
     };
     let (outcome, code) = run.go(&source, &args.common, settings)?;
     if code == EXIT_FINDINGS {
-        eprintln!(
-            "sgscan: commit blocked: {}. Remove each key from the file and `git add` it again \
-             (or `git restore --staged FILE`), load it from the environment or a secret store instead, and revoke it \
-             if it was ever pushed. A false positive? Put `sgscan:allow` on that line, or run the `sgscan ignore FINGERPRINT` \
-             shown for it above (it adds the key to {IGNORE_FILE} at the top of the repository: commit that file too).",
-            count(outcome.findings.len() as u64, "staged key", "staged keys")
+        let committed: HashSet<String> = std::mem::take(
+            &mut *source
+                .committed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+        .into_iter()
+        .collect();
+        // A key only in files committed already (`pre-commit run --all-files` / `--files` passes
+        // them): no commit is being made, and unstaging would not take the key out of history.
+        let (old, new): (Vec<&Finding>, Vec<&Finding>) = outcome.findings.iter().partition(|f| {
+            !f.locations.is_empty() && f.locations.iter().all(|l| committed.contains(&l.origin.path))
+        });
+        let allow = format!(
+            "A false positive? Put `sgscan:allow` on that line, or run the `sgscan ignore FINGERPRINT` \
+             shown for it above (it adds the key to {IGNORE_FILE} at the top of the repository: commit that file too)."
         );
+        if !old.is_empty() {
+            let mut files: Vec<&str> = Vec::new();
+            for l in old.iter().flat_map(|f| f.locations.iter()) {
+                if !files.contains(&l.origin.path.as_str()) {
+                    files.push(&l.origin.path);
+                }
+            }
+            eprintln!(
+                "sgscan: {} committed already: {} holds a key in the repository's history, not only in a change \
+                 being committed. Rotate it: create a replacement with only the scopes it needs, deploy it, then revoke \
+                 this one (`sgscan dir FILE --verify --revoke --rotate` does all three; `sgscan revoke --key-id ID` \
+                 revokes only); then remove it from the file in a new commit and load it from the environment or a secret \
+                 store instead. `sgscan git` lists every commit that has it. {allow}",
+                count(old.len() as u64, "key in a file", "keys in files"),
+                Safe(&files.join(", "))
+            );
+        }
+        if !new.is_empty() {
+            eprintln!(
+                "sgscan: commit blocked: {}. Remove each key from the file and `git add` it again \
+                 (or `git restore --staged FILE`), load it from the environment or a secret store instead, and revoke it \
+                 if it was ever pushed. {allow}",
+                count(new.len() as u64, "staged key", "staged keys")
+            );
+        }
     }
     Ok(code)
 }

@@ -24,6 +24,9 @@ pub(super) struct Presence {
     trees: Vec<ObjectId>,
     /// `(tree, path below it)` → the id there: tips share most of their subtrees.
     memo: Mutex<HashMap<(ObjectId, BString), Option<ObjectId>>>,
+    /// Every blob in HEAD's tree, read the first time it is asked for (a range, which has no tree
+    /// index to tell).
+    head_blobs: std::sync::OnceLock<gix::hashtable::HashSet<ObjectId>>,
 }
 
 impl Presence {
@@ -67,6 +70,7 @@ impl Presence {
             refs: Vec::new(),
             trees: Vec::new(),
             memo: Mutex::new(HashMap::new()),
+            head_blobs: std::sync::OnceLock::new(),
         };
         let mut index: HashMap<ObjectId, usize> = HashMap::new();
         let mut buf = Vec::new();
@@ -99,6 +103,35 @@ impl Presence {
             .filter(|(_, t)| holds[*t])
             .map(|(name, _)| name.clone())
             .collect()
+    }
+
+    /// Whether HEAD's tree has `blob` at any path (`in_head`).
+    pub(super) fn in_head(&self, repo: &gix::Repository, blob: &gix::oid) -> bool {
+        let blobs = self.head_blobs.get_or_init(|| {
+            let mut blobs = gix::hashtable::HashSet::default();
+            let Some(&(_, head)) = self.refs.first().filter(|(name, _)| name == "HEAD") else {
+                return blobs;
+            };
+            let mut seen = gix::hashtable::HashSet::default();
+            let mut stack = vec![self.trees[head]];
+            let mut buf = Vec::new();
+            while let Some(tree) = stack.pop() {
+                let Ok(iter) = repo.objects.find_tree_iter(&tree, &mut buf) else {
+                    continue;
+                };
+                for e in iter.filter_map(Result::ok) {
+                    if e.mode.is_tree() {
+                        if seen.insert(e.oid.to_owned()) {
+                            stack.push(e.oid.to_owned());
+                        }
+                    } else if !e.mode.is_commit() {
+                        blobs.insert(e.oid.to_owned());
+                    }
+                }
+            }
+            blobs
+        });
+        blobs.contains(blob)
     }
 
     /// The id at `path` below `tree`, one directory at a time, each `(subtree, rest)` once.

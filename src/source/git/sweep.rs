@@ -145,6 +145,7 @@ fn scan_blob(
         let presence = presence.get_or_init(|| Presence::load(repo, sink));
         Origin {
             commit: job.commit.map(|c| commit_info(repo, c)),
+            in_head: Some(presence.in_head(repo, &job.id)),
             present_in: presence.refs_with(repo, &job.path, &job.id),
             ..Origin::from_bytes(&path)
         }
