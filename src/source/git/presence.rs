@@ -31,8 +31,13 @@ pub(super) struct Presence {
 
 impl Presence {
     /// HEAD, then branches, tags and remote-tracking branches, each by name; the first
-    /// [`MAX_REFS`] of them (a note says when more were left out).
+    /// [`MAX_REFS`] of them (a note says when more were left out). The branch HEAD is on is not
+    /// listed apart: `HEAD` says it (and tells a report the checkout has it).
     pub(super) fn load(repo: &gix::Repository, sink: &dyn Sink) -> Presence {
+        let head = repo.head_id().ok().map(|id| id.detach());
+        let head_branch = head
+            .and(repo.head_name().ok().flatten())
+            .map(|n| n.as_bstr().to_string());
         let mut named: Vec<(u8, String, ObjectId)> = Vec::new();
         if let Ok(platform) = repo.references()
             && let Ok(all) = platform.all()
@@ -48,6 +53,9 @@ impl Presence {
                 } else {
                     continue;
                 };
+                if Some(&name) == head_branch.as_ref() {
+                    continue;
+                }
                 // `refs/remotes/origin/HEAD` names another ref, which is listed itself.
                 if let gix::refs::TargetRef::Object(id) = r.target() {
                     named.push((rank, name, id.to_owned()));
@@ -55,8 +63,8 @@ impl Presence {
             }
         }
         named.sort();
-        if let Ok(id) = repo.head_id() {
-            named.insert(0, (0, "HEAD".into(), id.detach()));
+        if let Some(id) = head {
+            named.insert(0, (0, "HEAD".into(), id));
         }
         if named.len() > MAX_REFS {
             sink.note(format!(
