@@ -435,7 +435,10 @@ fn pre_commit_all_files_finds_a_committed_key() {
         let run = run_hook(&repo, id, &files);
         assert_eq!(run.code, 1, "{run}");
         // Nothing is being committed: the key is in history already (issue #22).
-        assert!(run.stderr.contains("committed already: .env holds a key"), "{run}");
+        assert!(
+            run.stderr.contains("committed already: .env holds a key"),
+            "{run}"
+        );
         assert!(!run.stderr.contains("commit blocked"), "{run}");
     }
     // `--files src/main.rs`: only that file.
@@ -510,7 +513,10 @@ fn sarif_has_what_github_tracks_alerts_by() {
         let Some(start) = region["startColumn"].as_u64() else {
             // The first version's line 1 is not in HEAD's file: no region, the commit named.
             let text = res["message"]["text"].as_str().unwrap();
-            assert!(text.contains("The line is from commit") && text.contains("at line 1,"), "{text}");
+            assert!(
+                text.contains("The line is from commit") && text.contains("at line 1,"),
+                "{text}"
+            );
             lines.push(1);
             continue;
         };

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use crate::util::git::Repo;
 use crate::util::mock::{Behavior, MockSendGrid};
-use crate::util::{KeyGen, Run, assert_no_key, assert_run_leaks_nothing, env_line, finding, id, run, scan, sgscan};
+use crate::util::{
+    KeyGen, Run, assert_no_key, assert_run_leaks_nothing, env_line, finding, id, run, scan, sgscan,
+};
 
 /// `git -f FORMAT ARGS…` on `repo`, colourless.
 fn git_scan(repo: &Repo, format: &str, extra: &[&str]) -> Run {
@@ -88,7 +90,6 @@ fn a_key_at_another_refs_tip_is_still_on_it_in_every_format() {
         present_in(loc),
         ["HEAD", "refs/heads/feature/newsletter", "refs/tags/v1"],
         "HEAD stands for main"
-
     );
     let loc = location(&doc, &gone);
     assert_eq!(loc["in_head"], false);
@@ -142,21 +143,30 @@ fn a_key_at_another_refs_tip_is_still_on_it_in_every_format() {
     let res = of(&moved);
     let text = res["message"]["text"].as_str().unwrap();
     let commit = repo.rev("feature/newsletter");
-    assert!(text.contains(&format!("The line is from commit {}", &commit[..12])), "{text}");
-    assert!(text.contains("still on refs/heads/feature/newsletter, refs/tags/v1"), "{text}");
+    assert!(
+        text.contains(&format!("The line is from commit {}", &commit[..12])),
+        "{text}"
+    );
+    assert!(
+        text.contains("still on refs/heads/feature/newsletter, refs/tags/v1"),
+        "{text}"
+    );
     assert!(!text.contains("only in history"), "{text}");
     assert!(
         res["locations"][0]["physicalLocation"].get("region").is_none(),
         "HEAD's file does not hold it: no region: {res}"
     );
     let res = of(&kept);
-    assert!(res["locations"][0]["physicalLocation"]["region"]["startLine"] == 1, "{res}");
+    assert!(
+        res["locations"][0]["physicalLocation"]["region"]["startLine"] == 1,
+        "{res}"
+    );
 }
 
 #[test]
 fn a_range_names_what_is_left_at_head_and_what_the_range_removed() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut g = KeyGen::new(0x22_16);
+    let mut g = KeyGen::new(0x22_1a);
     let (removed, kept) = (g.key(), g.key());
     let repo = Repo::init(&tmp.path().join("r"));
     repo.write("README.md", "app\n");
@@ -219,13 +229,38 @@ fn sarif_level_severity_and_message_follow_the_verification_status() {
             .iter()
             .find(|r| r["id"] == rule_id)
             .unwrap_or_else(|| panic!("no rule {rule_id}"));
-        rule["properties"]["security-severity"].as_str().unwrap().parse().unwrap()
+        rule["properties"]["security-severity"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     let results = doc["runs"][0]["results"].as_array().unwrap();
     for (key, level, rule, says, low, high) in [
-        (&live, "error", "sendgrid-api-key/live", "Revoke it now", 9.0, 10.0),
-        (&unknown, "warning", "sendgrid-api-key/unknown", "check it", 4.0, 8.9),
-        (&invalid, "note", "sendgrid-api-key/invalid", "nothing to revoke; remove it from the code", 0.1, 3.9),
+        (
+            &live,
+            "error",
+            "sendgrid-api-key/live",
+            "Revoke it now",
+            9.0,
+            10.0,
+        ),
+        (
+            &unknown,
+            "warning",
+            "sendgrid-api-key/unknown",
+            "check it",
+            4.0,
+            8.9,
+        ),
+        (
+            &invalid,
+            "note",
+            "sendgrid-api-key/invalid",
+            "nothing to revoke; remove it from the code",
+            0.1,
+            3.9,
+        ),
     ] {
         let res = results
             .iter()
@@ -250,10 +285,18 @@ fn sarif_level_severity_and_message_follow_the_verification_status() {
     for res in doc["runs"][0]["results"].as_array().unwrap() {
         assert_eq!(res["level"], "warning", "{res}");
         assert_eq!(res["ruleId"], "sendgrid-api-key", "{res}");
-        assert!(res["message"]["text"].as_str().unwrap().contains("It was not verified"));
+        assert!(
+            res["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("It was not verified")
+        );
     }
     let rules = doc["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
-    assert!(rules.iter().all(|r| !r["id"].as_str().unwrap().contains('/')), "only the rules results use");
+    assert!(
+        rules.iter().all(|r| !r["id"].as_str().unwrap().contains('/')),
+        "only the rules results use"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,18 +346,33 @@ fn ci_on_github_actions_annotates_each_location_and_writes_a_job_summary() {
         "{at_head}"
     );
     let old_line = lines.iter().find(|l| l.contains(&id(&old))).unwrap();
-    assert!(old_line.starts_with("::error title="), "no file for a line HEAD does not have: {old_line}");
+    assert!(
+        old_line.starts_with("::error title="),
+        "no file for a line HEAD does not have: {old_line}"
+    );
     let first = repo.rev(&format!("{head}~1"));
-    assert!(old_line.contains(&format!("in commit {}", &first[..12])), "{old_line}");
+    assert!(
+        old_line.contains(&format!("in commit {}", &first[..12])),
+        "{old_line}"
+    );
     assert!(old_line.contains("only in history"), "{old_line}");
 
     let written = std::fs::read_to_string(&summary).unwrap();
     assert_no_key(&written, "the job summary", &[&here, &old]);
-    assert!(written.starts_with("earlier step\n## sgscan\n"), "appended:\n{written}");
-    assert!(written.contains("| key | key id | status | where | next |"), "{written}");
+    assert!(
+        written.starts_with("earlier step\n## sgscan\n"),
+        "appended:\n{written}"
+    );
+    assert!(
+        written.contains("| key | key id | status | where | next |"),
+        "{written}"
+    );
     // Punctuation from outside is escaped: no link, image, tag or cell can start in a path.
     assert!(
-        written.contains(&format!("| {} | not verified | conf\\/a\\:b\\,c\\.env\\:2 |", id(&here).replace('-', "\\-").replace('_', "\\_"))),
+        written.contains(&format!(
+            "| {} | not verified | conf\\/a\\:b\\,c\\.env\\:2 |",
+            id(&here).replace('-', "\\-").replace('_', "\\_")
+        )),
         "{written}"
     );
 
@@ -330,7 +388,9 @@ fn ci_on_github_actions_annotates_each_location_and_writes_a_job_summary() {
 
     // Off GitHub Actions: no annotation, and a report on standard output stays whole.
     let mut cmd = sgscan(&repo.path);
-    cmd.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_EVENT_NAME").args(["ci", ".", "-f", "json"]);
+    cmd.env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_EVENT_NAME")
+        .args(["ci", ".", "-f", "json"]);
     let r = run(&mut cmd);
     assert!(!r.all().contains("::error"), "{r}");
     let _ = r.json();
@@ -339,7 +399,10 @@ fn ci_on_github_actions_annotates_each_location_and_writes_a_job_summary() {
 #[test]
 fn the_action_uploads_with_v4_and_the_scan_decides_the_step() {
     let action = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap();
-    assert!(action.contains("uses: github/codeql-action/upload-sarif@v4"), "{action}");
+    assert!(
+        action.contains("uses: github/codeql-action/upload-sarif@v4"),
+        "{action}"
+    );
     assert!(!action.contains("upload-sarif@v3"));
     let upload = action
         .split("\n    - ")
@@ -347,7 +410,10 @@ fn the_action_uploads_with_v4_and_the_scan_decides_the_step() {
         .unwrap();
     assert!(upload.contains("continue-on-error: true"), "{upload}");
     let last = action.split("\n    - ").last().unwrap();
-    assert!(last.contains("exit \"$CODE\"") && last.contains("steps.scan.outputs.exit-code"), "{last}");
+    assert!(
+        last.contains("exit \"$CODE\"") && last.contains("steps.scan.outputs.exit-code"),
+        "{last}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,7 +433,11 @@ fn hook_on_a_file_committed_long_ago_says_so_and_advises_rotation() {
     let r = scan(&repo.path, &["staged", "--files", "config/.env", "README.md"]);
     r.expect_code(1);
     assert_run_leaks_nothing(&r, &[&key]);
-    assert!(r.stderr.contains("1 key in a file committed already: config/.env holds a key"), "{r}");
+    assert!(
+        r.stderr
+            .contains("1 key in a file committed already: config/.env holds a key"),
+        "{r}"
+    );
     assert!(r.stderr.contains("Rotate it"), "{r}");
     assert!(!r.stderr.contains("commit blocked"), "{r}");
     assert!(!r.stderr.contains("git restore --staged"), "{r}");
@@ -403,7 +473,10 @@ fn a_blob_staged_and_never_committed_is_called_so_with_its_path_while_staged() {
     r.expect_code(1);
     let doc = r.json();
     let loc = location(&doc, &unstaged);
-    assert!(loc["path"].as_str().unwrap().starts_with("(unreachable blob "), "{loc}");
+    assert!(
+        loc["path"].as_str().unwrap().starts_with("(unreachable blob "),
+        "{loc}"
+    );
     assert_eq!(loc["reachable"], false);
     let loc = location(&doc, &staged);
     assert_eq!(loc["path"], "config/.env", "the index names it: {loc}");
@@ -412,14 +485,32 @@ fn a_blob_staged_and_never_committed_is_called_so_with_its_path_while_staged() {
     let r = git_scan(&repo, "human", &[]);
     assert_run_leaks_nothing(&r, &[&unstaged, &staged]);
     let b = block(&r, &unstaged);
-    assert!(b.contains("never committed: a blob `git add` wrote, staged once and unstaged"), "{b}");
-    assert!(!b.contains("exposed once pushed") && !b.contains("amended or rebased"), "{b}");
+    assert!(
+        b.contains("never committed: a blob `git add` wrote, staged once and unstaged"),
+        "{b}"
+    );
+    assert!(
+        !b.contains("exposed once pushed") && !b.contains("amended or rebased"),
+        "{b}"
+    );
     let b = block(&r, &staged);
-    assert!(b.contains("never committed: a blob `git add` wrote, staged at config/.env and not committed"), "{b}");
+    assert!(
+        b.contains("never committed: a blob `git add` wrote, staged at config/.env and not committed"),
+        "{b}"
+    );
 
     let r = git_scan(&repo, "sarif", &[]);
     for res in r.json()["runs"][0]["results"].as_array().unwrap() {
-        assert!(res["locations"][0]["physicalLocation"].get("region").is_none(), "{res}");
-        assert!(res["message"]["text"].as_str().unwrap().contains("staged and never committed"), "{res}");
+        assert!(
+            res["locations"][0]["physicalLocation"].get("region").is_none(),
+            "{res}"
+        );
+        assert!(
+            res["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("staged and never committed"),
+            "{res}"
+        );
     }
 }

@@ -103,14 +103,10 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
     };
     let (outcome, code) = run.go(&source, &args.common, settings)?;
     if code == EXIT_FINDINGS {
-        let committed: HashSet<String> = std::mem::take(
-            &mut *source
-                .committed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        )
-        .into_iter()
-        .collect();
+        let committed: HashSet<String> =
+            std::mem::take(&mut *source.committed.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect();
         // A key only in files committed already (`pre-commit run --all-files` / `--files` passes
         // them): no commit is being made, and unstaging would not take the key out of history.
         let (old, new): (Vec<&Finding>, Vec<&Finding>) = outcome.findings.iter().partition(|f| {

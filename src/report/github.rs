@@ -62,7 +62,8 @@ fn in_checkout(l: &Location) -> bool {
     if never_committed(o) || o.path.starts_with('(') || o.path.contains("/(") || escape(&o.path) != o.path {
         return false;
     }
-    let moved = o.in_head == Some(false) || (!o.present_in.is_empty() && !o.present_in.iter().any(|r| r == "HEAD"));
+    let moved =
+        o.in_head == Some(false) || (!o.present_in.is_empty() && !o.present_in.iter().any(|r| r == "HEAD"));
     !moved && o.repository.is_none()
 }
 
@@ -81,7 +82,12 @@ fn where_(l: &Location) -> String {
         ),
         None => format!("in {}", shown_path(o)),
     };
-    let still: Vec<&str> = o.present_in.iter().filter(|r| *r != "HEAD").map(String::as_str).collect();
+    let still: Vec<&str> = o
+        .present_in
+        .iter()
+        .filter(|r| *r != "HEAD")
+        .map(String::as_str)
+        .collect();
     if at_head(o) {
         s.push_str(", still in HEAD");
     } else if !still.is_empty() {
@@ -106,7 +112,11 @@ pub fn annotations(out: &mut dyn Write, outcome: &Outcome) -> std::io::Result<()
         .collect();
     for (f, l) in all.iter().take(MAX_ANNOTATIONS) {
         let title = format!("{} ({})", f.rule_name, status(f));
-        let key_id = f.key_id.as_deref().map(|k| format!(", key id {k}")).unwrap_or_default();
+        let key_id = f
+            .key_id
+            .as_deref()
+            .map(|k| format!(", key id {k}"))
+            .unwrap_or_default();
         let mut props = String::new();
         if in_checkout(l) {
             props.push_str(&format!("file={}", escape_property(&l.origin.path)));
@@ -196,7 +206,11 @@ pub fn summary(out: &mut dyn Write, outcome: &Outcome) -> std::io::Result<()> {
     }
     if rows > MAX_ROWS {
         writeln!(out)?;
-        writeln!(out, "… and {} more locations: the report has them all.", rows - MAX_ROWS)?;
+        writeln!(
+            out,
+            "… and {} more locations: the report has them all.",
+            rows - MAX_ROWS
+        )?;
     }
     writeln!(out)?;
     Ok(())

@@ -374,7 +374,10 @@ fn history_steps(f: &Finding, dead: bool) -> Vec<String> {
     }
     if !uncommitted.is_empty() {
         let mut staged: Vec<String> = Vec::new();
-        for o in uncommitted.iter().filter(|o| !o.path.contains("(unreachable blob ")) {
+        for o in uncommitted
+            .iter()
+            .filter(|o| !o.path.contains("(unreachable blob "))
+        {
             let p = shown_path(o);
             if !staged.contains(&p) {
                 staged.push(p);
@@ -383,7 +386,10 @@ fn history_steps(f: &Finding, dead: bool) -> Vec<String> {
         let at = if staged.is_empty() {
             "staged once and unstaged (the index no longer names its path)".to_string()
         } else {
-            format!("staged at {} and not committed", first_few(&staged, HEAD_PATHS_SHOWN))
+            format!(
+                "staged at {} and not committed",
+                first_few(&staged, HEAD_PATHS_SHOWN)
+            )
         };
         lines.push(format!(
             "never committed: a blob `git add` wrote, {at}; no commit has it, so `git push` never sent it; \
@@ -624,7 +630,10 @@ mod tests {
         let mut f = finding(vec![in_git("x\x1b.env", Some(false), Some(false), &[])]);
         f.verification = Some(verified(Status::Invalid, None, "401"));
         let s = steps(&f);
-        assert!(s.contains("only in history (not in HEAD's tree nor at any ref's tip)"), "{s}");
+        assert!(
+            s.contains("only in history (not in HEAD's tree nor at any ref's tip)"),
+            "{s}"
+        );
         assert!(
             s.contains(
                 "unreachable object (amended or rebased away): still in clones and on the server until gc"

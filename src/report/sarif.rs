@@ -154,7 +154,10 @@ fn advice(status: Option<Status>, key_id: Option<&str>) -> String {
 pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::Result<()> {
     let descriptor = |s: &crate::rules::RuleSpec, t: Triage| {
         let (name, short) = match t.suffix {
-            Some(sfx) => (format!("{}{}", pascal(&s.name), pascal(sfx)), format!("{} ({sfx})", s.name)),
+            Some(sfx) => (
+                format!("{}{}", pascal(&s.name), pascal(sfx)),
+                format!("{} ({sfx})", s.name),
+            ),
             None => (pascal(&s.name), s.name.clone()),
         };
         json!({
@@ -168,7 +171,11 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             "properties": { "tags": ["security", "secret"], "precision": "high", "security-severity": t.security_severity },
         })
     };
-    let mut rules: Vec<Value> = ctx.rules.iter().map(|r| descriptor(&r.spec, TRIAGES[0])).collect();
+    let mut rules: Vec<Value> = ctx
+        .rules
+        .iter()
+        .map(|r| descriptor(&r.spec, TRIAGES[0]))
+        .collect();
     // The status rules results need, in a fixed order after the rules themselves.
     for t in &TRIAGES[1..] {
         for r in ctx.rules {
@@ -197,7 +204,11 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
         let (level, status, rank) = (t.level, t.status, t.rank);
         // A rule sgscan does not list (a merged report from other patterns) keeps the id it had.
         let known = ctx.rules.iter().any(|r| r.spec.id == f.rule_id);
-        let result_rule = if known { rule_id(&f.rule_id, t) } else { f.rule_id.clone() };
+        let result_rule = if known {
+            rule_id(&f.rule_id, t)
+        } else {
+            f.rule_id.clone()
+        };
         let rule_index = rule_index.get(&result_rule).copied();
         let advice = advice(verified, f.key_id.as_deref());
         if f.location_count > f.locations.len() as u64 {

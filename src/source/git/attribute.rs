@@ -528,7 +528,9 @@ impl Attribute for Places<'_> {
                 path.extend_from_slice(&place.path);
                 // A path below a tree a ref names is not a path in the tips' trees.
                 let present_in = match &self.presence {
-                    Some(p) if root.reachable && root.ref_name.is_none() => p.refs_with(self.repo, &place.path, &id),
+                    Some(p) if root.reachable && root.ref_name.is_none() => {
+                        p.refs_with(self.repo, &place.path, &id)
+                    }
                     _ => Vec::new(),
                 };
                 Origin {

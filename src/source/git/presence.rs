@@ -143,7 +143,13 @@ impl Presence {
     }
 
     /// The id at `path` below `tree`, one directory at a time, each `(subtree, rest)` once.
-    fn lookup(&self, repo: &gix::Repository, tree: ObjectId, path: &[u8], buf: &mut Vec<u8>) -> Option<ObjectId> {
+    fn lookup(
+        &self,
+        repo: &gix::Repository,
+        tree: ObjectId,
+        path: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Option<ObjectId> {
         let key = (tree, BString::from(path));
         if let Some(hit) = self.memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return *hit;

@@ -67,7 +67,7 @@ pub(super) fn scan_planned(
                     let taken = handles.lock().unwrap_or_else(|e| e.into_inner()).pop();
                     let (repo, mut buf) = taken.unwrap_or_else(|| (shared.to_thread_local(), Vec::new()));
                     for job in &batch[start..batch.len().min(start + chunk)] {
-                        scan_blob(&repo, job, opts.max_file_size, &mut buf, sink, lfs, &opts.prefix, presence);
+                        scan_blob(&repo, job, opts, &mut buf, sink, lfs, presence);
                         progress.inc();
                     }
                     handles
@@ -94,13 +94,13 @@ pub(super) fn scan_planned(
 fn scan_blob(
     repo: &gix::Repository,
     job: &BlobJob,
-    max: u64,
+    opts: &HistoryOptions,
     buf: &mut Vec<u8>,
     sink: &dyn Sink,
     lfs: &AtomicU64,
-    prefix: &str,
     presence: &std::sync::OnceLock<Presence>,
 ) {
+    let (max, prefix) = (opts.max_file_size, opts.prefix.as_str());
     let where_ = || match job.commit {
         Some(commit) => format!("{prefix}{}@{}", job.path, short(&commit)),
         None => format!("{prefix}{}", job.path),
