@@ -194,6 +194,7 @@ pub fn redact_origin(o: &mut Origin) {
         redact_in_place(&mut c.author_email);
     }
     o.refs.iter_mut().for_each(redact_in_place);
+    o.present_in.iter_mut().for_each(redact_in_place);
 }
 
 /// A key's id: the 22-character middle segment of `SG.<id>.<secret>`. It names the key in the API

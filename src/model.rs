@@ -179,6 +179,12 @@ pub struct Origin {
     /// A few refs (HEAD's branch first) from which the commit is reachable.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refs: Vec<String>,
+    /// The refs (branches, tags, remote-tracking branches) whose tip's tree still has this blob at
+    /// this path: the key is in the code on each of them today, whatever HEAD holds. `HEAD` comes
+    /// first when HEAD's tree has it there, and stands for the branch HEAD is on (not listed
+    /// again). Empty: no ref's tip has it there (only in history).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub present_in: Vec<String>,
     /// Provenance still to come: a source that reads blobs before it knows where they are (git
     /// history in pack order) hands them on as pending and attributes them once it knows.
     #[serde(skip)]

@@ -12,6 +12,7 @@ mod dir;
 mod distribution;
 mod encodings;
 mod escape;
+mod gate;
 mod git;
 mod git_objects;
 mod history;

@@ -631,7 +631,8 @@ sgtest!(git_sha256_repository_is_read_by_every_command, |dir, cmd| {
 sgtest!(git_repository_without_commits, |dir, cmd| {
     let repo = Repo::init(&dir.root().join("r"));
     // Staged but never committed: no commit has it, but `git add` wrote it to the object store,
-    // which the sweep reads whole. It is reported as an object no ref reaches.
+    // which the sweep reads whole. It is reported as an object no ref reaches, at the path the
+    // index stages it at.
     let key = KeyGen::new(15).key();
     repo.write("a.env", &env_line(&key));
     repo.git(&["add", "a.env"]);
@@ -645,7 +646,7 @@ sgtest!(git_repository_without_commits, |dir, cmd| {
     let loc = &doc["findings"][0]["locations"][0];
     assert_eq!(loc["reachable"], false, "{loc}");
     assert_eq!(loc["blob"], blob.as_str(), "{loc}");
-    assert_eq!(loc["path"], format!("(unreachable blob {blob})"), "{loc}");
+    assert_eq!(loc["path"], "a.env", "{loc}");
     assert!(loc.get("commit").is_none(), "{loc}");
     assert_eq!(summary(&doc, "commits_scanned"), 0);
     assert_eq!(summary(&doc, "blobs_scanned"), 1);

@@ -305,9 +305,10 @@ sgtest!(history_in_head_and_the_refs_that_reach_a_key, |dir, cmd| {
     assert!(!live_block.contains("only in history"), "{live_block}");
     let old_block = block(&old);
     assert!(
-        old_block.contains("only in history (not in HEAD's tree)"),
-        "{old_block}"
+        old_block.contains("still on refs/heads/feature (at old.env): remove it there in a new commit too"),
+        "gone from HEAD, still at feature's tip (issue #22): {old_block}"
     );
+    assert!(!old_block.contains("only in history"), "{old_block}");
     assert!(!old_block.contains("still in HEAD"), "{old_block}");
     assert!(
         old_block.contains("reachable from: refs/heads/main, refs/heads/feature"),

@@ -1,6 +1,7 @@
 //! `sgscan dir`, `sgscan git` and `sgscan staged`: a source, the pipeline, the report (also used by
 //! `ci` and `stdin`).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, error, error_text, write_repo
 use crate::allow::{IgnoreText, Ignores};
 use crate::config::{self, Config, Trust};
 use crate::key::redact_text;
-use crate::model::{Outcome, Status};
+use crate::model::{Finding, Outcome, Status};
 use crate::pipeline::Scan;
 use crate::report;
 use crate::source::{IGNORE_FILE, Source, git, staged, worktree};
@@ -96,6 +97,7 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
         max_file_size: settings.max_file_size,
         threads: args.common.threads(),
         files: args.files.clone(),
+        committed: Default::default(),
     };
     let run = Run {
         mode: "staged",
@@ -105,13 +107,44 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
     };
     let (outcome, code) = run.go(&source, &args.common, settings)?;
     if code == EXIT_FINDINGS {
-        eprintln!(
-            "sgscan: commit blocked: {}. Remove each key from the file and `git add` it again \
-             (or `git restore --staged FILE`), load it from the environment or a secret store instead, and revoke it \
-             if it was ever pushed. A false positive? Put `sgscan:allow` on that line, or run the `sgscan ignore FINGERPRINT` \
-             shown for it above (it adds the key to {IGNORE_FILE} at the top of the repository: commit that file too).",
-            count(outcome.findings.len() as u64, "staged key", "staged keys")
+        let committed: HashSet<String> =
+            std::mem::take(&mut *source.committed.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect();
+        // A key only in files committed already (`pre-commit run --all-files` / `--files` passes
+        // them): no commit is being made, and unstaging would not take the key out of history.
+        let (old, new): (Vec<&Finding>, Vec<&Finding>) = outcome.findings.iter().partition(|f| {
+            !f.locations.is_empty() && f.locations.iter().all(|l| committed.contains(&l.origin.path))
+        });
+        let allow = format!(
+            "A false positive? Put `sgscan:allow` on that line, or run the `sgscan ignore FINGERPRINT` \
+             shown for it above (it adds the key to {IGNORE_FILE} at the top of the repository: commit that file too)."
         );
+        if !old.is_empty() {
+            let mut files: Vec<&str> = Vec::new();
+            for l in old.iter().flat_map(|f| f.locations.iter()) {
+                if !files.contains(&l.origin.path.as_str()) {
+                    files.push(&l.origin.path);
+                }
+            }
+            eprintln!(
+                "sgscan: {} committed already: {} holds a key in the repository's history, not only in a change \
+                 being committed. Rotate it: create a replacement with only the scopes it needs, deploy it, then revoke \
+                 this one (`sgscan dir FILE --verify --revoke --rotate` does all three; `sgscan revoke --key-id ID` \
+                 revokes only); then remove it from the file in a new commit and load it from the environment or a secret \
+                 store instead. `sgscan git` lists every commit that has it. {allow}",
+                count(old.len() as u64, "key in a file", "keys in files"),
+                Safe(&files.join(", "))
+            );
+        }
+        if !new.is_empty() {
+            eprintln!(
+                "sgscan: commit blocked: {}. Remove each key from the file and `git add` it again \
+                 (or `git restore --staged FILE`), load it from the environment or a secret store instead, and revoke it \
+                 if it was ever pushed. {allow}",
+                count(new.len() as u64, "staged key", "staged keys")
+            );
+        }
     }
     Ok(code)
 }
@@ -367,6 +400,9 @@ impl Run {
             common.output.output.as_deref(),
             &ctx,
         )?;
+        if mode == "ci" && std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+            github_log(&ran.outcome, common.output.output.is_some());
+        }
         let code = match &ran.revoke_error {
             // The report above is complete; the error is about the revocation only.
             Some(e) => {
@@ -376,6 +412,38 @@ impl Run {
             None => fail_code(&ran.outcome, fail_on),
         };
         Ok((ran.outcome, code))
+    }
+}
+
+/// On GitHub Actions, `sgscan ci` also tells the job's log: an annotation per location (on standard
+/// output when the report goes to a file, as the runner reads commands there; else on standard
+/// error, so a report on standard output stays whole) and a table appended to
+/// `$GITHUB_STEP_SUMMARY`. Neither can change the result: a failure is only said.
+fn github_log(outcome: &Outcome, report_in_file: bool) {
+    let written = if report_in_file {
+        let mut out = std::io::stdout().lock();
+        report::github::annotations(&mut out, outcome).and_then(|_| std::io::Write::flush(&mut out))
+    } else {
+        let mut out = std::io::stderr().lock();
+        report::github::annotations(&mut out, outcome)
+    };
+    if let Err(e) = written {
+        eprintln!("sgscan: cannot write the GitHub annotations: {e}");
+    }
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let path = PathBuf::from(path);
+    // Appended, as every step adds its own part; never through a link planted where it goes.
+    let written = crate::file::create(&path, crate::file::Write::Append, false).and_then(|file| {
+        let mut out = std::io::BufWriter::new(file);
+        report::github::summary(&mut out, outcome).and_then(|_| std::io::Write::flush(&mut out))
+    });
+    if let Err(e) = written {
+        eprintln!(
+            "sgscan: cannot write the job summary {}: {e}",
+            Safe(&path.display().to_string())
+        );
     }
 }
 

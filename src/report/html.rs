@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use super::Context;
-use super::human::{next_steps, shown_path};
+use super::human::{at_head, never_committed, next_steps, shown_path};
 use crate::model::{CommitInfo, Finding, Location, Outcome, Privilege, RevokeStatus, RotateStatus};
 use crate::text::{count, escape};
 use crate::verify::Status;
@@ -129,8 +129,11 @@ struct Row<'a> {
     /// The newest commit date among the kept locations.
     last: Option<(&'a str, i64)>,
     in_head: bool,
+    /// Refs other than HEAD whose tip still has the key where a location says.
+    still_on: Vec<&'a str>,
     only_history: bool,
     unreachable: bool,
+    never_committed: bool,
 }
 
 impl<'a> Row<'a> {
@@ -153,27 +156,52 @@ impl<'a> Row<'a> {
             .filter_map(|(c, t)| t.map(|t| (c.date.as_str(), t)))
             .max_by_key(|(_, t)| *t);
         let origins = || f.locations.iter().map(|l| &l.origin);
-        let in_head = origins().any(|o| o.in_head == Some(true));
+        let committed = || origins().filter(|o| !never_committed(o));
+        let in_head = committed().any(at_head);
+        let mut still_on: Vec<&str> = Vec::new();
+        for r in committed().flat_map(|o| o.present_in.iter()) {
+            if r != "HEAD" && !still_on.contains(&r.as_str()) {
+                still_on.push(r);
+            }
+        }
         Row {
             f,
             first,
             last,
             in_head,
-            only_history: !in_head && origins().any(|o| o.in_head == Some(false)),
-            unreachable: origins().any(|o| o.reachable == Some(false)),
+            only_history: !in_head && still_on.is_empty() && committed().any(|o| o.in_head == Some(false)),
+            still_on,
+            unreachable: committed().any(|o| o.reachable == Some(false)),
+            never_committed: origins().any(never_committed),
         }
     }
 
-    /// "still in HEAD" / "only in history" / "unreachable", as far as the git engine knows.
-    fn git_labels(&self) -> Vec<&'static str> {
+    /// "still on REF" (and how many more), for the table and the timeline.
+    fn still_on_label(&self) -> Option<String> {
+        let first = self.still_on.first()?;
+        Some(match self.still_on.len() {
+            1 => format!("still on {first}"),
+            n => format!("still on {first} and {} more", n - 1),
+        })
+    }
+
+    /// "still in HEAD" / "still on REF" / "only in history" / "unreachable" / "never committed", as
+    /// far as the git engine knows; HTML-escaped.
+    fn git_labels(&self) -> Vec<String> {
         let mut labels = Vec::new();
         if self.in_head {
-            labels.push("still in HEAD");
+            labels.push("still in HEAD".to_string());
+        }
+        if let Some(l) = self.still_on_label() {
+            labels.push(esc(&l));
         } else if self.only_history {
-            labels.push("only in history");
+            labels.push("only in history".to_string());
         }
         if self.unreachable {
-            labels.push("unreachable");
+            labels.push("unreachable".to_string());
+        }
+        if self.never_committed {
+            labels.push("never committed".to_string());
         }
         labels
     }
@@ -470,16 +498,29 @@ fn location_item(page: &mut String, l: &Location) {
         );
     }
     let mut tags = Vec::new();
-    match l.origin.in_head {
-        Some(true) => tags.push("in HEAD"),
-        Some(false) => tags.push("history only"),
-        None => {}
+    let on_refs = l.origin.present_in.iter().any(|r| r != "HEAD");
+    if never_committed(&l.origin) {
+        tags.push("never committed");
+    } else if at_head(&l.origin) {
+        tags.push("in HEAD");
+    } else if l.origin.in_head == Some(false) && !on_refs {
+        tags.push("history only");
     }
-    if l.origin.reachable == Some(false) {
+    if l.origin.reachable == Some(false) && !never_committed(&l.origin) {
         tags.push("unreachable");
     }
     for t in tags {
         let _ = write!(page, " <span class=\"tag\">{t}</span>");
+    }
+    let still: Vec<String> = l
+        .origin
+        .present_in
+        .iter()
+        .filter(|r| *r != "HEAD")
+        .map(|r| esc(r))
+        .collect();
+    if !still.is_empty() {
+        let _ = write!(page, " <span class=\"tag\">still on {}</span>", still.join(", "));
     }
     if !l.origin.refs.is_empty() {
         let refs: Vec<String> = l.origin.refs.iter().map(|r| esc(r)).collect();
@@ -617,8 +658,15 @@ fn timeline(page: &mut String, rows: &[Row], generated: &str) {
         .iter()
         .map(|r| {
             let start = r.first.and_then(|(_, t)| t)?;
-            let (end, label, present) = match (r.in_head, now) {
-                (true, Some(now)) => (now.max(start), "still present".to_string(), true),
+            let present = r.in_head || !r.still_on.is_empty();
+            let (end, label, present) = match (present, now) {
+                (true, Some(now)) => {
+                    let label = match r.still_on_label() {
+                        Some(l) if !r.in_head => l,
+                        _ => "still present".to_string(),
+                    };
+                    (now.max(start), label, true)
+                }
                 _ => {
                     let (date, t) = r.last?;
                     (t, format!("removed after {}", day(date)), false)

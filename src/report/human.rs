@@ -322,35 +322,61 @@ pub(super) fn next_steps(f: &Finding) -> Vec<String> {
     lines
 }
 
-/// Where the key stands in git: still in HEAD's tree or only in history, which refs reach it,
-/// unreachable objects, and that rewriting history is no substitute for rotation.
+/// Where the key stands in git: still in HEAD's tree, still at another ref's tip, or only in
+/// history; which refs reach it, unreachable objects, blobs never committed, and that rewriting
+/// history is no substitute for rotation.
 fn history_steps(f: &Finding, dead: bool) -> Vec<String> {
     let mut lines = Vec::new();
     let origins: Vec<&Origin> = f.locations.iter().map(|l| &l.origin).collect();
-    let in_git = origins
-        .iter()
-        .any(|o| o.commit.is_some() || o.in_head.is_some() || o.reachable.is_some() || !o.refs.is_empty());
+    let in_git = origins.iter().any(|o| {
+        o.commit.is_some()
+            || o.in_head.is_some()
+            || o.reachable.is_some()
+            || !o.refs.is_empty()
+            || !o.present_in.is_empty()
+    });
     if !in_git {
         return lines;
     }
+    let (uncommitted, committed): (Vec<&Origin>, Vec<&Origin>) =
+        origins.iter().partition(|o| never_committed(o));
     let mut head_paths: Vec<String> = Vec::new();
-    for o in origins.iter().filter(|o| o.in_head == Some(true)) {
+    for o in committed.iter().filter(|o| at_head(o)) {
         let p = shown_path(o);
         if !head_paths.contains(&p) {
             head_paths.push(p);
         }
     }
-    if !head_paths.is_empty() {
-        let more = head_paths.len().saturating_sub(HEAD_PATHS_SHOWN);
-        let mut shown = head_paths[..head_paths.len().min(HEAD_PATHS_SHOWN)].join(", ");
-        if more > 0 {
-            shown.push_str(&format!(" and {more} more"));
+    // Other refs whose tip still has it: on those it is in the code today, not only in history.
+    let mut still_on: Vec<&str> = Vec::new();
+    let mut still_paths: Vec<String> = Vec::new();
+    for o in &committed {
+        for r in o.present_in.iter().filter(|r| *r != "HEAD") {
+            if !still_on.contains(&r.as_str()) {
+                still_on.push(r);
+            }
+            let p = shown_path(o);
+            if !still_paths.contains(&p) {
+                still_paths.push(p);
+            }
         }
+    }
+    if !head_paths.is_empty() {
         lines.push(format!(
-            "still in HEAD's tree at {shown}: remove it in a new commit"
+            "still in HEAD's tree at {}: remove it in a new commit",
+            first_few(&head_paths, HEAD_PATHS_SHOWN)
         ));
-    } else if origins.iter().any(|o| o.in_head == Some(false)) {
-        lines.push("only in history (not in HEAD's tree)".to_string());
+    }
+    if !still_on.is_empty() {
+        let refs: Vec<String> = still_on.iter().map(|r| Safe(r).to_string()).collect();
+        let also = if head_paths.is_empty() { "" } else { "also " };
+        lines.push(format!(
+            "{also}still on {} (at {}): remove it there in a new commit too",
+            first_few(&refs, REFS_SHOWN),
+            first_few(&still_paths, HEAD_PATHS_SHOWN)
+        ));
+    } else if head_paths.is_empty() && committed.iter().any(|o| o.in_head == Some(false)) {
+        lines.push("only in history (not in HEAD's tree nor at any ref's tip)".to_string());
     }
     let mut refs: Vec<&str> = Vec::new();
     for r in origins.iter().flat_map(|o| o.refs.iter()) {
@@ -359,32 +385,67 @@ fn history_steps(f: &Finding, dead: bool) -> Vec<String> {
         }
     }
     if !refs.is_empty() {
-        let shown: Vec<String> = refs
-            .iter()
-            .take(REFS_SHOWN)
-            .map(|r| Safe(r).to_string())
-            .collect();
-        let more = refs.len().saturating_sub(REFS_SHOWN);
-        let tail = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
-        lines.push(format!("reachable from: {}{tail}", shown.join(", ")));
+        let shown: Vec<String> = refs.iter().map(|r| Safe(r).to_string()).collect();
+        lines.push(format!("reachable from: {}", first_few(&shown, REFS_SHOWN)));
     }
-    if origins.iter().any(|o| o.reachable == Some(false)) {
+    if committed.iter().any(|o| o.reachable == Some(false)) {
         lines.push(
             "unreachable object (amended or rebased away): still in clones and on the server until gc"
                 .to_string(),
         );
     }
-    if !dead {
+    if !uncommitted.is_empty() {
+        let mut staged: Vec<String> = Vec::new();
+        for o in uncommitted
+            .iter()
+            .filter(|o| !o.path.contains("(unreachable blob "))
+        {
+            let p = shown_path(o);
+            if !staged.contains(&p) {
+                staged.push(p);
+            }
+        }
+        let at = if staged.is_empty() {
+            "staged once and unstaged (the index no longer names its path)".to_string()
+        } else {
+            format!(
+                "staged at {} and not committed",
+                first_few(&staged, HEAD_PATHS_SHOWN)
+            )
+        };
+        lines.push(format!(
+            "never committed: a blob `git add` wrote, {at}; no commit has it, so `git push` never sent it; \
+             it stays in this clone's object store until gc (`git reflog expire --expire-unreachable=now --all && git gc --prune=now` removes it now)"
+        ));
+    }
+    if !dead && !committed.is_empty() {
         lines.push(
             "purging history (git filter-repo, BFG) does not replace rotation: the key was exposed once pushed"
                 .to_string(),
         );
     }
     lines
+}
+
+/// A blob in no commit's tree (staged with `git add`, then unstaged or replaced, or never
+/// committed yet): the git engine gives it no commit and calls it unreachable.
+pub(super) fn never_committed(o: &Origin) -> bool {
+    o.blob.is_some() && o.commit.is_none() && o.reachable == Some(false)
+}
+
+/// The blob is in HEAD's tree (`in_head`), or at this very path (`present_in` names HEAD).
+pub(super) fn at_head(o: &Origin) -> bool {
+    o.in_head == Some(true) || o.present_in.iter().any(|r| r == "HEAD")
+}
+
+/// `a, b, c and 2 more`.
+fn first_few(items: &[String], n: usize) -> String {
+    let mut shown = items[..items.len().min(n)].join(", ");
+    let more = items.len().saturating_sub(n);
+    if more > 0 {
+        shown.push_str(&format!(" and {more} more"));
+    }
+    shown
 }
 
 #[cfg(test)]
@@ -591,7 +652,10 @@ mod tests {
         let mut f = finding(vec![in_git("x\x1b.env", Some(false), Some(false), &[])]);
         f.verification = Some(verified(Status::Invalid, None, "401"));
         let s = steps(&f);
-        assert!(s.contains("only in history (not in HEAD's tree)"), "{s}");
+        assert!(
+            s.contains("only in history (not in HEAD's tree nor at any ref's tip)"),
+            "{s}"
+        );
         assert!(
             s.contains(
                 "unreachable object (amended or rebased away): still in clones and on the server until gc"

@@ -72,23 +72,126 @@ fn line_hash(fingerprint: &str, uri: &str, nth: u32) -> String {
     format!("{}:{nth}", hex::encode(&h.finalize()[..8]))
 }
 
+/// How a result is triaged, from what `--verify` learnt of its key. GitHub takes
+/// `security-severity` from the rule only, so each status other than "not verified" has a rule of
+/// its own (`<rule>/live`, `<rule>/unknown`, `<rule>/invalid`), listed when a result needs it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Triage {
+    /// The rule id's suffix; none: the rule's own id (not verified).
+    suffix: Option<&'static str>,
+    level: &'static str,
+    /// `properties.status`.
+    status: &'static str,
+    /// Kept first when GitHub's limit cuts results.
+    rank: u8,
+    security_severity: &'static str,
+}
+
+const TRIAGES: [Triage; 4] = [
+    Triage {
+        suffix: None,
+        level: "warning",
+        status: "unverified",
+        rank: 1,
+        security_severity: "7.5",
+    },
+    Triage {
+        suffix: Some("live"),
+        level: "error",
+        status: "live",
+        rank: 0,
+        security_severity: "9.5",
+    },
+    Triage {
+        suffix: Some("unknown"),
+        level: "warning",
+        status: "unknown",
+        rank: 2,
+        security_severity: "7.0",
+    },
+    Triage {
+        suffix: Some("invalid"),
+        level: "note",
+        status: "invalid",
+        rank: 3,
+        security_severity: "2.0",
+    },
+];
+
+fn triage(status: Option<Status>) -> Triage {
+    match status {
+        None => TRIAGES[0],
+        Some(Status::Live) => TRIAGES[1],
+        Some(Status::Unknown) => TRIAGES[2],
+        Some(Status::Invalid) => TRIAGES[3],
+    }
+}
+
+fn rule_id(id: &str, t: Triage) -> String {
+    match t.suffix {
+        Some(s) => format!("{id}/{s}"),
+        None => id.to_string(),
+    }
+}
+
+/// What the reader of one result should do, by the key's status.
+fn advice(status: Option<Status>, key_id: Option<&str>) -> String {
+    match status {
+        Some(Status::Live) => {
+            let how = key_id
+                .map(|id| format!(" (`sgscan revoke --key-id {id}`)"))
+                .unwrap_or_default();
+            format!(
+                "It is live: SendGrid accepts it. Revoke it now{how}, deploy a replacement with only the scopes it needs, then remove it from the code."
+            )
+        }
+        Some(Status::Unknown) => "It could not be verified: check it on SendGrid's API-keys page (or rerun with --verify) and revoke it if it is live; then remove it from the code.".to_string(),
+        Some(Status::Invalid) => "It is invalid: SendGrid rejects it, so there is nothing to revoke; remove it from the code.".to_string(),
+        None => "It was not verified: check whether it is live (sgscan --verify) and revoke it if so; then remove it from the code.".to_string(),
+    }
+}
+
 pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::Result<()> {
-    let rules: Vec<Value> = ctx
+    let descriptor = |s: &crate::rules::RuleSpec, t: Triage| {
+        let (name, short) = match t.suffix {
+            Some(sfx) => (
+                format!("{}{}", pascal(&s.name), pascal(sfx)),
+                format!("{} ({sfx})", s.name),
+            ),
+            None => (pascal(&s.name), s.name.clone()),
+        };
+        json!({
+            "id": rule_id(&s.id, t),
+            "name": name,
+            "shortDescription": { "text": short },
+            "fullDescription": { "text": s.description },
+            "helpUri": s.help_uri,
+            "help": { "text": s.description, "markdown": s.description },
+            "defaultConfiguration": { "level": t.level },
+            "properties": { "tags": ["security", "secret"], "precision": "high", "security-severity": t.security_severity },
+        })
+    };
+    let mut rules: Vec<Value> = ctx
         .rules
         .iter()
-        .map(|r| {
-            let s = &r.spec;
-            json!({
-                "id": s.id,
-                "name": pascal(&s.name),
-                "shortDescription": { "text": s.name },
-                "fullDescription": { "text": s.description },
-                "helpUri": s.help_uri,
-                "help": { "text": s.description, "markdown": s.description },
-                "defaultConfiguration": { "level": "error" },
-                "properties": { "tags": ["security", "secret"], "precision": "high", "security-severity": "9.0" },
-            })
-        })
+        .map(|r| descriptor(&r.spec, TRIAGES[0]))
+        .collect();
+    // The status rules results need, in a fixed order after the rules themselves.
+    for t in &TRIAGES[1..] {
+        for r in ctx.rules {
+            let used = outcome
+                .findings
+                .iter()
+                .any(|f| f.rule_id == r.spec.id && triage(f.verification.as_ref().map(|v| v.status)) == *t);
+            if used {
+                rules.push(descriptor(&r.spec, *t));
+            }
+        }
+    }
+    let rule_index: HashMap<String, usize> = rules
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| Some((r["id"].as_str()?.to_string(), i)))
         .collect();
     // (rank, result): live keys first, so a cut to GitHub's limit drops the least urgent ones.
     let mut results: Vec<(u8, Value)> = Vec::new();
@@ -96,13 +199,18 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
     let mut nth: HashMap<(String, String, Option<String>), u32> = HashMap::new();
     let mut notifications: Vec<Value> = Vec::new();
     for f in &outcome.findings {
-        let rule_index = ctx.rules.iter().position(|r| r.spec.id == f.rule_id);
-        let (level, status, rank) = match f.verification.as_ref().map(|v| v.status) {
-            Some(Status::Live) => ("error", "live", 0),
-            Some(Status::Unknown) => ("warning", "unknown", 2),
-            Some(Status::Invalid) => ("note", "invalid", 3),
-            None => ("error", "unverified", 1),
+        let verified = f.verification.as_ref().map(|v| v.status);
+        let t = triage(verified);
+        let (level, status, rank) = (t.level, t.status, t.rank);
+        // A rule sgscan does not list (a merged report from other patterns) keeps the id it had.
+        let known = ctx.rules.iter().any(|r| r.spec.id == f.rule_id);
+        let result_rule = if known {
+            rule_id(&f.rule_id, t)
+        } else {
+            f.rule_id.clone()
         };
+        let rule_index = rule_index.get(&result_rule).copied();
+        let advice = advice(verified, f.key_id.as_deref());
         if f.location_count > f.locations.len() as u64 {
             notifications.push(json!({
                 "level": "warning",
@@ -143,9 +251,9 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 .or_insert(0);
             *n += 1;
             let mut result = json!({
-                "ruleId": f.rule_id,
+                "ruleId": result_rule,
                 "level": level,
-                "message": { "text": format!("{} {}{key_id}{encoded}. Revoke it, then remove it from the code and its history.", f.rule_name, f.redacted) },
+                "message": { "text": format!("{} {}{key_id}{encoded}. {advice}", f.rule_name, f.redacted) },
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": artifact,
@@ -161,8 +269,9 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                     "primaryLocationLineHash": line_hash(&f.fingerprint, &uri, *n),
                     "sgscan/key/v1": f.fingerprint,
                 },
-                "properties": { "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding, "confidence": f.confidence, "status": status, "privilege": privilege, "scopes": scopes },
+                "properties": { "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding, "confidence": f.confidence, "status": status, "privilege": privilege, "scopes": scopes, "security-severity": t.security_severity },
             });
+            history_location(&mut result, &loc.origin, loc.line, loc.column);
             if loc.line == 0
                 && let Some(physical) = result.pointer_mut("/locations/0/physicalLocation")
                 && let Some(obj) = physical.as_object_mut()
@@ -318,6 +427,60 @@ fn allowed_results(
         }
     }
     out
+}
+
+/// A location that the analysed commit's file does not hold (the key left it, or it is only on other
+/// refs, or it was never committed) keeps its file but loses its region: the region would point at
+/// whatever that file holds today. The message names the commit the line is from.
+fn history_location(result: &mut Value, o: &crate::model::Origin, line: u64, column: u64) {
+    let never_committed = o.blob.is_some() && o.commit.is_none() && o.reachable == Some(false);
+    let at_head = o.present_in.iter().any(|r| r == "HEAD");
+    let moved = o.in_head == Some(false) || (!o.present_in.is_empty() && !at_head);
+    let text = match &o.commit {
+        _ if never_committed => {
+            "It is in a blob that was staged and never committed: no commit has it, so no push sent it; \
+             it stays in the clone's object store until git gc."
+                .to_string()
+        }
+        Some(c) if moved => {
+            let short = c.commit.get(..12).unwrap_or(&c.commit);
+            let place = if line == 0 {
+                "in the file's name".to_string()
+            } else {
+                format!("at line {line}, column {column}")
+            };
+            let still: Vec<&str> = o
+                .present_in
+                .iter()
+                .filter(|r| *r != "HEAD")
+                .map(String::as_str)
+                .collect();
+            let now = if still.is_empty() {
+                "The analysed commit no longer has it there; it is only in history.".to_string()
+            } else {
+                format!(
+                    "The analysed commit no longer has it there, but it is still on {}.",
+                    still.join(", ")
+                )
+            };
+            format!(
+                "The line is from commit {short} ({}): the key is {place} of this file as that commit has it. {now}",
+                c.date
+            )
+        }
+        _ => return,
+    };
+    if let Some(physical) = result
+        .pointer_mut("/locations/0/physicalLocation")
+        .and_then(|l| l.as_object_mut())
+    {
+        physical.remove("region");
+    }
+    if let Some(m) = result.pointer_mut("/message/text")
+        && let Some(t) = m.as_str()
+    {
+        *m = json!(format!("{t} {text}"));
+    }
 }
 
 /// `sgscan/<mode>/[<category>/]`: GitHub takes everything before the last `/` as the category,

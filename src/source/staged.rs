@@ -27,6 +27,10 @@ pub struct Staged {
     pub threads: usize,
     /// Only these files (relative to the current directory, or absolute), as above.
     pub files: Option<Vec<PathBuf>>,
+    /// Filled by the scan: the files named in `files` that are not staged and that HEAD has at
+    /// that path (paths from the top of the work tree), read from the work tree. A key in one was
+    /// committed already: blocking a commit does not keep it out (`pre-commit run --all-files`).
+    pub committed: std::sync::Mutex<Vec<String>>,
 }
 
 impl Source for Staged {
@@ -61,6 +65,19 @@ impl Source for Staged {
         blobs.retain(|(_, path)| wanted.contains(path));
         let staged: HashSet<BString> = blobs.iter().map(|(_, p)| p.clone()).collect();
         on_disk.retain(|(_, rel)| !staged.contains(BStr::new(rel.as_bytes())));
+        let head_tree = repo
+            .head_commit()
+            .ok()
+            .and_then(|c| c.tree_id().ok())
+            .map(|t| t.detach());
+        let mut head = HeadTree::new(&repo, head_tree);
+        let committed: Vec<String> = on_disk
+            .iter()
+            .filter(|(_, rel)| head.blob_at(BStr::new(rel.as_bytes())).is_some())
+            .map(|(_, rel)| rel.clone())
+            .collect();
+        drop(head);
+        *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = committed;
         for (full, rel) in on_disk {
             scan_file(&full, &rel, self.max_file_size, sink);
         }

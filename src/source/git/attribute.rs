@@ -15,6 +15,7 @@ use gix::prelude::FindExt;
 
 use super::HistoryOptions;
 use super::objects::{join, read_commit, short, too_big_reason};
+use super::presence::Presence;
 use super::refs::Tips;
 use super::store::{Scanned, pending_path};
 use super::sweep::commit_info;
@@ -73,6 +74,11 @@ pub(super) struct Places<'a> {
     commits: HashMap<ObjectId, u64>,
     /// Paths of the submodules (gitlinks) seen in reachable history.
     pub(super) submodules: BTreeSet<String>,
+    /// The refs' tips, loaded once something is to be placed: which of them still have a blob.
+    presence: Option<Presence>,
+    /// The index's paths by blob, read the first time a blob no commit has is placed: a blob staged
+    /// and never committed keeps its path there while it stays staged.
+    index_paths: std::cell::OnceCell<HashMap<ObjectId, BString>>,
 }
 
 /// Finds the places of `scanned`'s hits, its gitlinks and its missing blobs. `walked` is the
@@ -95,6 +101,8 @@ pub(super) fn places<'a>(
         named_blobs: tips.blobs.iter().map(|(id, name)| (*id, name.clone())).collect(),
         commits: HashMap::new(),
         submodules: BTreeSet::new(),
+        presence: None,
+        index_paths: std::cell::OnceCell::new(),
     };
     if !scanned.message_hits.is_empty() {
         places.commits = walked.iter().map(|w| (w.id, w.refs)).collect();
@@ -114,6 +122,9 @@ pub(super) fn places<'a>(
     if targets.is_empty() && scanned.gitlinks.is_empty() && missing.is_empty() && scanned.tree_hits.is_empty()
     {
         return places;
+    }
+    if !scanned.hits.is_empty() {
+        places.presence = Some(Presence::load(repo, sink));
     }
     // Roots in the order that decides: reachable commits oldest first, trees refs name, then
     // commits no ref reaches (amended, rebased, dropped stash entries), oldest first.
@@ -420,6 +431,21 @@ impl Places<'_> {
         }
     }
 
+    /// Each blob the index stages, with the first path it is staged at.
+    fn index_paths(&self) -> &HashMap<ObjectId, BString> {
+        self.index_paths.get_or_init(|| {
+            let mut paths = HashMap::new();
+            if let Ok(index) = self.repo.index_or_empty() {
+                for e in index.entries() {
+                    if !e.mode.is_submodule() {
+                        paths.entry(e.id).or_insert_with(|| e.path(&index).to_owned());
+                    }
+                }
+            }
+            paths
+        })
+    }
+
     /// The names of a few tips in `mask`, the branch HEAD is on first; `HEAD` itself only when it
     /// is detached (else its branch says it).
     fn ref_names(&self, mask: u64) -> Vec<String> {
@@ -500,11 +526,19 @@ impl Attribute for Places<'_> {
                     path.extend_from_slice(format!("{name}:").as_bytes());
                 }
                 path.extend_from_slice(&place.path);
+                // A path below a tree a ref names is not a path in the tips' trees.
+                let present_in = match &self.presence {
+                    Some(p) if root.reachable && root.ref_name.is_none() => {
+                        p.refs_with(self.repo, &place.path, &id)
+                    }
+                    _ => Vec::new(),
+                };
                 Origin {
                     commit: root.commit.map(|c| commit_info(self.repo, c)),
                     reachable: Some(root.reachable),
                     in_head: Some(place.in_head),
                     refs: self.ref_names(root.refs),
+                    present_in,
                     ..Origin::from_bytes(&path)
                 }
             } else if let Some(name) = self.named_blobs.get(&id) {
@@ -515,7 +549,12 @@ impl Attribute for Places<'_> {
                     ..Origin::from_bytes(&path)
                 }
             } else {
-                path.extend_from_slice(format!("(unreachable blob {id})").as_bytes());
+                // In no tree of any commit: written by `git add` (or a tool) and never committed;
+                // the index names it while it stays staged.
+                match self.index_paths().get(&id) {
+                    Some(staged) => path.extend_from_slice(staged),
+                    None => path.extend_from_slice(format!("(unreachable blob {id})").as_bytes()),
+                }
                 Origin {
                     reachable: Some(false),
                     in_head: Some(false),

@@ -13,6 +13,7 @@ mod base;
 mod fetch;
 mod objects;
 mod plan;
+mod presence;
 mod progress;
 mod refs;
 mod repo;

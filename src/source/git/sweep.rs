@@ -11,6 +11,7 @@ use gix::prelude::FindExt;
 use super::HistoryOptions;
 use super::objects::{Bounded, find_bounded, scan_text, short, too_big_reason};
 use super::plan::{BlobJob, Plan};
+use super::presence::Presence;
 use super::progress::Progress;
 use super::shard::shard_of;
 use super::store;
@@ -46,8 +47,10 @@ pub(super) fn scan_planned(
     // blobs of the same files hit.
     let handles: std::sync::Mutex<Vec<(gix::Repository, Vec<u8>)>> = Default::default();
     let workers = pool.current_num_threads();
+    // Loaded by the first blob that holds something.
+    let presence = std::sync::OnceLock::new();
     let (commits, submodules) = pool.in_place_scope(|scope| -> Result<_> {
-        let handles = &handles;
+        let (handles, presence) = (&handles, &presence);
         let mut send = |batch: Vec<BlobJob>, last: bool| {
             // While the walk goes on it keeps one core busy, so a batch is one task; the last batch
             // is split across all workers. Contiguous runs of the path-sorted batch keep a file's
@@ -64,7 +67,7 @@ pub(super) fn scan_planned(
                     let taken = handles.lock().unwrap_or_else(|e| e.into_inner()).pop();
                     let (repo, mut buf) = taken.unwrap_or_else(|| (shared.to_thread_local(), Vec::new()));
                     for job in &batch[start..batch.len().min(start + chunk)] {
-                        scan_blob(&repo, job, opts.max_file_size, &mut buf, sink, lfs, &opts.prefix);
+                        scan_blob(&repo, job, opts, &mut buf, sink, lfs, presence);
                         progress.inc();
                     }
                     handles
@@ -91,12 +94,13 @@ pub(super) fn scan_planned(
 fn scan_blob(
     repo: &gix::Repository,
     job: &BlobJob,
-    max: u64,
+    opts: &HistoryOptions,
     buf: &mut Vec<u8>,
     sink: &dyn Sink,
     lfs: &AtomicU64,
-    prefix: &str,
+    presence: &std::sync::OnceLock<Presence>,
 ) {
+    let (max, prefix) = (opts.max_file_size, opts.prefix.as_str());
     let where_ = || match job.commit {
         Some(commit) => format!("{prefix}{}@{}", job.path, short(&commit)),
         None => format!("{prefix}{}", job.path),
@@ -138,8 +142,11 @@ fn scan_blob(
     sink.scan_lazy(blob, || {
         let mut path = prefix.as_bytes().to_vec();
         path.extend_from_slice(&job.path);
+        let presence = presence.get_or_init(|| Presence::load(repo, sink));
         Origin {
             commit: job.commit.map(|c| commit_info(repo, c)),
+            in_head: Some(presence.in_head(repo, &job.id)),
+            present_in: presence.refs_with(repo, &job.path, &job.id),
             ..Origin::from_bytes(&path)
         }
     });
