@@ -121,8 +121,11 @@ fn github(event: &str, env: &dyn Fn(&str) -> Option<String>) -> Choice {
                 format!("GitHub Actions push of {shown}")
             };
             // The full ref, so that a pushed tag is known for one (`refs/tags/…`).
-            Choice::range(&before, &after, git_ref.filter(|r| r.starts_with("refs/")), why)
-                .default_branch(payload["repository"]["default_branch"].as_str().map(str::to_string))
+            Choice::range(&before, &after, git_ref.filter(|r| r.starts_with("refs/")), why).default_branch(
+                payload["repository"]["default_branch"]
+                    .as_str()
+                    .map(str::to_string),
+            )
         }
         "merge_group" => {
             let group = &payload["merge_group"];

@@ -162,7 +162,10 @@ fn new_ref(
     }
     // A branch at the pushed commit may have come in the same push (see `plan::pre_existing`):
     // only the default branch there means the push brings nothing new.
-    if others.iter().any(|(id, _, is_default)| *id == head && *is_default) {
+    if others
+        .iter()
+        .any(|(id, _, is_default)| *id == head && *is_default)
+    {
         return Ok(Prepared {
             hidden: vec![head],
             ..Prepared::default()
