@@ -28,6 +28,7 @@ const CI_ENV: &[&str] = &[
     "CI_MERGE_REQUEST_IID",
     "CI_MERGE_REQUEST_DIFF_BASE_SHA",
     "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+    "CI_DEFAULT_BRANCH",
 ];
 
 /// `sgscan ARGS` in `cwd` with `envs` as the only CI variables.
