@@ -28,6 +28,7 @@ const CI_ENV: &[&str] = &[
     "CI_MERGE_REQUEST_IID",
     "CI_MERGE_REQUEST_DIFF_BASE_SHA",
     "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+    "CI_DEFAULT_BRANCH",
 ];
 
 /// `sgscan ARGS` in `cwd` with `envs` as the only CI variables.
@@ -82,6 +83,9 @@ fn range_new_branch_brings_only_its_own_commits() {
     let origin = origin_with_old_key(tmp.path(), &old);
     origin.git(&["checkout", "-q", "-b", "feature"]);
     let ci = clone(&origin, &tmp.path().join("ci"), &["-b", "feature"]);
+    // The origin has `feature` checked out; a real remote's HEAD is its default branch (a branch
+    // other than the default one at the pushed commit may have come in the same push).
+    ci.git(&["remote", "set-head", "origin", "main"]);
     let head = ci.git(&["rev-parse", "HEAD"]);
 
     // Pushed at main's tip: nothing new. Both the branch name and the commit id, as CI passes it.
@@ -1178,4 +1182,70 @@ fn range_inline_allow_off_by_the_base_sides_config_only() {
         "{:?}",
         notes(&doc)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Red team of issue #22
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn ci_two_new_branches_in_one_push_do_not_hide_each_others_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, _, new, _, tip) = origin_with_live_keys(tmp.path(), 2291);
+    // `git push origin feature twin`: two new branches at one commit; and `child`, a third new
+    // branch one commit past them.
+    origin.git(&["branch", "twin", &tip]);
+    origin.git(&["checkout", "-q", "-b", "child", &tip]);
+    origin.write("README.md", "# child\n");
+    let child = origin.commit("docs");
+    origin.git(&["checkout", "-q", "main"]);
+    for (name, extra) in [("full", &[][..]), ("depth 1", &["--depth", "1"][..])] {
+        for pushed in ["feature", "twin"] {
+            let mut args = vec!["-b", pushed];
+            args.extend_from_slice(extra);
+            let ci = clone(&origin, &tmp.path().join(format!("ci {name} {pushed}")), &args);
+            let envs = push_event(tmp.path(), &format!("refs/heads/{pushed}"), ZEROS, &tip);
+            let run = ci_run(&ci, &envs, &[]);
+            assert_eq!(run.code, 1, "{name} {pushed}: {run}");
+            assert_eq!(fps(&run.json()), set(&[&new]), "{name} {pushed}: {run}");
+        }
+        // The child's push does not need to scan the key: its parent's branch is scanned.
+        let mut args = vec!["-b", "child"];
+        args.extend_from_slice(extra);
+        let ci = clone(&origin, &tmp.path().join(format!("ci {name} child")), &args);
+        let envs = push_event(tmp.path(), "refs/heads/child", ZEROS, &child);
+        let run = ci_run(&ci, &envs, &[]);
+        assert_ne!(run.code, 2, "{name} child: {run}");
+    }
+    // The default branch (from the event data) at the pushed commit: nothing new.
+    let path = tmp.path().join("default-event.json");
+    let main_tip = origin.git(&["rev-parse", "main"]);
+    origin.git(&["branch", "release", "main"]);
+    std::fs::write(
+        &path,
+        serde_json::json!({"ref": "refs/heads/release", "before": ZEROS, "after": main_tip,
+            "repository": {"default_branch": "main"}})
+        .to_string(),
+    )
+    .unwrap();
+    let ci = tmp.path().join("ci release");
+    origin.git(&[
+        "clone",
+        "-q",
+        "-b",
+        "release",
+        &format!("file://{}", origin.path.display()),
+        ci.to_str().unwrap(),
+    ]);
+    let ci = Repo::open(&ci);
+    // As actions/checkout leaves it: no origin/HEAD.
+    ci.git(&["remote", "set-head", "origin", "-d"]);
+    let envs = [
+        ("GITHUB_EVENT_NAME", "push".to_string()),
+        ("GITHUB_EVENT_PATH", path.to_str().unwrap().to_string()),
+        ("GITHUB_REF", "refs/heads/release".to_string()),
+    ];
+    let run = ci_run(&ci, &envs, &[]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json()["summary"]["commits_scanned"], 0, "{run}");
 }

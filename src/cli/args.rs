@@ -218,6 +218,9 @@ pub struct GitArgs {
     /// `refs/tags/NAME` for a pushed tag.
     #[arg(long, value_name = "NAME", requires = "range", help_heading = SCAN)]
     pub branch: Option<String>,
+    /// The remote's default branch, from `sgscan ci`'s event data (not a flag).
+    #[arg(skip)]
+    pub default_branch: Option<String>,
     /// No progress bar, and no next steps under each key in the human report.
     #[arg(long, short = 'q', help_heading = OUTPUT)]
     pub quiet: bool,

@@ -17,6 +17,8 @@ struct Choice {
     /// `BASE..HEAD`; none: the whole history.
     range: Option<String>,
     branch: Option<String>,
+    /// The remote's default branch, as the event data names it.
+    default_branch: Option<String>,
     why: String,
 }
 
@@ -25,6 +27,7 @@ impl Choice {
         Choice {
             range: None,
             branch: None,
+            default_branch: None,
             why: why.into(),
         }
     }
@@ -33,8 +36,14 @@ impl Choice {
         Choice {
             range: Some(format!("{base}..{head}")),
             branch,
+            default_branch: None,
             why,
         }
+    }
+
+    fn default_branch(mut self, name: Option<String>) -> Choice {
+        self.default_branch = name.filter(|n| !n.is_empty());
+        self
     }
 }
 
@@ -51,6 +60,7 @@ pub fn run(args: CiArgs) -> Result<i32> {
         range: choice.range,
         shallow_ok: args.shallow_ok,
         branch: choice.branch,
+        default_branch: choice.default_branch,
         quiet: args.quiet,
         shard: None,
         submodules: false,
@@ -111,7 +121,11 @@ fn github(event: &str, env: &dyn Fn(&str) -> Option<String>) -> Choice {
                 format!("GitHub Actions push of {shown}")
             };
             // The full ref, so that a pushed tag is known for one (`refs/tags/…`).
-            Choice::range(&before, &after, git_ref.filter(|r| r.starts_with("refs/")), why)
+            Choice::range(&before, &after, git_ref.filter(|r| r.starts_with("refs/")), why).default_branch(
+                payload["repository"]["default_branch"]
+                    .as_str()
+                    .map(str::to_string),
+            )
         }
         "merge_group" => {
             let group = &payload["merge_group"];
@@ -187,7 +201,7 @@ fn gitlab(source: &str, env: &dyn Fn(&str) -> Option<String>) -> Choice {
             } else {
                 format!("GitLab CI push of {shown}")
             };
-            Choice::range(&before, &head, git_ref, why)
+            Choice::range(&before, &head, git_ref, why).default_branch(env("CI_DEFAULT_BRANCH"))
         }
         other => Choice::sweep(format!("GitLab CI {other} pipeline, which names no range")),
     }

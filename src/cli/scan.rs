@@ -61,7 +61,13 @@ pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32
     }
     let top = repo_top(&repos[0]);
     let settings = match &args.range {
-        Some(range) => Settings::load_range(&args.common, &repos[0], range, args.branch.as_deref(), top)?,
+        Some(range) => Settings::load_range(
+            &args.common,
+            &repos[0],
+            range,
+            (args.branch.as_deref(), args.default_branch.as_deref()),
+            top,
+        )?,
         None => Settings::load(&args.common, top.as_deref(), top.clone())?,
     };
     let source = git::Histories {
@@ -72,6 +78,7 @@ pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32
             range: args.range.clone(),
             shallow_ok: args.shallow_ok,
             branch: args.branch.clone(),
+            default_branch: args.default_branch.clone(),
             ci: mode == "ci",
             progress: !args.quiet,
             shard: args.shard,
@@ -211,7 +218,7 @@ impl Settings {
         common: &CommonArgs,
         repo: &Path,
         range: &str,
-        branch: Option<&str>,
+        branch: (Option<&str>, Option<&str>),
         top: Option<PathBuf>,
     ) -> Result<Settings> {
         let mut notes = Vec::new();

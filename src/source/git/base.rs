@@ -29,7 +29,13 @@ pub struct BaseSide {
 /// has it; for a new branch (a zero BASE) or a BASE a force-push rewrote away, the commit where the
 /// head's first-parent line leaves the scanned commits (the fork point). `names` (at the top of the
 /// tree, each at most [`crate::file::SMALL`] bytes) are read there and compared with the head's.
-pub fn range_base(repo: &Path, range: &str, branch: Option<&str>, names: &[&str]) -> Result<BaseSide> {
+/// `branch`: the pushed branch and the remote's default one, as [`super::HistoryOptions`] has them.
+pub fn range_base(
+    repo: &Path,
+    range: &str,
+    branch: (Option<&str>, Option<&str>),
+    names: &[&str],
+) -> Result<BaseSide> {
     let repo = open_repo(repo)?;
     let (base, head) = split_range(range)?;
     let head_id =
@@ -65,12 +71,13 @@ fn fork_point(
     repo: &gix::Repository,
     head: &str,
     head_id: ObjectId,
-    branch: Option<&str>,
+    (branch, default_branch): (Option<&str>, Option<&str>),
 ) -> Result<Option<ObjectId>> {
     // The range's own scan says what is worth saying about the refs and the walk.
     let quiet = super::Quiet;
     let opts = super::HistoryOptions {
         branch: branch.map(str::to_string),
+        default_branch: default_branch.map(str::to_string),
         ..Default::default()
     };
     let hidden = pre_existing(repo, head, head_id, &opts, &quiet)?;

@@ -62,11 +62,12 @@ pub(super) fn prepare(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Pr
         return out;
     };
     let pushed = pushed_ref(&repo, head, head_id, opts);
+    let pushed = (&pushed, opts.default_branch.as_deref());
     let result = if is_zero(base) {
-        new_ref(&git, path, head_id, &pushed)
+        new_ref(&git, path, head_id, pushed, sink)
     } else {
         match ObjectId::from_hex(base.as_bytes()) {
-            Ok(base_id) => existing(&git, path, head_id, base_id, &pushed),
+            Ok(base_id) => existing(&git, path, head_id, base_id, pushed, sink),
             Err(_) => Err(format!(
                 "BASE '{base}' is not a commit id, so it cannot be fetched"
             )),
@@ -90,7 +91,8 @@ fn existing(
     path: &Path,
     head: ObjectId,
     base: ObjectId,
-    pushed: &Pushed,
+    pushed: (&Pushed, Option<&str>),
+    sink: &dyn Sink,
 ) -> Result<Prepared, String> {
     let complete = || -> Result<bool, String> {
         let repo = open_repo(path).map_err(|e| format!("{e:#}"))?;
@@ -110,7 +112,7 @@ fn existing(
     {
         // The remote answers but has no BASE: a force-push rewrote it away (and it was collected).
         git.run(&["ls-remote", "--heads", "origin"]).map_err(|_| e)?;
-        let mut p = new_ref(git, path, head, pushed)?;
+        let mut p = new_ref(git, path, head, pushed, sink)?;
         p.base_gone = true;
         return Ok(p);
     }
@@ -125,9 +127,19 @@ fn existing(
 }
 
 /// A new ref (or one whose BASE the remote no longer has): what none of the remote's other branches
-/// reach.
-fn new_ref(git: &Git, path: &Path, head: ObjectId, pushed: &Pushed) -> Result<Prepared, String> {
+/// reach. `pushed`: the pushed ref, and the remote's default branch if the CI named it.
+fn new_ref(
+    git: &Git,
+    path: &Path,
+    head: ObjectId,
+    (pushed, default): (&Pushed, Option<&str>),
+    sink: &dyn Sink,
+) -> Result<Prepared, String> {
     let listing = git.run(&["ls-remote", "--heads", "origin"])?;
+    let default = match default {
+        Some(d) => Some(d.to_string()),
+        None => remote_head(git),
+    };
     let mut others = Vec::new();
     for line in listing.lines() {
         let Some((id, name)) = line.split_once('\t') else {
@@ -145,35 +157,89 @@ fn new_ref(git: &Git, path: &Path, head: ObjectId, pushed: &Pushed) -> Result<Pr
             Pushed::Unknown => id == head,
         };
         if !pushed_itself {
-            others.push((id, name.to_string()));
+            others.push((id, name.to_string(), default.as_deref() == Some(branch)));
         }
     }
-    if others.iter().any(|(id, _)| *id == head) {
-        // Another branch of the remote is at the pushed commit: it brings nothing new.
+    // A branch at the pushed commit may have come in the same push (see `plan::pre_existing`):
+    // only the default branch there means the push brings nothing new.
+    if others
+        .iter()
+        .any(|(id, _, is_default)| *id == head && *is_default)
+    {
         return Ok(Prepared {
             hidden: vec![head],
             ..Prepared::default()
         });
     }
+    let passed: Vec<&str> = others
+        .iter()
+        .filter(|(id, _, is_default)| *id == head && !is_default)
+        .map(|(_, n, _)| n.strip_prefix("refs/heads/").unwrap_or(n))
+        .collect();
+    if !passed.is_empty() {
+        sink.note(format!(
+            "branch(es) {} of the remote are at '{head}' and are not its default branch: they may have \
+             come in the same push, so their commits were not taken as known before it",
+            passed.join(", ")
+        ));
+    }
+    others.retain(|(id, _, is_default)| *id != head || *is_default);
+    match exclude_fetch(git, path, head, &others)? {
+        Some(p) => Ok(p),
+        None => {
+            // Every commit of HEAD is on another branch. If that is not the default branch, it
+            // may have come in the same push: judged against the default branch alone.
+            let defaults: Vec<_> = others.iter().filter(|o| o.2).cloned().collect();
+            if defaults.len() == others.len() {
+                return Ok(Prepared {
+                    hidden: vec![head],
+                    ..Prepared::default()
+                });
+            }
+            sink.note(format!(
+                "every commit of '{head}' is on a branch of the remote other than its default one, \
+                 which may have come in the same push: judged against the default branch alone"
+            ));
+            Ok(exclude_fetch(git, path, head, &defaults)?.unwrap_or(Prepared {
+                hidden: vec![head],
+                ..Prepared::default()
+            }))
+        }
+    }
+}
+
+/// The remote's default branch: what its `HEAD` names.
+fn remote_head(git: &Git) -> Option<String> {
+    let listing = git.run(&["ls-remote", "--symref", "origin", "HEAD"]).ok()?;
+    listing.lines().find_map(|l| {
+        let (target, name) = l.strip_prefix("ref: ")?.split_once('\t')?;
+        (name == "HEAD").then(|| target.strip_prefix("refs/heads/").map(str::to_string))?
+    })
+}
+
+/// Fetches the commits of `head` that none of `others` (id, ref name, default) reach, and the
+/// parents they start from; none if there are no such commits.
+fn exclude_fetch(
+    git: &Git,
+    path: &Path,
+    head: ObjectId,
+    others: &[(ObjectId, String, bool)],
+) -> Result<Option<Prepared>, String> {
     let head_hex = head.to_string();
     if others.is_empty() {
         // The remote's only branch: everything is new.
         git.fetch(&["--unshallow", "origin", &head_hex])?;
-        return Ok(Prepared::default());
+        return Ok(Some(Prepared::default()));
     }
     let mut args: Vec<String> = others
         .iter()
-        .map(|(_, n)| format!("--shallow-exclude={n}"))
+        .map(|(_, n, _)| format!("--shallow-exclude={n}"))
         .collect();
     args.extend(["origin".into(), head_hex]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     if let Err(e) = git.fetch(&args) {
         if e.contains("no commits selected") {
-            // Every commit of HEAD is on another branch already.
-            return Ok(Prepared {
-                hidden: vec![head],
-                ..Prepared::default()
-            });
+            return Ok(None);
         }
         return Err(e);
     }
@@ -196,10 +262,10 @@ fn new_ref(git: &Git, path: &Path, head: ObjectId, pushed: &Pushed) -> Result<Pr
         args.extend(hex.iter().map(String::as_str));
         git.fetch(&args)?;
     }
-    Ok(Prepared {
+    Ok(Some(Prepared {
         hidden: parents,
         ..Prepared::default()
-    })
+    }))
 }
 
 fn commit_id(repo: &gix::Repository, spec: &str) -> anyhow::Result<ObjectId> {

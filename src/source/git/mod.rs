@@ -49,6 +49,10 @@ pub struct HistoryOptions {
     /// With a zero BASE: the ref that was pushed, a branch (`NAME` or `refs/heads/NAME`) or a tag
     /// (`refs/tags/NAME`); else the branch taken from the HEAD side or the checkout.
     pub branch: Option<String>,
+    /// With a zero BASE: the remote's default branch (from the CI's event data; else the remote's
+    /// `HEAD`). The only branch taken as the remote's before the push whatever its tip: another
+    /// branch at or past the pushed commit may have come in the same push.
+    pub default_branch: Option<String>,
     /// `sgscan ci`: in a shallow clone, fetch from `origin` what the range needs first.
     pub ci: bool,
     /// Draw a progress bar on stderr (only if stderr is a terminal).

@@ -340,27 +340,103 @@ pub(super) fn pre_existing(
         };
         list.push((branch, commit));
     }
-    let branches = if remote.is_empty() { local } else { remote };
-    let hidden = match &pushed {
-        Pushed::Branch(b) => branches
-            .into_iter()
-            .filter(|(name, _)| name != b)
-            .map(|(_, id)| id)
-            .collect(),
-        Pushed::Tag(_) => branches.into_iter().map(|(_, id)| id).collect(),
+    let from_remote = !remote.is_empty();
+    let branches = if from_remote { remote } else { local };
+    let others: Vec<(String, ObjectId)> = match &pushed {
+        Pushed::Branch(b) => branches.into_iter().filter(|(name, _)| name != b).collect(),
+        Pushed::Tag(_) => branches,
         Pushed::Unknown => {
             sink.note(format!(
                 "cannot tell which branch '{head}' is{}: every branch at that commit was taken for the pushed one",
                 if opts.ci { "" } else { " (pass --branch NAME)" }
             ));
-            branches
-                .into_iter()
-                .map(|(_, id)| id)
-                .filter(|id| *id != head_id)
-                .collect()
+            branches.into_iter().filter(|(_, id)| *id != head_id).collect()
         }
     };
+    // The default branch was there before any push that is not to it. Another branch at or past
+    // the pushed commit may have come in the same push (`git push origin a b`, both new): taken
+    // for the remote's, each would hide the other's commits and neither would be scanned. So
+    // such a branch counts only if it is the default one; one that was there before costs a
+    // report of keys it already had, never a key missed.
+    let default = opts
+        .default_branch
+        .clone()
+        .or_else(|| default_branch(repo, from_remote));
+    let (defaults, rest): (Vec<_>, Vec<_>) = others
+        .into_iter()
+        .partition(|(name, _)| default.as_deref() == Some(name.as_str()));
+    let mut hidden: Vec<ObjectId> = defaults.iter().map(|(_, id)| *id).collect();
+    let reach = reaching(repo, &rest, head_id, &hidden);
+    let mut passed = Vec::new();
+    for ((name, id), reaches) in rest.into_iter().zip(reach) {
+        if reaches {
+            passed.push(name);
+        } else {
+            hidden.push(id);
+        }
+    }
+    if !passed.is_empty() {
+        sink.note(format!(
+            "branch(es) {} of the remote are at or past '{head}' and are not its default branch{}: \
+             they may have come in the same push, so their commits were not taken as known before it",
+            passed.join(", "),
+            default
+                .as_deref()
+                .map(|d| format!(" ('{d}')"))
+                .unwrap_or_default()
+        ));
+    }
     Ok(hidden)
+}
+
+/// The remote's default branch as the clone knows it: what `origin/HEAD` names, or for a
+/// repository without remote-tracking branches (the remote's own) its `HEAD`.
+fn default_branch(repo: &gix::Repository, from_remote: bool) -> Option<String> {
+    let name = if from_remote {
+        "refs/remotes/origin/HEAD"
+    } else {
+        "HEAD"
+    };
+    let r = repo.try_find_reference(name).ok()??;
+    let gix::refs::TargetRef::Symbolic(target) = r.target() else {
+        return None;
+    };
+    let target = target.as_bstr().to_string();
+    let short = if from_remote {
+        target.strip_prefix("refs/remotes/origin/")
+    } else {
+        target.strip_prefix("refs/heads/")
+    };
+    short.map(str::to_string)
+}
+
+/// For each of `branches`: whether its tip is `head` or reaches it (not through `hidden`). One walk
+/// per 64 branches (the walk tells which of its first 64 tips reach each commit).
+fn reaching(
+    repo: &gix::Repository,
+    branches: &[(String, ObjectId)],
+    head: ObjectId,
+    hidden: &[ObjectId],
+) -> Vec<bool> {
+    let mut out = Vec::with_capacity(branches.len());
+    for chunk in branches.chunks(64) {
+        let tips: Vec<(ObjectId, String)> = chunk.iter().map(|(n, id)| (*id, n.clone())).collect();
+        let refs = if chunk.iter().any(|(_, id)| *id != head) {
+            walk(repo, &tips, hidden, &super::Quiet)
+                .into_iter()
+                .find(|w| w.id == head)
+                .map_or(0, |w| w.refs)
+        } else {
+            0
+        };
+        out.extend(
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (_, id))| *id == head || refs & (1u64 << i) != 0),
+        );
+    }
+    out
 }
 
 fn peel_to_commit(repo: &gix::Repository, id: ObjectId) -> Option<ObjectId> {
