@@ -179,7 +179,10 @@ fn key_lines(f: &Finding) -> Vec<String> {
             at.push_str(&format!("{}  ", Safe(&o.refs.join(", "))));
         }
         if let Some(c) = &o.commit {
-            at.push_str(&format!("commit {}  ", Safe(c.commit.get(..12).unwrap_or(&c.commit))));
+            at.push_str(&format!(
+                "commit {}  ",
+                Safe(c.commit.get(..12).unwrap_or(&c.commit))
+            ));
         }
         let path = match &o.member {
             Some(m) => format!("{}!{m}", o.path),
@@ -191,10 +194,18 @@ fn key_lines(f: &Finding) -> Vec<String> {
         }
         lines.push(at);
     }
-    let more = f.location_count.saturating_sub(LOCATIONS_SHOWN.min(f.locations.len()) as u64);
+    let more = f
+        .location_count
+        .saturating_sub(LOCATIONS_SHOWN.min(f.locations.len()) as u64);
     if more > 0 {
-        lines.push(format!("    … and {}", count(more, "more location", "more locations")));
+        lines.push(format!(
+            "    … and {}",
+            count(more, "more location", "more locations")
+        ));
     }
-    lines.push(format!("    not a leak? `sgscan ignore {}`", Safe(&f.fingerprint)));
+    lines.push(format!(
+        "    not a leak? `sgscan ignore {}`",
+        Safe(&f.fingerprint)
+    ));
     lines
 }

@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 pub use base::{BaseSide, range_base};
-pub use push::{Push, PushedRef};
 pub(crate) use objects::{Bounded, find_bounded, too_big_reason};
+pub use push::{Push, PushedRef};
 pub(crate) use repo::repo_ignore_files;
 pub use repo::{open_repo, open_repo_with_refs};
 pub use shard::parse_shard;

@@ -227,7 +227,13 @@ pub(super) fn plan_commits(
                         .collect();
                     stack.push((old_trees, e.id, join(&prefix, e.name.as_ref())));
                 } else {
-                    plan.leaf(e.mode, &e.id, || join(&prefix, e.name.as_ref()), Some(c.id), &refs);
+                    plan.leaf(
+                        e.mode,
+                        &e.id,
+                        || join(&prefix, e.name.as_ref()),
+                        Some(c.id),
+                        &refs,
+                    );
                 }
             }
         }

@@ -29,6 +29,16 @@ impl PushedRef {
     pub fn deletes(&self) -> bool {
         is_zero(&self.local)
     }
+
+    /// The ref as findings name it: the one the push updates on the remote (what a `HEAD:main`
+    /// push is about), else the local side.
+    pub fn name(&self) -> &str {
+        if self.remote_ref.is_empty() {
+            &self.local_ref
+        } else {
+            &self.remote_ref
+        }
+    }
 }
 
 /// The push: its refs, to the remote named `remote` (none, or a URL: no remote-tracking branches
@@ -109,18 +119,16 @@ fn plan_push(
             .flatten()
             .map(|id| id.detach());
         if kind == gix::objs::Kind::Tag && remote != Some(id) {
-            tags.push((id, r.local_ref.clone()));
+            tags.push((id, r.name().to_string()));
         }
         match peel_to_commit(repo, id) {
-            Some(commit) => tips.push((commit, r.local_ref.clone())),
-            None if kind == gix::objs::Kind::Tag || kind == gix::objs::Kind::Commit => {
-                sink.skip(
-                    r.local_ref.clone(),
-                    format!("{id} cannot be peeled to a commit: its history was not scanned"),
-                )
-            }
+            Some(commit) => tips.push((commit, r.name().to_string())),
+            None if kind == gix::objs::Kind::Tag || kind == gix::objs::Kind::Commit => sink.skip(
+                r.name().to_string(),
+                format!("{id} cannot be peeled to a commit: its history was not scanned"),
+            ),
             None => sink.skip(
-                r.local_ref.clone(),
+                r.name().to_string(),
                 format!("{id} is a {kind}, not a commit: not scanned"),
             ),
         }
@@ -158,7 +166,9 @@ fn plan_push(
 /// The commits `refs/remotes/<remote>/*` name: what this clone knows the remote has.
 fn remote_tips(repo: &gix::Repository, remote: Option<&str>, sink: &dyn Sink) -> Result<Vec<ObjectId>> {
     let Some(remote) = remote.filter(|r| !r.is_empty()) else {
-        sink.note("no remote named: every commit of the pushed refs not at the remote's old value was scanned");
+        sink.note(
+            "no remote named: every commit of the pushed refs not at the remote's old value was scanned",
+        );
         return Ok(Vec::new());
     };
     let prefix = format!("refs/remotes/{remote}/");
