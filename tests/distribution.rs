@@ -16,6 +16,7 @@ const SUBCOMMANDS: &[&str] = &[
     "git",
     "staged",
     "install-hook",
+    "pre-push",
     "revoke",
     "merge",
     "ci",

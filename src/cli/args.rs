@@ -42,8 +42,12 @@ pub enum Command {
     Git(GitArgs),
     /// Scan what is staged for the next commit (for pre-commit hooks).
     Staged(StagedArgs),
-    /// Write .git/hooks/pre-commit that runs `sgscan staged`.
+    /// Write .git/hooks/pre-commit that runs `sgscan staged` (with --pre-push: .git/hooks/pre-push
+    /// that runs `sgscan pre-push`).
     InstallHook(InstallHookArgs),
+    /// As git's pre-push hook: scan the commits being pushed that the remote does not have yet;
+    /// exit 1 blocks the push.
+    PrePush(PrePushArgs),
     /// Revoke a key by its id with an admin key (SGSCAN_ADMIN_KEY or --admin-key-file).
     Revoke(RevokeIdArgs),
     /// Merge JSON/JSONL reports (e.g. of `git --shard` jobs) into one, by fingerprint.
@@ -279,9 +283,30 @@ pub struct InstallHookArgs {
     /// The repository.
     #[arg(default_value = ".")]
     pub repo: PathBuf,
-    /// Replace an existing pre-commit hook.
+    /// Replace an existing hook.
     #[arg(long)]
     pub force: bool,
+    /// Write the pre-push hook (`sgscan pre-push`: keys in commits about to be pushed) instead of
+    /// the pre-commit one.
+    #[arg(long)]
+    pub pre_push: bool,
+}
+
+/// `sgscan pre-push`: git runs it with the remote's name and URL, and the refs being pushed on
+/// standard input.
+#[derive(Debug, Args)]
+pub struct PrePushArgs {
+    /// The remote's name (its remote-tracking branches say what it has already).
+    #[arg(value_name = "REMOTE")]
+    pub remote: Option<String>,
+    /// The remote's URL (named in the message only).
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+    /// The repository [default: the one the current directory is in, as for a hook].
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub repo: PathBuf,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]

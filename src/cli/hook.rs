@@ -1,5 +1,7 @@
-//! `sgscan install-hook`: a plain git pre-commit hook that runs `sgscan staged`.
+//! `sgscan install-hook`: a plain git pre-commit hook that runs `sgscan staged`, or (`--pre-push`)
+//! a pre-push hook that runs `sgscan pre-push`.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -9,9 +11,34 @@ use super::args::InstallHookArgs;
 use crate::source::git;
 use crate::text::Safe;
 
-/// Writes the pre-commit hook where git will run it; returns its path. Refuses to replace an
-/// existing hook unless `force`.
-fn install(repo_path: &Path, force: bool) -> Result<PathBuf> {
+/// A hook `install-hook` writes: its file name, the sgscan command it runs, what it blocks.
+struct Hook {
+    name: &'static str,
+    /// The `install-hook` flag that writes it.
+    flag: &'static str,
+    command: &'static str,
+    blocks: &'static str,
+}
+
+const PRE_COMMIT: Hook = Hook {
+    name: "pre-commit",
+    flag: "",
+    command: "staged",
+    blocks: "commits that stage a SendGrid API key",
+};
+
+/// git gives the hook the remote's name and URL as arguments and the refs on standard input: both
+/// passed on.
+const PRE_PUSH: Hook = Hook {
+    name: "pre-push",
+    flag: " --pre-push",
+    command: "pre-push \"$@\"",
+    blocks: "pushes of commits that hold a SendGrid API key",
+};
+
+/// Writes the hook where git will run it; returns its path. Refuses to replace an existing hook
+/// unless `force`.
+fn install(repo_path: &Path, force: bool, kind: &Hook) -> Result<PathBuf> {
     // The hook runs `sgscan staged`, which refuses a repository whose refs it cannot read (and so
     // would block every commit): refused here instead.
     let repo = git::open_repo_with_refs(repo_path)?;
@@ -27,33 +54,43 @@ fn install(repo_path: &Path, force: bool) -> Result<PathBuf> {
         Ok(Some(p)) => repo.workdir().map(|w| w.join(&p)).unwrap_or(p),
         _ => repo.common_dir().join("hooks"),
     };
-    let hook = hooks.join("pre-commit");
-    if hook.exists() && !force {
+    let hook = hooks.join(kind.name);
+    // A link counts as a hook there, even one that leads nowhere.
+    if std::fs::symlink_metadata(&hook).is_ok() && !force {
         bail!(
-            "{} already exists: add `sgscan staged` to it yourself, or pass --force to replace it",
-            hook.display()
+            "{} already exists: add `sgscan {}` to it yourself, or pass --force to replace it",
+            hook.display(),
+            kind.command
         );
     }
     // The binary that installed the hook runs it (same version); `sgscan` on PATH if it moved.
     let exe = std::env::current_exe().context("cannot find the sgscan executable's path")?;
     let script = format!(
-        "#!/bin/sh\n# Installed by `sgscan install-hook`: blocks commits that stage a SendGrid API key.\n\
-         SGSCAN='{}'\n[ -x \"$SGSCAN\" ] || SGSCAN=sgscan\nexec \"$SGSCAN\" staged\n",
-        exe.display().to_string().replace('\'', "'\\''")
+        "#!/bin/sh\n# Installed by `sgscan install-hook{}`: blocks {}.\n\
+         SGSCAN='{}'\n[ -x \"$SGSCAN\" ] || SGSCAN=sgscan\nexec \"$SGSCAN\" {}\n",
+        kind.flag,
+        kind.blocks,
+        exe.display().to_string().replace('\'', "'\\''"),
+        kind.command
     );
     std::fs::create_dir_all(&hooks).with_context(|| format!("cannot create {}", hooks.display()))?;
-    std::fs::write(&hook, script).with_context(|| format!("cannot write {}", hook.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("cannot make {} executable", hook.display()))?;
-    }
+    // Never through a link planted where the hook goes (a cloned `.githooks/pre-push -> ~/.profile`).
+    let written = crate::file::create(&hook, crate::file::Write::Truncate, false).and_then(|mut f| {
+        f.write_all(script.as_bytes())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+        }
+        f.flush()
+    });
+    written.with_context(|| format!("cannot write {}", hook.display()))?;
     Ok(hook)
 }
 
 pub fn run(args: InstallHookArgs) -> Result<i32> {
-    let hook = install(&args.repo, args.force)?;
+    let kind = if args.pre_push { &PRE_PUSH } else { &PRE_COMMIT };
+    let hook = install(&args.repo, args.force, kind)?;
     eprintln!("sgscan: installed {}", Safe(&hook.display().to_string()));
     Ok(EXIT_CLEAN)
 }

@@ -9,6 +9,7 @@ mod hook;
 mod ignore;
 mod man;
 mod merge;
+mod prepush;
 mod revoke;
 mod rotate;
 mod scan;
@@ -44,6 +45,7 @@ pub fn main() -> i32 {
         Command::Git(args) => scan::git(args, "git", None),
         Command::Staged(args) => scan::staged(args),
         Command::InstallHook(args) => hook::run(args),
+        Command::PrePush(args) => prepush::run(args),
         Command::Revoke(args) => revoke::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Ci(args) => ci::run(args),

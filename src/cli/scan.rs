@@ -180,7 +180,7 @@ fn repo_list(named: &[PathBuf], file: Option<&Path>) -> Result<Vec<PathBuf>> {
     Ok(repos)
 }
 
-fn repo_top(repo: &Path) -> Option<PathBuf> {
+pub(super) fn repo_top(repo: &Path) -> Option<PathBuf> {
     let repo = git::open_repo(repo).ok()?;
     let top = repo.workdir().unwrap_or_else(|| repo.path());
     Some(top.to_path_buf())

@@ -15,6 +15,7 @@ mod objects;
 mod plan;
 mod presence;
 mod progress;
+mod push;
 mod refs;
 mod repo;
 mod shard;
@@ -32,6 +33,7 @@ use anyhow::Result;
 
 pub use base::{BaseSide, range_base};
 pub(crate) use objects::{Bounded, find_bounded, too_big_reason};
+pub use push::{Push, PushedRef};
 pub(crate) use repo::repo_ignore_files;
 pub use repo::{open_repo, open_repo_with_refs};
 pub use shard::parse_shard;
@@ -159,7 +161,7 @@ fn scan_repo(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> 
                 swept.commits.retain(|c| shard::shard_of(c, n) == i);
             }
             for &commit in &swept.commits {
-                sweep::scan_message(&repo, commit, &opts.prefix, sink);
+                sweep::scan_message(&repo, commit, &opts.prefix, &[], sink);
             }
             swept
         }

@@ -12,7 +12,7 @@ use gix::prelude::FindExt;
 use super::HistoryOptions;
 use super::objects::{join, read_commit, short};
 use super::shard::shard_of;
-use super::walk::walk;
+use super::walk::{Walked, walk};
 use crate::source::Sink;
 
 /// A blob to scan and where it was first seen.
@@ -21,6 +21,8 @@ pub(super) struct BlobJob {
     pub(super) path: BString,
     /// The commit it was first seen in; none for a blob a ref names (directly or through a tree).
     pub(super) commit: Option<ObjectId>,
+    /// The pushed refs that bring that commit (`sgscan pre-push`); empty elsewhere.
+    pub(super) refs: Vec<String>,
 }
 
 /// What a sweep scans: each distinct blob once, with where it was first seen. Blobs are handed on
@@ -61,6 +63,7 @@ impl<'a> Plan<'a> {
         id: &gix::oid,
         path: impl FnOnce() -> BString,
         commit: Option<ObjectId>,
+        refs: &[String],
     ) {
         if mode.is_commit() {
             self.submodules.insert(path().to_string());
@@ -73,6 +76,7 @@ impl<'a> Plan<'a> {
             id: id.to_owned(),
             path: path(),
             commit,
+            refs: refs.to_vec(),
         });
         self.planned += 1;
         if self.batch.len() >= BATCH {
@@ -156,8 +160,23 @@ pub(super) fn plan_range(
             ));
         }
     }
+    plan_commits(repo, &commits, &[], sink, plan);
+    Ok(commits.into_iter().map(|c| c.id).collect())
+}
+
+/// Plans the blobs `commits` (a walk's, oldest first) bring: each commit's tree against all its
+/// parents'. `tip_names` names the walk's tips, so that each blob carries the refs that bring it;
+/// empty: none are named.
+pub(super) fn plan_commits(
+    repo: &gix::Repository,
+    commits: &[Walked],
+    tip_names: &[String],
+    sink: &dyn Sink,
+    plan: &mut Plan,
+) {
     let mut trees = Trees::new(repo);
-    for c in &commits {
+    for c in commits {
+        let refs = ref_names(c.refs, tip_names);
         let Some(tree) = c.tree else {
             continue;
         };
@@ -208,13 +227,30 @@ pub(super) fn plan_range(
                         .collect();
                     stack.push((old_trees, e.id, join(&prefix, e.name.as_ref())));
                 } else {
-                    plan.leaf(e.mode, &e.id, || join(&prefix, e.name.as_ref()), Some(c.id));
+                    plan.leaf(
+                        e.mode,
+                        &e.id,
+                        || join(&prefix, e.name.as_ref()),
+                        Some(c.id),
+                        &refs,
+                    );
                 }
             }
         }
     }
-    Ok(commits.into_iter().map(|c| c.id).collect())
 }
+
+/// The names of the tips in `mask` (bit `i` for `names[i]`), at most a few.
+pub(super) fn ref_names(mask: u64, names: &[String]) -> Vec<String> {
+    (0..names.len().min(64))
+        .filter(|i| mask & (1 << i) != 0)
+        .map(|i| names[i].clone())
+        .take(REFS_NAMED)
+        .collect()
+}
+
+/// Refs named per blob: a push of many refs names a few.
+const REFS_NAMED: usize = 3;
 
 /// What `sgscan ci` fetched for a range in a shallow clone (see `fetch`).
 #[derive(Default)]
@@ -439,7 +475,7 @@ fn reaching(
     out
 }
 
-fn peel_to_commit(repo: &gix::Repository, id: ObjectId) -> Option<ObjectId> {
+pub(super) fn peel_to_commit(repo: &gix::Repository, id: ObjectId) -> Option<ObjectId> {
     Some(repo.find_object(id).ok()?.peel_to_commit().ok()?.id)
 }
 

@@ -111,6 +111,7 @@ fn scan_blob(
         path.extend_from_slice(&job.path);
         Origin {
             commit: job.commit.map(|c| commit_info(repo, c)),
+            refs: job.refs.clone(),
             ..Origin::from_bytes(&path)
         }
     });
@@ -147,18 +148,26 @@ fn scan_blob(
             commit: job.commit.map(|c| commit_info(repo, c)),
             in_head: Some(presence.in_head(repo, &job.id)),
             present_in: presence.refs_with(repo, &job.path, &job.id),
+            refs: job.refs.clone(),
             ..Origin::from_bytes(&path)
         }
     });
 }
 
-/// A commit's message and header lines.
-pub(super) fn scan_message(repo: &gix::Repository, commit: ObjectId, prefix: &str, sink: &dyn Sink) {
+/// A commit's message and header lines; `refs`: the pushed refs that bring it (`sgscan pre-push`).
+pub(super) fn scan_message(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    prefix: &str,
+    refs: &[String],
+    sink: &dyn Sink,
+) {
     let mut buf = Vec::new();
     if let Ok(data) = repo.objects.find(&commit, &mut buf) {
         scan_text(sink, data.data, |part| Origin {
             path: format!("{prefix}(commit {part})"),
             commit: Some(commit_info(repo, commit)),
+            refs: refs.to_vec(),
             ..Origin::default()
         });
     }
