@@ -15,6 +15,7 @@ mod objects;
 mod plan;
 mod presence;
 mod progress;
+mod push;
 mod refs;
 mod repo;
 mod shard;
@@ -32,6 +33,7 @@ use anyhow::Result;
 
 pub use base::{BaseSide, range_base};
 pub(crate) use objects::{Bounded, find_bounded, too_big_reason};
+pub use push::{Push, RefUpdate};
 pub(crate) use repo::repo_ignore_files;
 pub use repo::{open_repo, open_repo_with_refs};
 pub use shard::parse_shard;

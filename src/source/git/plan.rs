@@ -12,7 +12,7 @@ use gix::prelude::FindExt;
 use super::HistoryOptions;
 use super::objects::{join, read_commit, short};
 use super::shard::shard_of;
-use super::walk::walk;
+use super::walk::{Walked, walk};
 use crate::source::Sink;
 
 /// A blob to scan and where it was first seen.
@@ -156,8 +156,14 @@ pub(super) fn plan_range(
             ));
         }
     }
+    plan_commits(repo, &commits, sink, plan);
+    Ok(commits.into_iter().map(|c| c.id).collect())
+}
+
+/// Plans the blobs `commits` introduce: each commit's tree against all its parents'.
+pub(super) fn plan_commits(repo: &gix::Repository, commits: &[Walked], sink: &dyn Sink, plan: &mut Plan) {
     let mut trees = Trees::new(repo);
-    for c in &commits {
+    for c in commits {
         let Some(tree) = c.tree else {
             continue;
         };
@@ -213,7 +219,35 @@ pub(super) fn plan_range(
             }
         }
     }
-    Ok(commits.into_iter().map(|c| c.id).collect())
+}
+
+/// Plans every blob of `tree` (named by a ref directly or through a tag, so in no commit), its
+/// paths under `name`.
+pub(super) fn plan_tree(repo: &gix::Repository, tree: ObjectId, name: &str, sink: &dyn Sink, plan: &mut Plan) {
+    let mut trees = Trees::new(repo);
+    let mut stack = vec![(tree, BString::from(format!("({name})")))];
+    let mut seen = gix::hashtable::HashSet::default();
+    while let Some((tree, prefix)) = stack.pop() {
+        if !seen.insert(tree) {
+            continue;
+        }
+        let Some(entries) = trees.entries(tree, &prefix, At::Ref, sink) else {
+            continue;
+        };
+        for e in entries {
+            let path = join(&prefix, e.name.as_ref());
+            if e.mode.is_tree() {
+                stack.push((e.id, path));
+            } else {
+                plan.leaf(e.mode, &e.id, || path, None);
+            }
+        }
+    }
+}
+
+/// Plans a blob a ref names (directly or through a tag).
+pub(super) fn plan_blob(id: ObjectId, name: &str, plan: &mut Plan) {
+    plan.leaf(EntryMode::from(gix::objs::tree::EntryKind::Blob), &id, || format!("({name})").into(), None);
 }
 
 /// What `sgscan ci` fetched for a range in a shallow clone (see `fetch`).
@@ -408,6 +442,7 @@ struct Entry {
 #[derive(Clone, Copy)]
 enum At {
     Commit(ObjectId),
+    Ref,
 }
 
 /// Reads trees with a reused buffer, recording what cannot be read.
@@ -438,6 +473,7 @@ impl<'r> Trees<'r> {
         let where_ = || match at {
             At::Commit(commit) if prefix.is_empty() => format!("/@{}", short(&commit)),
             At::Commit(commit) => format!("{prefix}@{}", short(&commit)),
+            At::Ref => prefix.to_string(),
         };
         let iter = match self.repo.objects.find_tree_iter(&tree, &mut self.buf) {
             Ok(iter) => iter,
