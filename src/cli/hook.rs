@@ -52,8 +52,54 @@ fn install(repo_path: &Path, force: bool) -> Result<PathBuf> {
     Ok(hook)
 }
 
+/// Writes hooks/pre-receive into a bare repository (a server's); returns its path.
+fn install_server(repo_path: &Path, force: bool) -> Result<PathBuf> {
+    let repo = git::open_repo(repo_path)?;
+    if !repo.is_bare() {
+        bail!(
+            "{} is not a bare repository: `--server` guards what is pushed to a server's repository \
+             (for commits made here, leave out --server)",
+            repo_path.display()
+        );
+    }
+    let hooks = repo.common_dir().join("hooks");
+    let hook = hooks.join("pre-receive");
+    if (hook.exists() || hook.is_symlink()) && !force {
+        bail!(
+            "{} already exists: add `sgscan pre-receive` to it yourself (it reads the same ref lines on \
+             standard input), or pass --force to replace it",
+            hook.display()
+        );
+    }
+    let exe = std::env::current_exe().context("cannot find the sgscan executable's path")?;
+    let script = format!(
+        "#!/bin/sh\n# Installed by `sgscan install-hook --server`: rejects pushes that bring a SendGrid API key.\n\
+         SGSCAN='{}'\n[ -x \"$SGSCAN\" ] || SGSCAN=sgscan\nexec \"$SGSCAN\" pre-receive\n",
+        exe.display().to_string().replace('\'', "'\\''")
+    );
+    std::fs::create_dir_all(&hooks).with_context(|| format!("cannot create {}", hooks.display()))?;
+    // Replaced, never written through: a link planted at hooks/pre-receive is not followed.
+    if force && hook.is_symlink() {
+        std::fs::remove_file(&hook).with_context(|| format!("cannot replace {}", hook.display()))?;
+    }
+    let mut file = crate::file::create(&hook, crate::file::Write::Truncate, false)
+        .with_context(|| format!("cannot write {}", hook.display()))?;
+    std::io::Write::write_all(&mut file, script.as_bytes())
+        .with_context(|| format!("cannot write {}", hook.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot make {} executable", hook.display()))?;
+    }
+    Ok(hook)
+}
+
 pub fn run(args: InstallHookArgs) -> Result<i32> {
-    let hook = install(&args.repo, args.force)?;
+    let hook = match args.server {
+        true => install_server(&args.repo, args.force)?,
+        false => install(&args.repo, args.force)?,
+    };
     eprintln!("sgscan: installed {}", Safe(&hook.display().to_string()));
     Ok(EXIT_CLEAN)
 }

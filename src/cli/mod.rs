@@ -9,6 +9,7 @@ mod hook;
 mod ignore;
 mod man;
 mod merge;
+mod prereceive;
 mod revoke;
 mod rotate;
 mod scan;
@@ -54,6 +55,7 @@ pub fn main() -> i32 {
         Command::Completions(args) => completions::run(args),
         Command::Man => man::run(),
         Command::Schema(args) => schema::run(args),
+        Command::PreReceive(args) => prereceive::run(args),
     };
     match result {
         Ok(code) => code,

@@ -223,7 +223,13 @@ pub(super) fn plan_commits(repo: &gix::Repository, commits: &[Walked], sink: &dy
 
 /// Plans every blob of `tree` (named by a ref directly or through a tag, so in no commit), its
 /// paths under `name`.
-pub(super) fn plan_tree(repo: &gix::Repository, tree: ObjectId, name: &str, sink: &dyn Sink, plan: &mut Plan) {
+pub(super) fn plan_tree(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    name: &str,
+    sink: &dyn Sink,
+    plan: &mut Plan,
+) {
     let mut trees = Trees::new(repo);
     let mut stack = vec![(tree, BString::from(format!("({name})")))];
     let mut seen = gix::hashtable::HashSet::default();
@@ -247,7 +253,12 @@ pub(super) fn plan_tree(repo: &gix::Repository, tree: ObjectId, name: &str, sink
 
 /// Plans a blob a ref names (directly or through a tag).
 pub(super) fn plan_blob(id: ObjectId, name: &str, plan: &mut Plan) {
-    plan.leaf(EntryMode::from(gix::objs::tree::EntryKind::Blob), &id, || format!("({name})").into(), None);
+    plan.leaf(
+        EntryMode::from(gix::objs::tree::EntryKind::Blob),
+        &id,
+        || format!("({name})").into(),
+        None,
+    );
 }
 
 /// What `sgscan ci` fetched for a range in a shallow clone (see `fetch`).

@@ -165,7 +165,10 @@ fn with_quarantine(
     let quarantine = cwd.join(quarantine);
     let main = cwd.join(repo.common_dir()).join("objects");
     if !quarantine.is_dir() {
-        bail!("the push's quarantine directory {} is not a directory", quarantine.display());
+        bail!(
+            "the push's quarantine directory {} is not a directory",
+            quarantine.display()
+        );
     }
     let mut alternates = String::new();
     for dir in [&quarantine, &main] {
