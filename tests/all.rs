@@ -18,6 +18,7 @@ mod git_objects;
 mod history;
 mod html;
 mod next_steps;
+mod prereceive;
 mod redaction;
 mod repos;
 mod revoke;
