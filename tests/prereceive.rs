@@ -1,7 +1,6 @@
 //! `sgscan pre-receive` end to end: real `git push`es into a bare repository with the hook installed
 //! (a local push runs the hook with the objects in quarantine, as a server does).
 
-use std::path::Path;
 use std::process::Output;
 
 use tempfile::TempDir;
@@ -119,12 +118,18 @@ fn a_key_in_a_new_commit_is_rejected_and_never_lands() {
     assert!(err.contains("config/app.env:1"), "{err}");
     assert!(err.contains(&id(&key)), "{err}");
     assert!(err.contains(&fp(&key)), "{err}");
-    assert!(err.contains("git rebase -i") && err.contains("sgscan.allow="), "{err}");
+    assert!(
+        err.contains("git rebase -i") && err.contains("sgscan.allow="),
+        "{err}"
+    );
     assert!(err.contains("receive.advertisePushOptions"), "{err}");
     assert_no_key(&err, "the push's remote: lines", &[&key]);
     // The server's ref did not move, and the quarantined blob was dropped.
     assert_eq!(p.server_rev("main").as_deref(), Some(clean.as_str()));
-    assert!(!p.server_has(&blob), "the key's blob reached the server's object store");
+    assert!(
+        !p.server_has(&blob),
+        "the key's blob reached the server's object store"
+    );
     assert!(!p.server_has(&leaky));
 }
 
@@ -217,7 +222,10 @@ fn the_bypass_option_lets_only_the_right_fingerprint_through_and_is_logged() {
     let log = p.server.path.join("sgscan-audit.jsonl");
     assert!(!log.exists(), "a wrong fingerprint was logged as a bypass");
     let right = format!("sgscan.allow={}", fp(&key));
-    let err = accepted(&p.client.run(&[("USER", "carol")], &["push", "-o", &right, "origin", "main"]));
+    let err = accepted(
+        &p.client
+            .run(&[("USER", "carol")], &["push", "-o", &right, "origin", "main"]),
+    );
     assert!(err.contains("let through by push option"), "{err}");
     assert_no_key(&err, "the push's remote: lines", &[&key]);
     assert_eq!(p.server_rev("main").as_deref(), Some(leaky.as_str()));
@@ -233,7 +241,10 @@ fn the_bypass_option_lets_only_the_right_fingerprint_through_and_is_logged() {
     assert!(line["pusher"].as_str().unwrap().contains("carol"), "{line}");
     assert_no_key(&text, "the audit log", &[&key]);
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 }
 
 #[test]
@@ -250,7 +261,8 @@ fn a_key_inside_a_pushed_archive_is_rejected() {
 
 fn big_push(p: &Push) {
     for i in 0..40 {
-        p.client.write(&format!("src/file{i}.txt"), &format!("line {i}\n").repeat(200));
+        p.client
+            .write(&format!("src/file{i}.txt"), &format!("line {i}\n").repeat(200));
     }
     p.client.commit("many files");
 }
@@ -260,7 +272,10 @@ fn a_push_over_the_time_budget_is_rejected_by_default() {
     let p = Push::new(Some("--time-budget 1ms"));
     big_push(&p);
     let err = rejected(&p.push(&["main"]));
-    assert!(err.contains("time budget") && err.contains("--on-timeout reject"), "{err}");
+    assert!(
+        err.contains("time budget") && err.contains("--on-timeout reject"),
+        "{err}"
+    );
     assert_eq!(p.server_rev("main"), None);
 }
 
@@ -269,7 +284,10 @@ fn a_push_over_the_time_budget_is_accepted_with_on_timeout_accept() {
     let p = Push::new(Some("--time-budget 1ms --on-timeout accept"));
     big_push(&p);
     let err = accepted(&p.push(&["main"]));
-    assert!(err.contains("without a complete scan") && err.contains("--on-timeout accept"), "{err}");
+    assert!(
+        err.contains("without a complete scan") && err.contains("--on-timeout accept"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -285,11 +303,19 @@ fn malformed_input_fails_closed() {
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"not a ref line\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"not a ref line\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("push rejected") && err.contains("ref line 1"), "{err}");
+    assert!(
+        err.contains("push rejected") && err.contains("ref line 1"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -314,5 +340,4 @@ fn install_hook_server_refuses_a_work_tree_and_an_existing_hook() {
         .unwrap();
     assert_eq!(work_tree.status.code(), Some(2));
     assert!(stderr(&work_tree).contains("not a bare repository"));
-    let _ = Path::new("");
 }

@@ -121,13 +121,11 @@ fn scan_push(push: &Push, sink: &dyn Sink) -> Result<()> {
             brought.push((w.id.to_string(), name.to_string()));
         }
     }
-    let known: gix::hashtable::HashSet = hidden.iter().copied().collect();
     let swept = sweep::scan_planned(&repo, &push.opts, sink, |plan| {
         plan_commits(&repo, &walked, sink, plan);
         for (id, kind, name) in &objects {
             match kind {
                 gix::objs::Kind::Tree => plan_tree(&repo, *id, name, sink, plan),
-                _ if known.contains(id) => {}
                 _ => plan_blob(*id, name, plan),
             }
         }
