@@ -38,7 +38,15 @@ pub struct Push {
     pub brought: Mutex<Vec<(String, String)>>,
     /// The scratch object directory that joins the quarantine to the repository's store; removed
     /// when the scan ends, or by [`Push::remove_scratch`] when the hook gives up waiting.
-    scratch: Mutex<Option<PathBuf>>,
+    scratch: Mutex<Scratch>,
+}
+
+/// The scratch directory, made and removed under one lock: once removed (the hook gave up
+/// waiting), a scan still running makes no new one, which nothing would remove.
+#[derive(Default)]
+struct Scratch {
+    dir: Option<PathBuf>,
+    closed: bool,
 }
 
 impl Push {
@@ -48,14 +56,16 @@ impl Push {
             updates,
             opts,
             brought: Mutex::new(Vec::new()),
-            scratch: Mutex::new(None),
+            scratch: Mutex::new(Scratch::default()),
         }
     }
 
     /// Removes the scratch directory, if any (the scan may still be reading through it: call this
     /// only when the scan's result no longer matters).
     pub fn remove_scratch(&self) {
-        if let Some(dir) = self.scratch.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        scratch.closed = true;
+        if let Some(dir) = scratch.dir.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
@@ -157,7 +167,7 @@ fn quarantine() -> Option<PathBuf> {
 fn with_quarantine(
     mut repo: gix::Repository,
     quarantine: &Path,
-    scratch: &Mutex<Option<PathBuf>>,
+    scratch: &Mutex<Scratch>,
 ) -> Result<gix::Repository> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let quarantine = cwd.join(quarantine);
@@ -177,12 +187,19 @@ fn with_quarantine(
         alternates.push_str(text);
         alternates.push('\n');
     }
-    let dir = make_scratch()?;
-    *scratch.lock().unwrap_or_else(|e| e.into_inner()) = Some(dir.clone());
-    let objects = dir.join("objects");
-    std::fs::create_dir_all(objects.join("info"))
-        .and_then(|_| std::fs::write(objects.join("info").join("alternates"), alternates))
-        .with_context(|| format!("cannot write the scratch object directory {}", objects.display()))?;
+    let objects = {
+        let mut scratch = scratch.lock().unwrap_or_else(|e| e.into_inner());
+        if scratch.closed {
+            bail!("the hook stopped waiting for the scan");
+        }
+        let dir = make_scratch()?;
+        scratch.dir = Some(dir.clone());
+        let objects = dir.join("objects");
+        std::fs::create_dir_all(objects.join("info"))
+            .and_then(|_| std::fs::write(objects.join("info").join("alternates"), alternates))
+            .with_context(|| format!("cannot write the scratch object directory {}", objects.display()))?;
+        objects
+    };
     let handle = gix::odb::at_opts(
         objects.clone(),
         repo.object_hash(),
