@@ -19,6 +19,7 @@ mod history;
 mod html;
 mod next_steps;
 mod prepush;
+mod prereceive;
 mod redaction;
 mod repos;
 mod revoke;

@@ -69,6 +69,9 @@ pub enum Command {
     Man,
     /// Print the JSON Schema (draft 2020-12) of the JSON report, or of a JSONL report's lines.
     Schema(SchemaArgs),
+    /// Run as a server's pre-receive hook: reject a push that brings a SendGrid API key
+    /// (`sgscan install-hook --server` installs it).
+    PreReceive(PreReceiveArgs),
 }
 
 /// `sgscan ignore`: appends to the ignore file.
@@ -290,6 +293,9 @@ pub struct InstallHookArgs {
     /// the pre-commit one.
     #[arg(long)]
     pub pre_push: bool,
+    /// Write hooks/pre-receive into a bare repository (a server's): it runs `sgscan pre-receive`.
+    #[arg(long)]
+    pub server: bool,
 }
 
 /// `sgscan pre-push`: git runs it with the remote's name and URL, and the refs being pushed on
@@ -688,4 +694,104 @@ pub struct SchemaArgs {
 pub enum SchemaFormat {
     Json,
     Jsonl,
+}
+
+// `sgscan pre-receive`: kept together.
+
+/// `sgscan pre-receive`: a server-side hook; reads `<old> <new> <ref>` lines on standard input.
+#[derive(Debug, Args)]
+pub struct PreReceiveArgs {
+    /// How long the hook may take in all (`500ms`, `4s`, `1m`); git hosts kill slow hooks (GitHub
+    /// Enterprise Server after 5 s).
+    #[arg(long, value_name = "DURATION", default_value = "4s", value_parser = parse_duration)]
+    pub time_budget: Duration,
+    /// What to do with a push whose scan did not finish within --time-budget.
+    #[arg(long, value_enum, default_value = "reject")]
+    pub on_timeout: OnTimeout,
+    /// Append a line for each key let through with `git push -o sgscan.allow=FINGERPRINT` to FILE
+    /// (JSON lines, mode 0600). A bypass that cannot be logged is refused.
+    #[arg(long, value_name = "FILE", default_value = "sgscan-audit.jsonl")]
+    pub audit_log: PathBuf,
+    /// Write the full report to FILE, for the server's administrator (the pusher sees only a
+    /// short summary).
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Load detection rules from the *.toml files in DIR instead of the built-in ones.
+    #[arg(long, value_name = "DIR", help_heading = SCAN)]
+    pub patterns: Option<PathBuf>,
+    /// Skip files larger than this (bytes, or with a K/M/G suffix) [default: 64M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = SCAN)]
+    pub max_file_size: Option<u64>,
+    /// Worker threads (0: one per core).
+    #[arg(long, short = 'j', default_value_t = 0, help_heading = SCAN)]
+    pub threads: usize,
+    /// Read settings from FILE instead of the .sgscan.toml on the repository's default branch.
+    #[arg(long, value_name = "FILE", help_heading = SCAN)]
+    pub config: Option<PathBuf>,
+    /// Let no file of the repository change the result: no .sgscan.toml, no .sgscanignore, no
+    /// `sgscan:allow` marker.
+    #[arg(long, conflicts_with = "config", help_heading = SCAN)]
+    pub no_config: bool,
+    /// `sgscan:allow` markers allow nothing.
+    #[arg(long, help_heading = SCAN)]
+    pub no_inline_allow: bool,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// `--verify` (off by default: a hook should not depend on the network) runs within the budget.
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+impl PreReceiveArgs {
+    /// The scanning flags as every scanning command has them: no revocation from a hook.
+    pub fn common(self) -> anyhow::Result<CommonArgs> {
+        use clap::FromArgMatches;
+        // RevokeArgs' defaults, as clap gives them (its flags name some of VerifyArgs').
+        let command = RevokeArgs::augment_args(VerifyArgs::augment_args(clap::Command::new("pre-receive")));
+        let revoke = RevokeArgs::from_arg_matches(&command.try_get_matches_from(["pre-receive"])?)?;
+        Ok(CommonArgs {
+            output: self.output,
+            show_secrets: false,
+            patterns: self.patterns,
+            max_file_size: self.max_file_size,
+            threads: self.threads,
+            baseline: None,
+            fail_on: None,
+            config: self.config,
+            no_config: self.no_config,
+            no_inline_allow: self.no_inline_allow,
+            archive: self.archive,
+            verify: self.verify,
+            revoke,
+            api: self.api,
+        })
+    }
+}
+
+/// `--on-timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnTimeout {
+    Reject,
+    Accept,
+}
+
+/// `250ms`, `4s`, `2m`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (e.g. 500ms, 4s, 1m)"))?;
+    let seconds = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        _ => return Err(format!("'{text}': the unit must be ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("'{text}' is out of range"))
 }

@@ -1,5 +1,6 @@
-//! `sgscan install-hook`: a plain git pre-commit hook that runs `sgscan staged`, or (`--pre-push`)
-//! a pre-push hook that runs `sgscan pre-push`.
+//! `sgscan install-hook`: a plain git pre-commit hook that runs `sgscan staged`, (`--pre-push`) a
+//! pre-push hook that runs `sgscan pre-push`, or (`--server`) a server's pre-receive hook that runs
+//! `sgscan pre-receive`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ struct Hook {
     flag: &'static str,
     command: &'static str,
     blocks: &'static str,
+    /// A server's hook: goes into a bare repository, and only there.
+    server: bool,
 }
 
 const PRE_COMMIT: Hook = Hook {
@@ -25,6 +28,7 @@ const PRE_COMMIT: Hook = Hook {
     flag: "",
     command: "staged",
     blocks: "commits that stage a SendGrid API key",
+    server: false,
 };
 
 /// git gives the hook the remote's name and URL as arguments and the refs on standard input: both
@@ -34,6 +38,16 @@ const PRE_PUSH: Hook = Hook {
     flag: " --pre-push",
     command: "pre-push \"$@\"",
     blocks: "pushes of commits that hold a SendGrid API key",
+    server: false,
+};
+
+/// git gives the hook the pushed refs on standard input, and the push options in its environment.
+const PRE_RECEIVE: Hook = Hook {
+    name: "pre-receive",
+    flag: " --server",
+    command: "pre-receive",
+    blocks: "pushes that bring a SendGrid API key",
+    server: true,
 };
 
 /// Writes the hook where git will run it; returns its path. Refuses to replace an existing hook
@@ -42,11 +56,17 @@ fn install(repo_path: &Path, force: bool, kind: &Hook) -> Result<PathBuf> {
     // The hook runs `sgscan staged`, which refuses a repository whose refs it cannot read (and so
     // would block every commit): refused here instead.
     let repo = git::open_repo_with_refs(repo_path)?;
-    if repo.is_bare() {
-        bail!(
-            "{} is a bare repository: it has no commits made in it to guard",
+    match (repo.is_bare(), kind.server) {
+        (true, false) => bail!(
+            "{} is a bare repository: it has no commits made in it to guard (a server's: --server)",
             repo_path.display()
-        );
+        ),
+        (false, true) => bail!(
+            "{} is not a bare repository: `--server` guards what is pushed to a server's repository \
+             (for commits made here, leave out --server)",
+            repo_path.display()
+        ),
+        _ => {}
     }
     // Where git runs hooks from: core.hooksPath (relative to the work tree), else the common
     // directory's hooks/ (shared by every linked worktree).
@@ -89,7 +109,12 @@ fn install(repo_path: &Path, force: bool, kind: &Hook) -> Result<PathBuf> {
 }
 
 pub fn run(args: InstallHookArgs) -> Result<i32> {
-    let kind = if args.pre_push { &PRE_PUSH } else { &PRE_COMMIT };
+    let kind = match (args.server, args.pre_push) {
+        (true, true) => bail!("--server and --pre-push write different hooks: pass one"),
+        (true, false) => &PRE_RECEIVE,
+        (false, true) => &PRE_PUSH,
+        (false, false) => &PRE_COMMIT,
+    };
     let hook = install(&args.repo, args.force, kind)?;
     eprintln!("sgscan: installed {}", Safe(&hook.display().to_string()));
     Ok(EXIT_CLEAN)

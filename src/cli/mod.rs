@@ -10,6 +10,7 @@ mod ignore;
 mod man;
 mod merge;
 mod prepush;
+mod prereceive;
 mod revoke;
 mod rotate;
 mod scan;
@@ -56,6 +57,7 @@ pub fn main() -> i32 {
         Command::Completions(args) => completions::run(args),
         Command::Man => man::run(),
         Command::Schema(args) => schema::run(args),
+        Command::PreReceive(args) => prereceive::run(args),
     };
     match result {
         Ok(code) => code,

@@ -189,10 +189,10 @@ pub(super) fn repo_top(repo: &Path) -> Option<PathBuf> {
 /// The flags merged over the config file (`--config FILE`, or the one found at the scanned root):
 /// what is needed before the pipeline (the source's size limit) and what it runs with.
 pub(super) struct Settings {
-    config: Option<Config>,
+    pub(super) config: Option<Config>,
     pub(super) max_file_size: u64,
-    fail_on: FailOn,
-    ignores: Ignores,
+    pub(super) fail_on: FailOn,
+    pub(super) ignores: Ignores,
     /// What the report should say about where the settings came from.
     notes: Vec<String>,
 }
@@ -481,7 +481,7 @@ fn write_failed(e: &anyhow::Error, common: &CommonArgs, mut ctx: report::Context
 }
 
 /// The exit code `--fail-on` gives the findings.
-fn fail_code(outcome: &Outcome, fail_on: FailOn) -> i32 {
+pub(super) fn fail_code(outcome: &Outcome, fail_on: FailOn) -> i32 {
     let fails = match fail_on {
         FailOn::Any => !outcome.findings.is_empty(),
         FailOn::Live => outcome

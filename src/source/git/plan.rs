@@ -240,6 +240,47 @@ pub(super) fn plan_commits(
     }
 }
 
+/// Plans every blob of `tree` (named by a ref directly or through a tag, so in no commit), its
+/// paths under `name`.
+pub(super) fn plan_tree(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    name: &str,
+    sink: &dyn Sink,
+    plan: &mut Plan,
+) {
+    let mut trees = Trees::new(repo);
+    let mut stack = vec![(tree, BString::from(format!("({name})")))];
+    let mut seen = gix::hashtable::HashSet::default();
+    while let Some((tree, prefix)) = stack.pop() {
+        if !seen.insert(tree) {
+            continue;
+        }
+        let Some(entries) = trees.entries(tree, &prefix, At::Ref, sink) else {
+            continue;
+        };
+        for e in entries {
+            let path = join(&prefix, e.name.as_ref());
+            if e.mode.is_tree() {
+                stack.push((e.id, path));
+            } else {
+                plan.leaf(e.mode, &e.id, || path, None, &[]);
+            }
+        }
+    }
+}
+
+/// Plans a blob a ref names (directly or through a tag).
+pub(super) fn plan_blob(id: ObjectId, name: &str, plan: &mut Plan) {
+    plan.leaf(
+        EntryMode::from(gix::objs::tree::EntryKind::Blob),
+        &id,
+        || format!("({name})").into(),
+        None,
+        &[],
+    );
+}
+
 /// The names of the tips in `mask` (bit `i` for `names[i]`), at most a few.
 pub(super) fn ref_names(mask: u64, names: &[String]) -> Vec<String> {
     (0..names.len().min(64))
@@ -520,6 +561,7 @@ struct Entry {
 #[derive(Clone, Copy)]
 enum At {
     Commit(ObjectId),
+    Ref,
 }
 
 /// Reads trees with a reused buffer, recording what cannot be read.
@@ -550,6 +592,7 @@ impl<'r> Trees<'r> {
         let where_ = || match at {
             At::Commit(commit) if prefix.is_empty() => format!("/@{}", short(&commit)),
             At::Commit(commit) => format!("{prefix}@{}", short(&commit)),
+            At::Ref => prefix.to_string(),
         };
         let iter = match self.repo.objects.find_tree_iter(&tree, &mut self.buf) {
             Ok(iter) => iter,

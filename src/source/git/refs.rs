@@ -125,7 +125,7 @@ pub(super) fn ref_tips_except(
 /// Follows `id` through annotated tags to what they finally name. A tag object that does not
 /// decode is followed by its `object` line if that can still be read; what cannot be followed is
 /// recorded.
-fn peel(
+pub(super) fn peel(
     repo: &gix::Repository,
     mut id: ObjectId,
     name: &str,
