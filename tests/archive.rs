@@ -1187,3 +1187,168 @@ fn key_in_base64_in_a_name_is_redacted_in_every_path_shown() {
     let doc = sg(tmp.path(), &["dir", ".", "-f", "json"], None).json();
     assert_eq!(places(&doc, &keys[1]), vec!["b64_(base64 of a key)"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 7z, `.git` inside archives, Office documents (#24)
+// ---------------------------------------------------------------------------------------------
+
+/// A 7z built with sevenz-rust2's writer (LZMA2): each member a block of its own, or all of them
+/// in one solid block.
+fn sevenz(members: &[(&str, &[u8])], solid: bool) -> Vec<u8> {
+    let mut w = sevenz_rust2::ArchiveWriter::new(std::io::Cursor::new(Vec::new())).unwrap();
+    if solid {
+        let entries = members
+            .iter()
+            .map(|(n, _)| sevenz_rust2::ArchiveEntry::new_file(n))
+            .collect();
+        let readers = members
+            .iter()
+            .map(|(_, d)| sevenz_rust2::SourceReader::new(*d))
+            .collect();
+        w.push_archive_entries(entries, readers).unwrap();
+    } else {
+        for (name, data) in members {
+            w.push_archive_entry(sevenz_rust2::ArchiveEntry::new_file(name), Some(*data))
+                .unwrap();
+        }
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn archive_7z_is_opened_with_its_members_nested_and_solid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut g = KeyGen::new(7241);
+    let keys: Vec<String> = (0..5).map(|_| g.key()).collect();
+    let k = |i: usize| prop(&keys[i]);
+    write(
+        t,
+        "backup.7z",
+        sevenz(
+            &[
+                ("etc/app.env", &k(0)),
+                ("site.tar.gz", &gz(&tar(&[("srv/config.yml", &k(1))]))),
+            ],
+            false,
+        ),
+    );
+    write(
+        t,
+        "solid.bin",
+        sevenz(
+            &[("a.txt", b"nothing here\n"), ("b/c.env", &k(2)), ("d.env", &k(3))],
+            true,
+        ),
+    );
+    write(
+        t,
+        "dist.zip",
+        zip(&[("inner.7z", &sevenz(&[("x.env", &k(4))], false))]),
+    );
+    let run = sg(t, &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    let want = [
+        "backup.7z!etc/app.env",
+        "backup.7z!site.tar.gz!srv/config.yml",
+        "solid.bin!b/c.env",
+        "solid.bin!d.env",
+        "dist.zip!inner.7z!x.env",
+    ];
+    for (i, w) in want.iter().enumerate() {
+        assert_eq!(places(&doc, &keys[i]), vec![w.to_string()], "key #{i}:\n{run}");
+    }
+    assert!(skipped(&doc).is_empty(), "{run}");
+    let all: Vec<&String> = keys.iter().collect();
+    assert_run_leaks_nothing(&run, &all);
+}
+
+#[test]
+fn archive_7z_bomb_and_depth_and_corruption_are_skips_and_the_rest_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut g = KeyGen::new(7242);
+    let (before, after, cut) = (g.key(), g.key(), g.key());
+    let zeros = vec![0u8; 8 << 20];
+    // A bomb member in a block of its own, keys in the blocks around it.
+    write(
+        t,
+        "bomb.7z",
+        sevenz(
+            &[
+                ("a.env", &prop(&before)),
+                ("zeros.bin", &zeros),
+                ("z.env", &prop(&after)),
+            ],
+            false,
+        ),
+    );
+    let mut broken = sevenz(&[("c.env", &prop(&cut))], false);
+    broken.truncate(broken.len() / 2);
+    write(t, "broken.7z", &broken);
+    let run = sg(t, &["dir", ".", "-f", "json", "--max-ratio", "50"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &before), vec!["bomb.7z!a.env"], "{run}");
+    assert_eq!(places(&doc, &after), vec!["bomb.7z!z.env"], "{run}");
+    let skips = skipped(&doc);
+    assert!(
+        skips
+            .iter()
+            .any(|(p, r)| p == "bomb.7z!zeros.bin" && r.contains("ratio above 50:1")),
+        "{skips:?}"
+    );
+    assert!(skips.iter().any(|(p, _)| p == "broken.7z"), "{skips:?}");
+    let scanned = doc["summary"]["bytes_scanned"].as_u64().unwrap();
+    assert!(scanned < 4 << 20, "{scanned} bytes scanned:\n{run}");
+
+    // In a solid block, the entries after the cut are named in one skip, not dropped in silence.
+    let solid = tempfile::tempdir().unwrap();
+    write(
+        solid.path(),
+        "solid.7z",
+        sevenz(
+            &[
+                ("a.env", &prop(&before)),
+                ("zeros.bin", &zeros),
+                ("z.env", &prop(&after)),
+            ],
+            true,
+        ),
+    );
+    let run = sg(
+        solid.path(),
+        &["dir", ".", "-f", "json", "--max-member-size", "1M"],
+        None,
+    );
+    let doc = run.json();
+    assert_eq!(places(&doc, &before), vec!["solid.7z!a.env"], "{run}");
+    let skips = skipped(&doc);
+    assert!(
+        skips
+            .iter()
+            .any(|(p, r)| p == "solid.7z" && r.contains("1 7z entries not read") && r.contains("zeros.bin")),
+        "{skips:?}"
+    );
+
+    // Past the depth limit a 7z is not opened, and says so.
+    let deep = tempfile::tempdir().unwrap();
+    write(
+        deep.path(),
+        "d.zip",
+        zip(&[("in.7z", &sevenz(&[("x.env", &prop(&cut))], false))]),
+    );
+    let run = sg(
+        deep.path(),
+        &["dir", ".", "-f", "json", "--max-archive-depth", "1"],
+        None,
+    );
+    let skips = skipped(&run.json());
+    assert!(
+        skips
+            .iter()
+            .any(|(p, r)| p == "d.zip!in.7z" && r.contains("7z nested deeper")),
+        "{skips:?}"
+    );
+}
