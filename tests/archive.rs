@@ -1352,3 +1352,114 @@ fn archive_7z_bomb_and_depth_and_corruption_are_skips_and_the_rest_is_read() {
         "{skips:?}"
     );
 }
+
+/// Word's XML for one paragraph whose text is `pieces`, each in a run of its own, with the
+/// spell-check marks and revision ids Word leaves between them.
+fn word_paragraph(pieces: &[&str]) -> String {
+    let mut p = String::from(r#"<w:p w:rsidR="00B2" w:rsidRDefault="00B2">"#);
+    for (i, piece) in pieces.iter().enumerate() {
+        if i > 0 {
+            p.push_str(r#"<w:proofErr w:type="spellEnd"/>"#);
+        }
+        p.push_str(&format!(
+            r#"<w:r w:rsidRPr="00C{i}"><w:rPr><w:lang w:val="en-US"/></w:rPr><w:t xml:space="preserve">{piece}</w:t></w:r>"#
+        ));
+    }
+    p.push_str("</w:p>");
+    p
+}
+
+fn docx(paragraphs: &[String]) -> Vec<u8> {
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{}<w:sectPr/></w:body></w:document>"#,
+        paragraphs.concat()
+    );
+    zip(&[
+        ("[Content_Types].xml", b"<Types/>"),
+        ("word/document.xml", body.as_bytes()),
+        (
+            "word/header1.xml",
+            format!("<w:hdr>{}</w:hdr>", word_paragraph(&["Confidential"])).as_bytes(),
+        ),
+    ])
+}
+
+#[test]
+fn office_key_split_into_runs_is_found_once_and_near_misses_stay_silent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut g = KeyGen::new(7243);
+    let (word, sheet, odf, whole) = (g.key(), g.key(), g.key(), g.key());
+    // Three runs: `SG.` + part of the id, the rest of the id and part of the secret, the rest.
+    let w3 = [&word[..7], &word[7..40], &word[40..]];
+    // A near miss cut the same way: a 44-character secret.
+    let long = format!("{}x", g.key());
+    let l3 = [&long[..7], &long[7..40], &long[40..]];
+    write(
+        t,
+        "notes.docx",
+        docx(&[
+            word_paragraph(&["SendGrid key: ", w3[0], w3[1], w3[2], " (prod)"]),
+            word_paragraph(&["old: ", l3[0], l3[1], l3[2]]),
+            word_paragraph(&["spare: ", &whole, " ", "end"]),
+        ]),
+    );
+    let shared = format!(
+        r#"<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="2"><si><t>name</t></si><si><r><t>{}</t></r><r><rPr><b/></rPr><t>{}</t></r></si></sst>"#,
+        &sheet[..30],
+        &sheet[30..]
+    );
+    write(
+        t,
+        "keys.xlsx",
+        zip(&[
+            ("xl/workbook.xml", b"<workbook/>"),
+            ("xl/sharedStrings.xml", shared.as_bytes()),
+        ]),
+    );
+    let content = format!(
+        r#"<office:document-content><office:body><office:text><text:h>Mail</text:h><text:p text:style-name="P1">SENDGRID_API_KEY={}<text:span text:style-name="T1">{}</text:span>{}</text:p></office:text></office:body></office:document-content>"#,
+        &odf[..20],
+        &odf[20..50],
+        &odf[50..]
+    );
+    write(
+        t,
+        "memo.odt",
+        zip(&[
+            ("mimetype", b"application/vnd.oasis.opendocument.text"),
+            ("content.xml", content.as_bytes()),
+        ]),
+    );
+    let run = sg(t, &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(
+        places(&doc, &word),
+        vec!["notes.docx!word/document.xml (paragraph text)"],
+        "{run}"
+    );
+    assert_eq!(
+        places(&doc, &sheet),
+        vec!["keys.xlsx!xl/sharedStrings.xml (paragraph text)"],
+        "{run}"
+    );
+    assert_eq!(
+        places(&doc, &odf),
+        vec!["memo.odt!content.xml (paragraph text)"],
+        "{run}"
+    );
+    // A key whole in one run is the member's own finding, not a second location.
+    assert_eq!(
+        places(&doc, &whole),
+        vec!["notes.docx!word/document.xml"],
+        "{run}"
+    );
+    // The line is the paragraph's.
+    let f = crate::util::finding(&doc, &word);
+    assert_eq!(f["locations"][0]["line"], 1, "{run}");
+    assert_eq!(doc["findings"].as_array().unwrap().len(), 4, "{run}");
+    assert!(skipped(&doc).is_empty(), "{run}");
+    assert_run_leaks_nothing(&run, &[&word, &sheet, &odf, &whole, &long]);
+}

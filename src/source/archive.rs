@@ -28,6 +28,8 @@ use std::io::{self, Cursor, Read};
 use crate::model::{Origin, Skip};
 use crate::source::{Attribute, Sink};
 
+mod office;
+
 /// Defaults, documented in the README and the flags' help.
 pub const DEFAULT_DEPTH: u32 = 4;
 pub const DEFAULT_MAX_MEMBER: u64 = 64 * 1024 * 1024;
@@ -661,7 +663,10 @@ impl<'a> Job<'a> {
                 );
                 self.leaf(data, member);
             }
-            None => self.leaf(data, member),
+            None => {
+                self.leaf(data, member);
+                self.office(data, member);
+            }
         }
     }
 
@@ -1194,6 +1199,22 @@ impl<'a> Job<'a> {
 }
 
 impl Job<'_> {
+    /// The member of an Office document that holds its text: the tokens its pieces (Word's runs,
+    /// a spreadsheet's rich-text runs, ODF's spans) cut, at `member (paragraph text)`, line N for
+    /// paragraph N. Not counted as a blob: its bytes were, as the member.
+    fn office(&self, data: &[u8], member: &str) {
+        let name = member.rsplit('!').next().unwrap_or(member);
+        let Some(text) = office::dialect(name).and_then(|d| office::cut_tokens(data, d)) else {
+            return;
+        };
+        let shown = format!("{member} (paragraph text)");
+        self.sink.header(&text, &|| {
+            let mut o = (self.origin)();
+            o.member = Some(shown.clone());
+            o
+        });
+    }
+
     /// A 7z, block by block, each block's entries in order. The ratio guard follows a block
     /// (output so far over bytes its decoder pulled), since a solid block's decoder reads ahead of
     /// the member it is in. A member cut short (a limit, a decode error) abandons the rest of its
