@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::util::git::Repo;
-use crate::util::{KeyGen, Run, assert_run_leaks_nothing, fp, run, sgscan, skipped, write};
+use crate::util::{KeyGen, Run, assert_run_leaks_nothing, env_line, fp, run, sgscan, skipped, write};
 
 // ---------------------------------------------------------------------------------------------
 // Building archives
@@ -1462,4 +1462,82 @@ fn office_key_split_into_runs_is_found_once_and_near_misses_stay_silent() {
     assert_eq!(doc["findings"].as_array().unwrap().len(), 4, "{run}");
     assert!(skipped(&doc).is_empty(), "{run}");
     assert_run_leaks_nothing(&run, &[&word, &sheet, &odf, &whole, &long]);
+}
+
+/// `tar -cf` of `dir`'s `name` (the real tool, so the `.git` inside is laid out as a backup or a
+/// `COPY . .` layer has it).
+fn tar_dir(dir: &Path, name: &str) -> Vec<u8> {
+    let out = std::process::Command::new("tar")
+        .args(["-C", dir.to_str().unwrap(), "-cf", "-", name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// A config of many lines, the key on one of them: two versions of it delta well in a pack.
+fn long_config(key: &str) -> String {
+    let mut s = String::new();
+    for i in 0..80 {
+        s.push_str(&format!("setting.number.{i} = value-{}\n", i * 7));
+        if i == 40 {
+            s.push_str(&format!("sendgrid.api_key = {key}\n"));
+        }
+    }
+    s
+}
+
+#[test]
+fn git_directory_in_a_tarball_or_layer_is_read_loose_and_packed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let scan = tmp.path().join("scan");
+    std::fs::create_dir_all(&scan).unwrap();
+    let mut g = KeyGen::new(7244);
+    let (old, loose) = (g.key(), g.key());
+    let repo = Repo::init(&src.join("app"));
+    // The key is committed, then replaced: only an older blob holds it (in a pack, a delta
+    // against the newer version, which git keeps whole).
+    repo.write("config.properties", &long_config(&old));
+    repo.commit("config");
+    let old_blob = repo.rev("HEAD:config.properties");
+    repo.write("config.properties", &long_config("<set in the vault>"));
+    repo.commit("use the vault");
+    repo.git(&["gc", "-q"]);
+    let pack = repo.git(&["count-objects", "-v"]);
+    assert!(pack.contains("packs: 1"), "{pack}");
+    // A second key, committed after the gc: a loose object; then deleted from the work tree.
+    repo.write("mail.env", &env_line(&loose));
+    repo.commit("mail");
+    let loose_blob = repo.rev("HEAD:mail.env");
+    std::fs::remove_file(repo.path.join("mail.env")).unwrap();
+    let app = tar_dir(&src, "app");
+    write(&scan, "backup.tar", &app);
+    // `docker save`: the same tree as a layer inside an image tar, gzipped.
+    write(
+        &scan,
+        "image.tar",
+        tar(&[("manifest.json", b"[]"), ("9c1d/layer.tar.gz", &gz(&app))]),
+    );
+    let run = sg(&scan, &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(
+        places(&doc, &old),
+        vec![
+            format!("backup.tar!app/.git (blob {old_blob})"),
+            format!("image.tar!9c1d/layer.tar.gz!app/.git (blob {old_blob})"),
+        ],
+        "{run}"
+    );
+    assert_eq!(
+        places(&doc, &loose),
+        vec![
+            format!("backup.tar!app/.git (blob {loose_blob})"),
+            format!("image.tar!9c1d/layer.tar.gz!app/.git (blob {loose_blob})"),
+        ],
+        "{run}"
+    );
+    assert!(skipped(&doc).is_empty(), "{run}");
+    assert_run_leaks_nothing(&run, &[&old, &loose]);
 }

@@ -22,12 +22,13 @@
 //! location, not two; a member cut short stays in it.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Cursor, Read};
 
 use crate::model::{Origin, Skip};
 use crate::source::{Attribute, Sink};
 
+mod gitobj;
 mod office;
 
 /// Defaults, documented in the README and the flags' help.
@@ -313,6 +314,7 @@ impl Sink for Unpack<'_> {
                     inflated: Cell::new(0),
                     members: Cell::new(0),
                     stopped: Cell::new(false),
+                    git_seen: RefCell::default(),
                 };
                 job.container(kind, data, "", 1);
             }
@@ -358,6 +360,8 @@ struct Job<'a> {
     members: Cell<u64>,
     /// The whole blob was given up (total size, member count): nothing more is read.
     stopped: Cell<bool>,
+    /// Ids of the git objects scanned (a `.git` inside the archive): each once.
+    git_seen: RefCell<HashSet<String>>,
 }
 
 /// Why a read stopped early, kept apart from I/O errors so the skip names the limit.
@@ -650,6 +654,9 @@ impl<'a> Job<'a> {
 
     /// The bytes of a member, or of a stream's content, as a leaf or as another container.
     fn bytes(&self, data: &[u8], member: &str, depth: u32) {
+        if depth <= self.limits.depth && self.git_member(data, member, depth) {
+            return;
+        }
         match sniff(data, true) {
             Some(kind) if depth <= self.limits.depth => self.container(kind, data, member, depth),
             Some(kind) => {
