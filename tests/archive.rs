@@ -1541,3 +1541,61 @@ fn git_directory_in_a_tarball_or_layer_is_read_loose_and_packed() {
     assert!(skipped(&doc).is_empty(), "{run}");
     assert_run_leaks_nothing(&run, &[&old, &loose]);
 }
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn git_objects_in_an_archive_that_are_broken_or_unresolvable_are_skips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = KeyGen::new(7245).key();
+    let id = "0123456789abcdef0123456789abcdef01234567";
+    // A "loose object" that is not zlib: scanned as it is, with a skip.
+    let garbage = prop(&key);
+    // A pack of one REF delta whose base is not in it; then a blob that is.
+    let mut pack = b"PACK\0\0\0\x02\0\0\0\x02".to_vec();
+    let delta = [3u8, 3, 0x90, 3];
+    pack.push(0x70 | delta.len() as u8);
+    pack.extend_from_slice(&[0xab; 20]);
+    pack.extend_from_slice(&zlib(&delta));
+    let blob = prop(&key);
+    pack.push(0x80 | 0x30 | (blob.len() & 15) as u8);
+    pack.push((blob.len() >> 4) as u8);
+    pack.extend_from_slice(&zlib(&blob));
+    pack.extend_from_slice(&[0; 20]);
+    write(
+        tmp.path(),
+        "r.tar",
+        tar(&[
+            (&format!("r/.git/objects/{}/{}", &id[..2], &id[2..]), &garbage),
+            ("r/.git/objects/pack/pack-0a1b.pack", &pack),
+        ]),
+    );
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    let places = places(&doc, &key);
+    assert_eq!(places.len(), 2, "{run}");
+    assert!(
+        places.contains(&format!("r.tar!r/.git/objects/{}/{}", &id[..2], &id[2..])),
+        "{run}"
+    );
+    assert!(
+        places.iter().any(|p| p.starts_with("r.tar!r/.git (blob ")),
+        "{run}"
+    );
+    let skips = skipped(&doc);
+    assert!(
+        skips.iter().any(|(_, r)| r.contains("does not inflate")),
+        "{skips:?}"
+    );
+    assert!(
+        skips
+            .iter()
+            .any(|(_, r)| r.contains("1 git pack deltas not resolved")),
+        "{skips:?}"
+    );
+}
