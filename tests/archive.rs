@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::util::git::Repo;
-use crate::util::{KeyGen, Run, assert_run_leaks_nothing, fp, run, sgscan, skipped, write};
+use crate::util::{KeyGen, Run, assert_run_leaks_nothing, env_line, fp, run, sgscan, skipped, write};
 
 // ---------------------------------------------------------------------------------------------
 // Building archives
@@ -1186,4 +1186,416 @@ fn key_in_base64_in_a_name_is_redacted_in_every_path_shown() {
     }
     let doc = sg(tmp.path(), &["dir", ".", "-f", "json"], None).json();
     assert_eq!(places(&doc, &keys[1]), vec!["b64_(base64 of a key)"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7z, `.git` inside archives, Office documents (#24)
+// ---------------------------------------------------------------------------------------------
+
+/// A 7z built with sevenz-rust2's writer (LZMA2): each member a block of its own, or all of them
+/// in one solid block.
+fn sevenz(members: &[(&str, &[u8])], solid: bool) -> Vec<u8> {
+    let mut w = sevenz_rust2::ArchiveWriter::new(std::io::Cursor::new(Vec::new())).unwrap();
+    if solid {
+        let entries = members
+            .iter()
+            .map(|(n, _)| sevenz_rust2::ArchiveEntry::new_file(n))
+            .collect();
+        let readers = members
+            .iter()
+            .map(|(_, d)| sevenz_rust2::SourceReader::new(*d))
+            .collect();
+        w.push_archive_entries(entries, readers).unwrap();
+    } else {
+        for (name, data) in members {
+            w.push_archive_entry(sevenz_rust2::ArchiveEntry::new_file(name), Some(*data))
+                .unwrap();
+        }
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn archive_7z_is_opened_with_its_members_nested_and_solid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut g = KeyGen::new(7241);
+    let keys: Vec<String> = (0..5).map(|_| g.key()).collect();
+    let k = |i: usize| prop(&keys[i]);
+    write(
+        t,
+        "backup.7z",
+        sevenz(
+            &[
+                ("etc/app.env", &k(0)),
+                ("site.tar.gz", &gz(&tar(&[("srv/config.yml", &k(1))]))),
+            ],
+            false,
+        ),
+    );
+    write(
+        t,
+        "solid.bin",
+        sevenz(
+            &[("a.txt", b"nothing here\n"), ("b/c.env", &k(2)), ("d.env", &k(3))],
+            true,
+        ),
+    );
+    write(
+        t,
+        "dist.zip",
+        zip(&[("inner.7z", &sevenz(&[("x.env", &k(4))], false))]),
+    );
+    let run = sg(t, &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    let want = [
+        "backup.7z!etc/app.env",
+        "backup.7z!site.tar.gz!srv/config.yml",
+        "solid.bin!b/c.env",
+        "solid.bin!d.env",
+        "dist.zip!inner.7z!x.env",
+    ];
+    for (i, w) in want.iter().enumerate() {
+        assert_eq!(places(&doc, &keys[i]), vec![w.to_string()], "key #{i}:\n{run}");
+    }
+    assert!(skipped(&doc).is_empty(), "{run}");
+    let all: Vec<&String> = keys.iter().collect();
+    assert_run_leaks_nothing(&run, &all);
+}
+
+#[test]
+fn archive_7z_bomb_and_depth_and_corruption_are_skips_and_the_rest_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut g = KeyGen::new(7242);
+    let (before, after, cut) = (g.key(), g.key(), g.key());
+    let zeros = vec![0u8; 8 << 20];
+    // A bomb member in a block of its own, keys in the blocks around it.
+    write(
+        t,
+        "bomb.7z",
+        sevenz(
+            &[
+                ("a.env", &prop(&before)),
+                ("zeros.bin", &zeros),
+                ("z.env", &prop(&after)),
+            ],
+            false,
+        ),
+    );
+    let mut broken = sevenz(&[("c.env", &prop(&cut))], false);
+    broken.truncate(broken.len() / 2);
+    write(t, "broken.7z", &broken);
+    let run = sg(t, &["dir", ".", "-f", "json", "--max-ratio", "50"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(places(&doc, &before), vec!["bomb.7z!a.env"], "{run}");
+    assert_eq!(places(&doc, &after), vec!["bomb.7z!z.env"], "{run}");
+    let skips = skipped(&doc);
+    assert!(
+        skips
+            .iter()
+            .any(|(p, r)| p == "bomb.7z!zeros.bin" && r.contains("ratio above 50:1")),
+        "{skips:?}"
+    );
+    assert!(skips.iter().any(|(p, _)| p == "broken.7z"), "{skips:?}");
+    let scanned = doc["summary"]["bytes_scanned"].as_u64().unwrap();
+    assert!(scanned < 4 << 20, "{scanned} bytes scanned:\n{run}");
+
+    // In a solid block, the entries after the cut are named in one skip, not dropped in silence.
+    let solid = tempfile::tempdir().unwrap();
+    write(
+        solid.path(),
+        "solid.7z",
+        sevenz(
+            &[
+                ("a.env", &prop(&before)),
+                ("zeros.bin", &zeros),
+                ("z.env", &prop(&after)),
+            ],
+            true,
+        ),
+    );
+    let run = sg(
+        solid.path(),
+        &["dir", ".", "-f", "json", "--max-member-size", "1M"],
+        None,
+    );
+    let doc = run.json();
+    assert_eq!(places(&doc, &before), vec!["solid.7z!a.env"], "{run}");
+    let skips = skipped(&doc);
+    assert!(
+        skips
+            .iter()
+            .any(|(p, r)| p == "solid.7z" && r.contains("1 7z entries not read") && r.contains("zeros.bin")),
+        "{skips:?}"
+    );
+
+    // Past the depth limit a 7z is not opened, and says so.
+    let deep = tempfile::tempdir().unwrap();
+    write(
+        deep.path(),
+        "d.zip",
+        zip(&[("in.7z", &sevenz(&[("x.env", &prop(&cut))], false))]),
+    );
+    let run = sg(
+        deep.path(),
+        &["dir", ".", "-f", "json", "--max-archive-depth", "1"],
+        None,
+    );
+    let skips = skipped(&run.json());
+    assert!(
+        skips
+            .iter()
+            .any(|(p, r)| p == "d.zip!in.7z" && r.contains("7z nested deeper")),
+        "{skips:?}"
+    );
+}
+
+/// Word's XML for one paragraph whose text is `pieces`, each in a run of its own, with the
+/// spell-check marks and revision ids Word leaves between them.
+fn word_paragraph(pieces: &[&str]) -> String {
+    let mut p = String::from(r#"<w:p w:rsidR="00B2" w:rsidRDefault="00B2">"#);
+    for (i, piece) in pieces.iter().enumerate() {
+        if i > 0 {
+            p.push_str(r#"<w:proofErr w:type="spellEnd"/>"#);
+        }
+        p.push_str(&format!(
+            r#"<w:r w:rsidRPr="00C{i}"><w:rPr><w:lang w:val="en-US"/></w:rPr><w:t xml:space="preserve">{piece}</w:t></w:r>"#
+        ));
+    }
+    p.push_str("</w:p>");
+    p
+}
+
+fn docx(paragraphs: &[String]) -> Vec<u8> {
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{}<w:sectPr/></w:body></w:document>"#,
+        paragraphs.concat()
+    );
+    zip(&[
+        ("[Content_Types].xml", b"<Types/>"),
+        ("word/document.xml", body.as_bytes()),
+        (
+            "word/header1.xml",
+            format!("<w:hdr>{}</w:hdr>", word_paragraph(&["Confidential"])).as_bytes(),
+        ),
+    ])
+}
+
+#[test]
+fn office_key_split_into_runs_is_found_once_and_near_misses_stay_silent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut g = KeyGen::new(7243);
+    let (word, sheet, odf, whole) = (g.key(), g.key(), g.key(), g.key());
+    // Three runs: `SG.` + part of the id, the rest of the id and part of the secret, the rest.
+    let w3 = [&word[..7], &word[7..40], &word[40..]];
+    // A near miss cut the same way: a 44-character secret.
+    let long = format!("{}x", g.key());
+    let l3 = [&long[..7], &long[7..40], &long[40..]];
+    write(
+        t,
+        "notes.docx",
+        docx(&[
+            word_paragraph(&["SendGrid key: ", w3[0], w3[1], w3[2], " (prod)"]),
+            word_paragraph(&["old: ", l3[0], l3[1], l3[2]]),
+            word_paragraph(&["spare: ", &whole, " ", "end"]),
+        ]),
+    );
+    let shared = format!(
+        r#"<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="2"><si><t>name</t></si><si><r><t>{}</t></r><r><rPr><b/></rPr><t>{}</t></r></si></sst>"#,
+        &sheet[..30],
+        &sheet[30..]
+    );
+    write(
+        t,
+        "keys.xlsx",
+        zip(&[
+            ("xl/workbook.xml", b"<workbook/>"),
+            ("xl/sharedStrings.xml", shared.as_bytes()),
+        ]),
+    );
+    let content = format!(
+        r#"<office:document-content><office:body><office:text><text:h>Mail</text:h><text:p text:style-name="P1">SENDGRID_API_KEY={}<text:span text:style-name="T1">{}</text:span>{}</text:p></office:text></office:body></office:document-content>"#,
+        &odf[..20],
+        &odf[20..50],
+        &odf[50..]
+    );
+    write(
+        t,
+        "memo.odt",
+        zip(&[
+            ("mimetype", b"application/vnd.oasis.opendocument.text"),
+            ("content.xml", content.as_bytes()),
+        ]),
+    );
+    let run = sg(t, &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(
+        places(&doc, &word),
+        vec!["notes.docx!word/document.xml (paragraph text)"],
+        "{run}"
+    );
+    assert_eq!(
+        places(&doc, &sheet),
+        vec!["keys.xlsx!xl/sharedStrings.xml (paragraph text)"],
+        "{run}"
+    );
+    assert_eq!(
+        places(&doc, &odf),
+        vec!["memo.odt!content.xml (paragraph text)"],
+        "{run}"
+    );
+    // A key whole in one run is the member's own finding, not a second location.
+    assert_eq!(
+        places(&doc, &whole),
+        vec!["notes.docx!word/document.xml"],
+        "{run}"
+    );
+    // The line is the paragraph's.
+    let f = crate::util::finding(&doc, &word);
+    assert_eq!(f["locations"][0]["line"], 1, "{run}");
+    assert_eq!(doc["findings"].as_array().unwrap().len(), 4, "{run}");
+    assert!(skipped(&doc).is_empty(), "{run}");
+    assert_run_leaks_nothing(&run, &[&word, &sheet, &odf, &whole, &long]);
+}
+
+/// `tar -cf` of `dir`'s `name` (the real tool, so the `.git` inside is laid out as a backup or a
+/// `COPY . .` layer has it).
+fn tar_dir(dir: &Path, name: &str) -> Vec<u8> {
+    let out = std::process::Command::new("tar")
+        .args(["-C", dir.to_str().unwrap(), "-cf", "-", name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// A config of many lines, the key on one of them: two versions of it delta well in a pack.
+fn long_config(key: &str) -> String {
+    let mut s = String::new();
+    for i in 0..80 {
+        s.push_str(&format!("setting.number.{i} = value-{}\n", i * 7));
+        if i == 40 {
+            s.push_str(&format!("sendgrid.api_key = {key}\n"));
+        }
+    }
+    s
+}
+
+#[test]
+fn git_directory_in_a_tarball_or_layer_is_read_loose_and_packed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let scan = tmp.path().join("scan");
+    std::fs::create_dir_all(&scan).unwrap();
+    let mut g = KeyGen::new(7244);
+    let (old, loose) = (g.key(), g.key());
+    let repo = Repo::init(&src.join("app"));
+    // The key is committed, then replaced: only an older blob holds it (in a pack, a delta
+    // against the newer version, which git keeps whole).
+    repo.write("config.properties", &long_config(&old));
+    repo.commit("config");
+    let old_blob = repo.rev("HEAD:config.properties");
+    repo.write("config.properties", &long_config("<set in the vault>"));
+    repo.commit("use the vault");
+    repo.git(&["gc", "-q"]);
+    let pack = repo.git(&["count-objects", "-v"]);
+    assert!(pack.contains("packs: 1"), "{pack}");
+    // A second key, committed after the gc: a loose object; then deleted from the work tree.
+    repo.write("mail.env", &env_line(&loose));
+    repo.commit("mail");
+    let loose_blob = repo.rev("HEAD:mail.env");
+    std::fs::remove_file(repo.path.join("mail.env")).unwrap();
+    let app = tar_dir(&src, "app");
+    write(&scan, "backup.tar", &app);
+    // `docker save`: the same tree as a layer inside an image tar, gzipped.
+    write(
+        &scan,
+        "image.tar",
+        tar(&[("manifest.json", b"[]"), ("9c1d/layer.tar.gz", &gz(&app))]),
+    );
+    let run = sg(&scan, &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(
+        places(&doc, &old),
+        vec![
+            format!("backup.tar!app/.git (blob {old_blob})"),
+            format!("image.tar!9c1d/layer.tar.gz!app/.git (blob {old_blob})"),
+        ],
+        "{run}"
+    );
+    assert_eq!(
+        places(&doc, &loose),
+        vec![
+            format!("backup.tar!app/.git (blob {loose_blob})"),
+            format!("image.tar!9c1d/layer.tar.gz!app/.git (blob {loose_blob})"),
+        ],
+        "{run}"
+    );
+    assert!(skipped(&doc).is_empty(), "{run}");
+    assert_run_leaks_nothing(&run, &[&old, &loose]);
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn git_objects_in_an_archive_that_are_broken_or_unresolvable_are_skips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = KeyGen::new(7245).key();
+    let id = "0123456789abcdef0123456789abcdef01234567";
+    // A "loose object" that is not zlib: scanned as it is, with a skip.
+    let garbage = prop(&key);
+    // A pack of one REF delta whose base is not in it; then a blob that is.
+    let mut pack = b"PACK\0\0\0\x02\0\0\0\x02".to_vec();
+    let delta = [3u8, 3, 0x90, 3];
+    pack.push(0x70 | delta.len() as u8);
+    pack.extend_from_slice(&[0xab; 20]);
+    pack.extend_from_slice(&zlib(&delta));
+    let blob = prop(&key);
+    pack.push(0x80 | 0x30 | (blob.len() & 15) as u8);
+    pack.push((blob.len() >> 4) as u8);
+    pack.extend_from_slice(&zlib(&blob));
+    pack.extend_from_slice(&[0; 20]);
+    write(
+        tmp.path(),
+        "r.tar",
+        tar(&[
+            (&format!("r/.git/objects/{}/{}", &id[..2], &id[2..]), &garbage),
+            ("r/.git/objects/pack/pack-0a1b.pack", &pack),
+        ]),
+    );
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    let places = places(&doc, &key);
+    assert_eq!(places.len(), 2, "{run}");
+    assert!(
+        places.contains(&format!("r.tar!r/.git/objects/{}/{}", &id[..2], &id[2..])),
+        "{run}"
+    );
+    assert!(
+        places.iter().any(|p| p.starts_with("r.tar!r/.git (blob ")),
+        "{run}"
+    );
+    let skips = skipped(&doc);
+    assert!(
+        skips.iter().any(|(_, r)| r.contains("does not inflate")),
+        "{skips:?}"
+    );
+    assert!(
+        skips
+            .iter()
+            .any(|(_, r)| r.contains("1 git pack deltas not resolved")),
+        "{skips:?}"
+    );
 }

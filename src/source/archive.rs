@@ -22,11 +22,14 @@
 //! location, not two; a member cut short stays in it.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Cursor, Read};
 
 use crate::model::{Origin, Skip};
 use crate::source::{Attribute, Sink};
+
+mod gitobj;
+mod office;
 
 /// Defaults, documented in the README and the flags' help.
 pub const DEFAULT_DEPTH: u32 = 4;
@@ -42,6 +45,8 @@ const RATIO_FLOOR: u64 = 1024 * 1024;
 /// Decoder memory caps, so a stream cannot ask for a window of gigabytes before the first byte.
 const XZ_MEM_LIMIT_KB: u32 = 256 * 1024;
 const ZSTD_MAX_WINDOW: u64 = 128 * 1024 * 1024;
+/// A 7z's dictionaries, PPMd models and header buffers, each; as for xz.
+const SEVENZ_MEM_LIMIT_KB: usize = 256 * 1024;
 
 /// How far archives are opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +83,7 @@ enum Kind {
     Bzip2,
     Xz,
     Zstd,
+    SevenZ,
 }
 
 impl Kind {
@@ -89,6 +95,7 @@ impl Kind {
             Kind::Bzip2 => "bzip2",
             Kind::Xz => "xz",
             Kind::Zstd => "zstd",
+            Kind::SevenZ => "7z",
         }
     }
 }
@@ -108,6 +115,9 @@ fn sniff(data: &[u8], whole: bool) -> Option<Kind> {
     }
     if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         return Some(Kind::Zstd);
+    }
+    if data.starts_with(&[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c]) {
+        return Some(Kind::SevenZ);
     }
     if data.len() >= 10
         && data.starts_with(b"BZh")
@@ -304,6 +314,7 @@ impl Sink for Unpack<'_> {
                     inflated: Cell::new(0),
                     members: Cell::new(0),
                     stopped: Cell::new(false),
+                    git_seen: RefCell::default(),
                 };
                 job.container(kind, data, "", 1);
             }
@@ -349,6 +360,8 @@ struct Job<'a> {
     members: Cell<u64>,
     /// The whole blob was given up (total size, member count): nothing more is read.
     stopped: Cell<bool>,
+    /// Ids of the git objects scanned (a `.git` inside the archive): each once.
+    git_seen: RefCell<HashSet<String>>,
 }
 
 /// Why a read stopped early, kept apart from I/O errors so the skip names the limit.
@@ -641,6 +654,9 @@ impl<'a> Job<'a> {
 
     /// The bytes of a member, or of a stream's content, as a leaf or as another container.
     fn bytes(&self, data: &[u8], member: &str, depth: u32) {
+        if depth <= self.limits.depth && self.git_member(data, member, depth) {
+            return;
+        }
         match sniff(data, true) {
             Some(kind) if depth <= self.limits.depth => self.container(kind, data, member, depth),
             Some(kind) => {
@@ -654,7 +670,10 @@ impl<'a> Job<'a> {
                 );
                 self.leaf(data, member);
             }
-            None => self.leaf(data, member),
+            None => {
+                self.leaf(data, member);
+                self.office(data, member);
+            }
         }
     }
 
@@ -690,6 +709,7 @@ impl<'a> Job<'a> {
         }
         match kind {
             Kind::Zip => self.zip(data, member, depth),
+            Kind::SevenZ => self.sevenz(data, member, depth),
             Kind::Tar => {
                 self.tar(&mut Cursor::new(data), member, depth);
             }
@@ -1185,6 +1205,125 @@ impl<'a> Job<'a> {
     }
 }
 
+impl Job<'_> {
+    /// The member of an Office document that holds its text: the tokens its pieces (Word's runs,
+    /// a spreadsheet's rich-text runs, ODF's spans) cut, at `member (paragraph text)`, line N for
+    /// paragraph N. Not counted as a blob: its bytes were, as the member.
+    fn office(&self, data: &[u8], member: &str) {
+        let name = member.rsplit('!').next().unwrap_or(member);
+        let Some(text) = office::dialect(name).and_then(|d| office::cut_tokens(data, d)) else {
+            return;
+        };
+        let shown = format!("{member} (paragraph text)");
+        self.sink.header(&text, &|| {
+            let mut o = (self.origin)();
+            o.member = Some(shown.clone());
+            o
+        });
+    }
+
+    /// A 7z, block by block, each block's entries in order. The ratio guard follows a block
+    /// (output so far over bytes its decoder pulled), since a solid block's decoder reads ahead of
+    /// the member it is in. A member cut short (a limit, a decode error) abandons the rest of its
+    /// block rather than decoding it to the end unmetered; the entries so left unread are one skip.
+    /// Entry names go to the raw scan, as a zip's do; a 7z that breaks is scanned raw whole.
+    fn sevenz(&self, data: &[u8], member: &str, depth: u32) {
+        let pulled = Cell::new(0);
+        let mut source = CountSeek {
+            inner: Cursor::new(data),
+            n: &pulled,
+        };
+        let password = sevenz_rust2::Password::empty();
+        let archive = match sevenz_rust2::Archive::read_with_memory_limit(
+            &mut source,
+            &password,
+            SEVENZ_MEM_LIMIT_KB,
+        ) {
+            Ok(a) => a,
+            Err(e) => {
+                self.skip(member, format!("cannot open 7z: {e}; scanned as raw bytes"));
+                return self.leaf(data, member);
+            }
+        };
+        let mut raw = Raw::new(self, member);
+        for f in &archive.files {
+            raw.gap();
+            raw.more(f.name().as_bytes());
+        }
+        let mut broken = false;
+        for block in 0..archive.blocks.len() {
+            if self.is_stopped() {
+                return;
+            }
+            // Scanning already runs a worker per core: one thread per decoder.
+            let decoder = sevenz_rust2::BlockDecoder::new_with_memory_limit(
+                1,
+                SEVENZ_MEM_LIMIT_KB,
+                block,
+                &archive,
+                &password,
+                &mut source,
+            );
+            let entries = decoder.entries().iter().filter(|e| e.has_stream()).count();
+            pulled.set(0);
+            let (mut out, mut read, mut cut) = (0u64, 0usize, None::<String>);
+            let result = decoder.for_each_entries(&mut |entry, r| {
+                if !entry.has_stream() {
+                    return Ok(true);
+                }
+                read += 1;
+                if !self.admit() {
+                    return Ok(false);
+                }
+                let path = Self::join(member, entry.name());
+                let mut meter = Meter {
+                    inner: r,
+                    job: self,
+                    input: &pulled,
+                    out,
+                };
+                let got = self.bounded(&mut meter, Kind::SevenZ);
+                out = meter.out;
+                let more = got.cut.is_none();
+                if let Some(why) = got.cut {
+                    self.skip(&path, why);
+                    cut = Some(path.clone());
+                }
+                self.bytes(&got.data, &path, depth + 1);
+                Ok(more && !self.is_stopped())
+            });
+            if self.is_stopped() {
+                return;
+            }
+            match (result, cut) {
+                (Err(e), _) => {
+                    broken = true;
+                    self.skip(
+                        member,
+                        format!(
+                            "cannot read 7z block #{}: {e}; the archive scanned as raw bytes",
+                            block + 1
+                        ),
+                    );
+                }
+                (Ok(_), Some(first)) if read < entries => self.skip(
+                    member,
+                    format!(
+                        "{} 7z entries not read: they follow {first}, cut short, in its solid block",
+                        entries - read
+                    ),
+                ),
+                _ => {}
+            }
+        }
+        if broken {
+            raw.gap();
+            raw.more(data);
+        }
+        raw.finish();
+    }
+}
+
 fn decoder<'r, R: Read + 'r>(kind: Kind, r: R) -> io::Result<Box<dyn Read + 'r>> {
     Ok(match kind {
         Kind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
@@ -1194,7 +1333,7 @@ fn decoder<'r, R: Read + 'r>(kind: Kind, r: R) -> io::Result<Box<dyn Read + 'r>>
             ruzstd::decoding::StreamingDecoder::new_with_max_window_size(r, ZSTD_MAX_WINDOW)
                 .map_err(io::Error::other)?,
         ),
-        Kind::Zip | Kind::Tar => return Err(io::Error::other("not a compressed stream")),
+        Kind::Zip | Kind::Tar | Kind::SevenZ => return Err(io::Error::other("not a compressed stream")),
     })
 }
 
