@@ -92,6 +92,8 @@ fn sqlite_columns_are_scanned_apart() {
     assert_eq!(run.code, 1, "{run}");
     for k in &keys {
         assert_found(&run, &doc, k, "settings.db!sqlite:page ");
+        // Once: the value's raw bytes are left out of the raw scan.
+        assert_eq!(places(&doc, k).len(), 1, "{run}");
     }
     assert!(
         places(&doc, &near[..near.len() - 1]).is_empty(),
@@ -377,15 +379,16 @@ fn pdf_streams_are_inflated_and_text_strings_read() {
     let t = tmp.path();
     let mut g = KeyGen::new(2407);
     let keys: Vec<String> = (0..2).map(|_| g.key()).collect();
-    let content = format!(
-        "BT /F1 12 Tf 72 712 Td (SENDGRID_API_KEY=) Tj ({}) Tj ET\n",
-        keys[0]
-    );
-    write(t, "flate.pdf", pdf("/FlateDecode", &zlib(content.as_bytes())));
+    // A page of text around the key, so Deflate codes it (a short stream may be stored as is).
+    let filler = "BT /F1 12 Tf 72 712 Td (Quarterly figures, unaudited) Tj ET\n".repeat(40);
+    let content = format!("{filler}BT (SENDGRID_API_KEY=) Tj ({}) Tj ET\n{filler}", keys[0]);
+    let flate = zlib(content.as_bytes());
+    assert!(!flate.windows(3).any(|w| w == b"SG."), "the key must be coded");
+    write(t, "flate.pdf", pdf("/FlateDecode", &flate));
     // ASCII85 over Flate, the key split across a TJ array by kerning, an escaped parenthesis
     // before it.
     let (a, b) = keys[1].split_at(30);
-    let content = format!("BT /F1 12 Tf 72 712 Td [(key \\(prod\\): ) -400 ({a}) 12 ({b})] TJ ET\n");
+    let content = format!("{filler}BT /F1 12 Tf 72 712 Td [(key \\(prod\\): ) -400 ({a}) 12 ({b})] TJ ET\n");
     write(
         t,
         "a85.pdf",

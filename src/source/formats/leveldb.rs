@@ -64,10 +64,12 @@ pub(super) fn table(data: &[u8], out: &mut Out) {
             continue;
         };
         let mut text = Vec::new();
-        entries(&content, |key, value| {
+        let stop = entries(&content, |key, value| {
             push_line(&mut text, key);
             push_line(&mut text, &string_value(value));
         });
+        // What is not an entry is scanned as it is, since the raw block is left out.
+        push_line(&mut text, &content[stop..]);
         if !out.emit(&label, &text) {
             return;
         }
@@ -143,44 +145,45 @@ fn block(data: &[u8], (offset, size): (usize, usize), label: &str, out: &mut Out
     }
 }
 
-/// Each entry of a block, its key rebuilt from the shared prefix, and its value. Stops at the
-/// first entry that does not fit.
-fn entries(block: &[u8], mut f: impl FnMut(&[u8], &[u8])) {
+/// Each entry of a block, its key rebuilt from the shared prefix, and its value; where the
+/// entries stopped (the restart array, or the first entry that does not fit).
+fn entries(block: &[u8], mut f: impl FnMut(&[u8], &[u8])) -> usize {
     let Some(tail) = block.len().checked_sub(4) else {
-        return;
+        return 0;
     };
     let restarts =
         u32::from_le_bytes([block[tail], block[tail + 1], block[tail + 2], block[tail + 3]]) as usize;
     let Some(limit) = restarts.checked_mul(4).and_then(|r| tail.checked_sub(r)) else {
-        return;
+        return 0;
     };
     let body = &block[..limit];
     let mut key: Vec<u8> = Vec::new();
     let mut pos = 0;
     while pos < body.len() {
+        let start = pos;
         let (Some(shared), Some(own), Some(vlen)) = (
             varint(body, &mut pos),
             varint(body, &mut pos),
             varint(body, &mut pos),
         ) else {
-            return;
+            return start;
         };
         let (Ok(shared), Ok(own), Ok(vlen)) = (
             usize::try_from(shared),
             usize::try_from(own),
             usize::try_from(vlen),
         ) else {
-            return;
+            return start;
         };
         if shared > key.len() {
-            return;
+            return start;
         }
         let Some(delta) = pos.checked_add(own).and_then(|e| body.get(pos..e)) else {
-            return;
+            return start;
         };
         pos += own;
         let Some(value) = pos.checked_add(vlen).and_then(|e| body.get(pos..e)) else {
-            return;
+            return start;
         };
         pos += vlen;
         key.truncate(shared);
@@ -189,6 +192,7 @@ fn entries(block: &[u8], mut f: impl FnMut(&[u8], &[u8])) {
         let user = &key[..key.len().saturating_sub(8)];
         f(user, value);
     }
+    pos
 }
 
 /// A value as Chrome's local storage writes strings: a `0` byte then UTF-16LE, or a `1` byte
@@ -222,7 +226,8 @@ mod tests {
         b.extend_from_slice(&0u32.to_le_bytes());
         b.extend_from_slice(&1u32.to_le_bytes());
         let mut got = Vec::new();
-        entries(&b, |k, v| got.push((k.to_vec(), v.to_vec())));
+        let end = entries(&b, |k, v| got.push((k.to_vec(), v.to_vec())));
+        assert_eq!(end, b.len() - 8);
         assert_eq!(
             got,
             vec![

@@ -11,18 +11,19 @@ const MAX_NESTING: u32 = 16;
 /// How far into a file its header block is looked for.
 const HEADER_SNIFF: usize = 64 * 1024;
 
-/// An mbox (`From ` line first), or a message whose header block names MIME.
+/// An mbox (`From ` line first), or a message whose header block names MIME. Lines are read
+/// only until one that is not a header, so ordinary text costs a line.
 pub(super) fn is_mail(data: &[u8]) -> bool {
     if data.starts_with(b"From ") {
         return true;
     }
     let head = &data[..data.len().min(HEADER_SNIFF)];
-    let Some((headers, _)) = split_head(head) else {
-        return false;
-    };
     let mut mime = false;
-    for (i, line) in headers.split(|b| *b == b'\n').enumerate() {
+    for (i, line) in head.split(|b| *b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return mime;
+        }
         if line.starts_with(b" ") || line.starts_with(b"\t") {
             if i == 0 {
                 return false;

@@ -51,8 +51,12 @@ fn sniff(data: &[u8]) -> Option<Format> {
     if data.len() >= 48 && data.ends_with(&leveldb::MAGIC) {
         return Some(Format::LevelDb);
     }
-    // A PDF may have up to 1 KiB of junk before its header (readers accept it).
-    if memchr::memmem::find(&data[..data.len().min(1024)], b"%PDF-").is_some() {
+    // A PDF may have up to 1 KiB of junk before its header (readers accept it); the version
+    // after it tells the header from text that names it.
+    let head = &data[..data.len().min(1024)];
+    if memchr::memmem::find_iter(head, b"%PDF-")
+        .any(|i| head.get(i + 5).is_some_and(u8::is_ascii_digit) && head.get(i + 6) == Some(&b'.'))
+    {
         return Some(Format::Pdf);
     }
     if mail::is_mail(data) {
@@ -88,6 +92,7 @@ pub fn open(
         max_ratio: bounds.max_ratio,
         hidden: Vec::new(),
         full: false,
+        skips: 0,
     };
     match format {
         Format::Sqlite => sqlite::db(data, &mut out),
@@ -131,6 +136,8 @@ struct Out<'a> {
     hidden: Vec<(usize, usize)>,
     /// The budget ran out (reported once).
     full: bool,
+    /// Skips recorded so far: a reader keeps in the raw scan what it could not decode whole.
+    skips: u64,
 }
 
 impl Out<'_> {
@@ -177,11 +184,13 @@ impl Out<'_> {
         }
     }
 
-    fn skip_here(&self, reason: String) {
+    fn skip_here(&mut self, reason: String) {
+        self.skips += 1;
         (self.skip)(self.member, reason);
     }
 
-    fn skip_at(&self, label: &str, reason: String) {
+    fn skip_at(&mut self, label: &str, reason: String) {
+        self.skips += 1;
         (self.skip)(&self.place(label), reason);
     }
 
@@ -249,11 +258,90 @@ mod tests {
     fn sniffs_by_magic() {
         assert_eq!(sniff(b"SQLite format 3\0rest"), Some(Format::Sqlite));
         assert_eq!(sniff(b"%PDF-1.4\n"), Some(Format::Pdf));
+        assert_eq!(sniff(b"if data.starts_with(b\"%PDF-\")"), None);
         assert_eq!(sniff(b"plain text"), None);
         let mut wal = vec![0u8; 32];
         wal[..4].copy_from_slice(&[0x37, 0x7f, 0x06, 0x82]);
         assert_eq!(sniff(&wal), Some(Format::Wal));
     }
+
+    /// A 2-page database of 512-byte pages: page 1 a table leaf of one record, page 2 a table
+    /// leaf whose one cell overflows onto page 2 itself (a loop).
+    fn tiny_db() -> Vec<u8> {
+        let mut db = vec![0u8; 1024];
+        db[..16].copy_from_slice(b"SQLite format 3\0");
+        db[16..18].copy_from_slice(&512u16.to_be_bytes());
+        db[56..60].copy_from_slice(&1u32.to_be_bytes());
+        let record = [3u8, 23, 1, b'n', b'a', b'm', b'e', b'!', 7];
+        let cell: Vec<u8> = [&[record.len() as u8, 1][..], &record].concat();
+        let at = 512 - cell.len();
+        db[at..512].copy_from_slice(&cell);
+        db[100] = 0x0D;
+        db[103..105].copy_from_slice(&1u16.to_be_bytes());
+        db[108..110].copy_from_slice(&(at as u16).to_be_bytes());
+        // Page 2: one cell declaring 2000 bytes, its overflow page itself.
+        let p = 512;
+        db[p] = 0x0D;
+        db[p + 3..p + 5].copy_from_slice(&1u16.to_be_bytes());
+        db[p + 8..p + 10].copy_from_slice(&16u16.to_be_bytes());
+        db[p + 16..p + 19].copy_from_slice(&[0x8f, 0x50, 2]);
+        db[p + 19..p + 21].copy_from_slice(&[0x02, 0x81]);
+        db[1020..1024].copy_from_slice(&2u32.to_be_bytes());
+        db
+    }
+
+    #[test]
+    fn hostile_bytes_are_read_without_panic_and_bounded() {
+        let pdf = b"%PDF-1.4\n1 0 obj << /Filter [/ASCII85Decode /FlateDecode] >>\nstream\nGapQh0E=F,0U\\H3T~>\nendstream\n2 0 obj <</Filter/FlateDecode>>\nstream\nx\x9c\xcbH\xcd\xc9\xc9\x07\x00\x06,\x02\x15\nendstream\n(a\\(b) Tj [(c) -300 (d)] TJ".to_vec();
+        let mail = b"From: a@b\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=X\n\n--X\nContent-Transfer-Encoding: quoted-printable\n\nK=3Dv=\nw\n--X\nContent-Transfer-Encoding: base64\n\naGVsbG8=\n--X--\n".to_vec();
+        let mut ldb = vec![0u8; 64];
+        ldb[..3].copy_from_slice(&[5, 0, 1]);
+        ldb.extend_from_slice(&MAGIC_FOR_TEST);
+        let mut wal = vec![0x37, 0x7f, 0x06, 0x82, 0, 0x2d, 0xe2, 0x18, 0, 0, 2, 0];
+        wal.resize(32, 0);
+        wal.extend_from_slice(&[0, 0, 0, 1]);
+        wal.resize(32 + 24, 0);
+        wal.extend_from_slice(&tiny_db()[..512]);
+        let seen = std::cell::RefCell::new(Vec::new());
+        let leaf = |b: &[u8], m: &str| seen.borrow_mut().push((m.to_string(), b.to_vec()));
+        let big = Bounds {
+            max_member: 1 << 20,
+            max_ratio: 100,
+        };
+        assert!(open(&tiny_db(), "", big, &leaf, &|_, _| {}));
+        assert_eq!(
+            seen.borrow()[0],
+            ("sqlite:page 1".to_string(), b"name!\n".to_vec())
+        );
+        let mut rng = fastrand::Rng::with_seed(24);
+        let bounds = Bounds {
+            max_member: 4096,
+            max_ratio: 10,
+        };
+        for base in [tiny_db(), wal, pdf, mail, ldb] {
+            for round in 0..3000 {
+                let mut d = base.clone();
+                if round > 0 {
+                    for _ in 0..rng.usize(1..8) {
+                        let i = rng.usize(..d.len());
+                        d[i] = rng.u8(..);
+                    }
+                    if rng.bool() {
+                        // Keep the magic at the end of a LevelDB table.
+                        let cut = rng.usize(d.len() / 2..=d.len());
+                        d.truncate(cut);
+                    }
+                }
+                let out = std::cell::Cell::new(0u64);
+                let leaf = |b: &[u8], _: &str| out.set(out.get() + b.len() as u64);
+                open(&d, "", bounds, &leaf, &|_, _| {});
+                // The raw bytes once, and decoded strings within the budget.
+                assert!(out.get() <= d.len() as u64 + 4096, "{} > {}", out.get(), d.len());
+            }
+        }
+    }
+
+    const MAGIC_FOR_TEST: [u8; 8] = leveldb::MAGIC;
 
     #[test]
     fn blanking_keeps_lines() {

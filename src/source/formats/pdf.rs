@@ -43,6 +43,7 @@ pub(super) fn document(data: &[u8], out: &mut Out) {
             None => dict,
         };
         let label = format!("pdf:stream {n}");
+        let skips = out.skips;
         let Some(decoded) = decode(&data[start..end], dict, &label, out) else {
             continue;
         };
@@ -50,7 +51,10 @@ pub(super) fn document(data: &[u8], out: &mut Out) {
         if !out.emit(&label, &text) {
             return;
         }
-        out.hide(start, end);
+        // A stream that decoded only in part keeps its raw bytes in the raw scan.
+        if out.skips == skips {
+            out.hide(start, end);
+        }
     }
 }
 
@@ -160,15 +164,28 @@ fn ascii_hex(s: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Content with every literal string unescaped in place, and the strings of a `[…]` array
+/// Content with every literal string unescaped in place, and the strings of a `[…] TJ` array
 /// joined (a kerning of a fifth of an em or more to the right is a word space, as text
 /// extractors read it).
 fn strings(content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len());
     let mut i = 0;
     let mut in_array = false;
+    // The next `]` and whether `TJ` follows it, found once for every `[` before it.
+    let mut close: Option<(usize, bool)> = None;
     while i < content.len() {
         match content[i] {
+            b'[' if !in_array => {
+                if close.is_none_or(|(c, _)| c < i) {
+                    close = memchr::memchr(b']', &content[i..]).map(|c| {
+                        let after = content[i + c + 1..].trim_ascii_start();
+                        (i + c, after.starts_with(b"TJ"))
+                    });
+                }
+                in_array = close.is_some_and(|(_, tj)| tj);
+                out.push(b'[');
+                i += 1;
+            }
             b'(' => {
                 let (s, next) = literal(content, i + 1);
                 if !in_array {
@@ -179,11 +196,6 @@ fn strings(content: &[u8]) -> Vec<u8> {
                     out.push(b')');
                 }
                 i = next;
-            }
-            b'[' => {
-                in_array = true;
-                out.push(b'[');
-                i += 1;
             }
             b']' => {
                 in_array = false;
@@ -283,7 +295,7 @@ mod tests {
 
     #[test]
     fn ascii85_decodes() {
-        assert_eq!(ascii85(b"<~87cURD]i,\"Ebo80~>").unwrap(), b"Hello world");
+        assert_eq!(ascii85(b"<~87cURD]i,\"Ebo80~>").unwrap(), b"Hello World!");
         assert_eq!(ascii85(b"z~>").unwrap(), [0; 4]);
         assert!(ascii85(b"{bad").is_none());
     }

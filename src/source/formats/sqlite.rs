@@ -212,19 +212,31 @@ fn records(pages: &mut Pages, n: u32, at: usize, label: &str, out: &mut Out) -> 
             continue;
         };
         let mut payload = on_page.to_vec();
-        let mut spans = vec![(at + pos, at + pos + local)];
+        // Where each piece of the payload lies in the file: (payload offset, file offset).
+        let mut spans = vec![(0, at + pos)];
         if (local as u64) < size {
             let next = u32_at(&page[..usable], pos + local).unwrap_or(0);
             overflow(pages, next, size, &mut payload, &mut spans);
         }
-        if values(&payload, pages.utf16, &mut text) {
-            // The record was read: its bytes are scanned as its values.
-            for (s, e) in spans {
-                out.hide(s, e);
-            }
+        let mut read = Vec::new();
+        values(&payload, pages.utf16, &mut text, &mut read);
+        // The values handed on are left out of the raw scan; a record's header and numbers stay.
+        for (s, e) in read {
+            hide_payload(&spans, payload.len(), s, e, out);
         }
     }
     out.emit(label, &text)
+}
+
+/// Hides payload bytes `s..e`, wherever their pieces lie in the file.
+fn hide_payload(spans: &[(usize, usize)], len: usize, s: usize, e: usize, out: &mut Out) {
+    for (i, &(from, file)) in spans.iter().enumerate() {
+        let to = spans.get(i + 1).map_or(len, |n| n.0);
+        let (a, b) = (s.max(from), e.min(to));
+        if a < b {
+            out.hide(file + (a - from), file + (b - from));
+        }
+    }
 }
 
 /// Follows an overflow chain from page `next`, appending its content until `size` bytes are
@@ -246,14 +258,15 @@ fn overflow(
         let usable = pages.usable.min(page.len());
         let want = usize::try_from(size - payload.len() as u64).unwrap_or(usize::MAX);
         let take = (usable - 4).min(want);
+        spans.push((payload.len(), at + 4));
         payload.extend_from_slice(&page[4..4 + take]);
-        spans.push((at + 4, at + 4 + take));
         next = u32_at(page, 0).unwrap_or(0);
     }
 }
 
-/// The TEXT and BLOB values of a record, one a line; false if the record header is not one.
-fn values(record: &[u8], utf16: Option<bool>, text: &mut Vec<u8>) -> bool {
+/// The TEXT and BLOB values of a record, one a line, and their ranges in it; false if the
+/// record header is not one (the values before the fault are kept).
+fn values(record: &[u8], utf16: Option<bool>, text: &mut Vec<u8>, read: &mut Vec<(usize, usize)>) -> bool {
     let Some((header_len, mut pos)) = varint(record, 0) else {
         return false;
     };
@@ -279,6 +292,9 @@ fn values(record: &[u8], utf16: Option<bool>, text: &mut Vec<u8>) -> bool {
         };
         let end = body.saturating_add(len).min(record.len());
         let value = &record[body.min(end)..end];
+        if serial >= 12 {
+            read.push((body.min(end), end));
+        }
         if serial >= 13 && serial % 2 == 1 {
             match utf16 {
                 Some(le) => {
@@ -322,9 +338,11 @@ mod tests {
         // Header: 3 bytes (len, text of 3, int8); body "abc", 7.
         let rec = [3u8, 19, 1, b'a', b'b', b'c', 7];
         let mut text = Vec::new();
-        assert!(values(&rec, None, &mut text));
+        let mut read = Vec::new();
+        assert!(values(&rec, None, &mut text, &mut read));
+        assert_eq!(read, vec![(3, 6)]);
         assert_eq!(text, b"abc\n");
         // A header longer than the record is no record.
-        assert!(!values(&[50, 19], None, &mut Vec::new()));
+        assert!(!values(&[50, 19], None, &mut Vec::new(), &mut Vec::new()));
     }
 }
