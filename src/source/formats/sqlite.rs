@@ -72,7 +72,7 @@ pub(super) fn db(data: &[u8], out: &mut Out) {
         seen: HashSet::new(),
     };
     let count = data.len() / size;
-    if data.len() % size != 0 {
+    if !data.len().is_multiple_of(size) {
         out.skip_here(format!(
             "SQLite file is not a whole number of {size}-byte pages: the last {} bytes scanned as raw bytes",
             data.len() % size
