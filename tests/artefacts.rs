@@ -457,3 +457,39 @@ fn artefacts_keep_near_misses_silent() {
     assert_eq!(run.code, 0, "{run}");
     assert!(doc["findings"].as_array().unwrap().is_empty(), "{run}");
 }
+
+#[test]
+fn pdfs_in_a_zip_are_charged_to_the_archive_total() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = KeyGen::new(2410);
+    let keys: Vec<String> = (0..3).map(|_| g.key()).collect();
+    let pdfs: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|k| {
+            let mut content = format!("BT ({k}) Tj ET\n").into_bytes();
+            content.resize(2 * 1024 * 1024, b' ');
+            pdf("/FlateDecode", &zlib(&content))
+        })
+        .collect();
+    let members: Vec<(String, &[u8])> = pdfs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (format!("doc{i}.pdf"), p.as_slice()))
+        .collect();
+    let members: Vec<(&str, &[u8])> = members.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    write(tmp.path(), "docs.zip", crate::archive::zip(&members));
+    let (run, doc) = json_scan(tmp.path(), &["--max-archive-size", "3M"]);
+    assert_eq!(run.code, 1, "{run}");
+    // The first PDF decodes whole; the budget left after it cuts the second.
+    assert_eq!(
+        places(&doc, &keys[0]),
+        vec!["docs.zip!doc0.pdf!pdf:stream 1"],
+        "{run}"
+    );
+    assert!(
+        skipped(&doc)
+            .iter()
+            .any(|(_, r)| r.contains("--max-archive-size")),
+        "{run}"
+    );
+}

@@ -674,14 +674,17 @@ impl<'a> Job<'a> {
     }
 
     fn leaf(&self, data: &[u8], member: &str) {
-        // Databases, LevelDB tables, PDFs and mail: their strings decoded, each group a member.
+        // Databases, LevelDB tables, PDFs and mail: their strings decoded, each group a member,
+        // charged to the blob's total like inflated members.
+        let left = self.limits.max_total.saturating_sub(self.inflated.get());
         let bounds = formats::Bounds {
-            max_member: self.limits.max_member,
+            max_member: self.limits.max_member.min(left),
             max_ratio: self.limits.max_ratio,
         };
         let plain = |d: &[u8], m: &str| self.plain(d, m);
-        if !formats::open(data, member, bounds, &plain, &|m, why| self.skip(m, why)) {
-            self.plain(data, member);
+        match formats::open(data, member, bounds, &plain, &|m, why| self.skip(m, why)) {
+            Some(decoded) => self.inflated.set(self.inflated.get() + decoded),
+            None => self.plain(data, member),
         }
     }
 

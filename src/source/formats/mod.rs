@@ -23,7 +23,8 @@ mod sqlite;
 /// unpacker, which calls it).
 #[derive(Debug, Clone, Copy)]
 pub struct Bounds {
-    /// Decoded bytes out of one file, all its strings together.
+    /// Decoded bytes out of one file, all its strings together (`--max-member-size`, or what is
+    /// left of `--max-archive-size` if less).
     pub max_member: u64,
     /// Output bytes per input byte of one inflation, past [`RATIO_FLOOR`].
     pub max_ratio: u64,
@@ -72,17 +73,16 @@ pub fn recognised(data: &[u8]) -> bool {
 
 /// Decodes the strings of `data` (at `member`, `""` for the outer blob) when it is one of the
 /// formats, handing each group to `leaf` at `member!label` and then the raw bytes, what was
-/// decoded blanked out, at `member`. False (nothing called) when it is none of them.
+/// decoded blanked out, at `member`; the count of decoded bytes. `None` (nothing called) when it
+/// is none of them.
 pub fn open(
     data: &[u8],
     member: &str,
     bounds: Bounds,
     leaf: &dyn Fn(&[u8], &str),
     skip: &dyn Fn(&str, String),
-) -> bool {
-    let Some(format) = sniff(data) else {
-        return false;
-    };
+) -> Option<u64> {
+    let format = sniff(data)?;
     let mut out = Out {
         member,
         leaf,
@@ -103,7 +103,7 @@ pub fn open(
     }
     let raw = blanked(data, &mut out.hidden);
     leaf(&raw, member);
-    true
+    Some(bounds.max_member - out.left)
 }
 
 /// `data` with the `hidden` ranges blanked to spaces, line breaks kept so lines stay where they
@@ -168,7 +168,7 @@ impl Out<'_> {
         if n > self.left {
             self.full = true;
             self.skip_here(format!(
-                "decoded strings past {} bytes (--max-member-size): the rest not decoded; raw bytes scanned",
+                "decoded strings past {} bytes (--max-member-size, or what was left of --max-archive-size): the rest not decoded; raw bytes scanned",
                 self.max_member
             ));
             return false;
@@ -232,7 +232,7 @@ impl Out<'_> {
             self.skip_at(
                 label,
                 format!(
-                    "inflated past the {} decoded bytes left of --max-member-size: only the first {} scanned",
+                    "inflated past the {} decoded bytes left of --max-member-size (or --max-archive-size): only the first {} scanned",
                     self.left,
                     data.len()
                 ),
@@ -308,7 +308,7 @@ mod tests {
             max_member: 1 << 20,
             max_ratio: 100,
         };
-        assert!(open(&tiny_db(), "", big, &leaf, &|_, _| {}));
+        assert!(open(&tiny_db(), "", big, &leaf, &|_, _| {}).is_some());
         assert_eq!(
             seen.borrow()[0],
             ("sqlite:page 1".to_string(), b"name!\n".to_vec())
