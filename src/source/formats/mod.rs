@@ -313,6 +313,16 @@ mod tests {
             seen.borrow()[0],
             ("sqlite:page 1".to_string(), b"name!\n".to_vec())
         );
+        // 150 cell pointers at one cell: its value is read once.
+        let mut db = tiny_db();
+        let ptr = [db[108], db[109]];
+        db[103..105].copy_from_slice(&150u16.to_be_bytes());
+        for c in 0..150 {
+            db[108 + 2 * c..110 + 2 * c].copy_from_slice(&ptr);
+        }
+        seen.borrow_mut().clear();
+        open(&db, "", big, &leaf, &|_, _| {});
+        assert_eq!(seen.borrow()[0].1, b"name!\n");
         let mut rng = fastrand::Rng::with_seed(24);
         let bounds = Bounds {
             max_member: 4096,

@@ -12,6 +12,7 @@ const MAX_FILTERS: usize = 8;
 pub(super) fn document(data: &[u8], out: &mut Out) {
     let mut n = 0u64;
     let mut at = 0;
+    let mut prev_end = 0;
     let ends = memchr::memmem::Finder::new(b"endstream");
     while let Some(i) = memchr::memmem::find(&data[at..], b"stream") {
         let kw = at + i;
@@ -30,6 +31,7 @@ pub(super) fn document(data: &[u8], out: &mut Out) {
         };
         let mut end = start + len;
         at = end + 9;
+        let prev = std::mem::replace(&mut prev_end, at);
         if data[..end].ends_with(b"\r\n") {
             end -= 2;
         } else if data[..end].ends_with(b"\n") || data[..end].ends_with(b"\r") {
@@ -37,7 +39,8 @@ pub(super) fn document(data: &[u8], out: &mut Out) {
         }
         let end = end.max(start);
         n += 1;
-        let dict = &data[kw.saturating_sub(DICT_SPAN)..kw];
+        // Looked for back to the previous stream's end at most, so no byte is looked at twice.
+        let dict = &data[kw.saturating_sub(DICT_SPAN).max(prev)..kw];
         let dict = match memchr::memmem::rfind(dict, b"obj") {
             Some(o) => &dict[o..],
             None => dict,

@@ -189,10 +189,19 @@ fn records(pages: &mut Pages, n: u32, at: usize, label: &str, out: &mut Out) -> 
     let usable = pages.usable.min(page.len());
     let cells = u16_at(page, head + 3).unwrap_or(0);
     let mut text = Vec::new();
-    for c in 0..cells {
-        let Some(ptr) = u16_at(page, head + header_len + 2 * c) else {
-            break;
-        };
+    // Reused from cell to cell.
+    let (mut spans, mut spilled, mut read) = (Vec::new(), Vec::new(), Vec::new());
+    // Cells in the order they lie on the page, each read only past the one before: a hostile
+    // page of pointers at one big cell (or into it) yields each byte once, not once a pointer.
+    let mut pointers: Vec<usize> = (0..cells)
+        .map_while(|c| u16_at(page, head + header_len + 2 * c))
+        .collect();
+    pointers.sort_unstable();
+    let mut covered = 0;
+    for ptr in pointers {
+        if ptr < covered {
+            continue;
+        }
         let mut pos = ptr;
         if kind == INDEX_INTERIOR {
             pos += 4;
@@ -211,17 +220,23 @@ fn records(pages: &mut Pages, n: u32, at: usize, label: &str, out: &mut Out) -> 
         let Some(on_page) = page[..usable].get(pos..pos + local) else {
             continue;
         };
-        let mut payload = on_page.to_vec();
+        covered = pos + local;
         // Where each piece of the payload lies in the file: (payload offset, file offset).
-        let mut spans = vec![(0, at + pos)];
-        if (local as u64) < size {
+        spans.clear();
+        spans.push((0, at + pos));
+        let payload: &[u8] = if (local as u64) < size {
             let next = u32_at(&page[..usable], pos + local).unwrap_or(0);
-            overflow(pages, next, size, &mut payload, &mut spans);
-        }
-        let mut read = Vec::new();
-        values(&payload, pages.utf16, &mut text, &mut read);
+            spilled.clear();
+            spilled.extend_from_slice(on_page);
+            overflow(pages, next, size, &mut spilled, &mut spans);
+            &spilled
+        } else {
+            on_page
+        };
+        read.clear();
+        values(payload, pages.utf16, &mut text, &mut read);
         // The values handed on are left out of the raw scan; a record's header and numbers stay.
-        for (s, e) in read {
+        for &(s, e) in &read {
             hide_payload(&spans, payload.len(), s, e, out);
         }
     }
