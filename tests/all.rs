@@ -6,6 +6,7 @@ mod util;
 
 mod architecture;
 mod archive;
+mod artefacts;
 mod ci;
 mod config;
 mod dir;

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Cursor, Read};
 
 use crate::model::{Origin, Skip};
-use crate::source::{Attribute, Sink};
+use crate::source::{Attribute, Sink, formats};
 
 mod gitobj;
 mod office;
@@ -305,20 +305,22 @@ impl<'s> Unpack<'s> {
 
 impl Sink for Unpack<'_> {
     fn blob(&self, data: &[u8], origin: &dyn Fn() -> Origin) {
-        match sniff(data, true) {
-            Some(kind) if self.limits.depth > 0 => {
-                let job = Job {
-                    sink: self.inner,
-                    limits: self.limits,
-                    origin,
-                    inflated: Cell::new(0),
-                    members: Cell::new(0),
-                    stopped: Cell::new(false),
-                    git_seen: RefCell::default(),
-                };
-                job.container(kind, data, "", 1);
-            }
-            _ => self.inner.blob(data, origin),
+        let kind = sniff(data, true);
+        if self.limits.depth == 0 || (kind.is_none() && !formats::recognised(data)) {
+            return self.inner.blob(data, origin);
+        }
+        let job = Job {
+            sink: self.inner,
+            limits: self.limits,
+            origin,
+            inflated: Cell::new(0),
+            members: Cell::new(0),
+            stopped: Cell::new(false),
+            git_seen: RefCell::default(),
+        };
+        match kind {
+            Some(kind) => job.container(kind, data, "", 1),
+            None => job.leaf(data, ""),
         }
     }
 
@@ -691,6 +693,21 @@ impl<'a> Job<'a> {
     }
 
     fn leaf(&self, data: &[u8], member: &str) {
+        // Databases, LevelDB tables, PDFs and mail: their strings decoded, each group a member,
+        // charged to the blob's total like inflated members.
+        let left = self.limits.max_total.saturating_sub(self.inflated.get());
+        let bounds = formats::Bounds {
+            max_member: self.limits.max_member.min(left),
+            max_ratio: self.limits.max_ratio,
+        };
+        let plain = |d: &[u8], m: &str| self.plain(d, m);
+        match formats::open(data, member, bounds, &plain, &|m, why| self.skip(m, why)) {
+            Some(decoded) => self.inflated.set(self.inflated.get() + decoded),
+            None => self.plain(data, member),
+        }
+    }
+
+    fn plain(&self, data: &[u8], member: &str) {
         if member.is_empty() {
             self.sink.blob(data, self.origin);
         } else {
