@@ -210,6 +210,15 @@ impl Settings {
         Settings::with(common, config, root.unwrap_or(Path::new("")), base)
     }
 
+    /// What a hook's history scan runs with: the pushed refs' history, nothing else of `git`'s.
+    pub(super) fn hook_history(&self, common: &CommonArgs) -> git::HistoryOptions {
+        git::HistoryOptions {
+            threads: common.threads(),
+            max_file_size: self.max_file_size,
+            ..Default::default()
+        }
+    }
+
     /// For `git --range` (and `ci`): the allow list and config of the range's base commit, read
     /// from git objects. What the range itself writes in them takes effect once merged: judged by
     /// its own rules, a change could allow its own key. The work tree (the head side, in CI) is
