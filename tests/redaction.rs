@@ -29,6 +29,27 @@ fn every_format(cwd: &Path, args: &[&str], keys: &[&String]) {
     }
 }
 
+/// `sgscan dir . --revoke --yes` in `cwd`, its audit log at `log`, against a mock SendGrid where
+/// `key` is live and could revoke itself: only the audit log stands in the way.
+fn revoke_logging_to(cwd: &Path, key: &str, log: &str) -> (crate::util::mock::MockSendGrid, Run) {
+    let mock = crate::util::mock::MockSendGrid::start();
+    mock.set(
+        key,
+        crate::util::mock::Behavior::live(&["mail.send", "api_keys.delete"]),
+    );
+    let r = run(sgscan(cwd).args([
+        "dir",
+        ".",
+        "--revoke",
+        "--yes",
+        "--api-url",
+        &mock.url(),
+        "--audit-log",
+        log,
+    ]));
+    (mock, r)
+}
+
 /// A ustar archive whose one header says its member is empty, followed by a block of text that
 /// holds `key`: the tar crate read that block as the next header, and its error quoted the block
 /// into a skip reason while the key went unreported.
@@ -335,22 +356,7 @@ fn reports_and_logs_are_never_written_through_a_linked_directory_or_a_hard_link(
     let r = run(sgscan(&scan_dir).args(["dir", ".", "-f", "json", "--output", "out/report.json"]));
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("not written through"), "{r}");
-    let mock = crate::util::mock::MockSendGrid::start();
-    // It could revoke itself: only the audit log stands in the way.
-    mock.set(
-        &key,
-        crate::util::mock::Behavior::live(&["mail.send", "api_keys.delete"]),
-    );
-    let r = run(sgscan(&scan_dir).args([
-        "dir",
-        ".",
-        "--revoke",
-        "--yes",
-        "--api-url",
-        &mock.url(),
-        "--audit-log",
-        "out/audit.log",
-    ]));
+    let (mock, r) = revoke_logging_to(&scan_dir, &key, "out/audit.log");
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("not written through"), "{r}");
     assert_eq!(mock.count("DELETE", "/"), 0, "no DELETE without an audit line");
@@ -383,22 +389,7 @@ fn an_existing_private_file_is_narrowed_or_refused() {
     let log = scan_dir.join("audit.log");
     std::fs::write(&log, "").unwrap();
     std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mock = crate::util::mock::MockSendGrid::start();
-    // It could revoke itself: only the audit log stands in the way.
-    mock.set(
-        &key,
-        crate::util::mock::Behavior::live(&["mail.send", "api_keys.delete"]),
-    );
-    let r = run(sgscan(&scan_dir).args([
-        "dir",
-        ".",
-        "--revoke",
-        "--yes",
-        "--api-url",
-        &mock.url(),
-        "--audit-log",
-        "audit.log",
-    ]));
+    let (mock, r) = revoke_logging_to(&scan_dir, &key, "audit.log");
     assert_eq!(mock.count("DELETE", "/"), 1, "{r}");
     let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{r}");
