@@ -114,6 +114,16 @@ pub fn id(key: &str) -> String {
     mock::key_id(key)
 }
 
+/// A human report's block for `key` (found by its key id): from its header line to the blank line
+/// after it.
+pub fn key_block<'a>(r: &'a Run, key: &str) -> &'a str {
+    let key_id = id(key);
+    r.stdout
+        .split("\n\n")
+        .find(|b| b.contains(&format!("key id {key_id}")))
+        .unwrap_or_else(|| panic!("no block for key id {key_id}:\n{r}"))
+}
+
 /// `SENDGRID_API_KEY=<key>` and a newline.
 pub fn env_line(key: &str) -> String {
     format!("SENDGRID_API_KEY={key}\n")
