@@ -196,7 +196,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
     // (rank, result): live keys first, so a cut to GitHub's limit drops the least urgent ones.
     let mut results: Vec<(u8, Value)> = Vec::new();
     // Occurrences of a key in one file as one commit has it: the `:n` of the hash.
-    let mut nth: HashMap<(String, String, Option<String>), u32> = HashMap::new();
+    let mut nth = Nth::new();
     let mut notifications: Vec<Value> = Vec::new();
     for f in &outcome.findings {
         let verified = f.verification.as_ref().map(|v| v.status);
@@ -239,17 +239,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 .as_deref()
                 .map(|k| format!(", key id {k}"))
                 .unwrap_or_default();
-            let artifact = artifact(
-                &loc.origin.path,
-                loc.origin.commit.as_ref().map(|c| c.commit.as_str()),
-                ctx.paths.as_ref(),
-            );
-            let uri = artifact["uri"].as_str().unwrap_or_default().to_string();
-            let commit = loc.origin.commit.as_ref().map(|c| c.commit.clone());
-            let n = nth
-                .entry((f.fingerprint.clone(), uri.clone(), commit))
-                .or_insert(0);
-            *n += 1;
+            let (artifact, location_hash) = placed(&f.fingerprint, &loc.origin, ctx, &mut nth);
             let mut result = json!({
                 "ruleId": result_rule,
                 "level": level,
@@ -266,7 +256,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                     }
                 }],
                 "partialFingerprints": {
-                    "primaryLocationLineHash": line_hash(&f.fingerprint, &uri, *n),
+                    "primaryLocationLineHash": location_hash,
                     "sgscan/key/v1": f.fingerprint,
                 },
                 "properties": { "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding, "confidence": f.confidence, "status": status, "privilege": privilege, "scopes": scopes, "security-severity": t.security_severity },
@@ -364,11 +354,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
 /// A result per location of each allowed key, with a suppression naming what allowed it (`inSource`
 /// for a marker on the line, `external` for an ignore file, a config or a baseline): code
 /// scanning shows the allowance to whoever reviews the change instead of nothing at all.
-fn allowed_results(
-    outcome: &Outcome,
-    ctx: &Context,
-    nth: &mut HashMap<(String, String, Option<String>), u32>,
-) -> Vec<Value> {
+fn allowed_results(outcome: &Outcome, ctx: &Context, nth: &mut Nth) -> Vec<Value> {
     let mut out = Vec::new();
     for a in &outcome.allowed {
         let rule_index = ctx.rules.iter().position(|r| r.spec.id == a.rule_id);
@@ -380,17 +366,7 @@ fn allowed_results(
         for l in &a.locations {
             let loc = &l.location;
             let by = l.allowed_by.describe();
-            let artifact = artifact(
-                &loc.origin.path,
-                loc.origin.commit.as_ref().map(|c| c.commit.as_str()),
-                ctx.paths.as_ref(),
-            );
-            let uri = artifact["uri"].as_str().unwrap_or_default().to_string();
-            let commit = loc.origin.commit.as_ref().map(|c| c.commit.clone());
-            let n = nth
-                .entry((a.fingerprint.clone(), uri.clone(), commit))
-                .or_insert(0);
-            *n += 1;
+            let (artifact, location_hash) = placed(&a.fingerprint, &loc.origin, ctx, nth);
             let kind = match l.allowed_by.kind {
                 AllowKind::Inline => "inSource",
                 _ => "external",
@@ -412,7 +388,7 @@ fn allowed_results(
                 }],
                 "suppressions": [{ "kind": kind, "status": "accepted", "justification": by }],
                 "partialFingerprints": {
-                    "primaryLocationLineHash": line_hash(&a.fingerprint, &uri, *n),
+                    "primaryLocationLineHash": location_hash,
                     "sgscan/key/v1": a.fingerprint,
                 },
                 "properties": { "fingerprint": a.fingerprint, "key_id": a.key_id, "encoding": loc.encoding, "status": "allowed", "allowed_by": l.allowed_by },
@@ -428,6 +404,23 @@ fn allowed_results(
     }
     out
 }
+
+/// The location's artifact, and its `primaryLocationLineHash`: the key's occurrences at that URI
+/// (and commit) are counted in `nth`, so that each has its own.
+fn placed(fingerprint: &str, origin: &crate::model::Origin, ctx: &Context, nth: &mut Nth) -> (Value, String) {
+    let commit = origin.commit.as_ref().map(|c| c.commit.as_str());
+    let artifact = artifact(&origin.path, commit, ctx.paths.as_ref());
+    let uri = artifact["uri"].as_str().unwrap_or_default().to_string();
+    let n = nth
+        .entry((fingerprint.to_string(), uri.clone(), commit.map(str::to_string)))
+        .or_insert(0);
+    *n += 1;
+    let hash = line_hash(fingerprint, &uri, *n);
+    (artifact, hash)
+}
+
+/// Occurrences so far of (fingerprint, artifact URI, commit).
+type Nth = HashMap<(String, String, Option<String>), u32>;
 
 /// A location that the analysed commit's file does not hold (the key left it, or it is only on other
 /// refs, or it was never committed) keeps its file but loses its region: the region would point at
