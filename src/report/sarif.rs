@@ -11,6 +11,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::human::{moved, never_committed, other_refs};
 use super::{Context, Paths};
 use crate::model::{AllowKind, Encoding, Layer, MAX_LOCATIONS, Outcome};
 use crate::verify::Status;
@@ -426,28 +427,20 @@ type Nth = HashMap<(String, String, Option<String>), u32>;
 /// refs, or it was never committed) keeps its file but loses its region: the region would point at
 /// whatever that file holds today. The message names the commit the line is from.
 fn history_location(result: &mut Value, o: &crate::model::Origin, line: u64, column: u64) {
-    let never_committed = o.blob.is_some() && o.commit.is_none() && o.reachable == Some(false);
-    let at_head = o.present_in.iter().any(|r| r == "HEAD");
-    let moved = o.in_head == Some(false) || (!o.present_in.is_empty() && !at_head);
     let text = match &o.commit {
-        _ if never_committed => {
+        _ if never_committed(o) => {
             "It is in a blob that was staged and never committed: no commit has it, so no push sent it; \
              it stays in the clone's object store until git gc."
                 .to_string()
         }
-        Some(c) if moved => {
+        Some(c) if moved(o) => {
             let short = c.commit.get(..12).unwrap_or(&c.commit);
             let place = if line == 0 {
                 "in the file's name".to_string()
             } else {
                 format!("at line {line}, column {column}")
             };
-            let still: Vec<&str> = o
-                .present_in
-                .iter()
-                .filter(|r| *r != "HEAD")
-                .map(String::as_str)
-                .collect();
+            let still = other_refs(o);
             let now = if still.is_empty() {
                 "The analysed commit no longer has it there; it is only in history.".to_string()
             } else {
