@@ -9,7 +9,9 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::util::git::Repo;
-use crate::util::{KeyGen, Run, Tree, assert_run_leaks_nothing, findings, fp, run, scan, sgscan, skipped};
+use crate::util::{
+    KeyGen, Run, Tree, assert_run_leaks_nothing, findings, fp, path_lines, run, scan, sgscan, skipped,
+};
 
 const FORMATS: &[&str] = &["human", "json", "jsonl", "sarif", "html"];
 
@@ -117,25 +119,6 @@ fn an_error_quoting_a_key_is_redacted() {
     assert_run_leaks_nothing(&r, &[&key]);
 }
 
-/// The finding of `key`, and its locations' paths and lines.
-fn places(doc: &Value, key: &str) -> Vec<(String, u64)> {
-    let f = findings(doc)
-        .iter()
-        .find(|f| f["fingerprint"] == fp(key))
-        .unwrap_or_else(|| panic!("no finding for the key (fingerprint {})", fp(key)));
-    f["locations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            (
-                l["path"].as_str().unwrap().to_string(),
-                l["line"].as_u64().unwrap(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn a_key_in_a_file_name_is_found_at_line_0_and_redacted_in_every_path() {
     let mut keys = KeyGen::new(2102);
@@ -150,15 +133,15 @@ fn a_key_in_a_file_name_is_found_at_line_0_and_redacted_in_every_path() {
 
     let doc = scan(tree.root(), &["dir", ".", "-f", "json"]).json();
     assert_eq!(
-        places(&doc, &in_file),
+        path_lines(&doc, &in_file),
         vec![(format!("conf/{}.env", redacted(&in_file)), 0)]
     );
     // A directory's name once, at the directory, not again for each file below it.
-    assert_eq!(places(&doc, &in_dir), vec![(redacted(&in_dir), 0)]);
+    assert_eq!(path_lines(&doc, &in_dir), vec![(redacted(&in_dir), 0)]);
     #[cfg(unix)]
     {
         assert_eq!(
-            places(&doc, &in_link),
+            path_lines(&doc, &in_link),
             vec![(format!("link={}", redacted(&in_link)), 0)]
         );
         let skips = skipped(&doc);
@@ -200,7 +183,7 @@ fn a_key_in_a_file_name_in_git_history_is_placed_at_its_commit_and_path() {
 
     let doc = scan(&repo.path, &["git", ".", "-f", "json"]).json();
     assert_eq!(
-        places(&doc, &key),
+        path_lines(&doc, &key),
         vec![(format!("config/{}.json", redacted(&key)), 0)]
     );
     let f = findings(&doc)
@@ -209,7 +192,7 @@ fn a_key_in_a_file_name_in_git_history_is_placed_at_its_commit_and_path() {
         .unwrap();
     assert_eq!(f["locations"][0]["commit"], second.as_str());
     assert_eq!(f["locations"][0]["in_head"], true);
-    assert_eq!(places(&doc, &later), vec![(redacted(&later), 0)]);
+    assert_eq!(path_lines(&doc, &later), vec![(redacted(&later), 0)]);
 
     // A range reads the paths of the blobs its commits bring.
     let doc = scan(
@@ -218,7 +201,7 @@ fn a_key_in_a_file_name_in_git_history_is_placed_at_its_commit_and_path() {
     )
     .json();
     assert_eq!(
-        places(&doc, &key),
+        path_lines(&doc, &key),
         vec![(format!("config/{}.json", redacted(&key)), 0)]
     );
     let run = scan(&repo.path, &["git", ".", "--range", "HEAD~2..HEAD", "-f", "json"]);

@@ -150,6 +150,21 @@ pub fn finding<'a>(doc: &'a Value, key: &str) -> &'a Value {
     })
 }
 
+/// `(path, line)` of every location of `key`'s finding, in the report's order.
+pub fn path_lines(doc: &Value, key: &str) -> Vec<(String, u64)> {
+    finding(doc, key)["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["path"].as_str().unwrap().to_string(),
+                l["line"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// The fingerprints of every finding.
 pub fn fps(doc: &Value) -> BTreeSet<String> {
     findings(doc)
