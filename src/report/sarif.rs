@@ -263,17 +263,9 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 "properties": { "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding, "confidence": f.confidence, "status": status, "privilege": privilege, "scopes": scopes, "security-severity": t.security_severity },
             });
             history_location(&mut result, &loc.origin, loc.line, loc.column);
-            if loc.line == 0
-                && let Some(physical) = result.pointer_mut("/locations/0/physicalLocation")
-                && let Some(obj) = physical.as_object_mut()
-            {
+            if loc.line == 0 {
                 // In the file's name: SARIF lines start at 1, and no region of the file holds it.
-                obj.remove("region");
-                if let Some(text) = result.pointer_mut("/message/text")
-                    && let Some(t) = text.as_str()
-                {
-                    *text = json!(format!("{t} The key is in the file's name."));
-                }
+                without_region(&mut result, "The key is in the file's name.");
             }
             if let (Some(i), Some(obj)) = (rule_index, result.as_object_mut()) {
                 obj.insert("ruleIndex".into(), json!(i));
@@ -456,6 +448,11 @@ fn history_location(result: &mut Value, o: &crate::model::Origin, line: u64, col
         }
         _ => return,
     };
+    without_region(result, &text);
+}
+
+/// The result's location keeps its file and loses its region, and its message says why: `note`.
+fn without_region(result: &mut Value, note: &str) {
     if let Some(physical) = result
         .pointer_mut("/locations/0/physicalLocation")
         .and_then(|l| l.as_object_mut())
@@ -465,7 +462,7 @@ fn history_location(result: &mut Value, o: &crate::model::Origin, line: u64, col
     if let Some(m) = result.pointer_mut("/message/text")
         && let Some(t) = m.as_str()
     {
-        *m = json!(format!("{t} {text}"));
+        *m = json!(format!("{t} {note}"));
     }
 }
 
@@ -571,17 +568,7 @@ fn pascal(s: &str) -> String {
 /// show), the line and column are the member's so they leave the region, and the member is named
 /// in the message and the properties.
 fn archive_member(result: &mut Value, member: &str, line: u64) {
-    if let Some(loc) = result
-        .pointer_mut("/locations/0/physicalLocation")
-        .and_then(|l| l.as_object_mut())
-    {
-        loc.remove("region");
-    }
-    if let Some(text) = result.pointer_mut("/message/text")
-        && let Some(t) = text.as_str()
-    {
-        *text = json!(format!("{t} In archive member {member}, line {line}."));
-    }
+    without_region(result, &format!("In archive member {member}, line {line}."));
     if let Some(props) = result.get_mut("properties").and_then(|p| p.as_object_mut()) {
         props.insert("member".into(), json!(member));
     }
