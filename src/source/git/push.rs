@@ -11,7 +11,7 @@ use gix::ObjectId;
 use super::objects::short;
 use super::plan::{self, is_zero, peel_to_commit};
 use super::walk::Walked;
-use super::{HistoryOptions, open_repo_with_refs, repo, store, submodules, sweep};
+use super::{HistoryOptions, open_repo_with_refs, repo, store, sweep};
 use crate::source::{Sink, Source};
 
 /// One ref a push updates: `<local ref> <local sha> <remote ref> <remote sha>`, as git gives it.
@@ -72,13 +72,7 @@ fn scan_push(path: &Path, push: &Push, sink: &dyn Sink) -> Result<()> {
         note_cut(&repo, commits, sink)
     })?;
     sweep::scan_tag_messages(&repo, &pushed.tags, opts, sink);
-    if swept.lfs > 0 {
-        sink.note(format!(
-            "{} Git LFS pointer files: their content is on the LFS server and was not scanned",
-            swept.lfs
-        ));
-    }
-    submodules::follow(&repo, &swept.submodules, opts, sink)
+    super::follow_up(&repo, &swept, opts, sink)
 }
 
 /// What the push sends, as tips to walk from and commits the remote has.
