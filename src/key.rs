@@ -132,6 +132,12 @@ fn redact_base64(bytes: &[u8]) -> Cow<'_, [u8]> {
             copied = start + e;
         }
     }
+    completed(bytes, out, copied)
+}
+
+/// `bytes` as rewritten: `out` holds the rewritten text up to `copied` (none: nothing was
+/// rewritten), the rest follows as it is.
+fn completed(bytes: &[u8], out: Option<Vec<u8>>, copied: usize) -> Cow<'_, [u8]> {
     match out {
         None => Cow::Borrowed(bytes),
         Some(mut out) => {
@@ -156,13 +162,7 @@ fn redact_plain(bytes: &[u8]) -> Cow<'_, [u8]> {
         out.extend_from_slice(redact(std::str::from_utf8(key).unwrap_or_default()).as_bytes());
         copied = at + KEY_LEN;
     }
-    match out {
-        None => Cow::Borrowed(bytes),
-        Some(mut out) => {
-            out.extend_from_slice(&bytes[copied..]);
-            Cow::Owned(out)
-        }
-    }
+    completed(bytes, out, copied)
 }
 
 /// [`redact_text`] in place, allocating only when there is a key to cut out.

@@ -552,6 +552,17 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
+/// Where a location is, as reports order them.
+fn place(l: &Location) -> (&str, Option<&str>, u64, u64, Encoding) {
+    (
+        &l.origin.path,
+        l.origin.member.as_deref(),
+        l.line,
+        l.column,
+        l.encoding,
+    )
+}
+
 impl Outcome {
     pub fn location_count(&self) -> u64 {
         self.findings
@@ -562,15 +573,6 @@ impl Outcome {
     /// The one report order, for a single run and for merged reports alike: each finding's
     /// locations by place, findings by their first location, then by fingerprint; skips by path.
     pub fn sort(&mut self) {
-        fn place(l: &Location) -> (&str, Option<&str>, u64, u64, Encoding) {
-            (
-                &l.origin.path,
-                l.origin.member.as_deref(),
-                l.line,
-                l.column,
-                l.encoding,
-            )
-        }
         for f in &mut self.findings {
             f.locations.sort_by(|a, b| place(a).cmp(&place(b)));
         }
@@ -586,15 +588,6 @@ impl Outcome {
 
     /// The allowed keys in the order of [`Outcome::sort`].
     pub fn sort_allowed(&mut self) {
-        fn place(l: &Location) -> (&str, Option<&str>, u64, u64, Encoding) {
-            (
-                &l.origin.path,
-                l.origin.member.as_deref(),
-                l.line,
-                l.column,
-                l.encoding,
-            )
-        }
         for a in &mut self.allowed {
             a.locations
                 .sort_by(|x, y| place(&x.location).cmp(&place(&y.location)));

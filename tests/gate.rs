@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::util::git::Repo;
 use crate::util::mock::{Behavior, MockSendGrid};
 use crate::util::{
-    KeyGen, Run, assert_no_key, assert_run_leaks_nothing, env_line, finding, id, run, scan, sgscan,
+    KeyGen, Run, assert_no_key, assert_run_leaks_nothing, env_line, finding, id, key_block, run, scan, sgscan,
 };
 
 /// `git -f FORMAT ARGS…` on `repo`, colourless.
@@ -52,15 +52,6 @@ fn present_in(loc: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The `next:` block of the key with this id in a human report.
-fn block<'a>(r: &'a Run, key: &str) -> &'a str {
-    let key_id = id(key);
-    r.stdout
-        .split("\n\n")
-        .find(|b| b.contains(&format!("key id {key_id}")))
-        .unwrap_or_else(|| panic!("no block for key id {key_id}:\n{r}"))
-}
-
 // ---------------------------------------------------------------------------------------------
 // 6. present_in
 // ---------------------------------------------------------------------------------------------
@@ -96,16 +87,16 @@ fn a_key_at_another_refs_tip_is_still_on_it_in_every_format() {
     assert!(loc.get("present_in").is_none(), "no tip has it: {loc}");
 
     let r = git_scan(&repo, "human", &[]);
-    let b = block(&r, &moved);
+    let b = key_block(&r, &moved);
     assert!(
         b.contains("still on refs/heads/feature/newsletter, refs/tags/v1 (at mail/news.env): remove it there in a new commit too"),
         "{b}"
     );
     assert!(!b.contains("only in history"), "{b}");
-    let b = block(&r, &gone);
+    let b = key_block(&r, &gone);
     assert!(b.contains("only in history"), "{b}");
     assert!(!b.contains("still on"), "{b}");
-    let b = block(&r, &kept);
+    let b = key_block(&r, &kept);
     assert!(b.contains("still in HEAD's tree at app.env"), "{b}");
     assert!(
         b.contains("also still on refs/heads/feature/newsletter, refs/tags/v1 (at app.env)"),
@@ -484,7 +475,7 @@ fn a_blob_staged_and_never_committed_is_called_so_with_its_path_while_staged() {
 
     let r = git_scan(&repo, "human", &[]);
     assert_run_leaks_nothing(&r, &[&unstaged, &staged]);
-    let b = block(&r, &unstaged);
+    let b = key_block(&r, &unstaged);
     assert!(
         b.contains("never committed: a blob `git add` wrote, staged once and unstaged"),
         "{b}"
@@ -493,7 +484,7 @@ fn a_blob_staged_and_never_committed_is_called_so_with_its_path_while_staged() {
         !b.contains("exposed once pushed") && !b.contains("amended or rebased"),
         "{b}"
     );
-    let b = block(&r, &staged);
+    let b = key_block(&r, &staged);
     assert!(
         b.contains("never committed: a blob `git add` wrote, staged at config/.env and not committed"),
         "{b}"

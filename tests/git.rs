@@ -1255,17 +1255,7 @@ sgtest!(git_key_in_an_annotated_tag_message, |dir, cmd| {
 
 /// `(path, line)` of every location of `key`.
 fn places_of(doc: &Value, key: &str) -> BTreeSet<(String, u64)> {
-    finding(doc, key)["locations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            (
-                l["path"].as_str().unwrap().to_string(),
-                l["line"].as_u64().unwrap(),
-            )
-        })
-        .collect()
+    crate::util::path_lines(doc, key).into_iter().collect()
 }
 
 fn pairs(list: &[(&str, u64)]) -> BTreeSet<(String, u64)> {

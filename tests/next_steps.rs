@@ -4,18 +4,9 @@
 
 use crate::util::git::Repo;
 use crate::util::mock::{Behavior, MockSendGrid};
-use crate::util::{KeyGen, Run, Tree, assert_run_leaks_nothing, env_line, fp, id, scan, summary};
+use crate::util::{KeyGen, Tree, assert_run_leaks_nothing, env_line, fp, id, key_block, scan, summary};
 
 const KEYS_PAGE: &str = "https://app.sendgrid.com/settings/api_keys";
-
-/// The report's block for the key with this id: from its header line to the blank line after it.
-fn block<'a>(r: &'a Run, key: &str) -> &'a str {
-    let key_id = id(key);
-    r.stdout
-        .split("\n\n")
-        .find(|b| b.contains(&format!("key id {key_id}")))
-        .unwrap_or_else(|| panic!("no block for key id {key_id}:\n{r}"))
-}
 
 /// The fingerprint on the block's `sgscan ignore` line, as a user would copy it.
 fn copied_fingerprint(block: &str) -> String {
@@ -57,7 +48,7 @@ fn each_verification_status_gets_its_own_next_step() {
     r.expect_code(1);
     assert_run_leaks_nothing(&r, &[&admin, &invalid, &unknown]);
 
-    let live = block(&r, &admin);
+    let live = key_block(&r, &admin);
     let expected_revoke = format!(
         "    revoke it: `sgscan revoke --key-id {}` (with an admin key in SGSCAN_ADMIN_KEY or --admin-key-file), or rerun with --verify --revoke",
         id(&admin)
@@ -80,14 +71,14 @@ fn each_verification_status_gets_its_own_next_step() {
         "a file on disk has no history: {live}"
     );
 
-    let dead = block(&r, &invalid);
+    let dead = key_block(&r, &invalid);
     assert!(
         dead.contains("  next:\n    already dead: remove it from the code (and from history if you like); nothing to revoke\n"),
         "{dead}"
     );
     assert!(!dead.contains("sgscan revoke"), "{dead}");
 
-    let unsure = block(&r, &unknown);
+    let unsure = key_block(&r, &unknown);
     assert!(unsure.contains("  next:\n    could not verify: "), "{unsure}");
     assert!(
         unsure.contains(&format!("; check it on the API-keys page ({KEYS_PAGE})")),
@@ -114,7 +105,7 @@ fn an_unverified_key_is_told_to_verify_and_quiet_leaves_the_steps_out() {
     let r = scan(tree.root(), &["git", "r"]);
     r.expect_code(1);
     assert_run_leaks_nothing(&r, &[&key]);
-    let b = block(&r, &key);
+    let b = key_block(&r, &key);
     assert!(
         b.contains("  next:\n    not verified: run with --verify to learn whether it is live"),
         "{b}"
@@ -160,7 +151,7 @@ fn a_key_revoked_in_this_run_is_told_what_is_left() {
     r.expect_code(1);
     assert_run_leaks_nothing(&r, &[&key]);
     assert!(mock.is_revoked(&key));
-    let b = block(&r, &key);
+    let b = key_block(&r, &key);
     assert!(
         b.contains("  next:\n    revoked in this run: remove it from the code;"),
         "{b}"
@@ -182,7 +173,7 @@ fn the_fingerprint_the_report_shows_goes_through_sgscan_ignore() {
 
     let first = scan(tree.root(), &["dir", dir]);
     first.expect_code(1);
-    let copied = copied_fingerprint(block(&first, &key));
+    let copied = copied_fingerprint(key_block(&first, &key));
     assert_eq!(copied.len(), 64, "{first}");
 
     // The 16 digits of the header line are refused, saying where the whole one is.
@@ -250,7 +241,7 @@ fn the_pre_commit_advice_unblocks_the_commit() {
             .contains("run the `sgscan ignore FINGERPRINT` shown for it above"),
         "{blocked}"
     );
-    let copied = copied_fingerprint(block(&blocked, &key));
+    let copied = copied_fingerprint(key_block(&blocked, &key));
 
     // Run from a subdirectory, as a user in their editor's directory would: the file goes to the
     // repository's top, where the hook's scan reads it.

@@ -9,7 +9,9 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::util::git::Repo;
-use crate::util::{KeyGen, Run, Tree, assert_run_leaks_nothing, findings, fp, run, scan, sgscan, skipped};
+use crate::util::{
+    KeyGen, Run, Tree, assert_run_leaks_nothing, findings, fp, path_lines, run, scan, sgscan, skipped,
+};
 
 const FORMATS: &[&str] = &["human", "json", "jsonl", "sarif", "html"];
 
@@ -27,6 +29,29 @@ fn every_format(cwd: &Path, args: &[&str], keys: &[&String]) {
         assert!(run.code == 0 || run.code == 1, "{format}: {run}");
         assert_run_leaks_nothing(&run, keys);
     }
+}
+
+/// `sgscan dir . --revoke --yes` in `cwd`, its audit log at `log`, against a mock SendGrid where
+/// `key` is live with `scopes`.
+fn revoke_logging_to(
+    cwd: &Path,
+    key: &str,
+    scopes: &[&str],
+    log: &str,
+) -> (crate::util::mock::MockSendGrid, Run) {
+    let mock = crate::util::mock::MockSendGrid::start();
+    mock.set(key, crate::util::mock::Behavior::live(scopes));
+    let r = run(sgscan(cwd).args([
+        "dir",
+        ".",
+        "--revoke",
+        "--yes",
+        "--api-url",
+        &mock.url(),
+        "--audit-log",
+        log,
+    ]));
+    (mock, r)
 }
 
 /// A ustar archive whose one header says its member is empty, followed by a block of text that
@@ -94,25 +119,6 @@ fn an_error_quoting_a_key_is_redacted() {
     assert_run_leaks_nothing(&r, &[&key]);
 }
 
-/// The finding of `key`, and its locations' paths and lines.
-fn places(doc: &Value, key: &str) -> Vec<(String, u64)> {
-    let f = findings(doc)
-        .iter()
-        .find(|f| f["fingerprint"] == fp(key))
-        .unwrap_or_else(|| panic!("no finding for the key (fingerprint {})", fp(key)));
-    f["locations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            (
-                l["path"].as_str().unwrap().to_string(),
-                l["line"].as_u64().unwrap(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn a_key_in_a_file_name_is_found_at_line_0_and_redacted_in_every_path() {
     let mut keys = KeyGen::new(2102);
@@ -127,15 +133,15 @@ fn a_key_in_a_file_name_is_found_at_line_0_and_redacted_in_every_path() {
 
     let doc = scan(tree.root(), &["dir", ".", "-f", "json"]).json();
     assert_eq!(
-        places(&doc, &in_file),
+        path_lines(&doc, &in_file),
         vec![(format!("conf/{}.env", redacted(&in_file)), 0)]
     );
     // A directory's name once, at the directory, not again for each file below it.
-    assert_eq!(places(&doc, &in_dir), vec![(redacted(&in_dir), 0)]);
+    assert_eq!(path_lines(&doc, &in_dir), vec![(redacted(&in_dir), 0)]);
     #[cfg(unix)]
     {
         assert_eq!(
-            places(&doc, &in_link),
+            path_lines(&doc, &in_link),
             vec![(format!("link={}", redacted(&in_link)), 0)]
         );
         let skips = skipped(&doc);
@@ -177,7 +183,7 @@ fn a_key_in_a_file_name_in_git_history_is_placed_at_its_commit_and_path() {
 
     let doc = scan(&repo.path, &["git", ".", "-f", "json"]).json();
     assert_eq!(
-        places(&doc, &key),
+        path_lines(&doc, &key),
         vec![(format!("config/{}.json", redacted(&key)), 0)]
     );
     let f = findings(&doc)
@@ -186,7 +192,7 @@ fn a_key_in_a_file_name_in_git_history_is_placed_at_its_commit_and_path() {
         .unwrap();
     assert_eq!(f["locations"][0]["commit"], second.as_str());
     assert_eq!(f["locations"][0]["in_head"], true);
-    assert_eq!(places(&doc, &later), vec![(redacted(&later), 0)]);
+    assert_eq!(path_lines(&doc, &later), vec![(redacted(&later), 0)]);
 
     // A range reads the paths of the blobs its commits bring.
     let doc = scan(
@@ -195,7 +201,7 @@ fn a_key_in_a_file_name_in_git_history_is_placed_at_its_commit_and_path() {
     )
     .json();
     assert_eq!(
-        places(&doc, &key),
+        path_lines(&doc, &key),
         vec![(format!("config/{}.json", redacted(&key)), 0)]
     );
     let run = scan(&repo.path, &["git", ".", "--range", "HEAD~2..HEAD", "-f", "json"]);
@@ -294,18 +300,7 @@ fn reports_and_logs_are_never_written_through_a_planted_link() {
     let r = run(sgscan(&scan_dir).args(["dir", ".", "-f", "json", "--output", "report.json"]));
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("not written through"), "{r}");
-    let mock = crate::util::mock::MockSendGrid::start();
-    mock.set(&key, crate::util::mock::Behavior::live(&["mail.send"]));
-    let r = run(sgscan(&scan_dir).args([
-        "dir",
-        ".",
-        "--revoke",
-        "--yes",
-        "--api-url",
-        &mock.url(),
-        "--audit-log",
-        "audit.log",
-    ]));
+    let (mock, r) = revoke_logging_to(&scan_dir, &key, &["mail.send"], "audit.log");
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("not written through"), "{r}");
     assert_eq!(mock.count("DELETE", "/"), 0, "no DELETE without an audit line");
@@ -335,22 +330,13 @@ fn reports_and_logs_are_never_written_through_a_linked_directory_or_a_hard_link(
     let r = run(sgscan(&scan_dir).args(["dir", ".", "-f", "json", "--output", "out/report.json"]));
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("not written through"), "{r}");
-    let mock = crate::util::mock::MockSendGrid::start();
     // It could revoke itself: only the audit log stands in the way.
-    mock.set(
+    let (mock, r) = revoke_logging_to(
+        &scan_dir,
         &key,
-        crate::util::mock::Behavior::live(&["mail.send", "api_keys.delete"]),
-    );
-    let r = run(sgscan(&scan_dir).args([
-        "dir",
-        ".",
-        "--revoke",
-        "--yes",
-        "--api-url",
-        &mock.url(),
-        "--audit-log",
+        &["mail.send", "api_keys.delete"],
         "out/audit.log",
-    ]));
+    );
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("not written through"), "{r}");
     assert_eq!(mock.count("DELETE", "/"), 0, "no DELETE without an audit line");
@@ -383,22 +369,8 @@ fn an_existing_private_file_is_narrowed_or_refused() {
     let log = scan_dir.join("audit.log");
     std::fs::write(&log, "").unwrap();
     std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mock = crate::util::mock::MockSendGrid::start();
     // It could revoke itself: only the audit log stands in the way.
-    mock.set(
-        &key,
-        crate::util::mock::Behavior::live(&["mail.send", "api_keys.delete"]),
-    );
-    let r = run(sgscan(&scan_dir).args([
-        "dir",
-        ".",
-        "--revoke",
-        "--yes",
-        "--api-url",
-        &mock.url(),
-        "--audit-log",
-        "audit.log",
-    ]));
+    let (mock, r) = revoke_logging_to(&scan_dir, &key, &["mail.send", "api_keys.delete"], "audit.log");
     assert_eq!(mock.count("DELETE", "/"), 1, "{r}");
     let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{r}");

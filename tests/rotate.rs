@@ -1193,6 +1193,32 @@ fn a_new_key_file_takes_one_key_so_two_live_leaks_rotate_nothing() {
 // the hand-over must be proven (issue 21)
 // ---------------------------------------------------------------------------------------------
 
+/// The rotation ended in `status` at `step`, its reason saying `why`.
+fn assert_ended(rot: &Value, (status, step): (&str, &str), why: &str, context: &dyn std::fmt::Display) {
+    assert_eq!(
+        (rot["status"].as_str(), rot["step"].as_str()),
+        (Some(status), Some(step)),
+        "{context}"
+    );
+    assert!(rot["reason"].as_str().unwrap().contains(why), "{context}");
+}
+
+impl Setup {
+    /// The hand-over to `cmd` left bytes unread and was rolled back: the new key is deleted again,
+    /// and nothing else.
+    fn assert_unread_rolled_back(&self, rot: &Value, old: &str, new: &str, cmd: &str, r: &Run) {
+        let context = format!("{cmd}: {r}");
+        assert_ended(rot, ("rolled-back", "hand-over"), "bytes unread", &context);
+        assert!(self.mock.is_revoked(new), "{cmd}: the new key is deleted again");
+        assert!(!self.mock.is_revoked(old), "{cmd}: the old key is left alone");
+        assert_eq!(
+            self.deletes(),
+            [format!("DELETE /v3/api_keys/{}", id(new))],
+            "{cmd}"
+        );
+    }
+}
+
 /// Commands that exit 0 without reading the whole key: the key fits in the pipe's buffer, so the
 /// write succeeds and only the bytes left unread tell. Each is a rolled-back hand-over, and the old
 /// key is never deleted.
@@ -1214,17 +1240,7 @@ fn a_new_key_command_that_exits_0_without_reading_the_key_is_rolled_back() {
         let created = s.mock.created();
         assert_eq!(created.len(), 1, "{cmd}: {r}");
         let new = &created[0];
-        let rot = rotation(&r);
-        assert_eq!(
-            (rot["status"].as_str(), rot["step"].as_str()),
-            (Some("rolled-back"), Some("hand-over")),
-            "{cmd}: {r}"
-        );
-        let reason = rot["reason"].as_str().unwrap();
-        assert!(reason.contains("bytes unread"), "{cmd}: {r}");
-        assert!(s.mock.is_revoked(new), "{cmd}: the new key is deleted again");
-        assert!(!s.mock.is_revoked(&old), "{cmd}: the old key is left alone");
-        assert_eq!(s.deletes(), [format!("DELETE /v3/api_keys/{}", id(new))], "{cmd}");
+        s.assert_unread_rolled_back(&rotation(&r), &old, new, cmd, &r);
         let steps = s.audit_steps();
         assert!(
             !steps.iter().any(|(_, step)| step == "revoke"),
@@ -1275,18 +1291,7 @@ fn a_scan_with_revoke_rotate_rolls_back_a_hand_over_that_did_not_read_the_key() 
         let new = &created[0];
         let doc = r.json();
         let rot = &crate::util::finding(&doc, &old)["rotation"];
-        assert_eq!(
-            (rot["status"].as_str(), rot["step"].as_str()),
-            (Some("rolled-back"), Some("hand-over")),
-            "{cmd}: {r}"
-        );
-        assert!(
-            rot["reason"].as_str().unwrap().contains("bytes unread"),
-            "{cmd}: {r}"
-        );
-        assert!(s.mock.is_revoked(new), "{cmd}: the new key is deleted again");
-        assert!(!s.mock.is_revoked(&old), "{cmd}: the old key is left alone");
-        assert_eq!(s.deletes(), [format!("DELETE /v3/api_keys/{}", id(new))], "{cmd}");
+        s.assert_unread_rolled_back(rot, &old, new, cmd, &r);
     }
 }
 
@@ -1329,15 +1334,7 @@ fn a_create_answer_naming_another_existing_key_never_deletes_it() {
     assert_eq!(r.code, 2, "{r}");
     s.assert_leaks_nothing(&r, &[&old, &other]);
     let rot = rotation(&r);
-    assert_eq!(
-        (rot["status"].as_str(), rot["step"].as_str()),
-        (Some("failed"), Some("create")),
-        "{r}"
-    );
-    assert!(
-        rot["reason"].as_str().unwrap().contains("held before the create"),
-        "{r}"
-    );
+    assert_ended(&rot, ("failed", "create"), "held before the create", &r);
     assert_eq!(rot["new_key_id"], Value::Null, "{r}");
     assert!(
         rot["manual_step"]
@@ -1365,18 +1362,11 @@ fn a_rotation_whose_key_list_cannot_be_read_creates_nothing() {
         .hostile(&s.admin, "GET", "/v3/api_keys?", Hostile::gateway_403());
     let r = s.rotate(&old, &["--new-key-command", "cat > got.key", "--yes"]);
     assert_eq!(r.code, 2, "{r}");
-    let rot = rotation(&r);
-    assert_eq!(
-        (rot["status"].as_str(), rot["step"].as_str()),
-        (Some("refused"), Some("create")),
-        "{r}"
-    );
-    assert!(
-        rot["reason"]
-            .as_str()
-            .unwrap()
-            .contains("cannot list the account's keys"),
-        "{r}"
+    assert_ended(
+        &rotation(&r),
+        ("refused", "create"),
+        "cannot list the account's keys",
+        &r,
     );
     assert_eq!(s.mock.count("POST", "/"), 0, "{:?}", s.trace());
     assert!(s.deletes().is_empty(), "{:?}", s.trace());

@@ -377,6 +377,29 @@ pub struct CommonArgs {
     /// Print full keys in human, JSON and JSONL reports (never in SARIF). Off by default.
     #[arg(long, help_heading = OUTPUT)]
     pub show_secrets: bool,
+    #[command(flatten)]
+    pub work: WorkArgs,
+    /// A previous JSON or JSONL report: its findings are not reported again.
+    #[arg(long, value_name = "FILE", help_heading = SCAN)]
+    pub baseline: Option<PathBuf>,
+    /// Which findings make the exit code 1: any, only keys verified live (needs --verify), none
+    /// [default: any].
+    #[arg(long, value_enum, help_heading = OUTPUT)]
+    pub fail_on: Option<FailOn>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+    #[command(flatten)]
+    pub revoke: RevokeArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// The rules a scan runs and the work it may do: every scanning command's, the pre-receive hook's
+/// too.
+#[derive(Debug, Args)]
+pub struct WorkArgs {
     /// Load detection rules from the *.toml files in DIR instead of the built-in ones.
     #[arg(long, value_name = "DIR", help_heading = SCAN)]
     pub patterns: Option<PathBuf>,
@@ -387,13 +410,12 @@ pub struct CommonArgs {
     /// capped, with a note.
     #[arg(long, short = 'j', default_value_t = 0, help_heading = SCAN)]
     pub threads: usize,
-    /// A previous JSON or JSONL report: its findings are not reported again.
-    #[arg(long, value_name = "FILE", help_heading = SCAN)]
-    pub baseline: Option<PathBuf>,
-    /// Which findings make the exit code 1: any, only keys verified live (needs --verify), none
-    /// [default: any].
-    #[arg(long, value_enum, help_heading = OUTPUT)]
-    pub fail_on: Option<FailOn>,
+}
+
+/// What the scanned files may change of a scan (config, allow lists), and how far archives are
+/// opened: every scanning command's, the pre-receive hook's too.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
     /// Read settings from FILE (trusted whole, [api] included) instead of the .sgscan.toml found at
     /// the scanned root or repository top. Flags override it.
     #[arg(long, value_name = "FILE", help_heading = SCAN)]
@@ -407,12 +429,6 @@ pub struct CommonArgs {
     pub no_inline_allow: bool,
     #[command(flatten)]
     pub archive: ArchiveArgs,
-    #[command(flatten)]
-    pub verify: VerifyArgs,
-    #[command(flatten)]
-    pub revoke: RevokeArgs,
-    #[command(flatten)]
-    pub api: ApiArgs,
 }
 
 /// How far archives and compressed files are opened: every inflation is bounded.
@@ -600,16 +616,16 @@ pub fn max_threads() -> usize {
 impl CommonArgs {
     /// `--threads`, capped at [`max_threads`].
     pub fn threads(&self) -> usize {
-        self.threads.min(max_threads())
+        self.work.threads.min(max_threads())
     }
 
     /// What is said when `--threads` was capped.
     pub fn threads_note(&self) -> Option<String> {
         let max = max_threads();
-        (self.threads > max).then(|| {
+        (self.work.threads > max).then(|| {
             format!(
                 "--threads {} capped at {max} worker threads (4 per core, 16 at least, 256 at most)",
-                self.threads
+                self.work.threads
             )
         })
     }
@@ -635,7 +651,7 @@ impl CommonArgs {
             scopes: r.scopes.iter().map(|s| s.trim().to_string()).collect(),
         });
         Ok(ScanOptions {
-            patterns: self.patterns.clone(),
+            patterns: self.work.patterns.clone(),
             baseline: self.baseline.clone(),
             verify: (v.verify || r.revoke).then(|| VerifySettings {
                 api: self.api.options_over(
@@ -658,7 +674,7 @@ impl CommonArgs {
                 audit_log: r.audit_log.clone(),
                 rotate,
             }),
-            archive: self.archive.limits(file.map(|f| &f.archive)),
+            archive: self.trust.archive.limits(file.map(|f| &f.archive)),
             ignores,
         })
     }
@@ -699,7 +715,9 @@ pub enum SchemaFormat {
 // `sgscan pre-receive`: kept together.
 
 /// `sgscan pre-receive`: a server-side hook; reads `<old> <new> <ref>` lines on standard input.
+/// The shared flags' help says where a hook reads what.
 #[derive(Debug, Args)]
+#[command(mut_args(hook_help))]
 pub struct PreReceiveArgs {
     /// How long the hook may take in all (`500ms`, `4s`, `1m`); git hosts kill slow hooks (GitHub
     /// Enterprise Server after 5 s).
@@ -716,27 +734,10 @@ pub struct PreReceiveArgs {
     /// short summary).
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Load detection rules from the *.toml files in DIR instead of the built-in ones.
-    #[arg(long, value_name = "DIR", help_heading = SCAN)]
-    pub patterns: Option<PathBuf>,
-    /// Skip files larger than this (bytes, or with a K/M/G suffix) [default: 64M].
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = SCAN)]
-    pub max_file_size: Option<u64>,
-    /// Worker threads (0: one per core).
-    #[arg(long, short = 'j', default_value_t = 0, help_heading = SCAN)]
-    pub threads: usize,
-    /// Read settings from FILE instead of the .sgscan.toml on the repository's default branch.
-    #[arg(long, value_name = "FILE", help_heading = SCAN)]
-    pub config: Option<PathBuf>,
-    /// Let no file of the repository change the result: no .sgscan.toml, no .sgscanignore, no
-    /// `sgscan:allow` marker.
-    #[arg(long, conflicts_with = "config", help_heading = SCAN)]
-    pub no_config: bool,
-    /// `sgscan:allow` markers allow nothing.
-    #[arg(long, help_heading = SCAN)]
-    pub no_inline_allow: bool,
     #[command(flatten)]
-    pub archive: ArchiveArgs,
+    pub work: WorkArgs,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// `--verify` (off by default: a hook should not depend on the network) runs within the budget.
     #[command(flatten)]
     pub verify: VerifyArgs,
@@ -754,20 +755,30 @@ impl PreReceiveArgs {
         Ok(CommonArgs {
             output: self.output,
             show_secrets: false,
-            patterns: self.patterns,
-            max_file_size: self.max_file_size,
-            threads: self.threads,
+            work: self.work,
             baseline: None,
             fail_on: None,
-            config: self.config,
-            no_config: self.no_config,
-            no_inline_allow: self.no_inline_allow,
-            archive: self.archive,
+            trust: self.trust,
             verify: self.verify,
             revoke,
             api: self.api,
         })
     }
+}
+
+/// The shared flags' help, as it reads for a hook.
+fn hook_help(arg: clap::Arg) -> clap::Arg {
+    let help = match arg.get_id().as_str() {
+        "threads" => "Worker threads (0: one per core)",
+        "config" => "Read settings from FILE instead of the .sgscan.toml on the repository's default branch",
+        "no_config" => {
+            "Let no file of the repository change the result: no .sgscan.toml, no .sgscanignore, no \
+             `sgscan:allow` marker"
+        }
+        "no_inline_allow" => "`sgscan:allow` markers allow nothing",
+        _ => return arg,
+    };
+    arg.help(help)
 }
 
 /// `--on-timeout`.

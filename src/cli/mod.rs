@@ -75,6 +75,11 @@ fn error(e: &anyhow::Error) {
 }
 
 /// An error chain as one line of text, with key-shaped text redacted.
+/// A full object id as git's hooks give it: SHA-1 or SHA-256, in hex.
+fn is_object_id(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 fn error_text(e: &anyhow::Error) -> String {
     crate::key::redact_text(&format!("{e:#}")).into_owned()
 }

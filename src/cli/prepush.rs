@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::args::PrePushArgs;
 use super::scan::{Run, Settings, repo_top};
-use super::{EXIT_CLEAN, EXIT_FINDINGS};
+use super::{EXIT_CLEAN, EXIT_FINDINGS, is_object_id};
 use crate::model::{Finding, Outcome};
 use crate::source::IGNORE_FILE;
 use crate::source::git::{self, PushedRef};
@@ -54,11 +54,7 @@ pub fn run(args: PrePushArgs) -> Result<i32> {
         repo: args.repo.clone(),
         remote: remote.clone(),
         refs,
-        opts: git::HistoryOptions {
-            threads: args.common.threads(),
-            max_file_size: settings.max_file_size,
-            ..Default::default()
-        },
+        opts: settings.hook_history(&args.common),
     };
     let run = Run {
         mode: "pre-push",
@@ -113,7 +109,7 @@ fn parse(input: &[u8]) -> Result<Vec<PushedRef>> {
             return Err(bad("an empty ref name"));
         }
         for id in [local, remote] {
-            if !object_id(id) {
+            if !is_object_id(id) {
                 return Err(bad("an object id that is not 40 or 64 hex digits"));
             }
         }
@@ -125,10 +121,6 @@ fn parse(input: &[u8]) -> Result<Vec<PushedRef>> {
         });
     }
     Ok(refs)
-}
-
-fn object_id(s: &str) -> bool {
-    matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The pre-commit framework's form: `PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF`; a branch whose whole

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::args::{CommonArgs, OnTimeout, PreReceiveArgs};
 use super::scan::{Settings, fail_code};
-use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, error_text};
+use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, error_text, is_object_id};
 use crate::key::redact_text;
 use crate::model::{Finding, Outcome};
 use crate::pipeline::{Scan, Unattended};
@@ -72,16 +72,9 @@ fn hook(args: PreReceiveArgs, started: Instant) -> Result<i32> {
         .map(|r| r.workdir().unwrap_or_else(|| r.path()).to_path_buf());
     let settings = Settings::load_range(&common, &repo, "HEAD..HEAD", (None, None), top)?;
     let fail_on = settings.fail_on;
+    let history = settings.hook_history(&common);
     let mut scan = Scan::new(common.scan_options(settings.config.as_ref(), settings.ignores)?)?;
-    let push = Arc::new(Incoming::new(
-        repo,
-        updates,
-        git::HistoryOptions {
-            threads: common.threads(),
-            max_file_size: settings.max_file_size,
-            ..Default::default()
-        },
-    ));
+    let push = Arc::new(Incoming::new(repo, updates, history));
     // The scan runs on a thread of its own so that the budget holds whatever it meets; when the
     // budget runs out the process exits, which ends it.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -195,9 +188,8 @@ fn read_updates(input: &mut dyn BufRead) -> Result<Vec<RefUpdate>> {
         let update = text.and_then(|t| {
             let mut parts = t.splitn(3, ' ');
             let (old, new, name) = (parts.next()?, parts.next()?, parts.next()?);
-            let id = |s: &str| matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit());
             let name_ok = !name.is_empty() && !name.chars().any(|c| c.is_control() || c == ' ');
-            (id(old) && id(new) && old.len() == new.len() && name_ok).then(|| RefUpdate {
+            (is_object_id(old) && is_object_id(new) && old.len() == new.len() && name_ok).then(|| RefUpdate {
                 old: old.to_string(),
                 new: new.to_string(),
                 name: name.to_string(),

@@ -202,12 +202,21 @@ impl Settings {
     /// config is looked for, globs are relative to the current directory). `base`: what relative
     /// paths in findings are relative to (none: the current directory).
     pub(super) fn load(common: &CommonArgs, root: Option<&Path>, base: Option<PathBuf>) -> Result<Settings> {
-        let config = match (&common.config, common.no_config, root) {
+        let config = match (&common.trust.config, common.trust.no_config, root) {
             (Some(file), _, _) => Some(Config::load(file, Trust::Given)?),
             (None, false, Some(root)) => Config::find(root)?,
             _ => None,
         };
         Settings::with(common, config, root.unwrap_or(Path::new("")), base)
+    }
+
+    /// What a hook's history scan runs with: the pushed refs' history, nothing else of `git`'s.
+    pub(super) fn hook_history(&self, common: &CommonArgs) -> git::HistoryOptions {
+        git::HistoryOptions {
+            threads: common.threads(),
+            max_file_size: self.max_file_size,
+            ..Default::default()
+        }
     }
 
     /// For `git --range` (and `ci`): the allow list and config of the range's base commit, read
@@ -222,7 +231,7 @@ impl Settings {
         top: Option<PathBuf>,
     ) -> Result<Settings> {
         let mut notes = Vec::new();
-        let side = match common.no_config {
+        let side = match common.trust.no_config {
             true => git::BaseSide::default(),
             false => git::range_base(repo, range, branch, &[IGNORE_FILE, config::CONFIG_FILE])
                 .unwrap_or_else(|e| {
@@ -237,7 +246,7 @@ impl Settings {
         };
         let short = |c: &str| c.get(..12).unwrap_or(c).to_string();
         let text = |name: &str| side.files.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone());
-        let config = match &common.config {
+        let config = match &common.trust.config {
             Some(file) => Some(Config::load(file, Trust::Given)?),
             None => match (text(config::CONFIG_FILE), &side.commit) {
                 (Some(t), Some(c)) => {
@@ -248,7 +257,7 @@ impl Settings {
                 _ => None,
             },
         };
-        let from_base = common.config.is_none() && config.is_some();
+        let from_base = common.trust.config.is_none() && config.is_some();
         let root = top.clone().unwrap_or_default();
         let mut settings = Settings::with(common, config, &root, top)?;
         if from_base {
@@ -271,7 +280,7 @@ impl Settings {
                 Some(c) => format!("the base commit {} has none, so none was used", short(c)),
                 None => "the range has no base commit here, so none was used".to_string(),
             };
-            let given = match (name == config::CONFIG_FILE, &common.config) {
+            let given = match (name == config::CONFIG_FILE, &common.trust.config) {
                 (true, Some(f)) => format!(" (and --config {} replaced it)", f.display()),
                 _ => String::new(),
             };
@@ -291,6 +300,7 @@ impl Settings {
     ) -> Result<Settings> {
         let file = config.as_ref().map(|c| &c.file.scan);
         let max_file_size = common
+            .work
             .max_file_size
             .or_else(|| file.and_then(|s| s.max_file_size.as_ref()).map(|v| v.get_ref().0))
             .unwrap_or(crate::source::DEFAULT_MAX_FILE_SIZE);
@@ -310,12 +320,12 @@ impl Settings {
         };
         ignores.base = base;
         // No file from the scanned tree changes the result, markers included.
-        ignores.no_source_files = common.no_config;
+        ignores.no_source_files = common.trust.no_config;
         let markers_off = config
             .as_ref()
             .and_then(|c| c.file.scan.inline_allow)
             .is_some_and(|on| !on);
-        ignores.no_inline = common.no_config || common.no_inline_allow || markers_off;
+        ignores.no_inline = common.trust.no_config || common.trust.no_inline_allow || markers_off;
         Ok(Settings {
             config,
             max_file_size,

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use super::human::{at_head, never_committed, shown_path};
+use super::human::{at_head, moved, never_committed, other_refs, shown_path};
 use crate::model::{Finding, Location, Outcome, Status};
 use crate::text::{count, escape};
 
@@ -62,9 +62,7 @@ fn in_checkout(l: &Location) -> bool {
     if never_committed(o) || o.path.starts_with('(') || o.path.contains("/(") || escape(&o.path) != o.path {
         return false;
     }
-    let moved =
-        o.in_head == Some(false) || (!o.present_in.is_empty() && !o.present_in.iter().any(|r| r == "HEAD"));
-    !moved && o.repository.is_none()
+    !moved(o) && o.repository.is_none()
 }
 
 /// Where the key is, in words, for a location the checkout does not show.
@@ -82,12 +80,7 @@ fn where_(l: &Location) -> String {
         ),
         None => format!("in {}", shown_path(o)),
     };
-    let still: Vec<&str> = o
-        .present_in
-        .iter()
-        .filter(|r| *r != "HEAD")
-        .map(String::as_str)
-        .collect();
+    let still = other_refs(o);
     if at_head(o) {
         s.push_str(", still in HEAD");
     } else if !still.is_empty() {

@@ -351,8 +351,8 @@ fn history_steps(f: &Finding, dead: bool) -> Vec<String> {
     let mut still_on: Vec<&str> = Vec::new();
     let mut still_paths: Vec<String> = Vec::new();
     for o in &committed {
-        for r in o.present_in.iter().filter(|r| *r != "HEAD") {
-            if !still_on.contains(&r.as_str()) {
+        for r in other_refs(o) {
+            if !still_on.contains(&r) {
                 still_on.push(r);
             }
             let p = shown_path(o);
@@ -436,6 +436,21 @@ pub(super) fn never_committed(o: &Origin) -> bool {
 /// The blob is in HEAD's tree (`in_head`), or at this very path (`present_in` names HEAD).
 pub(super) fn at_head(o: &Origin) -> bool {
     o.in_head == Some(true) || o.present_in.iter().any(|r| r == "HEAD")
+}
+
+/// The analysed commit no longer has the blob at this path: HEAD lacks it, or refs other than
+/// HEAD are the only ones that have it.
+pub(super) fn moved(o: &Origin) -> bool {
+    o.in_head == Some(false) || (!o.present_in.is_empty() && !o.present_in.iter().any(|r| r == "HEAD"))
+}
+
+/// The refs other than HEAD whose tip still has the blob at this path.
+pub(super) fn other_refs(o: &Origin) -> Vec<&str> {
+    o.present_in
+        .iter()
+        .filter(|r| *r != "HEAD")
+        .map(String::as_str)
+        .collect()
 }
 
 /// `a, b, c and 2 more`.

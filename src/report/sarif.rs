@@ -11,6 +11,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::human::{moved, never_committed, other_refs};
 use super::{Context, Paths};
 use crate::model::{AllowKind, Encoding, Layer, MAX_LOCATIONS, Outcome};
 use crate::verify::Status;
@@ -196,7 +197,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
     // (rank, result): live keys first, so a cut to GitHub's limit drops the least urgent ones.
     let mut results: Vec<(u8, Value)> = Vec::new();
     // Occurrences of a key in one file as one commit has it: the `:n` of the hash.
-    let mut nth: HashMap<(String, String, Option<String>), u32> = HashMap::new();
+    let mut nth = Nth::new();
     let mut notifications: Vec<Value> = Vec::new();
     for f in &outcome.findings {
         let verified = f.verification.as_ref().map(|v| v.status);
@@ -239,17 +240,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 .as_deref()
                 .map(|k| format!(", key id {k}"))
                 .unwrap_or_default();
-            let artifact = artifact(
-                &loc.origin.path,
-                loc.origin.commit.as_ref().map(|c| c.commit.as_str()),
-                ctx.paths.as_ref(),
-            );
-            let uri = artifact["uri"].as_str().unwrap_or_default().to_string();
-            let commit = loc.origin.commit.as_ref().map(|c| c.commit.clone());
-            let n = nth
-                .entry((f.fingerprint.clone(), uri.clone(), commit))
-                .or_insert(0);
-            *n += 1;
+            let (artifact, location_hash) = placed(&f.fingerprint, &loc.origin, ctx, &mut nth);
             let mut result = json!({
                 "ruleId": result_rule,
                 "level": level,
@@ -266,23 +257,15 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                     }
                 }],
                 "partialFingerprints": {
-                    "primaryLocationLineHash": line_hash(&f.fingerprint, &uri, *n),
+                    "primaryLocationLineHash": location_hash,
                     "sgscan/key/v1": f.fingerprint,
                 },
                 "properties": { "fingerprint": f.fingerprint, "key_id": f.key_id, "encoding": loc.encoding, "confidence": f.confidence, "status": status, "privilege": privilege, "scopes": scopes, "security-severity": t.security_severity },
             });
             history_location(&mut result, &loc.origin, loc.line, loc.column);
-            if loc.line == 0
-                && let Some(physical) = result.pointer_mut("/locations/0/physicalLocation")
-                && let Some(obj) = physical.as_object_mut()
-            {
+            if loc.line == 0 {
                 // In the file's name: SARIF lines start at 1, and no region of the file holds it.
-                obj.remove("region");
-                if let Some(text) = result.pointer_mut("/message/text")
-                    && let Some(t) = text.as_str()
-                {
-                    *text = json!(format!("{t} The key is in the file's name."));
-                }
+                without_region(&mut result, "The key is in the file's name.");
             }
             if let (Some(i), Some(obj)) = (rule_index, result.as_object_mut()) {
                 obj.insert("ruleIndex".into(), json!(i));
@@ -364,11 +347,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
 /// A result per location of each allowed key, with a suppression naming what allowed it (`inSource`
 /// for a marker on the line, `external` for an ignore file, a config or a baseline): code
 /// scanning shows the allowance to whoever reviews the change instead of nothing at all.
-fn allowed_results(
-    outcome: &Outcome,
-    ctx: &Context,
-    nth: &mut HashMap<(String, String, Option<String>), u32>,
-) -> Vec<Value> {
+fn allowed_results(outcome: &Outcome, ctx: &Context, nth: &mut Nth) -> Vec<Value> {
     let mut out = Vec::new();
     for a in &outcome.allowed {
         let rule_index = ctx.rules.iter().position(|r| r.spec.id == a.rule_id);
@@ -380,17 +359,7 @@ fn allowed_results(
         for l in &a.locations {
             let loc = &l.location;
             let by = l.allowed_by.describe();
-            let artifact = artifact(
-                &loc.origin.path,
-                loc.origin.commit.as_ref().map(|c| c.commit.as_str()),
-                ctx.paths.as_ref(),
-            );
-            let uri = artifact["uri"].as_str().unwrap_or_default().to_string();
-            let commit = loc.origin.commit.as_ref().map(|c| c.commit.clone());
-            let n = nth
-                .entry((a.fingerprint.clone(), uri.clone(), commit))
-                .or_insert(0);
-            *n += 1;
+            let (artifact, location_hash) = placed(&a.fingerprint, &loc.origin, ctx, nth);
             let kind = match l.allowed_by.kind {
                 AllowKind::Inline => "inSource",
                 _ => "external",
@@ -412,7 +381,7 @@ fn allowed_results(
                 }],
                 "suppressions": [{ "kind": kind, "status": "accepted", "justification": by }],
                 "partialFingerprints": {
-                    "primaryLocationLineHash": line_hash(&a.fingerprint, &uri, *n),
+                    "primaryLocationLineHash": location_hash,
                     "sgscan/key/v1": a.fingerprint,
                 },
                 "properties": { "fingerprint": a.fingerprint, "key_id": a.key_id, "encoding": loc.encoding, "status": "allowed", "allowed_by": l.allowed_by },
@@ -429,32 +398,41 @@ fn allowed_results(
     out
 }
 
+/// The location's artifact, and its `primaryLocationLineHash`: the key's occurrences at that URI
+/// (and commit) are counted in `nth`, so that each has its own.
+fn placed(fingerprint: &str, origin: &crate::model::Origin, ctx: &Context, nth: &mut Nth) -> (Value, String) {
+    let commit = origin.commit.as_ref().map(|c| c.commit.as_str());
+    let artifact = artifact(&origin.path, commit, ctx.paths.as_ref());
+    let uri = artifact["uri"].as_str().unwrap_or_default().to_string();
+    let n = nth
+        .entry((fingerprint.to_string(), uri.clone(), commit.map(str::to_string)))
+        .or_insert(0);
+    *n += 1;
+    let hash = line_hash(fingerprint, &uri, *n);
+    (artifact, hash)
+}
+
+/// Occurrences so far of (fingerprint, artifact URI, commit).
+type Nth = HashMap<(String, String, Option<String>), u32>;
+
 /// A location that the analysed commit's file does not hold (the key left it, or it is only on other
 /// refs, or it was never committed) keeps its file but loses its region: the region would point at
 /// whatever that file holds today. The message names the commit the line is from.
 fn history_location(result: &mut Value, o: &crate::model::Origin, line: u64, column: u64) {
-    let never_committed = o.blob.is_some() && o.commit.is_none() && o.reachable == Some(false);
-    let at_head = o.present_in.iter().any(|r| r == "HEAD");
-    let moved = o.in_head == Some(false) || (!o.present_in.is_empty() && !at_head);
     let text = match &o.commit {
-        _ if never_committed => {
+        _ if never_committed(o) => {
             "It is in a blob that was staged and never committed: no commit has it, so no push sent it; \
              it stays in the clone's object store until git gc."
                 .to_string()
         }
-        Some(c) if moved => {
+        Some(c) if moved(o) => {
             let short = c.commit.get(..12).unwrap_or(&c.commit);
             let place = if line == 0 {
                 "in the file's name".to_string()
             } else {
                 format!("at line {line}, column {column}")
             };
-            let still: Vec<&str> = o
-                .present_in
-                .iter()
-                .filter(|r| *r != "HEAD")
-                .map(String::as_str)
-                .collect();
+            let still = other_refs(o);
             let now = if still.is_empty() {
                 "The analysed commit no longer has it there; it is only in history.".to_string()
             } else {
@@ -470,6 +448,11 @@ fn history_location(result: &mut Value, o: &crate::model::Origin, line: u64, col
         }
         _ => return,
     };
+    without_region(result, &text);
+}
+
+/// The result's location keeps its file and loses its region, and its message says why: `note`.
+fn without_region(result: &mut Value, note: &str) {
     if let Some(physical) = result
         .pointer_mut("/locations/0/physicalLocation")
         .and_then(|l| l.as_object_mut())
@@ -479,7 +462,7 @@ fn history_location(result: &mut Value, o: &crate::model::Origin, line: u64, col
     if let Some(m) = result.pointer_mut("/message/text")
         && let Some(t) = m.as_str()
     {
-        *m = json!(format!("{t} {text}"));
+        *m = json!(format!("{t} {note}"));
     }
 }
 
@@ -585,17 +568,7 @@ fn pascal(s: &str) -> String {
 /// show), the line and column are the member's so they leave the region, and the member is named
 /// in the message and the properties.
 fn archive_member(result: &mut Value, member: &str, line: u64) {
-    if let Some(loc) = result
-        .pointer_mut("/locations/0/physicalLocation")
-        .and_then(|l| l.as_object_mut())
-    {
-        loc.remove("region");
-    }
-    if let Some(text) = result.pointer_mut("/message/text")
-        && let Some(t) = text.as_str()
-    {
-        *text = json!(format!("{t} In archive member {member}, line {line}."));
-    }
+    without_region(result, &format!("In archive member {member}, line {line}."));
     if let Some(props) = result.get_mut("properties").and_then(|p| p.as_object_mut()) {
         props.insert("member".into(), json!(member));
     }

@@ -114,6 +114,16 @@ pub fn id(key: &str) -> String {
     mock::key_id(key)
 }
 
+/// A human report's block for `key` (found by its key id): from its header line to the blank line
+/// after it.
+pub fn key_block<'a>(r: &'a Run, key: &str) -> &'a str {
+    let key_id = id(key);
+    r.stdout
+        .split("\n\n")
+        .find(|b| b.contains(&format!("key id {key_id}")))
+        .unwrap_or_else(|| panic!("no block for key id {key_id}:\n{r}"))
+}
+
 /// `SENDGRID_API_KEY=<key>` and a newline.
 pub fn env_line(key: &str) -> String {
     format!("SENDGRID_API_KEY={key}\n")
@@ -138,6 +148,21 @@ pub fn finding<'a>(doc: &'a Value, key: &str) -> &'a Value {
             cut(&scrub(&doc.to_string()))
         )
     })
+}
+
+/// `(path, line)` of every location of `key`'s finding, in the report's order.
+pub fn path_lines(doc: &Value, key: &str) -> Vec<(String, u64)> {
+    finding(doc, key)["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["path"].as_str().unwrap().to_string(),
+                l["line"].as_u64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// The fingerprints of every finding.

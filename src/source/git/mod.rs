@@ -168,13 +168,23 @@ fn scan_repo(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> 
             swept
         }
     };
+    follow_up(&repo, &swept, opts, sink)
+}
+
+/// What a sweep leaves to others: the LFS server's content (noted) and the submodules' histories.
+fn follow_up(
+    repo: &gix::Repository,
+    swept: &sweep::Swept,
+    opts: &HistoryOptions,
+    sink: &dyn Sink,
+) -> Result<()> {
     if swept.lfs > 0 {
         sink.note(format!(
             "{} Git LFS pointer files: their content is on the LFS server and was not scanned",
             swept.lfs
         ));
     }
-    submodules::follow(&repo, &swept.submodules, opts, sink)
+    submodules::follow(repo, &swept.submodules, opts, sink)
 }
 
 /// The full sweep: every object in the store, then the places of those that held something.

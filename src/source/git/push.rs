@@ -1,6 +1,7 @@
 //! What a `git push` sends, as its pre-push hook is told: the commits of the pushed refs that the
 //! remote does not have, judged by what this clone knows of it (its remote-tracking branches and
-//! the remote's old value of each ref). Planned as a range is (`plan`), for every ref at once.
+//! the remote's old value of each ref). Planned and scanned as a pre-receive hook's push is
+//! (`sweep::scan_brought`), for every ref at once.
 
 use std::path::{Path, PathBuf};
 
@@ -8,9 +9,9 @@ use anyhow::{Context, Result, anyhow};
 use gix::ObjectId;
 
 use super::objects::short;
-use super::plan::{self, is_zero, peel_to_commit, ref_names};
-use super::walk::walk;
-use super::{HistoryOptions, open_repo_with_refs, repo, store, submodules, sweep};
+use super::plan::{self, is_zero, peel_to_commit};
+use super::walk::Walked;
+use super::{HistoryOptions, open_repo_with_refs, repo, store, sweep};
 use crate::source::{Sink, Source};
 
 /// One ref a push updates: `<local ref> <local sha> <remote ref> <remote sha>`, as git gives it.
@@ -66,37 +67,29 @@ fn scan_push(path: &Path, push: &Push, sink: &dyn Sink) -> Result<()> {
     repo::note_shallow(&repo, sink);
     store::check_packs(&repo, sink);
     let opts = &push.opts;
-    let mut tags = Vec::new();
-    let mut commit_refs = Vec::new();
-    let swept = sweep::scan_planned(&repo, opts, sink, |plan| {
-        let (commits, refs) = plan_push(&repo, push, &mut tags, sink, plan)?;
-        commit_refs = refs;
-        Ok(commits)
+    let pushed = pushed_tips(&repo, push, sink)?;
+    let swept = sweep::scan_brought(&repo, &pushed.tips, &pushed.hidden, &[], opts, sink, |commits| {
+        note_cut(&repo, commits, sink)
     })?;
-    for (commit, refs) in swept.commits.iter().zip(&commit_refs) {
-        sweep::scan_message(&repo, *commit, &opts.prefix, refs, sink);
-    }
-    sweep::scan_tag_messages(&repo, &tags, opts, sink);
-    if swept.lfs > 0 {
-        sink.note(format!(
-            "{} Git LFS pointer files: their content is on the LFS server and was not scanned",
-            swept.lfs
-        ));
-    }
-    submodules::follow(&repo, &swept.submodules, opts, sink)
+    sweep::scan_tag_messages(&repo, &pushed.tags, opts, sink);
+    super::follow_up(&repo, &swept, opts, sink)
 }
 
-/// Walks the commits the pushed refs reach and the remote does not have, and plans the blobs they
-/// bring; returns them oldest first with the pushed refs that bring each. Annotated tags the push
-/// brings go to `tags`.
-fn plan_push(
-    repo: &gix::Repository,
-    push: &Push,
-    tags: &mut Vec<(ObjectId, String)>,
-    sink: &dyn Sink,
-    plan: &mut plan::Plan,
-) -> Result<(Vec<ObjectId>, Vec<Vec<String>>)> {
+/// What the push sends, as tips to walk from and commits the remote has.
+struct Pushed {
+    /// The commits the pushed refs name, with the refs' names.
+    tips: Vec<(ObjectId, String)>,
+    /// The commits the remote has, as far as this clone knows.
+    hidden: Vec<ObjectId>,
+    /// The annotated tags the push brings.
+    tags: Vec<(ObjectId, String)>,
+}
+
+/// Resolves the pushed refs to the commits the walk starts from, and what the remote has to the
+/// commits it stops at.
+fn pushed_tips(repo: &gix::Repository, push: &Push, sink: &dyn Sink) -> Result<Pushed> {
     let mut tips: Vec<(ObjectId, String)> = Vec::new();
+    let mut tags = Vec::new();
     let mut hidden = remote_tips(repo, push.remote.as_deref(), sink)?;
     for r in &push.refs {
         if r.deletes() {
@@ -145,22 +138,23 @@ fn plan_push(
             None => {}
         }
     }
-    let commits = walk(repo, &tips, &hidden, sink);
-    if repo.is_shallow().unwrap_or(false) {
-        let cut = plan::cut_commits(repo, commits.iter().map(|c| c.id));
-        if let Some(first) = cut.first() {
-            sink.note(format!(
-                "{} pushed commit(s) lack their parents in this shallow clone (first {}): everything in their \
-                 trees was scanned as new",
-                cut.len(),
-                short(first)
-            ));
-        }
+    Ok(Pushed { tips, hidden, tags })
+}
+
+/// In a shallow clone, pushed commits whose parents are missing had their whole trees scanned.
+fn note_cut(repo: &gix::Repository, commits: &[Walked], sink: &dyn Sink) {
+    if !repo.is_shallow().unwrap_or(false) {
+        return;
     }
-    let names: Vec<String> = tips.iter().map(|(_, n)| n.clone()).collect();
-    plan::plan_commits(repo, &commits, &names, sink, plan);
-    let refs = commits.iter().map(|c| ref_names(c.refs, &names)).collect();
-    Ok((commits.into_iter().map(|c| c.id).collect(), refs))
+    let cut = plan::cut_commits(repo, commits.iter().map(|c| c.id));
+    if let Some(first) = cut.first() {
+        sink.note(format!(
+            "{} pushed commit(s) lack their parents in this shallow clone (first {}): everything in their \
+             trees was scanned as new",
+            cut.len(),
+            short(first)
+        ));
+    }
 }
 
 /// The commits `refs/remotes/<remote>/*` name: what this clone knows the remote has.

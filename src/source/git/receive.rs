@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, bail};
 use gix::ObjectId;
 
-use super::plan::{is_zero, plan_blob, plan_commits, plan_tree, ref_names};
-use super::{HistoryOptions, Quiet, open_repo_with_refs, refs, sweep, walk};
+use super::plan::{is_zero, ref_names};
+use super::{HistoryOptions, Quiet, open_repo_with_refs, refs, sweep};
 use crate::source::{Sink, Source};
 
 /// One `<old> <new> <ref>` line of a pre-receive hook's input.
@@ -122,31 +122,15 @@ fn scan_push(push: &Incoming, sink: &dyn Sink) -> Result<()> {
         }
     }
     sweep::scan_tag_messages(&repo, &tags, &push.opts, sink);
-    let walked = walk::walk(&repo, &tips, &hidden, sink);
-    {
+    let swept = sweep::scan_brought(&repo, &tips, &hidden, &objects, &push.opts, sink, |walked| {
+        let names: Vec<String> = tips.iter().map(|(_, n)| n.clone()).collect();
         let mut brought = push.brought.lock().unwrap_or_else(|e| e.into_inner());
-        for w in &walked {
-            let first = (0..tips.len().min(64)).find(|i| w.refs & (1 << i) != 0);
-            let name = first.map_or("one of the pushed refs", |i| tips[i].1.as_str());
-            brought.push((w.id.to_string(), name.to_string()));
+        for w in walked {
+            let name = ref_names(w.refs, &names).into_iter().next();
+            let name = name.unwrap_or_else(|| "one of the pushed refs".to_string());
+            brought.push((w.id.to_string(), name));
         }
-    }
-    let names: Vec<String> = tips.iter().map(|(_, n)| n.clone()).collect();
-    let swept = sweep::scan_planned(&repo, &push.opts, sink, |plan| {
-        plan_commits(&repo, &walked, &names, sink, plan);
-        for (id, kind, name) in &objects {
-            match kind {
-                gix::objs::Kind::Tree => plan_tree(&repo, *id, name, sink, plan),
-                _ => plan_blob(*id, name, plan),
-            }
-        }
-        Ok(walked.iter().map(|w| w.id).collect())
     })?;
-    let masks: std::collections::HashMap<ObjectId, u64> = walked.iter().map(|w| (w.id, w.refs)).collect();
-    for &commit in &swept.commits {
-        let refs = ref_names(masks.get(&commit).copied().unwrap_or(0), &names);
-        sweep::scan_message(&repo, commit, "", &refs, sink);
-    }
     if !swept.submodules.is_empty() {
         sink.note(format!(
             "the push brings {} submodule commit(s) (gitlinks), whose content is in other repositories: not scanned",

@@ -10,11 +10,12 @@ use gix::prelude::FindExt;
 
 use super::HistoryOptions;
 use super::objects::{Bounded, find_bounded, scan_text, short, too_big_reason};
-use super::plan::{BlobJob, Plan};
+use super::plan::{BlobJob, Plan, plan_blob, plan_commits, plan_tree, ref_names};
 use super::presence::Presence;
 use super::progress::Progress;
 use super::shard::shard_of;
 use super::store;
+use super::walk::{Walked, walk};
 use crate::model::{CommitInfo, Origin};
 use crate::source::Sink;
 
@@ -89,6 +90,38 @@ pub(super) fn scan_planned(
         submodules,
         lfs: lfs.into_inner(),
     })
+}
+
+/// What a push brings, planned and scanned: the commits `tips` reach and `hidden` do not, each of
+/// their blobs and messages naming the tips that reach it, and `objects`, the trees and blobs a
+/// ref names outside any commit. `walked` sees the walk before anything is planned. Each hook
+/// decides what to hide and how a pushed ref becomes a tip; this is the rest.
+pub(super) fn scan_brought(
+    repo: &gix::Repository,
+    tips: &[(ObjectId, String)],
+    hidden: &[ObjectId],
+    objects: &[(ObjectId, gix::objs::Kind, String)],
+    opts: &HistoryOptions,
+    sink: &dyn Sink,
+    walked: impl FnOnce(&[Walked]),
+) -> Result<Swept> {
+    let commits = walk(repo, tips, hidden, sink);
+    walked(&commits);
+    let names: Vec<String> = tips.iter().map(|(_, n)| n.clone()).collect();
+    let swept = scan_planned(repo, opts, sink, |plan| {
+        plan_commits(repo, &commits, &names, sink, plan);
+        for (id, kind, name) in objects {
+            match kind {
+                gix::objs::Kind::Tree => plan_tree(repo, *id, name, sink, plan),
+                _ => plan_blob(*id, name, plan),
+            }
+        }
+        Ok(commits.iter().map(|c| c.id).collect())
+    })?;
+    for c in &commits {
+        scan_message(repo, c.id, &opts.prefix, &ref_names(c.refs, &names), sink);
+    }
+    Ok(swept)
 }
 
 fn scan_blob(
