@@ -728,13 +728,9 @@ pub struct PreReceiveArgs {
     /// Read settings from FILE instead of the .sgscan.toml on the repository's default branch.
     #[arg(long, value_name = "FILE", help_heading = SCAN)]
     pub config: Option<PathBuf>,
-    /// Let no file of the repository change the result: no .sgscan.toml, no .sgscanignore, no
-    /// `sgscan:allow` marker.
+    /// Let no file of the repository change the result: no .sgscan.toml, no .sgscanignore.
     #[arg(long, conflicts_with = "config", help_heading = SCAN)]
     pub no_config: bool,
-    /// `sgscan:allow` markers allow nothing.
-    #[arg(long, help_heading = SCAN)]
-    pub no_inline_allow: bool,
     #[command(flatten)]
     pub archive: ArchiveArgs,
     /// `--verify` (off by default: a hook should not depend on the network) runs within the budget.
@@ -761,7 +757,9 @@ impl PreReceiveArgs {
             fail_on: None,
             config: self.config,
             no_config: self.no_config,
-            no_inline_allow: self.no_inline_allow,
+            // Every line scanned is one the push brings: a `sgscan:allow` on it is the pusher's
+            // own say-so, a bypass with no audit line. `-o sgscan.allow=` is the logged way.
+            no_inline_allow: true,
             archive: self.archive,
             verify: self.verify,
             revoke,
