@@ -341,3 +341,56 @@ fn install_hook_server_refuses_a_work_tree_and_an_existing_hook() {
     assert_eq!(work_tree.status.code(), Some(2));
     assert!(stderr(&work_tree).contains("not a bare repository"));
 }
+
+#[test]
+fn a_sgscan_allow_marker_the_push_brings_lets_nothing_through() {
+    // The marker is the pusher's own word: honouring it would be a bypass with no audit line.
+    let p = Push::new(None);
+    let key = KeyGen::new(2321).key();
+    p.client
+        .write("app.env", &format!("SENDGRID_API_KEY={key} # sgscan:allow\n"));
+    p.client.commit("marked");
+    let err = rejected(&p.push(&["main"]));
+    assert!(err.contains("app.env:1"), "{err}");
+    assert_no_key(&err, "the push's remote: lines", &[&key]);
+    assert_eq!(p.server_rev("main"), None);
+}
+
+#[test]
+fn a_blob_too_big_to_read_is_not_let_through_unscanned() {
+    // A key past --max-file-size is not read: the push was not scanned in full.
+    let p = Push::new(Some("--max-file-size 1K"));
+    let key = KeyGen::new(2322).key();
+    p.client
+        .write("big.txt", &format!("{}\n{}", "x".repeat(3000), env_file(&key)));
+    p.client.commit("big");
+    let err = rejected(&p.push(&["main"]));
+    assert!(
+        err.contains("larger than --max-file-size") && err.contains("not scanned in full"),
+        "{err}"
+    );
+    assert_eq!(p.server_rev("main"), None);
+    // The administrator may choose to let such pushes through, as a push over the budget.
+    p.install(Some("--max-file-size 1K --on-timeout accept"));
+    let err = accepted(&p.push(&["main"]));
+    assert!(err.contains("without a complete scan"), "{err}");
+}
+
+#[test]
+fn a_key_in_a_ref_name_is_rejected() {
+    let p = Push::new(None);
+    p.client.write("a.txt", "a\n");
+    p.client.commit("base");
+    let key = KeyGen::new(2323).key();
+    let err = rejected(&p.push(&[&format!("main:refs/heads/{key}")]));
+    assert!(err.contains("ref name"), "{err}");
+    // git's own lines name the ref as the pusher typed it; the hook's (`remote:`) must not.
+    let hook: String = err.lines().filter(|l| l.starts_with("remote:")).collect();
+    assert_no_key(&hook, "the push's remote: lines", &[&key]);
+    let refs = p.server.run(&[], &["for-each-ref"]);
+    assert!(
+        refs.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&refs.stdout)
+    );
+}

@@ -758,7 +758,12 @@ impl PreReceiveArgs {
             work: self.work,
             baseline: None,
             fail_on: None,
-            trust: self.trust,
+            // Every line scanned is one the push brings: a `sgscan:allow` on it is the pusher's own
+            // say-so, a bypass with no audit line. `-o sgscan.allow=` is the logged way.
+            trust: TrustArgs {
+                no_inline_allow: true,
+                ..self.trust
+            },
             verify: self.verify,
             revoke,
             api: self.api,
@@ -771,11 +776,9 @@ fn hook_help(arg: clap::Arg) -> clap::Arg {
     let help = match arg.get_id().as_str() {
         "threads" => "Worker threads (0: one per core)",
         "config" => "Read settings from FILE instead of the .sgscan.toml on the repository's default branch",
-        "no_config" => {
-            "Let no file of the repository change the result: no .sgscan.toml, no .sgscanignore, no \
-             `sgscan:allow` marker"
-        }
-        "no_inline_allow" => "`sgscan:allow` markers allow nothing",
+        "no_config" => "Let no file of the repository change the result: no .sgscan.toml, no .sgscanignore",
+        // Always on in the hook: every marker it could see is one the push itself brings.
+        "no_inline_allow" => return arg.hide(true),
         _ => return arg,
     };
     arg.help(help)

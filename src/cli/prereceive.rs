@@ -3,6 +3,7 @@
 //! `remote:` lines, so that is short, escaped and redacted. Exit 0 accepts, 1 rejects, 2 is an
 //! error, which git takes for a rejection too: fail closed.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use super::args::{CommonArgs, OnTimeout, PreReceiveArgs};
+use super::args::{CommonArgs, FailOn, OnTimeout, PreReceiveArgs};
 use super::scan::{Settings, fail_code};
 use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, error_text, is_object_id};
 use crate::key::redact_text;
@@ -62,6 +63,17 @@ fn hook(args: PreReceiveArgs, started: Instant) -> Result<i32> {
     let updates = read_updates(&mut std::io::stdin().lock())?;
     if updates.iter().all(RefUpdate::is_deletion) {
         return Ok(EXIT_CLEAN);
+    }
+    // A ref's name is shown to every clone as it is: a key in it leaks as surely as one in a file.
+    if let Some(u) = updates
+        .iter()
+        .find(|u| !u.is_deletion() && matches!(redact_text(&u.name), Cow::Owned(_)))
+    {
+        say(&format!(
+            "push rejected: the ref name {} holds a SendGrid API key. Push under another name, and rotate the key.",
+            u.name
+        ));
+        return Ok(EXIT_FINDINGS);
     }
     let repo = PathBuf::from(".");
     let allow = push_options(&|name| std::env::var(name).ok());
@@ -141,9 +153,13 @@ fn hook(args: PreReceiveArgs, started: Instant) -> Result<i32> {
             outcome.skipped[0].reason
         ));
     }
-    let code = fail_code(&outcome, fail_on);
+    let mut code = fail_code(&outcome, fail_on);
     if code == EXIT_FINDINGS {
         reject(&outcome, &ref_of);
+    } else if !outcome.skipped.is_empty() && fail_on != FailOn::None {
+        // What was not read may hold a key (a pusher can make a blob too big to read): the push
+        // was not scanned in full, which `--on-timeout` decides as it does a scan cut short.
+        code = incomplete(&h);
     }
     if let Some(e) = &ran.revoke_error {
         say(&format!("revocation failed: {}", error_text(e)));
@@ -401,6 +417,23 @@ fn timed_out(h: &Hook) -> i32 {
                 "push accepted without a complete scan: it did not finish within its time budget of {budget} \
                  (--on-timeout accept). Run `sgscan git` on the repository to check it."
             ));
+            EXIT_CLEAN
+        }
+    }
+}
+
+/// Objects of the push were not scanned (the reasons are said already): `--on-timeout` decides.
+fn incomplete(h: &Hook) -> i32 {
+    match h.on_timeout {
+        OnTimeout::Reject => {
+            say(
+                "push rejected: it was not scanned in full (--on-timeout reject). The administrator can raise \
+                 --max-file-size, or let such pushes through with --on-timeout accept.",
+            );
+            EXIT_FINDINGS
+        }
+        OnTimeout::Accept => {
+            say("push accepted without a complete scan (--on-timeout accept).");
             EXIT_CLEAN
         }
     }

@@ -98,6 +98,8 @@ fn scan_push(push: &Incoming, sink: &dyn Sink) -> Result<()> {
     let mut tags: Vec<(ObjectId, String)> = Vec::new();
     let mut objects: Vec<(ObjectId, gix::objs::Kind, String)> = Vec::new();
     let mut buf = Vec::new();
+    // A mirror push of every tag into a server with as many: a set, not a scan per tag.
+    let old_tags: gix::hashtable::HashSet = existing.tags.iter().map(|(t, _)| *t).collect();
     for u in push.updates.iter().filter(|u| !u.is_deletion()) {
         let id = ObjectId::from_hex(u.new.as_bytes())
             .with_context(|| format!("{}: '{}' is not an object id", u.name, u.new))?;
@@ -110,12 +112,7 @@ fn scan_push(push: &Incoming, sink: &dyn Sink) -> Result<()> {
                 peeled.first_error.as_deref().unwrap_or("unreadable")
             );
         };
-        tags.extend(
-            peeled
-                .tags
-                .into_iter()
-                .filter(|(t, _)| !existing.tags.iter().any(|(e, _)| e == t)),
-        );
+        tags.extend(peeled.tags.into_iter().filter(|(t, _)| !old_tags.contains(t)));
         match kind {
             gix::objs::Kind::Commit => tips.push((target, u.name.clone())),
             kind => objects.push((target, kind, u.name.clone())),
