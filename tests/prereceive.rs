@@ -206,6 +206,29 @@ fn a_new_branch_at_a_commit_the_server_has_brings_nothing() {
     accepted(&p.push(&[":refs/heads/other"]));
 }
 
+/// A commit only a hidden ref keeps (GitLab's `refs/keep-around/*`, hidden by `transfer.hideRefs`)
+/// is on the server but in no clone: a branch pushed at it publishes it, so it is scanned.
+#[test]
+fn a_commit_only_a_hidden_ref_keeps_is_scanned_when_a_branch_publishes_it() {
+    let p = Push::new(Some(""));
+    std::fs::remove_file(p.server.path.join("hooks/pre-receive")).unwrap();
+    p.client.write("a.txt", "a\n");
+    p.client.commit("base");
+    accepted(&p.push(&["main"]));
+    let key = KeyGen::new(2312).key();
+    p.client.write("old.env", &env_file(&key));
+    p.client.commit("kept around");
+    accepted(&p.push(&["main:refs/keep-around/kept"]));
+    p.server.git(&["config", "transfer.hideRefs", "refs/keep-around"]);
+    p.install(None);
+    let err = rejected(&p.push(&["main:refs/heads/published"]));
+    assert_no_key(&err, "the push's remote: lines", &[&key]);
+    assert_eq!(p.server_rev("published"), None);
+    // Not hidden: the server has shown it, and a branch at it brings nothing.
+    p.server.git(&["config", "--unset", "transfer.hideRefs"]);
+    accepted(&p.push(&["main:refs/heads/published"]));
+}
+
 #[test]
 fn the_bypass_option_lets_only_the_right_fingerprint_through_and_is_logged() {
     let p = Push::new(None);

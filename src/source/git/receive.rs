@@ -91,8 +91,11 @@ fn scan_push(push: &Incoming, sink: &dyn Sink) -> Result<()> {
         Some(dir) => with_quarantine(repo, &dir, &push.scratch)?,
         None => repo,
     };
-    // The server's refs as they are before the push: what they reach, the server had.
-    let existing = refs::ref_tips(&repo, &Quiet)?;
+    // The server's refs as they are before the push: what they reach, the server had — and showed.
+    // A ref hidden from fetches (`transfer.hideRefs`/`receive.hideRefs`: GitLab's keep-around and
+    // merge-request refs) keeps commits no clone can get: a branch pushed at one publishes them.
+    let hide = hidden_ref_patterns(&repo);
+    let existing = refs::ref_tips_except(&repo, &Quiet, &|name, _| ref_hidden(name, &hide))?;
     let hidden: Vec<ObjectId> = existing.commits.iter().map(|(id, _)| *id).collect();
     let mut tips: Vec<(ObjectId, String)> = Vec::new();
     let mut tags: Vec<(ObjectId, String)> = Vec::new();
@@ -219,4 +222,49 @@ fn make_scratch() -> Result<PathBuf> {
     }
     Err(last.map_or_else(|| anyhow::anyhow!("no attempt made"), anyhow::Error::from))
         .with_context(|| format!("cannot create a scratch directory in {}", base.display()))
+}
+
+/// The values of `transfer.hideRefs` and `receive.hideRefs`, in the order git applies them.
+fn hidden_ref_patterns(repo: &gix::Repository) -> Vec<String> {
+    let config = repo.config_snapshot();
+    ["transfer.hideRefs", "receive.hideRefs"]
+        .iter()
+        .flat_map(|key| config.strings(*key).unwrap_or_default())
+        .map(|v| v.to_string())
+        .collect()
+}
+
+/// Whether git hides `name` under `patterns`: the last pattern that names it, or a namespace above
+/// it, decides; `!` unhides; `^` (a full name, as in a namespaced server) is matched the same way.
+fn ref_hidden(name: &str, patterns: &[String]) -> bool {
+    let mut hidden = false;
+    for p in patterns {
+        let (negated, p) = match p.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, p.as_str()),
+        };
+        let p = p.strip_prefix('^').unwrap_or(p).trim_end_matches('/');
+        if !p.is_empty() && (name == p || name.strip_prefix(p).is_some_and(|r| r.starts_with('/'))) {
+            hidden = !negated;
+        }
+    }
+    hidden
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ref_hidden;
+
+    #[test]
+    fn hidden_refs_as_git_reads_them() {
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let keep = p(&["refs/keep-around", "refs/merge-requests/"]);
+        assert!(ref_hidden("refs/keep-around/abc", &keep));
+        assert!(ref_hidden("refs/merge-requests/1/head", &keep));
+        assert!(!ref_hidden("refs/keep-around-not/abc", &keep));
+        assert!(!ref_hidden("refs/heads/main", &keep));
+        let unhide = p(&["refs/keep-around", "!refs/keep-around/visible"]);
+        assert!(!ref_hidden("refs/keep-around/visible", &unhide));
+        assert!(ref_hidden("refs/keep-around/other", &unhide));
+    }
 }
