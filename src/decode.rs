@@ -679,6 +679,117 @@ pub fn utf16_text(data: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Stretches of UTF-16 text inside a binary blob (a .NET `#US` heap, a registry hive's values):
+/// around each `SG.` written in UTF-16 (either byte order), from the code unit before it to `span`
+/// bytes after it, windows of one byte order and alignment that touch merged into one. Each is
+/// decoded to UTF-8 and handed to `f` with, for each byte of it, the blob offset of its code unit.
+/// Every blob byte is decoded at most once per byte order and alignment.
+pub fn utf16_runs(data: &[u8], span: usize, mut f: impl FnMut(&[u8], &[usize])) {
+    for (little, needle) in [(true, &b"S\0G\0.\0"[..]), (false, &b"\0S\0G\0."[..])] {
+        // The pending window of each alignment (blob offset modulo 2).
+        let mut runs: [Option<(usize, usize)>; 2] = [None, None];
+        for hit in memchr::memmem::find_iter(data, needle) {
+            let start = hit.checked_sub(2).unwrap_or(hit);
+            let end = start + (data.len().min(hit + span) - start) / 2 * 2;
+            let slot = &mut runs[hit % 2];
+            match slot {
+                Some((_, e)) if start <= *e => *e = (*e).max(end),
+                _ => {
+                    if let Some((s, e)) = slot.replace((start, end)) {
+                        decode_utf16_run(&data[s..e], s, little, &mut f);
+                    }
+                }
+            }
+        }
+        for (s, e) in runs.into_iter().flatten() {
+            decode_utf16_run(&data[s..e], s, little, &mut f);
+        }
+    }
+}
+
+fn decode_utf16_run(bytes: &[u8], base: usize, little: bool, f: &mut impl FnMut(&[u8], &[usize])) {
+    let units = bytes.chunks_exact(2).map(|c| {
+        let pair = [c[0], c[1]];
+        if little {
+            u16::from_le_bytes(pair)
+        } else {
+            u16::from_be_bytes(pair)
+        }
+    });
+    let mut text = Vec::with_capacity(bytes.len() / 2 + 8);
+    let mut pos = Vec::with_capacity(bytes.len() / 2 + 8);
+    let mut at = base;
+    let mut buf = [0u8; 4];
+    for c in char::decode_utf16(units) {
+        let (c, n) = match c {
+            Ok(c) => (c, c.len_utf16()),
+            Err(_) => (char::REPLACEMENT_CHARACTER, 1),
+        };
+        let utf8 = c.encode_utf8(&mut buf).as_bytes();
+        text.extend_from_slice(utf8);
+        pos.extend(std::iter::repeat_n(at, utf8.len()));
+        at += 2 * n;
+    }
+    f(&text, &pos);
+}
+
+/// Unicode format characters that do not show, as UTF-8: soft hyphen, zero-width space,
+/// non-joiner and joiner, left-to-right and right-to-left marks, word joiner, zero-width no-break
+/// space (BOM). Pasted into a key they break it for the application, not for whoever removes them.
+pub const INVISIBLE: &[(&[u8], &str)] = &[
+    (b"\xC2\xAD", "U+00AD SOFT HYPHEN"),
+    (b"\xE2\x80\x8B", "U+200B ZERO WIDTH SPACE"),
+    (b"\xE2\x80\x8C", "U+200C ZERO WIDTH NON-JOINER"),
+    (b"\xE2\x80\x8D", "U+200D ZERO WIDTH JOINER"),
+    (b"\xE2\x80\x8E", "U+200E LEFT-TO-RIGHT MARK"),
+    (b"\xE2\x80\x8F", "U+200F RIGHT-TO-LEFT MARK"),
+    (b"\xE2\x81\xA0", "U+2060 WORD JOINER"),
+    (b"\xEF\xBB\xBF", "U+FEFF ZERO WIDTH NO-BREAK SPACE"),
+];
+
+/// The index in [`INVISIBLE`] of the character at `data[i..]`, if it is one.
+pub fn invisible_at(data: &[u8], i: usize) -> Option<usize> {
+    let rest = &data[i..];
+    if !matches!(rest.first(), Some(0xC2 | 0xE2 | 0xEF)) {
+        return None;
+    }
+    INVISIBLE.iter().position(|(seq, _)| rest.starts_with(seq))
+}
+
+/// `data[from..]` without [`INVISIBLE`] characters, up to `out_len` bytes out or `in_len` bytes in:
+/// the text, the blob offset of each of its bytes, and (text index, [`INVISIBLE`] index) of each
+/// character removed, the index being that of the byte that followed it.
+pub struct Stripped {
+    pub text: Vec<u8>,
+    pub pos: Vec<usize>,
+    pub removed: Vec<(usize, usize)>,
+    /// Blob offset where reading stopped.
+    pub end: usize,
+}
+
+pub fn strip_invisible(data: &[u8], from: usize, out_len: usize, in_len: usize) -> Stripped {
+    let stop = data.len().min(from.saturating_add(in_len));
+    let mut s = Stripped {
+        text: Vec::with_capacity(out_len.min(stop - from)),
+        pos: Vec::with_capacity(out_len.min(stop - from)),
+        removed: Vec::new(),
+        end: from,
+    };
+    let mut i = from;
+    while i < stop && s.text.len() < out_len {
+        if let Some(k) = invisible_at(data, i) {
+            s.removed.push((s.text.len(), k));
+            i += INVISIBLE[k].0.len();
+        } else {
+            s.text.push(data[i]);
+            s.pos.push(i);
+            i += 1;
+        }
+    }
+    s.end = i.min(data.len());
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

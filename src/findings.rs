@@ -131,6 +131,7 @@ impl<'d> Collector<'d> {
                     line: if in_name { 0 } else { m.line },
                     column: m.column,
                     encoding: m.encoding,
+                    note: m.note,
                 });
             }
         }

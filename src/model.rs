@@ -232,6 +232,10 @@ pub struct Location {
     /// 1-based, in characters; with line 0, in the name that holds the key.
     pub column: u64,
     pub encoding: Encoding,
+    /// What was done to the bytes here to read the key (invisible characters removed from inside
+    /// it); absent when they hold it as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
