@@ -682,10 +682,12 @@ pub fn utf16_text(data: &[u8]) -> Option<Vec<u8>> {
 /// Stretches of UTF-16 text inside a binary blob (a .NET `#US` heap, a registry hive's values):
 /// around each `SG.` written in UTF-16 (either byte order), from the code unit before it to `span`
 /// bytes after it, windows of one byte order and alignment that touch merged into one. Each is
-/// decoded to UTF-8 and handed to `f` with, for each byte of it, the blob offset of its code unit.
-/// Every blob byte is decoded at most once per byte order and alignment.
-pub fn utf16_runs(data: &[u8], span: usize, mut f: impl FnMut(&[u8], &[usize])) {
-    for (little, needle) in [(true, &b"S\0G\0.\0"[..]), (false, &b"\0S\0G\0."[..])] {
+/// decoded to UTF-8 and handed to `f` with its byte order and, for each byte of it, the blob
+/// offset of the low byte of its code unit: ASCII text in one byte order is also ASCII text in the
+/// other, one byte on, and both readings then place a match at the same offset. Every blob byte is
+/// decoded at most once per byte order and alignment.
+pub fn utf16_runs(data: &[u8], span: usize, mut f: impl FnMut(bool, &[u8], &[usize])) {
+    for (little, needle) in [(true, UTF16LE_SG), (false, UTF16BE_SG)] {
         // The pending window of each alignment (blob offset modulo 2).
         let mut runs: [Option<(usize, usize)>; 2] = [None, None];
         for hit in memchr::memmem::find_iter(data, needle) {
@@ -707,7 +709,11 @@ pub fn utf16_runs(data: &[u8], span: usize, mut f: impl FnMut(&[u8], &[usize])) 
     }
 }
 
-fn decode_utf16_run(bytes: &[u8], base: usize, little: bool, f: &mut impl FnMut(&[u8], &[usize])) {
+/// `SG.` in UTF-16LE and UTF-16BE.
+pub const UTF16LE_SG: &[u8] = b"S\0G\0.\0";
+pub const UTF16BE_SG: &[u8] = b"\0S\0G\0.";
+
+fn decode_utf16_run(bytes: &[u8], base: usize, little: bool, f: &mut impl FnMut(bool, &[u8], &[usize])) {
     let units = bytes.chunks_exact(2).map(|c| {
         let pair = [c[0], c[1]];
         if little {
@@ -718,7 +724,7 @@ fn decode_utf16_run(bytes: &[u8], base: usize, little: bool, f: &mut impl FnMut(
     });
     let mut text = Vec::with_capacity(bytes.len() / 2 + 8);
     let mut pos = Vec::with_capacity(bytes.len() / 2 + 8);
-    let mut at = base;
+    let mut at = if little { base } else { base + 1 };
     let mut buf = [0u8; 4];
     for c in char::decode_utf16(units) {
         let (c, n) = match c {
@@ -730,7 +736,7 @@ fn decode_utf16_run(bytes: &[u8], base: usize, little: bool, f: &mut impl FnMut(
         pos.extend(std::iter::repeat_n(at, utf8.len()));
         at += 2 * n;
     }
-    f(&text, &pos);
+    f(little, &text, &pos);
 }
 
 /// Unicode format characters that do not show, as UTF-8: soft hyphen, zero-width space,

@@ -189,21 +189,45 @@ impl Detector {
     }
 
     /// The matches in the UTF-16 strings of a binary blob ([`decode::utf16_runs`]), placed at the
-    /// blob offset of their first code unit.
+    /// blob offset of their first character's low byte.
+    ///
+    /// ASCII UTF-16 reads as text in both byte orders, one byte apart, and the neighbours of a key
+    /// only in its own: a match both readings see must pass in both (`x` before a key in one is an
+    /// unrelated character in the other), one only a reading sees passes in that one.
     fn find_utf16(&self, data: &[u8]) -> Vec<Match> {
         let max_len = self.rules.iter().map(|r| r.max_len).max().unwrap_or(0);
         // The match, and the two characters after it that the boundary check reads.
         let span = 2 * (max_len + 2);
-        let mut out = Vec::new();
-        decode::utf16_runs(data, span, |text, pos| {
+        let (mut le, mut be) = (Vec::new(), Vec::new());
+        decode::utf16_runs(data, span, |little, text, pos| {
             for mut m in self.find(text, false, false) {
                 let Some(&at) = pos.get(m.offset) else {
                     continue;
                 };
                 m.offset = at;
-                out.push(m);
+                if little { le.push(m) } else { be.push(m) }
             }
         });
+        be.sort_by_key(|m| m.offset);
+        let seen_in = |reading: &[Match], m: &Match| {
+            let from = reading.partition_point(|o| o.offset < m.offset);
+            reading[from..]
+                .iter()
+                .take_while(|o| o.offset == m.offset)
+                .any(|o| o.key == m.key && o.rule == m.rule)
+        };
+        let at = |i: Option<usize>, needle: &[u8]| i.is_some_and(|i| data[i..].starts_with(needle));
+        let mut out: Vec<Match> = Vec::with_capacity(le.len() + be.len());
+        for m in &le {
+            if !at(m.offset.checked_sub(1), decode::UTF16BE_SG) || seen_in(&be, m) {
+                out.push(m.clone());
+            }
+        }
+        for m in be {
+            if !at(Some(m.offset), decode::UTF16LE_SG) {
+                out.push(m);
+            }
+        }
         out
     }
 

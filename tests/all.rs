@@ -7,6 +7,7 @@ mod util;
 mod architecture;
 mod archive;
 mod ci;
+mod compiled;
 mod config;
 mod dir;
 mod distribution;
