@@ -417,7 +417,10 @@ impl Detector {
                 .collect();
             m.offset = pos[m.offset];
             m.confidence = Confidence::Medium;
-            m.note = Some(format!("invisible characters removed from inside the key: {}", what.join(", ")));
+            m.note = Some(format!(
+                "invisible characters removed from inside the key: {}",
+                what.join(", ")
+            ));
             Some(m)
         });
     }
@@ -856,7 +859,12 @@ fn length_prefixed(data: &[u8], start: usize, end: usize) -> bool {
         Some([b'\n' | 0, ..]) => 1,
         _ => 0,
     };
-    let zeros = data[..start].iter().rev().take(7).take_while(|b| **b == 0).count();
+    let zeros = data[..start]
+        .iter()
+        .rev()
+        .take(7)
+        .take_while(|b| **b == 0)
+        .count();
     let Some(&len) = start.checked_sub(zeros + 1).map(|i| &data[i]) else {
         return false;
     };

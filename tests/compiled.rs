@@ -76,7 +76,13 @@ fn output(cmd: &mut Command) -> Option<Vec<u8>> {
 }
 
 fn python(dir: &Path, script: &str, args: &[&str]) -> Option<Vec<u8>> {
-    output(Command::new("python3").current_dir(dir).arg("-c").arg(script).args(args))
+    output(
+        Command::new("python3")
+            .current_dir(dir)
+            .arg("-c")
+            .arg(script)
+            .args(args),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,7 +135,13 @@ fn javac(dir: &Path, sources: &[(&str, String)]) -> Option<()> {
         std::fs::write(dir.join(name), src).unwrap();
     }
     let names: Vec<&str> = sources.iter().map(|(n, _)| *n).collect();
-    output(Command::new("javac").current_dir(dir).args(["-d", "."]).args(&names)).map(|_| ())
+    output(
+        Command::new("javac")
+            .current_dir(dir)
+            .args(["-d", "."])
+            .args(&names),
+    )
+    .map(|_| ())
 }
 
 #[test]
@@ -184,7 +196,10 @@ fn java_class_in_a_jar_in_a_war_in_an_ear_and_java_serialization() {
 
 /// A ULEB128 (dex), as the lengths these tests write are below 128: one byte.
 fn short_len(s: &str) -> u8 {
-    u8::try_from(s.len()).ok().filter(|n| *n < 0x80).expect("a short string")
+    u8::try_from(s.len())
+        .ok()
+        .filter(|n| *n < 0x80)
+        .expect("a short string")
 }
 
 /// A minimal `classes.dex`: the header magic, then a string data section per the dex format
@@ -209,7 +224,10 @@ fn dex_string_data_in_an_apk_and_an_aab() {
     let dir = Tree::new();
     let apk = zip(&[
         ("AndroidManifest.xml", b"\x03\x00\x08\x00"),
-        ("classes.dex", &dex(&["Landroid/app/Activity;", &k1, &near, "onCreate"])),
+        (
+            "classes.dex",
+            &dex(&["Landroid/app/Activity;", &k1, &near, "onCreate"]),
+        ),
     ]);
     let aab = zip(&[("base/dex/classes.dex", &dex(&[&near, &k2, "send"]))]);
     dir.write("app-release.apk", apk);
@@ -377,14 +395,24 @@ fn utf16_strings_inside_a_dotnet_assembly_and_a_registry_hive() {
     // Big-endian UTF-16 in a binary blob.
     // (Not UTF-16 text as a whole: a header of other bytes comes first.)
     let header: Vec<u8> = (1..=255u8).collect();
-    let be = [header, b"\x00\x00\xca\xfe".to_vec(), utf16be(&k3), vec![0, 0, 0xff]].concat();
+    let be = [
+        header,
+        b"\x00\x00\xca\xfe".to_vec(),
+        utf16be(&k3),
+        vec![0, 0, 0xff],
+    ]
+    .concat();
     dir.write("strings.be.bin", be);
     let doc = report(&dir);
     assert_eq!(paths(&doc, &k1), vec!["bin/Mailer.dll"]);
     assert_eq!(paths(&doc, &k2), vec!["NTUSER.DAT"]);
     assert_eq!(paths(&doc, &k3), vec!["strings.be.bin"]);
     assert_silent(&doc, &near, "a 44-character secret in UTF-16");
-    assert_silent(&doc, &near[..69], "the first 69 characters of a near miss in UTF-16");
+    assert_silent(
+        &doc,
+        &near[..69],
+        "the first 69 characters of a near miss in UTF-16",
+    );
     assert_silent(&doc, &glued, "a key glued to a letter in UTF-16");
     assert_eq!(findings(&doc).len(), 3, "{}", scrub(&doc.to_string()));
 }
