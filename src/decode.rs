@@ -687,24 +687,33 @@ pub fn utf16_text(data: &[u8]) -> Option<Vec<u8>> {
 /// other, one byte on, and both readings then place a match at the same offset. Every blob byte is
 /// decoded at most once per byte order and alignment.
 pub fn utf16_runs(data: &[u8], span: usize, mut f: impl FnMut(bool, &[u8], &[usize])) {
-    for (little, needle) in [(true, UTF16LE_SG), (false, UTF16BE_SG)] {
-        // The pending window of each alignment (blob offset modulo 2).
-        let mut runs: [Option<(usize, usize)>; 2] = [None, None];
-        for hit in memchr::memmem::find_iter(data, needle) {
+    // One pass for both byte orders: `\0G\0.` is in both spellings of `SG.`.
+    const CORE: &[u8] = b"\0G\0.";
+    // The pending window per byte order (little-endian first) and alignment (offset modulo 2).
+    let mut runs: [[Option<(usize, usize)>; 2]; 2] = [[None, None], [None, None]];
+    for core in memchr::memmem::find_iter(data, CORE) {
+        let le = core.checked_sub(1).filter(|&h| data[h..].starts_with(UTF16LE_SG));
+        let be = core.checked_sub(2).filter(|&h| data[h..].starts_with(UTF16BE_SG));
+        for (order, hit) in [(0, le), (1, be)] {
+            let Some(hit) = hit else {
+                continue;
+            };
             let start = hit.checked_sub(2).unwrap_or(hit);
             let end = start + (data.len().min(hit + span) - start) / 2 * 2;
-            let slot = &mut runs[hit % 2];
+            let slot = &mut runs[order][hit % 2];
             match slot {
                 Some((_, e)) if start <= *e => *e = (*e).max(end),
                 _ => {
                     if let Some((s, e)) = slot.replace((start, end)) {
-                        decode_utf16_run(&data[s..e], s, little, &mut f);
+                        decode_utf16_run(&data[s..e], s, order == 0, &mut f);
                     }
                 }
             }
         }
-        for (s, e) in runs.into_iter().flatten() {
-            decode_utf16_run(&data[s..e], s, little, &mut f);
+    }
+    for (order, slots) in runs.into_iter().enumerate() {
+        for (s, e) in slots.into_iter().flatten() {
+            decode_utf16_run(&data[s..e], s, order == 0, &mut f);
         }
     }
 }
@@ -865,6 +874,46 @@ mod tests {
             assert_eq!(run.bytes, lenient.decode(&chars).unwrap(), "{raw:?}");
             assert_eq!(run.quanta.len(), chars.len().div_ceil(4));
         }
+    }
+
+    #[test]
+    fn utf16_runs_read_both_byte_orders_and_each_byte_once_per_reading() {
+        let le: Vec<u8> = "xSG.ab".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = "ySG.cd".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let data = [b"\xff\x01".to_vec(), le, vec![0xff; 300], be].concat();
+        let mut seen = Vec::new();
+        utf16_runs(&data, 8, |little, text, pos| {
+            seen.push((little, text.to_vec(), pos[0]))
+        });
+        seen.sort_by_key(|(little, _, at)| (*little, *at));
+        // The unit before `SG.`, `SG.`, and what the span reaches, placed at its low byte. ASCII in
+        // one byte order is ASCII in the other one byte on; only its neighbours read differently
+        // (`0178` is `x` in little-endian, U+0178 in big-endian).
+        let be_at = 2 + 12 + 300 + 1;
+        assert_eq!(
+            seen,
+            vec![
+                (false, "\u{178}SG.a".as_bytes().to_vec(), 2),
+                (false, b"ySG.c".to_vec(), be_at),
+                (true, b"xSG.a".to_vec(), 2),
+                (true, b"ySG.c".to_vec(), be_at),
+            ]
+        );
+        // A blob of nothing but hits: one window per reading, each byte decoded once in it.
+        let data = b"S\0G\0.\0".repeat(10_000);
+        let mut decoded = 0;
+        utf16_runs(&data, 142, |_, text, _| decoded += text.len());
+        assert!(decoded <= data.len(), "{decoded}");
+    }
+
+    #[test]
+    fn stripping_invisible_characters_says_where_and_which() {
+        let data = "SG.a\u{200B}b\u{AD}\u{AD}c\u{FEFF}".as_bytes();
+        let s = strip_invisible(data, 0, 100, 100);
+        assert_eq!(s.text, b"SG.abc");
+        assert_eq!(s.removed, vec![(4, 1), (5, 0), (5, 0), (6, 7)]);
+        assert_eq!(s.end, data.len());
+        assert_eq!(s.pos, vec![0, 1, 2, 3, 7, 12]);
     }
 
     #[test]
