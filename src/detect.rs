@@ -1311,6 +1311,50 @@ mod tests {
     }
 
     #[test]
+    fn binary_is_a_nul_or_invalid_utf8_in_the_first_kib() {
+        assert!(!is_binary(b"plain text\n"));
+        assert!(is_binary(b"text\0"));
+        assert!(is_binary(b"\x80\x02pickle"));
+        // A character the end of the sample cuts is still text; one the end of the blob cuts is not.
+        let cut = [vec![b'a'; BINARY_SNIFF - 1], "é".as_bytes().to_vec()].concat();
+        assert!(!is_binary(&cut));
+        assert!(is_binary(&cut[..BINARY_SNIFF]));
+        // Past the sample, anything goes.
+        assert!(!is_binary(&[vec![b'a'; BINARY_SNIFF], vec![0]].concat()));
+    }
+
+    #[test]
+    fn length_prefixes_in_the_encodings_formats_use() {
+        let k = key();
+        let at = |before: &[u8], after: &[u8]| {
+            let data = [before, k.as_bytes(), after].concat();
+            length_prefixed(&data, before.len(), before.len() + k.len())
+        };
+        for before in [
+            &b"E"[..],
+            b"\x00E",
+            b"@E",
+            b"\x8cE",
+            b"t\x00E",
+            b"XE\x00\x00\x00",
+            b"E\0\0\0\0\0\0\0",
+        ] {
+            assert!(at(before, b"zq"), "{before:?}");
+        }
+        assert!(at(b"F", b"\n"));
+        assert!(at(b"G", b"\r\n"));
+        assert!(at(b"F", b"\0"));
+        for (before, after) in [
+            (&b"F"[..], &b"x"[..]),
+            (b"D", b""),
+            (b"", b""),
+            (b"E\0\0\0\0\0\0\0\0", b""),
+        ] {
+            assert!(!at(before, after), "{before:?} {after:?}");
+        }
+    }
+
+    #[test]
     fn entropy() {
         assert!(shannon_entropy(b"aaaa") < 0.01);
         assert!((shannon_entropy(b"abab") - 1.0).abs() < 1e-9);
