@@ -132,8 +132,8 @@ impl<'de> Deserialize<'de> for Encoding {
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
     High,
-    /// Not canonical (a hand-made or truncated-and-padded string), or from a report that predates
-    /// the field.
+    /// Not canonical (a hand-made or truncated-and-padded string), read only after removing
+    /// invisible characters from inside it, or from a report that predates the field.
     #[default]
     Medium,
 }

@@ -403,6 +403,8 @@ sgtest!(
         );
         // A character after the key is no part of it: the key is found as it is.
         dir.write("after.txt", format!("{after}\u{200B}\n"));
+        // The same key, spoilt, elsewhere: its finding stays as sure as its form.
+        dir.write("again.txt", format!("{}\n", spoil(&after, &[(9, "\u{200C}")])));
         // Near misses stay silent with an invisible character in them.
         let base = g.key();
         let long = format!("{base}{}", g.token(1));
@@ -450,6 +452,9 @@ sgtest!(
         }
         let (conf, text, ..) = note(&after, "after.txt");
         assert_eq!((conf.as_str(), text.as_str()), ("high", ""));
+        let (conf, text, ..) = note(&after, "again.txt");
+        assert_eq!(conf, "high");
+        assert!(text.ends_with("U+200C ZERO WIDTH NON-JOINER x1"), "{text}");
         for (k, what) in [
             (&long, "a 44-character secret"),
             (&base, "its first 69 characters"),
