@@ -498,6 +498,7 @@ mod tests {
                     line: 1,
                     column: 1,
                     encoding: crate::model::Encoding::Plain,
+                    note: None,
                 })
                 .collect(),
             verification: None,
@@ -565,6 +566,7 @@ mod tests {
                 line: 1,
                 column: 1,
                 encoding: Encoding::Plain,
+                note: None,
             }],
             verification: None,
             revocation: None,

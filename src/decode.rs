@@ -679,6 +679,132 @@ pub fn utf16_text(data: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Stretches of UTF-16 text inside a binary blob (a .NET `#US` heap, a registry hive's values):
+/// around each `SG.` written in UTF-16 (either byte order), from the code unit before it to `span`
+/// bytes after it, windows of one byte order and alignment that touch merged into one. Each is
+/// decoded to UTF-8 and handed to `f` with its byte order and, for each byte of it, the blob
+/// offset of the low byte of its code unit: ASCII text in one byte order is also ASCII text in the
+/// other, one byte on, and both readings then place a match at the same offset. Every blob byte is
+/// decoded at most once per byte order and alignment.
+pub fn utf16_runs(data: &[u8], span: usize, mut f: impl FnMut(bool, &[u8], &[usize])) {
+    // One pass for both byte orders: `\0G\0.` is in both spellings of `SG.`.
+    const CORE: &[u8] = b"\0G\0.";
+    // The pending window per byte order (little-endian first) and alignment (offset modulo 2).
+    let mut runs: [[Option<(usize, usize)>; 2]; 2] = [[None, None], [None, None]];
+    for core in memchr::memmem::find_iter(data, CORE) {
+        let le = core.checked_sub(1).filter(|&h| data[h..].starts_with(UTF16LE_SG));
+        let be = core.checked_sub(2).filter(|&h| data[h..].starts_with(UTF16BE_SG));
+        for (order, hit) in [(0, le), (1, be)] {
+            let Some(hit) = hit else {
+                continue;
+            };
+            let start = hit.checked_sub(2).unwrap_or(hit);
+            let end = start + (data.len().min(hit + span) - start) / 2 * 2;
+            let slot = &mut runs[order][hit % 2];
+            match slot {
+                Some((_, e)) if start <= *e => *e = (*e).max(end),
+                _ => {
+                    if let Some((s, e)) = slot.replace((start, end)) {
+                        decode_utf16_run(&data[s..e], s, order == 0, &mut f);
+                    }
+                }
+            }
+        }
+    }
+    for (order, slots) in runs.into_iter().enumerate() {
+        for (s, e) in slots.into_iter().flatten() {
+            decode_utf16_run(&data[s..e], s, order == 0, &mut f);
+        }
+    }
+}
+
+/// `SG.` in UTF-16LE and UTF-16BE.
+pub const UTF16LE_SG: &[u8] = b"S\0G\0.\0";
+pub const UTF16BE_SG: &[u8] = b"\0S\0G\0.";
+
+fn decode_utf16_run(bytes: &[u8], base: usize, little: bool, f: &mut impl FnMut(bool, &[u8], &[usize])) {
+    let units = bytes.chunks_exact(2).map(|c| {
+        let pair = [c[0], c[1]];
+        if little {
+            u16::from_le_bytes(pair)
+        } else {
+            u16::from_be_bytes(pair)
+        }
+    });
+    let mut text = Vec::with_capacity(bytes.len() / 2 + 8);
+    let mut pos = Vec::with_capacity(bytes.len() / 2 + 8);
+    let mut at = if little { base } else { base + 1 };
+    let mut buf = [0u8; 4];
+    for c in char::decode_utf16(units) {
+        let (c, n) = match c {
+            Ok(c) => (c, c.len_utf16()),
+            Err(_) => (char::REPLACEMENT_CHARACTER, 1),
+        };
+        let utf8 = c.encode_utf8(&mut buf).as_bytes();
+        text.extend_from_slice(utf8);
+        pos.extend(std::iter::repeat_n(at, utf8.len()));
+        at += 2 * n;
+    }
+    f(little, &text, &pos);
+}
+
+/// Unicode format characters that do not show, as UTF-8: soft hyphen, zero-width space,
+/// non-joiner and joiner, left-to-right and right-to-left marks, word joiner, zero-width no-break
+/// space (BOM). Pasted into a key they break it for the application, not for whoever removes them.
+pub const INVISIBLE: &[(&[u8], &str)] = &[
+    (b"\xC2\xAD", "U+00AD SOFT HYPHEN"),
+    (b"\xE2\x80\x8B", "U+200B ZERO WIDTH SPACE"),
+    (b"\xE2\x80\x8C", "U+200C ZERO WIDTH NON-JOINER"),
+    (b"\xE2\x80\x8D", "U+200D ZERO WIDTH JOINER"),
+    (b"\xE2\x80\x8E", "U+200E LEFT-TO-RIGHT MARK"),
+    (b"\xE2\x80\x8F", "U+200F RIGHT-TO-LEFT MARK"),
+    (b"\xE2\x81\xA0", "U+2060 WORD JOINER"),
+    (b"\xEF\xBB\xBF", "U+FEFF ZERO WIDTH NO-BREAK SPACE"),
+];
+
+/// The index in [`INVISIBLE`] of the character at `data[i..]`, if it is one.
+pub fn invisible_at(data: &[u8], i: usize) -> Option<usize> {
+    let rest = &data[i..];
+    if !matches!(rest.first(), Some(0xC2 | 0xE2 | 0xEF)) {
+        return None;
+    }
+    INVISIBLE.iter().position(|(seq, _)| rest.starts_with(seq))
+}
+
+/// `data[from..]` without [`INVISIBLE`] characters, up to `out_len` bytes out or `in_len` bytes in:
+/// the text, the blob offset of each of its bytes, and (text index, [`INVISIBLE`] index) of each
+/// character removed, the index being that of the byte that followed it.
+pub struct Stripped {
+    pub text: Vec<u8>,
+    pub pos: Vec<usize>,
+    pub removed: Vec<(usize, usize)>,
+    /// Blob offset where reading stopped.
+    pub end: usize,
+}
+
+pub fn strip_invisible(data: &[u8], from: usize, out_len: usize, in_len: usize) -> Stripped {
+    let stop = data.len().min(from.saturating_add(in_len));
+    let mut s = Stripped {
+        text: Vec::with_capacity(out_len.min(stop - from)),
+        pos: Vec::with_capacity(out_len.min(stop - from)),
+        removed: Vec::new(),
+        end: from,
+    };
+    let mut i = from;
+    while i < stop && s.text.len() < out_len {
+        if let Some(k) = invisible_at(data, i) {
+            s.removed.push((s.text.len(), k));
+            i += INVISIBLE[k].0.len();
+        } else {
+            s.text.push(data[i]);
+            s.pos.push(i);
+            i += 1;
+        }
+    }
+    s.end = i.min(data.len());
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -748,6 +874,46 @@ mod tests {
             assert_eq!(run.bytes, lenient.decode(&chars).unwrap(), "{raw:?}");
             assert_eq!(run.quanta.len(), chars.len().div_ceil(4));
         }
+    }
+
+    #[test]
+    fn utf16_runs_read_both_byte_orders_and_each_byte_once_per_reading() {
+        let le: Vec<u8> = "xSG.ab".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = "ySG.cd".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let data = [b"\xff\x01".to_vec(), le, vec![0xff; 300], be].concat();
+        let mut seen = Vec::new();
+        utf16_runs(&data, 8, |little, text, pos| {
+            seen.push((little, text.to_vec(), pos[0]))
+        });
+        seen.sort_by_key(|(little, _, at)| (*little, *at));
+        // The unit before `SG.`, `SG.`, and what the span reaches, placed at its low byte. ASCII in
+        // one byte order is ASCII in the other one byte on; only its neighbours read differently
+        // (`0178` is `x` in little-endian, U+0178 in big-endian).
+        let be_at = 2 + 12 + 300 + 1;
+        assert_eq!(
+            seen,
+            vec![
+                (false, "\u{178}SG.a".as_bytes().to_vec(), 2),
+                (false, b"ySG.c".to_vec(), be_at),
+                (true, b"xSG.a".to_vec(), 2),
+                (true, b"ySG.c".to_vec(), be_at),
+            ]
+        );
+        // A blob of nothing but hits: one window per reading, each byte decoded once in it.
+        let data = b"S\0G\0.\0".repeat(10_000);
+        let mut decoded = 0;
+        utf16_runs(&data, 142, |_, text, _| decoded += text.len());
+        assert!(decoded <= data.len(), "{decoded}");
+    }
+
+    #[test]
+    fn stripping_invisible_characters_says_where_and_which() {
+        let data = "SG.a\u{200B}b\u{AD}\u{AD}c\u{FEFF}".as_bytes();
+        let s = strip_invisible(data, 0, 100, 100);
+        assert_eq!(s.text, b"SG.abc");
+        assert_eq!(s.removed, vec![(4, 1), (5, 0), (5, 0), (6, 7)]);
+        assert_eq!(s.end, data.len());
+        assert_eq!(s.pos, vec![0, 1, 2, 3, 7, 12]);
     }
 
     #[test]

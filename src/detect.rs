@@ -30,6 +30,9 @@ pub struct Match {
     pub column: u64,
     pub encoding: Encoding,
     pub confidence: Confidence,
+    /// What was done to the bytes to read the key, when that is worth telling (invisible
+    /// characters removed from inside it).
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -157,9 +160,11 @@ impl Detector {
     /// [`Detector::scan`], and apart from them the matches dropped for [`ALLOW_MARKER`] on their
     /// line: the report counts allowed keys, so they must not vanish without a trace.
     pub fn scan_with_allowed(&self, data: &[u8]) -> (Vec<Match>, Vec<Match>) {
-        let (mut out, mut allowed) = self.scan_bytes(data);
-        if let Some(text) = decode::utf16_text(data) {
-            let (more, more_allowed) = self.scan_bytes(&text);
+        let text = decode::utf16_text(data);
+        // UTF-16 text is searched whole; only in other binary blobs are its strings looked for.
+        let (mut out, mut allowed) = self.scan_bytes(data, text.is_none());
+        if let Some(text) = text {
+            let (more, more_allowed) = self.scan_bytes(&text, false);
             out.extend(more);
             allowed.extend(more_allowed);
         }
@@ -171,18 +176,67 @@ impl Detector {
     /// Linear in `data` whatever it holds: keyword hits whose windows overlap are matched by one
     /// regex pass over the union of their windows, encoded text is decoded once per run however
     /// many hits it holds, and lines and columns come from one forward pass.
-    fn scan_bytes(&self, data: &[u8]) -> (Vec<Match>, Vec<Match>) {
-        let mut raw = self.find(data, true);
+    fn scan_bytes(&self, data: &[u8], utf16_strings: bool) -> (Vec<Match>, Vec<Match>) {
+        let binary = is_binary(data);
+        let mut raw = self.find(data, true, binary);
+        if binary && utf16_strings {
+            raw.extend(self.find_utf16(data));
+            raw.sort_by_key(|m| (m.offset, m.encoding));
+            raw.dedup_by(|a, b| a.offset == b.offset && a.key == b.key && a.rule == b.rule);
+        }
         let allowed = locate_and_allow(data, &mut raw);
         (raw, allowed)
+    }
+
+    /// The matches in the UTF-16 strings of a binary blob ([`decode::utf16_runs`]), placed at the
+    /// blob offset of their first character's low byte.
+    ///
+    /// ASCII UTF-16 reads as text in both byte orders, one byte apart, and the neighbours of a key
+    /// only in its own: a match both readings see must pass in both (`x` before a key in one is an
+    /// unrelated character in the other), one only a reading sees passes in that one.
+    fn find_utf16(&self, data: &[u8]) -> Vec<Match> {
+        let max_len = self.rules.iter().map(|r| r.max_len).max().unwrap_or(0);
+        // The match, and the two characters after it that the boundary check reads.
+        let span = 2 * (max_len + 2);
+        let (mut le, mut be) = (Vec::new(), Vec::new());
+        decode::utf16_runs(data, span, |little, text, pos| {
+            for mut m in self.find(text, false, false) {
+                let Some(&at) = pos.get(m.offset) else {
+                    continue;
+                };
+                m.offset = at;
+                if little { le.push(m) } else { be.push(m) }
+            }
+        });
+        be.sort_by_key(|m| m.offset);
+        let seen_in = |reading: &[Match], m: &Match| {
+            let from = reading.partition_point(|o| o.offset < m.offset);
+            reading[from..]
+                .iter()
+                .take_while(|o| o.offset == m.offset)
+                .any(|o| o.key == m.key && o.rule == m.rule)
+        };
+        let at = |i: Option<usize>, needle: &[u8]| i.is_some_and(|i| data[i..].starts_with(needle));
+        let mut out: Vec<Match> = Vec::with_capacity(le.len() + be.len());
+        for m in &le {
+            if !at(m.offset.checked_sub(1), decode::UTF16BE_SG) || seen_in(&be, m) {
+                out.push(m.clone());
+            }
+        }
+        for m in be {
+            if !at(Some(m.offset), decode::UTF16LE_SG) {
+                out.push(m);
+            }
+        }
+        out
     }
 
     /// The matches in `data` by offset, without line and column; with `nested`, also those of
     /// base64 or percent-encoding inside base64 (the decoded outer text is searched with `nested`
     /// off, so the depth stays 2).
-    fn find(&self, data: &[u8], nested: bool) -> Vec<Match> {
+    fn find(&self, data: &[u8], nested: bool, binary: bool) -> Vec<Match> {
         let mut raw: Vec<Match> = Vec::new();
-        let mut state = ScanState::new(self.rules.len());
+        let mut state = ScanState::new(self.rules.len(), binary);
         for hit in self.prefilter.find_iter(data) {
             let needle = self.needles[hit.pattern().as_usize()];
             match needle.kind {
@@ -279,7 +333,7 @@ impl Detector {
             _ => Layer::Base64,
         };
         let decoded = decode::base64_lenient(text);
-        for mut m in self.find(&decoded, false) {
+        for mut m in self.find(&decoded, false, false) {
             if m.rule != r {
                 continue;
             }
@@ -297,9 +351,78 @@ impl Detector {
         let cluster = &mut state.plain[r];
         let (lo, hi) = (hit.saturating_sub(rule.max_len), hit + rule.max_len);
         if !cluster.fits(lo) {
-            self.match_cluster(r, data, cluster, out, |m, _| Some(m));
+            self.match_cluster(r, data, state.binary, cluster, out, |m, _| Some(m));
         }
         cluster.push(hit, lo, hi);
+        if hit >= state.invisible[r] {
+            self.invisible_hit(r, data, hit, &mut state.invisible[r], out);
+        }
+    }
+
+    /// A key with invisible format characters pasted inside (`SG.ab\u{200B}cd…`): the text from
+    /// the hit on, without them, is matched like the blob, and a match that had one removed from
+    /// inside it is reported with medium confidence and a note. Runs only when such a character
+    /// follows the hit closely; reads up to [`INVISIBLE_SPAN`] bytes once, and later hits whose key
+    /// would lie within what it read (`covered`) are not looked at again.
+    fn invisible_hit(&self, r: usize, data: &[u8], hit: usize, covered: &mut usize, out: &mut Vec<Match>) {
+        let rule = &self.rules[r];
+        let near = &data[hit..data.len().min(hit + rule.max_len + INVISIBLE_SLACK)];
+        let invisible_near = memchr::memchr3_iter(0xC2, 0xE2, 0xEF, near)
+            .any(|i| decode::invisible_at(data, hit + i).is_some());
+        if !invisible_near {
+            return;
+        }
+        // The bytes before the hit are kept as they are, for the left boundary check.
+        let before = hit.saturating_sub(INVISIBLE_BEFORE);
+        let s = decode::strip_invisible(data, hit, INVISIBLE_SPAN, 2 * INVISIBLE_SPAN);
+        let text = [&data[before..hit], &s.text[..]].concat();
+        let pos: Vec<usize> = (before..hit).chain(s.pos.iter().copied()).collect();
+        let shift = hit - before;
+        let at_end = s.end >= data.len();
+        // A key starting this far into the text ends, with the two bytes its right boundary
+        // check reads, within it.
+        let complete = if at_end {
+            text.len()
+        } else {
+            text.len().saturating_sub(rule.max_len + 2)
+        };
+        *covered = pos.get(complete).copied().unwrap_or(s.end).max(hit + 1);
+        let mut cluster = Cluster::default();
+        for kw in &rule.spec.keywords {
+            for p in memchr::memmem::find_iter(&text[shift..], kw.as_bytes()) {
+                cluster.push(shift + p, 0, text.len());
+            }
+        }
+        let removed = &s.removed;
+        self.match_cluster(r, &text, false, &mut cluster, out, |mut m, _| {
+            let start = m.offset.checked_sub(shift)?;
+            let end = start + m.key.len();
+            if m.offset >= complete {
+                return None;
+            }
+            // Characters removed strictly inside the match: one before it or after it was no part
+            // of it, and the match without it is found as it is.
+            let lo = removed.partition_point(|(q, _)| *q <= start);
+            let hi = removed.partition_point(|(q, _)| *q < end);
+            let inside = removed.get(lo..hi).filter(|r| !r.is_empty())?;
+            let mut counts = [0usize; decode::INVISIBLE.len()];
+            for (_, k) in inside {
+                counts[*k] += 1;
+            }
+            let what: Vec<String> = counts
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| format!("{} x{n}", decode::INVISIBLE[k].1))
+                .collect();
+            m.offset = pos[m.offset];
+            m.confidence = Confidence::Medium;
+            m.note = Some(format!(
+                "invisible characters removed from inside the key: {}",
+                what.join(", ")
+            ));
+            Some(m)
+        });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -388,7 +511,7 @@ impl Detector {
     fn flush_base64(&self, r: usize, data: &[u8], st: &mut Base64State, out: &mut Vec<Match>) {
         let max_len = self.rules[r].max_len;
         let quanta = &st.run.quanta;
-        self.match_cluster(r, &st.run.bytes, &mut st.cluster, out, |mut m, hit| {
+        self.match_cluster(r, &st.run.bytes, false, &mut st.cluster, out, |mut m, hit| {
             let quantum = quanta[hit / 3];
             m.encoding = decode::base64_alphabet(data, quantum, hit % 3, max_len)?;
             m.offset = quantum;
@@ -461,7 +584,7 @@ impl Detector {
     fn flush_percent(&self, r: usize, data: &[u8], st: &mut PercentState, out: &mut Vec<Match>) {
         let pos = &st.run.pos;
         let escapes = st.escapes;
-        self.match_cluster(r, &st.run.bytes, &mut st.cluster, out, |mut m, _| {
+        self.match_cluster(r, &st.run.bytes, false, &mut st.cluster, out, |mut m, _| {
             let start = m.offset;
             m.offset = pos[start];
             m.encoding = if escapes {
@@ -485,7 +608,7 @@ impl Detector {
 
     fn finish(&self, data: &[u8], mut state: ScanState, out: &mut Vec<Match>) {
         for r in 0..self.rules.len() {
-            self.match_cluster(r, data, &mut state.plain[r], out, |m, _| Some(m));
+            self.match_cluster(r, data, state.binary, &mut state.plain[r], out, |m, _| Some(m));
             for st in &mut state.base64[r] {
                 self.flush_base64(r, data, st, out);
             }
@@ -505,6 +628,7 @@ impl Detector {
         &self,
         rule_idx: usize,
         buf: &[u8],
+        binary: bool,
         cluster: &mut Cluster,
         out: &mut Vec<Match>,
         mut adjust: impl FnMut(Match, usize) -> Option<Match>,
@@ -528,7 +652,11 @@ impl Detector {
             while h < hits.len() && hits[h] < start {
                 h += 1;
             }
-            if h == hits.len() || hits[h] >= end || !bounded(rule, buf, start, end) {
+            if h == hits.len() || hits[h] >= end {
+                continue;
+            }
+            let bound = bounded(rule, buf, start, end, binary);
+            if bound == Bound::Glued {
                 continue;
             }
             // The previous cluster, cut only for its length, already matched what covers its
@@ -540,6 +668,10 @@ impl Detector {
                 continue;
             };
             if is_placeholder(rule, &caps) {
+                continue;
+            }
+            let confidence = confidence(rule, &caps);
+            if bound == Bound::LengthPrefixed && confidence != Confidence::High {
                 continue;
             }
             // The regex only matches bytes of the rule's token alphabet, which is ASCII.
@@ -571,7 +703,8 @@ impl Detector {
                 line: 0,
                 column: 0,
                 encoding: Encoding::Plain,
-                confidence: confidence(rule, &caps),
+                confidence,
+                note: None,
             };
             if let Some(m) = adjust(m, hits[h]) {
                 out.push(m);
@@ -581,6 +714,14 @@ impl Detector {
         cluster.hits.clear();
     }
 }
+
+/// Bytes after a keyword hit in which an invisible character sends it to
+/// [`Detector::invisible_hit`], past the rule's longest match.
+const INVISIBLE_SLACK: usize = 11;
+/// Bytes kept before the hit in the stripped text: the boundary check reads at most this far back.
+const INVISIBLE_BEFORE: usize = 16;
+/// Bytes of text (invisible characters removed) read from a hit that has one near it.
+const INVISIBLE_SPAN: usize = 4096;
 
 /// Longest stretch of merged windows matched in one regex pass: bounds the hits kept in memory.
 const CLUSTER_SPAN: usize = 1 << 16;
@@ -660,11 +801,17 @@ struct ScanState {
     escape: Vec<Option<PercentState>>,
     /// The last nested window per phase (blob offset modulo 4).
     nested: Vec<[Option<NestedWindow>; 4]>,
+    /// The blob is binary ([`is_binary`]): a key may follow its own length prefix.
+    binary: bool,
+    /// Per rule: hits before this offset were read by an earlier [`Detector::invisible_hit`].
+    invisible: Vec<usize>,
 }
 
 impl ScanState {
-    fn new(rules: usize) -> ScanState {
+    fn new(rules: usize, binary: bool) -> ScanState {
         ScanState {
+            binary,
+            invisible: vec![0; rules],
             plain: (0..rules).map(|_| Cluster::default()).collect(),
             base64: (0..rules).map(|_| Vec::new()).collect(),
             percent: (0..rules).map(|_| None).collect(),
@@ -674,9 +821,76 @@ impl ScanState {
     }
 }
 
+/// Whether a match stands alone in its blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Alone,
+    Glued,
+    /// Glued, but in a binary blob and right after its own length (see [`length_prefixed`]): a
+    /// key if it has SendGrid's canonical form.
+    LengthPrefixed,
+}
+
 /// A match is a key only if it is not part of a longer token: no token character directly before or
-/// after it, and no `.`+token run glued to either side (`x.SG.…`, `SG.….x`).
-fn bounded(rule: &Rule, data: &[u8], start: usize, end: usize) -> bool {
+/// after it, and no `.`+token run glued to either side (`x.SG.…`, `SG.….x`). In a binary blob a
+/// match right after its own length prefix is a string of a compiled or serialized file, whatever
+/// follows it.
+fn bounded(rule: &Rule, data: &[u8], start: usize, end: usize, binary: bool) -> Bound {
+    if standalone(rule, data, start, end) {
+        Bound::Alone
+    } else if binary && rule.spec.sendgrid_key && length_prefixed(data, start, end) {
+        Bound::LengthPrefixed
+    } else {
+        Bound::Glued
+    }
+}
+
+/// Most length-prefixed strings: these formats write the length right before the bytes, and 69 is
+/// `E`, a token character. The length is one byte (`.pyc` marshal, dex and protobuf varints,
+/// msgpack str8, pickle SHORT_BINUNICODE) or the last byte of a big-endian one (Java class constant
+/// pool and serialization u2, Redis RDB's 14-bit `@E`), or a little-endian u16 to u64 (pickle
+/// BINUNICODE, BSON, bincode) whose high zero bytes come between it and the string. A string that
+/// holds the key and a line ending (or, as BSON counts, its NUL) counts that too. The next field
+/// comes right after the string, so the byte after the match says nothing.
+fn length_prefixed(data: &[u8], start: usize, end: usize) -> bool {
+    let n = end - start;
+    let tail = match data.get(end..) {
+        Some([b'\r', b'\n', ..]) => 2,
+        Some([b'\n' | 0, ..]) => 1,
+        _ => 0,
+    };
+    let zeros = data[..start]
+        .iter()
+        .rev()
+        .take(7)
+        .take_while(|b| **b == 0)
+        .count();
+    let Some(&len) = start.checked_sub(zeros + 1).map(|i| &data[i]) else {
+        return false;
+    };
+    let len = usize::from(len);
+    len == n || len == n + tail
+}
+
+/// Bytes looked at to tell a binary blob.
+const BINARY_SNIFF: usize = 1024;
+
+/// A blob is binary when its first [`BINARY_SNIFF`] bytes hold a NUL or are not UTF-8 (a character
+/// cut by the end of the sample does not count).
+pub(crate) fn is_binary(data: &[u8]) -> bool {
+    let head = &data[..data.len().min(BINARY_SNIFF)];
+    if memchr::memchr(0, head).is_some() {
+        return true;
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => false,
+        // `error_len` is `None` for a sequence the end of the input cuts short.
+        Err(e) => e.error_len().is_some() || head.len() == data.len(),
+    }
+}
+
+/// A match with no token character, nor `.`+token run, glued to either side.
+fn standalone(rule: &Rule, data: &[u8], start: usize, end: usize) -> bool {
     let tok = |i: usize| rule.token[data[i] as usize];
     let glued_before = start > 0
         && ((tok(start - 1)
@@ -998,6 +1212,7 @@ mod tests {
                     column: 0,
                     encoding: Encoding::Plain,
                     confidence: Confidence::High,
+                    note: None,
                 })
                 .collect();
             let dropped = locate_and_allow(&data, &mut matches);
@@ -1092,6 +1307,50 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn binary_is_a_nul_or_invalid_utf8_in_the_first_kib() {
+        assert!(!is_binary(b"plain text\n"));
+        assert!(is_binary(b"text\0"));
+        assert!(is_binary(b"\x80\x02pickle"));
+        // A character the end of the sample cuts is still text; one the end of the blob cuts is not.
+        let cut = [vec![b'a'; BINARY_SNIFF - 1], "é".as_bytes().to_vec()].concat();
+        assert!(!is_binary(&cut));
+        assert!(is_binary(&cut[..BINARY_SNIFF]));
+        // Past the sample, anything goes.
+        assert!(!is_binary(&[vec![b'a'; BINARY_SNIFF], vec![0]].concat()));
+    }
+
+    #[test]
+    fn length_prefixes_in_the_encodings_formats_use() {
+        let k = key();
+        let at = |before: &[u8], after: &[u8]| {
+            let data = [before, k.as_bytes(), after].concat();
+            length_prefixed(&data, before.len(), before.len() + k.len())
+        };
+        for before in [
+            &b"E"[..],
+            b"\x00E",
+            b"@E",
+            b"\x8cE",
+            b"t\x00E",
+            b"XE\x00\x00\x00",
+            b"E\0\0\0\0\0\0\0",
+        ] {
+            assert!(at(before, b"zq"), "{before:?}");
+        }
+        assert!(at(b"F", b"\n"));
+        assert!(at(b"G", b"\r\n"));
+        assert!(at(b"F", b"\0"));
+        for (before, after) in [
+            (&b"F"[..], &b"x"[..]),
+            (b"D", b""),
+            (b"", b""),
+            (b"E\0\0\0\0\0\0\0\0", b""),
+        ] {
+            assert!(!at(before, after), "{before:?} {after:?}");
         }
     }
 

@@ -118,6 +118,9 @@ impl<'d> Collector<'d> {
                 revocation: None,
                 rotation: None,
             });
+            // A key read only after removing invisible characters is `medium`; the same key
+            // found as it is elsewhere is as sure as its form makes it, whichever came first.
+            entry.confidence = entry.confidence.min(m.confidence);
             entry.location_count = entry.location_count.saturating_add(1);
             if entry.locations.len() < MAX_LOCATIONS {
                 // Lines are 1-based: a name's line says which name, and line 0 says "in the name".
@@ -131,6 +134,7 @@ impl<'d> Collector<'d> {
                     line: if in_name { 0 } else { m.line },
                     column: m.column,
                     encoding: m.encoding,
+                    note: m.note,
                 });
             }
         }

@@ -132,8 +132,8 @@ impl<'de> Deserialize<'de> for Encoding {
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
     High,
-    /// Not canonical (a hand-made or truncated-and-padded string), or from a report that predates
-    /// the field.
+    /// Not canonical (a hand-made or truncated-and-padded string), read only after removing
+    /// invisible characters from inside it, or from a report that predates the field.
     #[default]
     Medium,
 }
@@ -232,6 +232,10 @@ pub struct Location {
     /// 1-based, in characters; with line 0, in the name that holds the key.
     pub column: u64,
     pub encoding: Encoding,
+    /// What was done to the bytes here to read the key (invisible characters removed from inside
+    /// it); absent when they hold it as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -8,6 +8,7 @@ mod architecture;
 mod archive;
 mod artefacts;
 mod ci;
+mod compiled;
 mod config;
 mod dir;
 mod distribution;

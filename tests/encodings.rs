@@ -367,3 +367,116 @@ sgtest!(
         assert_eq!(findings(&doc).len(), expected.len());
     }
 );
+
+// Invisible characters inside a key
+
+sgtest!(
+    invisible_characters_inside_a_key_are_removed_with_medium_confidence_and_a_note,
+    |dir, cmd| {
+        let mut g = KeyGen::new(2410);
+        // Inserts `chars` into the key at the given character offsets (after `SG.`).
+        let spoil = |key: &str, at: &[(usize, &str)]| {
+            let mut out = key.to_string();
+            for (i, c) in at.iter().rev() {
+                out.insert_str(*i, c);
+            }
+            out
+        };
+        let (zwsp, shy, marks, after) = (g.key(), g.key(), g.key(), g.key());
+        dir.write(
+            "zwsp.env",
+            format!("SENDGRID_API_KEY={}\n", spoil(&zwsp, &[(13, "\u{200B}")])),
+        );
+        dir.write(
+            "shy.md",
+            format!("Key: `{}`\n", spoil(&shy, &[(30, "\u{AD}"), (50, "\u{AD}")])),
+        );
+        dir.write(
+            "marks.json",
+            format!(
+                "{{\"k\": \"{}\"}}\n",
+                spoil(
+                    &marks,
+                    &[(3, "\u{200F}"), (26, "\u{FEFF}"), (40, "\u{2060}\u{200D}")]
+                )
+            ),
+        );
+        // A character after the key is no part of it: the key is found as it is.
+        dir.write("after.txt", format!("{after}\u{200B}\n"));
+        // The same key, spoilt, elsewhere: its finding stays as sure as its form.
+        dir.write("again.txt", format!("{}\n", spoil(&after, &[(9, "\u{200C}")])));
+        // Near misses stay silent with an invisible character in them.
+        let base = g.key();
+        let long = format!("{base}{}", g.token(1));
+        dir.write("long.env", format!("K={}\n", spoil(&long, &[(20, "\u{200B}")])));
+        let glued = g.key();
+        dir.write(
+            "glued.env",
+            format!("K=x{}\n", spoil(&glued, &[(20, "\u{200B}")])),
+        );
+        let placeholder = format!("SG.{}.{}", "x".repeat(22), &g.key()[26..]);
+        dir.write(
+            "placeholder.env",
+            format!("K={}\n", spoil(&placeholder, &[(8, "\u{200B}")])),
+        );
+
+        let run = scan(dir.root(), &["dir", ".", "--format", "json"]);
+        assert_eq!(run.code, 1, "{run}");
+        let doc = run.json();
+        let note = |k: &str, file: &str| -> (String, String, u64, u64) {
+            let f = finding(&doc, k);
+            let loc = f["locations"]
+                .as_array()
+                .and_then(|l| l.iter().find(|l| l["path"] == file))
+                .unwrap_or_else(|| panic!("no location in {file}"));
+            (
+                str_at(f, "confidence").to_string(),
+                loc["note"].as_str().unwrap_or("").to_string(),
+                u64_at(loc, "line"),
+                u64_at(loc, "column"),
+            )
+        };
+        let (conf, text, line, column) = note(&zwsp, "zwsp.env");
+        assert_eq!((conf.as_str(), line, column), ("medium", 1, 18));
+        assert_eq!(
+            text,
+            "invisible characters removed from inside the key: U+200B ZERO WIDTH SPACE x1"
+        );
+        let (conf, text, ..) = note(&shy, "shy.md");
+        assert_eq!(conf, "medium");
+        assert!(text.ends_with("U+00AD SOFT HYPHEN x2"), "{text}");
+        let (conf, text, ..) = note(&marks, "marks.json");
+        assert_eq!(conf, "medium");
+        for name in ["U+200D", "U+200F", "U+2060", "U+FEFF"] {
+            assert!(text.contains(name), "{name} in {text}");
+        }
+        let (conf, text, ..) = note(&after, "after.txt");
+        assert_eq!((conf.as_str(), text.as_str()), ("high", ""));
+        let (conf, text, ..) = note(&after, "again.txt");
+        assert_eq!(conf, "high");
+        assert!(text.ends_with("U+200C ZERO WIDTH NON-JOINER x1"), "{text}");
+        for (k, what) in [
+            (&long, "a 44-character secret"),
+            (&base, "its first 69 characters"),
+            (&glued, "a glued key"),
+            (&placeholder, "a placeholder"),
+        ] {
+            assert!(
+                crate::util::find(&doc, k).is_none(),
+                "{what} with an invisible character was reported: {}",
+                scrub(&doc.to_string())
+            );
+        }
+        assert_eq!(findings(&doc).len(), 4, "{}", scrub(&doc.to_string()));
+
+        // The human report says what was removed.
+        let human = scan(dir.root(), &["dir", "."]);
+        assert_eq!(human.code, 1, "{human}");
+        assert!(
+            human
+                .stdout
+                .contains("(invisible characters removed from inside the key: U+200B ZERO WIDTH SPACE x1)"),
+            "{human}"
+        );
+    }
+);

@@ -145,6 +145,9 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             if loc.encoding != crate::model::Encoding::Plain {
                 write!(out, " ({}-encoded)", loc.encoding.as_str())?;
             }
+            if let Some(note) = &loc.note {
+                write!(out, " ({})", Safe(note.as_str()))?;
+            }
             if let Some(c) = &loc.origin.commit {
                 let short = Safe(c.commit.get(..12).unwrap_or(&c.commit));
                 write!(
@@ -476,6 +479,7 @@ mod tests {
             line: 2,
             column: 5,
             encoding: Encoding::Plain,
+            note: None,
         }
     }
 
