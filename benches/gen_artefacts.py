@@ -30,12 +30,10 @@ import zipfile
 import zlib
 from email.message import EmailMessage
 
-ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
-
-
 def make_key(rng):
-    part = lambda n: "".join(rng.choice(ALPHABET) for _ in range(n))
-    return "SG." + part(22) + "." + part(43)
+    # As SendGrid issues them: canonical base64url of 16 and 32 random bytes.
+    part = lambda n: base64.urlsafe_b64encode(bytes(rng.getrandbits(8) for _ in range(n))).decode().rstrip("=")
+    return "SG." + part(16) + "." + part(32)
 
 
 def pyc(out, key):

@@ -875,11 +875,16 @@ fn length_prefixed(data: &[u8], start: usize, end: usize) -> bool {
 /// Bytes looked at to tell a binary blob.
 const BINARY_SNIFF: usize = 1024;
 
-/// A blob is binary when its first [`BINARY_SNIFF`] bytes hold a NUL or are not UTF-8 (a character
-/// cut by the end of the sample does not count).
+/// A blob is binary when its first [`BINARY_SNIFF`] bytes hold a NUL or another C0 control that
+/// text does not use (tab, line feed, vertical tab, form feed, carriage return and escape it does),
+/// or are not UTF-8 (a character cut by the end of the sample does not count). A one-field
+/// protobuf (`0a 45` + key + `10 01`) is all ASCII but for its varint tags.
 pub(crate) fn is_binary(data: &[u8]) -> bool {
     let head = &data[..data.len().min(BINARY_SNIFF)];
-    if memchr::memchr(0, head).is_some() {
+    if head
+        .iter()
+        .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1b))
+    {
         return true;
     }
     match std::str::from_utf8(head) {

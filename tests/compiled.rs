@@ -275,6 +275,15 @@ fn msgpack_protobuf_and_redis_dump_hand_built_per_spec() {
     pb.extend_from_slice(near.as_bytes());
     pb.extend_from_slice(&[0x20, 0x01]);
     dir.write("config.pb", pb);
+    // A one-field protobuf: all ASCII but its tags (`0a 45` + key + `10 01`), no NUL.
+    let k4 = g.key();
+    let mut one = vec![0x0a, short_len(&k4)];
+    one.extend_from_slice(k4.as_bytes());
+    one.extend_from_slice(&[0x10, 0x01]);
+    dir.write("one.pb", one);
+    // Text with a tab and an escape (a terminal log) is still text: `E` + key there is a near miss.
+    let k5 = g.key();
+    dir.write("term.log", format!("\x1b[1m\tE{k5}\n"));
     // RDB 9: header, an aux field, SELECTDB 0, RESIZEDB, two string entries, EOF and a checksum.
     let mut rdb = b"REDIS0009".to_vec();
     rdb.push(0xfa);
@@ -297,8 +306,10 @@ fn msgpack_protobuf_and_redis_dump_hand_built_per_spec() {
     assert_eq!(paths(&doc, &k1), vec!["cache.msgpack"]);
     assert_eq!(paths(&doc, &k2), vec!["config.pb"]);
     assert_eq!(paths(&doc, &k3), vec!["dump.rdb"]);
+    assert_eq!(paths(&doc, &k4), vec!["one.pb"]);
+    assert_silent(&doc, &k5, "E + key in text with a tab and an escape");
     assert_silent(&doc, &near, "a 44-character secret");
-    assert_eq!(findings(&doc).len(), 3, "{}", scrub(&doc.to_string()));
+    assert_eq!(findings(&doc).len(), 4, "{}", scrub(&doc.to_string()));
 }
 
 #[test]
