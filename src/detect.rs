@@ -892,13 +892,8 @@ fn length_prefixed(data: &[u8], start: usize, end: usize, binary: Sniff) -> bool
 /// Bytes looked at to tell a binary blob.
 const BINARY_SNIFF: usize = 1024;
 
-/// A blob is binary when its first [`BINARY_SNIFF`] bytes hold a NUL or are not UTF-8 (a character
-/// cut by the end of the sample does not count).
-pub(crate) fn is_binary(data: &[u8]) -> bool {
-    sniff(data) != Sniff::Text
-}
-
-/// What the first [`BINARY_SNIFF`] bytes of a blob say of it.
+/// What the first [`BINARY_SNIFF`] bytes of a blob say of it: it is binary when they hold a NUL or
+/// are not UTF-8 (a character cut by the end of the sample does not count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sniff {
     Text,
@@ -1352,6 +1347,7 @@ mod tests {
 
     #[test]
     fn binary_is_a_nul_or_invalid_utf8_in_the_first_kib() {
+        let is_binary = |data: &[u8]| sniff(data) != Sniff::Text;
         assert!(!is_binary(b"plain text\n"));
         assert!(is_binary(b"text\0"));
         assert!(is_binary(b"\x80\x02pickle"));
