@@ -177,9 +177,9 @@ impl Detector {
     /// regex pass over the union of their windows, encoded text is decoded once per run however
     /// many hits it holds, and lines and columns come from one forward pass.
     fn scan_bytes(&self, data: &[u8], utf16_strings: bool) -> (Vec<Match>, Vec<Match>) {
-        let binary = is_binary(data);
-        let mut raw = self.find(data, true, binary);
-        if binary && utf16_strings {
+        let sniff = sniff(data);
+        let mut raw = self.find(data, true, sniff);
+        if sniff != Sniff::Text && utf16_strings {
             raw.extend(self.find_utf16(data));
             raw.sort_by_key(|m| (m.offset, m.encoding));
             raw.dedup_by(|a, b| a.offset == b.offset && a.key == b.key && a.rule == b.rule);
@@ -200,7 +200,7 @@ impl Detector {
         let span = 2 * (max_len + 2);
         let (mut le, mut be) = (Vec::new(), Vec::new());
         decode::utf16_runs(data, span, |little, text, pos| {
-            for mut m in self.find(text, false, false) {
+            for mut m in self.find(text, false, Sniff::Text) {
                 let Some(&at) = pos.get(m.offset) else {
                     continue;
                 };
@@ -234,7 +234,7 @@ impl Detector {
     /// The matches in `data` by offset, without line and column; with `nested`, also those of
     /// base64 or percent-encoding inside base64 (the decoded outer text is searched with `nested`
     /// off, so the depth stays 2).
-    fn find(&self, data: &[u8], nested: bool, binary: bool) -> Vec<Match> {
+    fn find(&self, data: &[u8], nested: bool, binary: Sniff) -> Vec<Match> {
         let mut raw: Vec<Match> = Vec::new();
         let mut state = ScanState::new(self.rules.len(), binary);
         for hit in self.prefilter.find_iter(data) {
@@ -333,7 +333,7 @@ impl Detector {
             _ => Layer::Base64,
         };
         let decoded = decode::base64_lenient(text);
-        for mut m in self.find(&decoded, false, false) {
+        for mut m in self.find(&decoded, false, Sniff::Text) {
             if m.rule != r {
                 continue;
             }
@@ -394,7 +394,7 @@ impl Detector {
             }
         }
         let removed = &s.removed;
-        self.match_cluster(r, &text, false, &mut cluster, out, |mut m, _| {
+        self.match_cluster(r, &text, Sniff::Text, &mut cluster, out, |mut m, _| {
             let start = m.offset.checked_sub(shift)?;
             let end = start + m.key.len();
             if m.offset >= complete {
@@ -511,12 +511,19 @@ impl Detector {
     fn flush_base64(&self, r: usize, data: &[u8], st: &mut Base64State, out: &mut Vec<Match>) {
         let max_len = self.rules[r].max_len;
         let quanta = &st.run.quanta;
-        self.match_cluster(r, &st.run.bytes, false, &mut st.cluster, out, |mut m, hit| {
-            let quantum = quanta[hit / 3];
-            m.encoding = decode::base64_alphabet(data, quantum, hit % 3, max_len)?;
-            m.offset = quantum;
-            Some(m)
-        });
+        self.match_cluster(
+            r,
+            &st.run.bytes,
+            Sniff::Text,
+            &mut st.cluster,
+            out,
+            |mut m, hit| {
+                let quantum = quanta[hit / 3];
+                m.encoding = decode::base64_alphabet(data, quantum, hit % 3, max_len)?;
+                m.offset = quantum;
+                Some(m)
+            },
+        );
     }
 
     /// A `%XX` hit, or with `escapes` a text-escape hit: the same decode-once run, with its own
@@ -584,7 +591,7 @@ impl Detector {
     fn flush_percent(&self, r: usize, data: &[u8], st: &mut PercentState, out: &mut Vec<Match>) {
         let pos = &st.run.pos;
         let escapes = st.escapes;
-        self.match_cluster(r, &st.run.bytes, false, &mut st.cluster, out, |mut m, _| {
+        self.match_cluster(r, &st.run.bytes, Sniff::Text, &mut st.cluster, out, |mut m, _| {
             let start = m.offset;
             m.offset = pos[start];
             m.encoding = if escapes {
@@ -628,7 +635,7 @@ impl Detector {
         &self,
         rule_idx: usize,
         buf: &[u8],
-        binary: bool,
+        binary: Sniff,
         cluster: &mut Cluster,
         out: &mut Vec<Match>,
         mut adjust: impl FnMut(Match, usize) -> Option<Match>,
@@ -801,14 +808,14 @@ struct ScanState {
     escape: Vec<Option<PercentState>>,
     /// The last nested window per phase (blob offset modulo 4).
     nested: Vec<[Option<NestedWindow>; 4]>,
-    /// The blob is binary ([`is_binary`]): a key may follow its own length prefix.
-    binary: bool,
+    /// Whether the blob is binary ([`sniff`]): a key may follow its own length prefix.
+    binary: Sniff,
     /// Per rule: hits before this offset were read by an earlier [`Detector::invisible_hit`].
     invisible: Vec<usize>,
 }
 
 impl ScanState {
-    fn new(rules: usize, binary: bool) -> ScanState {
+    fn new(rules: usize, binary: Sniff) -> ScanState {
         ScanState {
             binary,
             invisible: vec![0; rules],
@@ -835,10 +842,10 @@ enum Bound {
 /// after it, and no `.`+token run glued to either side (`x.SG.…`, `SG.….x`). In a binary blob a
 /// match right after its own length prefix is a string of a compiled or serialized file, whatever
 /// follows it.
-fn bounded(rule: &Rule, data: &[u8], start: usize, end: usize, binary: bool) -> Bound {
+fn bounded(rule: &Rule, data: &[u8], start: usize, end: usize, binary: Sniff) -> Bound {
     if standalone(rule, data, start, end) {
         Bound::Alone
-    } else if binary && rule.spec.sendgrid_key && length_prefixed(data, start, end) {
+    } else if binary != Sniff::Text && rule.spec.sendgrid_key && length_prefixed(data, start, end, binary) {
         Bound::LengthPrefixed
     } else {
         Bound::Glued
@@ -852,7 +859,11 @@ fn bounded(rule: &Rule, data: &[u8], start: usize, end: usize, binary: bool) -> 
 /// BINUNICODE, BSON, bincode) whose high zero bytes come between it and the string. A string that
 /// holds the key and a line ending (or, as BSON counts, its NUL) counts that too. The next field
 /// comes right after the string, so the byte after the match says nothing.
-fn length_prefixed(data: &[u8], start: usize, end: usize) -> bool {
+///
+/// A blob binary only by its encoding (Latin-1 or cp1252 text is not UTF-8) may be text: there
+/// the length byte must follow a byte no text has (a msgpack `str8` type, `0xd9`), so `"E` + key
+/// in a legacy-encoded source file stays a near miss.
+fn length_prefixed(data: &[u8], start: usize, end: usize, binary: Sniff) -> bool {
     let n = end - start;
     let tail = match data.get(end..) {
         Some([b'\r', b'\n', ..]) => 2,
@@ -868,6 +879,12 @@ fn length_prefixed(data: &[u8], start: usize, end: usize) -> bool {
     let Some(&len) = start.checked_sub(zeros + 1).map(|i| &data[i]) else {
         return false;
     };
+    if binary == Sniff::Encoding {
+        let type_byte = start.checked_sub(zeros + 2).map(|i| data[i]);
+        if !type_byte.is_some_and(|b| b >= 0x80 || (b < 0x20 && !b.is_ascii_whitespace())) {
+            return false;
+        }
+    }
     let len = usize::from(len);
     len == n || len == n + tail
 }
@@ -875,22 +892,36 @@ fn length_prefixed(data: &[u8], start: usize, end: usize) -> bool {
 /// Bytes looked at to tell a binary blob.
 const BINARY_SNIFF: usize = 1024;
 
-/// A blob is binary when its first [`BINARY_SNIFF`] bytes hold a NUL or another C0 control that
-/// text does not use (tab, line feed, vertical tab, form feed, carriage return and escape it does),
-/// or are not UTF-8 (a character cut by the end of the sample does not count). A one-field
-/// protobuf (`0a 45` + key + `10 01`) is all ASCII but for its varint tags.
-pub(crate) fn is_binary(data: &[u8]) -> bool {
+/// What the first [`BINARY_SNIFF`] bytes of a blob say of it: it is binary when they hold a NUL or
+/// another C0 control text does not use (tab, line feed, vertical tab, form feed, carriage return
+/// and escape it does: a one-field protobuf, `0a 45` + key + `10 01`, is all ASCII but its tags),
+/// or are not UTF-8 (a character cut by the end of the sample does not count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sniff {
+    Text,
+    /// Not UTF-8, but no NUL or control byte that text does not hold: maybe text in a legacy
+    /// encoding.
+    Encoding,
+    /// A NUL or a control byte text does not hold.
+    Bytes,
+}
+
+/// A C0 control that text does not hold.
+fn control(b: u8) -> bool {
+    b < 0x20 && !matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1b)
+}
+
+pub(crate) fn sniff(data: &[u8]) -> Sniff {
     let head = &data[..data.len().min(BINARY_SNIFF)];
-    if head
-        .iter()
-        .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1b))
-    {
-        return true;
+    if head.iter().any(|&b| control(b)) {
+        return Sniff::Bytes;
     }
     match std::str::from_utf8(head) {
-        Ok(_) => false,
+        Ok(_) => Sniff::Text,
         // `error_len` is `None` for a sequence the end of the input cuts short.
-        Err(e) => e.error_len().is_some() || head.len() == data.len(),
+        // Controls are ruled out above: what is left may be text in a legacy encoding.
+        Err(e) if e.error_len().is_some() || head.len() == data.len() => Sniff::Encoding,
+        Err(_) => Sniff::Text,
     }
 }
 
@@ -1317,6 +1348,7 @@ mod tests {
 
     #[test]
     fn binary_is_a_nul_or_invalid_utf8_in_the_first_kib() {
+        let is_binary = |data: &[u8]| sniff(data) != Sniff::Text;
         assert!(!is_binary(b"plain text\n"));
         assert!(is_binary(b"text\0"));
         assert!(is_binary(b"\x80\x02pickle"));
@@ -1333,7 +1365,7 @@ mod tests {
         let k = key();
         let at = |before: &[u8], after: &[u8]| {
             let data = [before, k.as_bytes(), after].concat();
-            length_prefixed(&data, before.len(), before.len() + k.len())
+            length_prefixed(&data, before.len(), before.len() + k.len(), Sniff::Bytes)
         };
         for before in [
             &b"E"[..],
@@ -1357,6 +1389,25 @@ mod tests {
         ] {
             assert!(!at(before, after), "{before:?} {after:?}");
         }
+        // Binary only by its encoding: the length must follow a byte text does not hold.
+        let enc = |before: &[u8]| {
+            let data = [before, k.as_bytes()].concat();
+            length_prefixed(&data, before.len(), data.len(), Sniff::Encoding)
+        };
+        assert!(enc(b"\xd9E"));
+        assert!(!enc(b"\"E"));
+        assert!(!enc(b"E"));
+    }
+
+    #[test]
+    fn legacy_encoded_text_is_binary_only_by_its_encoding() {
+        assert_eq!(sniff(b"// caf\xe9\nvar a;\n"), Sniff::Encoding);
+        assert_eq!(sniff(b"\x81\xa3key\xd9E"), Sniff::Encoding);
+        assert_eq!(sniff(b"\xac\xed\x00\x05"), Sniff::Bytes);
+        assert_eq!(sniff(b"\x80\x02\x8c\x03"), Sniff::Bytes);
+        assert_eq!(sniff(b"form\x0cfeed\ttab\x1b[1m ok"), Sniff::Text);
+        // A control text does not hold makes even UTF-8 bytes: a one-field protobuf is ASCII.
+        assert_eq!(sniff(b"\x0aEkey\x10\x01"), Sniff::Bytes);
     }
 
     #[test]

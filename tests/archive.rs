@@ -1540,6 +1540,68 @@ fn zlib(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// A git pack's type-and-size header for an entry of `kind` and `size` bytes.
+fn pack_entry_header(kind: u8, mut size: usize) -> Vec<u8> {
+    let mut h = vec![kind << 4 | (size & 15) as u8];
+    size >>= 4;
+    while size > 0 {
+        *h.last_mut().unwrap() |= 0x80;
+        h.push((size & 0x7f) as u8);
+        size >>= 7;
+    }
+    h
+}
+
+#[test]
+fn git_pack_deltas_are_held_to_the_ratio_guard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = KeyGen::new(7246).key();
+    // A 64 KiB blob holding a key, then deltas on it of 2 MiB each: 32 copy instructions of
+    // 64 KiB (4 bytes of delta a MiB), 20 MiB out of a pack of a few KiB.
+    let mut base = prop(&key);
+    base.resize(65536, b'.');
+    let mut pack = b"PACK\0\0\0\x02".to_vec();
+    pack.extend_from_slice(&11u32.to_be_bytes());
+    pack.extend_from_slice(&pack_entry_header(3, base.len()));
+    pack.extend_from_slice(&zlib(&base));
+    let dst = 2usize << 20;
+    let mut delta = vec![0x80, 0x80, 0x04, 0x80, 0x80, 0x80, 0x01];
+    delta.extend(std::iter::repeat_n(0x80u8, dst / 65536));
+    for _ in 0..10 {
+        let at = pack.len();
+        pack.extend_from_slice(&pack_entry_header(6, delta.len()));
+        // OFS_DELTA back to the blob at offset 12.
+        let back = at - 12;
+        let mut ofs = vec![(back & 0x7f) as u8];
+        let mut o = back >> 7;
+        while o > 0 {
+            o -= 1;
+            ofs.insert(0, 0x80 | (o & 0x7f) as u8);
+            o >>= 7;
+        }
+        pack.extend_from_slice(&ofs);
+        pack.extend_from_slice(&zlib(&delta));
+    }
+    pack.extend_from_slice(&[0; 20]);
+    write(
+        tmp.path(),
+        "r.tar",
+        tar(&[("r/.git/objects/pack/pack-0a1b.pack", &pack)]),
+    );
+    let run = sg(tmp.path(), &["dir", ".", "-f", "json"], None);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    // The key read before the stop stays found.
+    assert!(!places(&doc, &key).is_empty(), "{run}");
+    let skips = skipped(&doc);
+    assert!(
+        skips
+            .iter()
+            .any(|(_, r)| r.contains("git pack deltas made more than 200:1")),
+        "{skips:?}"
+    );
+}
+
 #[test]
 fn git_objects_in_an_archive_that_are_broken_or_unresolvable_are_skips() {
     let tmp = tempfile::tempdir().unwrap();

@@ -333,6 +333,12 @@ fn a_glued_length_byte_is_accepted_only_in_binary_files_and_for_canonical_keys()
     dir.write("seventy.bin", binary(&[b"F", seventy.as_bytes(), b"x"].concat()));
     let off = g.key();
     dir.write("off.bin", binary(&[b"D", off.as_bytes()].concat()));
+    // A source file in Latin-1 (`é` is one byte, not UTF-8) is not UTF-8 but is text.
+    let latin1 = g.key();
+    dir.write(
+        "latin1.js",
+        [b"// caf\xe9\nvar a = \"E".as_slice(), latin1.as_bytes(), b"\";\n"].concat(),
+    );
     let doc = report(&dir);
     assert_eq!(paths(&doc, &found), vec!["found.bin"]);
     assert_eq!(str_at(finding(&doc, &found), "confidence"), "high");
@@ -342,6 +348,7 @@ fn a_glued_length_byte_is_accepted_only_in_binary_files_and_for_canonical_keys()
         (&odd, "a non-canonical key after `E`"),
         (&seventy, "a key and another character after `F`"),
         (&off, "a key after `D`"),
+        (&latin1, "a key glued to `E` in a Latin-1 text file"),
     ] {
         assert_silent(&doc, key, what);
     }

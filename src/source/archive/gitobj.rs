@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::Read;
 
-use super::{End, Job, Kind, Meter};
+use super::{End, Job, Kind, Meter, RATIO_FLOOR};
 
 /// Resolved objects kept as delta bases, per pack. A delta whose base was not kept (past this,
 /// or not in the pack) is counted in one skip.
@@ -280,6 +280,9 @@ impl Job<'_> {
         let mut bases: HashMap<usize, (u8, Vec<u8>)> = HashMap::new();
         let mut ids: HashMap<gix::ObjectId, usize> = HashMap::new();
         let mut kept = 0usize;
+        // Bytes deltas made: a copy instruction of 4 bytes writes 64 KiB, so the ratio guard
+        // of the pack's inflations does not see them; they are held to it over the pack's bytes.
+        let mut made = 0u64;
         let (mut unresolved, mut at) = (0u64, 12usize);
         let trailer = data.len().saturating_sub(20);
         for _ in 0..count {
@@ -367,6 +370,17 @@ impl Job<'_> {
                         continue;
                     };
                     if !self.charge(out.len()) {
+                        return;
+                    }
+                    made += out.len() as u64;
+                    if made > RATIO_FLOOR && made / (data.len() as u64).max(1) > self.limits.max_ratio {
+                        self.skip(
+                            member,
+                            format!(
+                                "git pack deltas made more than {}:1 of the pack's bytes (--max-ratio), a likely bomb: stopped after {made} bytes; the rest of the pack not read",
+                                self.limits.max_ratio
+                            ),
+                        );
                         return;
                     }
                     (*base_kind, out)

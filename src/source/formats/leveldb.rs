@@ -63,18 +63,28 @@ pub(super) fn table(data: &[u8], out: &mut Out) {
         let Some(content) = block(data, h, &label, out) else {
             continue;
         };
-        let mut text = Vec::new();
-        let stop = entries(&content, |key, value| {
-            push_line(&mut text, key);
-            push_line(&mut text, &string_value(value));
-        });
-        // What is not an entry is scanned as it is, since the raw block is left out.
-        push_line(&mut text, &content[stop..]);
+        let text = block_text(&content, usize::try_from(out.left).unwrap_or(usize::MAX));
         if !out.emit(&label, &text) {
             return;
         }
         out.hide(h.0, h.0 + h.1);
     }
+}
+
+/// A block's entries, one string a line, and what is not an entry as it is (the raw block is
+/// left out). Each key is written whole though stored as a suffix of the one before, so a block
+/// of keys growing a byte an entry would write its square: past `cap` bytes nothing more is
+/// added, and the caller's budget check fails.
+fn block_text(content: &[u8], cap: usize) -> Vec<u8> {
+    let mut text = Vec::new();
+    let stop = entries(content, |key, value| {
+        if text.len() <= cap {
+            push_line(&mut text, key);
+            push_line(&mut text, &string_value(value));
+        }
+    });
+    push_line(&mut text, &content[stop..]);
+    text
 }
 
 /// A block's content, decompressed; `None` (with a skip where it is not plain trouble) if it
@@ -214,6 +224,24 @@ fn string_value(v: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn growing_keys_are_bounded_by_the_budget() {
+        // 3000 entries, each key one byte longer than the one before: 4.5 MB written whole.
+        let mut b = Vec::new();
+        for i in 0..3000u32 {
+            let mut v = i;
+            while v >= 0x80 {
+                b.push((v as u8) | 0x80);
+                v >>= 7;
+            }
+            b.extend_from_slice(&[v as u8, 1, 0, b'a']);
+        }
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes());
+        let text = block_text(&b, 64 * 1024);
+        assert!(text.len() < 64 * 1024 + 2 * b.len(), "{}", text.len());
+    }
 
     #[test]
     fn block_entries_share_prefixes() {

@@ -179,11 +179,14 @@ fn strings(content: &[u8]) -> Vec<u8> {
     while i < content.len() {
         match content[i] {
             b'[' if !in_array => {
+                // No `]` left is remembered too, or each `[` would search to the end again.
                 if close.is_none_or(|(c, _)| c < i) {
-                    close = memchr::memchr(b']', &content[i..]).map(|c| {
-                        let after = content[i + c + 1..].trim_ascii_start();
-                        (i + c, after.starts_with(b"TJ"))
-                    });
+                    close = Some(
+                        memchr::memchr(b']', &content[i..]).map_or((usize::MAX, false), |c| {
+                            let after = content[i + c + 1..].trim_ascii_start();
+                            (i + c, after.starts_with(b"TJ"))
+                        }),
+                    );
                 }
                 in_array = close.is_some_and(|(_, tj)| tj);
                 out.push(b'[');
@@ -294,6 +297,14 @@ mod tests {
     fn literal_strings_unescaped_and_arrays_joined() {
         assert_eq!(strings(b"(a\\)b\\050c\\\nd) Tj"), b"(a)b(cd) Tj");
         assert_eq!(strings(b"[(SG.ab) 12 (cd) -300 (next)] TJ"), b"[SG.abcd next] TJ");
+    }
+
+    #[test]
+    fn unclosed_arrays_are_read_once() {
+        // Each `[` searched to the end for its `]` was quadratic: minutes for this in a debug
+        // build, milliseconds now.
+        let content = vec![b'['; 4 << 20];
+        assert_eq!(strings(&content), content);
     }
 
     #[test]
