@@ -47,6 +47,8 @@ const XZ_MEM_LIMIT_KB: u32 = 256 * 1024;
 const ZSTD_MAX_WINDOW: u64 = 128 * 1024 * 1024;
 /// A 7z's dictionaries, PPMd models and header buffers, each; as for xz.
 const SEVENZ_MEM_LIMIT_KB: usize = 256 * 1024;
+/// The least a 7z's decoded header may take, in KiB (see `Job::sevenz`).
+const SEVENZ_HEADER_MIN_KB: u64 = 2 * 1024;
 
 /// How far archives are opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1251,11 +1253,13 @@ impl Job<'_> {
             n: &pulled,
         };
         let password = sevenz_rust2::Password::empty();
-        let archive = match sevenz_rust2::Archive::read_with_memory_limit(
-            &mut source,
-            &password,
-            SEVENZ_MEM_LIMIT_KB,
-        ) {
+        // The crate holds ~100 bytes per entry the header declares, and one header byte can
+        // declare an entry: a 3 KB file with a compressed header took 1.9 GB. The decoded header
+        // is held to 64 times the file (real headers compress ~10-20:1), 2 MiB at least (7-Zip
+        // compresses headers with a 1 MiB dictionary).
+        let header_kb =
+            (data.len() as u64 / 16).clamp(SEVENZ_HEADER_MIN_KB, SEVENZ_MEM_LIMIT_KB as u64) as usize;
+        let archive = match sevenz_rust2::Archive::read_with_memory_limit(&mut source, &password, header_kb) {
             Ok(a) => a,
             Err(e) => {
                 self.skip(member, format!("cannot open 7z: {e}; scanned as raw bytes"));
