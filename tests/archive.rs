@@ -1256,6 +1256,34 @@ fn archive_7z_is_opened_with_its_members_nested_and_solid() {
     assert_run_leaks_nothing(&run, &all);
 }
 
+/// sevenz-rust2 holds ~100 bytes per entry a header declares, and a compressed header declares
+/// hundreds of thousands in a few kilobytes: the decoded header is held to 64 times the file
+/// (2 MiB at least), so such a 7z is a skip and is scanned raw, not opened into gigabytes.
+#[test]
+fn archive_7z_header_declaring_far_more_than_the_file_holds_is_a_skip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = sevenz_rust2::ArchiveWriter::new(std::io::Cursor::new(Vec::new())).unwrap();
+    for _ in 0..300_000 {
+        w.push_archive_entry(sevenz_rust2::ArchiveEntry::new_file("x"), None::<&[u8]>)
+            .unwrap();
+    }
+    let data = w.finish().unwrap().into_inner();
+    assert!(
+        data.len() < 96 << 10,
+        "the header compresses: {} bytes",
+        data.len()
+    );
+    write(tmp.path(), "entries.7z", &data);
+    let doc = crate::util::scan(tmp.path(), &["dir", ".", "-f", "json"]).json();
+    let skips = skipped(&doc);
+    assert!(
+        skips
+            .iter()
+            .any(|(p, r)| p == "entries.7z" && r.starts_with("cannot open 7z") && r.contains("max_kb: 2048")),
+        "{skips:?}"
+    );
+}
+
 #[test]
 fn archive_7z_bomb_and_depth_and_corruption_are_skips_and_the_rest_is_read() {
     let tmp = tempfile::tempdir().unwrap();
