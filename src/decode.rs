@@ -73,7 +73,7 @@ pub fn base64_lenient(text: &[u8]) -> Vec<u8> {
     for chunk in text.chunks(4) {
         let mut v = [0u8; 4];
         for (d, c) in v.iter_mut().zip(chunk) {
-            *d = sextet_value(*c);
+            *d = crate::text::base64_sextet(*c);
         }
         let word = (v[0] as u32) << 18 | (v[1] as u32) << 12 | (v[2] as u32) << 6 | v[3] as u32;
         let bytes = [(word >> 16) as u8, (word >> 8) as u8, word as u8];
@@ -338,18 +338,6 @@ fn chars_before(data: &[u8], at: usize, out: &mut [(usize, u8); 4]) -> usize {
     n
 }
 
-/// Both alphabets in one table: which of the two a window used is decided apart
-/// ([`base64_alphabet`]), so one decoded run serves either.
-fn sextet_value(b: u8) -> u8 {
-    match b {
-        b'A'..=b'Z' => b - b'A',
-        b'a'..=b'z' => b - b'a' + 26,
-        b'0'..=b'9' => b - b'0' + 52,
-        b'+' | b'-' => 62,
-        _ => 63,
-    }
-}
-
 /// Characters of the base64 window the detector examines for a keyword in the quantum at `quantum`
 /// (with the keyword `shift` bytes into it): the quantum before (for the boundary check), then
 /// enough quanta for one byte past the longest possible match.
@@ -436,7 +424,7 @@ impl Base64Run {
     }
 
     fn push(&mut self, chars: [u8; 4], n: usize, at: usize) {
-        let v = chars.map(sextet_value);
+        let v = chars.map(crate::text::base64_sextet);
         let word = (v[0] as u32) << 18 | (v[1] as u32) << 12 | (v[2] as u32) << 6 | v[3] as u32;
         let bytes = [(word >> 16) as u8, (word >> 8) as u8, word as u8];
         // A final partial quantum of 2 or 3 characters carries 1 or 2 bytes; its spare bits are

@@ -71,16 +71,6 @@ fn is_b64_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
 }
 
-fn sextet(b: u8) -> u8 {
-    match b {
-        b'A'..=b'Z' => b - b'A',
-        b'a'..=b'z' => b - b'a' + 26,
-        b'0'..=b'9' => b - b'0' + 52,
-        b'+' | b'-' => 62,
-        _ => 63,
-    }
-}
-
 /// The spans of the base64 text `run` (either alphabet, any of its four alignments) that
 /// encode a whole key, in order, merged where they overlap.
 fn base64_keys(run: &[u8]) -> Vec<(usize, usize)> {
@@ -89,7 +79,9 @@ fn base64_keys(run: &[u8]) -> Vec<(usize, usize)> {
     for skip in 0..4.min(run.len()) {
         out.clear();
         for q in run[skip..].chunks_exact(4) {
-            let v = q.iter().fold(0u32, |v, &c| v << 6 | u32::from(sextet(c)));
+            let v = q
+                .iter()
+                .fold(0u32, |v, &c| v << 6 | u32::from(crate::text::base64_sextet(c)));
             out.extend_from_slice(&v.to_be_bytes()[1..]);
         }
         for at in memchr::memmem::find_iter(&out, b"SG.").filter(|&at| key_at(&out[at..])) {

@@ -71,6 +71,19 @@ pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// A base64 character's six bits, both alphabets in one table (`+`/`-` are 62, `/`/`_` 63): which
+/// alphabet a run used is decided apart, so one decoded run serves either. Anything else is 63:
+/// callers check the alphabet first.
+pub fn base64_sextet(b: u8) -> u8 {
+    match b {
+        b'A'..=b'Z' => b - b'A',
+        b'a'..=b'z' => b - b'a' + 26,
+        b'0'..=b'9' => b - b'0' + 52,
+        b'+' | b'-' => 62,
+        _ => 63,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

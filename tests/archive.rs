@@ -9,6 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::util::git::Repo;
+use crate::util::places;
 use crate::util::{KeyGen, Run, assert_run_leaks_nothing, env_line, fp, run, sgscan, skipped, write};
 
 // ---------------------------------------------------------------------------------------------
@@ -76,22 +77,6 @@ fn sg(cwd: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> Run {
         cmd.write_stdin(input);
     }
     run(&mut cmd)
-}
-
-/// `path!member` of every location of `key`'s finding (`path` alone outside an archive).
-fn places(doc: &Value, key: &str) -> Vec<String> {
-    let fp = fp(key);
-    doc["findings"]
-        .as_array()
-        .expect("findings array")
-        .iter()
-        .filter(|f| f["fingerprint"] == fp.as_str())
-        .flat_map(|f| f["locations"].as_array().cloned().unwrap_or_default())
-        .map(|l| match l["member"].as_str() {
-            Some(m) => format!("{}!{m}", l["path"].as_str().unwrap()),
-            None => l["path"].as_str().unwrap().to_string(),
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

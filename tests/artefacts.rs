@@ -9,7 +9,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{KeyGen, Run, assert_run_leaks_nothing, fp, scan, skipped, write};
+use crate::util::places;
+use crate::util::{KeyGen, Run, assert_run_leaks_nothing, scan, skipped, write};
 
 /// Runs a Python script with the keys in `KEY0`, `KEY1`… and the directory to write in `OUT`.
 fn python(dir: &Path, script: &str, keys: &[&str]) {
@@ -24,22 +25,6 @@ fn python(dir: &Path, script: &str, keys: &[&str]) {
         "python3 failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// `path!member` of every location of `key`'s finding.
-fn places(doc: &Value, key: &str) -> Vec<String> {
-    let fp = fp(key);
-    doc["findings"]
-        .as_array()
-        .expect("findings array")
-        .iter()
-        .filter(|f| f["fingerprint"] == fp.as_str())
-        .flat_map(|f| f["locations"].as_array().cloned().unwrap_or_default())
-        .map(|l| match l["member"].as_str() {
-            Some(m) => format!("{}!{m}", l["path"].as_str().unwrap()),
-            None => l["path"].as_str().unwrap().to_string(),
-        })
-        .collect()
 }
 
 fn json_scan(dir: &Path, extra: &[&str]) -> (Run, Value) {

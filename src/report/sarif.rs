@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::human::{moved, never_committed, other_refs};
 use super::{Context, Paths};
-use crate::model::{AllowKind, Encoding, Layer, MAX_LOCATIONS, Outcome};
+use crate::model::{AllowKind, Encoding, Layer, Location, MAX_LOCATIONS, Outcome};
 use crate::verify::Status;
 
 /// Characters that cannot appear raw in a relative URI reference path.
@@ -248,12 +248,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": artifact,
-                        "region": {
-                            "startLine": loc.line,
-                            "startColumn": loc.column,
-                            "endLine": loc.line,
-                            "endColumn": end_column(loc.column, key_len, loc.encoding),
-                        },
+                        "region": region(loc, key_len),
                     }
                 }],
                 "partialFingerprints": {
@@ -371,12 +366,7 @@ fn allowed_results(outcome: &Outcome, ctx: &Context, nth: &mut Nth) -> Vec<Value
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": artifact,
-                        "region": {
-                            "startLine": loc.line,
-                            "startColumn": loc.column,
-                            "endLine": loc.line,
-                            "endColumn": end_column(loc.column, 69, loc.encoding),
-                        },
+                        "region": region(loc, 69),
                     }
                 }],
                 "suppressions": [{ "kind": kind, "status": "accepted", "justification": by }],
@@ -572,6 +562,16 @@ fn archive_member(result: &mut Value, member: &str, line: u64) {
     if let Some(props) = result.get_mut("properties").and_then(|p| p.as_object_mut()) {
         props.insert("member".into(), json!(member));
     }
+}
+
+/// A location's region in the file: its line, from its column over the key as it is written.
+fn region(loc: &Location, key_len: usize) -> Value {
+    json!({
+        "startLine": loc.line,
+        "startColumn": loc.column,
+        "endLine": loc.line,
+        "endColumn": end_column(loc.column, key_len, loc.encoding),
+    })
 }
 
 #[cfg(test)]

@@ -234,3 +234,19 @@ pub fn str_at<'a>(v: &'a Value, field: &str) -> &'a str {
 pub fn text(v: &Value, field: &str) -> String {
     str_at(v, field).to_string()
 }
+
+/// `path!member` of every location of `key`'s finding (`path` alone outside an archive).
+pub fn places(doc: &Value, key: &str) -> Vec<String> {
+    let fp = fp(key);
+    doc["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .filter(|f| f["fingerprint"] == fp.as_str())
+        .flat_map(|f| f["locations"].as_array().cloned().unwrap_or_default())
+        .map(|l| match l["member"].as_str() {
+            Some(m) => format!("{}!{m}", l["path"].as_str().unwrap()),
+            None => l["path"].as_str().unwrap().to_string(),
+        })
+        .collect()
+}
