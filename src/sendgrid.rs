@@ -292,7 +292,38 @@ impl Api {
         self.call(
             Method::GET,
             cred,
-            path,
+            Target {
+                path,
+                on_behalf_of: None,
+            },
+            None,
+            Resend::Reads,
+            &mut || Ok(()),
+            &mut |_, _| {},
+        )
+    }
+
+    /// A GET made for a subuser of the credential's account (`on-behalf-of: <username>`). The
+    /// username comes from the API: one that cannot be a header value (CR, LF or another control
+    /// character, which would split the request) is refused here, before anything is sent.
+    pub fn get_on_behalf_of(&self, cred: &Credential, path: &str, subuser: &str) -> Answer {
+        let Ok(value) = reqwest::header::HeaderValue::from_str(subuser) else {
+            return Answer::Fault {
+                reason: format!(
+                    "subuser name {} cannot be sent as an on-behalf-of header (control characters or non-ASCII)",
+                    crate::text::escape(subuser)
+                ),
+                attempts: 0,
+                unprocessed: true,
+            };
+        };
+        self.call(
+            Method::GET,
+            cred,
+            Target {
+                path,
+                on_behalf_of: Some(value),
+            },
             None,
             Resend::Reads,
             &mut || Ok(()),
@@ -309,7 +340,10 @@ impl Api {
         let answer = self.call(
             Method::POST,
             cred,
-            "/v3/api_keys",
+            Target {
+                path: "/v3/api_keys",
+                on_behalf_of: None,
+            },
             Some(body),
             Resend::Unprocessed,
             &mut || Ok(()),
@@ -337,7 +371,10 @@ impl Api {
         self.call(
             Method::DELETE,
             cred,
-            path,
+            Target {
+                path,
+                on_behalf_of: None,
+            },
             None,
             Resend::Unprocessed,
             before_resend,
@@ -375,6 +412,9 @@ impl Api {
             .timeout(timeout);
         if let Some(body) = req.body {
             builder = builder.json(body);
+        }
+        if let Some(v) = &req.on_behalf_of {
+            builder = builder.header("on-behalf-of", v.clone());
         }
         let resp = match builder.send() {
             Ok(resp) => resp,
@@ -424,13 +464,14 @@ impl Api {
         &self,
         method: Method,
         cred: &Credential,
-        path: &str,
+        target: Target,
         body: Option<&serde_json::Value>,
         resend: Resend,
         before_resend: &mut dyn FnMut() -> Result<(), String>,
         raw: &mut dyn FnMut(u16, &str),
     ) -> Answer {
         let started = Instant::now();
+        let path = target.path;
         let url = match self.base.join(path) {
             Ok(u) => u,
             Err(e) => {
@@ -464,6 +505,7 @@ impl Api {
                 method: method.clone(),
                 url: url.clone(),
                 body,
+                on_behalf_of: target.on_behalf_of.clone(),
             };
             let (retry_after, fault) = match self.attempt(&req, cred, request_deadline, raw) {
                 Attempt::Answered { status, body, wait } => {
@@ -561,6 +603,13 @@ struct Request<'a> {
     method: Method,
     url: Url,
     body: Option<&'a serde_json::Value>,
+    on_behalf_of: Option<reqwest::header::HeaderValue>,
+}
+
+/// Where a call goes: the path, and the subuser it acts for.
+struct Target<'a> {
+    path: &'a str,
+    on_behalf_of: Option<reqwest::header::HeaderValue>,
 }
 
 /// A freshly created key's value: only for the hand-over. Never `Debug`, `Display` or `Clone`;

@@ -103,6 +103,9 @@ pub struct AuditArgs {
     /// sgscan JSON/JSONL reports: account keys whose id they found are marked leaked.
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub report: Vec<PathBuf>,
+    /// sgscan's rotation audit log (`sgscan rotate --audit-log`): rotation dates, the only key ages there are.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]

@@ -813,6 +813,22 @@ fn notes(page: &mut String, outcome: &Outcome) {
     page.push_str("</ul>\n</section>\n");
 }
 
+/// A page of the same family (head, CSP, style) around `body`, already escaped HTML: for the
+/// account audit's report.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"referrer\" content=\"no-referrer\">\n\
+         <title>{t}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <header><h1>{t}</h1><p class=\"meta\">sgscan {v} · generated <time>{g}</time></p></header>\n{body}</body>\n</html>\n",
+        t = escape_html(title),
+        v = escape_html(env!("CARGO_PKG_VERSION")),
+        g = esc(&crate::verify::now_rfc3339()),
+    )
+}
+
 const STYLE: &str = "
 :root{color-scheme:light dark;--fg:#1b1f24;--bg:#fff;--muted:#59636e;--line:#d1d9e0;--live:#c62828;--warn:#9a6700;--ok:#1a7f37;--bar:#c62828;--gone:#8c959f}
 @media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--muted:#9198a1;--line:#3d444d;--live:#ff7b72;--warn:#d29922;--ok:#3fb950;--bar:#ff7b72;--gone:#6e7681}}

@@ -2,6 +2,7 @@
 //! (`json`, `jsonl`, `sarif`).
 //! Field names of the machine formats are documented in README.md and kept stable.
 
+pub mod audit;
 pub mod github;
 mod html;
 mod human;
