@@ -7,6 +7,7 @@ mod util;
 mod architecture;
 mod archive;
 mod artefacts;
+mod audit;
 mod ci;
 mod compiled;
 mod config;

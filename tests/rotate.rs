@@ -118,6 +118,13 @@ impl Setup {
         );
     }
 
+    /// The admin key reads only (an audit key): a key that can create or delete keys is itself a
+    /// high finding of the audit, which exits 1.
+    fn read_only_admin(&self) {
+        self.mock
+            .set_scopes(&self.admin, &["api_keys.read", "stats.read", "templates.read"]);
+    }
+
     fn audit(&self, extra: &[&str]) -> Run {
         self.audit_as("json", extra)
     }
@@ -222,8 +229,9 @@ fn audit_lists_every_key_with_its_privilege_and_marks_the_one_a_scan_found() {
     assert_eq!(strings(&e["locations"]), ["repo/config.env:1"], "{r}");
     assert_eq!(doc["summary"]["leaked"], 1);
     // Only reads: nothing created, nothing deleted.
+    s.mock.assert_only_reads();
     assert!(
-        s.trace().iter().all(|t| t.starts_with("GET /v3/api_keys")),
+        s.trace().iter().any(|t| t.starts_with("GET /v3/api_keys/")),
         "{:?}",
         s.trace()
     );
@@ -244,6 +252,7 @@ fn audit_lists_every_key_with_its_privilege_and_marks_the_one_a_scan_found() {
 #[test]
 fn audit_exit_code_follows_the_policy() {
     let mut s = Setup::new(0xa0d2);
+    s.read_only_admin();
     s.key("mailer", &["mail.send"]);
     let elevated = s.key("reporting", &["mail.send", "stats.read"]);
     let r = s.audit(&[]);
@@ -1454,6 +1463,7 @@ fn an_audit_with_one_unread_key_names_it_and_exits_2() {
     assert!(entry["error"].is_string(), "{r}");
     // Every key read: complete, and exit 0 as before.
     let mut s = Setup::new(0xa11b);
+    s.read_only_admin();
     s.key("mailer", &["mail.send"]);
     let r = s.audit(&[]);
     assert_eq!(r.code, 0, "{r}");

@@ -323,10 +323,29 @@ pub(crate) fn objects(v: &Value) -> Option<Vec<&Map<String, Value>>> {
     v.as_array()?.iter().map(Value::as_object).collect()
 }
 
+/// What a path segment may hold unencoded: RFC 3986's unreserved characters but the dot.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A path segment from the API (a username, an id), percent-encoded: it must not add segments,
-/// a query or a fragment to the path it goes into.
-pub(crate) fn segment(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+/// a query or a fragment to the path it goes into. `None` for an empty name or one made of dots
+/// only: URL parsing reads `..` (encoded or not) as "go up", and `.` as "stay".
+pub(crate) fn segment(s: &str) -> Option<String> {
+    if s.bytes().all(|b| b == b'.') {
+        return None;
+    }
+    Some(percent_encoding::utf8_percent_encode(s, SEGMENT).to_string())
+}
+
+/// The `not_checked` entry of a name that cannot be put in a path.
+pub(crate) fn bad_segment(caller: &Caller, section: &str, name: &str) -> NotChecked {
+    NotChecked {
+        section: caller.section(section),
+        reason: format!("the name '{name}' cannot be used in a request path (empty or dots only)"),
+        needs_scope: None,
+    }
 }
 
 /// A Unix time as an RFC 3339 date and time (UTC).
@@ -340,4 +359,28 @@ pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_stay_one_segment() {
+        assert_eq!(segment("sso-ok_1~").as_deref(), Some("sso-ok_1~"));
+        assert_eq!(segment("a/../b?x#y").as_deref(), Some("a%2F%2E%2E%2Fb%3Fx%23y"));
+        assert_eq!(segment("a\r\nb").as_deref(), Some("a%0D%0Ab"));
+        for bad in ["", ".", "..", "..."] {
+            assert_eq!(segment(bad), None, "{bad}");
+        }
+        let base = url::Url::parse("https://api.sendgrid.com").unwrap();
+        let joined = base
+            .join(&format!(
+                "/v3/teammates/{}/subuser_access",
+                segment("x/%2e%2e/..").unwrap()
+            ))
+            .unwrap();
+        assert!(joined.path().starts_with("/v3/teammates/x%2F"), "{joined}");
+        assert_eq!(joined.path().matches('/').count(), 4, "{joined}");
+    }
 }

@@ -2,7 +2,8 @@
 //! expiring within 30 days breaks sign-in, or signals an integration nobody maintains.
 
 use super::{
-    Caller, Finding, NotChecked, Section, Severity, date, field, now_secs, objects, practice, segment,
+    Caller, Finding, NotChecked, Section, Severity, bad_segment, date, field, now_secs, objects, practice,
+    segment,
 };
 
 const SCOPE: &str = "sso.settings.read";
@@ -65,7 +66,10 @@ pub(super) fn audit(caller: &Caller) -> Section {
 
 fn certificates(caller: &Caller, name: &str, id: &str, section: &mut Section) {
     let what = format!("sso integration {id}: certificates");
-    let path = format!("/v3/sso/integrations/{}/certificates", segment(id));
+    let Some(seg) = segment(id) else {
+        return section.not_checked.push(bad_segment(caller, &what, id));
+    };
+    let path = format!("/v3/sso/integrations/{seg}/certificates");
     let v = match caller.read(&what, SCOPE, &path) {
         Ok(v) => v,
         Err(nc) => return section.not_checked.push(nc),

@@ -2,7 +2,8 @@
 //! invites: admins beyond the owner, people who can manage keys or teammates, 2FA exemptions.
 
 use super::{
-    Caller, Finding, Section, Severity, date, field, now_secs, practice, result_objects, segment, strings,
+    Caller, Finding, Section, Severity, bad_segment, date, field, now_secs, practice, result_objects,
+    segment, strings,
 };
 
 const SCOPE: &str = "teammates.read";
@@ -46,7 +47,10 @@ pub(super) fn audit(caller: &Caller) -> Section {
 /// One teammate's details: role, scopes, and the subusers it may administer.
 fn teammate(caller: &Caller, username: &str, section: &mut Section) {
     let what = format!("teammate {username}");
-    let path = format!("/v3/teammates/{}", segment(username));
+    let Some(seg) = segment(username) else {
+        return section.not_checked.push(bad_segment(caller, &what, username));
+    };
+    let path = format!("/v3/teammates/{seg}");
     let v = match caller.read(&what, SCOPE, &path) {
         Ok(v) => v,
         Err(nc) => return section.not_checked.push(nc),
@@ -117,13 +121,13 @@ fn teammate(caller: &Caller, username: &str, section: &mut Section) {
             format!("Require two-factor authentication for every teammate: {edit}"),
         );
     }
-    subuser_access(caller, username, section);
+    subuser_access(caller, username, &seg, section);
 }
 
 /// Restricted subuser access that grants admin on a subuser.
-fn subuser_access(caller: &Caller, username: &str, section: &mut Section) {
+fn subuser_access(caller: &Caller, username: &str, seg: &str, section: &mut Section) {
     let what = format!("teammate {username}: subuser access");
-    let path = format!("/v3/teammates/{}/subuser_access?limit=100", segment(username));
+    let path = format!("/v3/teammates/{seg}/subuser_access?limit=100");
     let v = match caller.read(&what, SCOPE, &path) {
         Ok(v) => v,
         Err(nc) => return section.not_checked.push(nc),

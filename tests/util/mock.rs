@@ -16,7 +16,11 @@
 //! | `PUT /v3/api_keys/{id}` | needs `api_keys.update` (else 403); body `{"name", "scopes"}`: 200 with the key's new name, id and scopes; 404 if unknown |
 //! | `GET /v3/user/profile` | needs `user.profile.read` (else 403): 200 (company `sgscan tests`) |
 //! | `GET /v3/user/username` | needs `user.username.read` (else 403): 200 `{"username": "<account>-owner"}` |
+//! | `GET` account posture (`/v3/teammates…`, `/v3/subusers`, `/v3/access_settings/…`, `/v3/user/webhooks/event/settings/…`, `/v3/user/settings/enforced_tls`, `/v3/sso/…`, `/v3/user/account`) | needs the endpoint's read scope (else 403): what [`MockSendGrid::set_posture`] / [`MockSendGrid::add_teammate`] set, else an empty account in SendGrid's shapes |
 //! | anything else | 404 SendGrid JSON error |
+//!
+//! `on-behalf-of: <username>`: the call acts for that subuser (its keys and posture are the account
+//! named by the username) if the caller's account lists it in `/v3/subusers`; else 403.
 //!
 //! Before the endpoint runs, the caller's [`Behavior`] applies to **every** request it makes
 //! (a rate-limited key is rate limited on every endpoint; an `Invalid` key gets 401 everywhere).
@@ -297,6 +301,8 @@ pub struct Request {
     pub user_agent: Option<String>,
     /// The request body (never holds a key: sgscan sends none).
     pub body: String,
+    /// The `on-behalf-of` header (a subuser's username), if any.
+    pub on_behalf_of: Option<String>,
 }
 
 /// SHA-256 of a key, lower-case hex: what sgscan reports as the fingerprint.
@@ -342,6 +348,8 @@ struct State {
     key_limit: Option<usize>,
     /// The behaviour of keys `POST /v3/api_keys` creates (`None`: live with their scopes).
     created_behavior: Option<Behavior>,
+    /// The account-posture answers, by (account, path without query): see [`MockSendGrid::set_posture`].
+    posture: HashMap<(String, String), serde_json::Value>,
 }
 
 struct Response {
@@ -589,6 +597,65 @@ impl MockSendGrid {
         self.lock().created_behavior = Some(behavior);
     }
 
+    /// The answer of an account-posture endpoint (`/v3/teammates…`, `/v3/subusers`,
+    /// `/v3/access_settings/…`, `/v3/user/webhooks/event/settings/…`, `/v3/user/settings/enforced_tls`,
+    /// `/v3/sso/…`, `/v3/user/account`) for `account` (a subuser is an account named by its
+    /// username), path without query. Unset: an account with nothing set up, in SendGrid's shapes.
+    /// Each endpoint needs its read scope (else 403); only GET answers.
+    pub fn set_posture(&self, account: &str, path: &str, body: serde_json::Value) {
+        self.lock()
+            .posture
+            .insert((account.to_string(), path.to_string()), body);
+    }
+
+    /// A teammate of `account`: listed by `GET /v3/teammates` (without scopes, as SendGrid lists
+    /// them) and detailed by `GET /v3/teammates/{username}`.
+    pub fn add_teammate(&self, account: &str, username: &str, user_type: &str, scopes: &[&str]) {
+        let mut st = self.lock();
+        let detail = serde_json::json!({
+            "username": username,
+            "email": format!("{username}@example.com"),
+            "first_name": username,
+            "last_name": "Test",
+            "user_type": user_type,
+            "is_admin": user_type != "teammate",
+            "scopes": scopes,
+            "phone": "", "website": "", "address": "", "address2": "", "city": "", "state": "",
+            "zip": "", "country": "",
+        });
+        let list = st
+            .posture
+            .entry((account.to_string(), "/v3/teammates".to_string()))
+            .or_insert_with(|| serde_json::json!({ "result": [] }));
+        if let Some(r) = list["result"].as_array_mut() {
+            r.push(serde_json::json!({
+                "username": username,
+                "email": format!("{username}@example.com"),
+                "first_name": username,
+                "last_name": "Test",
+                "user_type": user_type,
+                "is_admin": user_type != "teammate",
+            }));
+        }
+        st.posture
+            .insert((account.to_string(), format!("/v3/teammates/{username}")), detail);
+    }
+
+    /// Panics unless every request so far was a GET: the audit must never change the account.
+    pub fn assert_only_reads(&self) {
+        let writes: Vec<String> = self
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.method != "GET")
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert!(
+            writes.is_empty(),
+            "the audit sent requests that change the account: {writes:?}"
+        );
+    }
+
     /// Whether the key was revoked by a `DELETE /v3/api_keys/{id}`.
     pub fn is_revoked(&self, key: &str) -> bool {
         self.lock().keys.get(&fingerprint(key)).is_some_and(|e| e.revoked)
@@ -704,6 +771,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         let _ = (&mut reader).take(len).read_to_end(&mut body);
     }
     let body = String::from_utf8_lossy(&body).into_owned();
+    let obo = header("on-behalf-of");
     let bearer = header("authorization").and_then(|v| {
         let (scheme, token) = v.split_once(' ')?;
         scheme
@@ -724,8 +792,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             status: 0,
             user_agent: header("user-agent"),
             body: body.clone(),
+            on_behalf_of: obo.clone(),
         });
-        decision = decide(&mut st, &method, &path, bearer.as_deref(), &body);
+        decision = decide(&mut st, &method, &path, bearer.as_deref(), &body, obo.as_deref());
     }
     let response = match decision {
         Decision::Respond(r) => r,
@@ -737,7 +806,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             thread::sleep(d);
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
             match bearer.as_deref().map(fingerprint) {
-                Some(fp) => endpoint(&mut st, &fp, &method, &path, &body),
+                Some(fp) => endpoint(&mut st, &fp, &method, &path, &body, obo.as_deref()),
                 None => Response::error(401, "authorization required"),
             }
         }
@@ -788,7 +857,14 @@ fn write_response(mut stream: &TcpStream, r: Response) -> std::io::Result<()> {
 }
 
 /// Authentication and the caller's scripted behaviour; then the endpoint.
-fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>, body: &str) -> Decision {
+fn decide(
+    st: &mut State,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: &str,
+    obo: Option<&str>,
+) -> Decision {
     let Some(bearer) = bearer else {
         return Decision::Respond(Response::error(401, "authorization required"));
     };
@@ -849,11 +925,11 @@ fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>, body: 
             None | Some(DeleteStep::Pass) => {}
             Some(DeleteStep::Hang { secs }) => return Decision::SleepThen(Duration::from_secs(secs)),
             Some(DeleteStep::DeletedThen(status)) => {
-                endpoint(st, &fp, method, path, body);
+                endpoint(st, &fp, method, path, body, obo);
                 return Decision::Respond(Response::error(status, "internal server error"));
             }
             Some(DeleteStep::DeletedThenHang { secs }) => {
-                let r = endpoint(st, &fp, method, path, body);
+                let r = endpoint(st, &fp, method, path, body, obo);
                 return Decision::SleepThenRespond(Duration::from_secs(secs), r);
             }
             Some(DeleteStep::Status(status)) => {
@@ -874,18 +950,50 @@ fn decide(st: &mut State, method: &str, path: &str, bearer: Option<&str>, body: 
     }
     Decision::Respond(match r {
         Some(r) => r,
-        None => endpoint(st, &fp, method, path, body),
+        None => endpoint(st, &fp, method, path, body, obo),
     })
 }
 
 /// The API proper, for a caller (by fingerprint) already authenticated as a live key.
-fn endpoint(st: &mut State, caller_fp: &str, method: &str, path: &str, body: &str) -> Response {
+fn endpoint(
+    st: &mut State,
+    caller_fp: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    obo: Option<&str>,
+) -> Response {
     let Some(caller) = st.keys.get(caller_fp) else {
         return Response::error(401, INVALID_MESSAGE);
     };
     let has = |scope: &str| caller.scopes.iter().any(|s| s == scope);
-    let account = caller.account.clone();
     let path_only = path.split('?').next().unwrap_or(path);
+    let account = match obo {
+        None => caller.account.clone(),
+        // A parent account's call made for one of its subusers (those its `/v3/subusers` lists).
+        Some(user) => {
+            let listed = st
+                .posture
+                .get(&(caller.account.clone(), "/v3/subusers".to_string()))
+                .and_then(|v| v.as_array())
+                .is_some_and(|subs| subs.iter().any(|s| s["username"] == user));
+            if !listed {
+                return Response::error(403, FORBIDDEN_MESSAGE);
+            }
+            user.to_string()
+        }
+    };
+    if method == "GET"
+        && let Some(scope) = posture_scope(path_only)
+    {
+        if !has(scope) {
+            return Response::error(403, FORBIDDEN_MESSAGE);
+        }
+        return match st.posture.get(&(account, path_only.to_string())) {
+            Some(v) => Response::json(200, v.clone()),
+            None => default_posture(path_only),
+        };
+    }
     let in_account =
         |e: &KeyEntry| e.account == account && !e.revoked && !matches!(e.behavior, Behavior::Invalid);
     match (method, path_only) {
@@ -1008,6 +1116,45 @@ fn endpoint(st: &mut State, caller_fp: &str, method: &str, path: &str, body: &st
         ("GET", "/v3/user/profile") | ("GET", "/v3/user/username") | ("GET", "/v3/api_keys") => {
             Response::error(403, FORBIDDEN_MESSAGE)
         }
+        _ => Response::error(404, "resource not found"),
+    }
+}
+
+/// The read scope each account-posture endpoint needs (SendGrid's permission names; `.read` for GET).
+fn posture_scope(path: &str) -> Option<&'static str> {
+    Some(match path {
+        p if p.starts_with("/v3/teammates") => "teammates.read",
+        "/v3/subusers" => "subusers.read",
+        "/v3/access_settings/whitelist" => "access_settings.whitelist.read",
+        "/v3/access_settings/activity" => "access_settings.activity.read",
+        p if p.starts_with("/v3/user/webhooks/event/settings") => "user.webhooks.event.settings.read",
+        "/v3/user/settings/enforced_tls" => "user.settings.enforced_tls.read",
+        p if p.starts_with("/v3/sso/") => "sso.settings.read",
+        "/v3/user/account" => "user.account.read",
+        _ => return None,
+    })
+}
+
+/// An account with nothing set up, in SendGrid's shapes; a teammate or integration not set → 404.
+fn default_posture(path: &str) -> Response {
+    let ok = |v| Response::json(200, v);
+    match path {
+        "/v3/teammates"
+        | "/v3/teammates/pending"
+        | "/v3/access_settings/whitelist"
+        | "/v3/access_settings/activity" => ok(serde_json::json!({ "result": [] })),
+        p if p.starts_with("/v3/teammates/") && p.ends_with("/subuser_access") => ok(
+            serde_json::json!({"has_restricted_subuser_access": false, "subuser_access": [], "_metadata": {"next_params": {}}}),
+        ),
+        "/v3/subusers" | "/v3/sso/integrations" => ok(serde_json::json!([])),
+        p if p.starts_with("/v3/sso/integrations/") && p.ends_with("/certificates") => {
+            ok(serde_json::json!([]))
+        }
+        "/v3/user/webhooks/event/settings/all" => ok(serde_json::json!({"max_allowed": 5, "webhooks": []})),
+        "/v3/user/settings/enforced_tls" => {
+            ok(serde_json::json!({"require_tls": false, "require_valid_cert": false, "version": 1.1}))
+        }
+        "/v3/user/account" => ok(serde_json::json!({"type": "paid", "reputation": 100})),
         _ => Response::error(404, "resource not found"),
     }
 }

@@ -1,0 +1,621 @@
+//! `sgscan audit` of the whole account (#27): keys, subusers (with `on-behalf-of`), teammates and
+//! invites, IP access, event webhooks, enforced TLS and SSO, against the fake SendGrid API. Each
+//! problem has a clean counterpart that must not be flagged; a section the audit key cannot read,
+//! or whose answer is not SendGrid's, is `not_checked`, never a pass; the audit only reads.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::util::mock::{Behavior, Hostile, MockSendGrid};
+use crate::util::{KeyGen, Run, assert_run_leaks_nothing, id, run};
+
+/// The read scopes a dedicated audit key holds (as the README lists them).
+const AUDIT_SCOPES: &[&str] = &[
+    "api_keys.read",
+    "teammates.read",
+    "subusers.read",
+    "access_settings.whitelist.read",
+    "access_settings.activity.read",
+    "user.webhooks.event.settings.read",
+    "user.settings.enforced_tls.read",
+    "sso.settings.read",
+];
+
+const DAY: i64 = 86_400;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+struct Account {
+    tmp: TempDir,
+    mock: MockSendGrid,
+    admin: String,
+    keys: KeyGen,
+    /// Every key made, for the no-key-in-output checks.
+    all: Vec<String>,
+}
+
+impl Account {
+    fn new(seed: u64, admin_scopes: &[&str]) -> Account {
+        let mut keys = KeyGen::new(seed);
+        let mock = MockSendGrid::start();
+        let admin = keys.key();
+        mock.set(&admin, Behavior::live(admin_scopes));
+        mock.set_name(&admin, "audit");
+        Account {
+            tmp: tempfile::tempdir().unwrap(),
+            mock,
+            all: vec![admin.clone()],
+            admin,
+            keys,
+        }
+    }
+
+    /// A key of `account` ("default": the audited account; else a subuser's) with these scopes.
+    fn key(&mut self, account: &str, name: &str, scopes: &[&str]) -> String {
+        let k = self.keys.key();
+        self.mock.set(&k, Behavior::live(scopes));
+        self.mock.set_name(&k, name);
+        self.mock.set_account(&k, account);
+        self.all.push(k.clone());
+        k
+    }
+
+    fn posture(&self, path: &str, body: Value) {
+        self.mock.set_posture("default", path, body);
+    }
+
+    fn audit(&self, format: &str, extra: &[&str]) -> Run {
+        let mut cmd = crate::util::sgscan(self.tmp.path());
+        cmd.env("SGSCAN_ADMIN_KEY", &self.admin)
+            .args(["audit", "--api-url", &self.mock.url(), "-f", format])
+            .args(extra);
+        let r = run(&mut cmd);
+        let all: Vec<&String> = self.all.iter().collect();
+        assert_run_leaks_nothing(&r, &all);
+        self.mock.assert_only_reads();
+        r
+    }
+
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+}
+
+/// (check, subject) of every finding.
+fn found(doc: &Value) -> BTreeSet<(String, String)> {
+    doc["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no findings array: {doc}"))
+        .iter()
+        .map(|f| {
+            for field in ["severity", "practice", "detail", "next_step"] {
+                assert!(
+                    f[field].as_str().is_some_and(|s| !s.is_empty()),
+                    "finding without {field}: {f}"
+                );
+            }
+            (
+                f["check"].as_str().unwrap().to_string(),
+                f["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+fn not_checked(doc: &Value) -> Vec<Value> {
+    doc["not_checked"].as_array().cloned().unwrap_or_default()
+}
+
+/// A webhook in the shape of `/v3/user/webhooks/event/settings/all`.
+fn webhook(id: &str, url: &str, enabled: bool, public_key: Option<&str>, oauth: Option<&str>) -> Value {
+    let mut w = json!({
+        "enabled": enabled, "url": url, "id": id, "friendly_name": null,
+        "oauth_client_id": oauth, "oauth_token_url": oauth.map(|_| "https://idp.example.com/token"),
+        "group_resubscribe": true, "delivered": true, "group_unsubscribe": true, "spam_report": true,
+        "bounce": true, "deferred": true, "unsubscribe": true, "processed": true, "open": true,
+        "click": true, "dropped": true, "created_date": "2024-01-01T00:00:00Z",
+        "updated_date": "2024-01-01T00:00:00Z",
+    });
+    if let Some(k) = public_key {
+        w["public_key"] = k.into();
+    }
+    w
+}
+
+fn integration(id: &str) -> Value {
+    json!({
+        "name": format!("IdP {id}"), "enabled": true, "signin_url": "https://idp.example.com/in",
+        "signout_url": "https://idp.example.com/out", "entity_id": "https://idp.example.com",
+        "completed_integration": true, "last_updated": 1_700_000_000, "id": id,
+    })
+}
+
+fn certificate(integration: &str, not_after: i64) -> Value {
+    json!([{
+        "public_certificate": "MIIC...", "id": 1, "not_before": not_after - 365 * DAY,
+        "not_after": not_after, "intergration_id": integration,
+    }])
+}
+
+/// What a clean account has set up: a narrow allow list, a signed https webhook, TLS enforced,
+/// an SSO integration with a valid certificate.
+fn clean_settings(a: &Account) {
+    a.posture(
+        "/v3/access_settings/whitelist",
+        json!({"result": [{"id": 3, "ip": "203.0.113.0/24", "created_at": 1_700_000_000, "updated_at": 1_700_000_000}]}),
+    );
+    a.posture(
+        "/v3/access_settings/activity",
+        json!({"result": [{"allowed": true, "auth_method": "api", "first_at": 1_700_000_000, "ip": "203.0.113.5", "last_at": 1_700_000_100, "location": "Testland"}]}),
+    );
+    a.posture(
+        "/v3/user/webhooks/event/settings/all",
+        json!({"max_allowed": 5, "webhooks": [webhook("wh-ok", "https://hooks.example.com/sg", true, Some("MFkw..."), None)]}),
+    );
+    a.posture(
+        "/v3/user/settings/enforced_tls",
+        json!({"require_tls": true, "require_valid_cert": true, "version": 1.2}),
+    );
+    a.posture("/v3/sso/integrations", json!([integration("sso-ok")]));
+    a.posture(
+        "/v3/sso/integrations/sso-ok/certificates",
+        certificate("sso-ok", now() + 400 * DAY),
+    );
+}
+
+#[test]
+fn an_account_with_each_problem_gets_each_finding_and_its_clean_counterpart_none() {
+    let mut a = Account::new(0xa27_01, AUDIT_SCOPES);
+    let _send = a.key("default", "mailer", &["mail.send"]);
+    let ops = a.key(
+        "default",
+        "ops",
+        &["mail.send", "api_keys.create", "api_keys.read"],
+    );
+    let billing = a.key("default", "reports", &["billing.read", "stats.read"]);
+    let _billing_only = a.key("default", "billing", &["billing.read", "billing.update"]);
+    // Subusers: one audited through on-behalf-of, one disabled.
+    a.posture(
+        "/v3/subusers",
+        json!([
+            {"disabled": false, "id": 2, "username": "eu-shop", "email": "shop@example.com", "region": "eu"},
+            {"disabled": true, "id": 3, "username": "quiet", "email": "quiet@example.com", "region": "global"},
+        ]),
+    );
+    let sub_ops = a.key("eu-shop", "shop ops", &["mail.send", "teammates.create"]);
+    let _sub_send = a.key("eu-shop", "shop mailer", &["mail.send"]);
+    // Teammates: the owner, an admin, a key manager, a 2FA exemption, and a mail-only teammate.
+    a.mock.add_teammate("default", "boss", "owner", &[]);
+    a.mock.add_teammate("default", "alice", "admin", &[]);
+    a.mock
+        .add_teammate("default", "bob", "teammate", &["mail.send", "api_keys.create"]);
+    a.mock
+        .add_teammate("default", "carol", "teammate", &["mail.send"]);
+    a.mock
+        .add_teammate("default", "dave", "teammate", &["mail.send", "2fa_exempt"]);
+    a.posture(
+        "/v3/teammates/bob/subuser_access",
+        json!({"has_restricted_subuser_access": true, "subuser_access": [
+            {"id": 2, "username": "eu-shop", "email": "shop@example.com", "disabled": false, "permission_type": "admin", "scopes": []},
+        ], "_metadata": {"next_params": {}}}),
+    );
+    a.posture(
+        "/v3/teammates/carol/subuser_access",
+        json!({"has_restricted_subuser_access": true, "subuser_access": [
+            {"id": 2, "username": "eu-shop", "email": "shop@example.com", "disabled": false, "permission_type": "restricted", "scopes": ["mail.send"]},
+        ], "_metadata": {"next_params": {}}}),
+    );
+    a.posture(
+        "/v3/teammates/pending",
+        json!({"result": [
+            {"email": "new@example.com", "scopes": [], "is_admin": true, "token": "tok-new-secret", "expiration_date": now() + 3 * DAY},
+            {"email": "old@example.com", "scopes": ["mail.send"], "is_admin": false, "token": "tok-old", "expiration_date": now() - 30 * DAY},
+            {"email": "ok@example.com", "scopes": ["mail.send"], "is_admin": false, "token": "tok-ok", "expiration_date": now() + 6 * DAY},
+        ]}),
+    );
+    a.posture(
+        "/v3/access_settings/whitelist",
+        json!({"result": [
+            {"id": 1, "ip": "0.0.0.0/0", "created_at": 1_700_000_000, "updated_at": 1_700_000_000},
+            {"id": 2, "ip": "10.0.0.0/8", "created_at": 1_700_000_000, "updated_at": 1_700_000_000},
+            {"id": 3, "ip": "203.0.113.0/24", "created_at": 1_700_000_000, "updated_at": 1_700_000_000},
+        ]}),
+    );
+    a.posture(
+        "/v3/access_settings/activity",
+        json!({"result": [
+            {"allowed": false, "auth_method": "api", "first_at": 1_700_000_000, "ip": "198.51.100.7", "last_at": 1_700_000_100, "location": "Elsewhere"},
+            {"allowed": true, "auth_method": "basic", "first_at": 1_700_000_000, "ip": "203.0.113.5", "last_at": 1_700_000_100, "location": "Testland"},
+        ]}),
+    );
+    a.posture(
+        "/v3/user/webhooks/event/settings/all",
+        json!({"max_allowed": 5, "webhooks": [
+            webhook("wh-ok", "https://hooks.example.com/sg", true, Some("MFkw..."), None),
+            webhook("wh-http", "http://hooks.example.com/sg", true, None, None),
+            webhook("wh-open", "https://hooks.example.com/open", true, None, None),
+            webhook("wh-oauth", "https://hooks.example.com/oauth", true, None, Some("client-1")),
+            webhook("wh-off", "http://old.example.com/sg", false, None, None),
+        ]}),
+    );
+    a.posture(
+        "/v3/user/settings/enforced_tls",
+        json!({"require_tls": false, "require_valid_cert": false, "version": 1.1}),
+    );
+    a.posture(
+        "/v3/sso/integrations",
+        json!([
+            integration("sso-old"),
+            integration("sso-soon"),
+            integration("sso-ok")
+        ]),
+    );
+    a.posture(
+        "/v3/sso/integrations/sso-old/certificates",
+        certificate("sso-old", now() - DAY),
+    );
+    a.posture(
+        "/v3/sso/integrations/sso-soon/certificates",
+        certificate("sso-soon", now() + 10 * DAY),
+    );
+    a.posture(
+        "/v3/sso/integrations/sso-ok/certificates",
+        certificate("sso-ok", now() + 400 * DAY),
+    );
+
+    let r = a.audit("json", &[]);
+    assert_eq!(r.code, 1, "high findings exit 1:\n{r}");
+    let doc = r.json();
+    let key = |k: &String| format!("key {}", id(k));
+    let sub = format!("subuser eu-shop: key {}", id(&sub_ops));
+    let want = pairs(&[
+        ("key-admin-scopes", &key(&ops)),
+        ("key-send-and-admin", &key(&ops)),
+        ("key-billing-mixed", &key(&billing)),
+        ("key-admin-scopes", &sub),
+        ("key-send-and-admin", &sub),
+        ("teammate-admin", "teammate alice"),
+        ("teammate-manages-access", "teammate bob"),
+        ("teammate-subuser-admin", "teammate bob"),
+        ("teammate-2fa-exempt", "teammate dave"),
+        ("invite-admin", "invite new@example.com"),
+        ("invite-expired", "invite old@example.com"),
+        ("ip-range-broad", "0.0.0.0/0"),
+        ("ip-range-broad", "10.0.0.0/8"),
+        ("ip-denied-attempt", "198.51.100.7"),
+        ("webhook-plain-http", "webhook wh-http"),
+        ("webhook-unauthenticated", "webhook wh-http"),
+        ("webhook-unauthenticated", "webhook wh-open"),
+        ("webhook-unsigned", "webhook wh-oauth"),
+        ("enforced-tls-off", "account"),
+        ("sso-cert-expired", "sso integration sso-old"),
+        ("sso-cert-expiring", "sso integration sso-soon"),
+    ]);
+    assert_eq!(found(&doc), want, "{r}");
+    assert!(not_checked(&doc).is_empty(), "{r}");
+    // The key list keeps its fields; subusers are listed with their region and keys.
+    assert_eq!(doc["keys"].as_array().map(Vec::len), Some(5), "{r}");
+    assert_eq!(doc["subusers"][0]["region"], "eu", "{r}");
+    assert_eq!(
+        doc["subusers"][0]["keys"].as_array().map(Vec::len),
+        Some(2),
+        "{r}"
+    );
+    assert_eq!(doc["subusers"][1]["disabled"], true, "{r}");
+    assert_eq!(doc["summary"]["worst"], "high", "{r}");
+    assert!(doc["cannot_show"].as_array().is_some_and(|c| c.len() == 3), "{r}");
+    // The subuser's keys were read for it, and only for it.
+    let obo: Vec<_> = a
+        .mock
+        .requests()
+        .into_iter()
+        .filter(|q| q.on_behalf_of.is_some())
+        .collect();
+    assert!(!obo.is_empty());
+    assert!(
+        obo.iter()
+            .all(|q| q.on_behalf_of.as_deref() == Some("eu-shop") && q.path.starts_with("/v3/api_keys")),
+        "{obo:?}"
+    );
+    // An invite's token lets its holder in: never shown.
+    assert!(!r.stdout.contains("tok-new-secret"), "{r}");
+
+    // The same account in every other format.
+    let human = a.audit("human", &[]);
+    assert_eq!(human.code, 1, "{human}");
+    let out = &human.stdout;
+    for want in [
+        "least privilege",
+        "segregation of duties",
+        "role-based access",
+        "IP restriction",
+        "HTTPS and signed webhooks",
+        "next step:",
+        "What the API cannot show",
+        "[HIGH]",
+        "subuser eu-shop (id 2, region eu)",
+    ] {
+        assert!(out.contains(want), "{want}:\n{human}");
+    }
+    // Worst first: the high findings come before the informational one.
+    assert!(
+        out.find("[HIGH]").unwrap() < out.find("[INFO]").unwrap(),
+        "{human}"
+    );
+
+    let sarif = a.audit("sarif", &[]).json();
+    let rules: Vec<&str> = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    let checks: BTreeSet<String> = want.iter().map(|(c, _)| c.clone()).collect();
+    assert_eq!(rules.len(), checks.len(), "one rule per check: {rules:?}");
+    assert_eq!(
+        sarif["runs"][0]["results"].as_array().map(Vec::len),
+        Some(want.len())
+    );
+
+    let jsonl = a.audit("jsonl", &[]);
+    let lines = jsonl.lines();
+    assert_eq!(
+        lines.iter().filter(|l| l["type"] == "finding").count(),
+        want.len(),
+        "{jsonl}"
+    );
+    assert_eq!(lines.last().unwrap()["type"], "summary", "{jsonl}");
+
+    let html = a.audit("html", &["-o", "audit.html"]);
+    assert_eq!(html.code, 1, "{html}");
+    let page = std::fs::read_to_string(a.path().join("audit.html")).unwrap();
+    assert!(page.contains("Content-Security-Policy") && page.contains("webhook-plain-http"));
+    assert!(page.contains("What the API cannot show"));
+}
+
+#[test]
+fn a_clean_account_has_no_findings_and_exits_0() {
+    let mut a = Account::new(0xa27_02, AUDIT_SCOPES);
+    a.key("default", "mailer", &["mail.send"]);
+    a.mock.add_teammate("default", "boss", "owner", &[]);
+    a.mock
+        .add_teammate("default", "carol", "teammate", &["mail.send"]);
+    clean_settings(&a);
+    let r = a.audit("json", &[]);
+    assert_eq!(r.code, 0, "{r}");
+    let doc = r.json();
+    assert_eq!(found(&doc), BTreeSet::new(), "{r}");
+    assert!(not_checked(&doc).is_empty(), "{r}");
+    assert_eq!(doc["summary"]["all_sections_checked"], true, "{r}");
+    let human = a.audit("human", &[]);
+    assert!(human.stdout.contains("No findings"), "{human}");
+    assert!(human.stdout.contains("What the API cannot show"), "{human}");
+}
+
+#[test]
+fn an_audit_key_without_teammates_read_leaves_teammates_not_checked_and_assesses_the_rest() {
+    let scopes: Vec<&str> = AUDIT_SCOPES
+        .iter()
+        .copied()
+        .filter(|s| *s != "teammates.read")
+        .collect();
+    let mut a = Account::new(0xa27_03, &scopes);
+    a.key("default", "mailer", &["mail.send"]);
+    a.mock.add_teammate("default", "alice", "admin", &[]);
+    clean_settings(&a);
+    a.posture(
+        "/v3/access_settings/whitelist",
+        json!({"result": [{"id": 1, "ip": "0.0.0.0/0", "created_at": 1, "updated_at": 1}]}),
+    );
+    let r = a.audit("json", &[]);
+    assert_eq!(r.code, 1, "the broad range is still found:\n{r}");
+    let doc = r.json();
+    assert_eq!(found(&doc), pairs(&[("ip-range-broad", "0.0.0.0/0")]), "{r}");
+    let nc = not_checked(&doc);
+    assert_eq!(nc.len(), 1, "{r}");
+    assert_eq!(nc[0]["section"], "teammates", "{r}");
+    assert_eq!(nc[0]["needs_scope"], "teammates.read", "{r}");
+    let assessed = doc["summary"]["sections_assessed"].to_string();
+    for s in ["keys", "ip access", "event webhooks", "enforced tls", "sso"] {
+        assert!(assessed.contains(s), "{s} not assessed:\n{r}");
+    }
+    assert_eq!(doc["summary"]["all_sections_checked"], false, "{r}");
+    let human = a.audit("human", &[]);
+    assert!(
+        human.stdout.contains("Not checked") && human.stdout.contains("[needs teammates.read]"),
+        "{human}"
+    );
+}
+
+#[test]
+fn answers_not_in_sendgrids_shape_are_not_checked_never_a_pass() {
+    let mut a = Account::new(0xa27_04, AUDIT_SCOPES);
+    a.key("default", "mailer", &["mail.send"]);
+    clean_settings(&a);
+    let admin = a.admin.clone();
+    // `{}` would read as an empty allow list (a finding) or no teammates (a pass): it is neither.
+    a.mock.hostile(
+        &admin,
+        "GET",
+        "/v3/access_settings/whitelist",
+        Hostile::json_200("{}"),
+    );
+    a.mock
+        .hostile(&admin, "GET", "/v3/teammates", Hostile::gateway_403());
+    a.mock.hostile(
+        &admin,
+        "GET",
+        "/v3/user/webhooks/event/settings/all",
+        Hostile::json_200(r#"{"webhooks":{"enabled":true}}"#),
+    );
+    a.mock.hostile(
+        &admin,
+        "GET",
+        "/v3/subusers",
+        Hostile::json_200(r#"{"result":[]}"#),
+    );
+    a.mock
+        .hostile(&admin, "GET", "/v3/sso/integrations", Hostile::html_403());
+    a.mock.hostile(
+        &admin,
+        "GET",
+        "/v3/user/settings/enforced_tls",
+        Hostile::json_200(r#"{"require_tls":"yes"}"#),
+    );
+    let r = a.audit("json", &[]);
+    assert_eq!(r.code, 0, "{r}");
+    let doc = r.json();
+    assert_eq!(
+        found(&doc),
+        BTreeSet::new(),
+        "nothing judged from a wrong shape:\n{r}"
+    );
+    let nc = not_checked(&doc);
+    let sections: BTreeSet<&str> = nc.iter().map(|n| n["section"].as_str().unwrap()).collect();
+    assert_eq!(
+        sections,
+        BTreeSet::from([
+            "ip access: allow list",
+            "teammates",
+            "event webhooks",
+            "subusers",
+            "sso",
+            "enforced tls"
+        ]),
+        "{r}"
+    );
+    for n in &nc {
+        // Not SendGrid's 403: no scope is blamed.
+        assert_eq!(n["needs_scope"], Value::Null, "{n}");
+        let reason = n["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("not in SendGrid's shape") || reason.contains("not SendGrid's answer"),
+            "{n}"
+        );
+    }
+    // The key found in the key list is still assessed.
+    assert!(
+        doc["summary"]["sections_assessed"].to_string().contains("keys"),
+        "{r}"
+    );
+}
+
+#[test]
+fn an_audit_that_could_read_nothing_exits_2() {
+    let a = Account::new(0xa27_05, &["mail.send"]);
+    let r = a.audit("json", &[]);
+    assert_eq!(r.code, 2, "{r}");
+    let doc = r.json();
+    assert!(found(&doc).is_empty(), "{r}");
+    let nc = not_checked(&doc);
+    let needs: BTreeSet<&str> = nc.iter().filter_map(|n| n["needs_scope"].as_str()).collect();
+    for s in AUDIT_SCOPES {
+        assert!(needs.contains(s), "{s} not named:\n{r}");
+    }
+    let human = a.audit("human", &[]);
+    assert_eq!(human.code, 2, "{human}");
+    assert!(human.stdout.contains("nothing was assessed"), "{human}");
+    assert!(human.stderr.contains("audit incomplete"), "{human}");
+}
+
+#[test]
+fn a_subuser_name_that_cannot_be_a_header_is_not_checked_and_nothing_is_sent_for_it() {
+    let mut a = Account::new(0xa27_06, AUDIT_SCOPES);
+    a.key("default", "mailer", &["mail.send"]);
+    clean_settings(&a);
+    a.posture(
+        "/v3/subusers",
+        json!([
+            {"disabled": false, "id": 2, "username": "evil\r\nX-Injected: yes", "email": "e@example.com"},
+            {"disabled": false, "id": 3, "username": "shop", "email": "s@example.com", "region": "global"},
+        ]),
+    );
+    let leaky = a.key("shop", "shop ops", &["mail.send", "api_keys.delete"]);
+    let r = a.audit("json", &[]);
+    assert_eq!(r.code, 1, "{r}");
+    let doc = r.json();
+    assert_eq!(
+        found(&doc),
+        pairs(&[
+            ("key-admin-scopes", &format!("subuser shop: key {}", id(&leaky))),
+            ("key-send-and-admin", &format!("subuser shop: key {}", id(&leaky))),
+        ]),
+        "{r}"
+    );
+    let nc = not_checked(&doc);
+    assert_eq!(nc.len(), 1, "{r}");
+    assert!(nc[0]["reason"].as_str().unwrap().contains("on-behalf-of"), "{r}");
+    assert!(
+        a.mock
+            .requests()
+            .iter()
+            .filter_map(|q| q.on_behalf_of.as_deref())
+            .all(|u| u == "shop"),
+        "only the valid subuser's name was sent"
+    );
+    let human = a.audit("human", &[]);
+    assert!(
+        !human.stdout.contains("\r\nX-Injected"),
+        "escaped on the terminal"
+    );
+}
+
+/// GNU date(1) writes the log's timestamps.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_rotation_log_gives_key_ages_the_api_cannot() {
+    let mut a = Account::new(0xa27_07, AUDIT_SCOPES);
+    let old = a.key("default", "old mailer", &["mail.send"]);
+    let fresh = a.key("default", "new mailer", &["mail.send"]);
+    clean_settings(&a);
+    let at = |days: i64| {
+        let t = now() - days * DAY;
+        // RFC 3339, UTC, as rotate writes it.
+        let out = std::process::Command::new("date")
+            .args(["-u", "-d", &format!("@{t}"), "+%Y-%m-%dT%H:%M:%SZ"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let log = [
+        json!({"event": "attempt", "timestamp": at(200), "step": "create", "key_id": "x", "rotated_by": "y"}),
+        json!({"event": "result", "timestamp": at(200), "step": "create", "key_id": "prev", "rotated_by": "y", "result": "created", "new_key_id": id(&old)}),
+        json!({"event": "result", "timestamp": at(5), "step": "create", "key_id": "prev2", "rotated_by": "y", "result": "created", "new_key_id": id(&fresh)}),
+    ]
+    .iter()
+    .map(|l| format!("{l}\n"))
+    .collect::<String>();
+    std::fs::write(a.path().join("rotations.jsonl"), log).unwrap();
+    let r = a.audit("json", &["--audit-log", "rotations.jsonl"]);
+    assert_eq!(r.code, 0, "{r}");
+    let doc = r.json();
+    assert_eq!(
+        found(&doc),
+        pairs(&[
+            ("key-rotation-due", &format!("key {}", id(&old))),
+            // The audit key itself has no rotation on record.
+            ("key-rotation-unknown", "account"),
+        ]),
+        "{r}"
+    );
+    let fresh_entry = doc["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["api_key_id"] == id(&fresh).as_str())
+        .cloned()
+        .unwrap();
+    assert!(fresh_entry["rotated_in"].is_string(), "{r}");
+}
