@@ -177,7 +177,7 @@ fn clean_settings(a: &Account) {
 
 #[test]
 fn an_account_with_each_problem_gets_each_finding_and_its_clean_counterpart_none() {
-    let mut a = Account::new(0xa27_01, AUDIT_SCOPES);
+    let mut a = Account::new(0xa2701, AUDIT_SCOPES);
     let _send = a.key("default", "mailer", &["mail.send"]);
     let ops = a.key(
         "default",
@@ -387,7 +387,7 @@ fn an_account_with_each_problem_gets_each_finding_and_its_clean_counterpart_none
 
 #[test]
 fn a_clean_account_has_no_findings_and_exits_0() {
-    let mut a = Account::new(0xa27_02, AUDIT_SCOPES);
+    let mut a = Account::new(0xa2702, AUDIT_SCOPES);
     a.key("default", "mailer", &["mail.send"]);
     a.mock.add_teammate("default", "boss", "owner", &[]);
     a.mock
@@ -411,7 +411,7 @@ fn an_audit_key_without_teammates_read_leaves_teammates_not_checked_and_assesses
         .copied()
         .filter(|s| *s != "teammates.read")
         .collect();
-    let mut a = Account::new(0xa27_03, &scopes);
+    let mut a = Account::new(0xa2703, &scopes);
     a.key("default", "mailer", &["mail.send"]);
     a.mock.add_teammate("default", "alice", "admin", &[]);
     clean_settings(&a);
@@ -441,7 +441,7 @@ fn an_audit_key_without_teammates_read_leaves_teammates_not_checked_and_assesses
 
 #[test]
 fn answers_not_in_sendgrids_shape_are_not_checked_never_a_pass() {
-    let mut a = Account::new(0xa27_04, AUDIT_SCOPES);
+    let mut a = Account::new(0xa2704, AUDIT_SCOPES);
     a.key("default", "mailer", &["mail.send"]);
     clean_settings(&a);
     let admin = a.admin.clone();
@@ -514,7 +514,7 @@ fn answers_not_in_sendgrids_shape_are_not_checked_never_a_pass() {
 
 #[test]
 fn an_audit_that_could_read_nothing_exits_2() {
-    let a = Account::new(0xa27_05, &["mail.send"]);
+    let a = Account::new(0xa2705, &["mail.send"]);
     let r = a.audit("json", &[]);
     assert_eq!(r.code, 2, "{r}");
     let doc = r.json();
@@ -532,7 +532,7 @@ fn an_audit_that_could_read_nothing_exits_2() {
 
 #[test]
 fn a_subuser_name_that_cannot_be_a_header_is_not_checked_and_nothing_is_sent_for_it() {
-    let mut a = Account::new(0xa27_06, AUDIT_SCOPES);
+    let mut a = Account::new(0xa2706, AUDIT_SCOPES);
     a.key("default", "mailer", &["mail.send"]);
     clean_settings(&a);
     a.posture(
@@ -576,7 +576,7 @@ fn a_subuser_name_that_cannot_be_a_header_is_not_checked_and_nothing_is_sent_for
 #[cfg(target_os = "linux")]
 #[test]
 fn the_rotation_log_gives_key_ages_the_api_cannot() {
-    let mut a = Account::new(0xa27_07, AUDIT_SCOPES);
+    let mut a = Account::new(0xa2707, AUDIT_SCOPES);
     let old = a.key("default", "old mailer", &["mail.send"]);
     let fresh = a.key("default", "new mailer", &["mail.send"]);
     clean_settings(&a);

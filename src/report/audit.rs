@@ -21,7 +21,7 @@ fn by_practice(p: &Posture) -> Vec<(&'static str, Vec<&Finding>)> {
     }
     let mut out: Vec<(&'static str, Vec<&Finding>)> = groups.into_iter().collect();
     for (_, fs) in &mut out {
-        fs.sort_by(|a, b| b.severity.cmp(&a.severity));
+        fs.sort_by_key(|f| std::cmp::Reverse(f.severity));
     }
     out.sort_by(|a, b| {
         let worst = |fs: &[&Finding]| fs.iter().map(|f| f.severity).max();
