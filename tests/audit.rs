@@ -619,3 +619,19 @@ fn the_rotation_log_gives_key_ages_the_api_cannot() {
         .unwrap();
     assert!(fresh_entry["rotated_in"].is_string(), "{r}");
 }
+
+#[test]
+fn an_account_near_its_100_key_limit_is_told_so() {
+    let mut a = Account::new(0xa2708, AUDIT_SCOPES);
+    clean_settings(&a);
+    // The audit key and 88 more: 89 keys, under the warning.
+    for i in 0..88 {
+        a.key("default", &format!("mailer {i}"), &["mail.send"]);
+    }
+    let r = a.audit("json", &[]);
+    assert_eq!(found(&r.json()), BTreeSet::new(), "{r}");
+    a.key("default", "mailer 88", &["mail.send"]);
+    let r = a.audit("json", &[]);
+    assert_eq!(r.code, 0, "a medium finding does not fail the run:\n{r}");
+    assert_eq!(found(&r.json()), pairs(&[("key-limit", "account")]), "{r}");
+}

@@ -228,6 +228,18 @@ fn audit_lists_every_key_with_its_privilege_and_marks_the_one_a_scan_found() {
     assert_eq!(e["leaked"], true, "{r}");
     assert_eq!(strings(&e["locations"]), ["repo/config.env:1"], "{r}");
     assert_eq!(doc["summary"]["leaked"], 1);
+    let leak_findings: Vec<&Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "key-leaked")
+        .collect();
+    assert_eq!(leak_findings.len(), 1, "{r}");
+    assert_eq!(
+        leak_findings[0]["subject"],
+        format!("key {}", id(&leaked)).as_str()
+    );
+    assert_eq!(leak_findings[0]["severity"], "critical");
     // Only reads: nothing created, nothing deleted.
     s.mock.assert_only_reads();
     assert!(
