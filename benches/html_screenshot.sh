@@ -76,6 +76,7 @@ for width in 1280 1920; do
     run_browser --window-size="$width,2000" --screenshot="$out/report-$width.png" "file://$out/report.html"
 done
 run_browser --no-pdf-header-footer --print-to-pdf="$out/report.pdf" "file://$out/report.html"
+rm -f "$out"/report-print-*.png
 if command -v pdftoppm >/dev/null; then
     pdftoppm -png -r 70 "$out/report.pdf" "$out/report-print"
 fi

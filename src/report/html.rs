@@ -997,9 +997,10 @@ details ul{margin:.3rem 0;padding-left:1.1rem}
 #timeline .bar.present{fill:var(--bar)}#timeline .bar.gone{fill:var(--gone)}
 #timeline .axis{stroke:var(--line)}
 .notes li{margin:.15rem 0}
-@media print{body{max-width:none;margin:0}.scroll{overflow:visible}details>summary{list-style:none}
-details::details-content{content-visibility:visible;display:contents}details:not([open])>*{display:block}
-tr{break-inside:avoid}}
+@page{size:landscape;margin:1cm}
+@media print{body{max-width:none;margin:0;font-size:11px}code{font-size:10px}.scroll{overflow:visible}
+td.git,td.privilege{min-width:0}td.locations{min-width:0;width:30%}td.next{min-width:0;width:28%}details>summary{list-style:none}
+details::details-content{content-visibility:visible;display:contents}details:not([open])>*{display:block}}
 ";
 
 #[cfg(test)]
