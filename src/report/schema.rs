@@ -188,7 +188,7 @@ fn redact_strings(mut v: serde_json::Value) -> serde_json::Value {
 
 /// A report read back: a JSON document or the lines of a JSONL report.
 pub enum Report {
-    Document(Document),
+    Document(Box<Document>),
     Lines(Vec<Line>),
 }
 
@@ -201,7 +201,7 @@ impl Report {
                 .map(redact_strings)
                 .and_then(serde_json::from_value::<Document>)
         {
-            return Ok(Report::Document(doc));
+            return Ok(Report::Document(Box::new(doc)));
         }
         let mut lines = Vec::new();
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {

@@ -49,7 +49,7 @@ impl<'a> Progress<'a> {
     pub(super) fn inc(&self) {
         self.0.inc(1);
         // Read now and then: the count is an atomic, the message a string to build.
-        if self.0.position() % 64 == 0 {
+        if self.0.position().is_multiple_of(64) {
             self.keys();
         }
     }
