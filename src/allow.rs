@@ -579,9 +579,9 @@ mod tests {
             allowed: vec![],
             notes: vec![],
         };
-        let zero = std::time::Duration::ZERO;
-        let doc = serde_json::to_string(&schema::document(&outcome("AA"), false, zero)).unwrap();
-        let lines: Vec<String> = schema::lines(&outcome("bb"), false, zero)
+        let run = schema::RunInfo::default();
+        let doc = serde_json::to_string(&schema::document(&outcome("AA"), run)).unwrap();
+        let lines: Vec<String> = schema::lines(&outcome("bb"), run)
             .iter()
             .map(|l| serde_json::to_string(l).unwrap())
             .collect();

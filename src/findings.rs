@@ -26,6 +26,8 @@ pub struct Collector<'d> {
     blobs: AtomicU64,
     bytes: AtomicU64,
     messages: AtomicU64,
+    /// Distinct keys in `findings`, for a progress line to read without the lock.
+    keys: AtomicU64,
 }
 
 impl<'d> Collector<'d> {
@@ -40,6 +42,7 @@ impl<'d> Collector<'d> {
             blobs: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             messages: AtomicU64::new(0),
+            keys: AtomicU64::new(0),
         }
     }
 
@@ -90,6 +93,7 @@ impl<'d> Collector<'d> {
         if !matches.is_empty() {
             let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
             self.insert(&mut map, matches, in_name, &mut place);
+            self.keys.store(map.len() as u64, Ordering::Relaxed);
         }
     }
 
@@ -250,6 +254,10 @@ impl Sink for Collector<'_> {
     fn noted(&self, mut note: String) {
         redact_in_place(&mut note);
         self.notes.lock().unwrap_or_else(|e| e.into_inner()).push(note);
+    }
+
+    fn keys_found(&self) -> u64 {
+        self.keys.load(Ordering::Relaxed)
     }
 
     fn pending_blobs(&self) -> Vec<String> {

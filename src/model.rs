@@ -519,6 +519,70 @@ impl Allowed {
     }
 }
 
+/// What a run scanned, as its report says: the report's `target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
+pub struct Target {
+    /// The command that scanned: `dir`, `git`, `ci`, `staged`, `stdin`, `pre-push`, `pre-receive`;
+    /// `merge` for reports of different commands merged into one.
+    pub mode: String,
+    /// What `dir` was given to walk, or the name `stdin` gave its input.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roots: Vec<String>,
+    /// The repositories scanned (for `dir`, the ones holding its roots), in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<Repository>,
+}
+
+/// One repository a run scanned, as it stood when the run began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
+pub struct Repository {
+    /// Its top: the work tree, or the git directory of a bare repository.
+    pub path: String,
+    /// The URL of its `origin` remote (else of its only remote), without user name, password,
+    /// query or fragment: a URL may carry a token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_url: Option<String>,
+    /// The branch HEAD is on (none when HEAD is detached).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The commit HEAD names (none in a repository without commits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+    /// The commits scanned, when not the whole history: `BASE..HEAD` of `--range` (and `ci`), or
+    /// each ref a hook was given, as `OLD..NEW REF`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<String>,
+}
+
+impl Target {
+    pub fn new(mode: &str) -> Target {
+        Target {
+            mode: mode.to_string(),
+            ..Target::default()
+        }
+    }
+
+    /// Another report's target taken in (`sgscan merge`): roots and repositories once each; the
+    /// mode stays only if both name the same.
+    pub fn absorb(&mut self, other: Target) {
+        if self.mode.is_empty() {
+            self.mode = other.mode;
+        } else if self.mode != other.mode {
+            self.mode = "merge".to_string();
+        }
+        for r in other.roots {
+            if !self.roots.contains(&r) {
+                self.roots.push(r);
+            }
+        }
+        for r in other.repositories {
+            if !self.repositories.contains(&r) {
+                self.repositories.push(r);
+            }
+        }
+    }
+}
+
 /// Locations kept per key, so a key committed in 100k places does not grow memory without bound.
 pub const MAX_LOCATIONS: usize = 1000;
 

@@ -1630,3 +1630,48 @@ fn dir_scans_tracked_files_that_gitignore_matches() {
     assert!(find(&doc, &committed).is_some() && find(&doc, &untracked).is_some());
     assert!(!util::has_note(&doc, "tracked by git"), "{r}");
 }
+
+sgtest!(quiet_is_one_flag_on_every_scanning_command, |dir, cmd| {
+    let key = KeyGen::new(0x51).key();
+    let repo = crate::util::git::Repo::init(&dir.root().join("repo"));
+    repo.write("a.env", &util::env_line(&key));
+    repo.commit("key");
+    repo.write("b.env", &util::env_line(&key));
+    repo.git(&["add", "b.env"]);
+    let commands: [&[&str]; 5] = [
+        &["dir", "repo"],
+        &["git", "repo"],
+        &["staged", "repo"],
+        &["ci", "repo"],
+        &["stdin"],
+    ];
+    for args in commands {
+        let with = |quiet: bool| {
+            let mut c = sgscan(dir.root());
+            c.env("NO_COLOR", "1")
+                .env_remove("GITHUB_EVENT_NAME")
+                .env_remove("CI_PIPELINE_SOURCE");
+            c.args(args);
+            if quiet {
+                c.arg("--quiet");
+            }
+            if args[0] == "stdin" {
+                c.write_stdin(util::env_line(&key));
+            }
+            run(&mut c)
+        };
+        let (loud, quiet) = (with(false), with(true));
+        loud.expect_code(1);
+        quiet.expect_code(1);
+        assert!(loud.stdout.contains("  next:"), "{args:?} without -q:\n{loud}");
+        assert!(
+            !quiet.stdout.contains("next:"),
+            "{args:?} -q keeps the next steps:\n{quiet}"
+        );
+        assert!(quiet.stdout.contains("1 key in"), "{args:?} -q:\n{quiet}");
+    }
+    // The short form too, wherever the flag is.
+    let short = util::scan(dir.root(), &["dir", "-q", "repo"]);
+    short.expect_code(1);
+    assert!(!short.stdout.contains("next:"), "{short}");
+});

@@ -97,6 +97,30 @@ sgtest!(
         }
         // Compiling validates each schema against the draft's meta-schema; an invalid one panics.
         assert!(check_schema(&serde_json::json!({}), ReportSchema::Json).is_err());
+        // What was scanned, described: the target and its repositories.
+        let json = report_schema("json");
+        assert!(
+            json["required"]
+                .as_array()
+                .unwrap()
+                .contains(&"generated_at".into()),
+            "{json}"
+        );
+        assert!(json["properties"]["target"].is_object(), "{json}");
+        let defs = &json["$defs"];
+        assert_eq!(defs["Target"]["required"], serde_json::json!(["mode"]));
+        assert_eq!(defs["Repository"]["required"], serde_json::json!(["path"]));
+        for field in ["remote_url", "branch", "head", "ranges"] {
+            assert!(
+                defs["Repository"]["properties"][field].is_object(),
+                "{field}: {defs}"
+            );
+        }
+        let line = serde_json::to_string(&report_schema("jsonl")).unwrap();
+        assert!(
+            line.contains("\"generated_at\"") && line.contains("#/$defs/Target"),
+            "{line}"
+        );
         // No argument: the JSON report's.
         let r = run(cmd.arg("schema"));
         r.expect_code(0);
@@ -129,7 +153,18 @@ sgtest!(a_report_that_breaks_the_schema_is_rejected, |dir, cmd| {
         .clone();
     assert!(check_schema(&finding_line, ReportSchema::Jsonl).is_ok());
 
-    let breaks: [Break; 5] = [
+    assert_eq!(doc["target"]["mode"], "dir", "{doc}");
+    assert_eq!(doc["target"]["roots"], serde_json::json!(["."]));
+    let breaks: [Break; 8] = [
+        ("a target whose mode is a number", |d| {
+            d["target"]["mode"] = 3.into()
+        }),
+        ("a repository without its path", |d| {
+            d["target"]["repositories"] = serde_json::json!([{ "head": "abc" }])
+        }),
+        ("a report without generated_at", |d| {
+            d.as_object_mut().unwrap().remove("generated_at");
+        }),
         ("a finding without its fingerprint", |d| {
             d["findings"][0].as_object_mut().unwrap().remove("fingerprint");
         }),

@@ -37,9 +37,17 @@ fn figure(doc: &Html, name: &str) -> u64 {
         .collect();
     assert_eq!(found.len(), 1, "one summary figure {name}");
     let t = text(found[0]);
-    t.trim()
+    let n: u64 = t
+        .trim()
+        .replace(',', "")
         .parse()
-        .unwrap_or_else(|_| panic!("figure {name} is not a number: {t:?}"))
+        .unwrap_or_else(|_| panic!("figure {name} is not a number: {t:?}"));
+    assert_eq!(
+        found[0].value().attr("data-value"),
+        Some(n.to_string().as_str()),
+        "figure {name}: the number as shown and as data"
+    );
+    n
 }
 
 /// The key ids of the table's rows, top to bottom.
@@ -57,10 +65,10 @@ fn row<'a>(doc: &'a Html, key: &str) -> ElementRef<'a> {
         .unwrap_or_else(|| panic!("no row for key id {key_id}"))
 }
 
-/// The text of the row's cell of this class.
+/// The text of the row's cell (or part of a cell) of this class.
 fn cell(row: ElementRef, class: &str) -> String {
     let c = row
-        .select(&sel(&format!("td.{class}")))
+        .select(&sel(&format!(".{class}")))
         .next()
         .unwrap_or_else(|| panic!("no {class} cell"));
     text(c)
@@ -187,27 +195,35 @@ fn summary_figures_and_rows_live_and_most_privileged_first_without_keys_even_wit
     );
     let r_full = row(&doc, &full);
     assert_eq!(r_full.value().attr("data-status"), Some("live"));
-    assert_eq!(cell(r_full, "privilege"), "full-access");
+    assert_eq!(cell(r_full, "level"), "full-access");
     assert_eq!(cell(r_full, "above"), "api_keys.create");
     assert_eq!(cell(r_full, "policy"), "api_keys.create");
     assert_eq!(cell(r_full, "id"), id(&full));
     let next = cell(r_full, "next");
     assert!(
-        next.starts_with(&format!("revoke it: `sgscan revoke --key-id {}`", id(&full))),
+        next.starts_with(&format!("revoke it: sgscan revoke --key-id {}", id(&full))),
         "the human report's next step: {next}"
     );
+    // Markdown's backticks are code, not literal backticks.
+    let command: Vec<String> = r_full.select(&sel("td.next p code")).map(text).collect();
+    assert_eq!(command, [format!("sgscan revoke --key-id {}", id(&full))]);
+    assert!(!next.contains('`'), "{next}");
     assert!(next.contains("full access: it can create keys"), "{next}");
     let r_elevated = row(&doc, &elevated);
-    assert_eq!(cell(r_elevated, "privilege"), "elevated");
+    assert_eq!(cell(r_elevated, "level"), "elevated");
     assert_eq!(cell(r_elevated, "policy"), "templates.read, stats.read");
     let r_send = row(&doc, &send_only);
-    assert_eq!(cell(r_send, "above"), "—");
     assert_eq!(
-        r_send.select(&sel("td.locations li")).count(),
-        2,
-        "both locations, in the expandable list"
+        r_send.select(&sel(".above")).count(),
+        0,
+        "nothing above send-only"
     );
-    assert_eq!(r_send.select(&sel("td.locations details summary")).count(), 1);
+    assert_eq!(
+        r_send.select(&sel("td.locations ul.open > li")).count(),
+        2,
+        "both locations, open"
+    );
+    assert_eq!(r_send.select(&sel("td.locations details")).count(), 0);
     assert!(cell(row(&doc, &invalid), "next").starts_with("already dead"));
     assert_eq!(row(&doc, &unknown).value().attr("data-status"), Some("unknown"));
     // A work-tree scan has no commits: no timeline, no git position.
@@ -469,4 +485,102 @@ fn revoked_in_this_run_is_counted_and_shown_with_its_next_step() {
         "{}",
         cell(row, "next")
     );
+}
+
+/// Whether `e` is inside a `<details>` that is not open: hidden until clicked, and in a printout.
+fn folded(e: ElementRef) -> bool {
+    e.ancestors()
+        .filter_map(ElementRef::wrap)
+        .any(|a| a.value().name() == "details" && a.value().attr("open").is_none())
+}
+
+#[test]
+fn header_names_the_repository_and_commit_and_the_first_locations_are_open() {
+    let mock = MockSendGrid::start();
+    let tmp = Tree::new();
+    let repo = Repo::init(&tmp.root().join("shop"));
+    repo.git(&["checkout", "-q", "-b", "release/<b>&"]);
+    repo.git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://deploy:hunter2@git.example.com/acme/shop.git?token=zzz",
+    ]);
+    let mut g = KeyGen::new(0x47_09);
+    let (spread, dead) = (g.key(), g.key());
+    mock.set(&spread, Behavior::live(&["mail.send", "user.username.read"]));
+    mock.set(&dead, Behavior::Invalid);
+    for i in 0..5 {
+        // Different blobs: git stores one blob once, at whichever path.
+        repo.write(&format!("conf/{i}.env"), &format!("# {i}\n{}", env_line(&spread)));
+    }
+    repo.write("old.env", &env_line(&dead));
+    let head = repo.commit("add settings");
+
+    let r = scan(
+        tmp.root(),
+        &["git", "shop", "--verify", "--api-url", &mock.url(), "-f", "html"],
+    );
+    r.expect_code(1);
+    let doc = page(&r, &[&spread, &dead]);
+
+    // The header: mode, repository (path, remote without its credentials), branch, commit.
+    let header: Vec<ElementRef> = doc.select(&sel("header #target")).collect();
+    assert_eq!(header.len(), 1, "a target block in the header:\n{}", r.stdout);
+    let said = text(header[0]);
+    let top = std::fs::canonicalize(&repo.path).unwrap();
+    assert!(said.contains(top.to_str().unwrap()), "{said}");
+    assert!(said.contains("https://git.example.com/acme/shop.git"), "{said}");
+    assert!(
+        !r.stdout.contains("hunter2") && !r.stdout.contains("zzz"),
+        "credentials shown"
+    );
+    assert!(said.contains("release/<b>&"), "the branch, as text: {said}");
+    assert!(said.contains(&head[..12]), "{said}");
+    let repos: Vec<ElementRef> = doc.select(&sel("#target dd.repository")).collect();
+    assert_eq!(repos.len(), 1);
+    assert_eq!(repos[0].value().attr("data-head"), Some(head.as_str()));
+    assert_eq!(
+        doc.select(&sel("#target [data-target=mode]"))
+            .map(text)
+            .collect::<Vec<_>>(),
+        ["git"]
+    );
+    let title: String = doc.select(&sel("h1")).map(text).collect();
+    assert_eq!(title, "sgscan report: git scan of shop");
+
+    // Locations: the first three open, the other two folded under "2 more locations".
+    let r_spread = row(&doc, &spread);
+    let items: Vec<ElementRef> = r_spread.select(&sel("td.locations li")).collect();
+    assert_eq!(items.len(), 5);
+    let open: Vec<String> = items
+        .iter()
+        .filter(|li| !folded(**li))
+        .map(|li| text(*li))
+        .collect();
+    assert_eq!(open.len(), 3, "{open:?}");
+    assert!(open[0].starts_with("conf/0.env:2:"), "{open:?}");
+    let more: Vec<String> = r_spread
+        .select(&sel("td.locations details > summary"))
+        .map(text)
+        .collect();
+    assert_eq!(more, ["2 more locations"]);
+    let r_dead = row(&doc, &dead);
+    assert!(r_dead.select(&sel("td.locations li")).all(|li| !folded(li)));
+
+    // The account, as the terminal report names it; a dead key's status in a few words.
+    assert_eq!(cell(r_spread, "account"), "account default-owner");
+    let status = cell(r_dead, "status");
+    assert!(
+        status.starts_with("invalid") && status.contains("does not authenticate"),
+        "{status}"
+    );
+    assert!(
+        !status.contains("authorization grant"),
+        "SendGrid's sentence, shown whole: {status}"
+    );
+
+    // Key ids and scope names are never split mid-word.
+    let style: String = doc.select(&sel("style")).map(text).collect();
+    assert!(!style.contains("break-all"), "{style}");
 }

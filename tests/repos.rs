@@ -152,3 +152,114 @@ sgtest!(repos_shards_split_every_repository, |dir, cmd| {
     let want: Vec<&str> = all.iter().map(String::as_str).collect();
     assert_eq!(found, set(&want));
 });
+
+sgtest!(
+    reports_name_each_repository_without_credentials_and_merge_keeps_them,
+    |dir, cmd| {
+        let mut keys = KeyGen::new(93);
+        let key = keys.key();
+        let a = Repo::init(&dir.root().join("a"));
+        a.git(&[
+            "remote",
+            "add",
+            "origin",
+            "https://ci:hunter2@git.example.com/acme/a.git",
+        ]);
+        a.write("readme", "a\n");
+        a.commit("a: start");
+        a.write("app.env", &env_line(&key));
+        let head_a = a.commit("a: key");
+        let b = Repo::init(&dir.root().join("b"));
+        b.git(&[
+            "remote",
+            "add",
+            "upstream",
+            "deploy:s3cret@git.example.com:acme/b.git",
+        ]);
+        b.write("readme", "b\n");
+        b.commit("b: start");
+        b.write("readme", "nothing here\n");
+        let head_b = b.commit("b: no key");
+        std::fs::write(dir.root().join("list"), "a\nb\n").unwrap();
+        let top = |r: &Repo| {
+            std::fs::canonicalize(&r.path)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+
+        let run = scan(dir.root(), &["git", "-q", "-f", "json", "--repos-file", "list"]);
+        run.expect_code(1);
+        let doc = run.json();
+        assert!(
+            doc["generated_at"].as_str().is_some_and(|t| t.len() >= 20),
+            "{doc}"
+        );
+        let target = &doc["target"];
+        assert_eq!(target["mode"], "git");
+        let repos = target["repositories"].as_array().expect("repositories");
+        assert_eq!(repos.len(), 2, "{target}");
+        assert_eq!(repos[0]["path"], top(&a).as_str());
+        assert_eq!(repos[0]["remote_url"], "https://git.example.com/acme/a.git");
+        assert_eq!(repos[0]["head"], head_a.as_str());
+        assert!(repos[0]["branch"].is_string(), "{target}");
+        assert_eq!(repos[1]["path"], top(&b).as_str());
+        assert_eq!(repos[1]["remote_url"], "git.example.com:acme/b.git");
+        assert_eq!(repos[1]["head"], head_b.as_str());
+        for format in ["json", "jsonl", "sarif", "html", "human"] {
+            let r = scan(dir.root(), &["git", "-q", "-f", format, "a", "b"]);
+            r.expect_code(1);
+            assert!(
+                !r.stdout.contains("hunter2") && !r.stdout.contains("s3cret"),
+                "--format {format} shows a remote's credentials:\n{r}"
+            );
+        }
+
+        // SARIF: each repository by its remote URL (else its path), with revision and branch.
+        let sarif = scan(dir.root(), &["git", "-q", "-f", "sarif", "a", "b"]).json();
+        let vcp = sarif["runs"][0]["versionControlProvenance"]
+            .as_array()
+            .expect("versionControlProvenance");
+        assert_eq!(vcp.len(), 2, "{vcp:?}");
+        assert_eq!(vcp[0]["repositoryUri"], "https://git.example.com/acme/a.git");
+        assert_eq!(vcp[0]["revisionId"], head_a.as_str());
+        assert_eq!(vcp[0]["branch"], repos[0]["branch"]);
+        let uri = vcp[1]["repositoryUri"].as_str().unwrap();
+        assert!(uri.starts_with("file:///") && uri.ends_with("/b/"), "{uri}");
+
+        // Each run's JSONL report says what it scanned; their merge says both.
+        for name in ["a", "b"] {
+            let out = format!("{name}.jsonl");
+            let r = scan(
+                dir.root(),
+                &[
+                    "git",
+                    "-q",
+                    "-f",
+                    "jsonl",
+                    "-o",
+                    &out,
+                    "--range",
+                    "HEAD~1..HEAD",
+                    name,
+                ],
+            );
+            assert!(r.code == 0 || r.code == 1, "{r}");
+        }
+        let lines = scan(dir.root(), &["git", "-q", "-f", "jsonl", "a"]).lines();
+        let last = lines.last().expect("a summary line");
+        assert_eq!(last["type"], "summary");
+        assert_eq!(last["target"]["repositories"][0]["head"], head_a.as_str());
+        let merged = scan(dir.root(), &["merge", "a.jsonl", "b.jsonl", "-f", "json"]);
+        merged.expect_code(1);
+        let merged = merged.json();
+        let repos = merged["target"]["repositories"]
+            .as_array()
+            .expect("merged repositories");
+        let heads: Vec<&str> = repos.iter().map(|r| r["head"].as_str().unwrap()).collect();
+        assert_eq!(heads, [head_a.as_str(), head_b.as_str()], "{merged}");
+        assert_eq!(merged["target"]["mode"], "git");
+        assert_eq!(repos[0]["ranges"], serde_json::json!(["HEAD~1..HEAD"]));
+    }
+);

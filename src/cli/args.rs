@@ -231,9 +231,6 @@ pub struct GitArgs {
     /// The remote's default branch, from `sgscan ci`'s event data (not a flag).
     #[arg(skip)]
     pub default_branch: Option<String>,
-    /// No progress bar, and no next steps under each key in the human report.
-    #[arg(long, short = 'q', help_heading = OUTPUT)]
-    pub quiet: bool,
     /// Scan only shard I of N (0-based; objects split by id), for spreading one repository over N
     /// jobs. Merge the shards' JSONL reports with `sgscan merge`.
     #[arg(long, value_name = "I/N", value_parser = git::parse_shard, help_heading = SCAN)]
@@ -255,9 +252,6 @@ pub struct CiArgs {
     /// is there instead of failing (commits at the shallow boundary count their whole tree as new).
     #[arg(long, help_heading = SCAN)]
     pub shallow_ok: bool,
-    /// No progress bar, and no next steps under each key in the human report.
-    #[arg(long, short = 'q', help_heading = OUTPUT)]
-    pub quiet: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -380,6 +374,9 @@ pub struct CommonArgs {
     /// Print full keys in human, JSON and JSONL reports (never in SARIF). Off by default.
     #[arg(long, help_heading = OUTPUT)]
     pub show_secrets: bool,
+    /// No progress bar, and no next steps under each key in the human report.
+    #[arg(long, short = 'q', help_heading = OUTPUT)]
+    pub quiet: bool,
     #[command(flatten)]
     pub work: WorkArgs,
     /// A previous JSON or JSONL report: its findings are not reported again.
@@ -758,6 +755,8 @@ impl PreReceiveArgs {
         Ok(CommonArgs {
             output: self.output,
             show_secrets: false,
+            // A hook's report is for the administrator: no progress, no steps for the pusher.
+            quiet: true,
             work: self.work,
             baseline: None,
             fail_on: None,

@@ -61,7 +61,6 @@ pub fn run(args: CiArgs) -> Result<i32> {
         shallow_ok: args.shallow_ok,
         branch: choice.branch,
         default_branch: choice.default_branch,
-        quiet: args.quiet,
         shard: None,
         submodules: false,
         common: args.common,

@@ -15,7 +15,7 @@ pub fn run(args: MergeArgs) -> Result<i32> {
     for r in &args.reports {
         merger.add_file(r)?;
     }
-    let outcome = merger.finish();
+    let (outcome, target) = merger.finish();
     // The rules give SARIF its rule metadata.
     let detector = pipeline::detector(args.patterns.as_deref())?;
     let ctx = report::Context {
@@ -23,6 +23,7 @@ pub fn run(args: MergeArgs) -> Result<i32> {
         show_secrets: false,
         elapsed: started.elapsed(),
         mode: "merge",
+        target,
         category: args.output.sarif_category.clone(),
         ..Default::default()
     };

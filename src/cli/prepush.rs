@@ -10,9 +10,10 @@ use std::io::{IsTerminal, Read};
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::args::PrePushArgs;
-use super::scan::{Run, Settings, repo_top};
+use super::scan::{self, Run, Settings, repo_top};
 use super::{EXIT_CLEAN, EXIT_FINDINGS, is_object_id};
-use crate::model::{Finding, Outcome};
+use crate::key::redact_text;
+use crate::model::{Finding, Outcome, Target};
 use crate::source::IGNORE_FILE;
 use crate::source::git::{self, PushedRef};
 use crate::text::{Safe, count};
@@ -50,6 +51,12 @@ pub fn run(args: PrePushArgs) -> Result<i32> {
     let branch = Some(first.remote_ref.as_str()).filter(|b| !b.is_empty());
     let top = repo_top(&args.repo);
     let settings = Settings::load_range(&args.common, &args.repo, &range, (branch, None), top)?;
+    let mut repository = scan::repository(&args.repo);
+    repository.ranges = refs
+        .iter()
+        .filter(|r| !r.deletes())
+        .map(|r| redact_text(&format!("{}..{} {}", r.remote, r.local, r.remote_ref)).into_owned())
+        .collect();
     let source = git::Push {
         repo: args.repo.clone(),
         remote: remote.clone(),
@@ -61,6 +68,10 @@ pub fn run(args: PrePushArgs) -> Result<i32> {
         paths: None,
         why: None,
         quiet: true,
+        target: Target {
+            repositories: vec![repository],
+            ..Target::new("pre-push")
+        },
     };
     let (outcome, code) = run.go(&source, &args.common, settings)?;
     if code == EXIT_FINDINGS {

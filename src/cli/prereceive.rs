@@ -17,7 +17,7 @@ use super::args::{CommonArgs, FailOn, OnTimeout, PreReceiveArgs};
 use super::scan::{Settings, fail_code};
 use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, error_text, is_object_id};
 use crate::key::redact_text;
-use crate::model::{Finding, Outcome};
+use crate::model::{Finding, Outcome, Target};
 use crate::pipeline::{Scan, Unattended};
 use crate::revoke::AuditLog;
 use crate::source::git::{self, Incoming, RefUpdate};
@@ -76,6 +76,16 @@ fn hook(args: PreReceiveArgs, started: Instant) -> Result<i32> {
         return Ok(EXIT_FINDINGS);
     }
     let repo = PathBuf::from(".");
+    let mut repository = super::scan::repository(&repo);
+    repository.ranges = updates
+        .iter()
+        .filter(|u| !u.is_deletion())
+        .map(|u| redact_text(&format!("{}..{} {}", u.old, u.new, u.name)).into_owned())
+        .collect();
+    let target = Target {
+        repositories: vec![repository],
+        ..Target::new("pre-receive")
+    };
     let allow = push_options(&|name| std::env::var(name).ok());
     // The allow list and config of the default branch (HEAD's branch), as reviewed there: one the
     // push brings takes effect once it is in.
@@ -134,7 +144,7 @@ fn hook(args: PreReceiveArgs, started: Instant) -> Result<i32> {
     };
     let bypassed = bypass(&mut outcome, &allow, &h.audit_log, &ref_of);
     if let Some(file) = &common.output.output {
-        write_report(&outcome, &common, file);
+        write_report(&outcome, &common, file, target);
     }
     for w in &ran.warnings {
         say(&redact_text(w));
@@ -440,11 +450,12 @@ fn incomplete(h: &Hook) -> i32 {
 }
 
 /// `--output FILE`: the full report for the server's administrator (never to the pusher).
-fn write_report(outcome: &Outcome, common: &CommonArgs, file: &Path) {
+fn write_report(outcome: &Outcome, common: &CommonArgs, file: &Path, target: Target) {
     let ctx = crate::report::Context {
         show_secrets: common.show_secrets,
         quiet: true,
         mode: "pre-receive",
+        target: Some(target),
         ..Default::default()
     };
     if let Err(e) = super::write_report(outcome, common.output.format.into(), Some(file), &ctx) {

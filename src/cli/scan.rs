@@ -13,7 +13,7 @@ use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, error, error_text, write_repo
 use crate::allow::{IgnoreText, Ignores};
 use crate::config::{self, Config, Trust};
 use crate::key::redact_text;
-use crate::model::{Finding, Outcome, Status};
+use crate::model::{Finding, Outcome, Repository, Status, Target};
 use crate::pipeline::Scan;
 use crate::report;
 use crate::source::{IGNORE_FILE, Source, git, staged, worktree};
@@ -43,11 +43,23 @@ pub fn dir(args: DirArgs) -> Result<i32> {
         let base = std::fs::canonicalize(&base).unwrap_or(base);
         report::Paths { base, root }
     });
+    let mut target = Target::new("dir");
+    target.roots = args
+        .paths
+        .iter()
+        .map(|p| redact_text(&p.to_string_lossy()).into_owned())
+        .collect();
+    for r in args.paths.iter().filter_map(|p| git::describe(p)) {
+        if !target.repositories.contains(&r) {
+            target.repositories.push(r);
+        }
+    }
     let run = Run {
         mode: "dir",
         paths,
         why: None,
-        quiet: false,
+        quiet: args.common.quiet,
+        target,
     };
     run.go(&source, &args.common, settings).map(|(_, code)| code)
 }
@@ -80,18 +92,24 @@ pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32
             branch: args.branch.clone(),
             default_branch: args.default_branch.clone(),
             ci: mode == "ci",
-            progress: !args.quiet,
+            progress: !args.common.quiet,
             shard: args.shard,
             submodules: args.submodules,
             prefix: String::new(),
             repository: None,
         },
     };
+    let mut target = Target::new(mode);
+    target.repositories = source.repos.iter().map(|r| repository(r)).collect();
+    if let (Some(range), Some(first)) = (&args.range, target.repositories.first_mut()) {
+        first.ranges.push(redact_text(range).into_owned());
+    }
     let run = Run {
         mode,
         paths: None,
         why,
-        quiet: args.quiet,
+        quiet: args.common.quiet,
+        target,
     };
     run.go(&source, &args.common, settings).map(|(_, code)| code)
 }
@@ -110,7 +128,11 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
         mode: "staged",
         paths: None,
         why: None,
-        quiet: false,
+        quiet: args.common.quiet,
+        target: Target {
+            repositories: vec![repository(&args.repo)],
+            ..Target::new("staged")
+        },
     };
     let (outcome, code) = run.go(&source, &args.common, settings)?;
     if code == EXIT_FINDINGS {
@@ -178,6 +200,15 @@ fn repo_list(named: &[PathBuf], file: Option<&Path>) -> Result<Vec<PathBuf>> {
         repos.push(PathBuf::from("."));
     }
     Ok(repos)
+}
+
+/// The repository at `path` as reports name it; only the path as given where there is none (the
+/// scan then fails saying why).
+pub(super) fn repository(path: &Path) -> Repository {
+    git::describe(path).unwrap_or_else(|| Repository {
+        path: redact_text(&path.to_string_lossy()).into_owned(),
+        ..Repository::default()
+    })
 }
 
 pub(super) fn repo_top(repo: &Path) -> Option<PathBuf> {
@@ -351,6 +382,8 @@ pub(super) struct Run {
     pub(super) why: Option<String>,
     /// `--quiet`: no next steps in the human report.
     pub(super) quiet: bool,
+    /// What is scanned, for the report to say.
+    pub(super) target: Target,
 }
 
 impl Run {
@@ -368,6 +401,7 @@ impl Run {
             paths,
             why,
             quiet,
+            target,
         } = self;
         let started = Instant::now();
         let verifies = common.verify.verify || common.revoke.revoke;
@@ -377,6 +411,7 @@ impl Run {
             mode,
             category: common.output.sarif_category.clone(),
             paths,
+            target: Some(target),
             ..Default::default()
         };
         if settings.fail_on == FailOn::Live && !verifies {

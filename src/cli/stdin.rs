@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use super::args::StdinArgs;
 use super::scan;
+use crate::model::Target;
 use crate::source::stdin::Stdin;
 
 pub fn run(args: StdinArgs) -> Result<i32> {
@@ -19,7 +20,11 @@ pub fn run(args: StdinArgs) -> Result<i32> {
         mode: "stdin",
         paths: None,
         why: None,
-        quiet: false,
+        quiet: args.common.quiet,
+        target: Target {
+            roots: vec![crate::key::redact_text(&args.name).into_owned()],
+            ..Target::new("stdin")
+        },
     };
     run.go(&source, &args.common, settings).map(|(_, code)| code)
 }

@@ -9,7 +9,9 @@ use std::io::Write;
 
 use super::Context;
 use super::human::{at_head, never_committed, next_steps, shown_path};
-use crate::model::{CommitInfo, Finding, Location, Outcome, Privilege, RevokeStatus, RotateStatus};
+use crate::model::{
+    CommitInfo, Finding, Location, Outcome, Privilege, Repository, RevokeStatus, RotateStatus, Target,
+};
 use crate::text::{count, escape};
 use crate::verify::Status;
 
@@ -266,7 +268,8 @@ fn figure(page: &mut String, name: &str, n: u64, one: &str, many: &str) {
     let noun = if n == 1 { one } else { many };
     let _ = write!(
         page,
-        "<span class=\"fig\"><b data-figure=\"{name}\">{n}</b> {noun}</span> "
+        "<span class=\"fig\"><b data-figure=\"{name}\" data-value=\"{n}\">{}</b> {noun}</span> ",
+        indicatif::HumanCount(n)
     );
 }
 
@@ -280,11 +283,19 @@ fn render(outcome: &Outcome, ctx: &Context, generated: &str) -> String {
     let mut rows: Vec<Row> = outcome.findings.iter().map(Row::of).collect();
     rows.sort_by_key(|r| rank(r.f));
     let mut page = String::with_capacity(8192 + 2048 * rows.len());
-    let title = match ctx.mode {
+    // Merged reports of one kind of scan (shards) are that scan.
+    let mode = ctx.target.as_ref().map_or(ctx.mode, |t| t.mode.as_str());
+    let mut title = match mode {
         "" => "sgscan report".to_string(),
         "merge" => "sgscan report: merged reports".to_string(),
         mode => format!("sgscan report: {mode} scan"),
     };
+    if let Some([one]) = ctx.target.as_ref().map(|t| t.repositories.as_slice()) {
+        let name = one.path.rsplit(['/', '\\']).find(|s| !s.is_empty());
+        if let Some(name) = name {
+            let _ = write!(title, " of {name}");
+        }
+    }
     let _ = write!(
         page,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -294,13 +305,17 @@ fn render(outcome: &Outcome, ctx: &Context, generated: &str) -> String {
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         escape_html(&title)
     );
-    let _ = writeln!(
+    let _ = write!(
         page,
-        "<header><h1>{}</h1><p class=\"meta\">sgscan {} · generated <time datetime=\"{g}\">{g}</time></p></header>",
-        escape_html(&title),
+        "<header><h1>{}</h1><p class=\"meta\">sgscan {} · generated <time datetime=\"{g}\">{g}</time></p>",
+        esc(&title),
         escape_html(env!("CARGO_PKG_VERSION")),
         g = esc(generated)
     );
+    if let Some(t) = &ctx.target {
+        target(&mut page, t);
+    }
+    page.push_str("</header>\n");
     if let Some(e) = &ctx.error {
         let _ = writeln!(
             page,
@@ -314,6 +329,79 @@ fn render(outcome: &Outcome, ctx: &Context, generated: &str) -> String {
     notes(&mut page, outcome);
     page.push_str("</body>\n</html>\n");
     page
+}
+
+/// Repositories named in the header before the rest go under "and N more".
+const REPOSITORIES_SHOWN: usize = 20;
+
+/// What was scanned, in the header: the mode, the roots, and each repository with its remote,
+/// branch, HEAD commit and range.
+fn target(page: &mut String, t: &Target) {
+    let _ = write!(
+        page,
+        "<dl id=\"target\"><dt>mode</dt><dd data-target=\"mode\">{}</dd>",
+        esc(&t.mode)
+    );
+    if !t.roots.is_empty() {
+        let roots: Vec<String> = t
+            .roots
+            .iter()
+            .map(|r| format!("<code class=\"path\">{}</code>", esc(r)))
+            .collect();
+        let _ = write!(
+            page,
+            "<dt>scanned</dt><dd data-target=\"roots\">{}</dd>",
+            roots.join(", ")
+        );
+    }
+    let (shown, rest) = t
+        .repositories
+        .split_at(t.repositories.len().min(REPOSITORIES_SHOWN));
+    for r in shown {
+        repository(page, r);
+    }
+    if !rest.is_empty() {
+        let _ = write!(
+            page,
+            "<dt>and</dt><dd><details><summary>{}</summary><dl>",
+            count(rest.len() as u64, "more repository", "more repositories")
+        );
+        for r in rest {
+            repository(page, r);
+        }
+        page.push_str("</dl></details></dd>");
+    }
+    page.push_str("</dl>");
+}
+
+fn repository(page: &mut String, r: &Repository) {
+    let _ = write!(
+        page,
+        "<dt>repository</dt><dd class=\"repository\" data-head=\"{}\"><code class=\"path\">{}</code>",
+        esc(r.head.as_deref().unwrap_or("")),
+        esc(&r.path)
+    );
+    if let Some(u) = &r.remote_url {
+        let _ = write!(page, " · remote <code class=\"path\">{}</code>", esc(u));
+    }
+    match &r.branch {
+        Some(b) => {
+            let _ = write!(page, " · branch <code>{}</code>", esc(b));
+        }
+        None => page.push_str(" · detached HEAD"),
+    }
+    if let Some(h) = &r.head {
+        let _ = write!(
+            page,
+            " · commit <code title=\"{h}\">{}</code>",
+            esc(h.get(..12).unwrap_or(h)),
+            h = esc(h)
+        );
+    }
+    for range in &r.ranges {
+        let _ = write!(page, " · range <code class=\"path\">{}</code>", esc(range));
+    }
+    page.push_str("</dd>");
 }
 
 fn summary(page: &mut String, outcome: &Outcome, ctx: &Context, generated: &str) {
@@ -407,11 +495,28 @@ fn status_cell(f: &Finding) -> (String, &'static str) {
                 Status::Invalid => ("invalid", "invalid"),
                 Status::Unknown => ("unknown", "unknown"),
             };
-            let _ = write!(
-                cell,
-                "<span class=\"badge {class}\">{label}</span><div class=\"why\">{}</div>",
-                esc(&v.reason)
-            );
+            let _ = write!(cell, "<span class=\"badge {class}\">{label}</span>");
+            match v.status {
+                // SendGrid's one sentence for every dead key, on every row: said short, whole on hover.
+                Status::Invalid => {
+                    let http = v.http_status.map(|c| format!(" (HTTP {c})")).unwrap_or_default();
+                    let _ = write!(
+                        cell,
+                        "<div class=\"why\" title=\"{}\">does not authenticate{http}</div>",
+                        esc(&v.reason)
+                    );
+                }
+                _ => {
+                    let _ = write!(cell, "<div class=\"why\">{}</div>", esc(&v.reason));
+                }
+            }
+            if let Some(a) = &v.account {
+                let _ = write!(
+                    cell,
+                    "<div class=\"account\">account <code data-account>{}</code></div>",
+                    esc(a)
+                );
+            }
             class
         }
         None => {
@@ -460,7 +565,11 @@ fn list(items: &[String]) -> String {
     if items.is_empty() {
         return "<span class=\"none\">—</span>".to_string();
     }
-    let shown: Vec<String> = items.iter().map(|s| format!("<code>{}</code>", esc(s))).collect();
+    // Scope names break after a dot, never inside a word.
+    let shown: Vec<String> = items
+        .iter()
+        .map(|s| format!("<code>{}</code>", esc(s).replace('.', ".<wbr>")))
+        .collect();
     shown.join(", ")
 }
 
@@ -536,9 +645,8 @@ fn table(page: &mut String, rows: &[Row]) {
         return;
     }
     page.push_str(
-        "<div class=\"scroll\"><table id=\"keys\">\n<thead><tr><th>key</th><th>key id</th><th>status</th>\
-         <th>privilege</th><th>scopes above send-only</th><th>beyond policy</th>\
-         <th>first commit</th><th>in git</th><th>locations</th><th>next step</th></tr></thead>\n<tbody>\n",
+        "<div class=\"scroll\"><table id=\"keys\">\n<thead><tr><th>key</th><th>status</th>\
+         <th>privilege</th><th>first commit</th><th>in git</th><th>locations</th><th>next step</th></tr></thead>\n<tbody>\n",
     );
     for r in rows {
         let f = r.f;
@@ -552,30 +660,34 @@ fn table(page: &mut String, rows: &[Row]) {
         );
         let _ = write!(
             page,
-            "<td class=\"key\"><code title=\"{}\">{}</code><div class=\"why\">confidence {}</div></td>",
+            "<td class=\"key\"><code title=\"{}\">{}</code><div class=\"id\"><code>{}</code></div>\
+             <div class=\"why\">confidence {}</div></td>",
             esc(&f.rule_name),
             esc(&f.redacted),
+            esc(f.key_id.as_deref().unwrap_or("—")),
             f.confidence.as_str()
-        );
-        let _ = write!(
-            page,
-            "<td class=\"id\"><code>{}</code></td>",
-            esc(f.key_id.as_deref().unwrap_or("—"))
         );
         let _ = write!(page, "<td class=\"status\">{status}</td>");
         let privilege = v.and_then(|v| v.privilege).map_or("—", |p| p.as_str());
-        let _ = write!(page, "<td class=\"privilege\">{privilege}</td>");
-        let empty = Vec::new();
         let _ = write!(
             page,
-            "<td class=\"above\">{}</td>",
-            list(v.map_or(&empty, |v| &v.above_send_only))
+            "<td class=\"privilege\"><div class=\"level\">{privilege}</div>"
         );
-        let _ = write!(
-            page,
-            "<td class=\"policy\">{}</td>",
-            list(v.map_or(&empty, |v| &v.policy_violations))
-        );
+        if let Some(v) = v.filter(|v| !v.above_send_only.is_empty()) {
+            let _ = write!(
+                page,
+                "<div class=\"why\">above send-only:</div><div class=\"above\">{}</div>",
+                list(&v.above_send_only)
+            );
+        }
+        if let Some(v) = v.filter(|v| !v.policy_violations.is_empty()) {
+            let _ = write!(
+                page,
+                "<div class=\"why\">beyond policy:</div><div class=\"policy\">{}</div>",
+                list(&v.policy_violations)
+            );
+        }
+        page.push_str("</td>");
         match r.first {
             Some((c, _)) => {
                 let _ = write!(
@@ -595,35 +707,48 @@ fn table(page: &mut String, rows: &[Row]) {
             labels.join(", ")
         };
         let _ = write!(page, "<td class=\"git\">{git}</td>");
-        let _ = write!(
-            page,
-            "<td class=\"locations\"><details><summary>{}</summary><ul>",
-            count(
-                f.location_count.max(f.locations.len() as u64),
-                "location",
-                "locations"
-            )
-        );
-        for l in &f.locations {
+        // The first few open, so that a printout names the files; the rest one click away.
+        let (open, folded) = f.locations.split_at(f.locations.len().min(LOCATIONS_OPEN));
+        let total = f.location_count.max(f.locations.len() as u64);
+        page.push_str("<td class=\"locations\"><ul class=\"open\">");
+        for l in open {
             location_item(page, l);
         }
-        let hidden = f.location_count.saturating_sub(f.locations.len() as u64);
-        if hidden > 0 {
+        page.push_str("</ul>");
+        let hidden = total.saturating_sub(f.locations.len() as u64);
+        if !folded.is_empty() {
             let _ = write!(
                 page,
-                "<li>… and {}</li>",
+                "<details><summary>{}</summary><ul>",
+                count(total - open.len() as u64, "more location", "more locations")
+            );
+            for l in folded {
+                location_item(page, l);
+            }
+            if hidden > 0 {
+                let _ = write!(
+                    page,
+                    "<li>… and {} not kept (--format json has the count)</li>",
+                    count(hidden, "more", "more")
+                );
+            }
+            page.push_str("</ul></details>");
+        } else if hidden > 0 {
+            let _ = write!(
+                page,
+                "<p class=\"why\">… and {}</p>",
                 count(hidden, "more location", "more locations")
             );
         }
-        page.push_str("</ul></details></td>");
+        page.push_str("</td>");
         let steps = next_steps(f);
         page.push_str("<td class=\"next\">");
         if let Some((head, rest)) = steps.split_first() {
-            let _ = write!(page, "<p>{}</p>", escape_html(head));
+            let _ = write!(page, "<p>{}</p>", code_spans(&esc(head)));
             if !rest.is_empty() {
                 page.push_str("<details><summary>more</summary><ul>");
                 for s in rest {
-                    let _ = write!(page, "<li>{}</li>", escape_html(s));
+                    let _ = write!(page, "<li>{}</li>", code_spans(&esc(s)));
                 }
                 page.push_str("</ul></details>");
             }
@@ -631,6 +756,30 @@ fn table(page: &mut String, rows: &[Row]) {
         page.push_str("</td></tr>\n");
     }
     page.push_str("</tbody>\n</table></div>\n</section>\n");
+}
+
+/// Locations of a key shown open in the table; the rest fold under "N more locations".
+const LOCATIONS_OPEN: usize = 3;
+
+/// Markdown's inline code in text already escaped for HTML: each pair of backticks becomes
+/// `<code>`; an unpaired one stays as it is. Escaping first means nothing inside can be markup.
+fn code_spans(escaped: &str) -> String {
+    let parts: Vec<&str> = escaped.split('`').collect();
+    let pairs = (parts.len() - 1) / 2;
+    let mut out = String::with_capacity(escaped.len() + 16 * pairs);
+    for (i, part) in parts.iter().enumerate() {
+        match (i % 2 == 1, i <= 2 * pairs) {
+            (true, true) => {
+                let _ = write!(out, "<code>{part}</code>");
+            }
+            (true, false) => {
+                out.push('`');
+                out.push_str(part);
+            }
+            (false, _) => out.push_str(part),
+        }
+    }
+    out
 }
 
 /// Geometry of the timeline, in SVG user units.
@@ -834,7 +983,10 @@ const STYLE: &str = "
 @media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--muted:#9198a1;--line:#3d444d;--live:#ff7b72;--warn:#d29922;--ok:#3fb950;--bar:#ff7b72;--gone:#6e7681}}
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:var(--fg);background:var(--bg);margin:1.5rem auto;max-width:1400px;padding:0 1rem}
 h1{font-size:1.4rem;margin:0}h2{font-size:1.1rem;margin:1.6rem 0 .6rem}
-code{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}
+code{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+code.path,td.locations code{overflow-wrap:anywhere}
+#target{display:grid;grid-template-columns:max-content 1fr;gap:.15rem .8rem;margin:.6rem 0 0}
+#target dt{color:var(--muted)}#target dd{margin:0;overflow-wrap:anywhere}
 .meta,.why,.none{color:var(--muted)}.why{font-size:12px}
 .error{border:1px solid var(--live);color:var(--live);padding:.5rem .8rem;border-radius:6px}
 .figures{margin:.3rem 0}.fig b{font-size:1.1em}.scanned{color:var(--muted)}
@@ -842,12 +994,15 @@ code{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid var(--line);padding:.45rem .5rem;text-align:left;vertical-align:top}
 th{font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:var(--muted);white-space:nowrap}
-td.key code,td.id code,td.first code{white-space:nowrap;word-break:normal}
-tr.live td.key code{color:var(--live);font-weight:600}
+td.key code,td.id code,td.first code{white-space:nowrap}
+ul.open{margin:0;padding-left:1.1rem}td.locations{min-width:16rem}
+.account{font-size:12px}
+tr.live td.key>code{color:var(--live);font-weight:600}
 .badge{display:inline-block;border-radius:10px;padding:0 .5rem;font-size:12px;font-weight:600;border:1px solid}
 .badge.live{color:var(--live)}.badge.unknown,.badge.unverified{color:var(--warn)}.badge.invalid{color:var(--muted)}
 .action{font-weight:600;margin-top:.2rem}
-td.next p{margin:0}td.next{min-width:16rem;overflow-wrap:anywhere}
+td.next p{margin:0}td.next{min-width:13rem;overflow-wrap:anywhere}td.git{min-width:8rem;overflow-wrap:anywhere}td.privilege{min-width:7rem}
+td.privilege .why{margin-top:.2rem}.policy code{color:var(--warn)}
 details summary{cursor:pointer;color:var(--muted)}
 details ul{margin:.3rem 0;padding-left:1.1rem}
 .tag{font-size:11px;border:1px solid var(--line);border-radius:8px;padding:0 .35rem}
@@ -858,6 +1013,10 @@ details ul{margin:.3rem 0;padding-left:1.1rem}
 #timeline .bar.present{fill:var(--bar)}#timeline .bar.gone{fill:var(--gone)}
 #timeline .axis{stroke:var(--line)}
 .notes li{margin:.15rem 0}
+@page{size:landscape;margin:1cm}
+@media print{body{max-width:none;margin:0;font-size:11px}code{font-size:10px}.scroll{overflow:visible}
+td.git,td.privilege{min-width:0}td.locations{min-width:0;width:30%}td.next{min-width:0;width:28%}details>summary{list-style:none}
+details::details-content{content-visibility:visible;display:contents}details:not([open])>*{display:block}}
 ";
 
 #[cfg(test)]
@@ -872,6 +1031,17 @@ mod tests {
         );
         // Control and bidi characters are made visible before markup escaping.
         assert_eq!(esc("a\u{202e}b\x1b<"), "a\\u{202e}b\\x1b&lt;");
+    }
+
+    #[test]
+    fn backticks_become_code_after_escaping() {
+        assert_eq!(
+            code_spans(&esc("run `sgscan <x>` then `y`")),
+            "run <code>sgscan &lt;x&gt;</code> then <code>y</code>"
+        );
+        assert_eq!(code_spans("a `b` c `d"), "a <code>b</code> c `d");
+        assert_eq!(code_spans("no ticks"), "no ticks");
+        assert_eq!(code_spans("`"), "`");
     }
 
     #[test]

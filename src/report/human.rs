@@ -208,14 +208,37 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
     let mb = outcome.stats.bytes_scanned as f64 / 1e6;
     writeln!(
         out,
-        "{} in {}; scanned {} ({mb:.1} MB) in {:.2} s; {} skipped; {} allowed",
+        "{}{} in {}; scanned {} ({mb:.1} MB) in {:.2} s; {} skipped; {} allowed",
         count(outcome.findings.len() as u64, "key", "keys"),
+        statuses(outcome),
         count(outcome.location_count(), "location", "locations"),
         count(outcome.stats.blobs_scanned, "blob", "blobs"),
         ctx.elapsed.as_secs_f64(),
         outcome.skipped.len(),
         outcome.stats.allowed,
     )
+}
+
+/// ` (1 live, 2 invalid, 0 unknown)` (and how many were not verified) when any key was verified,
+/// as the HTML report counts them.
+fn statuses(outcome: &Outcome) -> String {
+    let (mut live, mut invalid, mut unknown, mut unverified) = (0u64, 0u64, 0u64, 0u64);
+    for f in &outcome.findings {
+        match f.verification.as_ref().map(|v| v.status) {
+            Some(Status::Live) => live += 1,
+            Some(Status::Invalid) => invalid += 1,
+            Some(Status::Unknown) => unknown += 1,
+            None => unverified += 1,
+        }
+    }
+    if unverified == outcome.findings.len() as u64 {
+        return String::new();
+    }
+    let rest = match unverified {
+        0 => String::new(),
+        n => format!(", {n} not verified"),
+    };
+    format!(" ({live} live, {invalid} invalid, {unknown} unknown{rest})")
 }
 
 const KEYS_PAGE: &str = "https://app.sendgrid.com/settings/api_keys";
@@ -748,5 +771,22 @@ mod tests {
         let text = report(&outcome, false);
         assert!(text.contains("  … and 1 more location\n"), "{text}");
         assert!(text.contains("1 key in 2 locations; scanned 2 blobs"), "{text}");
+
+        // Verified keys are counted by status, the unverified rest apart.
+        let mut dead = outcome.findings[0].clone();
+        dead.fingerprint = "other".into();
+        dead.verification = Some(verified(Status::Invalid, None, "gone"));
+        outcome.findings.push(dead);
+        let text = report(&outcome, true);
+        assert!(
+            text.contains("2 keys (0 live, 1 invalid, 0 unknown, 1 not verified) in 4 locations"),
+            "{text}"
+        );
+        outcome.findings[0].verification = Some(verified(Status::Live, None, "ok"));
+        let text = report(&outcome, true);
+        assert!(
+            text.contains("2 keys (1 live, 1 invalid, 0 unknown) in 4 locations"),
+            "{text}"
+        );
     }
 }

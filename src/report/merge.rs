@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::schema::{FindingRecord, Line, Report, Summary};
-use crate::model::{Allowed, Finding, Location, MAX_LOCATIONS, Outcome, Skip, Stats};
+use crate::model::{Allowed, Finding, Location, MAX_LOCATIONS, Outcome, Skip, Stats, Target};
 
 #[derive(Default)]
 pub struct Merger {
@@ -16,6 +16,8 @@ pub struct Merger {
     skipped: Vec<Skip>,
     allowed: HashMap<String, Allowed>,
     notes: Vec<String>,
+    /// What the reports scanned, taken together; none if no report said.
+    target: Option<Target>,
 }
 
 impl Merger {
@@ -29,6 +31,7 @@ impl Merger {
     pub fn add_report(&mut self, text: &str) -> Result<()> {
         match Report::parse(text)? {
             Report::Document(doc) => {
+                self.target(doc.target);
                 for record in doc.findings {
                     let incoming = record.finding.location_count;
                     let locations = record.finding.locations.clone();
@@ -65,7 +68,10 @@ impl Merger {
                         Line::Skipped(s) => self.skipped.push(s),
                         Line::Allowed(a) => self.allowed(*a),
                         Line::Note(n) => self.note(n.message),
-                        Line::Summary(s) => self.add_stats(&s.summary),
+                        Line::Summary(s) => {
+                            self.add_stats(&s.summary);
+                            self.target(s.target);
+                        }
                     }
                 }
             }
@@ -87,6 +93,14 @@ impl Merger {
                     }
                 }
             }
+        }
+    }
+
+    fn target(&mut self, t: Option<Target>) {
+        let Some(t) = t else { return };
+        match &mut self.target {
+            Some(mine) => mine.absorb(t),
+            None => self.target = Some(t),
         }
     }
 
@@ -117,7 +131,8 @@ impl Merger {
         t.allowed = t.allowed.saturating_add(s.allowed);
     }
 
-    pub fn finish(self) -> Outcome {
+    /// The merged outcome, and what the reports scanned.
+    pub fn finish(self) -> (Outcome, Option<Target>) {
         let mut findings: Vec<Finding> = self.findings.into_values().collect();
         for f in &mut findings {
             f.location_count = f.location_count.max(f.locations.len() as u64);
@@ -130,7 +145,7 @@ impl Merger {
             notes: self.notes,
         };
         outcome.sort();
-        outcome
+        (outcome, self.target)
     }
 }
 

@@ -13,7 +13,7 @@ pub mod schema;
 
 use std::io::Write;
 
-use crate::model::Outcome;
+use crate::model::{Outcome, Target};
 use crate::rules::Rule;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,11 +39,25 @@ pub struct Context<'a> {
     pub error: Option<String>,
     /// The scanning mode (`dir`, `git`, `staged`, `ci`), for SARIF's `automationDetails`.
     pub mode: &'static str,
+    /// What was scanned, for every report to name.
+    pub target: Option<Target>,
     /// `--sarif-category`.
     pub category: Option<String>,
     /// Relative paths in the outcome are relative to `base`; SARIF wants them relative to `root`
     /// (the repository's top). Unset: paths are relative to the root already.
     pub paths: Option<Paths>,
+}
+
+impl Context<'_> {
+    /// What the machine reports say of the run, as of `generated` (RFC 3339, UTC).
+    fn run_info<'s>(&'s self, generated: &'s str) -> schema::RunInfo<'s> {
+        schema::RunInfo {
+            show_secrets: self.show_secrets,
+            elapsed: self.elapsed,
+            target: self.target.as_ref(),
+            generated_at: generated,
+        }
+    }
 }
 
 /// See [`Context::paths`].

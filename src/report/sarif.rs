@@ -318,7 +318,7 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             .iter()
             .map(|n| json!({ "level": "note", "message": { "text": n }, "descriptor": { "id": "note" } })),
     );
-    let doc = json!({
+    let mut doc = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
@@ -335,8 +335,39 @@ pub fn write(out: &mut dyn Write, outcome: &Outcome, ctx: &Context) -> std::io::
             "results": results,
         }],
     });
+    let provenance = provenance(ctx);
+    if let (false, Some(run)) = (provenance.is_empty(), doc["runs"][0].as_object_mut()) {
+        run.insert("versionControlProvenance".into(), Value::Array(provenance));
+    }
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
+}
+
+/// SARIF's `versionControlProvenance`: each scanned repository by its remote URL (a `file:` URI of
+/// its path where it has none that is a URI), with HEAD's commit and branch.
+fn provenance(ctx: &Context) -> Vec<Value> {
+    let Some(target) = &ctx.target else {
+        return Vec::new();
+    };
+    target
+        .repositories
+        .iter()
+        .filter_map(|r| {
+            let uri = r
+                .remote_url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok().filter(|u| u.has_host()))
+                .or_else(|| url::Url::from_directory_path(&r.path).ok())?;
+            let mut v = json!({ "repositoryUri": uri.as_str() });
+            if let Some(head) = &r.head {
+                v["revisionId"] = json!(head);
+            }
+            if let Some(branch) = &r.branch {
+                v["branch"] = json!(branch);
+            }
+            Some(v)
+        })
+        .collect()
 }
 
 /// A result per location of each allowed key, with a suppression naming what allowed it (`inSource`

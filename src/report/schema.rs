@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Allowed, Finding, Location, Outcome, Skip, Stats};
+use crate::model::{Allowed, Finding, Location, Outcome, Skip, Stats, Target};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
@@ -89,6 +89,12 @@ impl FindingRecord {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Document {
     pub tool: Tool,
+    /// When the report was written: RFC 3339, UTC.
+    #[serde(default)]
+    pub generated_at: String,
+    /// What was scanned: absent only in reports of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
     pub summary: Summary,
     pub findings: Vec<FindingRecord>,
     #[serde(default)]
@@ -115,6 +121,22 @@ pub struct SummaryLine {
     #[serde(flatten)]
     pub summary: Summary,
     pub tool: Tool,
+    /// When the report was written: RFC 3339, UTC.
+    #[serde(default)]
+    pub generated_at: String,
+    /// What was scanned: absent only in reports of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+}
+
+/// What a report says of its run besides the outcome.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunInfo<'a> {
+    pub show_secrets: bool,
+    pub elapsed: std::time::Duration,
+    pub target: Option<&'a Target>,
+    /// RFC 3339, UTC.
+    pub generated_at: &'a str,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -166,7 +188,7 @@ fn redact_strings(mut v: serde_json::Value) -> serde_json::Value {
 
 /// A report read back: a JSON document or the lines of a JSONL report.
 pub enum Report {
-    Document(Document),
+    Document(Box<Document>),
     Lines(Vec<Line>),
 }
 
@@ -179,7 +201,7 @@ impl Report {
                 .map(redact_strings)
                 .and_then(serde_json::from_value::<Document>)
         {
-            return Ok(Report::Document(doc));
+            return Ok(Report::Document(Box::new(doc)));
         }
         let mut lines = Vec::new();
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -216,7 +238,12 @@ impl Report {
 
 /// The records of a JSONL report for `outcome`, in order: locations, skips, allowed keys, notes,
 /// summary.
-pub fn lines(outcome: &Outcome, show_secrets: bool, elapsed: std::time::Duration) -> Vec<Line> {
+pub fn lines(outcome: &Outcome, run: RunInfo) -> Vec<Line> {
+    let RunInfo {
+        show_secrets,
+        elapsed,
+        ..
+    } = run;
     let mut out = Vec::new();
     for f in &outcome.findings {
         let mut head = FindingRecord::of(f, show_secrets);
@@ -239,14 +266,19 @@ pub fn lines(outcome: &Outcome, show_secrets: bool, elapsed: std::time::Duration
     out.push(Line::Summary(SummaryLine {
         summary: Summary::of(outcome, elapsed),
         tool: Tool::this(),
+        generated_at: run.generated_at.to_string(),
+        target: run.target.cloned(),
     }));
     out
 }
 
-pub fn document(outcome: &Outcome, show_secrets: bool, elapsed: std::time::Duration) -> Document {
+pub fn document(outcome: &Outcome, run: RunInfo) -> Document {
+    let show_secrets = run.show_secrets;
     Document {
         tool: Tool::this(),
-        summary: Summary::of(outcome, elapsed),
+        generated_at: run.generated_at.to_string(),
+        target: run.target.cloned(),
+        summary: Summary::of(outcome, run.elapsed),
         findings: outcome
             .findings
             .iter()

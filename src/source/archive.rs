@@ -353,6 +353,10 @@ impl Sink for Unpack<'_> {
     fn pending_blobs(&self) -> Vec<String> {
         self.inner.pending_blobs()
     }
+
+    fn keys_found(&self) -> u64 {
+        self.inner.keys_found()
+    }
 }
 
 /// One outer blob being opened: its budget is shared by every layer inside it.

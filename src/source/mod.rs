@@ -53,6 +53,10 @@ pub trait Sink: Sync {
     /// The blobs (ids) of the pending origins recorded so far: those a finding needs placed, as
     /// opposed to those whose origin was only asked for a skip's path.
     fn pending_blobs(&self) -> Vec<String>;
+    /// Distinct keys found so far, for a progress line.
+    fn keys_found(&self) -> u64 {
+        0
+    }
 }
 
 /// A sink whose names go to one sink and everything else to another: names are not blobs, so
@@ -97,6 +101,10 @@ impl Sink for Routed<'_> {
 
     fn pending_blobs(&self) -> Vec<String> {
         self.rest.pending_blobs()
+    }
+
+    fn keys_found(&self) -> u64 {
+        self.names.keys_found()
     }
 }
 

@@ -217,3 +217,103 @@ pub(super) fn note_partial_clone(repo: &gix::Repository, sink: &dyn Sink) -> boo
     }
     partial
 }
+
+/// The repository at or above `path` as a report names it: its top, remote URL (credentials
+/// removed), branch and HEAD commit. None where there is no repository: the scan says why.
+pub fn describe(path: &Path) -> Option<crate::model::Repository> {
+    // A file given to `dir` is in the repository of its directory.
+    let dir = match path.is_file() {
+        true => path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+        false => path,
+    };
+    let repo = open_repo(dir).ok()?;
+    let top = repo.workdir().unwrap_or_else(|| repo.path());
+    // gitoxide gives the current directory as an empty path.
+    let top = match top.as_os_str().is_empty() {
+        true => Path::new("."),
+        false => top,
+    };
+    let top = std::fs::canonicalize(top).unwrap_or_else(|_| top.to_path_buf());
+    let config = repo.config_snapshot();
+    let remotes: Vec<String> = config
+        .sections_by_name("remote")
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.header().subsection_name().map(|n| n.to_string()))
+        .collect();
+    let name = match remotes.iter().any(|r| r == "origin") {
+        true => Some("origin"),
+        false if remotes.len() == 1 => remotes.first().map(String::as_str),
+        false => None,
+    };
+    let remote_url = name
+        .and_then(|n| config.string(format!("remote.{n}.url").as_str()))
+        .map(|u| public_url(&u.to_string()));
+    let branch = repo.head_name().ok().flatten().map(|n| n.shorten().to_string());
+    let head = repo.head_id().ok().map(|id| id.to_string());
+    Some(crate::model::Repository {
+        path: crate::key::redact_text(&top.to_string_lossy()).into_owned(),
+        remote_url,
+        branch: branch.map(|b| crate::key::redact_text(&b).into_owned()),
+        head,
+        ranges: Vec::new(),
+    })
+}
+
+/// A remote URL fit for a report: no user name or password (`https://TOKEN@host/…` is how many
+/// CI systems clone), no query or fragment (`?private_token=…`), key-shaped text redacted. The
+/// scp-like form (`user@host:path`) loses its user too.
+fn public_url(url: &str) -> String {
+    let cleaned = match url::Url::parse(url) {
+        Ok(mut u) if u.has_host() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        // `user@host:path` (the user may hold a `:` too); a local path keeps its text.
+        _ => {
+            let head = &url[..url.find('/').unwrap_or(url.len())];
+            match head.rfind('@') {
+                Some(at) if head[at..].contains(':') => url[at + 1..].to_string(),
+                _ => url.to_string(),
+            }
+        }
+    };
+    crate::key::redact_text(&cleaned).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_url;
+
+    #[test]
+    fn remote_urls_lose_their_credentials() {
+        let cases = [
+            (
+                "https://user:secret@example.com/o/r.git",
+                "https://example.com/o/r.git",
+            ),
+            ("https://ghp_token123@github.com/o/r", "https://github.com/o/r"),
+            (
+                "https://example.com/o/r.git?private_token=abc#x",
+                "https://example.com/o/r.git",
+            ),
+            (
+                "ssh://git@example.com:2222/o/r.git",
+                "ssh://example.com:2222/o/r.git",
+            ),
+            ("git@github.com:o/r.git", "github.com:o/r.git"),
+            ("tok:en@github.com:o/r.git", "github.com:o/r.git"),
+            ("/srv/git/r.git", "/srv/git/r.git"),
+            ("../r", "../r"),
+        ];
+        for (url, public) in cases {
+            assert_eq!(public_url(url), public, "{url}");
+        }
+    }
+}

@@ -105,7 +105,7 @@ pub(super) fn scan_store(
         .map(|p| u64::from(p.index.num_objects()))
         .sum::<u64>()
         + loose_ids.len() as u64;
-    let progress = Progress::objects(opts.progress, total);
+    let progress = Progress::objects(opts.progress, total, sink);
     let scanner = Scanner {
         sink,
         opts,
@@ -268,7 +268,7 @@ struct State {
 /// would make the workers queue for it.
 struct Local<'a> {
     state: &'a Mutex<State>,
-    progress: &'a Progress,
+    progress: &'a Progress<'a>,
     /// Pack offsets read, for the one-by-one fallback of a pack that fails part-way.
     done: Option<&'a Mutex<Vec<u64>>>,
     offsets: Vec<u64>,
@@ -315,7 +315,7 @@ struct Scanner<'a> {
     opts: &'a HistoryOptions,
     named_tags: &'a gix::hashtable::HashSet,
     hash: gix::hash::Kind,
-    progress: &'a Progress,
+    progress: &'a Progress<'a>,
     state: Mutex<State>,
     index: IndexBuilder,
     lfs: AtomicU64,

@@ -37,7 +37,7 @@ pub(super) fn scan_planned(
     sink: &dyn Sink,
     enumerate: impl FnOnce(&mut Plan) -> Result<Vec<ObjectId>>,
 ) -> Result<Swept> {
-    let progress = Progress::blobs(opts.progress);
+    let progress = Progress::blobs(opts.progress, sink);
     let lfs = AtomicU64::new(0);
     let shared = repo.clone().into_sync();
     let pool = rayon::ThreadPoolBuilder::new()
