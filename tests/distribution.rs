@@ -76,6 +76,107 @@ sgtest!(
     }
 );
 
+sgtest!(
+    man_page_has_exit_status_environment_files_and_examples_and_names_no_unshipped_page,
+    |dir, cmd| {
+        let r = run(cmd.arg("man"));
+        r.expect_code(0);
+        let page = &r.stdout;
+        for heading in [
+            ".SH \"EXIT STATUS\"",
+            ".SH ENVIRONMENT",
+            ".SH FILES",
+            ".SH EXAMPLES",
+        ] {
+            assert!(page.contains(heading), "the man page lacks {heading}");
+        }
+        // Only this one page ships: no `sgscan-dir(1)` pointers to pages nobody installed.
+        assert!(
+            !page.contains("(1)"),
+            "the man page points at another page\n{page}"
+        );
+        let files = top_section(page, "FILES");
+        for file in [".sgscanignore", ".sgscan.toml", "sgscan\\-audit.jsonl"] {
+            assert!(files.contains(file), "FILES lacks {file}\n{files}");
+        }
+        let exit = top_section(page, "\"EXIT STATUS\"");
+        for what in ["pre\\-receive", "audit", "rotate", "revoke"] {
+            assert!(exit.contains(what), "EXIT STATUS lacks {what}\n{exit}");
+        }
+        let environment = top_section(page, "ENVIRONMENT");
+        let mut read = env_vars_read(Path::new(env!("CARGO_MANIFEST_DIR")).join("src").as_path());
+        // Read by anstream, not by sgscan's own code.
+        read.insert("NO_COLOR".into());
+        for var in ["SGSCAN_API_URL", "SGSCAN_ADMIN_KEY", "GITHUB_EVENT_NAME", "USER"] {
+            assert!(read.contains(var), "the source scan misses {var}: {read:?}");
+        }
+        for var in &read {
+            assert!(
+                environment.contains(var.as_str()),
+                "ENVIRONMENT does not name {var}, which the code reads\n{environment}"
+            );
+        }
+    }
+);
+
+sgtest!(ci_help_names_every_variable_ci_reads, |dir, cmd| {
+    let r = run(cmd.args(["ci", "--help"]));
+    r.expect_code(0);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut read = env_vars_read(&src.join("cli/ci.rs"));
+    // Read by the scan only when it runs as `sgscan ci` (annotations and the job summary).
+    read.extend(["GITHUB_ACTIONS".to_string(), "GITHUB_STEP_SUMMARY".to_string()]);
+    assert!(read.contains("CI_COMMIT_SHA") && read.len() > 10, "{read:?}");
+    for var in &read {
+        assert!(
+            r.stdout.contains(var.as_str()),
+            "`sgscan ci --help` does not name {var}\n{r}"
+        );
+    }
+});
+
+/// A top-level section of the man page (`.SH NAME` up to the next `.SH`).
+fn top_section<'a>(page: &'a str, name: &str) -> &'a str {
+    let start = page
+        .find(&format!(".SH {name}\n"))
+        .unwrap_or_else(|| panic!("no section {name}"));
+    let rest = &page[start + 4..];
+    &rest[..rest.find(".SH ").unwrap_or(rest.len())]
+}
+
+/// The environment variables the Rust files under `path` read, found in their text: every
+/// upper-case string literal with an underscore (`"GITHUB_REF"`) but those given to `env!` (the
+/// build's) or to a child's `.env(` (set, not read), and plain upper-case names passed to an
+/// `env`/`var` reader or paired with what they mean (`("USER", "OS user")`). A numbered variable
+/// (`GIT_PUSH_OPTION_0`) stands for its family, `GIT_PUSH_OPTION_<n>`.
+fn env_vars_read(path: &Path) -> std::collections::BTreeSet<String> {
+    let underscored = regex::Regex::new(r#"(env!\(|\.env\()?\s*"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)""#).unwrap();
+    let plain = regex::Regex::new(
+        r#"\b(?:env|var|var_os)\(\s*"([A-Z][A-Z0-9]+)"\)|\(\s*"([A-Z][A-Z0-9]+)",\s*"[^"]*"\)"#,
+    )
+    .unwrap();
+    let numbered = regex::Regex::new(r"_[0-9]+$").unwrap();
+    let mut found = std::collections::BTreeSet::new();
+    for entry in ignore::Walk::new(path) {
+        let entry = entry.unwrap();
+        if entry.path().extension().is_none_or(|x| x != "rs") {
+            continue;
+        }
+        let code = std::fs::read_to_string(entry.path()).unwrap();
+        for c in underscored.captures_iter(&code) {
+            if c.get(1).is_none() {
+                found.insert(numbered.replace(&c[2], "_<n>").into_owned());
+            }
+        }
+        for c in plain.captures_iter(&code) {
+            if let Some(name) = c.get(1).or(c.get(2)) {
+                found.insert(name.as_str().to_string());
+            }
+        }
+    }
+    found
+}
+
 /// The man page's section for `sgscan SUB` (upper case).
 fn section<'a>(page: &'a str, sub: &str) -> &'a str {
     let start = page

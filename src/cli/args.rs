@@ -54,6 +54,7 @@ pub enum Command {
     Merge(MergeArgs),
     /// In CI (GitHub Actions, GitLab CI): scan what the push or pull request brings, picked from
     /// the CI's event data; the whole history where there is none.
+    #[command(after_help = ci_after_help())]
     Ci(CiArgs),
     /// Scan standard input as one stream (`kubectl logs … | sgscan stdin`).
     Stdin(StdinArgs),
@@ -241,6 +242,63 @@ pub struct GitArgs {
     pub submodules: bool,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// The variables `sgscan ci` reads, each with what it takes from it (its help and the man page).
+pub const CI_ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "GITHUB_EVENT_NAME",
+        "GitHub Actions: the event (push, pull_request, pull_request_target, merge_group); its payload names the range",
+    ),
+    (
+        "GITHUB_EVENT_PATH",
+        "GitHub Actions: the event's payload (JSON: before, after, forced and the default branch of a push; base and head of a pull request or merge queue group)",
+    ),
+    ("GITHUB_REF", "GitHub Actions: the branch or tag pushed"),
+    (
+        "GITHUB_ACTIONS",
+        "true: findings are also written as workflow annotations in the job's log",
+    ),
+    (
+        "GITHUB_STEP_SUMMARY",
+        "GitHub Actions: the file a Markdown summary is appended to",
+    ),
+    (
+        "CI_PIPELINE_SOURCE",
+        "GitLab CI: push or merge_request_event (others: the whole history)",
+    ),
+    (
+        "CI_COMMIT_SHA",
+        "GitLab CI: the commit the pipeline runs for (the range's head)",
+    ),
+    (
+        "CI_COMMIT_BEFORE_SHA",
+        "GitLab CI push: the branch's previous commit (the range's base; zeros for a new branch)",
+    ),
+    (
+        "CI_COMMIT_BRANCH, CI_COMMIT_TAG, CI_COMMIT_REF_NAME",
+        "GitLab CI push: the branch or tag pushed",
+    ),
+    (
+        "CI_DEFAULT_BRANCH",
+        "GitLab CI: the default branch, for a new branch's range",
+    ),
+    (
+        "CI_MERGE_REQUEST_DIFF_BASE_SHA",
+        "GitLab CI merge request: the range's base",
+    ),
+    (
+        "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME, CI_MERGE_REQUEST_IID",
+        "GitLab CI merge request: its branch and number, as said on stderr",
+    ),
+];
+
+fn ci_after_help() -> String {
+    let mut help = String::from("Environment (read to pick the range; none set: the whole history):\n");
+    for (names, what) in CI_ENVIRONMENT {
+        help.push_str(&format!("  {names}\n      {what}\n"));
+    }
+    help
 }
 
 #[derive(Debug, Args)]
