@@ -959,3 +959,68 @@ fn a_server_echoing_the_audit_key_in_its_answers_gets_it_into_no_output() {
         no_panic(&r);
     }
 }
+
+#[test]
+fn lists_longer_than_the_page_asked_for_are_not_checked_and_cost_no_requests() {
+    let mut a = Account::new(0xa2714, AUDIT_SCOPES);
+    a.key("default", "mailer", &["mail.send"]);
+    clean_settings(&a);
+    let teammates: Vec<Value> = (0..501)
+        .map(|i| json!({"username": format!("t{i}"), "email": "e@example.com", "user_type": "admin", "is_admin": true}))
+        .collect();
+    a.posture("/v3/teammates", json!({ "result": teammates }));
+    let subs: Vec<Value> = (0..501)
+        .map(|i| json!({"disabled": false, "id": i, "username": format!("s{i}"), "email": "e@example.com"}))
+        .collect();
+    a.posture("/v3/subusers", json!(subs));
+    let r = a.audit("json", &[]);
+    let doc = r.json();
+    assert!(found(&doc).is_empty(), "{r}");
+    let nc = not_checked(&doc);
+    for section in ["teammates", "subusers"] {
+        assert!(
+            nc.iter()
+                .any(|n| n["section"] == section
+                    && n["reason"].as_str().unwrap().contains("more than the 500")),
+            "{section}:\n{r}"
+        );
+    }
+    assert_eq!(a.mock.count("GET", "/v3/teammates/t"), 0);
+    assert!(
+        a.mock.requests().iter().all(|q| q.on_behalf_of.is_none()),
+        "no subuser read"
+    );
+
+    // A key list longer than any account can hold.
+    let admin = a.admin.clone();
+    let keys: Vec<Value> = (0..101)
+        .map(|i| json!({"name": format!("k{i}"), "api_key_id": format!("{i:0>22}")}))
+        .collect();
+    a.mock.hostile(
+        &admin,
+        "GET",
+        "/v3/api_keys",
+        Hostile::json_200(&json!({ "result": keys }).to_string()),
+    );
+    let before = a.mock.count("GET", "/v3/api_keys/");
+    let r = a.audit("json", &[]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stdout.contains("more than SendGrid's limit of 100"), "{r}");
+    assert_eq!(a.mock.count("GET", "/v3/api_keys/"), before, "{r}");
+}
+
+#[test]
+fn a_teammate_list_of_several_owners_is_not_checked_never_a_pass() {
+    let mut a = Account::new(0xa2715, AUDIT_SCOPES);
+    a.key("default", "mailer", &["mail.send"]);
+    clean_settings(&a);
+    a.mock.add_teammate("default", "boss", "owner", &[]);
+    a.mock.add_teammate("default", "alice", "owner", &[]);
+    let r = a.audit("json", &[]);
+    let doc = r.json();
+    assert!(
+        not_checked(&doc).iter().any(|n| n["section"] == "teammates"),
+        "{r}"
+    );
+    assert_eq!(doc["summary"]["all_sections_checked"], false, "{r}");
+}

@@ -291,6 +291,24 @@ impl Caller<'_> {
     }
 }
 
+/// The `not_checked` entry of a list answer longer than the `limit` asked for: not SendGrid's
+/// answer, and reading on would let the server set how many requests the audit sends.
+pub(crate) fn over_page(
+    caller: &Caller,
+    section: &str,
+    path: &str,
+    n: usize,
+    limit: usize,
+) -> Option<NotChecked> {
+    (n > limit).then(|| NotChecked {
+        section: caller.section(section),
+        reason: format!(
+            "GET {path}: HTTP 200 with {n} entries, more than the {limit} asked for (not SendGrid's answer)"
+        ),
+        needs_scope: None,
+    })
+}
+
 /// The `not_checked` entry of a list answer that filled its page (`limit`): more may follow, and
 /// sgscan reads one page. Fewer than `limit` is the whole list.
 pub(crate) fn full_page(

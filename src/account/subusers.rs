@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{AccountKey, Caller, Section, field, full_page, keys, objects};
+use super::{AccountKey, Caller, Section, field, full_page, keys, objects, over_page};
 use crate::verify::Policy;
 
 const PATH: &str = "/v3/subusers?limit=500&offset=0&include_region=true";
@@ -52,6 +52,9 @@ pub(super) fn audit(
             Section::skipped(caller.not_shape("subusers", PATH, expected)),
         );
     };
+    if let Some(nc) = over_page(caller, "subusers", PATH, parsed.len(), LIMIT) {
+        return (Vec::new(), Section::skipped(nc));
+    }
     let mut section = Section {
         assessed: true,
         ..Section::default()

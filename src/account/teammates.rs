@@ -2,7 +2,7 @@
 //! invites: admins beyond the owner, people who can manage keys or teammates, 2FA exemptions.
 
 use super::{
-    Caller, Finding, Section, Severity, bad_segment, date, field, full_page, now_secs, practice,
+    Caller, Finding, Section, Severity, bad_segment, date, field, full_page, now_secs, over_page, practice,
     result_objects, segment, strings,
 };
 
@@ -35,6 +35,17 @@ pub(super) fn audit(caller: &Caller) -> Section {
             "{\"result\": [{\"username\": string, \"user_type\"?, \"is_admin\"?}]}",
         ));
     };
+    if let Some(nc) = over_page(caller, "teammates", LIST, listed.len(), LIST_LIMIT) {
+        return Section::skipped(nc);
+    }
+    // An account has one owner, and owners are passed over: a list of several would pass them all.
+    let owners = listed
+        .iter()
+        .filter(|(_, t)| t.as_deref() == Some("owner"))
+        .count();
+    if owners > 1 {
+        return Section::skipped(caller.not_shape("teammates", LIST, &format!("one owner, not {owners}")));
+    }
     section.assessed = true;
     section
         .not_checked
@@ -159,6 +170,9 @@ fn subuser_access(caller: &Caller, username: &str, seg: &str, section: &mut Sect
         ));
     };
     let entries = entries.unwrap_or_default();
+    if let Some(nc) = over_page(caller, &what, &path, entries.len(), ACCESS_LIMIT) {
+        return section.not_checked.push(nc);
+    }
     section
         .not_checked
         .extend(full_page(caller, &what, &path, entries.len(), ACCESS_LIMIT));
