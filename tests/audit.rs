@@ -635,3 +635,392 @@ fn an_account_near_its_100_key_limit_is_told_so() {
     assert_eq!(r.code, 0, "a medium finding does not fail the run:\n{r}");
     assert_eq!(found(&r.json()), pairs(&[("key-limit", "account")]), "{r}");
 }
+
+// ---- Red team (#27): a hostile or lying server, hostile strings, hostile local input. ----
+
+/// A panic is exit 101; every audit run must end in 0, 1 or 2.
+fn no_panic(r: &Run) {
+    assert!(
+        [0, 1, 2].contains(&r.code) && !r.stderr.contains("panicked"),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_webhook_url_with_a_multibyte_character_near_its_scheme_is_judged_not_a_panic() {
+    let mut a = Account::new(0xa2709, AUDIT_SCOPES);
+    a.key("default", "mailer", &["mail.send"]);
+    clean_settings(&a);
+    // 'é' takes bytes 6..8: the first seven bytes end inside it.
+    a.posture(
+        "/v3/user/webhooks/event/settings/all",
+        json!({"max_allowed": 5, "webhooks": [
+            webhook("wh-utf8", "http:/é.example.com/sg", true, None, None),
+            webhook("wh-http", "HTTP://hooks.example.com/sg", true, Some("MFkw..."), None),
+        ]}),
+    );
+    let r = a.audit("json", &[]);
+    no_panic(&r);
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(
+        found(&r.json()),
+        pairs(&[
+            ("webhook-unauthenticated", "webhook wh-utf8"),
+            ("webhook-plain-http", "webhook wh-http"),
+        ]),
+        "{r}"
+    );
+}
+
+#[test]
+fn dates_at_the_ends_of_time_from_the_api_are_shown_not_a_panic() {
+    let a = Account::new(0xa270a, AUDIT_SCOPES);
+    clean_settings(&a);
+    a.posture(
+        "/v3/teammates/pending",
+        json!({"result": [
+            {"email": "min@example.com", "scopes": [], "is_admin": false, "token": "t1", "expiration_date": i64::MIN},
+            {"email": "max@example.com", "scopes": [], "is_admin": false, "token": "t2", "expiration_date": i64::MAX},
+        ]}),
+    );
+    a.posture(
+        "/v3/access_settings/activity",
+        json!({"result": [
+            {"allowed": false, "auth_method": "api", "first_at": 0, "ip": "198.51.100.1", "last_at": i64::MIN, "location": "x"},
+            {"allowed": false, "auth_method": "api", "first_at": 0, "ip": "198.51.100.2", "last_at": i64::MAX, "location": "y"},
+        ]}),
+    );
+    a.posture(
+        "/v3/sso/integrations/sso-ok/certificates",
+        json!([
+            {"public_certificate": "x", "id": 1, "not_before": 0, "not_after": -1e300},
+            {"public_certificate": "x", "id": 2, "not_before": 0, "not_after": 1e300},
+        ]),
+    );
+    for format in ["json", "human", "html", "sarif"] {
+        let r = a.audit(format, &[]);
+        no_panic(&r);
+        assert_eq!(r.code, 1, "{r}");
+    }
+}
+
+#[test]
+fn a_hostile_rotation_log_is_read_not_a_panic() {
+    let a = Account::new(0xa270b, AUDIT_SCOPES);
+    clean_settings(&a);
+    let line = |at: &str| {
+        format!(
+            "{}\n",
+            json!({"event": "result", "timestamp": at, "result": "created", "new_key_id": id(&a.admin)})
+        )
+    };
+    // The latest line for a key wins: the one that counts comes last. Both forms parse to
+    // i64::MIN seconds.
+    for last in ["-9223372036854775808 +0000", "@-9223372036854775808"] {
+        let mut log = line("not a date") + &line("9223372036854775807");
+        // Malformed lines are passed over.
+        log.push_str("{\"event\":\n[]\n\"result\"\nnull\n{\"event\":\"result\",\"result\":\"created\",\"new_key_id\":7}\n");
+        log.push_str(&line(last));
+        std::fs::write(a.path().join("rot.jsonl"), log).unwrap();
+        let r = a.audit("json", &["--audit-log", "rot.jsonl"]);
+        no_panic(&r);
+        assert_eq!(r.code, 0, "{r}");
+        let admin = &r.json()["keys"][0];
+        assert_eq!(admin["rotated_in"], last, "{r}");
+    }
+}
+
+#[test]
+fn an_audit_log_that_is_a_fifo_or_a_directory_is_a_clear_error_not_a_hang() {
+    let a = Account::new(0xa270c, AUDIT_SCOPES);
+    clean_settings(&a);
+    std::fs::create_dir(a.path().join("dir")).unwrap();
+    let mut targets = vec!["dir"];
+    #[cfg(unix)]
+    {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(a.path().join("fifo"))
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            targets.push("fifo");
+        }
+    }
+    for t in targets {
+        let r = a.audit("json", &["--audit-log", t]);
+        assert_eq!(r.code, 2, "{r}");
+        assert!(r.stderr.contains("audit log"), "{r}");
+        assert!(r.stdout.is_empty(), "{r}");
+    }
+}
+
+#[test]
+fn an_account_whose_keys_cannot_be_listed_is_incomplete_not_clean() {
+    let scopes: Vec<&str> = AUDIT_SCOPES
+        .iter()
+        .copied()
+        .filter(|s| *s != "api_keys.read")
+        .collect();
+    let a = Account::new(0xa270d, &scopes);
+    clean_settings(&a);
+    let r = a.audit("json", &[]);
+    let doc = r.json();
+    assert_eq!(doc["summary"]["complete"], false, "{r}");
+    assert!(doc["summary"]["not_assessed"].is_string(), "{r}");
+    assert_eq!(
+        r.code, 2,
+        "the keys, and any leaked key still in them, were never read:\n{r}"
+    );
+    let human = a.audit("human", &[]);
+    assert_eq!(human.code, 2, "{human}");
+    assert!(human.stderr.contains("audit incomplete"), "{human}");
+}
+
+#[test]
+fn an_allow_list_of_entries_without_an_address_is_not_checked_never_a_pass() {
+    let mut a = Account::new(0xa270e, AUDIT_SCOPES);
+    a.key("default", "mailer", &["mail.send"]);
+    clean_settings(&a);
+    a.posture(
+        "/v3/access_settings/whitelist",
+        json!({"result": [{"id": 1, "ip": null, "created_at": 1, "updated_at": 1}, {"id": 2, "created_at": 1, "updated_at": 1}]}),
+    );
+    let r = a.audit("json", &[]);
+    let doc = r.json();
+    assert!(found(&doc).is_empty(), "{r}");
+    let nc = not_checked(&doc);
+    assert!(
+        nc.iter().any(|n| n["section"] == "ip access: allow list"),
+        "entries with no address say nothing of the list's breadth:\n{r}"
+    );
+}
+
+#[test]
+fn an_ipv4_mapped_ipv6_range_as_wide_as_all_of_ipv4_is_broad() {
+    let mut a = Account::new(0xa270f, AUDIT_SCOPES);
+    a.key("default", "mailer", &["mail.send"]);
+    clean_settings(&a);
+    a.posture(
+        "/v3/access_settings/whitelist",
+        json!({"result": [
+            {"id": 1, "ip": "::ffff:0.0.0.0/96", "created_at": 1, "updated_at": 1},
+            {"id": 2, "ip": "::ffff:203.0.113.0/120", "created_at": 1, "updated_at": 1},
+        ]}),
+    );
+    let r = a.audit("json", &[]);
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(
+        found(&r.json()),
+        pairs(&[("ip-range-broad", "::ffff:0.0.0.0/96")]),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_webhook_that_does_not_say_whether_it_is_enabled_is_not_checked_never_a_pass() {
+    let mut a = Account::new(0xa2710, AUDIT_SCOPES);
+    a.key("default", "mailer", &["mail.send"]);
+    clean_settings(&a);
+    let mut hook = webhook("wh-null", "http://hooks.example.com/sg", true, None, None);
+    hook["enabled"] = Value::Null;
+    a.posture(
+        "/v3/user/webhooks/event/settings/all",
+        json!({"max_allowed": 5, "webhooks": [hook]}),
+    );
+    let r = a.audit("json", &[]);
+    let doc = r.json();
+    assert!(found(&doc).is_empty(), "{r}");
+    assert!(
+        not_checked(&doc)
+            .iter()
+            .any(|n| n["section"].as_str().unwrap().contains("wh-null")),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_full_page_of_teammates_or_subusers_says_the_list_may_go_on() {
+    let mut a = Account::new(0xa2711, AUDIT_SCOPES);
+    a.key("default", "mailer", &["mail.send"]);
+    clean_settings(&a);
+    // Owners and disabled subusers: the audit reads nothing more for them.
+    let teammates: Vec<Value> = (0..500)
+        .map(|i| json!({"username": format!("t{i}"), "email": "e@example.com", "user_type": "owner", "is_admin": true}))
+        .collect();
+    a.posture("/v3/teammates", json!({ "result": teammates }));
+    let subs: Vec<Value> = (0..500)
+        .map(|i| json!({"disabled": true, "id": i, "username": format!("s{i}"), "email": "e@example.com", "region": "global"}))
+        .collect();
+    a.posture("/v3/subusers", json!(subs));
+    let r = a.audit("json", &[]);
+    let doc = r.json();
+    let nc = not_checked(&doc);
+    for section in ["teammates", "subusers"] {
+        assert!(
+            nc.iter()
+                .any(|n| n["section"] == section && n["reason"].as_str().unwrap().contains("500")),
+            "{section}: a full page is not the whole list:\n{r}"
+        );
+    }
+    assert_eq!(doc["summary"]["all_sections_checked"], false, "{r}");
+}
+
+#[test]
+fn hostile_strings_from_the_api_reach_no_terminal_or_page_raw() {
+    let mut a = Account::new(0xa2712, AUDIT_SCOPES);
+    let evil = "\u{1b}]0;pwned\u{7}\u{1b}[2J<script>alert(1)</script>\u{202e}gnp.exe\r\nFAKE LINE";
+    a.key("default", evil, &["mail.send", "api_keys.delete"]);
+    clean_settings(&a);
+    a.posture(
+        "/v3/user/webhooks/event/settings/all",
+        json!({"max_allowed": 5, "webhooks": [webhook(evil, &format!("http://{evil}"), true, None, None)]}),
+    );
+    a.posture(
+        "/v3/teammates/pending",
+        json!({"result": [{"email": evil, "scopes": [], "is_admin": true, "token": "t", "expiration_date": 1}]}),
+    );
+    a.posture(
+        "/v3/teammates",
+        json!({"result": [{"username": evil, "email": "e@example.com", "user_type": "admin", "is_admin": true}]}),
+    );
+    a.posture(
+        "/v3/access_settings/activity",
+        json!({"result": [{"allowed": false, "auth_method": evil, "first_at": 1, "ip": evil, "last_at": 2, "location": evil}]}),
+    );
+    a.posture(
+        "/v3/subusers",
+        json!([{"disabled": true, "id": 9, "username": evil, "email": "e@example.com", "region": evil}]),
+    );
+    for format in ["human", "html"] {
+        let r = a.audit(format, &[]);
+        assert_eq!(r.code, 1, "{r}");
+        for raw in ["\u{1b}", "\u{7}", "\u{202e}", "\r", "\nFAKE LINE"] {
+            assert!(
+                !r.stdout.contains(raw),
+                "{format}: {raw:?} raw in the output:\n{r}"
+            );
+        }
+        if format == "html" {
+            assert!(!r.stdout.contains("<script>"), "{r}");
+        }
+    }
+    // The teammate's detail path keeps the name inside one segment.
+    assert!(
+        a.mock
+            .requests()
+            .iter()
+            .filter(|q| q.path.starts_with("/v3/teammates/"))
+            .all(|q| !q.path.contains('<') && q.path.matches('/').count() <= 4),
+        "{:?}",
+        a.mock
+            .requests()
+            .iter()
+            .map(|q| q.path.clone())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_server_echoing_the_audit_key_in_its_answers_gets_it_into_no_output() {
+    let mut a = Account::new(0xa2713, AUDIT_SCOPES);
+    a.key("default", "mailer", &["mail.send"]);
+    clean_settings(&a);
+    let admin = a.admin.clone();
+    a.mock.hostile(
+        &admin,
+        "GET",
+        "/v3/teammates",
+        Hostile::Echo {
+            status: 200,
+            body: r#"{"result":[{"username":"{bearer}","user_type":"admin","is_admin":true}]}"#.into(),
+        },
+    );
+    a.mock.hostile(
+        &admin,
+        "GET",
+        "/v3/user/webhooks/event/settings/all",
+        Hostile::Echo {
+            status: 403,
+            body: r#"{"errors":[{"field":null,"message":"bad key {bearer}"}]}"#.into(),
+        },
+    );
+    a.mock.hostile(
+        &admin,
+        "GET",
+        "/v3/access_settings/activity",
+        Hostile::Echo {
+            status: 200,
+            body: r#"{"result":[{"allowed":false,"auth_method":"api","first_at":1,"ip":"{bearer}","last_at":2,"location":"{bearer}"}]}"#.into(),
+        },
+    );
+    // `audit` checks every output for every key, whole or in part.
+    for format in ["json", "jsonl", "human", "sarif", "html"] {
+        let r = a.audit(format, &[]);
+        no_panic(&r);
+    }
+}
+
+#[test]
+fn lists_longer_than_the_page_asked_for_are_not_checked_and_cost_no_requests() {
+    let mut a = Account::new(0xa2714, AUDIT_SCOPES);
+    a.key("default", "mailer", &["mail.send"]);
+    clean_settings(&a);
+    let teammates: Vec<Value> = (0..501)
+        .map(|i| json!({"username": format!("t{i}"), "email": "e@example.com", "user_type": "admin", "is_admin": true}))
+        .collect();
+    a.posture("/v3/teammates", json!({ "result": teammates }));
+    let subs: Vec<Value> = (0..501)
+        .map(|i| json!({"disabled": false, "id": i, "username": format!("s{i}"), "email": "e@example.com"}))
+        .collect();
+    a.posture("/v3/subusers", json!(subs));
+    let r = a.audit("json", &[]);
+    let doc = r.json();
+    assert!(found(&doc).is_empty(), "{r}");
+    let nc = not_checked(&doc);
+    for section in ["teammates", "subusers"] {
+        assert!(
+            nc.iter()
+                .any(|n| n["section"] == section
+                    && n["reason"].as_str().unwrap().contains("more than the 500")),
+            "{section}:\n{r}"
+        );
+    }
+    assert_eq!(a.mock.count("GET", "/v3/teammates/t"), 0);
+    assert!(
+        a.mock.requests().iter().all(|q| q.on_behalf_of.is_none()),
+        "no subuser read"
+    );
+
+    // A key list longer than any account can hold.
+    let admin = a.admin.clone();
+    let keys: Vec<Value> = (0..101)
+        .map(|i| json!({"name": format!("k{i}"), "api_key_id": format!("{i:0>22}")}))
+        .collect();
+    a.mock.hostile(
+        &admin,
+        "GET",
+        "/v3/api_keys",
+        Hostile::json_200(&json!({ "result": keys }).to_string()),
+    );
+    let before = a.mock.count("GET", "/v3/api_keys/");
+    let r = a.audit("json", &[]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stdout.contains("more than SendGrid's limit of 100"), "{r}");
+    assert_eq!(a.mock.count("GET", "/v3/api_keys/"), before, "{r}");
+}
+
+#[test]
+fn a_teammate_list_of_several_owners_is_not_checked_never_a_pass() {
+    let mut a = Account::new(0xa2715, AUDIT_SCOPES);
+    a.key("default", "mailer", &["mail.send"]);
+    clean_settings(&a);
+    a.mock.add_teammate("default", "boss", "owner", &[]);
+    a.mock.add_teammate("default", "alice", "owner", &[]);
+    let r = a.audit("json", &[]);
+    let doc = r.json();
+    assert!(
+        not_checked(&doc).iter().any(|n| n["section"] == "teammates"),
+        "{r}"
+    );
+    assert_eq!(doc["summary"]["all_sections_checked"], false, "{r}");
+}

@@ -62,7 +62,16 @@ fn allow_list(caller: &Caller) -> Section {
         });
     }
     for ip in entries {
-        let Some(ip) = ip else { continue };
+        let Some(ip) = ip else {
+            // An entry without an address says nothing of the list's breadth: a list of only
+            // such entries must not pass as a narrow one.
+            section.not_checked.push(NotChecked {
+                section: "ip access: allow list".into(),
+                reason: "an entry without an address (\"ip\" absent or null): its breadth is unknown".into(),
+                needs_scope: None,
+            });
+            continue;
+        };
         let Some((addr, prefix)) = parse_cidr(&ip) else {
             section.not_checked.push(NotChecked {
                 section: "ip access: allow list".into(),
@@ -71,7 +80,12 @@ fn allow_list(caller: &Caller) -> Section {
             });
             continue;
         };
-        let broad = if addr.is_ipv4() { prefix <= 8 } else { prefix <= 32 };
+        let broad = match addr {
+            IpAddr::V4(_) => prefix <= 8,
+            // `::ffff:a.b.c.d/n` is the IPv4 range /(n-96): `::ffff:0.0.0.0/96` is all of IPv4.
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => prefix <= 96 + 8,
+            IpAddr::V6(_) => prefix <= 32,
+        };
         if broad {
             section.findings.push(Finding {
                 check: "ip-range-broad",

@@ -77,7 +77,7 @@ pub fn list_keys(api: &Api, admin: &AdminKey) -> Result<Vec<(String, KeyId)>, St
 
 /// [`list_keys`] for a caller; the error also says whether SendGrid refused it for want of scope.
 fn list_keys_as(caller: &Caller) -> Result<Vec<(String, KeyId)>, (String, bool)> {
-    let answer = caller.get("/v3/api_keys?limit=100");
+    let answer = caller.get(&format!("/v3/api_keys?limit={KEY_LIMIT}"));
     let forbidden = matches!(
         answer,
         Answer::Http {
@@ -102,6 +102,17 @@ fn list_keys_as(caller: &Caller) -> Result<Vec<(String, KeyId)>, (String, bool)>
         .and_then(|o| o.get("result"))
         .and_then(|r| r.as_array())
         .ok_or_else(not_shape)?;
+    // No account holds more keys than SendGrid's limit, the page size asked for: a longer list is
+    // not SendGrid's, and each entry would cost a request.
+    if result.len() > KEY_LIMIT {
+        return Err((
+            format!(
+                "cannot list the account's keys: HTTP 200 with {} entries, more than SendGrid's limit of {KEY_LIMIT} keys (not SendGrid's answer)",
+                result.len()
+            ),
+            false,
+        ));
+    }
     result
         .iter()
         .map(|e| {

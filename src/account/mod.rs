@@ -152,9 +152,17 @@ pub struct Posture {
 }
 
 impl Posture {
-    /// Why the key audit is incomplete (keys listed but not read), as before the posture checks.
+    /// Why the key audit is incomplete: the keys could not be listed, or some listed were not read.
+    /// Keys are what the audit key is sure to be able to read (`api_keys.read`), and what
+    /// `--report` asks about: an audit that never listed them must not pass on them.
     pub fn keys_missed(&self) -> Option<String> {
-        self.keys.as_deref().and_then(not_assessed)
+        match &self.keys {
+            Some(keys) => not_assessed(keys),
+            None => Some(self.not_checked.iter().find(|n| n.section == "keys").map_or_else(
+                || "the account's keys could not be listed".to_string(),
+                |n| format!("the account's keys could not be listed ({})", n.reason),
+            )),
+        }
     }
 
     pub fn worst(&self) -> Option<Severity> {
@@ -281,6 +289,42 @@ impl Caller<'_> {
             needs_scope: None,
         }
     }
+}
+
+/// The `not_checked` entry of a list answer longer than the `limit` asked for: not SendGrid's
+/// answer, and reading on would let the server set how many requests the audit sends.
+pub(crate) fn over_page(
+    caller: &Caller,
+    section: &str,
+    path: &str,
+    n: usize,
+    limit: usize,
+) -> Option<NotChecked> {
+    (n > limit).then(|| NotChecked {
+        section: caller.section(section),
+        reason: format!(
+            "GET {path}: HTTP 200 with {n} entries, more than the {limit} asked for (not SendGrid's answer)"
+        ),
+        needs_scope: None,
+    })
+}
+
+/// The `not_checked` entry of a list answer that filled its page (`limit`): more may follow, and
+/// sgscan reads one page. Fewer than `limit` is the whole list.
+pub(crate) fn full_page(
+    caller: &Caller,
+    section: &str,
+    path: &str,
+    n: usize,
+    limit: usize,
+) -> Option<NotChecked> {
+    (n >= limit).then(|| NotChecked {
+        section: caller.section(section),
+        reason: format!(
+            "GET {path}: a full page of {limit}: the list may go on, and what follows it was not read"
+        ),
+        needs_scope: None,
+    })
 }
 
 /// An optional member: absent or null → `Some(None)`; present with another type → `None` (the

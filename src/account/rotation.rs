@@ -45,7 +45,8 @@ pub(super) fn apply(keys: &mut [AccountKey], log: &BTreeMap<String, String>) -> 
         let Ok(t) = gix::date::parse(at, None) else {
             continue;
         };
-        let days = (now - t.seconds) / 86_400;
+        // The log is a file anyone may have written: its seconds can be i64::MIN.
+        let days = now.saturating_sub(t.seconds) / 86_400;
         if days > ROTATE_AFTER_DAYS {
             section.findings.push(Finding {
                 check: "key-rotation-due",

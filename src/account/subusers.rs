@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{AccountKey, Caller, Section, field, keys, objects};
+use super::{AccountKey, Caller, Section, field, full_page, keys, objects, over_page};
 use crate::verify::Policy;
 
 const PATH: &str = "/v3/subusers?limit=500&offset=0&include_region=true";
+const LIMIT: usize = 500;
 
 /// One subuser as the audit reports it.
 #[derive(Debug, Clone, Serialize)]
@@ -51,10 +52,16 @@ pub(super) fn audit(
             Section::skipped(caller.not_shape("subusers", PATH, expected)),
         );
     };
+    if let Some(nc) = over_page(caller, "subusers", PATH, parsed.len(), LIMIT) {
+        return (Vec::new(), Section::skipped(nc));
+    }
     let mut section = Section {
         assessed: true,
         ..Section::default()
     };
+    section
+        .not_checked
+        .extend(full_page(caller, "subusers", PATH, parsed.len(), LIMIT));
     let mut subs = Vec::new();
     for (username, id, disabled, region) in parsed {
         let keys = if disabled {

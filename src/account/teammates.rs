@@ -2,12 +2,14 @@
 //! invites: admins beyond the owner, people who can manage keys or teammates, 2FA exemptions.
 
 use super::{
-    Caller, Finding, Section, Severity, bad_segment, date, field, now_secs, practice, result_objects,
-    segment, strings,
+    Caller, Finding, Section, Severity, bad_segment, date, field, full_page, now_secs, over_page, practice,
+    result_objects, segment, strings,
 };
 
 const SCOPE: &str = "teammates.read";
 const LIST: &str = "/v3/teammates?limit=500&offset=0";
+const LIST_LIMIT: usize = 500;
+const ACCESS_LIMIT: usize = 100;
 const PENDING: &str = "/v3/teammates/pending";
 const PAGE: &str = "Settings > Teammates";
 
@@ -33,7 +35,21 @@ pub(super) fn audit(caller: &Caller) -> Section {
             "{\"result\": [{\"username\": string, \"user_type\"?, \"is_admin\"?}]}",
         ));
     };
+    if let Some(nc) = over_page(caller, "teammates", LIST, listed.len(), LIST_LIMIT) {
+        return Section::skipped(nc);
+    }
+    // An account has one owner, and owners are passed over: a list of several would pass them all.
+    let owners = listed
+        .iter()
+        .filter(|(_, t)| t.as_deref() == Some("owner"))
+        .count();
+    if owners > 1 {
+        return Section::skipped(caller.not_shape("teammates", LIST, &format!("one owner, not {owners}")));
+    }
     section.assessed = true;
+    section
+        .not_checked
+        .extend(full_page(caller, "teammates", LIST, listed.len(), LIST_LIMIT));
     for (username, user_type) in listed {
         if user_type.as_deref() == Some("owner") {
             continue;
@@ -127,7 +143,7 @@ fn teammate(caller: &Caller, username: &str, section: &mut Section) {
 /// Restricted subuser access that grants admin on a subuser.
 fn subuser_access(caller: &Caller, username: &str, seg: &str, section: &mut Section) {
     let what = format!("teammate {username}: subuser access");
-    let path = format!("/v3/teammates/{seg}/subuser_access?limit=100");
+    let path = format!("/v3/teammates/{seg}/subuser_access?limit={ACCESS_LIMIT}");
     let v = match caller.read(&what, SCOPE, &path) {
         Ok(v) => v,
         Err(nc) => return section.not_checked.push(nc),
@@ -153,7 +169,14 @@ fn subuser_access(caller: &Caller, username: &str, seg: &str, section: &mut Sect
             "{\"has_restricted_subuser_access\"?: bool, \"subuser_access\"?: [{\"username\"?, \"permission_type\"?}]}",
         ));
     };
-    for (sub, permission) in entries.unwrap_or_default() {
+    let entries = entries.unwrap_or_default();
+    if let Some(nc) = over_page(caller, &what, &path, entries.len(), ACCESS_LIMIT) {
+        return section.not_checked.push(nc);
+    }
+    section
+        .not_checked
+        .extend(full_page(caller, &what, &path, entries.len(), ACCESS_LIMIT));
+    for (sub, permission) in entries {
         if permission.as_deref() == Some("admin") {
             section.findings.push(Finding {
                 check: "teammate-subuser-admin",

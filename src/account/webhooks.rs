@@ -2,7 +2,7 @@
 //! (`public_key` present) and reach an https URL; unsigned and without OAuth, anyone who learns
 //! the URL can post forged events to it.
 
-use super::{Caller, Finding, Section, Severity, field, practice};
+use super::{Caller, Finding, NotChecked, Section, Severity, field, practice};
 
 const PATH: &str = "/v3/user/webhooks/event/settings/all";
 const PAGE: &str = "Settings > Mail Settings > Event Webhooks";
@@ -43,10 +43,22 @@ pub(super) fn audit(caller: &Caller) -> Section {
         ..Section::default()
     };
     for (enabled, url, id, public_key, oauth) in hooks {
-        if enabled != Some(true) {
-            continue;
-        }
         let subject = format!("webhook {}", id.as_deref().unwrap_or("(no id)"));
+        match enabled {
+            Some(true) => {}
+            Some(false) => continue,
+            // Skipping it would pass a webhook that may well be posting events.
+            None => {
+                section.not_checked.push(NotChecked {
+                    section: format!("event webhooks: {subject}"),
+                    reason: format!(
+                        "GET {PATH}: the webhook's \"enabled\" is absent or null: whether it posts events is unknown"
+                    ),
+                    needs_scope: None,
+                });
+                continue;
+            }
+        }
         let url = url.unwrap_or_default();
         let edit = format!(
             "{PAGE} > {} (or PATCH /v3/user/webhooks/event/settings/{})",
@@ -69,7 +81,12 @@ pub(super) fn audit(caller: &Caller) -> Section {
         };
         let signed = public_key.as_deref().is_some_and(|k| !k.is_empty());
         let has_oauth = oauth.as_deref().is_some_and(|c| !c.is_empty());
-        if url.len() >= 7 && url[..7].eq_ignore_ascii_case("http://") {
+        // Bytes, not a str slice: the URL is the server's, and byte 7 may fall inside a character.
+        if url
+            .as_bytes()
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"http://"))
+        {
             add(
                 "webhook-plain-http",
                 Severity::High,
