@@ -64,6 +64,7 @@ pub fn run(args: CiArgs) -> Result<i32> {
         quiet: args.quiet,
         shard: None,
         submodules: false,
+        sweep: Default::default(),
         common: args.common,
     };
     scan::git(git, "ci", Some(why))

@@ -61,6 +61,7 @@ pub fn run(args: PrePushArgs) -> Result<i32> {
         paths: None,
         why: None,
         quiet: true,
+        finish: None,
     };
     let (outcome, code) = run.go(&source, &args.common, settings)?;
     if code == EXIT_FINDINGS {

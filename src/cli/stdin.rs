@@ -20,6 +20,7 @@ pub fn run(args: StdinArgs) -> Result<i32> {
         paths: None,
         why: None,
         quiet: false,
+        finish: None,
     };
     run.go(&source, &args.common, settings).map(|(_, code)| code)
 }

@@ -9,6 +9,7 @@ mod json;
 pub mod merge;
 mod sarif;
 pub mod schema;
+pub mod state;
 
 use std::io::Write;
 
