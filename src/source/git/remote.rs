@@ -436,8 +436,8 @@ mod tests {
             parse_target("http://[::1]:8080/r.git", false),
             Ok(Target::Remote(_))
         ));
-        let e = parse_target("http://user:tok@example.com/r.git", false).unwrap_err();
-        assert!(!format!("{e:#}").contains("tok"), "{e:#}");
+        let e = parse_target("http://user:pw7xq@example.com/r.git", false).unwrap_err();
+        assert!(!format!("{e:#}").contains("pw7xq"), "{e:#}");
         assert!(parse_target("http://example.com/r.git", true).is_ok());
         let e = parse_target("ext::sh -c touch% /tmp/x", false);
         assert!(matches!(e, Ok(Target::Path(_))), "ext:: is never a URL");
