@@ -99,7 +99,7 @@ sgtest!(
         let doc: Value = serde_json::from_str(&report).unwrap();
         assert_eq!(fps(&doc), set(&[&k.old, &k.branch, &k.pull]));
         let clean = server.url("app.git");
-        assert_eq!(repositories(&doc), [clean.clone()]);
+        assert_eq!(repositories(&doc), vec![clean.clone()]);
         let skips = skipped(&doc);
         assert_eq!(skips.len(), 2, "{skips:?}");
         assert!(

@@ -427,6 +427,9 @@ impl Settings {
 
 /// How one command runs the pipeline: its SARIF mode, how its paths map to the repository's top,
 /// and a note to lead the report with.
+/// What [`Run::go`] does with the outcome before reporting it.
+pub(super) type Finish<'f> = &'f mut dyn FnMut(&mut Outcome) -> Result<()>;
+
 pub(super) struct Run<'f> {
     pub(super) mode: &'static str,
     pub(super) paths: Option<report::Paths>,
@@ -435,7 +438,7 @@ pub(super) struct Run<'f> {
     pub(super) quiet: bool,
     /// Run on the outcome before it is reported (`--state`: record it, report kept findings). Its
     /// error fails the run once the report is written.
-    pub(super) finish: Option<&'f mut dyn FnMut(&mut Outcome) -> Result<()>>,
+    pub(super) finish: Option<Finish<'f>>,
 }
 
 impl Run<'_> {
