@@ -146,9 +146,23 @@ sgtest!(
         let mut keys = KeyGen::new(261);
         let (_, k) = planted(dir.root(), "app", &mut keys, 1);
         let url = format!("file://{}", dir.root().join("app.git").display());
-        let run = scan(dir.root(), &["git", "-q", "-f", "json", &url]);
+        // The temporary mirror is gone when the run ends, as is the one of a clone that failed.
+        let tmp = dir.root().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let gone = format!("file://{}", dir.root().join("gone.git").display());
+        let run = crate::util::run(
+            cmd.env("NO_COLOR", "1")
+                .env("TMPDIR", &tmp)
+                .args(["git", "-q", "-f", "json", &url, &gone]),
+        );
         run.expect_code(1);
         assert_eq!(fps(&run.json()), set(&[&k.old, &k.branch, &k.pull]));
+        assert_eq!(skipped(&run.json()).len(), 1);
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "a clone left in TMPDIR"
+        );
     }
 );
 
