@@ -332,3 +332,18 @@ sgtest!(remote_shards_by_repository_merged_equal_the_whole, |dir, cmd| {
     assert_eq!(places(&merged), places(&whole_doc));
     assert_eq!(places(&whole_doc).len(), 8);
 });
+
+/// Not a test: the server `benches/org.sh` sweeps, serving `$SGSCAN_BENCH_ROOT/NAME.git` as
+/// `NAME-1.git`, `NAME-2.git`, … until killed. Prints its URL first.
+#[test]
+#[ignore = "run by benches/org.sh"]
+fn githttp_serve_for_bench() {
+    let Some(root) = std::env::var_os("SGSCAN_BENCH_ROOT") else {
+        return;
+    };
+    let server = GitHttp::aliased(Path::new(&root));
+    println!("serving {}", server.url(""));
+    loop {
+        std::thread::park();
+    }
+}

@@ -140,8 +140,10 @@ fn is_scp_like(s: &str) -> bool {
     let Some((user, host)) = before.split_once('@') else {
         return false;
     };
+    // A leading `-` would read as an option to ssh.
     let ok = |t: &str, extra: &[char]| {
-        !t.is_empty()
+        !t.starts_with('-')
+            && !t.is_empty()
             && t.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(&c))
     };
@@ -275,6 +277,19 @@ impl Clones {
 /// `remote` are in its environment, never its arguments.
 pub fn git_command(remote: &Remote) -> Command {
     let mut cmd = Command::new("git");
+    // Set in a hook's environment, these would point the clone at another repository.
+    for v in [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+        "GIT_QUARANTINE_PATH",
+    ] {
+        cmd.env_remove(v);
+    }
     cmd.stdin(Stdio::null())
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_ALLOW_PROTOCOL", "https:http:ssh:git:file")
