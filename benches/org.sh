@@ -7,11 +7,12 @@
 #
 #   SGSCAN  the binary (default target/release/sgscan)    COUNTS  repositories per run (default "10 50")
 #
-# For each count: a sweep into a temporary directory (every mirror cloned, swept, removed): wall,
-# peak RSS of sgscan (git's own processes not counted), and the clone time beside the sweep time
-# (SGSCAN_TIMINGS). For the largest count, then, a sweep into --clone-dir with --state, and the same
-# again: the second run fetches (nothing new) and sweeps only what moved (nothing). The load
-# average is printed: on a busy machine the numbers mean little.
+# For each count: one sweep of that many repositories (every mirror cloned, then swept): wall, peak
+# RSS of sgscan (git's own processes not counted), and the clone time beside the sweep time
+# (SGSCAN_TIMINGS). The smaller counts clone into a temporary directory (each mirror removed once
+# swept); the largest into --clone-dir with --state, then runs again: the second run fetches
+# (nothing new) and sweeps only what moved (nothing). The load average is printed: on a busy
+# machine the numbers mean little.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 SGSCAN="${SGSCAN:-$root/target/release/sgscan}"
@@ -24,6 +25,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 mkdir -p "$tmp/srv"
 ln -s "$(cd "$mirror" && pwd)" "$tmp/srv/tokio.git"
@@ -58,12 +60,15 @@ PY
 }
 
 echo "## $(date -u +%FT%TZ)  $(nproc) cores  load: $(cut -d' ' -f1-3 /proc/loadavg)  $("$SGSCAN" --version)"
-last=""
+last="${COUNTS##* }"
 for n in $COUNTS; do
-  sweep "temp-$n" "$n"
-  last="$n"
+  if [ "$n" = "$last" ]; then
+    # The largest count clones into a kept directory, to be swept again with the state.
+    sweep "first-$n" "$n" --clone-dir "$tmp/clones" --state "$tmp/state.json"
+  else
+    sweep "temp-$n" "$n"
+  fi
+  echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 done
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
-sweep "state-first-$last" "$last" --clone-dir "$tmp/clones" --state "$tmp/state.json"
-sweep "state-again-$last" "$last" --clone-dir "$tmp/clones" --state "$tmp/state.json"
+sweep "again-$last" "$last" --clone-dir "$tmp/clones" --state "$tmp/state.json"
 echo "clone dir: $(du -sh "$tmp/clones" | cut -f1)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
