@@ -24,6 +24,7 @@ mod next_steps;
 mod prepush;
 mod prereceive;
 mod redaction;
+mod remote;
 mod repos;
 mod revoke;
 mod rotate;

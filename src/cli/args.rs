@@ -209,11 +209,14 @@ pub struct DirArgs {
 
 #[derive(Debug, Args)]
 pub struct GitArgs {
-    /// The repositories (work trees or bare repositories; default `.`). Several make one report:
-    /// each finding names its repository, and each distinct key is verified once.
+    /// The repositories: work trees, bare repositories, or URLs (`https://`, `ssh://`,
+    /// `git@host:path`, `file://`; `http://` to loopback only) cloned as bare mirrors with every
+    /// ref; default `.`. Several make one report: each finding names its repository, and each
+    /// distinct key is verified once. Credentials come from git's credential helpers or the
+    /// environment; a password in a URL is moved out of git's arguments and never shown.
     #[arg(value_name = "REPO")]
     pub repos: Vec<PathBuf>,
-    /// Also sweep the repositories listed in FILE, one path per line (`#` comments): an
+    /// Also sweep the repositories listed in FILE, one path or URL per line (`#` comments): an
     /// organisation's mirror directory in one run.
     #[arg(long, value_name = "FILE", help_heading = SCAN)]
     pub repos_file: Option<PathBuf>,
@@ -232,14 +235,17 @@ pub struct GitArgs {
     /// The remote's default branch, from `sgscan ci`'s event data (not a flag).
     #[arg(skip)]
     pub default_branch: Option<String>,
-    /// Scan only shard I of N (0-based; objects split by id), for spreading one repository over N
-    /// jobs. Merge the shards' JSONL reports with `sgscan merge`.
+    /// Scan only shard I of N (0-based): for one repository its objects split by id, for several
+    /// the repositories split by a hash of their names, for spreading a sweep over N jobs. Merge
+    /// the shards' JSONL reports with `sgscan merge`.
     #[arg(long, value_name = "I/N", value_parser = git::parse_shard, help_heading = SCAN)]
     pub shard: Option<(u64, u64)>,
     /// Also sweep the history of each submodule that has a local clone (paths are reported under
     /// the submodule's path).
     #[arg(long, help_heading = SCAN)]
     pub submodules: bool,
+    #[command(flatten)]
+    pub sweep: SweepArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -299,6 +305,28 @@ fn ci_after_help() -> String {
         help.push_str(&format!("  {names}\n      {what}\n"));
     }
     help
+}
+
+/// Sweeping many repositories, URLs among them.
+#[derive(Debug, Args, Default, Clone)]
+pub struct SweepArgs {
+    /// Keep the mirrors of URLs in DIR; the next run fetches into them instead of cloning again
+    /// (default: a temporary directory, each mirror removed once swept).
+    #[arg(long, value_name = "DIR", help_heading = SCAN)]
+    pub clone_dir: Option<PathBuf>,
+    /// Remember in FILE the ref tips swept per repository (and the findings, never the keys):
+    /// a re-run sweeps only what the refs reach that was not swept before, and reports what it
+    /// brings. The file is replaced only after a successful sweep.
+    #[arg(long, value_name = "FILE", conflicts_with = "range", help_heading = SCAN)]
+    pub state: Option<PathBuf>,
+    /// With --state, also report the findings past runs kept in the state file (unverified: it
+    /// keeps no key), so the report is the whole of what the repositories hold.
+    #[arg(long, requires = "state", help_heading = SCAN)]
+    pub all_findings: bool,
+    /// Allow plain `http://` and `git://` URLs to hosts other than loopback: everything, a token
+    /// included, crosses the network in the clear.
+    #[arg(long, help_heading = SCAN)]
+    pub allow_insecure_http: bool,
 }
 
 #[derive(Debug, Args)]

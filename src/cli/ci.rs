@@ -63,6 +63,7 @@ pub fn run(args: CiArgs) -> Result<i32> {
         default_branch: choice.default_branch,
         shard: None,
         submodules: false,
+        sweep: Default::default(),
         common: args.common,
     };
     scan::git(git, "ci", Some(why))

@@ -72,6 +72,7 @@ pub fn run(args: PrePushArgs) -> Result<i32> {
             repositories: vec![repository],
             ..Target::new("pre-push")
         },
+        finish: None,
     };
     let (outcome, code) = run.go(&source, &args.common, settings)?;
     if code == EXIT_FINDINGS {

@@ -15,7 +15,7 @@ use crate::config::{self, Config, Trust};
 use crate::key::redact_text;
 use crate::model::{Finding, Outcome, Repository, Status, Target};
 use crate::pipeline::Scan;
-use crate::report;
+use crate::report::{self, state};
 use crate::source::{IGNORE_FILE, Source, git, staged, worktree};
 use crate::text::{Safe, count};
 
@@ -60,6 +60,7 @@ pub fn dir(args: DirArgs) -> Result<i32> {
         why: None,
         quiet: args.common.quiet,
         target,
+        finish: None,
     };
     run.go(&source, &args.common, settings).map(|(_, code)| code)
 }
@@ -67,23 +68,78 @@ pub fn dir(args: DirArgs) -> Result<i32> {
 /// `mode` names the analysis in SARIF (`git` or `ci`); `why` (from `ci`: the range it chose and why)
 /// leads the report's notes.
 pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32> {
-    let repos = repo_list(&args.repos, args.repos_file.as_deref())?;
-    if repos.len() > 1 && args.range.is_some() {
-        bail!("--range takes one repository, not {}", repos.len());
+    sweep(args, Vec::new(), mode, why)
+}
+
+/// `sgscan git` over the repositories named (paths and URLs) and `remotes` (a forge's, found by
+/// `sgscan github`/`gitlab`): one report, one verification per key.
+pub fn sweep(
+    args: GitArgs,
+    remotes: Vec<git::Remote>,
+    mode: &'static str,
+    why: Option<String>,
+) -> Result<i32> {
+    let named = match remotes.is_empty() {
+        true => repo_list(&args.repos, args.repos_file.as_deref())?,
+        false => repo_list_or_none(&args.repos, args.repos_file.as_deref())?,
+    };
+    let mut targets = Vec::new();
+    for r in named {
+        // `ci` is about the checkout it stands in; a URL-looking path there is still a path.
+        match (r.to_str(), mode) {
+            (Some(s), "git") => targets.push(git::parse_target(s, args.sweep.allow_insecure_http)?),
+            _ => targets.push(git::Target::Path(r)),
+        }
     }
-    let top = repo_top(&repos[0]);
-    let settings = match &args.range {
-        Some(range) => Settings::load_range(
+    targets.extend(remotes.into_iter().map(git::Target::Remote));
+    let remote = targets.iter().any(|t| matches!(t, git::Target::Remote(_)));
+    if args.range.is_some() {
+        match &targets[..] {
+            [git::Target::Path(_)] => {}
+            [git::Target::Remote(_)] => bail!("--range takes a local repository, not a URL"),
+            _ => bail!("--range takes one repository, not {}", targets.len()),
+        }
+    }
+    let several = targets.len() > 1;
+    let mut notes = Vec::new();
+    let mut shard = args.shard;
+    // Several repositories are split whole: each job clones only its own.
+    if let (true, Some((i, n))) = (several, args.shard) {
+        let all = targets.len();
+        targets.retain(|t| git::repo_shard(&t.name(), n) == i);
+        notes.push(format!(
+            "shard {i}/{n}: {} of the {all} repositories (split by repository)",
+            targets.len()
+        ));
+        shard = None;
+    }
+    let first_path = targets.iter().find_map(|t| match t {
+        git::Target::Path(p) => Some(p.clone()),
+        git::Target::Remote(_) => None,
+    });
+    let top = first_path.as_deref().and_then(repo_top);
+    let mut settings = match (&args.range, &first_path) {
+        (Some(range), Some(repo)) => Settings::load_range(
             &args.common,
-            &repos[0],
+            repo,
             range,
             (args.branch.as_deref(), args.default_branch.as_deref()),
             top,
         )?,
-        None => Settings::load(&args.common, top.as_deref(), top.clone())?,
+        _ => Settings::load(&args.common, top.as_deref(), top.clone())?,
     };
+    settings.notes.extend(notes);
+    let mut state = match &args.sweep.state {
+        Some(file) => Some(state::State::load(file)?),
+        None => None,
+    };
+    let names: Vec<String> = targets.iter().map(git::Target::name).collect();
     let source = git::Histories {
-        repos,
+        named: several || remote || state.is_some(),
+        clone_dir: args.sweep.clone_dir.clone(),
+        known: state.as_ref().map(state::State::tips),
+        swept: Default::default(),
+        targets,
         opts: git::HistoryOptions {
             threads: args.common.threads(),
             max_file_size: settings.max_file_size,
@@ -93,23 +149,54 @@ pub fn git(args: GitArgs, mode: &'static str, why: Option<String>) -> Result<i32
             default_branch: args.default_branch.clone(),
             ci: mode == "ci",
             progress: !args.common.quiet,
-            shard: args.shard,
+            shard,
             submodules: args.submodules,
             prefix: String::new(),
             repository: None,
         },
     };
     let mut target = Target::new(mode);
-    target.repositories = source.repos.iter().map(|r| repository(r)).collect();
+    target.repositories = source
+        .targets
+        .iter()
+        .map(|t| match t {
+            git::Target::Path(p) => repository(p),
+            // Not cloned yet: the URL (credentials taken out already) is all there is to say.
+            git::Target::Remote(r) => Repository {
+                path: r.url.clone(),
+                remote_url: Some(r.url.clone()),
+                ..Default::default()
+            },
+        })
+        .collect();
     if let (Some(range), Some(first)) = (&args.range, target.repositories.first_mut()) {
         first.ranges.push(redact_text(range).into_owned());
     }
+    let mut finish = |outcome: &mut Outcome| -> Result<()> {
+        let (Some(mut state), Some(file)) = (state.take(), &args.sweep.state) else {
+            return Ok(());
+        };
+        let swept = std::mem::take(&mut *source.swept.lock().unwrap_or_else(|e| e.into_inner()));
+        state.record(swept, outcome);
+        let saved = state.save(file);
+        if args.sweep.all_findings {
+            let kept = state.report_kept(&names, outcome);
+            if kept > 0 {
+                outcome.notes.push(format!(
+                    "{} from past sweeps (--state) reported again, unverified: the state file keeps no key",
+                    count(kept as u64, "finding", "findings")
+                ));
+            }
+        }
+        saved
+    };
     let run = Run {
         mode,
         paths: None,
         why,
         quiet: args.common.quiet,
         target,
+        finish: Some(&mut finish),
     };
     run.go(&source, &args.common, settings).map(|(_, code)| code)
 }
@@ -133,6 +220,7 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
             repositories: vec![repository(&args.repo)],
             ..Target::new("staged")
         },
+        finish: None,
     };
     let (outcome, code) = run.go(&source, &args.common, settings)?;
     if code == EXIT_FINDINGS {
@@ -182,6 +270,15 @@ pub fn staged(args: StagedArgs) -> Result<i32> {
 /// there is no repository there (the source says so when it runs).
 /// The repositories named and those in `--repos-file`; `.` if none.
 fn repo_list(named: &[PathBuf], file: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let mut repos = repo_list_or_none(named, file)?;
+    if repos.is_empty() {
+        repos.push(PathBuf::from("."));
+    }
+    Ok(repos)
+}
+
+/// The repositories named and those in `--repos-file`, if any.
+fn repo_list_or_none(named: &[PathBuf], file: Option<&Path>) -> Result<Vec<PathBuf>> {
     let mut repos = named.to_vec();
     if let Some(file) = file {
         let text = crate::file::read_to_string(file, crate::file::SMALL)
@@ -195,9 +292,6 @@ fn repo_list(named: &[PathBuf], file: Option<&Path>) -> Result<Vec<PathBuf>> {
         if repos.is_empty() {
             bail!("--repos-file {} lists no repository", file.display());
         }
-    }
-    if repos.is_empty() {
-        repos.push(PathBuf::from("."));
     }
     Ok(repos)
 }
@@ -376,7 +470,10 @@ impl Settings {
 
 /// How one command runs the pipeline: its SARIF mode, how its paths map to the repository's top,
 /// and a note to lead the report with.
-pub(super) struct Run {
+/// What [`Run::go`] does with the outcome before reporting it.
+pub(super) type Finish<'f> = &'f mut dyn FnMut(&mut Outcome) -> Result<()>;
+
+pub(super) struct Run<'f> {
     pub(super) mode: &'static str,
     pub(super) paths: Option<report::Paths>,
     pub(super) why: Option<String>,
@@ -384,9 +481,12 @@ pub(super) struct Run {
     pub(super) quiet: bool,
     /// What is scanned, for the report to say.
     pub(super) target: Target,
+    /// Run on the outcome before it is reported (`--state`: record it, report kept findings). Its
+    /// error fails the run once the report is written.
+    pub(super) finish: Option<Finish<'f>>,
 }
 
-impl Run {
+impl Run<'_> {
     /// Sets the scan up (failing fast on a bad flag or file), runs it, writes the report. A scan that
     /// fails once started still writes its report file saying so (CI uploads it whatever the exit
     /// code), then fails.
@@ -402,6 +502,7 @@ impl Run {
             why,
             quiet,
             target,
+            finish,
         } = self;
         let started = Instant::now();
         let verifies = common.verify.verify || common.revoke.revoke;
@@ -441,6 +542,10 @@ impl Run {
             ran.outcome.notes.insert(i, redact_text(&n).into_owned());
         }
         ran.outcome.notes.extend(common.threads_note());
+        let finished = match finish {
+            Some(f) => f(&mut ran.outcome),
+            None => Ok(()),
+        };
         for w in &ran.warnings {
             eprintln!("sgscan: {}", Safe(&redact_text(w)));
         }
@@ -452,6 +557,7 @@ impl Run {
             common.output.output.as_deref(),
             &ctx,
         )?;
+        finished?;
         if mode == "ci" && std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
             github_log(&ran.outcome, common.output.output.is_some());
         }

@@ -25,6 +25,7 @@ pub fn run(args: StdinArgs) -> Result<i32> {
             roots: vec![crate::key::redact_text(&args.name).into_owned()],
             ..Target::new("stdin")
         },
+        finish: None,
     };
     run.go(&source, &args.common, settings).map(|(_, code)| code)
 }

@@ -10,6 +10,7 @@ mod json;
 pub mod merge;
 mod sarif;
 pub mod schema;
+pub mod state;
 
 use std::io::Write;
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod git;
+pub mod githttp;
 pub mod keys;
 pub mod mock;
 pub mod run;

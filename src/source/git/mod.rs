@@ -18,6 +18,7 @@ mod progress;
 mod push;
 mod receive;
 mod refs;
+pub mod remote;
 mod repo;
 mod shard;
 mod store;
@@ -28,14 +29,19 @@ mod treewalk;
 mod vet;
 mod walk;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use gix::ObjectId;
 
 pub use base::{BaseSide, range_base};
 pub(crate) use objects::{Bounded, find_bounded, too_big_reason};
 pub use push::{Push, PushedRef};
 pub use receive::{Incoming, RefUpdate};
+pub use remote::{Remote, Target, parse_target, repo_shard};
 pub(crate) use repo::repo_ignore_files;
 pub use repo::{describe, open_repo, open_repo_with_refs};
 pub use shard::parse_shard;
@@ -88,42 +94,115 @@ impl Source for History {
     }
 }
 
-/// Several histories in one run (an organisation's mirrors): one report, each finding naming its
-/// repository. A repository that cannot be read is recorded and the others are swept; only if none
-/// can be read is the run an error.
+/// Several histories in one run (an organisation's mirrors, or URLs cloned here): one report,
+/// each finding naming its repository. A repository that cannot be fetched or read is recorded and
+/// the others are swept; only if none can be is the run an error.
+///
+/// The next repository is cloned while the current one is swept; the clone waits until the sweep
+/// is done (and, in a temporary directory, its mirror removed) before the one after it starts, so
+/// at most two mirrors are on disk at a time.
+#[derive(Default)]
 pub struct Histories {
-    pub repos: Vec<PathBuf>,
+    pub targets: Vec<Target>,
     pub opts: HistoryOptions,
+    /// `--clone-dir`: mirrors kept there and fetched into by the next run; none: a temporary one.
+    pub clone_dir: Option<PathBuf>,
+    /// Name every location's repository (set for several repositories, for URLs and with a state).
+    pub named: bool,
+    /// `--state`: the tips past runs swept, per repository. With it, a repository is swept only
+    /// for what its refs reach that those tips do not; without it, whole.
+    pub known: Option<BTreeMap<String, Vec<Tip>>>,
+    /// With `known`: the tips of each repository whose sweep succeeded, to keep for the next run.
+    pub swept: Mutex<BTreeMap<String, Vec<Tip>>>,
+}
+
+/// A ref tip a sweep started from: the ref's name, what it names (peeled) and its kind (`commit`,
+/// `tree`, `blob`, or `tag` for an annotated tag object whose text was scanned).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Tip {
+    pub name: String,
+    pub kind: String,
+    pub id: String,
 }
 
 impl Source for Histories {
     fn scan(&self, sink: &dyn Sink) -> Result<()> {
-        if let [repo] = &self.repos[..] {
+        if let [Target::Path(repo)] = &self.targets[..]
+            && self.known.is_none()
+            && !self.named
+        {
             return scan_repo(repo, &self.opts, sink);
         }
+        if self.targets.is_empty() {
+            sink.note("no repository to sweep (none falls in this shard)");
+            return Ok(());
+        }
+        let clones = match self.targets.iter().any(|t| matches!(t, Target::Remote(_))) {
+            true => Some(remote::Clones::new(self.clone_dir.as_deref())?),
+            false => None,
+        };
+        let timings = Timings::new();
         let mut failed = Vec::new();
-        for repo in &self.repos {
-            let opts = HistoryOptions {
-                repository: Some(repo.display().to_string()),
-                ..self.opts.clone()
-            };
-            if let Err(e) = scan_repo(repo, &opts, sink) {
-                sink.skip(
-                    format!("({})", repo.display()),
-                    format!("repository not swept: {e:#}"),
-                );
-                failed.push(e);
+        let (mut scanning, mut waiting) = (Duration::ZERO, Duration::ZERO);
+        let cloning = std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(&Target, Result<PathBuf>)>(0);
+            let (targets, clones) = (&self.targets, clones.as_ref());
+            let cloner = s.spawn(move || {
+                let mut took = Duration::ZERO;
+                for t in targets {
+                    let started = Instant::now();
+                    let got = match (t, clones) {
+                        (Target::Path(p), _) => Ok(p.clone()),
+                        (Target::Remote(r), Some(c)) => c.fetch(r),
+                        (Target::Remote(r), None) => Err(anyhow::anyhow!("no clone directory for {}", r.url)),
+                    };
+                    took += started.elapsed();
+                    // The sweep gave up: no more clones.
+                    if tx.send((t, got)).is_err() {
+                        break;
+                    }
+                }
+                took
+            });
+            loop {
+                let asked = Instant::now();
+                let Ok((target, got)) = rx.recv() else { break };
+                waiting += asked.elapsed();
+                let name = target.name();
+                let started = Instant::now();
+                let result = got.and_then(|path| {
+                    let swept = self.sweep_one(&path, &name, sink);
+                    if let (Target::Remote(_), Some(c)) = (target, clones) {
+                        c.done(&path);
+                    }
+                    swept
+                });
+                scanning += started.elapsed();
+                timings.stage(&format!("{} swept", crate::text::escape(&name)));
+                if let Err(e) = result {
+                    sink.skip(format!("({name})"), format!("repository not swept: {e:#}"));
+                    failed.push(e);
+                }
             }
+            cloner.join().unwrap_or_default()
+        });
+        if clones.is_some() {
+            timings.stage(&format!(
+                "fetching {:.3} s (beside the sweeps), sweeping {:.3} s, waiting for a fetch {:.3} s",
+                cloning.as_secs_f64(),
+                scanning.as_secs_f64(),
+                waiting.as_secs_f64()
+            ));
         }
         match failed.len() {
             0 => Ok(()),
-            n if n == self.repos.len() => Err(failed.swap_remove(0).context(format!(
+            n if n == self.targets.len() => Err(failed.swap_remove(0).context(format!(
                 "none of the {n} repositories could be swept; the first error"
             ))),
             n => {
                 sink.note(format!(
                     "{n} of {} repositories could not be swept (see skipped)",
-                    self.repos.len()
+                    self.targets.len()
                 ));
                 Ok(())
             }
@@ -132,13 +211,97 @@ impl Source for Histories {
 
     fn ignore_files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = Vec::new();
-        for f in self.repos.iter().flat_map(|r| repo_ignore_files(r)) {
+        let paths = self.targets.iter().filter_map(|t| match t {
+            Target::Path(p) => Some(p),
+            Target::Remote(_) => None,
+        });
+        for f in paths.flat_map(|r| repo_ignore_files(r)) {
             if !files.contains(&f) {
                 files.push(f);
             }
         }
         files
     }
+}
+
+impl Histories {
+    fn sweep_one(&self, path: &Path, name: &str, sink: &dyn Sink) -> Result<()> {
+        let opts = HistoryOptions {
+            repository: self.named.then(|| name.to_string()),
+            ..self.opts.clone()
+        };
+        let Some(known) = &self.known else {
+            return scan_repo(path, &opts, sink);
+        };
+        let tips = scan_since(path, &opts, known.get(name).map(Vec::as_slice), sink)?;
+        self.swept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), tips);
+        Ok(())
+    }
+}
+
+/// `--state`: sweeps what the refs reach now that the `old` tips did not (everything, with no old
+/// tips), and says which tips that was.
+fn scan_since(path: &Path, opts: &HistoryOptions, old: Option<&[Tip]>, sink: &dyn Sink) -> Result<Vec<Tip>> {
+    let repo = open_repo_with_refs(path)?;
+    // Read before the sweep: a ref that moves during it is swept again next time, never missed.
+    // Unreadable refs are the sweep's to report.
+    let tips = refs::ref_tips(&repo, &Quiet)?;
+    let mut now = Vec::new();
+    for (list, kind) in [
+        (&tips.commits, "commit"),
+        (&tips.trees, "tree"),
+        (&tips.blobs, "blob"),
+        (&tips.tags, "tag"),
+    ] {
+        now.extend(list.iter().map(|(id, name)| Tip {
+            name: name.clone(),
+            kind: kind.to_string(),
+            id: id.to_string(),
+        }));
+    }
+    let Some(old) = old else {
+        scan_repo(path, opts, sink)?;
+        return Ok(now);
+    };
+    repo::note_partial_clone(&repo, sink);
+    repo::note_shallow(&repo, sink);
+    store::check_packs(&repo, sink);
+    let known: gix::hashtable::HashSet = old
+        .iter()
+        .filter_map(|t| ObjectId::from_hex(t.id.as_bytes()).ok())
+        .collect();
+    // A tip swept before but gone since (a force-push, then gc) hides nothing: what it reached is
+    // swept again.
+    let hidden: Vec<ObjectId> = old
+        .iter()
+        .filter(|t| t.kind == "commit")
+        .filter_map(|t| ObjectId::from_hex(t.id.as_bytes()).ok())
+        .filter(|id| repo.has_object(id))
+        .collect();
+    let objects: Vec<(ObjectId, gix::objs::Kind, String)> = tips
+        .trees
+        .iter()
+        .map(|(id, n)| (*id, gix::objs::Kind::Tree, n.clone()))
+        .chain(
+            tips.blobs
+                .iter()
+                .map(|(id, n)| (*id, gix::objs::Kind::Blob, n.clone())),
+        )
+        .filter(|(id, _, _)| !known.contains(id))
+        .collect();
+    let swept = sweep::scan_brought(&repo, &tips.commits, &hidden, &objects, opts, sink, |_| {})?;
+    let tags: Vec<(ObjectId, String)> = tips
+        .tags
+        .iter()
+        .filter(|(id, _)| !known.contains(id))
+        .cloned()
+        .collect();
+    sweep::scan_tag_messages(&repo, &tags, opts, sink);
+    follow_up(&repo, &swept, opts, sink)?;
+    Ok(now)
 }
 
 fn scan_repo(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> {
@@ -163,7 +326,7 @@ fn scan_repo(path: &Path, opts: &HistoryOptions, sink: &dyn Sink) -> Result<()> 
                 swept.commits.retain(|c| shard::shard_of(c, n) == i);
             }
             for &commit in &swept.commits {
-                sweep::scan_message(&repo, commit, &opts.prefix, &[], sink);
+                sweep::scan_message(&repo, commit, opts, &[], sink);
             }
             swept
         }

@@ -119,7 +119,7 @@ pub(super) fn scan_brought(
         Ok(commits.iter().map(|c| c.id).collect())
     })?;
     for c in &commits {
-        scan_message(repo, c.id, &opts.prefix, &ref_names(c.refs, &names), sink);
+        scan_message(repo, c.id, opts, &ref_names(c.refs, &names), sink);
     }
     Ok(swept)
 }
@@ -145,6 +145,7 @@ fn scan_blob(
         Origin {
             commit: job.commit.map(|c| commit_info(repo, c)),
             refs: job.refs.clone(),
+            repository: opts.repository.clone(),
             ..Origin::from_bytes(&path)
         }
     });
@@ -182,6 +183,7 @@ fn scan_blob(
             in_head: Some(presence.in_head(repo, &job.id)),
             present_in: presence.refs_with(repo, &job.path, &job.id),
             refs: job.refs.clone(),
+            repository: opts.repository.clone(),
             ..Origin::from_bytes(&path)
         }
     });
@@ -191,14 +193,15 @@ fn scan_blob(
 pub(super) fn scan_message(
     repo: &gix::Repository,
     commit: ObjectId,
-    prefix: &str,
+    opts: &HistoryOptions,
     refs: &[String],
     sink: &dyn Sink,
 ) {
     let mut buf = Vec::new();
     if let Ok(data) = repo.objects.find(&commit, &mut buf) {
         scan_text(sink, data.data, |part| Origin {
-            path: format!("{prefix}(commit {part})"),
+            path: format!("{}(commit {part})", opts.prefix),
+            repository: opts.repository.clone(),
             commit: Some(commit_info(repo, commit)),
             refs: refs.to_vec(),
             ..Origin::default()

@@ -1,0 +1,349 @@
+//! `sgscan git URL…`: repositories cloned over smart HTTP (and `file://`) as bare mirrors with every
+//! ref, into a kept `--clone-dir` or a temporary one; credentials never shown; `--state` re-runs
+//! that sweep only what moved; `--shard` over repositories.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::git::Repo;
+use crate::util::githttp::GitHttp;
+use crate::util::{KeyGen, env_line, fps, scan, set, skipped, u64_at};
+
+/// Planted keys: in history only (deleted since), on a branch that is not the default, and in a
+/// pull-request ref no branch has.
+struct Planted {
+    old: String,
+    branch: String,
+    pull: String,
+}
+
+/// `root/NAME.git`, a bare repository with the three planted keys and `files` files of noise.
+fn planted(root: &Path, name: &str, keys: &mut KeyGen, files: usize) -> (Repo, Planted) {
+    let keys = Planted {
+        old: keys.key(),
+        branch: keys.key(),
+        pull: keys.key(),
+    };
+    let work = Repo::init(&root.join(format!("{name}-work")));
+    for i in 0..files {
+        work.write(&format!("src/f{i}.txt"), &format!("nothing here {i}\n"));
+    }
+    work.write("config/app.env", &env_line(&keys.old));
+    work.commit("add config");
+    work.git(&["rm", "-q", "config/app.env"]);
+    work.commit("drop config");
+    work.git(&["checkout", "-q", "-b", "feature"]);
+    work.write("feature.env", &env_line(&keys.branch));
+    work.commit("feature");
+    work.git(&["checkout", "-q", "-b", "pr", "main"]);
+    work.write("pr.env", &env_line(&keys.pull));
+    work.commit("pull request");
+    work.git(&["checkout", "-q", "main"]);
+    let bare = root.join(format!("{name}.git"));
+    work.git(&["clone", "-q", "--bare", ".", bare.to_str().unwrap()]);
+    let bare = Repo::open(&bare);
+    // A forge's pull-request ref: in the server's repository, under no branch.
+    work.git(&["push", "-q", bare.path.to_str().unwrap(), "pr:refs/pull/1/head"]);
+    bare.git(&["branch", "-D", "pr"]);
+    (work, keys)
+}
+
+fn repositories(doc: &Value) -> Vec<String> {
+    let mut r: Vec<String> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["locations"].as_array().unwrap())
+        .map(|l| l["repository"].as_str().unwrap_or("").to_string())
+        .collect();
+    r.sort();
+    r.dedup();
+    r
+}
+
+sgtest!(
+    remote_http_keys_in_every_ref_found_and_the_token_nowhere,
+    |dir, cmd| {
+        let mut keys = KeyGen::new(260);
+        let served = dir.root().join("srv");
+        let (_, k) = planted(&served, "app", &mut keys, 3);
+        let secret = keys.token(30);
+        let server = GitHttp::with_auth(&served, "bot", &secret);
+        let good = server.url_with("bot", &secret, "app.git");
+        let missing = server.url_with("bot", &secret, "nope.git");
+        // Refused at once: nothing listens on port 1.
+        let dead = "http://127.0.0.1:1/gone.git";
+        std::fs::write(
+            dir.root().join("list"),
+            format!("{missing}\n# and one that is not there\n{dead}\n"),
+        )
+        .unwrap();
+
+        let run = scan(
+            dir.root(),
+            &[
+                "git",
+                "-q",
+                "-f",
+                "json",
+                &good,
+                "--repos-file",
+                "list",
+                "-o",
+                "report.json",
+            ],
+        );
+        run.expect_code(1);
+        let report = std::fs::read_to_string(dir.root().join("report.json")).unwrap();
+        let doc: Value = serde_json::from_str(&report).unwrap();
+        assert_eq!(fps(&doc), set(&[&k.old, &k.branch, &k.pull]));
+        let clean = server.url("app.git");
+        assert_eq!(repositories(&doc), vec![clean.clone()]);
+        let skips = skipped(&doc);
+        assert_eq!(skips.len(), 2, "{skips:?}");
+        assert!(
+            skips
+                .iter()
+                .any(|(p, r)| p.contains("nope.git") && r.contains("git clone")),
+            "{skips:?}"
+        );
+        assert!(skips.iter().any(|(p, _)| p.contains("gone.git")), "{skips:?}");
+        for (what, text) in [
+            ("stdout", &run.stdout),
+            ("stderr", &run.stderr),
+            ("report", &report),
+        ] {
+            assert!(!text.contains(&secret), "the secret is in {what}");
+            assert!(!text.contains("bot:"), "the user:secret form is in {what}");
+        }
+        // The server was asked with the secret, so the clone did authenticate.
+        assert!(server.requests().iter().any(|r| r.contains("/app.git/info/refs")));
+
+        // Without it, the server says 401: a skip (git cannot prompt), and the run an error, as
+        // nothing could be swept.
+        let run = scan(dir.root(), &["git", "-q", "-f", "json", &clean]);
+        run.expect_code(2);
+        assert!(
+            run.stderr.contains("none of the 1 repositories") || run.stderr.contains("could not"),
+            "{}",
+            run.stderr
+        );
+    }
+);
+
+sgtest!(
+    remote_plain_http_elsewhere_is_refused_and_file_urls_work,
+    |dir, cmd| {
+        let run = scan(
+            dir.root(),
+            &["git", "-q", "http://someone:pw7xq@example.com/org/app.git"],
+        );
+        run.expect_code(2);
+        assert!(run.stderr.contains("in the clear"), "{}", run.stderr);
+        assert!(!run.all().contains("pw7xq"), "{}", run.all());
+
+        let mut keys = KeyGen::new(261);
+        let (_, k) = planted(dir.root(), "app", &mut keys, 1);
+        let url = format!("file://{}", dir.root().join("app.git").display());
+        // The temporary mirror is gone when the run ends, as is the one of a clone that failed.
+        let tmp = dir.root().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let gone = format!("file://{}", dir.root().join("gone.git").display());
+        let run = crate::util::run(
+            cmd.env("NO_COLOR", "1")
+                .env("TMPDIR", &tmp)
+                .args(["git", "-q", "-f", "json", &url, &gone]),
+        );
+        run.expect_code(1);
+        assert_eq!(fps(&run.json()), set(&[&k.old, &k.branch, &k.pull]));
+        assert_eq!(skipped(&run.json()).len(), 1);
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "a clone left in TMPDIR"
+        );
+    }
+);
+
+sgtest!(remote_clone_dir_is_fetched_into_not_cloned_again, |dir, cmd| {
+    let mut keys = KeyGen::new(262);
+    let served = dir.root().join("srv");
+    let (work, k) = planted(&served, "app", &mut keys, 1);
+    let server = GitHttp::start(&served);
+    let url = server.url("app.git");
+    let run = scan(
+        dir.root(),
+        &["git", "-q", "-f", "json", &url, "--clone-dir", "mirrors"],
+    );
+    run.expect_code(1);
+    let mirrors: Vec<_> = std::fs::read_dir(dir.root().join("mirrors"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(mirrors.len(), 1);
+    let mirror = mirrors[0].path();
+    assert!(mirror.join("refs").is_dir() || mirror.join("packed-refs").is_file());
+    // Survives only if the mirror is fetched into, not removed and cloned again.
+    std::fs::write(mirror.join("sgscan-test-marker"), "").unwrap();
+
+    let new = keys.key();
+    work.write("later.env", &env_line(&new));
+    work.commit("later");
+    work.git(&["push", "-q", served.join("app.git").to_str().unwrap(), "main"]);
+    let run = scan(
+        dir.root(),
+        &["git", "-q", "-f", "json", &url, "--clone-dir", "mirrors"],
+    );
+    run.expect_code(1);
+    assert_eq!(fps(&run.json()), set(&[&k.old, &k.branch, &k.pull, &new]));
+    assert!(
+        mirror.join("sgscan-test-marker").is_file(),
+        "the mirror was cloned again"
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.contains("info/refs"))
+            .count()
+            >= 2
+    );
+});
+
+sgtest!(remote_state_rerun_reports_only_what_moved, |dir, cmd| {
+    let mut keys = KeyGen::new(263);
+    let served = dir.root().join("srv");
+    let (work, k) = planted(&served, "app", &mut keys, 40);
+    let server = GitHttp::start(&served);
+    let url = server.url("app.git");
+    let state = dir.root().join("state.json");
+    let args = |extra: &[&str]| {
+        let mut a = vec!["git", "-q", "-f", "json", &url, "--state", "state.json"];
+        a.extend_from_slice(extra);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let sweep = |extra: &[&str]| {
+        let a = args(extra);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        scan(dir.root(), &a)
+    };
+    let first = sweep(&[]);
+    first.expect_code(1);
+    let first = first.json();
+    assert_eq!(fps(&first), set(&[&k.old, &k.branch, &k.pull]));
+    let kept = std::fs::read_to_string(&state).unwrap();
+    for key in [&k.old, &k.branch, &k.pull] {
+        assert!(!kept.contains(key.as_str()), "a key in the state file");
+    }
+
+    // Nothing moved: nothing to report, nothing read.
+    let same = sweep(&[]);
+    same.expect_code(0);
+    assert_eq!(u64_at(&same.json()["summary"], "blobs_scanned"), 0);
+
+    let new = keys.key();
+    work.write("later.env", &env_line(&new));
+    work.commit("later");
+    work.git(&["push", "-q", served.join("app.git").to_str().unwrap(), "main"]);
+    let second = sweep(&[]);
+    second.expect_code(1);
+    let second = second.json();
+    assert_eq!(fps(&second), set(&[&new]));
+    let (before, after) = (
+        u64_at(&first["summary"], "blobs_scanned"),
+        u64_at(&second["summary"], "blobs_scanned"),
+    );
+    assert!(before >= 40 && after <= 2, "blobs scanned: {before} then {after}");
+
+    // The whole picture: the kept findings with the new.
+    let all = sweep(&["--all-findings"]);
+    all.expect_code(1);
+    assert_eq!(fps(&all.json()), set(&[&k.old, &k.branch, &k.pull, &new]));
+
+    // A local path keeps its state too.
+    let local = work.path.to_str().unwrap().to_string();
+    let run = scan(
+        dir.root(),
+        &["git", "-q", "-f", "json", &local, "--state", "local.json"],
+    );
+    run.expect_code(1);
+    let run = scan(
+        dir.root(),
+        &["git", "-q", "-f", "json", &local, "--state", "local.json"],
+    );
+    run.expect_code(0);
+    assert_eq!(u64_at(&run.json()["summary"], "blobs_scanned"), 0);
+});
+
+sgtest!(remote_shards_by_repository_merged_equal_the_whole, |dir, cmd| {
+    let mut keys = KeyGen::new(264);
+    let mut names = Vec::new();
+    for r in 0..6 {
+        let repo = Repo::init(&dir.root().join(format!("r{r}")));
+        repo.write("a.env", &env_line(&keys.key()));
+        repo.commit("key");
+        names.push(format!("r{r}"));
+    }
+    // One key in two repositories: merged, one finding with both locations.
+    let shared = keys.key();
+    for r in ["r0", "r3"] {
+        let repo = Repo::open(&dir.root().join(r));
+        repo.write("shared.env", &env_line(&shared));
+        repo.commit("shared");
+    }
+    let mut whole = vec!["git", "-q", "-f", "json"];
+    whole.extend(names.iter().map(String::as_str));
+    let run = scan(dir.root(), &whole);
+    run.expect_code(1);
+    let whole_doc = run.json();
+
+    let mut outs = Vec::new();
+    for i in 0..3 {
+        let (shard, out) = (format!("{i}/3"), format!("shard{i}.json"));
+        let mut a = whole.clone();
+        a.extend(["--shard", &shard, "-o", &out]);
+        let run = scan(dir.root(), &a);
+        assert!(run.code == 0 || run.code == 1, "{run}");
+        outs.push(out);
+    }
+    let mut merge = vec!["merge", "-f", "json"];
+    merge.extend(outs.iter().map(String::as_str));
+    let merged = scan(dir.root(), &merge).json();
+    assert_eq!(fps(&merged), fps(&whole_doc));
+    let places = |doc: &Value| {
+        let mut p: Vec<(String, String, String)> = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|f| {
+                f["locations"].as_array().unwrap().iter().map(move |l| {
+                    (
+                        f["fingerprint"].as_str().unwrap().to_string(),
+                        l["repository"].as_str().unwrap().to_string(),
+                        l["path"].as_str().unwrap().to_string(),
+                    )
+                })
+            })
+            .collect();
+        p.sort();
+        p
+    };
+    assert_eq!(places(&merged), places(&whole_doc));
+    assert_eq!(places(&whole_doc).len(), 8);
+});
+
+/// Not a test: the server `benches/org.sh` sweeps, serving `$SGSCAN_BENCH_ROOT/NAME.git` as
+/// `NAME-1.git`, `NAME-2.git`, … until killed. Prints its URL first.
+#[test]
+#[ignore = "run by benches/org.sh"]
+fn githttp_serve_for_bench() {
+    let Some(root) = std::env::var_os("SGSCAN_BENCH_ROOT") else {
+        return;
+    };
+    let server = GitHttp::aliased(Path::new(&root));
+    println!("serving {}", server.url(""));
+    loop {
+        std::thread::park();
+    }
+}
