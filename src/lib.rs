@@ -29,6 +29,7 @@ pub(crate) mod decode;
 pub(crate) mod detect;
 pub(crate) mod file;
 pub(crate) mod findings;
+pub(crate) mod http;
 pub(crate) mod key;
 pub(crate) mod model;
 pub(crate) mod pipeline;
