@@ -5,6 +5,9 @@ mod args;
 mod audit;
 mod ci;
 mod completions;
+mod forge;
+mod github;
+mod gitlab;
 mod hook;
 mod ignore;
 mod man;
@@ -58,6 +61,8 @@ pub fn main() -> i32 {
         Command::Man => man::run(),
         Command::Schema(args) => schema::run(args),
         Command::PreReceive(args) => prereceive::run(args),
+        Command::Github(args) => github::run(args),
+        Command::Gitlab(args) => gitlab::run(args),
     };
     match result {
         Ok(code) => code,

@@ -18,6 +18,7 @@ mod progress;
 mod push;
 mod receive;
 mod refs;
+pub mod remote;
 mod repo;
 mod shard;
 mod store;
