@@ -14,6 +14,7 @@ mod dir;
 mod distribution;
 mod encodings;
 mod escape;
+mod forge;
 mod gate;
 mod git;
 mod git_objects;

@@ -345,6 +345,7 @@ struct State {
 }
 
 /// An answer of the loopback [`Server`].
+#[derive(Clone)]
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
