@@ -620,3 +620,71 @@ fn without_a_token_the_forge_is_asked_anonymously() {
     assert_eq!(api.count("/orgs/none/repos?type=all&per_page=100"), 1);
     assert!(api.seen()[0].authorization.is_none(), "no token, no header");
 }
+
+#[test]
+fn gitea_lists_organisations_by_link_pages_with_its_token_header() {
+    let tree = Tree::new();
+    let api = FakeForge::start();
+    let git = "http://127.0.0.1:9/git";
+    let repo = |name: &str, fork: bool, wiki: bool, empty: bool| {
+        let mut r = github_repo(git, name, fork, false, wiki);
+        r["empty"] = json!(empty);
+        r
+    };
+    let second = format!("{}/api/v1/orgs/acme/repos?limit=50&page=2", api.url());
+    api.page(
+        "/api/v1/orgs/acme/repos?limit=50&page=1",
+        json!([
+            repo("acme/a", false, true, false),
+            repo("acme/fork", true, false, false)
+        ]),
+        Some(&second),
+    );
+    api.page(
+        "/api/v1/orgs/acme/repos?limit=50&page=2",
+        json!([repo("acme/empty", false, false, true)]),
+        None,
+    );
+    let tok = token("gitea");
+    let r = forge_run(
+        &tree,
+        "GITEA_TOKEN",
+        &tok,
+        &[
+            "gitea",
+            "--org",
+            "acme",
+            "--api-url",
+            &format!("{}/api/v1", api.url()),
+            "--include-wikis",
+            "--list",
+        ],
+    );
+    r.expect_code(0);
+    assert_token_hidden(&r, &tok);
+    assert_eq!(
+        line(&r, &format!("{git}/acme/a.git")),
+        Some(format!("{git}/acme/a.git").as_str()),
+        "{r}"
+    );
+    assert!(
+        line(&r, &format!("{git}/acme/a.wiki.git")).is_some_and(|l| l.ends_with("[wiki]")),
+        "{r}"
+    );
+    assert!(
+        line(&r, &format!("{git}/acme/fork.git")).is_some_and(|l| l.contains("[fork] [skipped")),
+        "{r}"
+    );
+    assert!(
+        line(&r, &format!("{git}/acme/empty.git"))
+            .is_some_and(|l| l.contains("[skipped: no repository (empty)]")),
+        "{r}"
+    );
+    let seen = api.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|s| s.authorization.as_deref() == Some(format!("token {tok}").as_str())),
+        "{seen:?}"
+    );
+}

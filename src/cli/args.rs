@@ -76,6 +76,9 @@ pub enum Command {
     Github(GithubArgs),
     /// Sweep the projects of GitLab groups and users (token: GITLAB_TOKEN or --token-file).
     Gitlab(GitlabArgs),
+    /// Sweep the repositories of Gitea or Forgejo organisations and users (token: GITEA_TOKEN or
+    /// --token-file).
+    Gitea(GiteaArgs),
 }
 
 /// `sgscan ignore`: appends to the ignore file.
@@ -361,11 +364,28 @@ pub struct GitlabArgs {
     pub forge: ForgeArgs,
 }
 
+/// `sgscan gitea`: what to enumerate.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("targets").required(true).multiple(true).args(["org", "user"])))]
+pub struct GiteaArgs {
+    /// An organisation whose repositories to sweep (repeat for more).
+    #[arg(long, value_name = "ORG")]
+    pub org: Vec<String>,
+    /// A user whose repositories to sweep (repeat for more).
+    #[arg(long, value_name = "USER")]
+    pub user: Vec<String>,
+    /// The REST API: https://HOST/api/v1 (Codeberg: https://codeberg.org/api/v1).
+    #[arg(long, value_name = "URL", required = true, help_heading = FORGE)]
+    pub api_url: String,
+    #[command(flatten)]
+    pub forge: ForgeArgs,
+}
+
 /// What every forge command shares.
 #[derive(Debug, Args)]
 pub struct ForgeArgs {
-    /// File holding the API token (also read from GITHUB_TOKEN / GITLAB_TOKEN). Never given on the
-    /// command line. It also authenticates the clones.
+    /// File holding the API token (also read from GITHUB_TOKEN / GITLAB_TOKEN / GITEA_TOKEN). Never
+    /// given on the command line. It also authenticates the clones.
     #[arg(long, value_name = "FILE", help_heading = FORGE)]
     pub token_file: Option<PathBuf>,
     /// Sweep forks too.

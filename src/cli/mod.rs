@@ -6,6 +6,7 @@ mod audit;
 mod ci;
 mod completions;
 mod forge;
+mod gitea;
 mod github;
 mod gitlab;
 mod hook;
@@ -63,6 +64,7 @@ pub fn main() -> i32 {
         Command::PreReceive(args) => prereceive::run(args),
         Command::Github(args) => github::run(args),
         Command::Gitlab(args) => gitlab::run(args),
+        Command::Gitea(args) => gitea::run(args),
     };
     match result {
         Ok(code) => code,

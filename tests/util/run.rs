@@ -35,6 +35,7 @@ pub fn sgscan_process(cwd: &Path) -> std::process::Command {
         .env_remove("SGSCAN_ADMIN_KEY")
         .env_remove("GITHUB_TOKEN")
         .env_remove("GITLAB_TOKEN")
+        .env_remove("GITEA_TOKEN")
         .env_remove("NO_COLOR")
         .env_remove("CLICOLOR")
         .env_remove("CLICOLOR_FORCE")

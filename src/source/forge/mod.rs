@@ -1,4 +1,4 @@
-//! Repositories to sweep, as a forge lists them: GitHub's and GitLab's REST APIs. This is where
+//! Repositories to sweep, as a forge lists them: GitHub's, GitLab's and Gitea's REST APIs. This is where
 //! sweeping an organisation starts; what comes out is a list of [`Listed`] repositories (clone URL,
 //! what they are, why one is left out), and the [`Remote`]s the sweep clones.
 //!
@@ -6,6 +6,7 @@
 //! other origin is refused. Every answer is read under a cap and must be in the forge's shape; a
 //! page that is not is an error naming the request, never an empty list.
 
+pub mod gitea;
 pub mod github;
 pub mod gitlab;
 
@@ -69,6 +70,8 @@ pub enum Scheme {
     Bearer,
     /// `PRIVATE-TOKEN: <token>` (GitLab).
     PrivateToken,
+    /// `Authorization: token <token>` (Gitea, Forgejo).
+    Token,
 }
 
 /// A forge's REST API: its base URL, the token, and the rules of reading it.
@@ -176,6 +179,11 @@ impl Client {
                 );
             }
             let page: Page<Vec<T>> = self.get(&u, what, waited)?;
+            // An empty page ends the listing whatever it links to: a server cannot keep us
+            // paging through nothing.
+            if page.value.is_empty() {
+                break;
+            }
             items.extend(page.value);
             url = page.next;
         }
@@ -210,6 +218,7 @@ impl Client {
             let (name, value) = match self.scheme {
                 Scheme::Bearer => ("authorization", format!("Bearer {}", t.0)),
                 Scheme::PrivateToken => ("private-token", t.0.clone()),
+                Scheme::Token => ("authorization", format!("token {}", t.0)),
             };
             let mut value = HeaderValue::from_str(&value)
                 .map_err(|_| anyhow::anyhow!("the token cannot be sent in an HTTP header"))?;
