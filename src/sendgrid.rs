@@ -1,8 +1,8 @@
 //! The SendGrid v3 API client: the one place that talks to SendGrid (over `http`). HTTPS with
 //! certificate validation (plain http only for loopback, for tests), no redirects (a bearer token
 //! must never follow one), bounded concurrency and a client-side rate limit, retries with backoff
-//! on 429/5xx/timeouts (a DELETE only on SendGrid's own 429 or a connection that never opened). Every answer has the
-//! credential and anything key-shaped redacted before anyone reads it.
+//! on 429/5xx/timeouts (a DELETE only on SendGrid's own 429 or a connection that never opened).
+//! Every answer has the credential and anything key-shaped redacted before anyone reads it.
 //! It returns what the API said; [`crate::verify`] and [`crate::revoke`] decide what it means.
 //! Keys are never logged: request logs show the key id and fingerprint only.
 
