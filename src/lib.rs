@@ -5,7 +5,8 @@
 //! files by name) and `key` (fingerprint,
 //! redaction, key id) → `rules`, `decode` and `detect` (finding keys in bytes) → `source` (bytes with
 //! provenance: the work tree, the git history, the staged index) → `findings` (the collector: one
-//! finding per key, many locations) → `allow` (allow lists) → `sendgrid` (the only HTTP client),
+//! finding per key, many locations) → `allow` (allow lists) → `sendgrid` (the SendGrid client, over
+//! `http`, which the forge listings in `source::forge` share),
 //! `verify` and `revoke` → `pipeline` (a [`Scan`] wires the stages) → `report` (human, JSON, JSONL,
 //! SARIF; merging) → `cli`. No module uses one above it (`tests/architecture.rs` checks).
 //!
@@ -29,6 +30,7 @@ pub(crate) mod decode;
 pub(crate) mod detect;
 pub(crate) mod file;
 pub(crate) mod findings;
+pub(crate) mod http;
 pub(crate) mod key;
 pub(crate) mod model;
 pub(crate) mod pipeline;

@@ -1,19 +1,20 @@
-//! The SendGrid v3 API client: the one place that talks HTTP. HTTPS with certificate validation
-//! (plain http only for loopback, for tests), no redirects (a bearer token must never follow one),
-//! bounded concurrency and a client-side rate limit, retries with backoff on 429/5xx/timeouts
-//! (a DELETE only on SendGrid's own 429 or a connection that never opened). Every answer has the
-//! credential and anything key-shaped redacted before anyone reads it.
+//! The SendGrid v3 API client: the one place that talks to SendGrid (over `http`). HTTPS with
+//! certificate validation (plain http only for loopback, for tests), no redirects (a bearer token
+//! must never follow one), bounded concurrency and a client-side rate limit, retries with backoff
+//! on 429/5xx/timeouts (a DELETE only on SendGrid's own 429 or a connection that never opened).
+//! Every answer has the credential and anything key-shaped redacted before anyone reads it.
 //! It returns what the API said; [`crate::verify`] and [`crate::revoke`] decide what it means.
 //! Keys are never logged: request logs show the key id and fingerprint only.
 
-use std::io::Read;
-use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use reqwest::blocking::Client;
 use reqwest::{Method, StatusCode, Url};
+
+pub use crate::http::check_base_url;
+use crate::http::{BodyError, MAX_TIMEOUT, describe, is_tls_error, read_capped, unix_now};
 
 pub const DEFAULT_API_URL: &str = "https://api.sendgrid.com";
 
@@ -82,103 +83,9 @@ pub struct Api {
     next_slot: Mutex<Instant>,
 }
 
-/// Checks the API base URL: https, or http to a loopback address only.
-pub fn check_base_url(url: &str) -> Result<Url> {
-    let parsed = Url::parse(url).map_err(|e| anyhow::anyhow!("invalid API URL '{url}': {e}"))?;
-    match parsed.scheme() {
-        "https" => {}
-        "http" => {
-            let loopback = match parsed.host() {
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-                None => false,
-            };
-            if !loopback {
-                bail!(
-                    "refusing plain-http API URL '{url}': keys would cross the network in clear text (http is accepted only for loopback addresses)"
-                );
-            }
-        }
-        other => bail!("unsupported API URL scheme '{other}' in '{url}' (use https)"),
-    }
-    if parsed.host().is_none() {
-        bail!("API URL '{url}' has no host");
-    }
-    Ok(parsed)
-}
-
-/// Bodies longer than this are not read: no SendGrid answer sgscan asks for comes near it, and a
-/// hostile server must not be able to fill memory (or the report) with one.
-pub const MAX_BODY: u64 = 1 << 20;
 /// The longest wait a 429 may impose before a retry; a longer ask is capped here, and a wait that
 /// would end past the per-key deadline gives up instead.
 pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
-/// Timeouts and deadlines from the command line (u64 seconds) are clamped so that no Instant
-/// arithmetic, ours or the HTTP stack's, can overflow.
-const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
-
-/// Why a response body was not read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BodyError {
-    Oversized,
-    Timeout,
-    Io(String),
-}
-
-impl BodyError {
-    pub fn reason(&self) -> String {
-        match self {
-            BodyError::Oversized => format!("oversized answer (more than {MAX_BODY} bytes)"),
-            BodyError::Timeout => "timeout: the answer did not arrive in time".to_string(),
-            BodyError::Io(e) => format!("cannot read the answer: {e}"),
-        }
-    }
-}
-
-/// Reads at most [`MAX_BODY`] bytes (one more tells an oversized body apart), giving up at
-/// `deadline` so that a server trickling bytes cannot hold a request open past it.
-pub fn read_capped(reader: impl Read, deadline: Instant) -> Result<String, BodyError> {
-    let mut limited = reader.take(MAX_BODY + 1);
-    let mut body = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        if Instant::now() > deadline {
-            return Err(BodyError::Timeout);
-        }
-        match limited.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => body.extend_from_slice(chunk.get(..n).unwrap_or(&[])),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                let text = error_chain(&e);
-                let timed_out = matches!(
-                    e.kind(),
-                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-                ) || text.to_ascii_lowercase().contains("timed out");
-                return Err(if timed_out {
-                    BodyError::Timeout
-                } else {
-                    BodyError::Io(text)
-                });
-            }
-        }
-        if body.len() as u64 > MAX_BODY {
-            return Err(BodyError::Oversized);
-        }
-    }
-    Ok(String::from_utf8_lossy(&body).into_owned())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg = format!("{msg}: {s}");
-        source = s.source();
-    }
-    msg
-}
 
 /// What a 429 asks for, read from its headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,12 +95,6 @@ pub struct RetryWait {
     /// What sgscan would wait: the ask, capped at [`MAX_RETRY_WAIT`].
     pub wait: Duration,
     pub header: &'static str,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// How long a 429 asks us to wait: `Retry-After` (seconds), else `X-RateLimit-Reset` (epoch
@@ -267,19 +168,7 @@ impl Api {
         let base = check_base_url(&opts.base_url)?;
         opts.timeout = opts.timeout.clamp(Duration::from_millis(1), MAX_TIMEOUT);
         opts.deadline = opts.deadline.min(MAX_TIMEOUT);
-        let mut builder = Client::builder()
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("sgscan/", env!("CARGO_PKG_VERSION")));
-        if base.scheme() == "http" {
-            // Plain http is for loopback only; an HTTP(S)_PROXY/ALL_PROXY from the environment
-            // would receive the bearer key in clear text. Over https a proxy only relays TLS.
-            builder = builder.no_proxy();
-        }
-        let client = builder
-            .build()
-            .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
+        let client = crate::http::client(&base, opts.timeout)?;
         Ok(Api {
             client,
             base,
@@ -683,34 +572,10 @@ pub fn sendgrid_error(body: &str) -> Option<Vec<String>> {
         .collect()
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return "timed out".to_string();
-    }
-    let msg = error_chain(e);
-    if e.is_connect() {
-        format!("connection failed: {msg}")
-    } else {
-        msg
-    }
-}
-
-fn is_tls_error(e: &reqwest::Error) -> bool {
-    let text = describe(e).to_ascii_lowercase();
-    [
-        "certificate",
-        "tls",
-        "handshake",
-        "invalidcertificate",
-        "unknownissuer",
-    ]
-    .iter()
-    .any(|w| text.contains(w))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::MAX_BODY;
 
     #[test]
     fn base_url_rules() {

@@ -15,6 +15,7 @@ mod dir;
 mod distribution;
 mod encodings;
 mod escape;
+mod forge;
 mod gate;
 mod git;
 mod git_objects;

@@ -9,6 +9,7 @@ use std::path::Path;
 /// The report schema sits low: allow lists read baselines through it.
 const LAYERS: &[&[&str]] = &[
     &["text", "model", "file"],
+    &["http"],
     &["key"],
     &["rules"],
     &["decode"],

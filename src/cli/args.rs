@@ -13,7 +13,7 @@ use crate::pipeline::{RevokeSettings, RotateSettings, ScanOptions, VerifySetting
 use crate::report;
 use crate::rotate::Handover;
 use crate::sendgrid::{ApiOptions, DEFAULT_API_URL};
-use crate::source::{archive, git, stdin};
+use crate::source::{archive, forge, git, stdin};
 
 const OUTPUT: &str = "Output";
 const SCAN: &str = "Scanning";
@@ -73,6 +73,13 @@ pub enum Command {
     /// Run as a server's pre-receive hook: reject a push that brings a SendGrid API key
     /// (`sgscan install-hook --server` installs it).
     PreReceive(PreReceiveArgs),
+    /// Sweep the repositories of GitHub organisations and users (token: GITHUB_TOKEN or --token-file).
+    Github(GithubArgs),
+    /// Sweep the projects of GitLab groups and users (token: GITLAB_TOKEN or --token-file).
+    Gitlab(GitlabArgs),
+    /// Sweep the repositories of Gitea or Forgejo organisations and users (token: GITEA_TOKEN or
+    /// --token-file).
+    Gitea(GiteaArgs),
 }
 
 /// `sgscan ignore`: appends to the ignore file.
@@ -396,6 +403,108 @@ pub struct PrePushArgs {
     pub repo: PathBuf,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+const FORGE: &str = "Forge";
+
+/// `sgscan github`: what to enumerate.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("targets").required(true).multiple(true).args(["org", "user", "repo"])))]
+pub struct GithubArgs {
+    /// An organisation whose repositories to sweep (repeat for more).
+    #[arg(long, value_name = "ORG")]
+    pub org: Vec<String>,
+    /// A user whose repositories to sweep (repeat for more).
+    #[arg(long, value_name = "USER")]
+    pub user: Vec<String>,
+    /// One repository, OWNER/NAME (repeat for more).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Vec<String>,
+    /// The REST API, for GitHub Enterprise Server: https://HOST/api/v3.
+    #[arg(long, value_name = "URL", default_value = forge::github::DEFAULT_API_URL, help_heading = FORGE)]
+    pub api_url: String,
+    #[command(flatten)]
+    pub forge: ForgeArgs,
+}
+
+/// `sgscan gitlab`: what to enumerate.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("targets").required(true).multiple(true).args(["group", "user"])))]
+pub struct GitlabArgs {
+    /// A group (numeric id or full path, e.g. acme/platform) whose projects to sweep (repeat for more).
+    #[arg(long, value_name = "GROUP")]
+    pub group: Vec<String>,
+    /// Take the projects of the groups' subgroups too.
+    #[arg(long)]
+    pub include_subgroups: bool,
+    /// A user whose projects to sweep (repeat for more).
+    #[arg(long, value_name = "USER")]
+    pub user: Vec<String>,
+    /// The REST API, for self-managed GitLab: https://HOST/api/v4.
+    #[arg(long, value_name = "URL", default_value = forge::gitlab::DEFAULT_API_URL, help_heading = FORGE)]
+    pub api_url: String,
+    #[command(flatten)]
+    pub forge: ForgeArgs,
+}
+
+/// `sgscan gitea`: what to enumerate.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("targets").required(true).multiple(true).args(["org", "user"])))]
+pub struct GiteaArgs {
+    /// An organisation whose repositories to sweep (repeat for more).
+    #[arg(long, value_name = "ORG")]
+    pub org: Vec<String>,
+    /// A user whose repositories to sweep (repeat for more).
+    #[arg(long, value_name = "USER")]
+    pub user: Vec<String>,
+    /// The REST API: https://HOST/api/v1 (Codeberg: https://codeberg.org/api/v1).
+    #[arg(long, value_name = "URL", required = true, help_heading = FORGE)]
+    pub api_url: String,
+    #[command(flatten)]
+    pub forge: ForgeArgs,
+}
+
+/// What every forge command shares.
+#[derive(Debug, Args)]
+pub struct ForgeArgs {
+    /// File holding the API token (also read from GITHUB_TOKEN / GITLAB_TOKEN / GITEA_TOKEN). Never
+    /// given on the command line. It also authenticates the clones.
+    #[arg(long, value_name = "FILE", help_heading = FORGE)]
+    pub token_file: Option<PathBuf>,
+    /// Sweep forks too.
+    #[arg(long, help_heading = FORGE)]
+    pub include_forks: bool,
+    /// Sweep archived repositories too.
+    #[arg(long, help_heading = FORGE)]
+    pub include_archived: bool,
+    /// Sweep the wikis' repositories too (where the wiki is enabled).
+    #[arg(long, help_heading = FORGE)]
+    pub include_wikis: bool,
+    /// Print the repositories it would sweep, one per line with [fork], [archived], [wiki] and
+    /// [skipped: why] markers, and exit (a dry run).
+    #[arg(long, help_heading = FORGE)]
+    pub list: bool,
+    /// The longest all rate-limit waits of the run may take together, in seconds; a longer ask
+    /// ends the run with an error.
+    #[arg(long, value_name = "SECS", default_value_t = 900, help_heading = FORGE)]
+    pub max_rate_limit_wait: u64,
+}
+
+impl ForgeArgs {
+    pub fn include(&self) -> forge::Include {
+        forge::Include {
+            forks: self.include_forks,
+            archived: self.include_archived,
+            wikis: self.include_wikis,
+        }
+    }
+
+    pub fn client_options(&self) -> forge::ClientOptions {
+        forge::ClientOptions {
+            max_wait: Duration::from_secs(self.max_rate_limit_wait),
+            ..forge::ClientOptions::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,10 @@ mod args;
 mod audit;
 mod ci;
 mod completions;
+mod forge;
+mod gitea;
+mod github;
+mod gitlab;
 mod hook;
 mod ignore;
 mod man;
@@ -58,6 +62,9 @@ pub fn main() -> i32 {
         Command::Man => man::run(),
         Command::Schema(args) => schema::run(args),
         Command::PreReceive(args) => prereceive::run(args),
+        Command::Github(args) => github::run(args),
+        Command::Gitlab(args) => gitlab::run(args),
+        Command::Gitea(args) => gitea::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 //! provenance, to a [`Sink`]; none of them knows what is being detected, or what happens next.
 
 pub mod archive;
+pub mod forge;
 pub mod formats;
 pub mod git;
 pub mod staged;

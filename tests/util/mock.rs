@@ -1,6 +1,6 @@
-//! A fake SendGrid v3 API for the integration tests: a small HTTP/1.1 server of our own on
-//! `127.0.0.1:0` (a thread per connection, one request per connection, every response with
-//! `Content-Length` and `Connection: close`).
+//! A fake SendGrid v3 API for the integration tests, on the tests' one small HTTP/1.1 server
+//! ([`Server`], on `127.0.0.1:0`: a thread per connection, one request per connection, every
+//! response with `Content-Length` and `Connection: close`), which the fake forges use too.
 //!
 //! Behaviour is scripted per bearer key ([`MockSendGrid::set`]); every key set is also registered
 //! in the mock's "account" (default account `"default"`, see [`MockSendGrid::set_account`]), which
@@ -352,17 +352,19 @@ struct State {
     posture: HashMap<(String, String), serde_json::Value>,
 }
 
-struct Response {
-    status: u16,
-    content_type: &'static str,
-    body: String,
-    headers: Vec<(String, String)>,
+/// An answer of the loopback [`Server`].
+#[derive(Clone)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
     /// Send the body one byte per this interval (a slow-trickle server).
-    trickle: Option<Duration>,
+    pub trickle: Option<Duration>,
 }
 
 impl Response {
-    fn json(status: u16, body: serde_json::Value) -> Response {
+    pub fn json(status: u16, body: serde_json::Value) -> Response {
         Response {
             status,
             content_type: "application/json",
@@ -372,14 +374,14 @@ impl Response {
         }
     }
 
-    fn error(status: u16, message: &str) -> Response {
+    pub fn error(status: u16, message: &str) -> Response {
         Response::json(
             status,
             serde_json::json!({"errors": [{"field": null, "message": message}]}),
         )
     }
 
-    fn html(status: u16, body: &str) -> Response {
+    pub fn html(status: u16, body: &str) -> Response {
         Response {
             status,
             content_type: "text/html",
@@ -389,7 +391,7 @@ impl Response {
         }
     }
 
-    fn empty(status: u16) -> Response {
+    pub fn empty(status: u16) -> Response {
         Response {
             status,
             content_type: "text/plain",
@@ -399,7 +401,7 @@ impl Response {
         }
     }
 
-    fn header(mut self, name: &str, value: impl ToString) -> Response {
+    pub fn header(mut self, name: &str, value: impl ToString) -> Response {
         self.headers.push((name.to_string(), value.to_string()));
         self
     }
@@ -430,23 +432,40 @@ enum Decision {
     SleepThenRespond(Duration, Response),
 }
 
-/// The fake SendGrid API. Stops when dropped.
-pub struct MockSendGrid {
+/// A request as the loopback [`Server`] read it: header names lower-cased.
+pub struct Incoming {
+    pub method: String,
+    /// The request target as sent (path and query).
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Incoming {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A small HTTP/1.1 server on `127.0.0.1:0`: a thread per connection, one request per connection,
+/// every response with `Content-Length` and `Connection: close`. `handler` answers each request
+/// (it may sleep: the connection waits, the others do not). Stops when dropped.
+pub struct Server {
     addr: SocketAddr,
-    state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
 }
 
-impl MockSendGrid {
-    /// Starts the server on `127.0.0.1:0`.
-    pub fn start() -> MockSendGrid {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("the mock binds 127.0.0.1:0");
-        let addr = listener.local_addr().expect("the mock has an address");
-        let state = Arc::new(Mutex::new(State::default()));
+impl Server {
+    pub fn start(handler: impl Fn(&Incoming) -> Response + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("the server binds 127.0.0.1:0");
+        let addr = listener.local_addr().expect("the server has an address");
         let stop = Arc::new(AtomicBool::new(false));
+        let handler = Arc::new(handler);
         let acceptor = {
-            let state = Arc::clone(&state);
             let stop = Arc::clone(&stop);
             thread::spawn(move || {
                 for conn in listener.incoming() {
@@ -454,16 +473,58 @@ impl MockSendGrid {
                         break;
                     }
                     let Ok(stream) = conn else { continue };
-                    let state = Arc::clone(&state);
-                    thread::spawn(move || serve(stream, &state));
+                    let handler = Arc::clone(&handler);
+                    thread::spawn(move || serve(stream, &*handler));
                 }
             })
         };
-        MockSendGrid {
+        Server {
             addr,
-            state,
             stop,
             acceptor: Some(acceptor),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the acceptor blocked in accept().
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(h) = self.acceptor.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The fake SendGrid API. Stops when dropped.
+pub struct MockSendGrid {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    server: Server,
+}
+
+impl MockSendGrid {
+    /// Starts the server on `127.0.0.1:0`.
+    pub fn start() -> MockSendGrid {
+        let state = Arc::new(Mutex::new(State::default()));
+        let server = {
+            let state = Arc::clone(&state);
+            Server::start(move |req| answer(req, &state))
+        };
+        MockSendGrid {
+            addr: server.addr(),
+            state,
+            server,
         }
     }
 
@@ -724,19 +785,8 @@ impl MockSendGrid {
     }
 }
 
-impl Drop for MockSendGrid {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the acceptor blocked in accept().
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(h) = self.acceptor.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-/// Reads one request from the connection, answers it, closes.
-fn serve(stream: TcpStream, state: &Mutex<State>) {
+/// Reads one request from the connection, answers it with `handler`, closes.
+fn serve(stream: TcpStream, handler: &(dyn Fn(&Incoming) -> Response + Send + Sync)) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
     let Ok(read_half) = stream.try_clone() else {
@@ -765,14 +815,30 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
         }
     }
-    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     let mut body = Vec::new();
-    if let Some(len) = header("content-length").and_then(|v| v.parse::<u64>().ok()) {
+    let len = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<u64>().ok());
+    if let Some(len) = len {
         let _ = (&mut reader).take(len).read_to_end(&mut body);
     }
-    let body = String::from_utf8_lossy(&body).into_owned();
-    let obo = header("on-behalf-of");
-    let bearer = header("authorization").and_then(|v| {
+    let req = Incoming {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let response = handler(&req);
+    let _ = write_response(&stream, response);
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// The SendGrid mock's answer to one request, recorded in its log.
+fn answer(req: &Incoming, state: &Mutex<State>) -> Response {
+    let (method, path, body) = (&req.method, &req.path, &req.body);
+    let obo = req.header("on-behalf-of").map(str::to_string);
+    let bearer = req.header("authorization").and_then(|v| {
         let (scheme, token) = v.split_once(' ')?;
         scheme
             .eq_ignore_ascii_case("bearer")
@@ -790,11 +856,11 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             fingerprint: bearer.as_deref().map(fingerprint),
             at: Instant::now(),
             status: 0,
-            user_agent: header("user-agent"),
+            user_agent: req.header("user-agent").map(str::to_string),
             body: body.clone(),
             on_behalf_of: obo.clone(),
         });
-        decision = decide(&mut st, &method, &path, bearer.as_deref(), &body, obo.as_deref());
+        decision = decide(&mut st, method, path, bearer.as_deref(), body, obo.as_deref());
     }
     let response = match decision {
         Decision::Respond(r) => r,
@@ -806,21 +872,40 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             thread::sleep(d);
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
             match bearer.as_deref().map(fingerprint) {
-                Some(fp) => endpoint(&mut st, &fp, &method, &path, &body, obo.as_deref()),
+                Some(fp) => endpoint(&mut st, &fp, method, path, body, obo.as_deref()),
                 None => Response::error(401, "authorization required"),
             }
         }
     };
     state.lock().unwrap_or_else(|e| e.into_inner()).requests[index].status = response.status;
-    let _ = write_response(&stream, response);
-    let _ = stream.shutdown(Shutdown::Write);
+    with_rate_limit_headers(response)
+}
+
+/// SendGrid's rate-limit headers on every answer, unless the answer brings its own reset.
+fn with_rate_limit_headers(mut r: Response) -> Response {
+    let own_reset = r
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("x-ratelimit-reset"));
+    if !own_reset {
+        let reset = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() + 60)
+            .unwrap_or(0);
+        let remaining = if r.status == 429 { 0 } else { 599 };
+        r.headers.splice(
+            0..0,
+            [
+                ("X-RateLimit-Limit".to_string(), "600".to_string()),
+                ("X-RateLimit-Remaining".to_string(), remaining.to_string()),
+                ("X-RateLimit-Reset".to_string(), reset.to_string()),
+            ],
+        );
+    }
+    r
 }
 
 fn write_response(mut stream: &TcpStream, r: Response) -> std::io::Result<()> {
-    let reset = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() + 60)
-        .unwrap_or(0);
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
         r.status,
@@ -828,16 +913,6 @@ fn write_response(mut stream: &TcpStream, r: Response) -> std::io::Result<()> {
         r.content_type,
         r.body.len(),
     );
-    let own_reset = r
-        .headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("x-ratelimit-reset"));
-    if !own_reset {
-        head.push_str(&format!(
-            "X-RateLimit-Limit: 600\r\nX-RateLimit-Remaining: {}\r\nX-RateLimit-Reset: {reset}\r\n",
-            if r.status == 429 { 0 } else { 599 },
-        ));
-    }
     for (n, v) in &r.headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }

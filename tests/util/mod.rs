@@ -3,6 +3,7 @@
 //! JSON report. No key literal appears here or in any test: keys are generated at run time.
 #![allow(dead_code)]
 
+pub mod forge;
 pub mod git;
 pub mod githttp;
 pub mod keys;

@@ -25,7 +25,7 @@ pub const GIT_LOCAL_ENV: &[&str] = &[
 ];
 
 /// The binary, run in `cwd`, with nothing inherited that would steer it: no API URL, no admin key,
-/// no colour variables (tests that want `NO_COLOR` set it), no git configuration of the user's or
+/// no forge token, no colour variables (tests that want `NO_COLOR` set it), no git configuration of the user's or
 /// the system's, no git hook environment. A plain process, for tests that must spawn it (and kill
 /// it mid-run); the others use [`sgscan`].
 pub fn sgscan_process(cwd: &Path) -> std::process::Command {
@@ -33,6 +33,9 @@ pub fn sgscan_process(cwd: &Path) -> std::process::Command {
     cmd.current_dir(cwd)
         .env_remove("SGSCAN_API_URL")
         .env_remove("SGSCAN_ADMIN_KEY")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GITLAB_TOKEN")
+        .env_remove("GITEA_TOKEN")
         .env_remove("NO_COLOR")
         .env_remove("CLICOLOR")
         .env_remove("CLICOLOR_FORCE")
