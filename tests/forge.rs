@@ -6,7 +6,9 @@ use serde_json::json;
 
 use crate::util::forge::{FakeForge, epoch_in, github_repo, gitlab_project};
 use crate::util::mock::Response;
-use crate::util::{Run, Tree, run, sgscan};
+use crate::util::githttp::{GitHttp, planted};
+use crate::util::mock::fingerprint;
+use crate::util::{KeyGen, Run, Tree, fps, run, sgscan};
 
 /// A token made at run time, long and unlike anything else in the output.
 fn token(forge: &str) -> String {
@@ -73,7 +75,7 @@ fn github_lists_an_organisation_over_two_pages_and_each_flag_takes_its_kind() {
         "acme",
         "--repo",
         "someone/tool",
-        "--api-url",
+        "--github-api-url",
         &api.url(),
         "--list",
     ];
@@ -146,25 +148,61 @@ fn github_lists_an_organisation_over_two_pages_and_each_flag_takes_its_kind() {
 }
 
 #[test]
-fn github_token_file_is_read_and_without_list_the_sweep_is_not_wired() {
+fn github_sweeps_what_it_lists_cloning_with_the_token_from_a_file_and_names_each_repository() {
     let tree = Tree::new();
-    let api = FakeForge::start();
-    let git = "http://127.0.0.1:9/git";
-    github_org(&api, git);
+    let mut keys = KeyGen::new(281);
+    let served = tree.root().join("srv");
+    let (_, app) = planted(&served.join("acme"), "app", &mut keys, 1);
+    let (_, fork) = planted(&served.join("acme"), "forked", &mut keys, 1);
     let tok = token("ghf");
     tree.write("token", format!("{tok}\n"));
-    let r = run(sgscan(tree.root()).args([
+    // Clones get in only with the token, as GitHub's clone user: finding the keys proves it went.
+    let git = GitHttp::with_auth(&served, "x-access-token", &tok);
+    let base = git.url("");
+    let base = base.trim_end_matches('/');
+    let api = FakeForge::start();
+    api.page(
+        "/orgs/acme/repos?type=all&per_page=100",
+        json!([
+            github_repo(base, "acme/app", false, false, false),
+            github_repo(base, "acme/forked", true, false, false),
+        ]),
+        None,
+    );
+    let r = run(sgscan(tree.root()).env("NO_COLOR", "1").args([
         "github",
         "--org",
         "acme",
-        "--api-url",
+        "--github-api-url",
         &api.url(),
         "--token-file",
         "token",
+        "-f",
+        "json",
+        "-o",
+        "report.json",
     ]));
-    r.expect_code(2);
-    assert!(r.stderr.contains("not wired yet"), "{r}");
+    r.expect_code(1);
     assert_token_hidden(&r, &tok);
+    let text = std::fs::read_to_string(tree.root().join("report.json")).unwrap();
+    assert!(!text.contains(&tok), "the token is in the report");
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let found = fps(&doc);
+    let url = git.url("acme/app.git");
+    for k in [&app.old, &app.branch, &app.pull] {
+        let f = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["fingerprint"] == fingerprint(k))
+            .unwrap_or_else(|| panic!("a key of acme/app not found: {found:?}"));
+        assert_eq!(f["locations"][0]["repository"], url.as_str(), "{f}");
+    }
+    // The fork is left out without --include-forks, and the report says the organisation held more.
+    assert!(!found.contains(&fingerprint(&fork.old)), "{found:?}");
+    assert!(text.contains("2 repositories listed, 1 swept, 1 left out"), "{text}");
+    // The token went to the API as a bearer and to git as Basic auth, never in a URL.
+    assert!(git.requests().iter().all(|l| !l.contains(&tok)));
     assert!(
         api.seen()
             .iter()
@@ -212,7 +250,7 @@ fn github_rate_limits_are_waited_out_with_the_wait_shown() {
             "acme",
             "--user",
             "bob",
-            "--api-url",
+            "--github-api-url",
             &api.url(),
             "--list",
         ],
@@ -250,7 +288,7 @@ fn a_rate_limit_past_the_bound_is_a_clear_error_not_a_wait() {
             "github",
             "--org",
             "acme",
-            "--api-url",
+            "--github-api-url",
             &api.url(),
             "--list",
             "--max-rate-limit-wait",
@@ -282,7 +320,7 @@ fn a_next_link_to_another_origin_is_refused_and_gets_no_token() {
         &tree,
         "GITHUB_TOKEN",
         &tok,
-        &["github", "--org", "acme", "--api-url", &api.url(), "--list"],
+        &["github", "--org", "acme", "--github-api-url", &api.url(), "--list"],
     );
     r.expect_code(2);
     assert_token_hidden(&r, &tok);
@@ -319,7 +357,7 @@ fn answers_not_in_the_forges_shape_are_errors_naming_the_request() {
             json!({"message": format!("Bad credentials: {tok}")}),
         )],
     );
-    let base = ["--api-url", &api.url(), "--list"];
+    let base = ["--github-api-url", &api.url(), "--list"];
     let r = forge_run(
         &tree,
         "GITHUB_TOKEN",
@@ -384,7 +422,7 @@ fn clone_urls_off_the_forge_or_in_clear_text_are_left_out() {
         &tree,
         "GITHUB_TOKEN",
         &token("ghx"),
-        &["github", "--org", "acme", "--api-url", &api.url(), "--list"],
+        &["github", "--org", "acme", "--github-api-url", &api.url(), "--list"],
     );
     r.expect_code(0);
     let a = line(&r, "https://evil.example/acme/a.git").unwrap_or_else(|| panic!("{r}"));
@@ -411,7 +449,7 @@ fn clone_urls_off_the_forge_or_in_clear_text_are_left_out() {
             "github",
             "--org",
             "acme",
-            "--api-url",
+            "--github-api-url",
             "http://example.com/api/v3",
             "--list",
         ],
@@ -472,7 +510,7 @@ fn gitlab_lists_groups_and_users_skipping_projects_without_a_repository() {
         "--include-subgroups",
         "--user",
         "carol",
-        "--api-url",
+        "--gitlab-api-url",
         &api_url,
         "--list",
     ];
@@ -576,7 +614,7 @@ fn gitlab_without_subgroups_asks_for_the_group_alone_and_reads_link_pages() {
             "gitlab",
             "--group",
             "42",
-            "--api-url",
+            "--gitlab-api-url",
             &format!("{}/api/v4/", api.url()),
             "--list",
         ],
@@ -598,7 +636,7 @@ fn gitlab_without_subgroups_asks_for_the_group_alone_and_reads_link_pages() {
             "gitlab",
             "--group",
             "42",
-            "--api-url",
+            "--gitlab-api-url",
             &format!("{}/api/v4", api.url()),
             "--list",
         ],
@@ -615,7 +653,7 @@ fn gitlab_without_subgroups_asks_for_the_group_alone_and_reads_link_pages() {
 fn without_a_token_the_forge_is_asked_anonymously() {
     let api = FakeForge::start();
     let tree = Tree::new();
-    let r = run(sgscan(tree.root()).args(["github", "--org", "none", "--api-url", &api.url(), "--list"]));
+    let r = run(sgscan(tree.root()).args(["github", "--org", "none", "--github-api-url", &api.url(), "--list"]));
     r.expect_code(2);
     assert_eq!(api.count("/orgs/none/repos?type=all&per_page=100"), 1);
     assert!(api.seen()[0].authorization.is_none(), "no token, no header");
@@ -654,7 +692,7 @@ fn gitea_lists_organisations_by_link_pages_with_its_token_header() {
             "gitea",
             "--org",
             "acme",
-            "--api-url",
+            "--gitea-api-url",
             &format!("{}/api/v1", api.url()),
             "--include-wikis",
             "--list",

@@ -7,47 +7,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::util::git::Repo;
-use crate::util::githttp::GitHttp;
+use crate::util::githttp::{GitHttp, planted};
 use crate::util::{KeyGen, env_line, fps, scan, set, skipped, u64_at};
-
-/// Planted keys: in history only (deleted since), on a branch that is not the default, and in a
-/// pull-request ref no branch has.
-struct Planted {
-    old: String,
-    branch: String,
-    pull: String,
-}
-
-/// `root/NAME.git`, a bare repository with the three planted keys and `files` files of noise.
-fn planted(root: &Path, name: &str, keys: &mut KeyGen, files: usize) -> (Repo, Planted) {
-    let keys = Planted {
-        old: keys.key(),
-        branch: keys.key(),
-        pull: keys.key(),
-    };
-    let work = Repo::init(&root.join(format!("{name}-work")));
-    for i in 0..files {
-        work.write(&format!("src/f{i}.txt"), &format!("nothing here {i}\n"));
-    }
-    work.write("config/app.env", &env_line(&keys.old));
-    work.commit("add config");
-    work.git(&["rm", "-q", "config/app.env"]);
-    work.commit("drop config");
-    work.git(&["checkout", "-q", "-b", "feature"]);
-    work.write("feature.env", &env_line(&keys.branch));
-    work.commit("feature");
-    work.git(&["checkout", "-q", "-b", "pr", "main"]);
-    work.write("pr.env", &env_line(&keys.pull));
-    work.commit("pull request");
-    work.git(&["checkout", "-q", "main"]);
-    let bare = root.join(format!("{name}.git"));
-    work.git(&["clone", "-q", "--bare", ".", bare.to_str().unwrap()]);
-    let bare = Repo::open(&bare);
-    // A forge's pull-request ref: in the server's repository, under no branch.
-    work.git(&["push", "-q", bare.path.to_str().unwrap(), "pr:refs/pull/1/head"]);
-    bare.git(&["branch", "-D", "pr"]);
-    (work, keys)
-}
 
 fn repositories(doc: &Value) -> Vec<String> {
     let mut r: Vec<String> = doc["findings"]

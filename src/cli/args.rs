@@ -420,8 +420,9 @@ pub struct GithubArgs {
     /// One repository, OWNER/NAME (repeat for more).
     #[arg(long, value_name = "OWNER/NAME")]
     pub repo: Vec<String>,
-    /// The REST API, for GitHub Enterprise Server: https://HOST/api/v3.
-    #[arg(long, value_name = "URL", default_value = forge::github::DEFAULT_API_URL, help_heading = FORGE)]
+    /// The REST API, for GitHub Enterprise Server: https://HOST/api/v3. (`--api-url` is SendGrid's,
+    /// for verifying what the sweep finds.)
+    #[arg(long = "github-api-url", value_name = "URL", default_value = forge::github::DEFAULT_API_URL, help_heading = FORGE)]
     pub api_url: String,
     #[command(flatten)]
     pub forge: ForgeArgs,
@@ -440,8 +441,9 @@ pub struct GitlabArgs {
     /// A user whose projects to sweep (repeat for more).
     #[arg(long, value_name = "USER")]
     pub user: Vec<String>,
-    /// The REST API, for self-managed GitLab: https://HOST/api/v4.
-    #[arg(long, value_name = "URL", default_value = forge::gitlab::DEFAULT_API_URL, help_heading = FORGE)]
+    /// The REST API, for self-managed GitLab: https://HOST/api/v4. (`--api-url` is SendGrid's, for
+    /// verifying what the sweep finds.)
+    #[arg(long = "gitlab-api-url", value_name = "URL", default_value = forge::gitlab::DEFAULT_API_URL, help_heading = FORGE)]
     pub api_url: String,
     #[command(flatten)]
     pub forge: ForgeArgs,
@@ -457,8 +459,9 @@ pub struct GiteaArgs {
     /// A user whose repositories to sweep (repeat for more).
     #[arg(long, value_name = "USER")]
     pub user: Vec<String>,
-    /// The REST API: https://HOST/api/v1 (Codeberg: https://codeberg.org/api/v1).
-    #[arg(long, value_name = "URL", required = true, help_heading = FORGE)]
+    /// The REST API: https://HOST/api/v1 (Codeberg: https://codeberg.org/api/v1). (`--api-url` is
+    /// SendGrid's, for verifying what the sweep finds.)
+    #[arg(long = "gitea-api-url", value_name = "URL", required = true, help_heading = FORGE)]
     pub api_url: String,
     #[command(flatten)]
     pub forge: ForgeArgs,
@@ -488,9 +491,33 @@ pub struct ForgeArgs {
     /// ends the run with an error.
     #[arg(long, value_name = "SECS", default_value_t = 900, help_heading = FORGE)]
     pub max_rate_limit_wait: u64,
+    /// Shard I of N of the repositories listed (a stable hash of each URL), for a matrix of jobs;
+    /// `sgscan merge` joins their JSONL reports.
+    #[arg(long, value_name = "I/N", value_parser = git::parse_shard, help_heading = SCAN)]
+    pub shard: Option<(u64, u64)>,
+    #[command(flatten)]
+    pub sweep: SweepArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 impl ForgeArgs {
+    /// `sgscan git`'s flags for sweeping what the forge listed.
+    pub fn git_args(self) -> GitArgs {
+        GitArgs {
+            repos: Vec::new(),
+            repos_file: None,
+            range: None,
+            shallow_ok: false,
+            branch: None,
+            default_branch: None,
+            shard: self.shard,
+            submodules: false,
+            sweep: self.sweep,
+            common: self.common,
+        }
+    }
+
     pub fn include(&self) -> forge::Include {
         forge::Include {
             forks: self.include_forks,

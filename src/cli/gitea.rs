@@ -12,5 +12,5 @@ pub fn run(args: GiteaArgs) -> Result<i32> {
     targets.extend(args.org.iter().map(|o| gitea::Target::Org(o.clone())));
     targets.extend(args.user.iter().map(|u| gitea::Target::User(u.clone())));
     let listed = gitea::list(&client, &targets, args.forge.include())?;
-    super::forge::finish(&listed, &args.forge)
+    super::forge::finish(&listed, args.forge, "Gitea")
 }

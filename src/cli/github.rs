@@ -15,5 +15,5 @@ pub fn run(args: GithubArgs) -> Result<i32> {
         targets.push(github::Target::repo(r)?);
     }
     let listed = github::list(&client, &targets, args.forge.include())?;
-    super::forge::finish(&listed, &args.forge)
+    super::forge::finish(&listed, args.forge, "GitHub")
 }

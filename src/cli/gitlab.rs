@@ -12,5 +12,5 @@ pub fn run(args: GitlabArgs) -> Result<i32> {
     targets.extend(args.group.iter().map(|g| gitlab::Target::Group(g.clone())));
     targets.extend(args.user.iter().map(|u| gitlab::Target::User(u.clone())));
     let listed = gitlab::list(&client, &targets, args.include_subgroups, args.forge.include())?;
-    super::forge::finish(&listed, &args.forge)
+    super::forge::finish(&listed, args.forge, "GitLab")
 }

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 
+use super::git::Repo;
 use super::run::GIT_LOCAL_ENV;
+use super::{KeyGen, env_line};
 
 pub struct GitHttp {
     port: u16,
@@ -202,4 +204,43 @@ fn unalias(path: &str) -> String {
         Some((name, n)) if n.chars().all(|c| c.is_ascii_digit()) => format!("{name}{rest}"),
         _ => path.to_string(),
     }
+}
+
+/// Planted keys: in history only (deleted since), on a branch that is not the default, and in a
+/// pull-request ref no branch has.
+pub struct Planted {
+    pub old: String,
+    pub branch: String,
+    pub pull: String,
+}
+
+/// `root/NAME.git`, a bare repository with the three planted keys and `files` files of noise.
+pub fn planted(root: &Path, name: &str, keys: &mut KeyGen, files: usize) -> (Repo, Planted) {
+    let keys = Planted {
+        old: keys.key(),
+        branch: keys.key(),
+        pull: keys.key(),
+    };
+    let work = Repo::init(&root.join(format!("{name}-work")));
+    for i in 0..files {
+        work.write(&format!("src/f{i}.txt"), &format!("nothing here {i}\n"));
+    }
+    work.write("config/app.env", &env_line(&keys.old));
+    work.commit("add config");
+    work.git(&["rm", "-q", "config/app.env"]);
+    work.commit("drop config");
+    work.git(&["checkout", "-q", "-b", "feature"]);
+    work.write("feature.env", &env_line(&keys.branch));
+    work.commit("feature");
+    work.git(&["checkout", "-q", "-b", "pr", "main"]);
+    work.write("pr.env", &env_line(&keys.pull));
+    work.commit("pull request");
+    work.git(&["checkout", "-q", "main"]);
+    let bare = root.join(format!("{name}.git"));
+    work.git(&["clone", "-q", "--bare", ".", bare.to_str().unwrap()]);
+    let bare = Repo::open(&bare);
+    // A forge's pull-request ref: in the server's repository, under no branch.
+    work.git(&["push", "-q", bare.path.to_str().unwrap(), "pr:refs/pull/1/head"]);
+    bare.git(&["branch", "-D", "pr"]);
+    (work, keys)
 }
