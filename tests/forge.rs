@@ -5,8 +5,8 @@
 use serde_json::json;
 
 use crate::util::forge::{FakeForge, epoch_in, github_repo, gitlab_project};
-use crate::util::mock::Response;
 use crate::util::githttp::{GitHttp, planted};
+use crate::util::mock::Response;
 use crate::util::mock::fingerprint;
 use crate::util::{KeyGen, Run, Tree, fps, run, sgscan};
 
@@ -200,7 +200,10 @@ fn github_sweeps_what_it_lists_cloning_with_the_token_from_a_file_and_names_each
     }
     // The fork is left out without --include-forks, and the report says the organisation held more.
     assert!(!found.contains(&fingerprint(&fork.old)), "{found:?}");
-    assert!(text.contains("2 repositories listed, 1 swept, 1 left out"), "{text}");
+    assert!(
+        text.contains("2 repositories listed, 1 swept, 1 left out"),
+        "{text}"
+    );
     // The token went to the API as a bearer and to git as Basic auth, never in a URL.
     assert!(git.requests().iter().all(|l| !l.contains(&tok)));
     assert!(
@@ -320,7 +323,14 @@ fn a_next_link_to_another_origin_is_refused_and_gets_no_token() {
         &tree,
         "GITHUB_TOKEN",
         &tok,
-        &["github", "--org", "acme", "--github-api-url", &api.url(), "--list"],
+        &[
+            "github",
+            "--org",
+            "acme",
+            "--github-api-url",
+            &api.url(),
+            "--list",
+        ],
     );
     r.expect_code(2);
     assert_token_hidden(&r, &tok);
@@ -422,7 +432,14 @@ fn clone_urls_off_the_forge_or_in_clear_text_are_left_out() {
         &tree,
         "GITHUB_TOKEN",
         &token("ghx"),
-        &["github", "--org", "acme", "--github-api-url", &api.url(), "--list"],
+        &[
+            "github",
+            "--org",
+            "acme",
+            "--github-api-url",
+            &api.url(),
+            "--list",
+        ],
     );
     r.expect_code(0);
     let a = line(&r, "https://evil.example/acme/a.git").unwrap_or_else(|| panic!("{r}"));
@@ -653,7 +670,14 @@ fn gitlab_without_subgroups_asks_for_the_group_alone_and_reads_link_pages() {
 fn without_a_token_the_forge_is_asked_anonymously() {
     let api = FakeForge::start();
     let tree = Tree::new();
-    let r = run(sgscan(tree.root()).args(["github", "--org", "none", "--github-api-url", &api.url(), "--list"]));
+    let r = run(sgscan(tree.root()).args([
+        "github",
+        "--org",
+        "none",
+        "--github-api-url",
+        &api.url(),
+        "--list",
+    ]));
     r.expect_code(2);
     assert_eq!(api.count("/orgs/none/repos?type=all&per_page=100"), 1);
     assert!(api.seen()[0].authorization.is_none(), "no token, no header");

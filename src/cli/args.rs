@@ -324,7 +324,7 @@ pub struct SweepArgs {
     /// Remember in FILE the ref tips swept per repository (and the findings, never the keys):
     /// a re-run sweeps only what the refs reach that was not swept before, and reports what it
     /// brings. The file is replaced only after a successful sweep.
-    #[arg(long, value_name = "FILE", conflicts_with = "range", help_heading = SCAN)]
+    #[arg(long, value_name = "FILE", help_heading = SCAN)]
     pub state: Option<PathBuf>,
     /// With --state, also report the findings past runs kept in the state file (unverified: it
     /// keeps no key), so the report is the whole of what the repositories hold.
@@ -422,7 +422,7 @@ pub struct GithubArgs {
     pub repo: Vec<String>,
     /// The REST API, for GitHub Enterprise Server: https://HOST/api/v3. (`--api-url` is SendGrid's,
     /// for verifying what the sweep finds.)
-    #[arg(long = "github-api-url", value_name = "URL", default_value = forge::github::DEFAULT_API_URL, help_heading = FORGE)]
+    #[arg(long = "github-api-url", id = "forge_api_url", value_name = "URL", default_value = forge::github::DEFAULT_API_URL, help_heading = FORGE)]
     pub api_url: String,
     #[command(flatten)]
     pub forge: ForgeArgs,
@@ -443,7 +443,7 @@ pub struct GitlabArgs {
     pub user: Vec<String>,
     /// The REST API, for self-managed GitLab: https://HOST/api/v4. (`--api-url` is SendGrid's, for
     /// verifying what the sweep finds.)
-    #[arg(long = "gitlab-api-url", value_name = "URL", default_value = forge::gitlab::DEFAULT_API_URL, help_heading = FORGE)]
+    #[arg(long = "gitlab-api-url", id = "forge_api_url", value_name = "URL", default_value = forge::gitlab::DEFAULT_API_URL, help_heading = FORGE)]
     pub api_url: String,
     #[command(flatten)]
     pub forge: ForgeArgs,
@@ -461,7 +461,7 @@ pub struct GiteaArgs {
     pub user: Vec<String>,
     /// The REST API: https://HOST/api/v1 (Codeberg: https://codeberg.org/api/v1). (`--api-url` is
     /// SendGrid's, for verifying what the sweep finds.)
-    #[arg(long = "gitea-api-url", value_name = "URL", required = true, help_heading = FORGE)]
+    #[arg(long = "gitea-api-url", id = "forge_api_url", value_name = "URL", required = true, help_heading = FORGE)]
     pub api_url: String,
     #[command(flatten)]
     pub forge: ForgeArgs,

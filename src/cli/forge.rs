@@ -18,9 +18,7 @@ pub fn finish(listed: &[Listed], args: ForgeArgs, forge: &str) -> Result<i32> {
     let remotes: Vec<Remote> = listed.iter().filter_map(Listed::remote).collect();
     let left_out = listed.len() - remotes.len();
     if remotes.is_empty() {
-        eprintln!(
-            "sgscan: {forge} listed no repository to sweep ({left_out} left out: --list shows why)"
-        );
+        eprintln!("sgscan: {forge} listed no repository to sweep ({left_out} left out: --list shows why)");
         return Ok(EXIT_CLEAN);
     }
     // Said first in the report, so a reader knows what the organisation held besides what was swept.

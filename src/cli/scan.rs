@@ -94,6 +94,10 @@ pub fn sweep(
     targets.extend(remotes.into_iter().map(git::Target::Remote));
     let remote = targets.iter().any(|t| matches!(t, git::Target::Remote(_)));
     if args.range.is_some() {
+        // The state file is a whole sweep's: a range is somebody else's account of what is new.
+        if args.sweep.state.is_some() {
+            bail!("--state takes whole sweeps, not --range");
+        }
         match &targets[..] {
             [git::Target::Path(_)] => {}
             [git::Target::Remote(_)] => bail!("--range takes a local repository, not a URL"),
