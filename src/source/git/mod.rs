@@ -44,6 +44,7 @@ use super::{Sink, Source};
 
 #[derive(Debug, Clone, Default)]
 pub struct HistoryOptions {
+    /// Worker threads; 0: one per core.
     pub threads: usize,
     pub max_file_size: u64,
     /// `BASE..HEAD`: only what the commits in the range introduce.
@@ -69,6 +70,18 @@ pub struct HistoryOptions {
     pub prefix: String,
     /// Named in every origin, when a run sweeps more than one repository.
     pub repository: Option<String>,
+}
+
+impl HistoryOptions {
+    /// How many workers `threads` means: what a rayon pool makes of 0 (one per core), for the
+    /// threads started outside one (gitoxide's delta resolver, the tree walk). Taken as 1 there,
+    /// 0 had left one core of two idle through every pack.
+    pub(crate) fn workers(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
 }
 
 /// The history of the repository at or above `repo`.

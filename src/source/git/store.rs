@@ -397,7 +397,7 @@ impl Scanner<'_> {
                 pack::cache::delta::traverse::Options {
                     object_progress: Box::new(gix::progress::Discard),
                     size_progress: &mut gix::progress::Discard,
-                    thread_limit: Some(self.opts.threads.max(1)),
+                    thread_limit: Some(self.opts.workers()),
                     should_interrupt: &AtomicBool::new(false),
                     object_hash: self.hash,
                     alloc_limit_bytes: None,
