@@ -215,25 +215,19 @@ fn sweep_store(
     // reads those no ref reaches (a tag whose ref was deleted).
     sweep::scan_tag_messages(repo, &tips.tags, opts, sink);
     let named_tags: gix::hashtable::HashSet = tips.tags.iter().map(|(id, _)| *id).collect();
-    // The commit walk is needed only to place what the scan finds, but costs little and overlaps it.
-    let walker_repo = repo::with_delta_cache(repo.clone());
     let timings = Timings::new();
-    let (scanned, walked) = std::thread::scope(|s| {
-        let tips = &tips;
-        let walker = s.spawn(move || {
-            let walked = walk::walk(&walker_repo, &tips.commits, &[], sink);
-            timings.stage("walk (commits, beside the scan)");
-            walked
-        });
-        let scanned = store::scan_store(repo, opts, &named_tags, sink);
-        timings.stage("store (inflate and scan every object)");
-        (scanned, walker.join())
-    });
-    let mut scanned = scanned?;
+    let mut scanned = store::scan_store(repo, opts, &named_tags, sink)?;
+    timings.stage("store (inflate and scan every object)");
     if partial {
         scanned.blobs = None;
     }
-    let walked = walked.map_err(|_| anyhow::anyhow!("the commit walk failed"))?;
+    // The commit walk, needed only to place what the scan finds, takes the commits the scan read:
+    // only one it did not (in a pack that fails part-way) is read again.
+    let walker_repo = repo::with_delta_cache(repo.clone());
+    let mut headers = std::mem::take(&mut scanned.headers);
+    let walked = walk::walk_known(&walker_repo, &tips.commits, &[], sink, &mut headers);
+    drop(headers);
+    timings.stage("walk (commits the scan read)");
     if tips.named > 0 && walked.is_empty() && tips.trees.is_empty() && tips.blobs.is_empty() {
         // Refs that name objects none of which can be read: a damaged object store, not an empty
         // history. Saying "no keys" here would be a lie.

@@ -19,7 +19,7 @@ use gix::odb::pack;
 use rayon::prelude::*;
 
 use super::HistoryOptions;
-use super::objects::{Bounded, find_bounded, header_id, scan_text, size_limit};
+use super::objects::{Bounded, CommitHeader, find_bounded, header_id, parse_commit, scan_text, size_limit};
 use super::progress::Progress;
 use super::shard::shard_of;
 use super::treeindex::{IndexBuilder, TreeEdges, TreeIndex};
@@ -40,6 +40,8 @@ pub(super) struct Scanned {
     pub(super) too_big: Vec<(ObjectId, u64)>,
     /// Every commit object in the store, reachable or not, with its tree.
     pub(super) commits: Vec<(ObjectId, Option<ObjectId>)>,
+    /// What the commit walk needs of each commit in the store, so that it reads none again.
+    pub(super) headers: gix::hashtable::HashMap<ObjectId, CommitHeader>,
     /// Trees with gitlinks (submodules), with the gitlinks' names.
     pub(super) gitlinks: Vec<(ObjectId, Vec<BString>)>,
     /// Which trees hold what; none if it outgrew its memory cap.
@@ -174,6 +176,7 @@ pub(super) fn scan_store(
         tree_hits,
         too_big,
         commits: state.commits,
+        headers: state.headers.into_iter().collect(),
         gitlinks: state.gitlinks,
         index,
         objects: state.objects,
@@ -259,6 +262,7 @@ struct State {
     message_hits: Vec<ObjectId>,
     too_big: Vec<(ObjectId, u64)>,
     commits: Vec<(ObjectId, Option<ObjectId>)>,
+    headers: Vec<(ObjectId, CommitHeader)>,
     blobs: Vec<ObjectId>,
     gitlinks: Vec<(ObjectId, Vec<BString>)>,
     objects: u64,
@@ -274,6 +278,7 @@ struct Local<'a> {
     offsets: Vec<u64>,
     blobs: Vec<ObjectId>,
     commits: Vec<(ObjectId, Option<ObjectId>)>,
+    headers: Vec<(ObjectId, CommitHeader)>,
     /// A tree's entry names, one a line: reused from tree to tree.
     names: Vec<u8>,
     read: u64,
@@ -288,6 +293,7 @@ impl Clone for Local<'_> {
             offsets: Vec::new(),
             blobs: Vec::new(),
             commits: Vec::new(),
+            headers: Vec::new(),
             names: Vec::new(),
             read: 0,
         }
@@ -306,6 +312,7 @@ impl Drop for Local<'_> {
         state.objects += self.read;
         state.blobs.append(&mut self.blobs);
         state.commits.append(&mut self.commits);
+        state.headers.append(&mut self.headers);
     }
 }
 
@@ -341,6 +348,7 @@ impl Scanner<'_> {
             .map(|(_, o)| &o.index)
             .collect();
         let vetted = vet::vet(&p.index, &p.data, &others, self.opts.max_file_size, pool);
+        self.index.expect(vetted.tree_bytes);
         let mut lost = 0usize;
         let mut alone = Vec::new();
         for slot in &vetted.slots {
@@ -494,6 +502,7 @@ impl Scanner<'_> {
             offsets: Vec::new(),
             blobs: Vec::new(),
             commits: Vec::new(),
+            headers: Vec::new(),
             names: Vec::new(),
             read: 0,
         }
@@ -558,6 +567,7 @@ impl Scanner<'_> {
             // Every shard places what it finds in commits no ref reaches: each needs them all.
             Kind::Commit if opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) => {
                 local.commits.push((id.to_owned(), header_id(data, b"tree ")));
+                local.headers.push((id.to_owned(), parse_commit(data, self.hash)));
             }
             _ if opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) => {}
             Kind::Blob => {
@@ -581,6 +591,7 @@ impl Scanner<'_> {
             }
             Kind::Commit => {
                 local.commits.push((id.to_owned(), header_id(data, b"tree ")));
+                local.headers.push((id.to_owned(), parse_commit(data, self.hash)));
                 let commit = gix::objs::CommitRef::from_bytes(data, self.hash).ok();
                 scan_text(self.sink, data, |part| {
                     self.lock().message_hits.push(id.to_owned());

@@ -46,6 +46,8 @@ pub(super) struct Slot {
 pub(super) struct Vetted {
     pub(super) slots: Vec<Slot>,
     pub(super) damaged: bool,
+    /// The size of the trees to be read, as their entries declare it.
+    pub(super) tree_bytes: u64,
 }
 
 /// Reads the header of every entry of `index`/`data` on the pool's workers. `others` are the
@@ -67,6 +69,7 @@ pub(super) fn vet(
             .and_then(|i| data.entry(index.pack_offset_at_index(i)).ok())
             .map(ResolvedBase::InPack))
     };
+    let tree_bytes = std::sync::atomic::AtomicU64::new(0);
     let mut slots: Vec<Slot> = pool.install(|| {
         entries
             .par_iter()
@@ -76,8 +79,11 @@ pub(super) fn vet(
                 let end = entries
                     .get(i + 1)
                     .map_or(pack_end, |n| n.pack_offset.min(pack_end));
-                let (verdict, base) =
+                let (verdict, base, trees) =
                     judge(data, index, e.pack_offset, end, inflate, &resolve, max_file_size);
+                if trees > 0 {
+                    tree_bytes.fetch_add(trees, std::sync::atomic::Ordering::Relaxed);
+                }
                 Slot {
                     oid: e.oid,
                     offset: e.pack_offset,
@@ -92,7 +98,11 @@ pub(super) fn vet(
         cut_short(data, pack_end, &mut slots);
     }
     block_descendants(&mut slots);
-    Vetted { slots, damaged }
+    Vetted {
+        slots,
+        damaged,
+        tree_bytes: tree_bytes.into_inner(),
+    }
 }
 
 fn judge(
@@ -103,23 +113,24 @@ fn judge(
     inflate: &mut gix::zlib::Inflate,
     resolve: &dyn Fn(&gix::oid) -> gix::Result<Option<ResolvedBase>>,
     max_file_size: u64,
-) -> (Verdict, Option<u64>) {
+) -> (Verdict, Option<u64>, u64) {
     if offset >= end {
         return (
             Verdict::Lost("its entry lies past the end of the pack data: the pack is truncated".into()),
             None,
+            0,
         );
     }
     let entry = match data.entry(offset) {
         Ok(e) => e,
-        Err(e) => return (Verdict::Lost(format!("unreadable entry header: {e}")), None),
+        Err(e) => return (Verdict::Lost(format!("unreadable entry header: {e}")), None, 0),
     };
     use pack::data::entry::Header;
     let base = match entry.header {
         Header::OfsDelta { base_distance } => entry.checked_base_pack_offset(base_distance),
         Header::RefDelta { base_id } => match index.lookup(base_id) {
             Some(i) => Some(index.pack_offset_at_index(i)),
-            None => return (Verdict::Alone, None),
+            None => return (Verdict::Alone, None, 0),
         },
         _ => None,
     };
@@ -127,7 +138,7 @@ fn judge(
     // Only headers are read here: a delta's first 20 inflated bytes into a fixed buffer.
     let header = match data.decode_header(entry, inflate, resolve) {
         Ok(h) => h,
-        Err(e) => return (Verdict::Lost(format!("unreadable entry: {e}")), base),
+        Err(e) => return (Verdict::Lost(format!("unreadable entry: {e}")), base, 0),
     };
     let verdict = match header.kind {
         _ if header.object_size <= size_limit(header.kind, max_file_size) => Verdict::Read,
@@ -139,7 +150,7 @@ fn judge(
         )),
     };
     if !matches!(verdict, Verdict::Read) {
-        return (verdict, base);
+        return (verdict, base, 0);
     }
     // Within its limit by what it says: what it says must fit the bytes it has.
     let compressed = end.saturating_sub(data_offset);
@@ -150,9 +161,11 @@ fn judge(
                 declared
             )),
             base,
+            0,
         );
     }
-    (verdict, base)
+    let trees = if header.kind == Kind::Tree { header.object_size } else { 0 };
+    (verdict, base, trees)
 }
 
 /// In a pack whose trailer does not match its index, the last entries may have lost bytes: each
