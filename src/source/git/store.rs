@@ -354,14 +354,14 @@ impl Scanner<'_> {
         for slot in &vetted.slots {
             match &slot.verdict {
                 Verdict::Read => {}
-                Verdict::TooBig(size) => self.too_big(&slot.oid, Kind::Blob, *size),
-                Verdict::Alone => alone.push(slot.oid),
+                Verdict::TooBig(size) => self.too_big(slot.oid(&p.index), Kind::Blob, *size),
+                Verdict::Alone => alone.push(slot.oid(&p.index).to_owned()),
                 Verdict::Lost(why) => {
                     lost += 1;
                     // Its skip names it; it is not also a blob missing from the store.
-                    self.lock().blobs.push(slot.oid);
+                    self.lock().blobs.push(slot.oid(&p.index).to_owned());
                     self.sink.skip(
-                        format!("(object {})", slot.oid),
+                        format!("(object {})", slot.oid(&p.index)),
                         format!("in {}: {why}; not read", p.name),
                     );
                 }
@@ -392,7 +392,7 @@ impl Scanner<'_> {
                             cx: pack::cache::delta::traverse::Context<'_>| {
             local.offsets.push(slot.offset);
             if let Some(kind) = cx.entry.header.as_kind() {
-                self.read_copy(&mut local, slot, kind, cx.decompressed, &p.name);
+                self.read_copy(&mut local, slot, kind, cx.decompressed, p);
             }
             Ok(())
         };
@@ -425,7 +425,7 @@ impl Scanner<'_> {
                     .slots
                     .iter()
                     .filter(|s| matches!(s.verdict, Verdict::Read) && done.binary_search(&s.offset).is_err())
-                    .map(|s| s.oid),
+                    .map(|s| s.oid(&p.index).to_owned()),
             );
         }
         if rest.is_empty() {
@@ -453,23 +453,24 @@ impl Scanner<'_> {
     /// One pack's copy of an object. An id another pack holds too is checked against what was
     /// read: a copy that is not what its id says is still scanned (git may serve it) and said so;
     /// copies that agree are scanned once.
-    fn read_copy(&self, local: &mut Local<'_>, slot: &vet::Slot, kind: Kind, data: &[u8], pack: &str) {
+    fn read_copy(&self, local: &mut Local<'_>, slot: &vet::Slot, kind: Kind, data: &[u8], p: &Pack) {
+        let (oid, pack) = (slot.oid(&p.index), &p.name);
         if slot.dup {
             match gix::objs::compute_hash(self.hash, kind, data) {
-                Ok(id) if id == slot.oid => {
+                Ok(id) if id.as_ref() == oid => {
                     if !self.verified.lock().unwrap_or_else(|e| e.into_inner()).insert(id) {
                         return;
                     }
                 }
                 _ => self.sink.skip(
-                    format!("(object {})", slot.oid),
+                    format!("(object {oid})"),
                     format!(
                         "the copy in {pack} does not hash to its id, and another pack holds the same id: the packs disagree (the copy was scanned)"
                     ),
                 ),
             }
         }
-        self.object(local, &slot.oid, kind, data);
+        self.object(local, oid, kind, data);
     }
 
     /// An object over its limit, not inflated: a blob is recorded at its place once attributed.

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use gix::ObjectId;
 use gix::objs::Kind;
 use gix::odb::pack;
 use gix::odb::pack::data::decode::header::ResolvedBase;
@@ -25,20 +24,28 @@ pub(super) enum Verdict {
     Read,
     /// A blob over `--max-file-size`: its declared size; not inflated.
     TooBig(u64),
-    /// Not read, and why (names no pack: the caller does).
-    Lost(String),
+    /// Not read, and why (names no pack: the caller does). Boxed: a slot is kept for every object
+    /// of a pack (850,000 in git/git's).
+    Lost(Box<str>),
     /// A delta on a base outside this pack (a thin pack): read by id, through the object store.
     Alone,
 }
 
 pub(super) struct Slot {
-    pub(super) oid: ObjectId,
+    /// Its position in the pack's index, which holds its id.
+    at: u32,
     pub(super) offset: u64,
     /// Another pack holds the same id.
     pub(super) dup: bool,
     pub(super) verdict: Verdict,
     /// The offset of its base, for a delta whose base is in this pack.
     base: Option<u64>,
+}
+
+impl Slot {
+    pub(super) fn oid<'a>(&self, index: &'a pack::index::File) -> &'a gix::oid {
+        index.oid_at_index(self.at)
+    }
 }
 
 /// The entries of a pack, in pack order, each with its verdict; and whether the pack's trailer
@@ -59,8 +66,11 @@ pub(super) fn vet(
     max_file_size: u64,
     pool: &rayon::ThreadPool,
 ) -> Vetted {
-    let mut entries: Vec<pack::index::Entry> = index.iter().collect();
-    entries.sort_unstable_by_key(|e| e.pack_offset);
+    // (offset, position in the index): the index's own entries hold ids too, three times the size.
+    let mut entries: Vec<(u64, u32)> = (0..index.num_objects())
+        .map(|i| (index.pack_offset_at_index(i), i))
+        .collect();
+    entries.sort_unstable();
     let pack_end = data.pack_end() as u64;
     let damaged = data.checksum() != index.pack_checksum();
     let resolve = |id: &gix::oid| -> gix::Result<Option<ResolvedBase>> {
@@ -74,20 +84,19 @@ pub(super) fn vet(
         entries
             .par_iter()
             .enumerate()
-            .map_init(gix::zlib::Inflate::default, |inflate, (i, e)| {
+            .map_init(gix::zlib::Inflate::default, |inflate, (i, &(offset, at))| {
                 // The bytes up to the next entry are all this one can have.
-                let end = entries
-                    .get(i + 1)
-                    .map_or(pack_end, |n| n.pack_offset.min(pack_end));
+                let end = entries.get(i + 1).map_or(pack_end, |n| n.0.min(pack_end));
                 let (verdict, base, trees) =
-                    judge(data, index, e.pack_offset, end, inflate, &resolve, max_file_size);
+                    judge(data, index, offset, end, inflate, &resolve, max_file_size);
                 if trees > 0 {
                     tree_bytes.fetch_add(trees, std::sync::atomic::Ordering::Relaxed);
                 }
+                let oid = index.oid_at_index(at);
                 Slot {
-                    oid: e.oid,
-                    offset: e.pack_offset,
-                    dup: others.iter().any(|o| o.lookup(e.oid).is_some()),
+                    at,
+                    offset,
+                    dup: others.iter().any(|o| o.lookup(oid).is_some()),
                     verdict,
                     base,
                 }
@@ -97,7 +106,8 @@ pub(super) fn vet(
     if damaged {
         cut_short(data, pack_end, &mut slots);
     }
-    block_descendants(&mut slots);
+    drop(entries);
+    block_descendants(index, &mut slots);
     Vetted {
         slots,
         damaged,
@@ -123,7 +133,7 @@ fn judge(
     }
     let entry = match data.entry(offset) {
         Ok(e) => e,
-        Err(e) => return (Verdict::Lost(format!("unreadable entry header: {e}")), None, 0),
+        Err(e) => return (Verdict::Lost(format!("unreadable entry header: {e}").into()), None, 0),
     };
     use pack::data::entry::Header;
     let base = match entry.header {
@@ -138,7 +148,7 @@ fn judge(
     // Only headers are read here: a delta's first 20 inflated bytes into a fixed buffer.
     let header = match data.decode_header(entry, inflate, resolve) {
         Ok(h) => h,
-        Err(e) => return (Verdict::Lost(format!("unreadable entry: {e}")), base, 0),
+        Err(e) => return (Verdict::Lost(format!("unreadable entry: {e}").into()), base, 0),
     };
     let verdict = match header.kind {
         _ if header.object_size <= size_limit(header.kind, max_file_size) => Verdict::Read,
@@ -147,7 +157,7 @@ fn judge(
             "a {kind} of {} bytes, more than is read of one ({} bytes)",
             header.object_size,
             size_limit(kind, max_file_size)
-        )),
+        ).into()),
     };
     if !matches!(verdict, Verdict::Read) {
         return (verdict, base, 0);
@@ -159,7 +169,7 @@ fn judge(
             Verdict::Lost(format!(
                 "its entry declares {} bytes, more than its {compressed} compressed bytes can hold",
                 declared
-            )),
+            ).into()),
             base,
             0,
         );
@@ -206,7 +216,7 @@ fn stream_is_whole(mut input: &[u8]) -> bool {
 
 /// A delta whose base is not read cannot be resolved either: it is not read, and said so (or read
 /// by id, where its base is outside the pack).
-fn block_descendants(slots: &mut [Slot]) {
+fn block_descendants(index: &pack::index::File, slots: &mut [Slot]) {
     if slots.iter().all(|s| matches!(s.verdict, Verdict::Read)) {
         return;
     }
@@ -224,13 +234,13 @@ fn block_descendants(slots: &mut [Slot]) {
         let Some(kids) = children.remove(&i) else {
             continue;
         };
-        let (base, alone) = (slots[i].oid, matches!(slots[i].verdict, Verdict::Alone));
+        let (base, alone) = (slots[i].oid(index), matches!(slots[i].verdict, Verdict::Alone));
         for k in kids {
             if matches!(slots[k].verdict, Verdict::Read) {
                 slots[k].verdict = if alone {
                     Verdict::Alone
                 } else {
-                    Verdict::Lost(format!("a delta on {base}, which was not read"))
+                    Verdict::Lost(format!("a delta on {base}, which was not read").into())
                 };
             }
             stack.push(k);
