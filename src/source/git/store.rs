@@ -128,7 +128,7 @@ pub(super) fn scan_store(
     }
     pool.install(|| {
         loose_ids.par_iter().for_each_init(
-            || (Vec::new(), scanner.local(None)),
+            || (Vec::new(), scanner.local()),
             |(buf, local), (i, id)| {
                 // The header first (its first inflated bytes): nothing over its limit is inflated.
                 match loose[*i].try_header(id) {
@@ -273,9 +273,6 @@ struct State {
 struct Local<'a> {
     state: &'a Mutex<State>,
     progress: &'a Progress,
-    /// Pack offsets read, for the one-by-one fallback of a pack that fails part-way.
-    done: Option<&'a Mutex<Vec<u64>>>,
-    offsets: Vec<u64>,
     blobs: Vec<ObjectId>,
     commits: Vec<(ObjectId, Option<ObjectId>)>,
     headers: Vec<(ObjectId, CommitHeader)>,
@@ -289,8 +286,6 @@ impl Clone for Local<'_> {
         Local {
             state: self.state,
             progress: self.progress,
-            done: self.done,
-            offsets: Vec::new(),
             blobs: Vec::new(),
             commits: Vec::new(),
             headers: Vec::new(),
@@ -303,11 +298,6 @@ impl Clone for Local<'_> {
 impl Drop for Local<'_> {
     fn drop(&mut self) {
         self.progress.inc_by(self.read % 256);
-        if let Some(done) = self.done {
-            done.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .append(&mut self.offsets);
-        }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.objects += self.read;
         state.blobs.append(&mut self.blobs);
@@ -384,13 +374,12 @@ impl Scanner<'_> {
             &AtomicBool::new(false),
             self.hash,
         );
-        let done: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-        let mut local = self.local(Some(&done));
+        let mut local = self.local();
         // gitoxide clones the inspector for each of its threads: each gets its own `Local`.
         let inspect = move |slot: &mut &vet::Slot,
                             _: &dyn gix::progress::Progress,
                             cx: pack::cache::delta::traverse::Context<'_>| {
-            local.offsets.push(slot.offset);
+            slot.read();
             if let Some(kind) = cx.entry.header.as_kind() {
                 self.read_copy(&mut local, slot, kind, cx.decompressed, p);
             }
@@ -414,8 +403,6 @@ impl Scanner<'_> {
         });
         let mut rest: Vec<ObjectId> = alone;
         if let Err(e) = outcome {
-            let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
-            done.sort_unstable();
             self.sink.skip(
                 format!("({})", p.name),
                 format!("cannot resolve the pack in one pass ({e}); the objects it had not reached were read one by one"),
@@ -424,7 +411,7 @@ impl Scanner<'_> {
                 vetted
                     .slots
                     .iter()
-                    .filter(|s| matches!(s.verdict, Verdict::Read) && done.binary_search(&s.offset).is_err())
+                    .filter(|s| matches!(s.verdict, Verdict::Read) && !s.was_read())
                     .map(|s| s.oid(&p.index).to_owned()),
             );
         }
@@ -434,7 +421,7 @@ impl Scanner<'_> {
         let shared = repo.clone().into_sync();
         pool.install(|| {
             rest.par_iter().for_each_init(
-                || (shared.to_thread_local(), Vec::new(), self.local(None)),
+                || (shared.to_thread_local(), Vec::new(), self.local()),
                 |(repo, buf, local), id| match find_bounded(repo, id, self.opts.max_file_size, buf) {
                     Ok(Some(Bounded::Read(data))) => self.object(local, id, data.kind, data.data),
                     Ok(Some(Bounded::TooBig(kind, size))) => self.too_big(id, kind, size),
@@ -495,12 +482,10 @@ impl Scanner<'_> {
         }
     }
 
-    fn local<'s>(&'s self, done: Option<&'s Mutex<Vec<u64>>>) -> Local<'s> {
+    fn local(&self) -> Local<'_> {
         Local {
             state: &self.state,
             progress: self.progress,
-            done,
-            offsets: Vec::new(),
             blobs: Vec::new(),
             commits: Vec::new(),
             headers: Vec::new(),

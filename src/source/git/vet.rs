@@ -5,6 +5,7 @@
 //! makes) and only the entries within their limit, and whose bases are, go into the tree.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use gix::objs::Kind;
 use gix::odb::pack;
@@ -37,12 +38,23 @@ pub(super) struct Slot {
     pub(super) offset: u64,
     /// Another pack holds the same id.
     pub(super) dup: bool,
+    /// Reached by the delta tree, for the one-by-one fallback of a pack that fails part-way: a flag
+    /// in the slot's padding rather than a list of every offset read.
+    read: AtomicBool,
     pub(super) verdict: Verdict,
     /// The offset of its base, for a delta whose base is in this pack.
     base: Option<u64>,
 }
 
 impl Slot {
+    pub(super) fn read(&self) {
+        self.read.store(true, Ordering::Relaxed);
+    }
+
+    pub(super) fn was_read(&self) -> bool {
+        self.read.load(Ordering::Relaxed)
+    }
+
     pub(super) fn oid<'a>(&self, index: &'a pack::index::File) -> &'a gix::oid {
         index.oid_at_index(self.at)
     }
@@ -90,13 +102,14 @@ pub(super) fn vet(
                 let (verdict, base, trees) =
                     judge(data, index, offset, end, inflate, &resolve, max_file_size);
                 if trees > 0 {
-                    tree_bytes.fetch_add(trees, std::sync::atomic::Ordering::Relaxed);
+                    tree_bytes.fetch_add(trees, Ordering::Relaxed);
                 }
                 let oid = index.oid_at_index(at);
                 Slot {
                     at,
                     offset,
                     dup: others.iter().any(|o| o.lookup(oid).is_some()),
+                    read: AtomicBool::new(false),
                     verdict,
                     base,
                 }
@@ -133,7 +146,13 @@ fn judge(
     }
     let entry = match data.entry(offset) {
         Ok(e) => e,
-        Err(e) => return (Verdict::Lost(format!("unreadable entry header: {e}").into()), None, 0),
+        Err(e) => {
+            return (
+                Verdict::Lost(format!("unreadable entry header: {e}").into()),
+                None,
+                0,
+            );
+        }
     };
     use pack::data::entry::Header;
     let base = match entry.header {
@@ -153,11 +172,14 @@ fn judge(
     let verdict = match header.kind {
         _ if header.object_size <= size_limit(header.kind, max_file_size) => Verdict::Read,
         Kind::Blob => Verdict::TooBig(header.object_size),
-        kind => Verdict::Lost(format!(
-            "a {kind} of {} bytes, more than is read of one ({} bytes)",
-            header.object_size,
-            size_limit(kind, max_file_size)
-        ).into()),
+        kind => Verdict::Lost(
+            format!(
+                "a {kind} of {} bytes, more than is read of one ({} bytes)",
+                header.object_size,
+                size_limit(kind, max_file_size)
+            )
+            .into(),
+        ),
     };
     if !matches!(verdict, Verdict::Read) {
         return (verdict, base, 0);
@@ -166,15 +188,22 @@ fn judge(
     let compressed = end.saturating_sub(data_offset);
     if declared > compressed.saturating_mul(MAX_RATIO).saturating_add(RATIO_SLACK) {
         return (
-            Verdict::Lost(format!(
-                "its entry declares {} bytes, more than its {compressed} compressed bytes can hold",
-                declared
-            ).into()),
+            Verdict::Lost(
+                format!(
+                    "its entry declares {} bytes, more than its {compressed} compressed bytes can hold",
+                    declared
+                )
+                .into(),
+            ),
             base,
             0,
         );
     }
-    let trees = if header.kind == Kind::Tree { header.object_size } else { 0 };
+    let trees = if header.kind == Kind::Tree {
+        header.object_size
+    } else {
+        0
+    };
     (verdict, base, trees)
 }
 
