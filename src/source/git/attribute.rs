@@ -351,7 +351,7 @@ impl Places<'_> {
             nested,
             scanned.blobs.as_deref(),
             sink,
-            self.opts.threads,
+            self.opts.workers(),
         );
         drop(starts);
         self.submodules.extend(found.submodules);

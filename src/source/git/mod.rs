@@ -50,6 +50,7 @@ use super::{Sink, Source};
 
 #[derive(Debug, Clone, Default)]
 pub struct HistoryOptions {
+    /// Worker threads; 0: one per core.
     pub threads: usize,
     pub max_file_size: u64,
     /// `BASE..HEAD`: only what the commits in the range introduce.
@@ -75,6 +76,18 @@ pub struct HistoryOptions {
     pub prefix: String,
     /// Named in every origin, when a run sweeps more than one repository.
     pub repository: Option<String>,
+}
+
+impl HistoryOptions {
+    /// How many workers `threads` means: what a rayon pool makes of 0 (one per core), for the
+    /// threads started outside one (gitoxide's delta resolver, the tree walk). Taken as 1 there,
+    /// 0 had left one core of two idle through every pack.
+    pub(crate) fn workers(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
 }
 
 /// The history of the repository at or above `repo`.
@@ -365,25 +378,19 @@ fn sweep_store(
     // reads those no ref reaches (a tag whose ref was deleted).
     sweep::scan_tag_messages(repo, &tips.tags, opts, sink);
     let named_tags: gix::hashtable::HashSet = tips.tags.iter().map(|(id, _)| *id).collect();
-    // The commit walk is needed only to place what the scan finds, but costs little and overlaps it.
-    let walker_repo = repo::with_delta_cache(repo.clone());
     let timings = Timings::new();
-    let (scanned, walked) = std::thread::scope(|s| {
-        let tips = &tips;
-        let walker = s.spawn(move || {
-            let walked = walk::walk(&walker_repo, &tips.commits, &[], sink);
-            timings.stage("walk (commits, beside the scan)");
-            walked
-        });
-        let scanned = store::scan_store(repo, opts, &named_tags, sink);
-        timings.stage("store (inflate and scan every object)");
-        (scanned, walker.join())
-    });
-    let mut scanned = scanned?;
+    let mut scanned = store::scan_store(repo, opts, &named_tags, sink)?;
+    timings.stage("store (inflate and scan every object)");
     if partial {
         scanned.blobs = None;
     }
-    let walked = walked.map_err(|_| anyhow::anyhow!("the commit walk failed"))?;
+    // The commit walk, needed only to place what the scan finds, takes the commits the scan read:
+    // only one it did not (in a pack that fails part-way) is read again.
+    let walker_repo = repo::with_delta_cache(repo.clone());
+    let mut headers = std::mem::take(&mut scanned.headers);
+    let walked = walk::walk_known(&walker_repo, &tips.commits, &[], sink, &mut headers);
+    drop(headers);
+    timings.stage("walk (commits the scan read)");
     if tips.named > 0 && walked.is_empty() && tips.trees.is_empty() && tips.blobs.is_empty() {
         // Refs that name objects none of which can be read: a damaged object store, not an empty
         // history. Saying "no keys" here would be a lie.

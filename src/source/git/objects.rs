@@ -64,8 +64,12 @@ pub(super) fn read_commit(
     if data.kind != gix::object::Kind::Commit {
         return Err(format!("is a {}, not a commit", data.kind));
     }
-    let data = data.data;
-    match gix::objs::CommitRef::from_bytes(data, repo.object_hash()) {
+    Ok(parse_commit(data.data, repo.object_hash()))
+}
+
+/// [`read_commit`] of a commit's bytes already read (the store sweep hands them to the walk).
+pub(super) fn parse_commit(data: &[u8], hash: gix::hash::Kind) -> CommitHeader {
+    match gix::objs::CommitRef::from_bytes(data, hash) {
         Ok(c) => {
             let author = c.author().map_err(|e| format!("bad author line: {e}"));
             let committer = c.committer().map_err(|e| format!("bad committer line: {e}"));
@@ -82,13 +86,13 @@ pub(super) fn read_commit(
                     .map(|e| format!("bad author date: {e}"))
                     .or_else(|| c.time().err().map(|e| format!("bad committer date: {e}"))),
             };
-            Ok(CommitHeader {
+            CommitHeader {
                 tree: Some(c.tree()),
                 parents: c.parents().collect(),
                 time,
                 problem,
                 parents_lost: false,
-            })
+            }
         }
         Err(e) => {
             let mut head = CommitHeader {
@@ -132,7 +136,7 @@ pub(super) fn read_commit(
             if head.tree.is_none() && head.parents.is_empty() {
                 head.parents_lost = true;
             }
-            Ok(head)
+            head
         }
     }
 }

@@ -19,7 +19,7 @@ use gix::odb::pack;
 use rayon::prelude::*;
 
 use super::HistoryOptions;
-use super::objects::{Bounded, find_bounded, header_id, scan_text, size_limit};
+use super::objects::{Bounded, CommitHeader, find_bounded, header_id, parse_commit, scan_text, size_limit};
 use super::progress::Progress;
 use super::shard::shard_of;
 use super::treeindex::{IndexBuilder, TreeEdges, TreeIndex};
@@ -40,6 +40,8 @@ pub(super) struct Scanned {
     pub(super) too_big: Vec<(ObjectId, u64)>,
     /// Every commit object in the store, reachable or not, with its tree.
     pub(super) commits: Vec<(ObjectId, Option<ObjectId>)>,
+    /// What the commit walk needs of each commit in the store, so that it reads none again.
+    pub(super) headers: gix::hashtable::HashMap<ObjectId, CommitHeader>,
     /// Trees with gitlinks (submodules), with the gitlinks' names.
     pub(super) gitlinks: Vec<(ObjectId, Vec<BString>)>,
     /// Which trees hold what; none if it outgrew its memory cap.
@@ -126,7 +128,7 @@ pub(super) fn scan_store(
     }
     pool.install(|| {
         loose_ids.par_iter().for_each_init(
-            || (Vec::new(), scanner.local(None)),
+            || (Vec::new(), scanner.local()),
             |(buf, local), (i, id)| {
                 // The header first (its first inflated bytes): nothing over its limit is inflated.
                 match loose[*i].try_header(id) {
@@ -174,6 +176,7 @@ pub(super) fn scan_store(
         tree_hits,
         too_big,
         commits: state.commits,
+        headers: state.headers.into_iter().collect(),
         gitlinks: state.gitlinks,
         index,
         objects: state.objects,
@@ -259,6 +262,7 @@ struct State {
     message_hits: Vec<ObjectId>,
     too_big: Vec<(ObjectId, u64)>,
     commits: Vec<(ObjectId, Option<ObjectId>)>,
+    headers: Vec<(ObjectId, CommitHeader)>,
     blobs: Vec<ObjectId>,
     gitlinks: Vec<(ObjectId, Vec<BString>)>,
     objects: u64,
@@ -269,11 +273,9 @@ struct State {
 struct Local<'a> {
     state: &'a Mutex<State>,
     progress: &'a Progress<'a>,
-    /// Pack offsets read, for the one-by-one fallback of a pack that fails part-way.
-    done: Option<&'a Mutex<Vec<u64>>>,
-    offsets: Vec<u64>,
     blobs: Vec<ObjectId>,
     commits: Vec<(ObjectId, Option<ObjectId>)>,
+    headers: Vec<(ObjectId, CommitHeader)>,
     /// A tree's entry names, one a line: reused from tree to tree.
     names: Vec<u8>,
     read: u64,
@@ -284,10 +286,9 @@ impl Clone for Local<'_> {
         Local {
             state: self.state,
             progress: self.progress,
-            done: self.done,
-            offsets: Vec::new(),
             blobs: Vec::new(),
             commits: Vec::new(),
+            headers: Vec::new(),
             names: Vec::new(),
             read: 0,
         }
@@ -297,15 +298,11 @@ impl Clone for Local<'_> {
 impl Drop for Local<'_> {
     fn drop(&mut self) {
         self.progress.inc_by(self.read % 256);
-        if let Some(done) = self.done {
-            done.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .append(&mut self.offsets);
-        }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.objects += self.read;
         state.blobs.append(&mut self.blobs);
         state.commits.append(&mut self.commits);
+        state.headers.append(&mut self.headers);
     }
 }
 
@@ -341,19 +338,20 @@ impl Scanner<'_> {
             .map(|(_, o)| &o.index)
             .collect();
         let vetted = vet::vet(&p.index, &p.data, &others, self.opts.max_file_size, pool);
+        self.index.expect(vetted.tree_bytes);
         let mut lost = 0usize;
         let mut alone = Vec::new();
         for slot in &vetted.slots {
             match &slot.verdict {
                 Verdict::Read => {}
-                Verdict::TooBig(size) => self.too_big(&slot.oid, Kind::Blob, *size),
-                Verdict::Alone => alone.push(slot.oid),
+                Verdict::TooBig(size) => self.too_big(slot.oid(&p.index), Kind::Blob, *size),
+                Verdict::Alone => alone.push(slot.oid(&p.index).to_owned()),
                 Verdict::Lost(why) => {
                     lost += 1;
                     // Its skip names it; it is not also a blob missing from the store.
-                    self.lock().blobs.push(slot.oid);
+                    self.lock().blobs.push(slot.oid(&p.index).to_owned());
                     self.sink.skip(
-                        format!("(object {})", slot.oid),
+                        format!("(object {})", slot.oid(&p.index)),
                         format!("in {}: {why}; not read", p.name),
                     );
                 }
@@ -376,15 +374,14 @@ impl Scanner<'_> {
             &AtomicBool::new(false),
             self.hash,
         );
-        let done: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-        let mut local = self.local(Some(&done));
+        let mut local = self.local();
         // gitoxide clones the inspector for each of its threads: each gets its own `Local`.
         let inspect = move |slot: &mut &vet::Slot,
                             _: &dyn gix::progress::Progress,
                             cx: pack::cache::delta::traverse::Context<'_>| {
-            local.offsets.push(slot.offset);
+            slot.read();
             if let Some(kind) = cx.entry.header.as_kind() {
-                self.read_copy(&mut local, slot, kind, cx.decompressed, &p.name);
+                self.read_copy(&mut local, slot, kind, cx.decompressed, p);
             }
             Ok(())
         };
@@ -397,7 +394,7 @@ impl Scanner<'_> {
                 pack::cache::delta::traverse::Options {
                     object_progress: Box::new(gix::progress::Discard),
                     size_progress: &mut gix::progress::Discard,
-                    thread_limit: Some(self.opts.threads.max(1)),
+                    thread_limit: Some(self.opts.workers()),
                     should_interrupt: &AtomicBool::new(false),
                     object_hash: self.hash,
                     alloc_limit_bytes: None,
@@ -406,8 +403,6 @@ impl Scanner<'_> {
         });
         let mut rest: Vec<ObjectId> = alone;
         if let Err(e) = outcome {
-            let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
-            done.sort_unstable();
             self.sink.skip(
                 format!("({})", p.name),
                 format!("cannot resolve the pack in one pass ({e}); the objects it had not reached were read one by one"),
@@ -416,8 +411,8 @@ impl Scanner<'_> {
                 vetted
                     .slots
                     .iter()
-                    .filter(|s| matches!(s.verdict, Verdict::Read) && done.binary_search(&s.offset).is_err())
-                    .map(|s| s.oid),
+                    .filter(|s| matches!(s.verdict, Verdict::Read) && !s.was_read())
+                    .map(|s| s.oid(&p.index).to_owned()),
             );
         }
         if rest.is_empty() {
@@ -426,7 +421,7 @@ impl Scanner<'_> {
         let shared = repo.clone().into_sync();
         pool.install(|| {
             rest.par_iter().for_each_init(
-                || (shared.to_thread_local(), Vec::new(), self.local(None)),
+                || (shared.to_thread_local(), Vec::new(), self.local()),
                 |(repo, buf, local), id| match find_bounded(repo, id, self.opts.max_file_size, buf) {
                     Ok(Some(Bounded::Read(data))) => self.object(local, id, data.kind, data.data),
                     Ok(Some(Bounded::TooBig(kind, size))) => self.too_big(id, kind, size),
@@ -445,23 +440,24 @@ impl Scanner<'_> {
     /// One pack's copy of an object. An id another pack holds too is checked against what was
     /// read: a copy that is not what its id says is still scanned (git may serve it) and said so;
     /// copies that agree are scanned once.
-    fn read_copy(&self, local: &mut Local<'_>, slot: &vet::Slot, kind: Kind, data: &[u8], pack: &str) {
+    fn read_copy(&self, local: &mut Local<'_>, slot: &vet::Slot, kind: Kind, data: &[u8], p: &Pack) {
+        let (oid, pack) = (slot.oid(&p.index), &p.name);
         if slot.dup {
             match gix::objs::compute_hash(self.hash, kind, data) {
-                Ok(id) if id == slot.oid => {
+                Ok(id) if id.as_ref() == oid => {
                     if !self.verified.lock().unwrap_or_else(|e| e.into_inner()).insert(id) {
                         return;
                     }
                 }
                 _ => self.sink.skip(
-                    format!("(object {})", slot.oid),
+                    format!("(object {oid})"),
                     format!(
                         "the copy in {pack} does not hash to its id, and another pack holds the same id: the packs disagree (the copy was scanned)"
                     ),
                 ),
             }
         }
-        self.object(local, &slot.oid, kind, data);
+        self.object(local, oid, kind, data);
     }
 
     /// An object over its limit, not inflated: a blob is recorded at its place once attributed.
@@ -486,14 +482,13 @@ impl Scanner<'_> {
         }
     }
 
-    fn local<'s>(&'s self, done: Option<&'s Mutex<Vec<u64>>>) -> Local<'s> {
+    fn local(&self) -> Local<'_> {
         Local {
             state: &self.state,
             progress: self.progress,
-            done,
-            offsets: Vec::new(),
             blobs: Vec::new(),
             commits: Vec::new(),
+            headers: Vec::new(),
             names: Vec::new(),
             read: 0,
         }
@@ -558,6 +553,7 @@ impl Scanner<'_> {
             // Every shard places what it finds in commits no ref reaches: each needs them all.
             Kind::Commit if opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) => {
                 local.commits.push((id.to_owned(), header_id(data, b"tree ")));
+                local.headers.push((id.to_owned(), parse_commit(data, self.hash)));
             }
             _ if opts.shard.is_some_and(|(i, n)| shard_of(id, n) != i) => {}
             Kind::Blob => {
@@ -581,6 +577,7 @@ impl Scanner<'_> {
             }
             Kind::Commit => {
                 local.commits.push((id.to_owned(), header_id(data, b"tree ")));
+                local.headers.push((id.to_owned(), parse_commit(data, self.hash)));
                 let commit = gix::objs::CommitRef::from_bytes(data, self.hash).ok();
                 scan_text(self.sink, data, |part| {
                     self.lock().message_hits.push(id.to_owned());

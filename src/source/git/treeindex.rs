@@ -22,6 +22,9 @@ const NUMBER_BITS: u32 = 27;
 const MAX_TREES: u64 = 1 << NUMBER_BITS;
 /// Edges kept at most: 8 bytes each.
 pub(super) const MAX_EDGES: u64 = 12 << 20;
+/// More than a tree entry takes on average (mode, name, NUL and id: about 40 bytes in git/git),
+/// so that the entries of so many tree bytes are fewer than the trees really hold.
+const ENTRY_BYTES_HIGH: u64 = 64;
 /// Builder shards: each worker thread takes its own, so adding a tree contends with no one.
 const SHARDS: usize = 16;
 
@@ -41,6 +44,8 @@ pub(super) struct IndexBuilder {
     edges: AtomicU64,
     /// Past the cap: nothing more is kept, and no index will be made.
     over: AtomicBool,
+    /// Bytes of the trees announced by [`IndexBuilder::expect`].
+    expected: AtomicU64,
     /// [`MAX_EDGES`], or what `SGSCAN_TREE_INDEX_MAX_EDGES` says: the tests set it to check that
     /// the fallback places blobs as the index does.
     cap: u64,
@@ -66,6 +71,7 @@ impl Default for IndexBuilder {
             next_tree: AtomicU64::new(0),
             edges: AtomicU64::new(0),
             over: AtomicBool::new(false),
+            expected: AtomicU64::new(0),
             cap: std::env::var("SGSCAN_TREE_INDEX_MAX_EDGES")
                 .ok()
                 .and_then(|v| v.parse().ok())
@@ -79,6 +85,16 @@ impl IndexBuilder {
         let slot = SLOT.with(|s| *s);
         // A poisoned lock means a worker panicked mid-push; the lists are still sound.
         self.shards[slot].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Trees of `bytes` in all are about to be read: if even a low guess at their entries is over
+    /// the cap, the index is given up before any is kept, rather than grown to the cap first (git/git's
+    /// 96 MiB of edges, and as much again in vectors grown by doubling, then thrown away).
+    pub(super) fn expect(&self, bytes: u64) {
+        let expected = self.expected.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if expected / ENTRY_BYTES_HIGH > self.cap {
+            self.over.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Whether the index was given up: its entries need not be read any more.

@@ -5,8 +5,8 @@
 //! makes) and only the entries within their limit, and whose bases are, go into the tree.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use gix::ObjectId;
 use gix::objs::Kind;
 use gix::odb::pack;
 use gix::odb::pack::data::decode::header::ResolvedBase;
@@ -25,20 +25,39 @@ pub(super) enum Verdict {
     Read,
     /// A blob over `--max-file-size`: its declared size; not inflated.
     TooBig(u64),
-    /// Not read, and why (names no pack: the caller does).
-    Lost(String),
+    /// Not read, and why (names no pack: the caller does). Boxed: a slot is kept for every object
+    /// of a pack (850,000 in git/git's).
+    Lost(Box<str>),
     /// A delta on a base outside this pack (a thin pack): read by id, through the object store.
     Alone,
 }
 
 pub(super) struct Slot {
-    pub(super) oid: ObjectId,
+    /// Its position in the pack's index, which holds its id.
+    at: u32,
     pub(super) offset: u64,
     /// Another pack holds the same id.
     pub(super) dup: bool,
+    /// Reached by the delta tree, for the one-by-one fallback of a pack that fails part-way: a flag
+    /// in the slot's padding rather than a list of every offset read.
+    read: AtomicBool,
     pub(super) verdict: Verdict,
     /// The offset of its base, for a delta whose base is in this pack.
     base: Option<u64>,
+}
+
+impl Slot {
+    pub(super) fn read(&self) {
+        self.read.store(true, Ordering::Relaxed);
+    }
+
+    pub(super) fn was_read(&self) -> bool {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn oid<'a>(&self, index: &'a pack::index::File) -> &'a gix::oid {
+        index.oid_at_index(self.at)
+    }
 }
 
 /// The entries of a pack, in pack order, each with its verdict; and whether the pack's trailer
@@ -46,6 +65,8 @@ pub(super) struct Slot {
 pub(super) struct Vetted {
     pub(super) slots: Vec<Slot>,
     pub(super) damaged: bool,
+    /// The size of the trees to be read, as their entries declare it.
+    pub(super) tree_bytes: u64,
 }
 
 /// Reads the header of every entry of `index`/`data` on the pool's workers. `others` are the
@@ -57,8 +78,11 @@ pub(super) fn vet(
     max_file_size: u64,
     pool: &rayon::ThreadPool,
 ) -> Vetted {
-    let mut entries: Vec<pack::index::Entry> = index.iter().collect();
-    entries.sort_unstable_by_key(|e| e.pack_offset);
+    // (offset, position in the index): the index's own entries hold ids too, three times the size.
+    let mut entries: Vec<(u64, u32)> = (0..index.num_objects())
+        .map(|i| (index.pack_offset_at_index(i), i))
+        .collect();
+    entries.sort_unstable();
     let pack_end = data.pack_end() as u64;
     let damaged = data.checksum() != index.pack_checksum();
     let resolve = |id: &gix::oid| -> gix::Result<Option<ResolvedBase>> {
@@ -67,21 +91,25 @@ pub(super) fn vet(
             .and_then(|i| data.entry(index.pack_offset_at_index(i)).ok())
             .map(ResolvedBase::InPack))
     };
+    let tree_bytes = std::sync::atomic::AtomicU64::new(0);
     let mut slots: Vec<Slot> = pool.install(|| {
         entries
             .par_iter()
             .enumerate()
-            .map_init(gix::zlib::Inflate::default, |inflate, (i, e)| {
+            .map_init(gix::zlib::Inflate::default, |inflate, (i, &(offset, at))| {
                 // The bytes up to the next entry are all this one can have.
-                let end = entries
-                    .get(i + 1)
-                    .map_or(pack_end, |n| n.pack_offset.min(pack_end));
-                let (verdict, base) =
-                    judge(data, index, e.pack_offset, end, inflate, &resolve, max_file_size);
+                let end = entries.get(i + 1).map_or(pack_end, |n| n.0.min(pack_end));
+                let (verdict, base, trees) =
+                    judge(data, index, offset, end, inflate, &resolve, max_file_size);
+                if trees > 0 {
+                    tree_bytes.fetch_add(trees, Ordering::Relaxed);
+                }
+                let oid = index.oid_at_index(at);
                 Slot {
-                    oid: e.oid,
-                    offset: e.pack_offset,
-                    dup: others.iter().any(|o| o.lookup(e.oid).is_some()),
+                    at,
+                    offset,
+                    dup: others.iter().any(|o| o.lookup(oid).is_some()),
+                    read: AtomicBool::new(false),
                     verdict,
                     base,
                 }
@@ -91,8 +119,13 @@ pub(super) fn vet(
     if damaged {
         cut_short(data, pack_end, &mut slots);
     }
-    block_descendants(&mut slots);
-    Vetted { slots, damaged }
+    drop(entries);
+    block_descendants(index, &mut slots);
+    Vetted {
+        slots,
+        damaged,
+        tree_bytes: tree_bytes.into_inner(),
+    }
 }
 
 fn judge(
@@ -103,23 +136,30 @@ fn judge(
     inflate: &mut gix::zlib::Inflate,
     resolve: &dyn Fn(&gix::oid) -> gix::Result<Option<ResolvedBase>>,
     max_file_size: u64,
-) -> (Verdict, Option<u64>) {
+) -> (Verdict, Option<u64>, u64) {
     if offset >= end {
         return (
             Verdict::Lost("its entry lies past the end of the pack data: the pack is truncated".into()),
             None,
+            0,
         );
     }
     let entry = match data.entry(offset) {
         Ok(e) => e,
-        Err(e) => return (Verdict::Lost(format!("unreadable entry header: {e}")), None),
+        Err(e) => {
+            return (
+                Verdict::Lost(format!("unreadable entry header: {e}").into()),
+                None,
+                0,
+            );
+        }
     };
     use pack::data::entry::Header;
     let base = match entry.header {
         Header::OfsDelta { base_distance } => entry.checked_base_pack_offset(base_distance),
         Header::RefDelta { base_id } => match index.lookup(base_id) {
             Some(i) => Some(index.pack_offset_at_index(i)),
-            None => return (Verdict::Alone, None),
+            None => return (Verdict::Alone, None, 0),
         },
         _ => None,
     };
@@ -127,32 +167,44 @@ fn judge(
     // Only headers are read here: a delta's first 20 inflated bytes into a fixed buffer.
     let header = match data.decode_header(entry, inflate, resolve) {
         Ok(h) => h,
-        Err(e) => return (Verdict::Lost(format!("unreadable entry: {e}")), base),
+        Err(e) => return (Verdict::Lost(format!("unreadable entry: {e}").into()), base, 0),
     };
     let verdict = match header.kind {
         _ if header.object_size <= size_limit(header.kind, max_file_size) => Verdict::Read,
         Kind::Blob => Verdict::TooBig(header.object_size),
-        kind => Verdict::Lost(format!(
-            "a {kind} of {} bytes, more than is read of one ({} bytes)",
-            header.object_size,
-            size_limit(kind, max_file_size)
-        )),
+        kind => Verdict::Lost(
+            format!(
+                "a {kind} of {} bytes, more than is read of one ({} bytes)",
+                header.object_size,
+                size_limit(kind, max_file_size)
+            )
+            .into(),
+        ),
     };
     if !matches!(verdict, Verdict::Read) {
-        return (verdict, base);
+        return (verdict, base, 0);
     }
     // Within its limit by what it says: what it says must fit the bytes it has.
     let compressed = end.saturating_sub(data_offset);
     if declared > compressed.saturating_mul(MAX_RATIO).saturating_add(RATIO_SLACK) {
         return (
-            Verdict::Lost(format!(
-                "its entry declares {} bytes, more than its {compressed} compressed bytes can hold",
-                declared
-            )),
+            Verdict::Lost(
+                format!(
+                    "its entry declares {} bytes, more than its {compressed} compressed bytes can hold",
+                    declared
+                )
+                .into(),
+            ),
             base,
+            0,
         );
     }
-    (verdict, base)
+    let trees = if header.kind == Kind::Tree {
+        header.object_size
+    } else {
+        0
+    };
+    (verdict, base, trees)
 }
 
 /// In a pack whose trailer does not match its index, the last entries may have lost bytes: each
@@ -193,7 +245,7 @@ fn stream_is_whole(mut input: &[u8]) -> bool {
 
 /// A delta whose base is not read cannot be resolved either: it is not read, and said so (or read
 /// by id, where its base is outside the pack).
-fn block_descendants(slots: &mut [Slot]) {
+fn block_descendants(index: &pack::index::File, slots: &mut [Slot]) {
     if slots.iter().all(|s| matches!(s.verdict, Verdict::Read)) {
         return;
     }
@@ -211,13 +263,13 @@ fn block_descendants(slots: &mut [Slot]) {
         let Some(kids) = children.remove(&i) else {
             continue;
         };
-        let (base, alone) = (slots[i].oid, matches!(slots[i].verdict, Verdict::Alone));
+        let (base, alone) = (slots[i].oid(index), matches!(slots[i].verdict, Verdict::Alone));
         for k in kids {
             if matches!(slots[k].verdict, Verdict::Read) {
                 slots[k].verdict = if alone {
                     Verdict::Alone
                 } else {
-                    Verdict::Lost(format!("a delta on {base}, which was not read"))
+                    Verdict::Lost(format!("a delta on {base}, which was not read").into())
                 };
             }
             stack.push(k);

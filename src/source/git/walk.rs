@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 
 use gix::ObjectId;
 
-use super::objects::{read_commit, short};
+use super::objects::{CommitHeader, read_commit, short};
 use crate::source::Sink;
 
 /// A commit the walk reached and could read.
@@ -45,6 +45,19 @@ pub(super) fn walk(
     tips: &[(ObjectId, String)],
     hidden: &[ObjectId],
     sink: &dyn Sink,
+) -> Vec<Walked> {
+    walk_known(repo, tips, hidden, sink, &mut Default::default())
+}
+
+/// [`walk`], taking each commit from `known` (headers the store sweep has read) before reading it
+/// from the object store: read again through gitoxide's own map of a pack, every commit spread
+/// through a fast-import pack had brought most of the pack into memory a second time.
+pub(super) fn walk_known(
+    repo: &gix::Repository,
+    tips: &[(ObjectId, String)],
+    hidden: &[ObjectId],
+    sink: &dyn Sink,
+    known: &mut gix::hashtable::HashMap<ObjectId, CommitHeader>,
 ) -> Vec<Walked> {
     let mut nodes: gix::hashtable::HashMap<ObjectId, Node> = Default::default();
     // Max-heap on (time, -seq): newest first, ties in the order they were found.
@@ -107,7 +120,10 @@ pub(super) fn walk(
                 Via::Child(c) => format!("parent of {}", short(&c)),
                 Via::Hidden => "--range base".to_string(),
             };
-            let head = match read_commit(repo, &id, &mut buf) {
+            let read = known
+                .remove(&id)
+                .map_or_else(|| read_commit(repo, &id, &mut buf), Ok);
+            let head = match read {
                 Ok(mut h) => {
                     // Its parents that a later fetch brought in are followed like any others.
                     if shallow.contains(&id) {
