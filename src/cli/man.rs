@@ -110,7 +110,7 @@ fn closing() -> Roff {
     doc.control("PP", []);
     doc.text([roman("sgscan pre-receive: 0 accepts the push, 1 rejects it (a key in what it brings), 2 is an error, and the push is rejected too.")]);
     doc.control("PP", []);
-    doc.text([roman("sgscan audit: 0 when no leaked key is still in the account and no key violates the policy; 1 when one is or does; 2 on an error, or when not every key of the account could be assessed (or the list was empty), so a scheduled audit never passes on keys it did not read.")]);
+    doc.text([roman("sgscan audit: 1 when a finding of severity high or above exists (a leaked key still in the account, a key that can manage keys or teammates, a policy violation…); 2 on an error, when nothing could be assessed, or when not every key of the account could be listed and read, so a scheduled audit never passes on keys it did not read; else 0. A section the audit key cannot read is not_checked, never a pass.")]);
     doc.control("PP", []);
     doc.text([roman("sgscan revoke: 0 unless the revocation failed or its audit line could not be written (2). sgscan rotate: 0 when every rotation completed, 2 when one was refused, rolled back or failed. ignore, install-hook, completions, man and schema: 0, or 2 on an error.")]);
 
@@ -176,6 +176,22 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "SGSCAN_HOOK_TIMING",
         "When set, sgscan pre-receive prints how long the hook took.",
+    ),
+    (
+        "GITHUB_TOKEN, GITLAB_TOKEN, GITEA_TOKEN",
+        "The forge token of sgscan github, gitlab and gitea (or --token-file FILE): sent to the forge's API origin only, and to git as an Authorization header for the clones. Never an argument, never printed.",
+    ),
+    (
+        "GIT_CONFIG_COUNT",
+        "sgscan git URL: git configuration given through the environment is kept; sgscan adds its own entries (an Authorization header for a URL's password or a forge token) after it.",
+    ),
+    (
+        "GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE, GIT_OBJECT_DIRECTORY, GIT_ALTERNATE_OBJECT_DIRECTORIES, GIT_COMMON_DIR, GIT_NAMESPACE, GIT_QUARANTINE_PATH",
+        "sgscan git URL: removed from the environment of the git that clones and fetches, so a hook's environment cannot point a clone at another repository.",
+    ),
+    (
+        "GIT_SSH, GIT_SSH_COMMAND",
+        "sgscan git URL: when neither is set, ssh runs in batch mode (a missing key is a skip, not a prompt); when one is, it is used as set.",
     ),
 ];
 
