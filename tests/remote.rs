@@ -308,3 +308,57 @@ fn githttp_serve_for_bench() {
         std::thread::park();
     }
 }
+
+sgtest!(
+    remote_a_redirect_to_another_server_gets_no_credential,
+    |dir, cmd| {
+        let mut keys = KeyGen::new(263);
+        let served = dir.root().join("srv");
+        planted(&served, "app", &mut keys, 1);
+        let secret = keys.token(30);
+        // The other server takes anyone: only what it was sent tells whether the secret went along.
+        let elsewhere = GitHttp::start(&served);
+        let first = GitHttp::redirecting(&elsewhere.url(""));
+        let run = scan(
+            dir.root(),
+            &["git", "-q", "-f", "json", &first.url_with("bot", &secret, "app.git")],
+        );
+        assert!(
+            first.requests().iter().any(|r| r.contains("/app.git/info/refs")),
+            "{run}"
+        );
+        assert_eq!(elsewhere.authorized(), Vec::<String>::new(), "{run}");
+        assert!(!run.stdout.contains(&secret) && !run.stderr.contains(&secret), "{run}");
+    }
+);
+
+sgtest!(
+    remote_a_user_name_in_the_url_is_no_more_shown_than_a_password,
+    |dir, cmd| {
+        // `https://TOKEN@host/…` is how many pass a token: the user name alone must not reach a
+        // report, an error, git's argv or the mirror's config either.
+        let mut keys = KeyGen::new(264);
+        let served = dir.root().join("srv");
+        let (_, k) = planted(&served, "app", &mut keys, 1);
+        let secret = keys.token(30);
+        let server = GitHttp::start(&served);
+        let url = server.url("app.git").replace("http://", &format!("http://{secret}@"));
+        let run = scan(
+            dir.root(),
+            &[
+                "git", "-q", "-f", "json", &url, "--clone-dir", "mirrors", "-o", "report.json",
+            ],
+        );
+        run.expect_code(1);
+        let report = std::fs::read_to_string(dir.root().join("report.json")).unwrap();
+        assert_eq!(fps(&serde_json::from_str(&report).unwrap()), set(&[&k.old, &k.branch, &k.pull]));
+        assert!(!report.contains(&secret), "{report}");
+        assert!(!run.stdout.contains(&secret) && !run.stderr.contains(&secret), "{run}");
+        for entry in std::fs::read_dir(dir.root().join("mirrors")).unwrap() {
+            let path = entry.unwrap().path();
+            assert!(!path.to_string_lossy().contains(&secret));
+            let config = std::fs::read_to_string(path.join("config")).unwrap_or_default();
+            assert!(!config.contains(&secret), "{config}");
+        }
+    }
+);

@@ -109,22 +109,25 @@ pub fn parse_target(s: &str, allow_insecure: bool) -> Result<Target> {
         );
     }
     let mut auth = None;
-    if let Some(password) = url.password().map(str::to_string) {
-        let decode = |v: &str| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        if matches!(scheme.as_str(), "http" | "https") {
+    let decode = |v: &str| {
+        percent_encoding::percent_decode_str(v)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    if matches!(scheme.as_str(), "http" | "https") {
+        // A user name alone is often a token (`https://TOKEN@host/…`): it leaves the URL as a
+        // password does, and git learns it from the environment (an empty secret: the user name
+        // for its credential helpers).
+        if !url.username().is_empty() || url.password().is_some() {
             auth = Some(HttpAuth {
                 user: decode(url.username()),
-                secret: decode(&password),
+                secret: decode(url.password().unwrap_or("")),
             });
             let _ = url.set_username("");
         }
-        // ssh and git take no password from a URL: it is dropped, never shown.
-        let _ = url.set_password(None);
     }
+    // ssh and git take no password from a URL: it is dropped, never shown.
+    let _ = url.set_password(None);
     Ok(Target::Remote(Remote {
         url: url.to_string(),
         auth,
@@ -307,12 +310,20 @@ pub fn git_command(remote: &Remote) -> Command {
     if let Some(auth) = &remote.auth
         && let Some(scope) = header_scope(&remote.url)
     {
-        let basic =
-            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.user, auth.secret));
-        config.push((
-            format!("http.{scope}.extraHeader"),
-            format!("Authorization: Basic {basic}"),
-        ));
+        if auth.secret.is_empty() {
+            config.push((format!("credential.{scope}.username"), auth.user.clone()));
+        } else {
+            let basic = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", auth.user, auth.secret));
+            config.push((
+                format!("http.{scope}.extraHeader"),
+                format!("Authorization: Basic {basic}"),
+            ));
+        }
+        // After a redirect git sends its later requests, extra header included, to the server
+        // the redirect named, whatever the header's URL scope says: with a credential, no
+        // redirect is followed.
+        config.push(("http.followRedirects".into(), "false".into()));
     }
     // Appended to what the caller's environment sets already.
     let first: usize = std::env::var("GIT_CONFIG_COUNT")
@@ -370,9 +381,23 @@ fn run_git(mut cmd: Command, remote: &Remote, what: &str) -> Result<()> {
     )
 }
 
+/// A user name without a password this long may be a token and is taken out of what git says; a
+/// shorter one (`git`, `alice`) is a name, and taking it out would garble the message.
+const TOKEN_LIKE: usize = 12;
+
 /// What git said, with every form of the remote's secret and any key taken out.
 pub fn cleaned(text: &str, remote: &Remote) -> String {
     let mut text = redact_text(text).into_owned();
+    if let Some(auth) = &remote.auth
+        && auth.user.len() >= TOKEN_LIKE
+        && auth.secret.is_empty()
+    {
+        let encoded = percent_encoding::utf8_percent_encode(&auth.user, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+        for secret in [auth.user.as_str(), encoded.as_str()] {
+            text = text.replace(secret, "***");
+        }
+    }
     if let Some(auth) = &remote.auth
         && !auth.secret.is_empty()
     {
