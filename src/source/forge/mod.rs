@@ -21,7 +21,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 
 use crate::http;
-use crate::source::git::remote::{HttpAuth, Remote};
+use crate::source::git::remote::{HttpAuth, Remote, strip_userinfo};
 use crate::text::Safe;
 
 /// A forge token: from the environment or a file, never an argument; never printed.
@@ -357,7 +357,10 @@ impl Client {
     /// on api.github.com, its repositories on github.com), since the token goes with the clone.
     /// `Err` is why it is left out.
     pub fn clone_url(&self, raw: &str) -> Result<Url, String> {
-        let url = http::check_base_url(raw).map_err(|e| format!("unusable clone URL: {e:#}"))?;
+        let url = http::check_base_url(raw).map_err(|e| {
+            let why = format!("{e:#}").replace(raw, &strip_userinfo(raw));
+            format!("unusable clone URL: {why}")
+        })?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err("clone URL holds credentials".to_string());
         }
@@ -536,13 +539,15 @@ fn add(
     repo: Described,
 ) {
     let checked = client.clone_url(repo.clone_url);
+    // What the forge says is shown (in --list, in a skip): never with credentials it put in a
+    // URL, nor with the token should it echo it anywhere.
     let url = match &checked {
         Ok(u) => u.to_string(),
-        Err(_) => repo.clone_url.to_string(),
+        Err(_) => client.scrub(&strip_userinfo(repo.clone_url)),
     };
     let mut skipped = match checked {
-        Err(why) => Some(format!("{}: {why}", repo.name)),
-        Ok(_) => repo.no_repository.clone(),
+        Err(why) => Some(client.scrub(&format!("{}: {why}", repo.name))),
+        Ok(_) => repo.no_repository.as_deref().map(|why| client.scrub(why)),
     };
     if skipped.is_none() && repo.fork && !include.forks {
         skipped = Some("fork (--include-forks takes it)".to_string());

@@ -154,8 +154,8 @@ fn is_scp_like(s: &str) -> bool {
 }
 
 /// `s` with anything between `://` and the `@` of the authority taken out: for messages about a
-/// URL that could not be parsed.
-fn strip_userinfo(s: &str) -> String {
+/// URL that could not be parsed, or one a forge listed.
+pub fn strip_userinfo(s: &str) -> String {
     let Some((scheme, rest)) = s.split_once("://") else {
         return s.to_string();
     };
