@@ -762,8 +762,20 @@ fn a_token_the_forge_echoes_back_in_a_clone_url_or_a_name_is_not_shown() {
     api.page(
         "/orgs/acme/repos?type=all&per_page=100",
         json!([
-            github_repo(&format!("http://x-access-token:{tok}@127.0.0.1:9/git"), "acme/a", false, false, false),
-            github_repo(&format!("https://{tok}@evil.example"), "acme/c", false, false, false),
+            github_repo(
+                &format!("http://x-access-token:{tok}@127.0.0.1:9/git"),
+                "acme/a",
+                false,
+                false,
+                false
+            ),
+            github_repo(
+                &format!("https://{tok}@evil.example"),
+                "acme/c",
+                false,
+                false,
+                false
+            ),
             named,
         ]),
         None,
@@ -772,7 +784,14 @@ fn a_token_the_forge_echoes_back_in_a_clone_url_or_a_name_is_not_shown() {
         &tree,
         "GITHUB_TOKEN",
         &tok,
-        &["github", "--org", "acme", "--github-api-url", &api.url(), "--list"],
+        &[
+            "github",
+            "--org",
+            "acme",
+            "--github-api-url",
+            &api.url(),
+            "--list",
+        ],
     );
     r.expect_code(0);
     assert_token_hidden(&r, &tok);
@@ -781,5 +800,9 @@ fn a_token_the_forge_echoes_back_in_a_clone_url_or_a_name_is_not_shown() {
             .is_some_and(|l| l.contains("[skipped: acme/a: clone URL holds credentials")),
         "{r}"
     );
-    assert_eq!(r.stdout.lines().filter(|l| l.contains("[skipped:")).count(), 3, "{r}");
+    assert_eq!(
+        r.stdout.lines().filter(|l| l.contains("[skipped:")).count(),
+        3,
+        "{r}"
+    );
 }

@@ -321,14 +321,23 @@ sgtest!(
         let first = GitHttp::redirecting(&elsewhere.url(""));
         let run = scan(
             dir.root(),
-            &["git", "-q", "-f", "json", &first.url_with("bot", &secret, "app.git")],
+            &[
+                "git",
+                "-q",
+                "-f",
+                "json",
+                &first.url_with("bot", &secret, "app.git"),
+            ],
         );
         assert!(
             first.requests().iter().any(|r| r.contains("/app.git/info/refs")),
             "{run}"
         );
         assert_eq!(elsewhere.authorized(), Vec::<String>::new(), "{run}");
-        assert!(!run.stdout.contains(&secret) && !run.stderr.contains(&secret), "{run}");
+        assert!(
+            !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
+            "{run}"
+        );
     }
 );
 
@@ -342,18 +351,34 @@ sgtest!(
         let (_, k) = planted(&served, "app", &mut keys, 1);
         let secret = keys.token(30);
         let server = GitHttp::start(&served);
-        let url = server.url("app.git").replace("http://", &format!("http://{secret}@"));
+        let url = server
+            .url("app.git")
+            .replace("http://", &format!("http://{secret}@"));
         let run = scan(
             dir.root(),
             &[
-                "git", "-q", "-f", "json", &url, "--clone-dir", "mirrors", "-o", "report.json",
+                "git",
+                "-q",
+                "-f",
+                "json",
+                &url,
+                "--clone-dir",
+                "mirrors",
+                "-o",
+                "report.json",
             ],
         );
         run.expect_code(1);
         let report = std::fs::read_to_string(dir.root().join("report.json")).unwrap();
-        assert_eq!(fps(&serde_json::from_str(&report).unwrap()), set(&[&k.old, &k.branch, &k.pull]));
+        assert_eq!(
+            fps(&serde_json::from_str(&report).unwrap()),
+            set(&[&k.old, &k.branch, &k.pull])
+        );
         assert!(!report.contains(&secret), "{report}");
-        assert!(!run.stdout.contains(&secret) && !run.stderr.contains(&secret), "{run}");
+        assert!(
+            !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
+            "{run}"
+        );
         for entry in std::fs::read_dir(dir.root().join("mirrors")).unwrap() {
             let path = entry.unwrap().path();
             assert!(!path.to_string_lossy().contains(&secret));

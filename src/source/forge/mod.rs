@@ -373,6 +373,24 @@ impl Client {
                 "clone URL on host {h}, not the forge's {forge_host} (the token is not sent there)"
             ));
         }
+        // Another port of the forge's host is another server, maybe not the forge's. Loopback is
+        // exempt: a forge and its git server on one machine (and the tests' fakes) listen apart.
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if !loopback
+            && (url.scheme() != self.base.scheme()
+                || url.port_or_known_default() != self.base.port_or_known_default())
+        {
+            return Err(format!(
+                "clone URL on {}, not the forge API's {} (the token is not sent there)",
+                url.origin().ascii_serialization(),
+                self.base.origin().ascii_serialization()
+            ));
+        }
         Ok(url)
     }
 
@@ -641,6 +659,28 @@ mod tests {
             ),
             Some(u64::MAX - 999)
         );
+    }
+
+    #[test]
+    fn clone_urls_only_on_the_forges_host_and_port() {
+        let client = Client::new(
+            "GitHub",
+            "https://api.forge.example",
+            Some(Token("t0ken".into())),
+            Scheme::Bearer,
+            ClientOptions::default(),
+        )
+        .unwrap();
+        assert!(client.clone_url("https://forge.example/a/b.git").is_ok());
+        assert!(client.clone_url("https://forge.example:443/a/b.git").is_ok());
+        assert!(client.clone_url("https://api.forge.example/a/b.git").is_ok());
+        for off in [
+            "https://forge.example:8443/a/b.git",
+            "https://other.example/a/b.git",
+            "https://forge.example.other.example/a/b.git",
+        ] {
+            assert!(client.clone_url(off).is_err(), "{off}");
+        }
     }
 
     #[test]

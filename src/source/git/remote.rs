@@ -313,8 +313,8 @@ pub fn git_command(remote: &Remote) -> Command {
         if auth.secret.is_empty() {
             config.push((format!("credential.{scope}.username"), auth.user.clone()));
         } else {
-            let basic = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{}", auth.user, auth.secret));
+            let basic =
+                base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.user, auth.secret));
             config.push((
                 format!("http.{scope}.extraHeader"),
                 format!("Authorization: Basic {basic}"),
@@ -392,8 +392,8 @@ pub fn cleaned(text: &str, remote: &Remote) -> String {
         && auth.user.len() >= TOKEN_LIKE
         && auth.secret.is_empty()
     {
-        let encoded = percent_encoding::utf8_percent_encode(&auth.user, percent_encoding::NON_ALPHANUMERIC)
-            .to_string();
+        let encoded =
+            percent_encoding::utf8_percent_encode(&auth.user, percent_encoding::NON_ALPHANUMERIC).to_string();
         for secret in [auth.user.as_str(), encoded.as_str()] {
             text = text.replace(secret, "***");
         }
