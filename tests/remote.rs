@@ -387,3 +387,38 @@ sgtest!(
         }
     }
 );
+
+sgtest!(
+    remote_a_kept_mirror_with_config_a_clone_never_writes_is_not_fetched_into,
+    |dir, cmd| {
+        // A --clone-dir restored from a shared cache is only as trusted as whoever wrote the
+        // cache: a mirror's own config could send the credential through a proxy of theirs.
+        let mut keys = KeyGen::new(265);
+        let served = dir.root().join("srv");
+        planted(&served, "app", &mut keys, 1);
+        let secret = keys.token(30);
+        let server = GitHttp::with_auth(&served, "bot", &secret);
+        let proxy = GitHttp::start(&served);
+        let url = server.url_with("bot", &secret, "app.git");
+        let args = ["git", "-q", "-f", "json", &url, "--clone-dir", "mirrors"];
+        scan(dir.root(), &args).expect_code(1);
+        let mirror = std::fs::read_dir(dir.root().join("mirrors"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "git"))
+            .unwrap();
+        let config = mirror.join("config");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!("[http]\n\tproxy = {}\n", proxy.url("")));
+        std::fs::write(&config, text).unwrap();
+
+        let run = scan(dir.root(), &args);
+        assert_eq!(proxy.authorized(), Vec::<String>::new(), "{run}");
+        run.expect_code(2);
+        assert!(run.stderr.contains("http.proxy"), "{run}");
+        assert!(
+            !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
+            "{run}"
+        );
+    }
+);

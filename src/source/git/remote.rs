@@ -237,6 +237,7 @@ impl Clones {
     pub fn fetch(&self, remote: &Remote) -> Result<PathBuf> {
         let path = self.path_of(&remote.url);
         if path.join("HEAD").is_file() {
+            check_kept(&path)?;
             let mut cmd = git_command(remote);
             cmd.arg("--git-dir")
                 .arg(&path)
@@ -273,6 +274,66 @@ impl Clones {
             let _ = std::fs::remove_dir_all(path);
         }
     }
+}
+
+/// What `git clone --mirror` writes in a mirror's config (on any platform, any object format).
+const CLONE_CONFIG: [&str; 12] = [
+    "core.repositoryformatversion",
+    "core.filemode",
+    "core.bare",
+    "core.ignorecase",
+    "core.precomposeunicode",
+    "core.symlinks",
+    "core.logallrefupdates",
+    "extensions.objectformat",
+    "extensions.refstorage",
+    "remote.origin.url",
+    "remote.origin.fetch",
+    "remote.origin.mirror",
+];
+
+/// A mirror a past run left is fetched into only if it is one: a directory, not a link to
+/// another, whose config holds only what a clone writes. A --clone-dir restored from a shared
+/// cache is as trusted as whoever wrote the cache, and a config of theirs (`http.proxy` with
+/// `http.sslVerify=false`, `credential.helper`, `url.*.insteadOf`) would hand them the token or
+/// run their command.
+fn check_kept(path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path)
+        .with_context(|| format!("cannot read the kept mirror {}", path.display()))?;
+    if !meta.is_dir() {
+        bail!(
+            "the kept mirror {} is not a directory (a link?); remove it to clone again",
+            path.display()
+        );
+    }
+    // Read by git as a plain file: `--file` follows no include, runs nothing.
+    let out = Command::new("git")
+        .args(["config", "--no-includes", "--name-only", "--list", "--file"])
+        .arg(path.join("config"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .context("cannot run git (is it installed and on PATH?)")?;
+    if !out.status.success() {
+        bail!(
+            "the kept mirror {} has a config git cannot read; remove it to clone again",
+            path.display()
+        );
+    }
+    let names = String::from_utf8_lossy(&out.stdout);
+    let odd: Vec<&str> = names
+        .lines()
+        .filter(|n| !CLONE_CONFIG.iter().any(|k| k.eq_ignore_ascii_case(n)))
+        .collect();
+    if !odd.is_empty() {
+        bail!(
+            "the kept mirror {} has config a clone never writes ({}); not fetched into: remove it to clone again",
+            path.display(),
+            escape(&odd.join(", "))
+        );
+    }
+    Ok(())
 }
 
 /// A `git` command that can neither prompt, nor run a hook, nor use a transport other than those
