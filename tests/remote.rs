@@ -422,3 +422,34 @@ sgtest!(
         );
     }
 );
+
+sgtest!(
+    remote_state_is_not_saved_when_the_report_could_not_be_written,
+    |dir, cmd| {
+        let mut keys = KeyGen::new(266);
+        let served = dir.root().join("srv");
+        let (_, k) = planted(&served, "app", &mut keys, 1);
+        let url = format!("file://{}", served.join("app.git").display());
+        let run = scan(
+            dir.root(),
+            &[
+                "git",
+                "-q",
+                &url,
+                "--state",
+                "state.json",
+                "-o",
+                "no/such/dir/report.json",
+            ],
+        );
+        run.expect_code(2);
+        // Nobody saw those findings: the next run must still bring them.
+        let run = scan(
+            dir.root(),
+            &["git", "-q", "-f", "json", &url, "--state", "state.json"],
+        );
+        run.expect_code(1);
+        assert_eq!(fps(&run.json()), set(&[&k.old, &k.branch, &k.pull]));
+        assert!(dir.root().join("state.json").is_file());
+    }
+);
