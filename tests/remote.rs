@@ -453,3 +453,110 @@ sgtest!(
         assert!(dir.root().join("state.json").is_file());
     }
 );
+
+sgtest!(
+    remote_state_after_a_force_push_sweeps_the_rewritten_commits,
+    |dir, cmd| {
+        let mut keys = KeyGen::new(267);
+        let served = dir.root().join("srv");
+        let (work, _) = planted(&served, "app", &mut keys, 1);
+        let url = format!("file://{}", served.join("app.git").display());
+        let args = [
+            "git",
+            "-q",
+            "-f",
+            "json",
+            &url,
+            "--state",
+            "state.json",
+            "--clone-dir",
+            "mirrors",
+        ];
+        scan(dir.root(), &args).expect_code(1);
+        // main rewritten: its last commit replaced by one that brings a key, the old one still
+        // in the kept mirror (fetch does not collect it).
+        let new = keys.key();
+        work.git(&["reset", "-q", "--hard", "HEAD~1"]);
+        work.write("rewritten.env", &env_line(&new));
+        work.commit("rewritten");
+        work.git(&[
+            "push",
+            "-q",
+            "--force",
+            served.join("app.git").to_str().unwrap(),
+            "main",
+        ]);
+        let run = scan(dir.root(), &args);
+        run.expect_code(1);
+        assert_eq!(fps(&run.json()), set(&[&new]));
+        // Moved back to where it was: nothing new, nothing reported.
+        work.git(&["reset", "-q", "--hard", "HEAD~1"]);
+        work.git(&[
+            "push",
+            "-q",
+            "--force",
+            served.join("app.git").to_str().unwrap(),
+            "main",
+        ]);
+        let run = scan(dir.root(), &args);
+        run.expect_code(0);
+    }
+);
+
+sgtest!(
+    remote_the_secret_is_in_no_argv_of_any_git_sgscan_runs,
+    |dir, cmd| {
+        let mut keys = KeyGen::new(268);
+        let served = dir.root().join("srv");
+        planted(&served, "app", &mut keys, 1);
+        let secret = keys.token(30);
+        let server = GitHttp::with_auth(&served, "bot", &secret);
+        // A `git` first on PATH that writes down its arguments, then runs the real one.
+        let real = String::from_utf8(
+            std::process::Command::new("sh")
+                .args(["-c", "command -v git"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let bin = dir.root().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let log = dir.root().join("argv.log");
+        let script = bin.join("git");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+                log.display(),
+                real.trim()
+            ),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let url = server.url_with("bot", &secret, "app.git");
+        for _ in 0..2 {
+            let run = crate::util::run(crate::util::sgscan(dir.root()).env("PATH", &path).args([
+                "git",
+                "-q",
+                &url,
+                "--clone-dir",
+                "mirrors",
+            ]));
+            run.expect_code(1);
+        }
+        let argv = std::fs::read_to_string(&log).unwrap();
+        assert!(argv.contains("clone") && argv.contains("fetch"), "{argv}");
+        assert!(!argv.contains(&secret) && !argv.contains("bot"), "{argv}");
+        let basic = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("bot:{secret}"),
+        );
+        assert!(!argv.contains(&basic), "{argv}");
+    }
+);
