@@ -420,6 +420,19 @@ sgtest!(
             !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
             "{run}"
         );
+
+        // A mirror that is a link to a repository elsewhere is not fetched into through it.
+        #[cfg(unix)]
+        {
+            let elsewhere = dir.root().join("elsewhere.git");
+            std::fs::rename(&mirror, &elsewhere).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, &mirror).unwrap();
+            let text = std::fs::read_to_string(&config).unwrap();
+            std::fs::write(&config, text.replace("proxy", "x-proxy")).unwrap();
+            let run = scan(dir.root(), &args);
+            run.expect_code(2);
+            assert!(run.stderr.contains("not a directory"), "{run}");
+        }
     }
 );
 
@@ -558,5 +571,24 @@ sgtest!(
             format!("bot:{secret}"),
         );
         assert!(!argv.contains(&basic), "{argv}");
+    }
+);
+
+sgtest!(
+    remote_urls_that_smuggle_an_option_or_a_command_run_nothing,
+    |dir, cmd| {
+        let marker = dir.root().join("pwned");
+        let m = marker.display().to_string();
+        for hostile in [
+            format!("ssh://-oProxyCommand=touch%20{m}/x.git"),
+            format!("git@-oProxyCommand=touch {m}:x.git"),
+            format!("ext::sh -c touch% {m}"),
+            format!("--upload-pack=touch {m}"),
+            format!("ssh://git@127.0.0.1:1/--upload-pack=touch%20{m}"),
+        ] {
+            let run = scan(dir.root(), &["git", "-q", "-f", "json", &hostile]);
+            run.expect_code(2);
+            assert!(!marker.exists(), "{hostile} ran a command:\n{run}");
+        }
     }
 );
