@@ -750,3 +750,59 @@ fn gitea_lists_organisations_by_link_pages_with_its_token_header() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn a_token_the_forge_echoes_back_in_a_clone_url_or_a_name_is_not_shown() {
+    let tree = Tree::new();
+    let api = FakeForge::start();
+    let tok = token("ghe");
+    let mut named = github_repo("http://127.0.0.1:9/git", "acme/b", false, false, false);
+    named["full_name"] = json!(format!("acme/{tok}"));
+    named["clone_url"] = json!(format!("https://evil.example/{tok}.git"));
+    api.page(
+        "/orgs/acme/repos?type=all&per_page=100",
+        json!([
+            github_repo(
+                &format!("http://x-access-token:{tok}@127.0.0.1:9/git"),
+                "acme/a",
+                false,
+                false,
+                false
+            ),
+            github_repo(
+                &format!("https://{tok}@evil.example"),
+                "acme/c",
+                false,
+                false,
+                false
+            ),
+            named,
+        ]),
+        None,
+    );
+    let r = forge_run(
+        &tree,
+        "GITHUB_TOKEN",
+        &tok,
+        &[
+            "github",
+            "--org",
+            "acme",
+            "--github-api-url",
+            &api.url(),
+            "--list",
+        ],
+    );
+    r.expect_code(0);
+    assert_token_hidden(&r, &tok);
+    assert!(
+        line(&r, "http://127.0.0.1:9/git/acme/a.git")
+            .is_some_and(|l| l.contains("[skipped: acme/a: clone URL holds credentials")),
+        "{r}"
+    );
+    assert_eq!(
+        r.stdout.lines().filter(|l| l.contains("[skipped:")).count(),
+        3,
+        "{r}"
+    );
+}

@@ -308,3 +308,287 @@ fn githttp_serve_for_bench() {
         std::thread::park();
     }
 }
+
+sgtest!(
+    remote_a_redirect_to_another_server_gets_no_credential,
+    |dir, cmd| {
+        let mut keys = KeyGen::new(263);
+        let served = dir.root().join("srv");
+        planted(&served, "app", &mut keys, 1);
+        let secret = keys.token(30);
+        // The other server takes anyone: only what it was sent tells whether the secret went along.
+        let elsewhere = GitHttp::start(&served);
+        let first = GitHttp::redirecting(&elsewhere.url(""));
+        let run = scan(
+            dir.root(),
+            &[
+                "git",
+                "-q",
+                "-f",
+                "json",
+                &first.url_with("bot", &secret, "app.git"),
+            ],
+        );
+        assert!(
+            first.requests().iter().any(|r| r.contains("/app.git/info/refs")),
+            "{run}"
+        );
+        assert_eq!(elsewhere.authorized(), Vec::<String>::new(), "{run}");
+        assert!(
+            !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
+            "{run}"
+        );
+    }
+);
+
+sgtest!(
+    remote_a_user_name_in_the_url_is_no_more_shown_than_a_password,
+    |dir, cmd| {
+        // `https://TOKEN@host/…` is how many pass a token: the user name alone must not reach a
+        // report, an error, git's argv or the mirror's config either.
+        let mut keys = KeyGen::new(264);
+        let served = dir.root().join("srv");
+        let (_, k) = planted(&served, "app", &mut keys, 1);
+        let secret = keys.token(30);
+        let server = GitHttp::start(&served);
+        let url = server
+            .url("app.git")
+            .replace("http://", &format!("http://{secret}@"));
+        let run = scan(
+            dir.root(),
+            &[
+                "git",
+                "-q",
+                "-f",
+                "json",
+                &url,
+                "--clone-dir",
+                "mirrors",
+                "-o",
+                "report.json",
+            ],
+        );
+        run.expect_code(1);
+        let report = std::fs::read_to_string(dir.root().join("report.json")).unwrap();
+        assert_eq!(
+            fps(&serde_json::from_str(&report).unwrap()),
+            set(&[&k.old, &k.branch, &k.pull])
+        );
+        assert!(!report.contains(&secret), "{report}");
+        assert!(
+            !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
+            "{run}"
+        );
+        for entry in std::fs::read_dir(dir.root().join("mirrors")).unwrap() {
+            let path = entry.unwrap().path();
+            assert!(!path.to_string_lossy().contains(&secret));
+            let config = std::fs::read_to_string(path.join("config")).unwrap_or_default();
+            assert!(!config.contains(&secret), "{config}");
+        }
+    }
+);
+
+sgtest!(
+    remote_a_kept_mirror_with_config_a_clone_never_writes_is_not_fetched_into,
+    |dir, cmd| {
+        // A --clone-dir restored from a shared cache is only as trusted as whoever wrote the
+        // cache: a mirror's own config could send the credential through a proxy of theirs.
+        let mut keys = KeyGen::new(265);
+        let served = dir.root().join("srv");
+        planted(&served, "app", &mut keys, 1);
+        let secret = keys.token(30);
+        let server = GitHttp::with_auth(&served, "bot", &secret);
+        let proxy = GitHttp::start(&served);
+        let url = server.url_with("bot", &secret, "app.git");
+        let args = ["git", "-q", "-f", "json", &url, "--clone-dir", "mirrors"];
+        scan(dir.root(), &args).expect_code(1);
+        let mirror = std::fs::read_dir(dir.root().join("mirrors"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "git"))
+            .unwrap();
+        let config = mirror.join("config");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!("[http]\n\tproxy = {}\n", proxy.url("")));
+        std::fs::write(&config, text).unwrap();
+
+        let run = scan(dir.root(), &args);
+        assert_eq!(proxy.authorized(), Vec::<String>::new(), "{run}");
+        run.expect_code(2);
+        assert!(run.stderr.contains("http.proxy"), "{run}");
+        assert!(
+            !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
+            "{run}"
+        );
+
+        // A mirror that is a link to a repository elsewhere is not fetched into through it.
+        #[cfg(unix)]
+        {
+            let elsewhere = dir.root().join("elsewhere.git");
+            std::fs::rename(&mirror, &elsewhere).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, &mirror).unwrap();
+            let text = std::fs::read_to_string(&config).unwrap();
+            std::fs::write(&config, text.replace("proxy", "x-proxy")).unwrap();
+            let run = scan(dir.root(), &args);
+            run.expect_code(2);
+            assert!(run.stderr.contains("not a directory"), "{run}");
+        }
+    }
+);
+
+sgtest!(
+    remote_state_is_not_saved_when_the_report_could_not_be_written,
+    |dir, cmd| {
+        let mut keys = KeyGen::new(266);
+        let served = dir.root().join("srv");
+        let (_, k) = planted(&served, "app", &mut keys, 1);
+        let url = format!("file://{}", served.join("app.git").display());
+        let run = scan(
+            dir.root(),
+            &[
+                "git",
+                "-q",
+                &url,
+                "--state",
+                "state.json",
+                "-o",
+                "no/such/dir/report.json",
+            ],
+        );
+        run.expect_code(2);
+        // Nobody saw those findings: the next run must still bring them.
+        let run = scan(
+            dir.root(),
+            &["git", "-q", "-f", "json", &url, "--state", "state.json"],
+        );
+        run.expect_code(1);
+        assert_eq!(fps(&run.json()), set(&[&k.old, &k.branch, &k.pull]));
+        assert!(dir.root().join("state.json").is_file());
+    }
+);
+
+sgtest!(
+    remote_state_after_a_force_push_sweeps_the_rewritten_commits,
+    |dir, cmd| {
+        let mut keys = KeyGen::new(267);
+        let served = dir.root().join("srv");
+        let (work, _) = planted(&served, "app", &mut keys, 1);
+        let url = format!("file://{}", served.join("app.git").display());
+        let args = [
+            "git",
+            "-q",
+            "-f",
+            "json",
+            &url,
+            "--state",
+            "state.json",
+            "--clone-dir",
+            "mirrors",
+        ];
+        scan(dir.root(), &args).expect_code(1);
+        // main rewritten: its last commit replaced by one that brings a key, the old one still
+        // in the kept mirror (fetch does not collect it).
+        let new = keys.key();
+        work.git(&["reset", "-q", "--hard", "HEAD~1"]);
+        work.write("rewritten.env", &env_line(&new));
+        work.commit("rewritten");
+        work.git(&[
+            "push",
+            "-q",
+            "--force",
+            served.join("app.git").to_str().unwrap(),
+            "main",
+        ]);
+        let run = scan(dir.root(), &args);
+        run.expect_code(1);
+        assert_eq!(fps(&run.json()), set(&[&new]));
+        // Moved back to where it was: nothing new, nothing reported.
+        work.git(&["reset", "-q", "--hard", "HEAD~1"]);
+        work.git(&[
+            "push",
+            "-q",
+            "--force",
+            served.join("app.git").to_str().unwrap(),
+            "main",
+        ]);
+        let run = scan(dir.root(), &args);
+        run.expect_code(0);
+    }
+);
+
+sgtest!(
+    remote_the_secret_is_in_no_argv_of_any_git_sgscan_runs,
+    |dir, cmd| {
+        let mut keys = KeyGen::new(268);
+        let served = dir.root().join("srv");
+        planted(&served, "app", &mut keys, 1);
+        let secret = keys.token(30);
+        let server = GitHttp::with_auth(&served, "bot", &secret);
+        // A `git` first on PATH that writes down its arguments, then runs the real one.
+        let real = String::from_utf8(
+            std::process::Command::new("sh")
+                .args(["-c", "command -v git"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let bin = dir.root().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let log = dir.root().join("argv.log");
+        let script = bin.join("git");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+                log.display(),
+                real.trim()
+            ),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let url = server.url_with("bot", &secret, "app.git");
+        for _ in 0..2 {
+            let run = crate::util::run(crate::util::sgscan(dir.root()).env("PATH", &path).args([
+                "git",
+                "-q",
+                &url,
+                "--clone-dir",
+                "mirrors",
+            ]));
+            run.expect_code(1);
+        }
+        let argv = std::fs::read_to_string(&log).unwrap();
+        assert!(argv.contains("clone") && argv.contains("fetch"), "{argv}");
+        assert!(!argv.contains(&secret) && !argv.contains("bot"), "{argv}");
+        let basic = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("bot:{secret}"),
+        );
+        assert!(!argv.contains(&basic), "{argv}");
+    }
+);
+
+sgtest!(
+    remote_urls_that_smuggle_an_option_or_a_command_run_nothing,
+    |dir, cmd| {
+        let marker = dir.root().join("pwned");
+        let m = marker.display().to_string();
+        for hostile in [
+            format!("ssh://-oProxyCommand=touch%20{m}/x.git"),
+            format!("git@-oProxyCommand=touch {m}:x.git"),
+            format!("ext::sh -c touch% {m}"),
+            format!("--upload-pack=touch {m}"),
+            format!("ssh://git@127.0.0.1:1/--upload-pack=touch%20{m}"),
+        ] {
+            let run = scan(dir.root(), &["git", "-q", "-f", "json", &hostile]);
+            run.expect_code(2);
+            assert!(!marker.exists(), "{hostile} ran a command:\n{run}");
+        }
+    }
+);

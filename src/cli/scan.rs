@@ -176,13 +176,15 @@ pub fn sweep(
     if let (Some(range), Some(first)) = (&args.range, target.repositories.first_mut()) {
         first.ranges.push(redact_text(range).into_owned());
     }
+    // Saved only once the report is written: a state that says "swept" for findings no report
+    // holds would keep them out of every later run.
+    let mut recorded = None;
     let mut finish = |outcome: &mut Outcome| -> Result<()> {
-        let (Some(mut state), Some(file)) = (state.take(), &args.sweep.state) else {
+        let Some(mut state) = state.take() else {
             return Ok(());
         };
         let swept = std::mem::take(&mut *source.swept.lock().unwrap_or_else(|e| e.into_inner()));
         state.record(swept, outcome);
-        let saved = state.save(file);
         if args.sweep.all_findings {
             let kept = state.report_kept(&names, outcome);
             if kept > 0 {
@@ -192,7 +194,8 @@ pub fn sweep(
                 ));
             }
         }
-        saved
+        recorded = Some(state);
+        Ok(())
     };
     let run = Run {
         mode,
@@ -202,7 +205,11 @@ pub fn sweep(
         target,
         finish: Some(&mut finish),
     };
-    run.go(&source, &args.common, settings).map(|(_, code)| code)
+    let (_, code) = run.go(&source, &args.common, settings)?;
+    if let (Some(state), Some(file)) = (recorded, &args.sweep.state) {
+        state.save(file)?;
+    }
+    Ok(code)
 }
 
 pub fn staged(args: StagedArgs) -> Result<i32> {

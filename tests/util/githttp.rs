@@ -25,8 +25,12 @@ struct Shared {
     auth: Option<String>,
     /// Every name of the form `NAME-N.git` is served from `NAME.git` (one mirror under many names).
     aliases: bool,
+    /// Every request is answered `301 Moved` to this base URL with the same path and query.
+    redirect: Mutex<Option<String>>,
     /// Request lines seen (`GET /org/app.git/info/refs?service=git-upload-pack`).
     log: Mutex<Vec<String>>,
+    /// Request lines that carried an `Authorization` header.
+    authorized: Mutex<Vec<String>>,
 }
 
 impl GitHttp {
@@ -46,6 +50,13 @@ impl GitHttp {
         GitHttp::serve(root, None, true)
     }
 
+    /// Serves nothing: sends every request to `base` (another server's `url("")`) by a 301.
+    pub fn redirecting(base: &str) -> GitHttp {
+        let s = GitHttp::serve(Path::new("/nonexistent"), None, false);
+        *s.shared.redirect.lock().unwrap() = Some(base.trim_end_matches('/').to_string());
+        s
+    }
+
     fn serve(root: &Path, auth: Option<String>, aliases: bool) -> GitHttp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let port = listener.local_addr().unwrap().port();
@@ -53,7 +64,9 @@ impl GitHttp {
             root: root.to_path_buf(),
             auth,
             aliases,
+            redirect: Mutex::new(None),
             log: Mutex::new(Vec::new()),
+            authorized: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
         std::thread::spawn(move || {
@@ -80,6 +93,11 @@ impl GitHttp {
     pub fn requests(&self) -> Vec<String> {
         self.shared.log.lock().unwrap().clone()
     }
+
+    /// The requests that carried an `Authorization` header.
+    pub fn authorized(&self) -> Vec<String> {
+        self.shared.authorized.lock().unwrap().clone()
+    }
 }
 
 fn handle(conn: TcpStream, s: &Shared) -> std::io::Result<()> {
@@ -105,6 +123,15 @@ fn handle(conn: TcpStream, s: &Shared) -> std::io::Result<()> {
     }
     s.log.lock().unwrap().push(request.clone());
     let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    if header("authorization").is_some() {
+        s.authorized.lock().unwrap().push(request.clone());
+    }
+    if let Some(base) = s.redirect.lock().unwrap().clone() {
+        return out.write_all(
+            format!("HTTP/1.1 301 Moved Permanently\r\nLocation: {base}{target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+    }
     if let Some(want) = &s.auth
         && header("authorization").as_deref() != Some(want.as_str())
     {

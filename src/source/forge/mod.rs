@@ -21,7 +21,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 
 use crate::http;
-use crate::source::git::remote::{HttpAuth, Remote};
+use crate::source::git::remote::{HttpAuth, Remote, strip_userinfo};
 use crate::text::Safe;
 
 /// A forge token: from the environment or a file, never an argument; never printed.
@@ -357,7 +357,10 @@ impl Client {
     /// on api.github.com, its repositories on github.com), since the token goes with the clone.
     /// `Err` is why it is left out.
     pub fn clone_url(&self, raw: &str) -> Result<Url, String> {
-        let url = http::check_base_url(raw).map_err(|e| format!("unusable clone URL: {e:#}"))?;
+        let url = http::check_base_url(raw).map_err(|e| {
+            let why = format!("{e:#}").replace(raw, &strip_userinfo(raw));
+            format!("unusable clone URL: {why}")
+        })?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err("clone URL holds credentials".to_string());
         }
@@ -368,6 +371,24 @@ impl Client {
         if h != api && h != forge_host {
             return Err(format!(
                 "clone URL on host {h}, not the forge's {forge_host} (the token is not sent there)"
+            ));
+        }
+        // Another port of the forge's host is another server, maybe not the forge's. Loopback is
+        // exempt: a forge and its git server on one machine (and the tests' fakes) listen apart.
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if !loopback
+            && (url.scheme() != self.base.scheme()
+                || url.port_or_known_default() != self.base.port_or_known_default())
+        {
+            return Err(format!(
+                "clone URL on {}, not the forge API's {} (the token is not sent there)",
+                url.origin().ascii_serialization(),
+                self.base.origin().ascii_serialization()
             ));
         }
         Ok(url)
@@ -536,13 +557,15 @@ fn add(
     repo: Described,
 ) {
     let checked = client.clone_url(repo.clone_url);
+    // What the forge says is shown (in --list, in a skip): never with credentials it put in a
+    // URL, nor with the token should it echo it anywhere.
     let url = match &checked {
         Ok(u) => u.to_string(),
-        Err(_) => repo.clone_url.to_string(),
+        Err(_) => client.scrub(&strip_userinfo(repo.clone_url)),
     };
     let mut skipped = match checked {
-        Err(why) => Some(format!("{}: {why}", repo.name)),
-        Ok(_) => repo.no_repository.clone(),
+        Err(why) => Some(client.scrub(&format!("{}: {why}", repo.name))),
+        Ok(_) => repo.no_repository.as_deref().map(|why| client.scrub(why)),
     };
     if skipped.is_none() && repo.fork && !include.forks {
         skipped = Some("fork (--include-forks takes it)".to_string());
@@ -636,6 +659,28 @@ mod tests {
             ),
             Some(u64::MAX - 999)
         );
+    }
+
+    #[test]
+    fn clone_urls_only_on_the_forges_host_and_port() {
+        let client = Client::new(
+            "GitHub",
+            "https://api.forge.example",
+            Some(Token("t0ken".into())),
+            Scheme::Bearer,
+            ClientOptions::default(),
+        )
+        .unwrap();
+        assert!(client.clone_url("https://forge.example/a/b.git").is_ok());
+        assert!(client.clone_url("https://forge.example:443/a/b.git").is_ok());
+        assert!(client.clone_url("https://api.forge.example/a/b.git").is_ok());
+        for off in [
+            "https://forge.example:8443/a/b.git",
+            "https://other.example/a/b.git",
+            "https://forge.example.other.example/a/b.git",
+        ] {
+            assert!(client.clone_url(off).is_err(), "{off}");
+        }
     }
 
     #[test]

@@ -109,22 +109,25 @@ pub fn parse_target(s: &str, allow_insecure: bool) -> Result<Target> {
         );
     }
     let mut auth = None;
-    if let Some(password) = url.password().map(str::to_string) {
-        let decode = |v: &str| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        if matches!(scheme.as_str(), "http" | "https") {
+    let decode = |v: &str| {
+        percent_encoding::percent_decode_str(v)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    if matches!(scheme.as_str(), "http" | "https") {
+        // A user name alone is often a token (`https://TOKEN@host/…`): it leaves the URL as a
+        // password does, and git learns it from the environment (an empty secret: the user name
+        // for its credential helpers).
+        if !url.username().is_empty() || url.password().is_some() {
             auth = Some(HttpAuth {
                 user: decode(url.username()),
-                secret: decode(&password),
+                secret: decode(url.password().unwrap_or("")),
             });
             let _ = url.set_username("");
         }
-        // ssh and git take no password from a URL: it is dropped, never shown.
-        let _ = url.set_password(None);
     }
+    // ssh and git take no password from a URL: it is dropped, never shown.
+    let _ = url.set_password(None);
     Ok(Target::Remote(Remote {
         url: url.to_string(),
         auth,
@@ -151,8 +154,8 @@ fn is_scp_like(s: &str) -> bool {
 }
 
 /// `s` with anything between `://` and the `@` of the authority taken out: for messages about a
-/// URL that could not be parsed.
-fn strip_userinfo(s: &str) -> String {
+/// URL that could not be parsed, or one a forge listed.
+pub fn strip_userinfo(s: &str) -> String {
     let Some((scheme, rest)) = s.split_once("://") else {
         return s.to_string();
     };
@@ -234,6 +237,7 @@ impl Clones {
     pub fn fetch(&self, remote: &Remote) -> Result<PathBuf> {
         let path = self.path_of(&remote.url);
         if path.join("HEAD").is_file() {
+            check_kept(&path)?;
             let mut cmd = git_command(remote);
             cmd.arg("--git-dir")
                 .arg(&path)
@@ -272,6 +276,66 @@ impl Clones {
     }
 }
 
+/// What `git clone --mirror` writes in a mirror's config (on any platform, any object format).
+const CLONE_CONFIG: [&str; 12] = [
+    "core.repositoryformatversion",
+    "core.filemode",
+    "core.bare",
+    "core.ignorecase",
+    "core.precomposeunicode",
+    "core.symlinks",
+    "core.logallrefupdates",
+    "extensions.objectformat",
+    "extensions.refstorage",
+    "remote.origin.url",
+    "remote.origin.fetch",
+    "remote.origin.mirror",
+];
+
+/// A mirror a past run left is fetched into only if it is one: a directory, not a link to
+/// another, whose config holds only what a clone writes. A --clone-dir restored from a shared
+/// cache is as trusted as whoever wrote the cache, and a config of theirs (`http.proxy` with
+/// `http.sslVerify=false`, `credential.helper`, `url.*.insteadOf`) would hand them the token or
+/// run their command.
+fn check_kept(path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path)
+        .with_context(|| format!("cannot read the kept mirror {}", path.display()))?;
+    if !meta.is_dir() {
+        bail!(
+            "the kept mirror {} is not a directory (a link?); remove it to clone again",
+            path.display()
+        );
+    }
+    // Read by git as a plain file: `--file` follows no include, runs nothing.
+    let out = Command::new("git")
+        .args(["config", "--no-includes", "--name-only", "--list", "--file"])
+        .arg(path.join("config"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .context("cannot run git (is it installed and on PATH?)")?;
+    if !out.status.success() {
+        bail!(
+            "the kept mirror {} has a config git cannot read; remove it to clone again",
+            path.display()
+        );
+    }
+    let names = String::from_utf8_lossy(&out.stdout);
+    let odd: Vec<&str> = names
+        .lines()
+        .filter(|n| !CLONE_CONFIG.iter().any(|k| k.eq_ignore_ascii_case(n)))
+        .collect();
+    if !odd.is_empty() {
+        bail!(
+            "the kept mirror {} has config a clone never writes ({}); not fetched into: remove it to clone again",
+            path.display(),
+            escape(&odd.join(", "))
+        );
+    }
+    Ok(())
+}
+
 /// A `git` command that can neither prompt, nor run a hook, nor use a transport other than those
 /// named (`ext::` runs a command), nor stall forever on a dead HTTP connection; credentials of
 /// `remote` are in its environment, never its arguments.
@@ -307,12 +371,20 @@ pub fn git_command(remote: &Remote) -> Command {
     if let Some(auth) = &remote.auth
         && let Some(scope) = header_scope(&remote.url)
     {
-        let basic =
-            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.user, auth.secret));
-        config.push((
-            format!("http.{scope}.extraHeader"),
-            format!("Authorization: Basic {basic}"),
-        ));
+        if auth.secret.is_empty() {
+            config.push((format!("credential.{scope}.username"), auth.user.clone()));
+        } else {
+            let basic =
+                base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.user, auth.secret));
+            config.push((
+                format!("http.{scope}.extraHeader"),
+                format!("Authorization: Basic {basic}"),
+            ));
+        }
+        // After a redirect git sends its later requests, extra header included, to the server
+        // the redirect named, whatever the header's URL scope says: with a credential, no
+        // redirect is followed.
+        config.push(("http.followRedirects".into(), "false".into()));
     }
     // Appended to what the caller's environment sets already.
     let first: usize = std::env::var("GIT_CONFIG_COUNT")
@@ -370,9 +442,23 @@ fn run_git(mut cmd: Command, remote: &Remote, what: &str) -> Result<()> {
     )
 }
 
+/// A user name without a password this long may be a token and is taken out of what git says; a
+/// shorter one (`git`, `alice`) is a name, and taking it out would garble the message.
+const TOKEN_LIKE: usize = 12;
+
 /// What git said, with every form of the remote's secret and any key taken out.
 pub fn cleaned(text: &str, remote: &Remote) -> String {
     let mut text = redact_text(text).into_owned();
+    if let Some(auth) = &remote.auth
+        && auth.user.len() >= TOKEN_LIKE
+        && auth.secret.is_empty()
+    {
+        let encoded =
+            percent_encoding::utf8_percent_encode(&auth.user, percent_encoding::NON_ALPHANUMERIC).to_string();
+        for secret in [auth.user.as_str(), encoded.as_str()] {
+            text = text.replace(secret, "***");
+        }
+    }
     if let Some(auth) = &remote.auth
         && !auth.secret.is_empty()
     {
