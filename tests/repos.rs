@@ -263,3 +263,53 @@ sgtest!(
         assert_eq!(repos[0]["ranges"], serde_json::json!(["HEAD~1..HEAD"]));
     }
 );
+
+sgtest!(
+    remote_urls_in_every_form_git_takes_lose_their_credentials_in_every_report,
+    |dir, cmd| {
+        let repo = Repo::init(&dir.root().join("r"));
+        repo.write("readme", "nothing here\n");
+        repo.commit("start");
+        let key = KeyGen::new(2501).key();
+        let secret = key.rsplit('.').next().unwrap().to_string();
+        let encoded = key.replace('.', "%2E");
+        // (remote URL, the host or path a report still names, what must not appear)
+        let cases = [
+            ("https://u:tok1@h.example:99999/r.git", "h.example:99999/r.git", "tok1"),
+            ("https://u:tok2@[zz]/r", "[zz]/r", "tok2"),
+            ("https://u:tok3@exa mple.com/r", "mple.com/r", "tok3"),
+            ("gcrypt::https://u:tok4@h.example/r", "h.example/r", "tok4"),
+            ("tok5@host:repo@x", "host:repo", "tok5"),
+            ("file:///srv/r.git?access_token=tok6", "/srv/r.git", "tok6"),
+            ("https://h.example/r?access_token=tok7#frag", "h.example/r", "tok7"),
+            ("ssh://u:tok8@[::1]:22/r", "[::1]:22/r", "tok8"),
+        ];
+        let hosted = format!("https://{key}.example.com/r");
+        let in_path = format!("https://h.example/{encoded}");
+        let keyed = [
+            (hosted.as_str(), "example.com/r"),
+            (in_path.as_str(), "h.example/"),
+        ];
+        let all = cases
+            .iter()
+            .map(|(u, shown, hidden)| (*u, *shown, *hidden))
+            .chain(keyed.iter().map(|(u, shown)| (*u, *shown, secret.as_str())));
+        for (url, shown, hidden) in all {
+            repo.git(&["config", "remote.origin.url", url]);
+            for format in ["json", "jsonl", "sarif", "html"] {
+                let r = scan(dir.root(), &["dir", "-q", "-f", format, "r"]);
+                r.expect_code(0);
+                let lower = hidden.to_lowercase();
+                assert!(
+                    !r.stdout.contains(hidden) && !r.stdout.contains(&lower),
+                    "--format {format} shows a credential of the remote at {shown}:\n{}",
+                    r.stdout.replace(hidden, "<HIDDEN>").replace(&lower, "<hidden>")
+                );
+                assert!(
+                    format == "sarif" || r.stdout.contains(shown),
+                    "--format {format} lost the remote's host ({shown})"
+                );
+            }
+        }
+    }
+);

@@ -37,7 +37,7 @@ pub(crate) use objects::{Bounded, find_bounded, too_big_reason};
 pub use push::{Push, PushedRef};
 pub use receive::{Incoming, RefUpdate};
 pub(crate) use repo::repo_ignore_files;
-pub use repo::{describe, open_repo, open_repo_with_refs};
+pub use repo::{describe, open_repo, open_repo_with_refs, public_url};
 pub use shard::parse_shard;
 
 use super::{Sink, Source};
