@@ -313,3 +313,57 @@ sgtest!(
         }
     }
 );
+
+sgtest!(
+    a_merged_hostile_target_is_bounded_redacted_and_stripped_of_credentials,
+    |dir, cmd| {
+        let key = KeyGen::new(2502).key();
+        std::fs::write(dir.root().join("readme"), "nothing here\n").unwrap();
+        let base = scan(dir.root(), &["dir", "-q", "-f", "json", "readme"]);
+        base.expect_code(0);
+        let base = base.json();
+        // Two reports of 3,000 repositories and roots each, half of them the same, a key in a
+        // root and a token in every remote URL; the second also as JSONL summary lines.
+        let report = |from: usize| {
+            let mut d = base.clone();
+            let repos: Vec<Value> = (from..from + 3000)
+                .map(|i| {
+                    serde_json::json!({
+                        "path": format!("/srv/r{i}"),
+                        "remote_url": format!("https://u:Zq9tok{i}@h.example/r{i}.git"),
+                    })
+                })
+                .collect();
+            let mut roots: Vec<Value> = (from..from + 3000).map(|i| format!("root{i}").into()).collect();
+            roots.push(format!("in/{key}").into());
+            d["target"]["repositories"] = repos.into();
+            d["target"]["roots"] = roots.into();
+            d
+        };
+        std::fs::write(dir.root().join("a.json"), report(0).to_string()).unwrap();
+        std::fs::write(dir.root().join("b.json"), report(1500).to_string()).unwrap();
+        let merged = scan(dir.root(), &["merge", "a.json", "b.json", "-f", "json"]);
+        merged.expect_code(0);
+        assert!(!merged.stdout.contains("Zq9tok"), "a remote's token survives the merge");
+        crate::util::assert_no_key(&merged.stdout, "the merged report", &[&key]);
+        let doc = merged.json();
+        let target = &doc["target"];
+        assert_eq!(target["repositories"][0]["remote_url"], "https://h.example/r0.git");
+        let (repos, roots) = (
+            target["repositories"].as_array().unwrap().len(),
+            target["roots"].as_array().unwrap().len(),
+        );
+        assert!(repos <= 1000 && roots <= 1000, "{repos} repositories, {roots} roots kept");
+        assert!(
+            has_note(&doc, "3500 more repositories") && has_note(&doc, "3501 more roots"),
+            "what is not listed is said: {:?}",
+            notes(&doc)
+        );
+        for format in ["html", "sarif", "jsonl"] {
+            let r = scan(dir.root(), &["merge", "a.json", "b.json", "-f", format]);
+            r.expect_code(0);
+            assert!(!r.stdout.contains("Zq9tok"), "--format {format}: a token survives");
+            crate::util::assert_no_key(&r.stdout, format, &[&key]);
+        }
+    }
+);
