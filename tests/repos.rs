@@ -275,13 +275,21 @@ sgtest!(
         let encoded = key.replace('.', "%2E");
         // (remote URL, the host or path a report still names, what must not appear)
         let cases = [
-            ("https://u:tok1@h.example:99999/r.git", "h.example:99999/r.git", "tok1"),
+            (
+                "https://u:tok1@h.example:99999/r.git",
+                "h.example:99999/r.git",
+                "tok1",
+            ),
             ("https://u:tok2@[zz]/r", "[zz]/r", "tok2"),
             ("https://u:tok3@exa mple.com/r", "mple.com/r", "tok3"),
             ("gcrypt::https://u:tok4@h.example/r", "h.example/r", "tok4"),
             ("tok5@host:repo@x", "host:repo", "tok5"),
             ("file:///srv/r.git?access_token=tok6", "/srv/r.git", "tok6"),
-            ("https://h.example/r?access_token=tok7#frag", "h.example/r", "tok7"),
+            (
+                "https://h.example/r?access_token=tok7#frag",
+                "h.example/r",
+                "tok7",
+            ),
             ("ssh://u:tok8@[::1]:22/r", "[::1]:22/r", "tok8"),
         ];
         let hosted = format!("https://{key}.example.com/r");
@@ -344,16 +352,25 @@ sgtest!(
         std::fs::write(dir.root().join("b.json"), report(1500).to_string()).unwrap();
         let merged = scan(dir.root(), &["merge", "a.json", "b.json", "-f", "json"]);
         merged.expect_code(0);
-        assert!(!merged.stdout.contains("Zq9tok"), "a remote's token survives the merge");
+        assert!(
+            !merged.stdout.contains("Zq9tok"),
+            "a remote's token survives the merge"
+        );
         crate::util::assert_no_key(&merged.stdout, "the merged report", &[&key]);
         let doc = merged.json();
         let target = &doc["target"];
-        assert_eq!(target["repositories"][0]["remote_url"], "https://h.example/r0.git");
+        assert_eq!(
+            target["repositories"][0]["remote_url"],
+            "https://h.example/r0.git"
+        );
         let (repos, roots) = (
             target["repositories"].as_array().unwrap().len(),
             target["roots"].as_array().unwrap().len(),
         );
-        assert!(repos <= 1000 && roots <= 1000, "{repos} repositories, {roots} roots kept");
+        assert!(
+            repos <= 1000 && roots <= 1000,
+            "{repos} repositories, {roots} roots kept"
+        );
         assert!(
             has_note(&doc, "3500 more repositories") && has_note(&doc, "3501 more roots"),
             "what is not listed is said: {:?}",
@@ -362,7 +379,10 @@ sgtest!(
         for format in ["html", "sarif", "jsonl"] {
             let r = scan(dir.root(), &["merge", "a.json", "b.json", "-f", format]);
             r.expect_code(0);
-            assert!(!r.stdout.contains("Zq9tok"), "--format {format}: a token survives");
+            assert!(
+                !r.stdout.contains("Zq9tok"),
+                "--format {format}: a token survives"
+            );
             crate::util::assert_no_key(&r.stdout, format, &[&key]);
         }
     }

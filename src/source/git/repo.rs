@@ -337,7 +337,10 @@ mod tests {
             ("https://u:tok@[zz]/r", "https://[zz]/r"),
             ("https://u:tok@exa mple.com/r", "https://exa mple.com/r"),
             ("https://u:tok@h\\@x/r?t=1", "https://h/@x/r"),
-            ("gcrypt::https://u:tok@h.example/r#f", "gcrypt::https://h.example/r"),
+            (
+                "gcrypt::https://u:tok@h.example/r#f",
+                "gcrypt::https://h.example/r",
+            ),
             ("file:///srv/r.git?token=tok", "file:///srv/r.git"),
             ("tok@host:repo@x", "host:repo@x"),
             ("./a@b/c:d", "./a@b/c:d"),
