@@ -534,7 +534,7 @@ pub struct Target {
 }
 
 /// One repository a run scanned, as it stood when the run began.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default, JsonSchema)]
 pub struct Repository {
     /// Its top: the work tree, or the git directory of a bare repository.
     pub path: String,
@@ -559,26 +559,6 @@ impl Target {
         Target {
             mode: mode.to_string(),
             ..Target::default()
-        }
-    }
-
-    /// Another report's target taken in (`sgscan merge`): roots and repositories once each; the
-    /// mode stays only if both name the same.
-    pub fn absorb(&mut self, other: Target) {
-        if self.mode.is_empty() {
-            self.mode = other.mode;
-        } else if self.mode != other.mode {
-            self.mode = "merge".to_string();
-        }
-        for r in other.roots {
-            if !self.roots.contains(&r) {
-                self.roots.push(r);
-            }
-        }
-        for r in other.repositories {
-            if !self.repositories.contains(&r) {
-                self.repositories.push(r);
-            }
         }
     }
 }

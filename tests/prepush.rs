@@ -305,3 +305,28 @@ sgtest!(install_hook_pre_push_refuses_to_replace_a_hook, |dir, cmd| {
     // The pre-commit hook is another file, left alone.
     assert!(!clone.path.join(".git/hooks/pre-commit").exists());
 });
+
+sgtest!(
+    a_push_to_a_url_with_a_token_does_not_show_the_token,
+    |dir, cmd| {
+        let (_, clone) = setup(&dir);
+        let from = clone.head();
+        let key = KeyGen::new(2307).key();
+        clone.write("app.env", &env_line(&key));
+        let to = clone.commit("key");
+        // `git push https://…` with no remote: git names the remote by its URL, token and all.
+        let url = "https://ci:tok2307@git.example.com:99999/o/r.git";
+        let env = [
+            ("PRE_COMMIT_FROM_REF", from.as_str()),
+            ("PRE_COMMIT_TO_REF", to.as_str()),
+            ("PRE_COMMIT_REMOTE_NAME", url),
+            ("PRE_COMMIT_REMOTE_URL", url),
+        ];
+        let run = pre_commit_run(&clone.path, &env);
+        run.expect_code(1);
+        assert!(run.stderr.contains("push blocked"), "{run}");
+        assert!(run.stderr.contains("git.example.com:99999/o/r.git"), "{run}");
+        assert!(!run.stderr.contains("tok2307"), "the token is shown:\n{run}");
+        assert!(!run.stdout.contains("tok2307"), "the token is shown:\n{run}");
+    }
+);

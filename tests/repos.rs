@@ -263,3 +263,127 @@ sgtest!(
         assert_eq!(repos[0]["ranges"], serde_json::json!(["HEAD~1..HEAD"]));
     }
 );
+
+sgtest!(
+    remote_urls_in_every_form_git_takes_lose_their_credentials_in_every_report,
+    |dir, cmd| {
+        let repo = Repo::init(&dir.root().join("r"));
+        repo.write("readme", "nothing here\n");
+        repo.commit("start");
+        let key = KeyGen::new(2501).key();
+        let secret = key.rsplit('.').next().unwrap().to_string();
+        let encoded = key.replace('.', "%2E");
+        // (remote URL, the host or path a report still names, what must not appear)
+        let cases = [
+            (
+                "https://u:tok1@h.example:99999/r.git",
+                "h.example:99999/r.git",
+                "tok1",
+            ),
+            ("https://u:tok2@[zz]/r", "[zz]/r", "tok2"),
+            ("https://u:tok3@exa mple.com/r", "mple.com/r", "tok3"),
+            ("gcrypt::https://u:tok4@h.example/r", "h.example/r", "tok4"),
+            ("tok5@host:repo@x", "host:repo", "tok5"),
+            ("file:///srv/r.git?access_token=tok6", "/srv/r.git", "tok6"),
+            (
+                "https://h.example/r?access_token=tok7#frag",
+                "h.example/r",
+                "tok7",
+            ),
+            ("ssh://u:tok8@[::1]:22/r", "[::1]:22/r", "tok8"),
+        ];
+        let hosted = format!("https://{key}.example.com/r");
+        let in_path = format!("https://h.example/{encoded}");
+        let keyed = [
+            (hosted.as_str(), "example.com/r"),
+            (in_path.as_str(), "h.example/"),
+        ];
+        let all = cases
+            .iter()
+            .map(|(u, shown, hidden)| (*u, *shown, *hidden))
+            .chain(keyed.iter().map(|(u, shown)| (*u, *shown, secret.as_str())));
+        for (url, shown, hidden) in all {
+            repo.git(&["config", "remote.origin.url", url]);
+            for format in ["json", "jsonl", "sarif", "html"] {
+                let r = scan(dir.root(), &["dir", "-q", "-f", format, "r"]);
+                r.expect_code(0);
+                let lower = hidden.to_lowercase();
+                assert!(
+                    !r.stdout.contains(hidden) && !r.stdout.contains(&lower),
+                    "--format {format} shows a credential of the remote at {shown}:\n{}",
+                    r.stdout.replace(hidden, "<HIDDEN>").replace(&lower, "<hidden>")
+                );
+                assert!(
+                    format == "sarif" || r.stdout.contains(shown),
+                    "--format {format} lost the remote's host ({shown})"
+                );
+            }
+        }
+    }
+);
+
+sgtest!(
+    a_merged_hostile_target_is_bounded_redacted_and_stripped_of_credentials,
+    |dir, cmd| {
+        let key = KeyGen::new(2502).key();
+        std::fs::write(dir.root().join("readme"), "nothing here\n").unwrap();
+        let base = scan(dir.root(), &["dir", "-q", "-f", "json", "readme"]);
+        base.expect_code(0);
+        let base = base.json();
+        // Two reports of 3,000 repositories and roots each, half of them the same, a key in a
+        // root and a token in every remote URL; the second also as JSONL summary lines.
+        let report = |from: usize| {
+            let mut d = base.clone();
+            let repos: Vec<Value> = (from..from + 3000)
+                .map(|i| {
+                    serde_json::json!({
+                        "path": format!("/srv/r{i}"),
+                        "remote_url": format!("https://u:Zq9tok{i}@h.example/r{i}.git"),
+                    })
+                })
+                .collect();
+            let mut roots: Vec<Value> = (from..from + 3000).map(|i| format!("root{i}").into()).collect();
+            roots.push(format!("in/{key}").into());
+            d["target"]["repositories"] = repos.into();
+            d["target"]["roots"] = roots.into();
+            d
+        };
+        std::fs::write(dir.root().join("a.json"), report(0).to_string()).unwrap();
+        std::fs::write(dir.root().join("b.json"), report(1500).to_string()).unwrap();
+        let merged = scan(dir.root(), &["merge", "a.json", "b.json", "-f", "json"]);
+        merged.expect_code(0);
+        assert!(
+            !merged.stdout.contains("Zq9tok"),
+            "a remote's token survives the merge"
+        );
+        crate::util::assert_no_key(&merged.stdout, "the merged report", &[&key]);
+        let doc = merged.json();
+        let target = &doc["target"];
+        assert_eq!(
+            target["repositories"][0]["remote_url"],
+            "https://h.example/r0.git"
+        );
+        let (repos, roots) = (
+            target["repositories"].as_array().unwrap().len(),
+            target["roots"].as_array().unwrap().len(),
+        );
+        assert!(
+            repos <= 1000 && roots <= 1000,
+            "{repos} repositories, {roots} roots kept"
+        );
+        assert!(
+            has_note(&doc, "3500 more repositories") && has_note(&doc, "3501 more roots"),
+            "what is not listed is said: {:?}",
+            notes(&doc)
+        );
+        for format in ["html", "sarif", "jsonl"] {
+            let r = scan(dir.root(), &["merge", "a.json", "b.json", "-f", format]);
+            r.expect_code(0);
+            assert!(
+                !r.stdout.contains("Zq9tok"),
+                "--format {format}: a token survives"
+            );
+            crate::util::assert_no_key(&r.stdout, format, &[&key]);
+        }
+    }
+);

@@ -76,7 +76,10 @@ pub fn run(args: PrePushArgs) -> Result<i32> {
     };
     let (outcome, code) = run.go(&source, &args.common, settings)?;
     if code == EXIT_FINDINGS {
-        let to = remote.or(url).unwrap_or_else(|| "the remote".to_string());
+        // Pushed to a URL rather than a remote, git names the remote by that URL, token and all.
+        let to = remote
+            .or(url)
+            .map_or_else(|| "the remote".to_string(), |r| git::public_url(&r));
         blocked(&outcome, &to);
     }
     Ok(code)

@@ -7,7 +7,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::schema::{FindingRecord, Line, Report, Summary};
-use crate::model::{Allowed, Finding, Location, MAX_LOCATIONS, Outcome, Skip, Stats, Target};
+use crate::model::{Allowed, Finding, Location, MAX_LOCATIONS, Outcome, Repository, Skip, Stats, Target};
+
+/// Roots and repositories a merged target lists; a note counts the rest. A report's own are few,
+/// and a hostile one's thousands would only bloat every merged report.
+const TARGET_ENTRIES: usize = 1000;
 
 #[derive(Default)]
 pub struct Merger {
@@ -16,8 +20,16 @@ pub struct Merger {
     skipped: Vec<Skip>,
     allowed: HashMap<String, Allowed>,
     notes: Vec<String>,
+    /// The notes, roots and repositories seen so far, listed or not: each is taken once, and
+    /// looking it up in the lists would make a merge quadratic in what a report holds.
+    seen_notes: HashSet<String>,
+    seen_roots: HashSet<String>,
+    seen_repositories: HashSet<Repository>,
     /// What the reports scanned, taken together; none if no report said.
     target: Option<Target>,
+    /// Distinct roots and repositories beyond [`TARGET_ENTRIES`].
+    unlisted_roots: u64,
+    unlisted_repositories: u64,
 }
 
 impl Merger {
@@ -96,16 +108,36 @@ impl Merger {
         }
     }
 
+    /// Another report's target taken in: roots and repositories once each, up to
+    /// [`TARGET_ENTRIES`]; the mode stays only if all name the same. A remote URL is cleaned again:
+    /// the report may not be ours.
     fn target(&mut self, t: Option<Target>) {
         let Some(t) = t else { return };
-        match &mut self.target {
-            Some(mine) => mine.absorb(t),
-            None => self.target = Some(t),
+        let mine = self.target.get_or_insert_with(|| Target::new(&t.mode));
+        if mine.mode != t.mode {
+            mine.mode = "merge".to_string();
+        }
+        for r in t.roots {
+            if self.seen_roots.insert(r.clone()) {
+                match mine.roots.len() < TARGET_ENTRIES {
+                    true => mine.roots.push(r),
+                    false => self.unlisted_roots += 1,
+                }
+            }
+        }
+        for mut r in t.repositories {
+            r.remote_url = r.remote_url.map(|u| crate::source::git::public_url(&u));
+            if self.seen_repositories.insert(r.clone()) {
+                match mine.repositories.len() < TARGET_ENTRIES {
+                    true => mine.repositories.push(r),
+                    false => self.unlisted_repositories += 1,
+                }
+            }
         }
     }
 
     fn note(&mut self, n: String) {
-        if !self.notes.contains(&n) {
+        if self.seen_notes.insert(n.clone()) {
             self.notes.push(n);
         }
     }
@@ -132,7 +164,18 @@ impl Merger {
     }
 
     /// The merged outcome, and what the reports scanned.
-    pub fn finish(self) -> (Outcome, Option<Target>) {
+    pub fn finish(mut self) -> (Outcome, Option<Target>) {
+        for (n, one, many) in [
+            (self.unlisted_roots, "root", "roots"),
+            (self.unlisted_repositories, "repository", "repositories"),
+        ] {
+            if n > 0 {
+                self.note(format!(
+                    "{} of the merged reports not listed in `target`: it lists the first {TARGET_ENTRIES}",
+                    crate::text::count(n, &format!("more {one}"), &format!("more {many}"))
+                ));
+            }
+        }
         let mut findings: Vec<Finding> = self.findings.into_values().collect();
         for f in &mut findings {
             f.location_count = f.location_count.max(f.locations.len() as u64);

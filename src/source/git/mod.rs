@@ -43,7 +43,7 @@ pub use push::{Push, PushedRef};
 pub use receive::{Incoming, RefUpdate};
 pub use remote::{Remote, Target, parse_target, repo_shard};
 pub(crate) use repo::repo_ignore_files;
-pub use repo::{describe, open_repo, open_repo_with_refs};
+pub use repo::{describe, open_repo, open_repo_with_refs, public_url};
 pub use shard::parse_shard;
 
 use super::{Sink, Source};

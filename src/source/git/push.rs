@@ -184,9 +184,11 @@ fn remote_tips(repo: &gix::Repository, remote: Option<&str>, sink: &dyn Sink) ->
         }
     }
     if tips.is_empty() {
+        // Pushed to a URL, the remote is named by that URL, token and all.
         sink.note(format!(
-            "no remote-tracking branches of '{remote}' here: every commit of the pushed refs not at the remote's old \
-             value was scanned"
+            "no remote-tracking branches of '{}' here: every commit of the pushed refs not at the remote's old \
+             value was scanned",
+            super::repo::public_url(remote)
         ));
     }
     Ok(tips)

@@ -263,10 +263,18 @@ pub fn describe(path: &Path) -> Option<crate::model::Repository> {
     })
 }
 
-/// A remote URL fit for a report: no user name or password (`https://TOKEN@host/…` is how many
-/// CI systems clone), no query or fragment (`?private_token=…`), key-shaped text redacted. The
-/// scp-like form (`user@host:path`) loses its user too.
-fn public_url(url: &str) -> String {
+/// A remote URL fit for a report or a terminal: no user name or password (`https://TOKEN@host/…`
+/// is how many CI systems clone), no query or fragment (`?private_token=…`), key-shaped text
+/// redacted. The scp-like form (`user@host:path`) loses its user too.
+pub fn public_url(url: &str) -> String {
+    // Parsing lowercases a host and keeps a path's `%2E`: a key spelled in either would pass the
+    // redaction as parsed, so it is judged as given and as decoded.
+    let decoded = percent_encoding::percent_decode_str(url).decode_utf8_lossy();
+    if crate::key::redact_text(url) != url || crate::key::redact_text(&decoded) != decoded {
+        let stripped = strip_credentials(url);
+        let decoded = percent_encoding::percent_decode_str(&stripped).decode_utf8_lossy();
+        return crate::key::redact_text(&decoded).into_owned();
+    }
     let cleaned = match url::Url::parse(url) {
         Ok(mut u) if u.has_host() => {
             let _ = u.set_username("");
@@ -275,16 +283,30 @@ fn public_url(url: &str) -> String {
             u.set_fragment(None);
             u.to_string()
         }
-        // `user@host:path` (the user may hold a `:` too); a local path keeps its text.
-        _ => {
-            let head = &url[..url.find('/').unwrap_or(url.len())];
-            match head.rfind('@') {
-                Some(at) if head[at..].contains(':') => url[at + 1..].to_string(),
-                _ => url.to_string(),
-            }
-        }
+        // What git takes that a URL parser does not (a port out of range, a bad IPv6 host,
+        // `transport::address`, `user@host:path`).
+        _ => strip_credentials(url),
     };
     crate::key::redact_text(&cleaned).into_owned()
+}
+
+/// [`public_url`] without a URL parser: after a `://`, the authority loses all up to its last
+/// `@`, and the query and fragment go; without one (`user@host:path`), all up to the last `@`
+/// before the host's `:` goes. It errs towards cutting too much: a local path keeps its text
+/// unless it looks like that.
+fn strip_credentials(url: &str) -> String {
+    if let Some(i) = url.find("://") {
+        let (scheme, rest) = url.split_at(i + 3);
+        let end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
+        let rest = &rest[rest[..end].rfind('@').map_or(0, |at| at + 1)..];
+        let rest = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+        return format!("{scheme}{rest}");
+    }
+    let head = &url[..url.find('/').unwrap_or(url.len())];
+    match head.rfind(':').and_then(|colon| head[..colon].rfind('@')) {
+        Some(at) => url[at + 1..].to_string(),
+        None => url.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -310,6 +332,18 @@ mod tests {
             ("git@github.com:o/r.git", "github.com:o/r.git"),
             ("tok:en@github.com:o/r.git", "github.com:o/r.git"),
             ("/srv/git/r.git", "/srv/git/r.git"),
+            // Forms a URL parser refuses, or parses without a host.
+            ("https://u:tok@h.example:99999/r", "https://h.example:99999/r"),
+            ("https://u:tok@[zz]/r", "https://[zz]/r"),
+            ("https://u:tok@exa mple.com/r", "https://exa mple.com/r"),
+            ("https://u:tok@h\\@x/r?t=1", "https://h/@x/r"),
+            (
+                "gcrypt::https://u:tok@h.example/r#f",
+                "gcrypt::https://h.example/r",
+            ),
+            ("file:///srv/r.git?token=tok", "file:///srv/r.git"),
+            ("tok@host:repo@x", "host:repo@x"),
+            ("./a@b/c:d", "./a@b/c:d"),
             ("../r", "../r"),
         ];
         for (url, public) in cases {
