@@ -21,7 +21,8 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 
 use crate::http;
-use crate::source::git::remote::{HttpAuth, Remote, strip_userinfo};
+use crate::source::git::public_url;
+use crate::source::git::remote::{HttpAuth, Remote};
 use crate::text::Safe;
 
 /// A forge token: from the environment or a file, never an argument; never printed.
@@ -358,7 +359,7 @@ impl Client {
     /// `Err` is why it is left out.
     pub fn clone_url(&self, raw: &str) -> Result<Url, String> {
         let url = http::check_base_url(raw).map_err(|e| {
-            let why = format!("{e:#}").replace(raw, &strip_userinfo(raw));
+            let why = format!("{e:#}").replace(raw, &public_url(raw));
             format!("unusable clone URL: {why}")
         })?;
         if !url.username().is_empty() || url.password().is_some() {
@@ -561,7 +562,7 @@ fn add(
     // URL, nor with the token should it echo it anywhere.
     let url = match &checked {
         Ok(u) => u.to_string(),
-        Err(_) => client.scrub(&strip_userinfo(repo.clone_url)),
+        Err(_) => client.scrub(&public_url(repo.clone_url)),
     };
     let mut skipped = match checked {
         Err(why) => Some(client.scrub(&format!("{}: {why}", repo.name))),

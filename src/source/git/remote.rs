@@ -86,14 +86,14 @@ pub fn parse_target(s: &str, allow_insecure: bool) -> Result<Target> {
         if let Some((scheme, _)) = s.split_once("://") {
             bail!(
                 "{}: the {} transport is not supported (https, http to loopback, ssh, git, file)",
-                escape(&strip_userinfo(s)),
+                escape(&super::repo::public_url(s)),
                 escape(scheme)
             );
         }
         return Ok(Target::Path(PathBuf::from(s)));
     }
     let mut url = url::Url::parse(s)
-        .map_err(|e| anyhow::anyhow!("{}: not a valid URL: {e}", escape(&strip_userinfo(s))))?;
+        .map_err(|e| anyhow::anyhow!("{}: not a valid URL: {e}", escape(&super::repo::public_url(s))))?;
     let scheme = url.scheme().to_string();
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -105,7 +105,7 @@ pub fn parse_target(s: &str, allow_insecure: bool) -> Result<Target> {
         bail!(
             "{}: plain {scheme}:// sends the repository and any token in the clear; use https:// \
              (or pass --allow-insecure-http if this network is yours)",
-            escape(&strip_userinfo(s))
+            escape(&super::repo::public_url(s))
         );
     }
     let mut auth = None;
@@ -151,19 +151,6 @@ fn is_scp_like(s: &str) -> bool {
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(&c))
     };
     ok(user, &[]) && ok(host, &['[', ']'])
-}
-
-/// `s` with anything between `://` and the `@` of the authority taken out: for messages about a
-/// URL that could not be parsed, or one a forge listed.
-pub fn strip_userinfo(s: &str) -> String {
-    let Some((scheme, rest)) = s.split_once("://") else {
-        return s.to_string();
-    };
-    let end = rest.find('/').unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-        None => s.to_string(),
-    }
 }
 
 /// Where the mirrors go: a directory kept between runs (fetched into, not cloned again), or a
