@@ -318,3 +318,51 @@ sgtest!(
         );
     }
 );
+
+sgtest!(
+    git_forged_copy_of_a_commit_does_not_move_where_a_key_was_introduced,
+    |dir, cmd| {
+        let repo = Repo::init(&dir.root().join("r"));
+        let mut keygen = KeyGen::new(2106);
+        let (k1, k2) = (keygen.key(), keygen.key());
+        repo.write("a.env", &env_line(&k1));
+        let c1 = repo.commit("first key");
+        repo.write("b.env", &env_line(&k2));
+        let c2 = repo.commit("second key");
+        repo.git(&["gc", "-q"]);
+        // A second copy of the tip under its id, claiming the first commit's tree: the key of
+        // `b.env` would be in no walked tree. In an older pack, it is read after git's own.
+        let forged = format!(
+            "tree {}\nparent {c1}\nauthor A <a@example.com> 1700000000 +0000\ncommitter A <a@example.com> 1700000000 +0000\n\nsecond key\n",
+            repo.rev(&format!("{c1}^{{tree}}"))
+        );
+        let idx = write_pack(
+            &repo,
+            &"33".repeat(20),
+            &[Entry {
+                id: &c2,
+                kind: 1,
+                declared: forged.len() as u64,
+                content: forged.as_bytes(),
+            }],
+        );
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        std::fs::File::options()
+            .write(true)
+            .open(&idx)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+
+        for jobs in ["1", "0"] {
+            let (run, _) = measured(dir.root(), &["git", "-q", "-f", "json", "-j", jobs, "r"]);
+            run.expect_code(1);
+            let doc = run.json();
+            assert_eq!(fps(&doc), set(&[&k1, &k2]), "{doc:#}");
+            let at = &crate::util::finding(&doc, &k2)["locations"][0];
+            assert_eq!(at["commit"], c2.as_str(), "-j {jobs}: {doc:#}");
+            assert_eq!(at["path"], "b.env", "-j {jobs}: {doc:#}");
+            assert!(!skips_with(&doc, "does not hash to its id").is_empty(), "{doc:#}");
+        }
+    }
+);

@@ -449,12 +449,22 @@ impl Scanner<'_> {
                         return;
                     }
                 }
-                _ => self.sink.skip(
-                    format!("(object {oid})"),
-                    format!(
-                        "the copy in {pack} does not hash to its id, and another pack holds the same id: the packs disagree (the copy was scanned)"
-                    ),
-                ),
+                _ => {
+                    self.sink.skip(
+                        format!("(object {oid})"),
+                        format!(
+                            "the copy in {pack} does not hash to its id, and another pack holds the same id: the packs disagree (the copy was scanned)"
+                        ),
+                    );
+                    self.object(local, oid, kind, data);
+                    // Scanned, but not what the walk follows: kept, a forged copy of a commit read
+                    // after the genuine one would give the id its own tree and parents, and a key
+                    // the genuine commit introduced would be placed in no commit.
+                    if local.headers.last().is_some_and(|(id, _)| id.as_ref() == oid) {
+                        local.headers.pop();
+                    }
+                    return;
+                }
             }
         }
         self.object(local, oid, kind, data);
