@@ -592,3 +592,73 @@ sgtest!(
         check(scan_git_without_index(dir.root(), &repo.path), "tree walk");
     }
 );
+
+// Worker counts
+
+sgtest!(
+    history_one_worker_every_core_and_more_workers_than_cores_agree,
+    |dir, cmd| {
+        let mut keygen = KeyGen::new(1510);
+        let repo = Repo::init(&dir.root().join("r"));
+        busy_repo(&repo, &mut keygen);
+        // Packed, then packed again without deleting the first packs: every object in two packs.
+        repo.git(&["gc", "-q"]);
+        let in_both = keygen.key();
+        repo.write("both.env", &env_line(&in_both));
+        let both = repo.commit("in two packs");
+        repo.git(&["repack", "-q"]);
+        repo.git(&["repack", "-q", "-a"]);
+        assert!(pack_count(&repo) >= 2);
+        // Loose on top: a commit, a tag, a stash, a key in a message, a commit without a date.
+        let loose = keygen.key();
+        repo.write("deep/er/loose.env", &env_line(&loose));
+        let loose_commit = repo.commit("loose");
+        let message = keygen.key();
+        repo.write("m.txt", "m\n");
+        repo.git(&["add", "-A"]);
+        repo.git(&["commit", "-q", "-m", &format!("token {message}")]);
+        let tagged = keygen.key();
+        repo.git(&["checkout", "-q", "--detach"]);
+        repo.write("tagged.env", &env_line(&tagged));
+        repo.commit("only a tag reaches this");
+        repo.git(&["tag", "-a", "-m", "t", "v9"]);
+        repo.git(&["checkout", "-q", "main"]);
+        let stashed = keygen.key();
+        repo.write("app.env", &env_line(&stashed));
+        repo.git(&["stash", "-q"]);
+        let undated = keygen.key();
+        repo.write("undated.env", &env_line(&undated));
+        repo.git(&["add", "-A"]);
+        let tree = repo.git(&["write-tree"]);
+        let head = repo.head();
+        let dateless = dateless_commit(&repo, &tree, Some(&head));
+        repo.git(&["update-ref", "refs/heads/dateless", &dateless]);
+        repo.git(&["reset", "-q", "--hard"]);
+        assert!(loose_count(&repo) > 0);
+
+        let runs: Vec<Value> = ["1", "0", "64"]
+            .iter()
+            .map(|j| {
+                let run = scan_git(dir.root(), &repo.path, &["-j", j]);
+                run.expect_code(1);
+                run.json()
+            })
+            .collect();
+        let doc = &runs[0];
+        for key in [&in_both, &loose, &message, &tagged, &stashed, &undated] {
+            assert!(fps(doc).contains(&crate::util::fp(key)), "{doc:#}");
+        }
+        let at = |key: &str| finding(doc, key)["locations"][0]["commit"].clone();
+        assert_eq!(at(&in_both), both.as_str());
+        assert_eq!(at(&loose), loose_commit.as_str());
+        assert_eq!(at(&undated), dateless.as_str());
+        let mut skips = skipped(doc);
+        skips.sort();
+        for (j, other) in ["0", "64"].iter().zip(&runs[1..]) {
+            assert_eq!(placed(other), placed(doc), "-j {j} placed otherwise than -j 1");
+            let mut theirs = skipped(other);
+            theirs.sort();
+            assert_eq!(theirs, skips, "-j {j} skipped otherwise than -j 1");
+        }
+    }
+);
