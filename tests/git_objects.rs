@@ -120,7 +120,8 @@ sgtest!(staged_blob_over_the_limit_is_never_inflated, |dir, cmd| {
     );
 });
 
-/// One pack entry: type (1 commit, 2 tree, 3 blob), declared size, the bytes deflated.
+/// One pack entry: type (1 commit, 2 tree, 3 blob, 7 delta on an id), declared size, the bytes
+/// deflated (for a delta, the base's 20-byte id first, stored as it is).
 struct Entry<'a> {
     id: &'a str,
     kind: u8,
@@ -146,8 +147,15 @@ fn write_pack(repo: &Repo, name: &str, entries: &[Entry]) -> PathBuf {
             size >>= 7;
         }
         pack.push(byte);
+        let content = match e.kind {
+            7 => {
+                pack.extend(&e.content[..20]);
+                &e.content[20..]
+            }
+            _ => e.content,
+        };
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(e.content).unwrap();
+        z.write_all(content).unwrap();
         pack.extend(z.finish().unwrap());
     }
     // No checksum is verified on a read; the index names the same trailer, as git's does.
@@ -363,6 +371,69 @@ sgtest!(
             assert_eq!(at["commit"], c2.as_str(), "-j {jobs}: {doc:#}");
             assert_eq!(at["path"], "b.env", "-j {jobs}: {doc:#}");
             assert!(!skips_with(&doc, "does not hash to its id").is_empty(), "{doc:#}");
+        }
+    }
+);
+
+sgtest!(
+    git_delta_that_copies_past_its_base_costs_only_itself,
+    |dir, cmd| {
+        let repo = Repo::init(&dir.root().join("r"));
+        let mut keygen = KeyGen::new(2107);
+        let (k1, k2) = (keygen.key(), keygen.key());
+        repo.write("README.md", "# app\n");
+        repo.commit("init");
+        let (base, delta, after) = ("a1".repeat(20), "b2".repeat(20), "c3".repeat(20));
+        let base_text = env_line(&k1);
+        let after_text = env_line(&k2);
+        // Base size, result size 10, then "copy 10 bytes from offset 1000": past the base's end.
+        let mut instructions = hex::decode(&base).unwrap();
+        instructions.extend([base_text.len() as u8, 10, 0x93, 0xe8, 0x03, 0x0a]);
+        // Many entries after it, so that workers are still busy with them when the delta fails.
+        let filler: Vec<(String, String)> = (0..200)
+            .map(|i| (format!("{:040x}", 0xd000 + i), format!("filler {i}\n")))
+            .collect();
+        let mut entries = vec![
+            Entry {
+                id: &base,
+                kind: 3,
+                declared: base_text.len() as u64,
+                content: base_text.as_bytes(),
+            },
+            Entry {
+                id: &delta,
+                kind: 7,
+                declared: 6,
+                content: &instructions,
+            },
+            Entry {
+                id: &after,
+                kind: 3,
+                declared: after_text.len() as u64,
+                content: after_text.as_bytes(),
+            },
+        ];
+        entries.extend(filler.iter().map(|(id, text)| Entry {
+            id,
+            kind: 3,
+            declared: text.len() as u64,
+            content: text.as_bytes(),
+        }));
+        write_pack(&repo, &"44".repeat(20), &entries);
+
+        for jobs in ["1", "0", "8"] {
+            let (run, _) = measured(dir.root(), &["git", "-q", "-f", "json", "-j", jobs, "r"]);
+            run.expect_code(1);
+            let doc = run.json();
+            assert_eq!(fps(&doc), set(&[&k1, &k2]), "-j {jobs}: {doc:#}");
+            assert!(!skips_with(&doc, &delta).is_empty(), "-j {jobs}: {doc:#}");
+            for key in [&k1, &k2] {
+                assert_eq!(crate::util::finding(&doc, key)["location_count"], 1, "{doc:#}");
+            }
+            // Nothing else in the pack is lost: no other entry is named in a skip.
+            for id in [&base, &after].into_iter().chain(filler.iter().map(|(id, _)| id)) {
+                assert!(skips_with(&doc, id).is_empty(), "-j {jobs}: {id}: {doc:#}");
+            }
         }
     }
 );
