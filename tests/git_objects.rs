@@ -437,3 +437,43 @@ sgtest!(
         }
     }
 );
+
+sgtest!(
+    git_pack_and_index_that_both_declare_four_billion_objects_cost_nothing,
+    |dir, cmd| {
+        let repo = Repo::init(&dir.root().join("r"));
+        let key = KeyGen::new(2108).key();
+        repo.write("a.env", &env_line(&key));
+        repo.commit("key");
+        let text = b"small\n";
+        let idx = write_pack(
+            &repo,
+            &"55".repeat(20),
+            &[Entry {
+                id: &"e5".repeat(20),
+                kind: 3,
+                declared: text.len() as u64,
+                content: text,
+            }],
+        );
+        // The index's last fan-out entry and the pack's header agree on u32::MAX objects; the
+        // vetting would hold 16 bytes and a slot for each, were the count believed.
+        let mut bytes = std::fs::read(&idx).unwrap();
+        bytes[8 + 255 * 4..8 + 256 * 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        std::fs::write(&idx, bytes).unwrap();
+        let pack = idx.with_extension("pack");
+        let mut bytes = std::fs::read(&pack).unwrap();
+        bytes[8..12].copy_from_slice(&u32::MAX.to_be_bytes());
+        std::fs::write(&pack, bytes).unwrap();
+
+        let (run, rss) = measured(dir.root(), &["git", "-q", "-f", "json", "r"]);
+        run.expect_code(1);
+        let doc = run.json();
+        assert_eq!(fps(&doc), set(&[&key]), "{doc:#}");
+        assert!(!skips_with(&doc, "pack-5555").is_empty(), "{doc:#}");
+        assert!(
+            rss < SMALL_RSS_KIB,
+            "peak RSS {rss} KiB for a lying 1-object pack"
+        );
+    }
+);
