@@ -662,3 +662,36 @@ sgtest!(
         }
     }
 );
+
+// Replace refs
+
+sgtest!(
+    history_replace_ref_does_not_move_where_a_key_was_introduced,
+    |dir, cmd| {
+        let mut keygen = KeyGen::new(1511);
+        let (k1, k2) = (keygen.key(), keygen.key());
+        let repo = Repo::init(&dir.root().join("r"));
+        repo.write("a.env", &env_line(&k1));
+        let c1 = repo.commit("first key");
+        repo.write("b.env", &env_line(&k2));
+        let c2 = repo.commit("second key");
+        repo.write("c.txt", "c\n");
+        repo.commit("later");
+        // A replacement that says the second commit brought nothing: git log would show it so.
+        let tree = repo.rev(&format!("{c1}^{{tree}}"));
+        let fake = repo.git(&["commit-tree", &tree, "-p", &c1, "-m", "second key"]);
+        repo.git(&["replace", &c2, &fake]);
+        assert_eq!(repo.rev(&format!("{c2}^{{tree}}")), tree, "git follows the replacement");
+        for packed in [false, true] {
+            if packed {
+                repo.git(&["gc", "-q"]);
+            }
+            let run = scan_git(dir.root(), &repo.path, &[]);
+            run.expect_code(1);
+            let doc = run.json();
+            let at = &finding(&doc, &k2)["locations"][0];
+            assert_eq!(at["commit"], c2.as_str(), "packed: {packed}: {doc:#}");
+            assert_eq!(at["path"], "b.env");
+        }
+    }
+);
