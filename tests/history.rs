@@ -695,3 +695,42 @@ sgtest!(
         }
     }
 );
+
+sgtest!(
+    history_commits_in_an_alternate_store_place_their_keys,
+    |dir, cmd| {
+        let mut keygen = KeyGen::new(1512);
+        let (old, new) = (keygen.key(), keygen.key());
+        let origin = Repo::init(&dir.root().join("origin"));
+        origin.write("README.md", "# app\n");
+        origin.commit("init");
+        origin.write("old.env", &env_line(&old));
+        let old_commit = origin.commit("old key");
+        origin.git(&["gc", "-q"]);
+        // A clone that borrows every object of the origin (objects/info/alternates).
+        let clone = dir.root().join("clone");
+        crate::util::git::git_command(dir.root())
+            .args(["clone", "-q", "--shared", "origin", "clone"])
+            .status()
+            .unwrap();
+        let clone = Repo::open(&clone);
+        // The clone's clock starts where the origin's did: move it past the origin's commits.
+        for _ in 0..8 {
+            clone.git(&["status", "-s"]);
+        }
+        assert!(clone.path.join(".git/objects/info/alternates").exists());
+        clone.write("new.env", &env_line(&new));
+        let new_commit = clone.commit("new key");
+        assert_eq!(loose_count(&clone), 3, "only the clone's own commit, tree and blob");
+
+        for jobs in ["1", "0"] {
+            let run = scan_git(dir.root(), &clone.path, &["-j", jobs]);
+            run.expect_code(1);
+            let doc = run.json();
+            assert_eq!(fps(&doc), set(&[&old, &new]), "{doc:#}");
+            assert_eq!(finding(&doc, &old)["locations"][0]["commit"], old_commit.as_str());
+            assert_eq!(finding(&doc, &new)["locations"][0]["commit"], new_commit.as_str());
+            assert_eq!(finding(&doc, &old)["locations"][0]["reachable"], true);
+        }
+    }
+);
