@@ -477,3 +477,59 @@ sgtest!(
         );
     }
 );
+
+sgtest!(
+    git_tree_declaring_more_than_it_holds_changes_no_placement,
+    |dir, cmd| {
+        let repo = Repo::init(&dir.root().join("r"));
+        let mut keygen = KeyGen::new(2109);
+        let keys: Vec<String> = (0..3).map(|_| keygen.key()).collect();
+        repo.write("README.md", "# app\n");
+        repo.commit("init");
+        for (i, key) in keys.iter().enumerate() {
+            repo.write(&format!("d{i}/k.env"), &env_line(key));
+            repo.commit(&format!("key {i}"));
+        }
+        std::fs::remove_file(repo.path.join("d1/k.env")).unwrap();
+        repo.commit("drop one");
+        repo.git(&["gc", "-q"]);
+        let sweep = || {
+            let run = crate::util::run(
+                crate::util::sgscan(dir.root())
+                    .env("NO_COLOR", "1")
+                    .env("SGSCAN_TREE_INDEX_MAX_EDGES", "100")
+                    .args(["git", "-q", "-f", "json", "r"]),
+            );
+            run.expect_code(1);
+            run.json()
+        };
+        let honest = sweep();
+        // A tree that declares 20,000 bytes and holds 8: its declared bytes alone say the tree
+        // index would pass its cap of 100 entries, so it is given up before any tree is read.
+        let id = "f7".repeat(20);
+        write_pack(
+            &repo,
+            &"66".repeat(20),
+            &[Entry {
+                id: &id,
+                kind: 2,
+                declared: 20_000,
+                content: b"100644 x",
+            }],
+        );
+        let lied = sweep();
+        assert_eq!(fps(&lied), fps(&honest));
+        let locations = |doc: &Value| -> Vec<String> {
+            let mut all: Vec<String> = doc["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|f| f["locations"].as_array().unwrap().iter().map(|l| l.to_string()))
+                .collect();
+            all.sort();
+            all
+        };
+        assert_eq!(locations(&lied), locations(&honest), "{lied:#}");
+        assert!(!skips_with(&lied, &id).is_empty(), "{lied:#}");
+    }
+);

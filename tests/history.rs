@@ -681,7 +681,11 @@ sgtest!(
         let tree = repo.rev(&format!("{c1}^{{tree}}"));
         let fake = repo.git(&["commit-tree", &tree, "-p", &c1, "-m", "second key"]);
         repo.git(&["replace", &c2, &fake]);
-        assert_eq!(repo.rev(&format!("{c2}^{{tree}}")), tree, "git follows the replacement");
+        assert_eq!(
+            repo.rev(&format!("{c2}^{{tree}}")),
+            tree,
+            "git follows the replacement"
+        );
         for packed in [false, true] {
             if packed {
                 repo.git(&["gc", "-q"]);
@@ -721,7 +725,11 @@ sgtest!(
         assert!(clone.path.join(".git/objects/info/alternates").exists());
         clone.write("new.env", &env_line(&new));
         let new_commit = clone.commit("new key");
-        assert_eq!(loose_count(&clone), 3, "only the clone's own commit, tree and blob");
+        assert_eq!(
+            loose_count(&clone),
+            3,
+            "only the clone's own commit, tree and blob"
+        );
 
         for jobs in ["1", "0"] {
             let run = scan_git(dir.root(), &clone.path, &["-j", jobs]);
