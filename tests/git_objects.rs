@@ -533,3 +533,50 @@ sgtest!(
         assert!(!skips_with(&lied, &id).is_empty(), "{lied:#}");
     }
 );
+
+sgtest!(
+    git_index_that_lies_about_offsets_costs_only_its_entries,
+    |dir, cmd| {
+        let mut keygen = KeyGen::new(2110);
+        let (k1, k2) = (keygen.key(), keygen.key());
+        let (a, b, c) = ("01".repeat(20), "02".repeat(20), "03".repeat(20));
+        let (ta, tb, tc) = (env_line(&k1), "middle\n".to_string(), env_line(&k2));
+        let blob = |id: &'static str, text: &'static str| Entry {
+            id,
+            kind: 3,
+            declared: text.len() as u64,
+            content: text.as_bytes(),
+        };
+        let (a, b, c): (&'static str, &'static str, &'static str) = (a.leak(), b.leak(), c.leak());
+        let (ta, tb, tc): (&'static str, &'static str, &'static str) = (ta.leak(), tb.leak(), tc.leak());
+        // The middle entry's offset: the first's (two ids at one place), inside the first entry,
+        // past the pack's end.
+        for (n, lie) in [(0u8, None), (1, Some(1u32)), (2, Some(1 << 20))].into_iter() {
+            let repo = Repo::init(&dir.root().join(format!("r{n}")));
+            repo.write("README.md", "# app\n");
+            repo.commit("init");
+            let idx = write_pack(&repo, &"77".repeat(20), &[blob(a, ta), blob(b, tb), blob(c, tc)]);
+            let mut bytes = std::fs::read(&idx).unwrap();
+            let offsets = 8 + 1024 + 3 * 20 + 3 * 4;
+            let first = u32::from_be_bytes(bytes[offsets..offsets + 4].try_into().unwrap());
+            let middle = lie.map_or(first, |l| first + l);
+            bytes[offsets + 4..offsets + 8].copy_from_slice(&middle.to_be_bytes());
+            std::fs::write(&idx, bytes).unwrap();
+
+            for jobs in ["1", "0"] {
+                let path = format!("r{n}");
+                let (run, _) = measured(dir.root(), &["git", "-q", "-f", "json", "-j", jobs, &path]);
+                run.expect_code(1);
+                let doc = run.json();
+                assert_eq!(fps(&doc), set(&[&k1, &k2]), "lie {n}, -j {jobs}: {doc:#}");
+                // Two ids at one place: the one read first keeps the bytes, the other is skipped.
+                let lost = if n == 0 { a } else { b };
+                assert!(!skips_with(&doc, lost).is_empty(), "lie {n}, -j {jobs}: {doc:#}");
+                if n == 0 {
+                    let reason = skips_with(&doc, a)[0]["reason"].as_str().unwrap().to_string();
+                    assert!(reason.contains("place of another entry"), "{reason}");
+                }
+            }
+        }
+    }
+);

@@ -138,11 +138,12 @@ fn judge(
     max_file_size: u64,
 ) -> (Verdict, Option<u64>, u64) {
     if offset >= end {
-        return (
-            Verdict::Lost("its entry lies past the end of the pack data: the pack is truncated".into()),
-            None,
-            0,
-        );
+        // Before the pack's end, only another entry at the same offset ends it there.
+        let why = match offset < data.pack_end() as u64 {
+            true => "its index gives it the place of another entry: the index does not describe the pack",
+            false => "its entry lies past the end of the pack data: the pack is truncated",
+        };
+        return (Verdict::Lost(why.into()), None, 0);
     }
     let entry = match data.entry(offset) {
         Ok(e) => e,
