@@ -383,9 +383,13 @@ sgtest!(
         let (k1, k2) = (keygen.key(), keygen.key());
         repo.write("README.md", "# app\n");
         repo.commit("init");
-        let (base, delta, after) = ("a1".repeat(20), "b2".repeat(20), "c3".repeat(20));
+        let (base, delta) = ("a1".repeat(20), "b2".repeat(20));
         let base_text = env_line(&k1);
         let after_text = env_line(&k2);
+        // Its true id: the copy in a second pack below agrees with this one.
+        repo.write("after.txt", &after_text);
+        let after = repo.git(&["hash-object", "after.txt"]);
+        std::fs::remove_file(repo.path.join("after.txt")).unwrap();
         // Base size, result size 10, then "copy 10 bytes from offset 1000": past the base's end.
         let mut instructions = hex::decode(&base).unwrap();
         instructions.extend([base_text.len() as u8, 10, 0x93, 0xe8, 0x03, 0x0a]);
@@ -420,7 +424,17 @@ sgtest!(
             content: text.as_bytes(),
         }));
         write_pack(&repo, &"44".repeat(20), &entries);
+        // The entry after the delta again, in an older pack (read after this one): one object.
+        let copy = write_pack(&repo, &"45".repeat(20), &entries[2..3]);
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        std::fs::File::options()
+            .write(true)
+            .open(&copy)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
 
+        let mut counted = Vec::new();
         for jobs in ["1", "0", "8"] {
             let (run, _) = measured(dir.root(), &["git", "-q", "-f", "json", "-j", jobs, "r"]);
             run.expect_code(1);
@@ -430,11 +444,14 @@ sgtest!(
             for key in [&k1, &k2] {
                 assert_eq!(crate::util::finding(&doc, key)["location_count"], 1, "{doc:#}");
             }
+            counted.push(doc["summary"]["blobs_scanned"].clone());
             // Nothing else in the pack is lost: no other entry is named in a skip.
             for id in [&base, &after].into_iter().chain(filler.iter().map(|(id, _)| id)) {
                 assert!(skips_with(&doc, id).is_empty(), "-j {jobs}: {id}: {doc:#}");
             }
         }
+        // README, the base, the entry after the delta (once, though in two packs), the filler.
+        assert_eq!(counted, vec![Value::from(203); 3]);
     }
 );
 

@@ -345,7 +345,7 @@ impl Scanner<'_> {
             match &slot.verdict {
                 Verdict::Read => {}
                 Verdict::TooBig(size) => self.too_big(slot.oid(&p.index), Kind::Blob, *size),
-                Verdict::Alone => alone.push(slot.oid(&p.index).to_owned()),
+                Verdict::Alone => alone.push((slot.oid(&p.index).to_owned(), slot.dup)),
                 Verdict::Lost(why) => {
                     lost += 1;
                     // Its skip names it; it is not also a blob missing from the store.
@@ -381,7 +381,14 @@ impl Scanner<'_> {
                             cx: pack::cache::delta::traverse::Context<'_>| {
             slot.read();
             if let Some(kind) = cx.entry.header.as_kind() {
-                self.read_copy(&mut local, slot, kind, cx.decompressed, p);
+                self.read_copy(
+                    &mut local,
+                    slot.oid(&p.index),
+                    slot.dup,
+                    kind,
+                    cx.decompressed,
+                    &p.name,
+                );
             }
             Ok(())
         };
@@ -401,7 +408,7 @@ impl Scanner<'_> {
                 },
             )
         });
-        let mut rest: Vec<ObjectId> = alone;
+        let mut rest: Vec<(ObjectId, bool)> = alone;
         if let Err(e) = outcome {
             self.sink.skip(
                 format!("({})", p.name),
@@ -412,7 +419,7 @@ impl Scanner<'_> {
                     .slots
                     .iter()
                     .filter(|s| matches!(s.verdict, Verdict::Read) && !s.was_read())
-                    .map(|s| s.oid(&p.index).to_owned()),
+                    .map(|s| (s.oid(&p.index).to_owned(), s.dup)),
             );
         }
         if rest.is_empty() {
@@ -422,8 +429,12 @@ impl Scanner<'_> {
         pool.install(|| {
             rest.par_iter().for_each_init(
                 || (shared.to_thread_local(), Vec::new(), self.local()),
-                |(repo, buf, local), id| match find_bounded(repo, id, self.opts.max_file_size, buf) {
-                    Ok(Some(Bounded::Read(data))) => self.object(local, id, data.kind, data.data),
+                |(repo, buf, local), (id, dup)| match find_bounded(repo, id, self.opts.max_file_size, buf) {
+                    // Checked like a copy the delta tree reads: another pack's copy of the same
+                    // object, read before or after this one, is not scanned a second time.
+                    Ok(Some(Bounded::Read(data))) => {
+                        self.read_copy(local, id, *dup, data.kind, data.data, &p.name)
+                    }
                     Ok(Some(Bounded::TooBig(kind, size))) => self.too_big(id, kind, size),
                     Ok(None) => self
                         .sink
@@ -440,9 +451,16 @@ impl Scanner<'_> {
     /// One pack's copy of an object. An id another pack holds too is checked against what was
     /// read: a copy that is not what its id says is still scanned (git may serve it) and said so;
     /// copies that agree are scanned once.
-    fn read_copy(&self, local: &mut Local<'_>, slot: &vet::Slot, kind: Kind, data: &[u8], p: &Pack) {
-        let (oid, pack) = (slot.oid(&p.index), &p.name);
-        if slot.dup {
+    fn read_copy(
+        &self,
+        local: &mut Local<'_>,
+        oid: &gix::oid,
+        dup: bool,
+        kind: Kind,
+        data: &[u8],
+        pack: &str,
+    ) {
+        if dup {
             match gix::objs::compute_hash(self.hash, kind, data) {
                 Ok(id) if id.as_ref() == oid => {
                     if !self.verified.lock().unwrap_or_else(|e| e.into_inner()).insert(id) {
