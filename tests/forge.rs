@@ -30,6 +30,19 @@ fn assert_token_hidden(r: &Run, token: &str) {
     );
 }
 
+/// Every request the forge saw carried `authorization` (and there were `count` of them, if given).
+fn assert_every_request_carries(api: &FakeForge, count: Option<usize>, authorization: &str) {
+    let seen = api.seen();
+    if let Some(n) = count {
+        assert_eq!(seen.len(), n, "{seen:?}");
+    }
+    assert!(
+        seen.iter()
+            .all(|s| s.authorization.as_deref() == Some(authorization)),
+        "{seen:?}"
+    );
+}
+
 /// The `--list` line of `url`, if any.
 fn line<'a>(r: &'a Run, url: &str) -> Option<&'a str> {
     r.stdout.lines().find(|l| l.split(' ').next() == Some(url))
@@ -138,13 +151,7 @@ fn github_lists_an_organisation_over_two_pages_and_each_flag_takes_its_kind() {
     assert!(!every.stdout.contains("skipped"), "{every}");
 
     // Every request carried the token, to the API and nowhere else.
-    let seen = api.seen();
-    assert_eq!(seen.len(), 6, "{seen:?}");
-    assert!(
-        seen.iter()
-            .all(|s| s.authorization.as_deref() == Some(format!("Bearer {tok}").as_str())),
-        "{seen:?}"
-    );
+    assert_every_request_carries(&api, Some(6), &format!("Bearer {tok}"));
 }
 
 #[test]
@@ -206,13 +213,7 @@ fn github_sweeps_what_it_lists_cloning_with_the_token_from_a_file_and_names_each
     );
     // The token went to the API as a bearer and to git as Basic auth, never in a URL.
     assert!(git.requests().iter().all(|l| !l.contains(&tok)));
-    assert!(
-        api.seen()
-            .iter()
-            .all(|s| s.authorization.as_deref() == Some(format!("Bearer {tok}").as_str())),
-        "{:?}",
-        api.seen()
-    );
+    assert_every_request_carries(&api, None, &format!("Bearer {tok}"));
 }
 
 #[test]
@@ -742,13 +743,7 @@ fn gitea_lists_organisations_by_link_pages_with_its_token_header() {
             .is_some_and(|l| l.contains("[skipped: no repository (empty)]")),
         "{r}"
     );
-    let seen = api.seen();
-    assert_eq!(seen.len(), 2, "{seen:?}");
-    assert!(
-        seen.iter()
-            .all(|s| s.authorization.as_deref() == Some(format!("token {tok}").as_str())),
-        "{seen:?}"
-    );
+    assert_every_request_carries(&api, Some(2), &format!("token {tok}"));
 }
 
 #[test]
